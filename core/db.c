@@ -1,0 +1,177 @@
+/* db: libpq wrapper with error classification. */
+#include "core/db.h"
+
+#include <glib.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct db {
+	PGconn *conn;
+};
+
+struct db_res {
+	PGresult *res;
+};
+
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+enum qerr db_connect(const char *conninfo, struct db **ret, char **reterr)
+{
+	PGconn *conn = PQconnectdb(conninfo);
+	if (!conn)
+		return qerr_set(reterr, QERR_NOMEM, "out of memory connecting to the database");
+	if (PQstatus(conn) != CONNECTION_OK) {
+		char *msg = g_strstrip(g_strdup(PQerrorMessage(conn)));
+		qerr_set(reterr, QERR_DB_UNAVAILABLE, "cannot connect to the database: %s", msg);
+		g_free(msg);
+		PQfinish(conn);
+		return QERR_DB_UNAVAILABLE;
+	}
+	PQsetNoticeProcessor(conn, quiet_notice, NULL);
+	struct db *db = g_new0(struct db, 1);
+	db->conn = conn;
+	*ret = db;
+	return QERR_OK;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	if (db->conn)
+		PQfinish(db->conn);
+	g_free(db);
+}
+
+static enum qerr classify(struct db *db, PGresult *res, char **reterr)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+	enum qerr e = QERR_DB;
+	if (PQstatus(db->conn) != CONNECTION_OK || !state || strncmp(state, "08", 2) == 0 ||
+	    strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0)
+		e = QERR_DB_UNAVAILABLE;
+	else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0)
+		e = QERR_BUSY;
+	else if (strcmp(state, "23505") == 0)
+		e = QERR_CONFLICT;
+	char *clean = g_strstrip(g_strdup(msg ? msg : "unknown error"));
+	qerr_set(reterr, e, "database: %s", clean);
+	g_free(clean);
+	return e;
+}
+
+enum qerr db_exec(struct db *db, const char *sql, char **reterr)
+{
+	PGresult *res = PQexec(db->conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	enum qerr e = QERR_OK;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		e = classify(db, res, reterr);
+	PQclear(res);
+	return e;
+}
+
+#define DB_MAX_PARAMS 64
+
+enum qerr db_query(struct db *db, const char *sql, int n_params, const struct db_param *params,
+                   struct db_res **ret, char **reterr)
+{
+	g_assert(n_params >= 0 && n_params <= DB_MAX_PARAMS);
+	const char *values[DB_MAX_PARAMS];
+	int lengths[DB_MAX_PARAMS];
+	int formats[DB_MAX_PARAMS];
+	for (int i = 0; i < n_params; i++) {
+		values[i] = params[i].value;
+		if (params[i].binary && params[i].len > INT32_MAX)
+			return qerr_set(reterr, QERR_TOO_LARGE, "parameter %d is too large for the database", i + 1);
+		lengths[i] = params[i].binary ? (int)params[i].len : 0;
+		formats[i] = params[i].binary ? 1 : 0;
+	}
+	PGresult *res = PQexecParams(db->conn, sql, n_params, NULL, values, lengths, formats, 0);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		enum qerr e = classify(db, res, reterr);
+		PQclear(res);
+		return e;
+	}
+	if (ret) {
+		struct db_res *r = g_new0(struct db_res, 1);
+		r->res = res;
+		*ret = r;
+	} else {
+		PQclear(res);
+	}
+	return QERR_OK;
+}
+
+void db_res_free(struct db_res *res)
+{
+	if (!res)
+		return;
+	PQclear(res->res);
+	g_free(res);
+}
+
+int db_res_rows(const struct db_res *res) { return PQntuples(res->res); }
+bool db_res_isnull(const struct db_res *res, int row, int col) { return PQgetisnull(res->res, row, col); }
+const char *db_res_text(const struct db_res *res, int row, int col) { return PQgetvalue(res->res, row, col); }
+
+int64_t db_res_int(const struct db_res *res, int row, int col)
+{
+	return g_ascii_strtoll(PQgetvalue(res->res, row, col), NULL, 10);
+}
+
+uint8_t *db_res_bytea(const struct db_res *res, int row, int col, size_t *ret_len)
+{
+	if (PQgetisnull(res->res, row, col))
+		return NULL;
+	size_t n = 0;
+	unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res->res, row, col), &n);
+	if (!raw)
+		return NULL;
+	uint8_t *out = g_memdup2(raw, n ? n : 1);
+	PQfreemem(raw);
+	*ret_len = n;
+	return out;
+}
+
+enum qerr db_begin(struct db *db, char **reterr) { return db_exec(db, "BEGIN", reterr); }
+enum qerr db_commit(struct db *db, char **reterr) { return db_exec(db, "COMMIT", reterr); }
+
+void db_rollback(struct db *db)
+{
+	PGresult *res = PQexec(db->conn, "ROLLBACK");
+	PQclear(res);
+}
+
+enum qerr db_wait_notify(struct db *db, int timeout_ms, bool *ret_notified, char **reterr)
+{
+	*ret_notified = false;
+	PGnotify *n;
+	if (!PQconsumeInput(db->conn))
+		return classify(db, NULL, reterr);
+	if ((n = PQnotifies(db->conn))) {
+		PQfreemem(n);
+		*ret_notified = true;
+		return QERR_OK;
+	}
+	struct pollfd pfd = {.fd = PQsocket(db->conn), .events = POLLIN};
+	if (pfd.fd < 0)
+		return classify(db, NULL, reterr);
+	if (poll(&pfd, 1, timeout_ms) > 0) {
+		if (!PQconsumeInput(db->conn))
+			return classify(db, NULL, reterr);
+		while ((n = PQnotifies(db->conn))) {
+			PQfreemem(n);
+			*ret_notified = true;
+		}
+	}
+	return QERR_OK;
+}

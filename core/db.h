@@ -1,0 +1,56 @@
+/* db: the PostgreSQL connection helpers (libpq stays behind this header).
+ *
+ * Queries use positional parameters ($1, $2, ...). Text parameters are
+ * NUL-terminated strings; binary parameters (bytea) carry a length. Results
+ * come back in text format; bytea columns are decoded with db_res_bytea().
+ * Errors are classified: a lost connection or a server shutting down is
+ * QERR_DB_UNAVAILABLE (transient), a serialization failure or deadlock is
+ * QERR_BUSY (transient), anything else QERR_DB with the server's message. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/qerr.h"
+
+struct db;
+struct db_res;
+
+struct db_param {
+	const void *value; /* NULL for SQL NULL */
+	size_t len;        /* bytes, for binary parameters */
+	bool binary;       /* false: value is a NUL-terminated string */
+};
+
+#define DB_TEXT(s) ((struct db_param){.value = (s), .len = 0, .binary = false})
+#define DB_BIN(p, n) ((struct db_param){.value = (p), .len = (n), .binary = true})
+
+/* Connects with a libpq connection string. *ret owned by the caller; db_close() frees it. */
+enum qerr db_connect(const char *conninfo, struct db **ret, char **reterr) QUIRE_MUST_CHECK;
+void db_close(struct db *db);
+
+/* Runs one or more statements without parameters, discarding results. */
+enum qerr db_exec(struct db *db, const char *sql, char **reterr) QUIRE_MUST_CHECK;
+/* Runs one statement; *ret (may be NULL when the rows are not wanted) is owned by the caller
+ * and freed with db_res_free(). */
+enum qerr db_query(struct db *db, const char *sql, int n_params, const struct db_param *params,
+                   struct db_res **ret, char **reterr) QUIRE_MUST_CHECK;
+
+void db_res_free(struct db_res *res);
+int db_res_rows(const struct db_res *res);
+bool db_res_isnull(const struct db_res *res, int row, int col);
+/* Text of a cell, borrowed from res ("" for NULL). */
+const char *db_res_text(const struct db_res *res, int row, int col);
+int64_t db_res_int(const struct db_res *res, int row, int col);
+/* Decoded bytea cell; caller frees with g_free(). NULL for SQL NULL or invalid data. */
+uint8_t *db_res_bytea(const struct db_res *res, int row, int col, size_t *ret_len);
+
+enum qerr db_begin(struct db *db, char **reterr) QUIRE_MUST_CHECK;
+enum qerr db_commit(struct db *db, char **reterr) QUIRE_MUST_CHECK;
+/* Rolls back an open transaction; errors are ignored (the connection may be gone). */
+void db_rollback(struct db *db);
+
+/* LISTEN/NOTIFY: waits up to timeout_ms for a notification on any channel this
+ * connection listens to. true when one arrived. */
+enum qerr db_wait_notify(struct db *db, int timeout_ms, bool *ret_notified, char **reterr) QUIRE_MUST_CHECK;
