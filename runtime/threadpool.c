@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -53,6 +54,16 @@ static inline void threadpool_pause(void)
 #endif
 }
 
+/* One spin step. Now and then it yields the core: with more threads than free
+ * cores, the thread being waited for may be the one this spin keeps out. */
+static inline void threadpool_relax(int i)
+{
+	if ((i & 255) == 255)
+		sched_yield();
+	else
+		threadpool_pause();
+}
+
 /* Waits until the pool's generation differs from seen (or stop); returns the new one. */
 static unsigned threadpool_wait_task(struct threadpool *tp, unsigned seen)
 {
@@ -60,7 +71,7 @@ static unsigned threadpool_wait_task(struct threadpool *tp, unsigned seen)
 		unsigned g = atomic_load_explicit(&tp->gen, memory_order_acquire);
 		if (g != seen || atomic_load_explicit(&tp->stop, memory_order_relaxed))
 			return g;
-		threadpool_pause();
+		threadpool_relax(i);
 	}
 	pthread_mutex_lock(&tp->mu);
 	while (atomic_load(&tp->gen) == seen && !atomic_load(&tp->stop))
@@ -175,7 +186,7 @@ void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *arg)
 	for (int i = 0; i < THREADPOOL_SPIN; i++) {
 		if (atomic_load_explicit(&tp->pending, memory_order_acquire) == 0)
 			return;
-		threadpool_pause();
+		threadpool_relax(i);
 	}
 	pthread_mutex_lock(&tp->mu);
 	while (atomic_load(&tp->pending) != 0)
