@@ -138,3 +138,6 @@ struct json *json_array_at(const struct json *arr, size_t i)
 		return NULL;
 	return J(cJSON_GetArrayItem(C(arr), (int)i));
 }
+
+struct json *json_string(const char *value) { return J(cJSON_CreateString(value)); }
+struct json *json_number(double value) { return J(cJSON_CreateNumber(value)); }

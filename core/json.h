@@ -43,3 +43,7 @@ bool json_is_null(const struct json *j);
 const char *json_string_value(const struct json *j);
 size_t json_array_size(const struct json *arr);
 struct json *json_array_at(const struct json *arr, size_t i);
+
+/* Free-standing scalar nodes, for json_add_item/json_append. */
+struct json *json_string(const char *value);
+struct json *json_number(double value);

@@ -1,0 +1,247 @@
+/* config: the settings table, the INI reader and environment overrides. */
+#include "appliance/config.h"
+
+#include "core/log.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum setting_type { SET_STRING, SET_INT };
+
+struct setting {
+	const char *section;
+	const char *key;
+	enum setting_type type;
+	size_t offset;
+	const char *def; /* default, as text; NULL: computed */
+	int min, max;
+	bool reloadable;
+	const char *help;
+};
+
+#define S(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h}
+#define I(sec, k, field, d, lo, hi, rel, h) {sec, k, SET_INT, offsetof(struct config, field), d, lo, hi, rel, h}
+
+static const struct setting settings[] = {
+	S("general", "data_dir", data_dir, NULL, false,
+	  "Where Quire keeps its database cluster, keys and state (default /var/lib/quire as root, else ~/.local/share/quire)"),
+	S("general", "log_level", log_level, "info", true, "Log threshold: error, warn, info or debug"),
+	S("database", "url", db_url, "", false,
+	  "libpq connection string of an existing PostgreSQL server; empty: run a private embedded cluster"),
+	S("database", "run_as", db_run_as, "postgres", false,
+	  "Account that runs the embedded PostgreSQL server when quire runs as root"),
+	S("vault", "key_file", key_file, "", false,
+	  "Key-encryption key file (mode 0600); empty: <data_dir>/keys/kek.key"),
+	I("limits", "max_file_mb", max_file_mb, "100", 1, 4096, true, "Largest PDF accepted, in MiB"),
+	I("limits", "max_pages", max_pages, "2000", 1, 100000, true, "Most pages processed per document"),
+	I("limits", "parse_timeout_s", parse_timeout_s, "60", 1, 3600, true, "Wall-clock limit for parsing one document"),
+	I("limits", "parse_memory_mb", parse_memory_mb, "2048", 64, 65536, true,
+	  "Address-space limit of the parser process, in MiB"),
+	I("worker", "concurrency", worker_concurrency, "1", 1, 256, false, "Jobs one worker process runs at once"),
+	I("worker", "max_attempts", max_attempts, "3", 1, 100, true, "Attempts before a job is declared dead"),
+	I("worker", "lease_s", lease_s, "300", 5, 86400, true, "Lease of a claimed job; renewed by heartbeat"),
+	S("model", "path", model_path, "", false, "GGUF model file for field extraction; empty: rules only"),
+	S("model", "endpoint", model_endpoint, "", false,
+	  "Base URL of an on-premise OpenAI-compatible server (instead of model.path)"),
+	S("model", "template", model_template, "", false, "Chat template (chatml, llama3, mistral); empty: from the model file"),
+	I("model", "threads", model_threads, "0", 0, 1024, false, "Inference threads; 0: one per core"),
+	I("model", "context", model_context, "4096", 256, 131072, false, "Context length in tokens"),
+	S("web", "listen", web_listen, "127.0.0.1:8640", false, "Address and port of the web server"),
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static char **str_field(struct config *c, const struct setting *s) { return (char **)((char *)c + s->offset); }
+static int *int_field(struct config *c, const struct setting *s) { return (int *)((char *)c + s->offset); }
+
+static char *default_data_dir(void)
+{
+	if (geteuid() == 0)
+		return g_strdup("/var/lib/quire");
+	return g_build_filename(g_get_user_data_dir(), "quire", NULL);
+}
+
+static enum qerr set_value(struct config *c, const struct setting *s, const char *text, const char *where,
+                           char **reterr)
+{
+	if (s->type == SET_STRING) {
+		g_free(*str_field(c, s));
+		*str_field(c, s) = g_strdup(text);
+		return QERR_OK;
+	}
+	char *end = NULL;
+	errno = 0;
+	long long v = g_ascii_strtoll(text, &end, 10);
+	if (errno || end == text || *end != '\0' || v < s->min || v > s->max)
+		return qerr_set(reterr, QERR_CONFIG, "%s: %s.%s must be an integer from %d to %d, not \"%s\"", where,
+		                s->section, s->key, s->min, s->max, text);
+	*int_field(c, s) = (int)v;
+	return QERR_OK;
+}
+
+static const struct setting *find_setting(const char *section, const char *key)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (strcmp(settings[i].section, section) == 0 && strcmp(settings[i].key, key) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+static bool known_section(const char *section)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (strcmp(settings[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+/* GKeyFile does not report line numbers; find the line of [section] key = ... in the text. */
+static int line_of(const char *text, const char *section, const char *key)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	bool in_section = false;
+	for (int i = 0; lines[i]; i++) {
+		char *l = g_strstrip(lines[i]);
+		if (l[0] == '[') {
+			in_section = g_str_has_prefix(l + 1, section) && l[1 + strlen(section)] == ']';
+			if (!key && in_section)
+				return i + 1;
+		} else if (key && in_section && g_str_has_prefix(l, key)) {
+			const char *rest = l + strlen(key);
+			while (*rest == ' ' || *rest == '\t')
+				rest++;
+			if (*rest == '=')
+				return i + 1;
+		}
+	}
+	return 0;
+}
+
+static enum qerr read_file(struct config *c, const char *path, char **reterr)
+{
+	g_autofree char *text = NULL;
+	g_autoptr(GError) gerr = NULL;
+	if (!g_file_get_contents(path, &text, NULL, &gerr))
+		return qerr_set(reterr, QERR_CONFIG, "cannot read configuration %s: %s", path, gerr->message);
+	g_autoptr(GKeyFile) kf = g_key_file_new();
+	if (!g_key_file_load_from_data(kf, text, (gsize)-1, G_KEY_FILE_NONE, &gerr))
+		return qerr_set(reterr, QERR_CONFIG, "%s: %s", path, gerr->message);
+	g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+	for (int g = 0; groups[g]; g++) {
+		if (!known_section(groups[g]))
+			return qerr_set(reterr, QERR_CONFIG, "%s:%d: unknown section [%s]", path,
+			                line_of(text, groups[g], NULL), groups[g]);
+		g_auto(GStrv) keys = g_key_file_get_keys(kf, groups[g], NULL, NULL);
+		for (int k = 0; keys && keys[k]; k++) {
+			int line = line_of(text, groups[g], keys[k]);
+			const struct setting *s = find_setting(groups[g], keys[k]);
+			if (!s)
+				return qerr_set(reterr, QERR_CONFIG, "%s:%d: unknown key \"%s\" in section [%s]", path, line,
+				                keys[k], groups[g]);
+			g_autofree char *v = g_key_file_get_string(kf, groups[g], keys[k], NULL);
+			g_autofree char *where = g_strdup_printf("%s:%d", path, line);
+			enum qerr e = set_value(c, s, v ? g_strstrip(v) : "", where, reterr);
+			if (e)
+				return e;
+		}
+	}
+	c->source = g_strdup(path);
+	return QERR_OK;
+}
+
+static enum qerr read_env(struct config *c, char **reterr)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		g_autofree char *name = g_ascii_strup(settings[i].section, -1);
+		g_autofree char *key = g_ascii_strup(settings[i].key, -1);
+		g_autofree char *var = g_strdup_printf("QUIRE_%s_%s", name, key);
+		const char *v = g_getenv(var);
+		if (!v)
+			continue;
+		g_autofree char *where = g_strdup_printf("environment variable %s", var);
+		enum qerr e = set_value(c, &settings[i], v, where, reterr);
+		if (e)
+			return e;
+	}
+	return QERR_OK;
+}
+
+enum qerr config_load(const char *path, struct config **ret, char **reterr)
+{
+	struct config *c = g_new0(struct config, 1);
+	enum qerr e = QERR_OK;
+	for (size_t i = 0; i < N_SETTINGS && !e; i++) {
+		g_autofree char *def = settings[i].def ? g_strdup(settings[i].def) : default_data_dir();
+		e = set_value(c, &settings[i], def, "default", reterr);
+	}
+	if (!path)
+		path = g_getenv("QUIRE_CONFIG");
+	if (!path && g_file_test("/etc/quire/quire.conf", G_FILE_TEST_EXISTS))
+		path = "/etc/quire/quire.conf";
+	if (!e && path)
+		e = read_file(c, path, reterr);
+	if (!e)
+		e = read_env(c, reterr);
+	if (!e && log_set_level_name(c->log_level) != 0)
+		e = qerr_set(reterr, QERR_CONFIG, "general.log_level must be error, warn, info or debug, not \"%s\"",
+		             c->log_level);
+	if (!e && c->data_dir[0] != '/')
+		e = qerr_set(reterr, QERR_CONFIG, "general.data_dir must be an absolute path, not \"%s\"", c->data_dir);
+	if (e) {
+		config_free(c);
+		return e;
+	}
+	*ret = c;
+	return QERR_OK;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (settings[i].type == SET_STRING)
+			g_free(*str_field(cfg, &settings[i]));
+	g_free(cfg->source);
+	g_free(cfg);
+}
+
+void config_print_sample(FILE *out)
+{
+	fprintf(out, "# Quire configuration. Every key is shown with its default.\n"
+	             "# Environment variables QUIRE_<SECTION>_<KEY> override this file.\n");
+	const char *section = "";
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		if (strcmp(section, s->section) != 0) {
+			fprintf(out, "\n[%s]\n", s->section);
+			section = s->section;
+		}
+		fprintf(out, "# %s%s\n", s->help, s->reloadable ? "" : " (restart to change)");
+		if (s->def)
+			fprintf(out, "#%s = %s\n", s->key, s->def);
+		else
+			fprintf(out, "#%s =\n", s->key);
+	}
+}
+
+void config_print(const struct config *cfg, FILE *out)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		if (s->type == SET_STRING)
+			fprintf(out, "%s.%s = %s\n", s->section, s->key, *str_field((struct config *)cfg, s));
+		else
+			fprintf(out, "%s.%s = %d\n", s->section, s->key, *int_field((struct config *)cfg, s));
+	}
+}
+
+char *config_key_path(const struct config *cfg)
+{
+	if (cfg->key_file && cfg->key_file[0])
+		return g_strdup(cfg->key_file);
+	return g_build_filename(cfg->data_dir, "keys", "kek.key", NULL);
+}

@@ -1,0 +1,48 @@
+/* config: every setting of Quire, in one table.
+ *
+ * Settings come from, in increasing priority: the defaults in the table, the
+ * configuration file (INI, read with GKeyFile), and environment variables
+ * QUIRE_<SECTION>_<KEY> (upper case). The same table prints the documented
+ * sample (`quire config sample`) and checks every key and value: an unknown
+ * key or a bad value is an error naming the file and line (or the variable). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core/qerr.h"
+
+struct config {
+	char *data_dir;
+	char *log_level;
+	char *db_url;
+	char *db_run_as;
+	char *key_file;
+	int max_file_mb;
+	int max_pages;
+	int parse_timeout_s;
+	int parse_memory_mb;
+	int worker_concurrency;
+	int max_attempts;
+	int lease_s;
+	char *model_path;
+	char *model_endpoint;
+	char *model_template;
+	int model_threads;
+	int model_context;
+	char *web_listen;
+	char *source; /* the file read, or NULL */
+};
+
+/* Loads defaults, then path (if not NULL; else $QUIRE_CONFIG, else
+ * /etc/quire/quire.conf when it exists), then the environment. *ret is owned by the
+ * caller; free with config_free(). */
+enum qerr config_load(const char *path, struct config **ret, char **reterr) QUIRE_MUST_CHECK;
+void config_free(struct config *cfg);
+
+/* Writes the documented sample configuration (every key with its default). */
+void config_print_sample(FILE *out);
+/* Writes the current effective values. */
+void config_print(const struct config *cfg, FILE *out);
+/* Path of the key file (key_file, or <data_dir>/keys/kek.key); g_free(). */
+char *config_key_path(const struct config *cfg);
