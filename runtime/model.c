@@ -1,0 +1,657 @@
+/* model: llama and qwen2 transformers loaded from GGUF, and their forward pass.
+ *
+ * Weights stay in the file's mapping in their stored type; every product with
+ * a weight matrix goes through matmul() over a whole micro-batch of tokens.
+ * Only the small vectors (norm weights, biases, RoPE factors) are copied to
+ * F32 at load. Once model_load() returns, every tensor the forward pass reads
+ * has been checked for presence, shape and type, so model_eval() cannot read
+ * outside a tensor whatever the file said.
+ *
+ * The KV cache is F32, laid out per layer as [position][kv head][head dim].
+ * A context evaluates at most MODEL_UBATCH tokens at a time so that its
+ * scratch buffers stay bounded whatever the prompt length. */
+#include "runtime/model.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/gguf.h"
+#include "runtime/model_internal.h"
+#include "runtime/threadpool.h"
+
+#define MODEL_MAX_CTX 131072
+#define MODEL_MAX_LAYERS 1024
+#define MODEL_MAX_DIM 131072
+#define MODEL_MAX_HEADS 1024
+#define MODEL_MAX_VOCAB (1 << 22)
+#define MODEL_UBATCH 512
+
+struct layer {
+	struct matmul_weight wq, wk, wv, wo, gate, up, down;
+	float *attn_norm, *ffn_norm;
+	float *bq, *bk, *bv; /* qwen2 only */
+};
+
+struct model {
+	struct gguf_file *gguf;
+	struct model_info info;
+	int32_t n_rot;     /* leading dimensions of each head that RoPE rotates */
+	bool rope_neox;    /* rotate (x[i], x[i + n_rot/2]) rather than (x[2i], x[2i+1]) */
+	float *rope_freqs; /* optional per-pair divisors of the angle, n_rot/2 */
+	struct matmul_weight tok_embd, output;
+	float *output_norm;
+	struct layer *layers;
+};
+
+struct model_ctx {
+	const struct model *m;
+	struct threadpool *tp;
+	enum matmul_precision prec;
+	int32_t n_ctx;
+	int32_t pos;
+	float *k_cache, *v_cache; /* n_layer * n_ctx * kv_dim each */
+	/* scratch for one micro-batch */
+	float *x, *xn, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin;
+	float *scores; /* n_threads * n_ctx */
+};
+
+/* --- loading --- */
+
+static enum rterror get_hparam(const struct gguf_file *g, const char *arch, const char *name,
+                               bool required, uint32_t def, uint32_t max, int32_t *out, char **reterr)
+{
+	char key[128];
+	snprintf(key, sizeof key, "%s.%s", arch, name);
+	uint32_t v = def;
+	if (gguf_find_key(g, key) >= 0) {
+		if (!gguf_get_u32(g, key, &v))
+			return rterror_set(reterr, RTERROR_FORMAT, "metadata '%s' is not an unsigned integer", key);
+	} else if (required) {
+		return rterror_set(reterr, RTERROR_FORMAT, "metadata '%s' is missing", key);
+	}
+	if (v == 0 || v > max)
+		return rterror_set(reterr, RTERROR_FORMAT, "metadata '%s' is %" PRIu32 " (must be 1 to %" PRIu32 ")",
+		                   key, v, max);
+	*out = (int32_t)v;
+	return RTERROR_OK;
+}
+
+static enum rterror get_fparam(const struct gguf_file *g, const char *arch, const char *name,
+                               float def, float *out, char **reterr)
+{
+	char key[128];
+	snprintf(key, sizeof key, "%s.%s", arch, name);
+	float v = def;
+	if (gguf_find_key(g, key) >= 0 && !gguf_get_f32(g, key, &v))
+		return rterror_set(reterr, RTERROR_FORMAT, "metadata '%s' is not a float", key);
+	if (!(v > 0.0f) || !isfinite(v))
+		return rterror_set(reterr, RTERROR_FORMAT, "metadata '%s' is %g (must be positive)", key, (double)v);
+	*out = v;
+	return RTERROR_OK;
+}
+
+static enum rterror read_hparams(struct model *m, const char *arch, char **reterr)
+{
+	struct model_info *in = &m->info;
+	const struct gguf_file *g = m->gguf;
+	enum rterror err;
+	if ((err = get_hparam(g, arch, "context_length", true, 0, 1u << 24, &in->n_ctx_train, reterr)) ||
+	    (err = get_hparam(g, arch, "embedding_length", true, 0, MODEL_MAX_DIM, &in->n_embd, reterr)) ||
+	    (err = get_hparam(g, arch, "block_count", true, 0, MODEL_MAX_LAYERS, &in->n_layer, reterr)) ||
+	    (err = get_hparam(g, arch, "feed_forward_length", true, 0, 4 * MODEL_MAX_DIM, &in->n_ff, reterr)) ||
+	    (err = get_hparam(g, arch, "attention.head_count", true, 0, MODEL_MAX_HEADS, &in->n_head, reterr)) ||
+	    (err = get_hparam(g, arch, "attention.head_count_kv", false, (uint32_t)in->n_head,
+	                      MODEL_MAX_HEADS, &in->n_head_kv, reterr)))
+		return err;
+	if (in->n_head % in->n_head_kv != 0)
+		return rterror_set(reterr, RTERROR_FORMAT, "%d attention heads cannot be shared by %d KV heads",
+		                   in->n_head, in->n_head_kv);
+	int32_t hd_default = in->n_embd / in->n_head, hd_v;
+	if ((err = get_hparam(g, arch, "attention.key_length", false, (uint32_t)(hd_default ? hd_default : 1),
+	                      MODEL_MAX_DIM, &in->head_dim, reterr)) ||
+	    (err = get_hparam(g, arch, "attention.value_length", false, (uint32_t)in->head_dim, MODEL_MAX_DIM,
+	                      &hd_v, reterr)))
+		return err;
+	if (hd_v != in->head_dim)
+		return rterror_set(reterr, RTERROR_UNSUPPORTED, "key length %d differs from value length %d",
+		                   in->head_dim, hd_v);
+	if ((int64_t)in->head_dim * in->n_head > MODEL_MAX_DIM)
+		return rterror_set(reterr, RTERROR_FORMAT, "%d heads of %d dimensions are too many", in->n_head,
+		                   in->head_dim);
+	if ((err = get_hparam(g, arch, "rope.dimension_count", false, (uint32_t)in->head_dim,
+	                      (uint32_t)in->head_dim, &m->n_rot, reterr)))
+		return err;
+	if (m->n_rot % 2 != 0)
+		return rterror_set(reterr, RTERROR_FORMAT, "rope.dimension_count %d is odd", m->n_rot);
+	if ((err = get_fparam(g, arch, "rope.freq_base", 10000.0f, &in->rope_base, reterr)) ||
+	    (err = get_fparam(g, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &in->rms_eps, reterr)))
+		return err;
+	return RTERROR_OK;
+}
+
+/* Finds a tensor of exactly the given shape (ne1 = 1 for a vector). */
+static enum rterror find_tensor(const struct model *m, const char *name, int64_t ne0, int64_t ne1,
+                                bool required, const struct gguf_tensor **ret, char **reterr)
+{
+	const struct gguf_tensor *t = gguf_find_tensor(m->gguf, name);
+	*ret = NULL;
+	if (!t)
+		return required ? rterror_set(reterr, RTERROR_FORMAT, "tensor '%s' is missing", name) : RTERROR_OK;
+	if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1)
+		return rterror_set(reterr, RTERROR_FORMAT,
+		                   "tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
+		                   "], expected [%" PRId64 ", %" PRId64 "]",
+		                   name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], ne0, ne1);
+	*ret = t;
+	return RTERROR_OK;
+}
+
+static enum rterror load_matrix(const struct model *m, const char *name, int64_t n_in, int64_t n_out,
+                                struct matmul_weight *w, char **reterr)
+{
+	const struct gguf_tensor *t;
+	enum rterror err = find_tensor(m, name, n_in, n_out, true, &t, reterr);
+	if (err)
+		return err;
+	*w = (struct matmul_weight){.type = t->type, .data = t->data, .n_in = n_in, .n_out = n_out};
+	return RTERROR_OK;
+}
+
+/* A vector of n values converted to an owned F32 array (*ret stays NULL if absent and optional). */
+static enum rterror load_vector(const struct model *m, const char *name, int64_t n, bool required,
+                                float **ret, char **reterr)
+{
+	const struct gguf_tensor *t;
+	enum rterror err = find_tensor(m, name, n, 1, required, &t, reterr);
+	if (err || !t)
+		return err;
+	float *v = malloc((size_t)n * sizeof *v);
+	if (!v)
+		return rterror_set(reterr, RTERROR_NOMEM, "out of memory loading '%s'", name);
+	quant_dequantize_row(t->type, t->data, v, n);
+	for (int64_t i = 0; i < n; i++) {
+		if (!isfinite(v[i])) {
+			free(v);
+			return rterror_set(reterr, RTERROR_FORMAT, "tensor '%s' holds a non-finite value", name);
+		}
+	}
+	*ret = v;
+	return RTERROR_OK;
+}
+
+static enum rterror load_layer(struct model *m, int il, char **reterr)
+{
+	const struct model_info *in = &m->info;
+	struct layer *l = &m->layers[il];
+	int64_t n_q = (int64_t)in->n_head * in->head_dim, n_kv = (int64_t)in->n_head_kv * in->head_dim;
+	char name[96];
+	enum rterror err = RTERROR_OK;
+#define MAT(field, suffix, nin, nout)                                                  \
+	if (!err) {                                                                        \
+		snprintf(name, sizeof name, "blk.%d.%s.weight", il, suffix);                   \
+		err = load_matrix(m, name, nin, nout, &l->field, reterr);                      \
+	}
+#define VEC(field, suffix, n, req)                                                     \
+	if (!err) {                                                                        \
+		snprintf(name, sizeof name, "blk.%d.%s", il, suffix);                          \
+		err = load_vector(m, name, n, req, &l->field, reterr);                         \
+	}
+	MAT(wq, "attn_q", in->n_embd, n_q)
+	MAT(wk, "attn_k", in->n_embd, n_kv)
+	MAT(wv, "attn_v", in->n_embd, n_kv)
+	MAT(wo, "attn_output", n_q, in->n_embd)
+	MAT(gate, "ffn_gate", in->n_embd, in->n_ff)
+	MAT(up, "ffn_up", in->n_embd, in->n_ff)
+	MAT(down, "ffn_down", in->n_ff, in->n_embd)
+	VEC(attn_norm, "attn_norm.weight", in->n_embd, true)
+	VEC(ffn_norm, "ffn_norm.weight", in->n_embd, true)
+	bool qwen2 = in->arch == MODEL_ARCH_QWEN2;
+	VEC(bq, "attn_q.bias", n_q, qwen2)
+	VEC(bk, "attn_k.bias", n_kv, qwen2)
+	VEC(bv, "attn_v.bias", n_kv, qwen2)
+#undef MAT
+#undef VEC
+	return err;
+}
+
+static enum rterror load_arch(struct model *m, char **reterr)
+{
+	struct gguf_str s;
+	if (!gguf_get_str(m->gguf, "general.architecture", &s))
+		return rterror_set(reterr, RTERROR_FORMAT, "metadata 'general.architecture' is missing");
+	if (s.len == 5 && memcmp(s.ptr, "llama", 5) == 0) {
+		m->info.arch = MODEL_ARCH_LLAMA;
+		m->info.arch_name = "llama";
+	} else if (s.len == 5 && memcmp(s.ptr, "qwen2", 5) == 0) {
+		m->info.arch = MODEL_ARCH_QWEN2;
+		m->info.arch_name = "qwen2";
+		m->rope_neox = true;
+	} else {
+		return rterror_set(reterr, RTERROR_UNSUPPORTED, "architecture '%.*s' is not supported",
+		                   (int)(s.len > 64 ? 64 : s.len), s.ptr);
+	}
+	return read_hparams(m, m->info.arch_name, reterr);
+}
+
+static enum rterror load_tensors(struct model *m, char **reterr)
+{
+	struct model_info *in = &m->info;
+	const struct gguf_tensor *te = gguf_find_tensor(m->gguf, "token_embd.weight");
+	if (!te)
+		return rterror_set(reterr, RTERROR_FORMAT, "tensor 'token_embd.weight' is missing");
+	if (te->ne[1] < 1 || te->ne[1] > MODEL_MAX_VOCAB)
+		return rterror_set(reterr, RTERROR_FORMAT, "tensor 'token_embd.weight': vocabulary of %" PRId64
+		                   " tokens (must be 1 to %d)", te->ne[1], MODEL_MAX_VOCAB);
+	in->n_vocab = (int32_t)te->ne[1];
+	enum rterror err = load_matrix(m, "token_embd.weight", in->n_embd, in->n_vocab, &m->tok_embd, reterr);
+	if (err || (err = load_vector(m, "output_norm.weight", in->n_embd, true, &m->output_norm, reterr)))
+		return err;
+	const struct gguf_tensor *to;
+	if ((err = find_tensor(m, "output.weight", in->n_embd, in->n_vocab, false, &to, reterr)))
+		return err;
+	in->tied_output = to == NULL;
+	m->output = m->tok_embd;
+	if (to)
+		m->output = (struct matmul_weight){.type = to->type, .data = to->data,
+		                                   .n_in = in->n_embd, .n_out = in->n_vocab};
+	if ((err = load_vector(m, "rope_freqs.weight", m->n_rot / 2, false, &m->rope_freqs, reterr)))
+		return err;
+	m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
+	if (!m->layers)
+		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
+	for (int il = 0; il < in->n_layer && !err; il++)
+		err = load_layer(m, il, reterr);
+	for (int64_t i = 0; i < gguf_n_tensors(m->gguf); i++) {
+		const struct gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+		in->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+		in->weight_bytes += t->nbytes;
+	}
+	return err;
+}
+
+enum rterror model_load_gguf(struct gguf_file *g, struct model **ret, char **reterr)
+{
+	struct model *m = calloc(1, sizeof *m);
+	if (!m)
+		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
+	m->gguf = g;
+	enum rterror err = load_arch(m, reterr);
+	if (!err)
+		err = load_tensors(m, reterr);
+	if (err) {
+		m->gguf = NULL; /* the caller keeps the file on failure */
+		model_free(m);
+		return err;
+	}
+	*ret = m;
+	return RTERROR_OK;
+}
+
+enum rterror model_load(const char *path, struct model **ret, char **reterr)
+{
+	struct gguf_file *g = NULL;
+	enum rterror err = gguf_open(path, &g, reterr);
+	if (err)
+		return err;
+	err = model_load_gguf(g, ret, reterr);
+	if (err) {
+		rterror_set(reterr, err, "%s: %s", path, reterr && *reterr ? *reterr : rterror_str(err));
+		gguf_close(g);
+	}
+	return err;
+}
+
+void model_free(struct model *m)
+{
+	if (!m)
+		return;
+	if (m->layers) {
+		for (int il = 0; il < m->info.n_layer; il++) {
+			struct layer *l = &m->layers[il];
+			free(l->attn_norm);
+			free(l->ffn_norm);
+			free(l->bq);
+			free(l->bk);
+			free(l->bv);
+		}
+	}
+	free(m->layers);
+	free(m->output_norm);
+	free(m->rope_freqs);
+	gguf_close(m->gguf);
+	free(m);
+}
+
+const struct model_info *model_get_info(const struct model *m)
+{
+	return &m->info;
+}
+
+const struct gguf_file *model_gguf(const struct model *m)
+{
+	return m->gguf;
+}
+
+/* --- contexts --- */
+
+static size_t kv_dim(const struct model *m)
+{
+	return (size_t)m->info.n_head_kv * (size_t)m->info.head_dim;
+}
+
+static enum rterror ctx_alloc(struct model_ctx *c, char **reterr)
+{
+	const struct model_info *in = &c->m->info;
+	size_t ub = (size_t)(c->n_ctx < MODEL_UBATCH ? c->n_ctx : MODEL_UBATCH);
+	size_t n_q = (size_t)in->n_head * (size_t)in->head_dim, n_kv = kv_dim(c->m);
+	size_t cache = (size_t)in->n_layer * (size_t)c->n_ctx * n_kv;
+	int nth = threadpool_size(c->tp);
+	c->k_cache = malloc(cache * sizeof(float));
+	c->v_cache = malloc(cache * sizeof(float));
+	c->x = malloc(ub * (size_t)in->n_embd * sizeof(float));
+	c->xn = malloc(ub * (size_t)in->n_embd * sizeof(float));
+	c->q = malloc(ub * n_q * sizeof(float));
+	c->att = malloc(ub * n_q * sizeof(float));
+	c->k = malloc(ub * n_kv * sizeof(float));
+	c->v = malloc(ub * n_kv * sizeof(float));
+	c->gate = malloc(ub * (size_t)in->n_ff * sizeof(float));
+	c->up = malloc(ub * (size_t)in->n_ff * sizeof(float));
+	c->rope_cos = malloc(ub * (size_t)(c->m->n_rot / 2 + 1) * sizeof(float));
+	c->rope_sin = malloc(ub * (size_t)(c->m->n_rot / 2 + 1) * sizeof(float));
+	c->scores = malloc((size_t)nth * (size_t)c->n_ctx * sizeof(float));
+	if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->att || !c->k || !c->v ||
+	    !c->gate || !c->up || !c->rope_cos || !c->rope_sin || !c->scores)
+		return rterror_set(reterr, RTERROR_NOMEM,
+		                   "out of memory for a context of %d positions (KV cache %zu MiB)", c->n_ctx,
+		                   2 * cache * sizeof(float) >> 20);
+	return RTERROR_OK;
+}
+
+enum rterror model_ctx_new(const struct model *m, int32_t n_ctx, int n_threads,
+                           enum matmul_precision prec, struct model_ctx **ret, char **reterr)
+{
+	if ((unsigned)prec >= MATMUL_PRECISION_COUNT)
+		return rterror_set(reterr, RTERROR_INVALID, "unknown matmul precision %d", (int)prec);
+	if (n_ctx <= 0)
+		n_ctx = m->info.n_ctx_train < MODEL_MAX_CTX ? m->info.n_ctx_train : MODEL_MAX_CTX;
+	if (n_ctx > MODEL_MAX_CTX)
+		return rterror_set(reterr, RTERROR_LIMIT, "context of %d positions exceeds the limit of %d",
+		                   n_ctx, MODEL_MAX_CTX);
+	struct model_ctx *c = calloc(1, sizeof *c);
+	if (!c)
+		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
+	c->m = m;
+	c->prec = prec;
+	c->n_ctx = n_ctx;
+	c->tp = threadpool_new(n_threads);
+	enum rterror err = c->tp ? ctx_alloc(c, reterr)
+	                         : rterror_set(reterr, RTERROR_NOMEM, "cannot start %d threads", n_threads);
+	if (err) {
+		model_ctx_free(c);
+		return err;
+	}
+	*ret = c;
+	return RTERROR_OK;
+}
+
+void model_ctx_free(struct model_ctx *c)
+{
+	if (!c)
+		return;
+	threadpool_free(c->tp);
+	free(c->k_cache);
+	free(c->v_cache);
+	free(c->x);
+	free(c->xn);
+	free(c->q);
+	free(c->att);
+	free(c->k);
+	free(c->v);
+	free(c->gate);
+	free(c->up);
+	free(c->rope_cos);
+	free(c->rope_sin);
+	free(c->scores);
+	free(c);
+}
+
+int32_t model_ctx_size(const struct model_ctx *c)
+{
+	return c->n_ctx;
+}
+
+int32_t model_ctx_pos(const struct model_ctx *c)
+{
+	return c->pos;
+}
+
+void model_ctx_truncate(struct model_ctx *c, int32_t n_past)
+{
+	if (n_past >= 0 && n_past < c->pos)
+		c->pos = n_past;
+}
+
+/* --- forward pass --- */
+
+static void rmsnorm(const float *x, const float *w, float *y, int n, float eps)
+{
+	double sum = 0.0;
+	for (int i = 0; i < n; i++)
+		sum += (double)(x[i] * x[i]);
+	float scale = 1.0f / sqrtf((float)(sum / n) + eps);
+	for (int i = 0; i < n; i++)
+		y[i] = (x[i] * scale) * w[i];
+}
+
+/* cos/sin of each rotated pair's angle for positions pos0 .. pos0+nb-1. The angle is
+ * built by repeated multiplication, as the reference engine does, so that
+ * rounding matches it closely. */
+static void rope_tables(struct model_ctx *c, int32_t pos0, int nb)
+{
+	const struct model *m = c->m;
+	int half = m->n_rot / 2;
+	float theta_scale = powf(m->info.rope_base, -2.0f / (float)m->n_rot);
+	for (int t = 0; t < nb; t++) {
+		float theta = (float)(pos0 + t);
+		for (int i = 0; i < half; i++) {
+			float th = m->rope_freqs ? theta / m->rope_freqs[i] : theta;
+			c->rope_cos[t * half + i] = cosf(th);
+			c->rope_sin[t * half + i] = sinf(th);
+			theta *= theta_scale;
+		}
+	}
+}
+
+static void rope_apply(const struct model_ctx *c, float *v, int n_heads, int t)
+{
+	const struct model *m = c->m;
+	int half = m->n_rot / 2, hd = m->info.head_dim;
+	const float *cs = c->rope_cos + t * half, *sn = c->rope_sin + t * half;
+	for (int h = 0; h < n_heads; h++) {
+		float *x = v + h * hd;
+		for (int i = 0; i < half; i++) {
+			int a = m->rope_neox ? i : 2 * i, b = m->rope_neox ? i + half : 2 * i + 1;
+			float x0 = x[a], x1 = x[b];
+			x[a] = x0 * cs[i] - x1 * sn[i];
+			x[b] = x0 * sn[i] + x1 * cs[i];
+		}
+	}
+}
+
+struct att_task {
+	struct model_ctx *c;
+	int il;
+	int nb;
+	int32_t pos0;
+};
+
+static float dot(const float *a, const float *b, int n)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	int i = 0;
+	for (; i + 4 <= n; i += 4) {
+		s0 += a[i] * b[i];
+		s1 += a[i + 1] * b[i + 1];
+		s2 += a[i + 2] * b[i + 2];
+		s3 += a[i + 3] * b[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += a[i] * b[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+/* One query head of one token against every cached position up to its own. */
+static void attend_one(const struct att_task *a, int t, int h, float *scores)
+{
+	const struct model_ctx *c = a->c;
+	const struct model_info *in = &c->m->info;
+	int hd = in->head_dim, n_q = in->n_head * hd;
+	size_t kvd = kv_dim(c->m);
+	int kvh = h / (in->n_head / in->n_head_kv);
+	const float *q = c->q + (size_t)t * n_q + (size_t)h * hd;
+	const float *kc = c->k_cache + (size_t)a->il * c->n_ctx * kvd + (size_t)kvh * hd;
+	const float *vc = c->v_cache + (size_t)a->il * c->n_ctx * kvd + (size_t)kvh * hd;
+	int n_keys = a->pos0 + t + 1;
+	float scale = 1.0f / sqrtf((float)hd);
+	float mx = -INFINITY;
+	for (int j = 0; j < n_keys; j++) {
+		scores[j] = dot(q, kc + (size_t)j * kvd, hd) * scale;
+		if (scores[j] > mx)
+			mx = scores[j];
+	}
+	double sum = 0.0;
+	for (int j = 0; j < n_keys; j++) {
+		scores[j] = expf(scores[j] - mx);
+		sum += scores[j];
+	}
+	float inv = (float)(1.0 / sum);
+	float *out = c->att + (size_t)t * n_q + (size_t)h * hd;
+	memset(out, 0, (size_t)hd * sizeof *out);
+	for (int j = 0; j < n_keys; j++) {
+		float p = scores[j] * inv;
+		const float *vj = vc + (size_t)j * kvd;
+		for (int d = 0; d < hd; d++)
+			out[d] += p * vj[d];
+	}
+}
+
+static void attend_part(void *arg, int ith, int nth)
+{
+	const struct att_task *a = arg;
+	int n_head = a->c->m->info.n_head;
+	int64_t items = (int64_t)a->nb * n_head;
+	int64_t i0 = items * ith / nth, i1 = items * (ith + 1) / nth;
+	float *scores = a->c->scores + (size_t)ith * a->c->n_ctx;
+	for (int64_t w = i0; w < i1; w++)
+		attend_one(a, (int)(w / n_head), (int)(w % n_head), scores);
+}
+
+static void add_bias(float *y, const float *b, int nb, int n)
+{
+	if (!b)
+		return;
+	for (int t = 0; t < nb; t++)
+		for (int i = 0; i < n; i++)
+			y[(size_t)t * n + i] += b[i];
+}
+
+static void attention_block(struct model_ctx *c, int il, int nb)
+{
+	const struct model_info *in = &c->m->info;
+	const struct layer *l = &c->m->layers[il];
+	int n_embd = in->n_embd, n_q = in->n_head * in->head_dim, n_kv = (int)kv_dim(c->m);
+	for (int t = 0; t < nb; t++)
+		rmsnorm(c->x + (size_t)t * n_embd, l->attn_norm, c->xn + (size_t)t * n_embd, n_embd, in->rms_eps);
+	matmul(c->tp, c->prec, &l->wq, c->xn, nb, c->q);
+	matmul(c->tp, c->prec, &l->wk, c->xn, nb, c->k);
+	matmul(c->tp, c->prec, &l->wv, c->xn, nb, c->v);
+	add_bias(c->q, l->bq, nb, n_q);
+	add_bias(c->k, l->bk, nb, n_kv);
+	add_bias(c->v, l->bv, nb, n_kv);
+	size_t layer_off = (size_t)il * c->n_ctx * (size_t)n_kv;
+	for (int t = 0; t < nb; t++) {
+		rope_apply(c, c->q + (size_t)t * n_q, in->n_head, t);
+		rope_apply(c, c->k + (size_t)t * n_kv, in->n_head_kv, t);
+		size_t at = layer_off + (size_t)(c->pos + t) * n_kv;
+		memcpy(c->k_cache + at, c->k + (size_t)t * n_kv, (size_t)n_kv * sizeof(float));
+		memcpy(c->v_cache + at, c->v + (size_t)t * n_kv, (size_t)n_kv * sizeof(float));
+	}
+	struct att_task a = {.c = c, .il = il, .nb = nb, .pos0 = c->pos};
+	threadpool_run(c->tp, attend_part, &a);
+	matmul(c->tp, c->prec, &l->wo, c->att, nb, c->xn);
+	for (size_t i = 0; i < (size_t)nb * n_embd; i++)
+		c->x[i] += c->xn[i];
+}
+
+static void ffn_block(struct model_ctx *c, int il, int nb)
+{
+	const struct model_info *in = &c->m->info;
+	const struct layer *l = &c->m->layers[il];
+	int n_embd = in->n_embd;
+	for (int t = 0; t < nb; t++)
+		rmsnorm(c->x + (size_t)t * n_embd, l->ffn_norm, c->xn + (size_t)t * n_embd, n_embd, in->rms_eps);
+	matmul(c->tp, c->prec, &l->gate, c->xn, nb, c->gate);
+	matmul(c->tp, c->prec, &l->up, c->xn, nb, c->up);
+	for (size_t i = 0; i < (size_t)nb * in->n_ff; i++) {
+		float g = c->gate[i];
+		c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+	}
+	matmul(c->tp, c->prec, &l->down, c->gate, nb, c->xn);
+	for (size_t i = 0; i < (size_t)nb * n_embd; i++)
+		c->x[i] += c->xn[i];
+}
+
+/* Evaluates nb <= MODEL_UBATCH tokens; logits gets every row (all) or the last row. */
+static void eval_ubatch(struct model_ctx *c, const int32_t *tokens, int nb, float *logits, bool all)
+{
+	const struct model *m = c->m;
+	const struct model_info *in = &m->info;
+	int n_embd = in->n_embd;
+	size_t row = quant_row_size(m->tok_embd.type, n_embd);
+	for (int t = 0; t < nb; t++)
+		quant_dequantize_row(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * row,
+		                     c->x + (size_t)t * n_embd, n_embd);
+	rope_tables(c, c->pos, nb);
+	for (int il = 0; il < in->n_layer; il++) {
+		attention_block(c, il, nb);
+		ffn_block(c, il, nb);
+	}
+	c->pos += nb;
+	if (!logits)
+		return;
+	int first = all ? 0 : nb - 1;
+	for (int t = first; t < nb; t++)
+		rmsnorm(c->x + (size_t)t * n_embd, m->output_norm, c->xn + (size_t)(t - first) * n_embd, n_embd,
+		        in->rms_eps);
+	matmul(c->tp, c->prec, &m->output, c->xn, nb - first, logits);
+}
+
+enum rterror model_eval(struct model_ctx *c, const int32_t *tokens, int32_t n_tokens, float *logits,
+                        bool all_logits, char **reterr)
+{
+	const struct model_info *in = &c->m->info;
+	if (n_tokens <= 0 || !tokens)
+		return rterror_set(reterr, RTERROR_INVALID, "model_eval: no tokens");
+	for (int32_t i = 0; i < n_tokens; i++)
+		if (tokens[i] < 0 || tokens[i] >= in->n_vocab)
+			return rterror_set(reterr, RTERROR_INVALID, "token %d at index %d is outside the vocabulary of %d",
+			                   tokens[i], i, in->n_vocab);
+	if (n_tokens > c->n_ctx - c->pos)
+		return rterror_set(reterr, RTERROR_LIMIT,
+		                   "context full: %d positions used, %d more do not fit in %d", c->pos, n_tokens,
+		                   c->n_ctx);
+	for (int32_t done = 0; done < n_tokens;) {
+		int nb = n_tokens - done < MODEL_UBATCH ? n_tokens - done : MODEL_UBATCH;
+		float *out = NULL;
+		if (logits && all_logits)
+			out = logits + (size_t)done * in->n_vocab;
+		else if (logits && done + nb == n_tokens)
+			out = logits;
+		eval_ubatch(c, tokens + done, nb, out, all_logits);
+		done += nb;
+	}
+	return RTERROR_OK;
+}

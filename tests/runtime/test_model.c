@@ -1,0 +1,314 @@
+/* test_model: the forward pass against the reference engine's outputs.
+ *
+ * For every ../shared/reference/<model>.json: feed the reference's own tokens
+ * (the prompt as one batch, then each generated token alone) and compare the
+ * logits at the stored positions and the greedy choice at every step, as
+ * ../shared/README.md prescribes. F32 arithmetic is compared with the main
+ * block for all-F32 files and with the dequantized_f32 block for the others.
+ * Also checks batching, prefix reuse, context limits and load errors. */
+#include "runtime/model.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/gguf.h"
+#include "tests/runtime/tap.h"
+
+#define TOL_F32 1e-4
+#define MAX_TOKENS 256
+
+static const char *shared;
+
+static char *read_text(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return NULL;
+	fseek(fp, 0, SEEK_END);
+	long n = ftell(fp);
+	fseek(fp, 0, SEEK_SET);
+	char *p = n > 0 ? malloc((size_t)n + 1) : NULL;
+	if (p && fread(p, 1, (size_t)n, fp) != (size_t)n) {
+		free(p);
+		p = NULL;
+	}
+	fclose(fp);
+	*len = (size_t)n;
+	return p;
+}
+
+static int read_ids(const cJSON *arr, int32_t *out, int max)
+{
+	int n = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, arr)
+	{
+		if (n < max)
+			out[n] = (int32_t)e->valuedouble;
+		n++;
+	}
+	return n;
+}
+
+static int argmax(const float *v, int n)
+{
+	int best = 0;
+	for (int i = 1; i < n; i++)
+		if (v[i] > v[best])
+			best = i;
+	return best;
+}
+
+/* max |got - want| over the stored entries, relative to the largest |want|. */
+static double logit_error(const cJSON *entry, const float *got, int n_vocab)
+{
+	const cJSON *full = cJSON_GetObjectItem(entry, "full");
+	double maxdiff = 0, maxref = 0;
+	if (full) {
+		int i = 0;
+		const cJSON *e;
+		cJSON_ArrayForEach(e, full)
+		{
+			if (i >= n_vocab)
+				return INFINITY;
+			maxdiff = fmax(maxdiff, fabs(got[i] - e->valuedouble));
+			maxref = fmax(maxref, fabs(e->valuedouble));
+			i++;
+		}
+		if (i != n_vocab)
+			return INFINITY;
+	} else {
+		const cJSON *pair;
+		cJSON_ArrayForEach(pair, cJSON_GetObjectItem(entry, "top"))
+		{
+			int id = (int)cJSON_GetArrayItem(pair, 0)->valuedouble;
+			double want = cJSON_GetArrayItem(pair, 1)->valuedouble;
+			if (id < 0 || id >= n_vocab)
+				return INFINITY;
+			maxdiff = fmax(maxdiff, fabs(got[id] - want));
+			maxref = fmax(maxref, fabs(want));
+		}
+	}
+	return maxref > 0 ? maxdiff / maxref : INFINITY;
+}
+
+struct run_result {
+	double max_err;
+	int greedy_mismatch; /* first step whose argmax differs, or -1 */
+	int n_compared;
+};
+
+/* Runs one prompt: batch, then generated tokens one at a time; compares with block. */
+static bool run_prompt(const struct model *m, enum matmul_precision prec, const cJSON *prompt,
+                       const cJSON *block, struct run_result *res, char **msg)
+{
+	int n_vocab = model_get_info(m)->n_vocab;
+	int32_t toks[MAX_TOKENS], gen[MAX_TOKENS];
+	int n_prompt = read_ids(cJSON_GetObjectItem(prompt, "tokens"), toks, MAX_TOKENS);
+	int n_gen = read_ids(cJSON_GetObjectItem(cJSON_GetObjectItem(block, "generated"), "tokens"), gen,
+	                     MAX_TOKENS);
+	const cJSON *logits = cJSON_GetObjectItem(block, "logits");
+	res->max_err = 0;
+	res->greedy_mismatch = -1;
+	res->n_compared = 0;
+	if (n_prompt < 1 || n_prompt > MAX_TOKENS || n_gen < 1 || n_gen > MAX_TOKENS || !logits)
+		return false;
+	struct model_ctx *c = NULL;
+	float *out = malloc((size_t)n_vocab * sizeof *out);
+	bool ok = out && model_ctx_new(m, 512, 2, prec, &c, msg) == RTERROR_OK &&
+	          model_eval(c, toks, n_prompt, out, false, msg) == RTERROR_OK;
+	for (int step = 0; ok && step < n_gen; step++) {
+		if (step > 0)
+			ok = model_eval(c, &gen[step - 1], 1, out, false, msg) == RTERROR_OK;
+		if (!ok)
+			break;
+		if (argmax(out, n_vocab) != gen[step] && res->greedy_mismatch < 0)
+			res->greedy_mismatch = step;
+		const cJSON *e;
+		cJSON_ArrayForEach(e, logits)
+		{
+			if ((int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "step")) != step)
+				continue;
+			int input = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "input_token"));
+			int pos = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "position"));
+			int want_input = step == 0 ? toks[n_prompt - 1] : gen[step - 1];
+			if (input != want_input || pos != model_ctx_pos(c) - 1)
+				res->max_err = INFINITY;
+			res->max_err = fmax(res->max_err, logit_error(e, out, n_vocab));
+			res->n_compared++;
+		}
+	}
+	model_ctx_free(c);
+	free(out);
+	return ok;
+}
+
+static void test_reference(const char *json_path)
+{
+	size_t len;
+	char *text = read_text(json_path, &len);
+	cJSON *ref = text ? cJSON_ParseWithLength(text, len) : NULL;
+	free(text);
+	const char *file = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "model_file"));
+	char path[8192], name[512];
+	snprintf(path, sizeof path, "%s/models/%s", shared, file ? file : "?");
+	struct model *m = NULL;
+	char *msg = NULL;
+	snprintf(name, sizeof name, "/model/reference/%s/load", file ? file : "(bad json)");
+	if (!tap_ok(ref && file && model_load(path, &m, &msg) == RTERROR_OK, name, "%s", msg ? msg : "bad json")) {
+		free(msg);
+		cJSON_Delete(ref);
+		return;
+	}
+	double worst = 0;
+	int pi = 0;
+	const cJSON *prompt;
+	cJSON_ArrayForEach(prompt, cJSON_GetObjectItem(ref, "prompts"))
+	{
+		const cJSON *block = cJSON_GetObjectItem(prompt, "dequantized_f32");
+		if (!block)
+			block = prompt; /* all-F32 file: the main block is F32 arithmetic */
+		struct run_result r;
+		bool ran = run_prompt(m, MATMUL_F32, prompt, block, &r, &msg);
+		snprintf(name, sizeof name, "/model/reference/%s/f32/prompt%d/logits", file, pi);
+		tap_ok(ran && r.n_compared == 9 && r.max_err <= TOL_F32, name,
+		       "ran %d, %d positions compared, max relative error %.3g %s", ran, r.n_compared, r.max_err,
+		       msg ? msg : "");
+		snprintf(name, sizeof name, "/model/reference/%s/f32/prompt%d/greedy", file, pi);
+		tap_ok(ran && r.greedy_mismatch < 0, name, "first differing step %d", r.greedy_mismatch);
+		worst = fmax(worst, r.max_err);
+		free(msg);
+		msg = NULL;
+		pi++;
+	}
+	tap_diag("%s: F32 max relative logit error %.3g", file, worst);
+	model_free(m);
+	cJSON_Delete(ref);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_all_references(void)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s/reference", shared);
+	DIR *d = opendir(dir);
+	if (!tap_ok(d != NULL, "/model/reference/dir", "cannot open %s", dir))
+		return;
+	char *names[256];
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < 256) {
+		size_t l = strlen(e->d_name);
+		if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0)
+			names[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, (size_t)n, sizeof *names, cmp_str);
+	tap_ok(n >= 20, "/model/reference/count", "only %d reference files", n);
+	for (int i = 0; i < n; i++) {
+		char path[8192];
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		test_reference(path);
+		free(names[i]);
+	}
+}
+
+static double max_rel_diff(const float *a, const float *b, int n)
+{
+	double md = 0, mr = 0;
+	for (int i = 0; i < n; i++) {
+		md = fmax(md, fabs((double)a[i] - b[i]));
+		mr = fmax(mr, fabs((double)b[i]));
+	}
+	return mr > 0 ? md / mr : md;
+}
+
+/* A batch with all logits equals token-by-token evaluation; truncation reuses a prefix. */
+static void test_batching(const char *file)
+{
+	char path[8192];
+	snprintf(path, sizeof path, "%s/models/%s", shared, file);
+	struct model *m = NULL;
+	if (!tap_ok(model_load(path, &m, NULL) == RTERROR_OK, "/model/batch/load", NULL))
+		return;
+	int nv = model_get_info(m)->n_vocab;
+	enum { N = 12 };
+	int32_t toks[N] = {1, 403, 407, 261, 378, 5, 90, 311, 2, 77, 500, 13};
+	float *all = malloc((size_t)N * nv * sizeof(float)), *one = malloc((size_t)nv * sizeof(float));
+	struct model_ctx *c = NULL, *c2 = NULL;
+	bool ok = model_ctx_new(m, 16, 2, MATMUL_F32, &c, NULL) == RTERROR_OK &&
+	          model_ctx_new(m, 16, 1, MATMUL_F32, &c2, NULL) == RTERROR_OK &&
+	          model_eval(c, toks, N, all, true, NULL) == RTERROR_OK && model_ctx_pos(c) == N;
+	double worst = 0;
+	for (int t = 0; ok && t < N; t++) {
+		ok = model_eval(c2, &toks[t], 1, one, false, NULL) == RTERROR_OK;
+		worst = fmax(worst, max_rel_diff(all + (size_t)t * nv, one, nv));
+	}
+	tap_ok(ok && worst < 1e-5, "/model/batch/all-logits-match-sequential", "worst %.3g", worst);
+	/* forget the last 5 positions and evaluate them again as one batch */
+	model_ctx_truncate(c, N - 5);
+	ok = model_ctx_pos(c) == N - 5 && model_eval(c, toks + N - 5, 5, one, false, NULL) == RTERROR_OK;
+	tap_ok(ok && max_rel_diff(one, all + (size_t)(N - 1) * nv, nv) < 1e-5, "/model/ctx/truncate-reuse",
+	       NULL);
+	/* 16 positions: 12 used, 5 more do not fit and change nothing */
+	char *msg = NULL;
+	enum rterror err = model_eval(c, toks, 5, one, false, &msg);
+	tap_ok(err == RTERROR_LIMIT && msg && model_ctx_pos(c) == N, "/model/ctx/limit", "%s", msg ? msg : "");
+	free(msg);
+	msg = NULL;
+	int32_t bad = nv;
+	err = model_eval(c, &bad, 1, one, false, &msg);
+	tap_ok(err == RTERROR_INVALID && model_ctx_pos(c) == N, "/model/ctx/bad-token", "%s", msg ? msg : "");
+	free(msg);
+	model_ctx_free(c);
+	model_ctx_free(c2);
+	free(all);
+	free(one);
+	model_free(m);
+}
+
+static void test_load_errors(void)
+{
+	char path[8192];
+	struct model *m = NULL;
+	char *msg = NULL;
+	snprintf(path, sizeof path, "%s/models/vocab/ggml-vocab-llama-spm.gguf", shared);
+	enum rterror err = model_load(path, &m, &msg);
+	tap_ok(err == RTERROR_FORMAT && msg && strstr(msg, "missing"), "/model/load/vocab-only", "%s",
+	       msg ? msg : "");
+	free(msg);
+	msg = NULL;
+	snprintf(path, sizeof path, "%s/models/vocab/ggml-vocab-gpt-2.gguf", shared);
+	err = model_load(path, &m, &msg);
+	tap_ok(err == RTERROR_UNSUPPORTED && msg && strstr(msg, "gpt2"), "/model/load/unknown-arch", "%s",
+	       msg ? msg : "");
+	free(msg);
+	msg = NULL;
+	err = model_load("/nonexistent/model.gguf", &m, &msg);
+	tap_ok(err == RTERROR_IO && msg, "/model/load/missing-file", NULL);
+	free(msg);
+}
+
+int main(void)
+{
+	shared = getenv("QUIRE_SHARED_DIR");
+	char probe[4096];
+	snprintf(probe, sizeof probe, "%s/reference", shared ? shared : "/nonexistent");
+	DIR *d = opendir(probe);
+	if (!d)
+		return tap_skip_all("../shared not present");
+	closedir(d);
+	test_load_errors();
+	test_batching("synth-qwen2-F32.gguf");
+	test_batching("synth-llama-Q4_K_M.gguf");
+	test_all_references();
+	return tap_done();
+}
