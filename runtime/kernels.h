@@ -1,0 +1,45 @@
+/* kernels: the inner loops of matmul, in a scalar version and SIMD versions
+ * (AVX2/FMA, AVX-512 with VNNI and BF16), chosen once at run time from what
+ * the CPU supports.
+ *
+ * A kernel computes a tile of dot products between weight rows stored in
+ * their GGUF type and activation rows already rounded to the type that
+ * kernels_act_type() names for that weight type. Every version of a kernel
+ * computes the same integer sums per block, so versions differ only in the
+ * order of float additions. A table entry a SIMD version does not provide is
+ * the scalar one. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/quant.h"
+
+/* y[t * ys + r] = dot(weight row r, activation row t) for r < nr, t < nt.
+ * Weight rows of n elements lie ws bytes apart, activation rows xs bytes apart. */
+typedef void (*kernels_gemm_fn)(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs,
+                                int nt, float *y, size_t ys);
+
+struct kernels {
+	const char *name; /* "scalar", "avx2", "avx512" */
+	/* product with activations rounded to kernels_act_type(type); NULL: unsupported type */
+	kernels_gemm_fn gemm[QUANT_TYPE_COUNT];
+};
+
+/* The type activations are rounded to before a product with weights of type wtype
+ * (QUANT_F32 for F32 weights), or QUANT_TYPE_COUNT for a type without kernels. */
+enum quant_type kernels_act_type(enum quant_type wtype);
+
+/* The kernels in use: the best the CPU supports, or the version named by the
+ * environment variable QUIRE_KERNELS ("scalar", "avx2", "avx512") if the CPU has it. */
+const struct kernels *kernels_get(void);
+/* A given version, or NULL when unknown or when the CPU lacks it. */
+const struct kernels *kernels_by_name(const char *name);
+/* Makes kernels_get() return the named version from now on (tests); false if unavailable. */
+bool kernels_force(const char *name);
+
+/* Tables of each version, filled by its own file; the SIMD ones only when compiled in. */
+void kernels_scalar_fill(struct kernels *k);
+void kernels_avx2_fill(struct kernels *k);
+void kernels_avx512_fill(struct kernels *k);
