@@ -1,0 +1,398 @@
+/* test_constraint: the schema compiler, the validator and the byte automaton.
+ *
+ * Byte-level cases check each construct with texts that must and must not be
+ * accepted, and that every accepted text also passes the validator. Random
+ * walks over a small synthetic vocabulary check that masks only allow tokens
+ * the automaton accepts, that forced tokens are forced, that the automaton
+ * never reaches a dead end, and that every finished text validates. */
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/constraint.h"
+#include "runtime/jsonschema.h"
+#include "tests/runtime/tap.h"
+
+static const char *const schema_person =
+	"{\"type\":\"object\",\"properties\":{"
+	"\"name\":{\"type\":\"string\",\"maxLength\":5},"
+	"\"age\":{\"type\":\"integer\"},"
+	"\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"ab\",\"b\"]},\"maxItems\":2},"
+	"\"spouse\":{\"type\":[\"string\",\"null\"]},"
+	"\"ok\":{\"type\":\"boolean\"}},"
+	"\"required\":[\"name\",\"ok\"]}";
+
+static const char *const schema_nested =
+	"{\"$defs\":{\"line\":{\"type\":\"object\",\"properties\":{"
+	"\"qty\":{\"type\":\"number\"},\"unit\":{\"enum\":[\"kg\",\"pcs\",null]}},"
+	"\"required\":[\"qty\",\"unit\"]}},"
+	"\"type\":\"object\",\"properties\":{"
+	"\"lines\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/line\"},\"minItems\":1,\"maxItems\":3},"
+	"\"total\":{\"type\":[\"number\",\"null\"]},"
+	"\"meta\":{\"type\":\"object\",\"properties\":{\"k\":{\"const\":\"v\"}},\"required\":[\"k\"]}},"
+	"\"required\":[\"lines\",\"total\"]}";
+
+static const char *const schema_tree =
+	"{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{"
+	"\"v\":{\"type\":\"integer\"},"
+	"\"kids\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/node\"},\"maxItems\":2}},"
+	"\"required\":[\"v\"]}},\"$ref\":\"#/$defs/node\"}";
+
+static const char *const schema_strings =
+	"{\"type\":\"array\",\"items\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":3},"
+	"\"maxItems\":4}";
+
+struct bcase {
+	const char *schema;
+	const char *text;
+	bool valid;
+};
+
+static const struct bcase bcases[] = {
+	{schema_person, "{\"name\":\"Ann\",\"ok\":true}", true},
+	{schema_person, "{\"name\":\"Ann\",\"age\":-12,\"ok\":false}", true},
+	{schema_person, "{\"name\":\"Ann\",\"age\":0,\"tags\":[\"ab\",\"a\"],\"spouse\":null,\"ok\":true}", true},
+	{schema_person, "{\"name\":\"\\u00e9\\n\",\"spouse\":\"B\",\"ok\":true}", true},
+	{schema_person, "{\"name\":\"h\xc3\xa9llo\",\"ok\":true}", true},
+	{schema_person, "{\"name\":\"hello!\",\"ok\":true}", false},     /* maxLength */
+	{schema_person, "{\"ok\":true,\"name\":\"A\"}", false},           /* schema order */
+	{schema_person, "{\"name\":\"A\"}", false},                       /* required */
+	{schema_person, "{\"name\":\"A\",\"ok\":true,}", false},
+	{schema_person, "{\"name\":\"A\", \"ok\":true}", false},          /* no whitespace */
+	{schema_person, "{\"name\":\"A\",\"age\":1.5,\"ok\":true}", false}, /* integer */
+	{schema_person, "{\"name\":\"A\",\"age\":01,\"ok\":true}", false},
+	{schema_person, "{\"name\":\"A\",\"tags\":[\"c\"],\"ok\":true}", false}, /* enum */
+	{schema_person, "{\"name\":\"A\",\"tags\":[\"a\",\"a\",\"a\"],\"ok\":true}", false}, /* maxItems */
+	{schema_person, "{\"name\":\"\\ud800\",\"ok\":true}", false},     /* surrogate escape */
+	{schema_person, "{\"name\":\"\xc3\",\"ok\":true}", false},         /* broken UTF-8 */
+	{schema_person, "{\"name\":\"\xed\xa0\x80\",\"ok\":true}", false}, /* UTF-8 surrogate */
+	{schema_person, "{\"name\":\"a\tb\",\"ok\":true}", false},         /* raw control */
+	{schema_person, "{\"name\":\"A\",\"ok\":tru}", false},
+	{schema_person, "{\"name\":\"A\",\"other\":1,\"ok\":true}", false},
+	{schema_nested, "{\"lines\":[{\"qty\":1.25,\"unit\":\"kg\"}],\"total\":null}", true},
+	{schema_nested, "{\"lines\":[{\"qty\":-0.5,\"unit\":null},{\"qty\":3,\"unit\":\"pcs\"}],\"total\":12.5,\"meta\":{\"k\":\"v\"}}", true},
+	{schema_nested, "{\"lines\":[],\"total\":null}", false},         /* minItems */
+	{schema_nested, "{\"lines\":[{\"qty\":1.,\"unit\":\"kg\"}],\"total\":null}", false},
+	{schema_nested, "{\"lines\":[{\"qty\":1,\"unit\":\"g\"}],\"total\":null}", false},
+	{schema_nested, "{\"lines\":[{\"qty\":1,\"unit\":\"kg\"}],\"total\":1e5}", false},
+	{schema_nested, "{\"lines\":[{\"qty\":1,\"unit\":\"kg\"}],\"total\":null,\"meta\":{\"k\":\"w\"}}", false},
+	{schema_tree, "{\"v\":1,\"kids\":[{\"v\":2},{\"v\":3,\"kids\":[]}]}", true},
+	{schema_tree, "{\"v\":1,\"kids\":[{\"v\":2},{\"v\":3},{\"v\":4}]}", false},
+	{schema_strings, "[\"abc\",\"\\\"\",\"\xe2\x82\xac\xe2\x82\xac\"]", true},
+	{schema_strings, "[\"\"]", false},
+	{schema_strings, "[\"abcd\"]", false},
+	{"{\"type\":\"integer\"}", "-1234", true},
+	{"{\"type\":\"integer\"}", "-", false},
+	{"{\"type\":\"number\"}", "0.000001", true},
+	{"{\"enum\":[1,12,\"x\"]}", "12", true},
+	{"{\"enum\":[1,12,\"x\"]}", "1", true},
+	{"{\"enum\":[1,12,\"x\"]}", "13", false},
+	{"{\"type\":[\"boolean\",\"null\"]}", "null", true},
+	{"{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{\"type\":\"null\"}}]}", "[null,null]", true},
+};
+
+static bool feed_all(struct constraint_cursor *cur, const char *t, size_t *bad_at)
+{
+	for (size_t i = 0; t[i]; i++)
+		if (!constraint_cursor_feed(cur, t + i, 1)) {
+			*bad_at = i;
+			return false;
+		}
+	*bad_at = strlen(t);
+	return constraint_cursor_complete(cur);
+}
+
+static void test_bytes(void)
+{
+	for (size_t i = 0; i < sizeof(bcases) / sizeof(bcases[0]); i++) {
+		const struct bcase *bc = &bcases[i];
+		struct jsonschema *s = NULL;
+		struct constraint *c = NULL;
+		struct constraint_cursor *cur = NULL;
+		char *err = NULL;
+		char name[96];
+		snprintf(name, sizeof(name), "/constraint/bytes/%zu-%s", i, bc->valid ? "valid" : "invalid");
+		if (jsonschema_compile(bc->schema, strlen(bc->schema), &s, &err) ||
+		    constraint_new(s, NULL, &c, &err) || constraint_cursor_new(c, &cur, &err)) {
+			tap_ok(false, name, "setup: %s", err);
+		} else {
+			size_t at = 0;
+			bool acc = feed_all(cur, bc->text, &at);
+			tap_ok(acc == bc->valid, name, "text %s: accepted=%d (stopped at byte %zu)",
+			       bc->text, acc, at);
+			if (acc) {
+				enum rterror e = jsonschema_validate(s, bc->text, strlen(bc->text), &err);
+				tap_ok(e == RTERROR_OK, "/constraint/bytes/accepted-validates", "%s: %s",
+				       bc->text, err);
+			}
+		}
+		free(err);
+		constraint_cursor_free(cur);
+		constraint_free(c);
+		jsonschema_free(s);
+	}
+}
+
+struct scase {
+	const char *schema;
+	enum rterror want;
+	const char *needle; /* in the message */
+};
+
+static const struct scase scases[] = {
+	{"{\"type\":\"string\",\"pattern\":\"a+\"}", RTERROR_UNSUPPORTED, "pattern"},
+	{"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"number\",\"minimum\":0}}}",
+	 RTERROR_UNSUPPORTED, "#/properties/a"},
+	{"{\"$ref\":\"http://x/y\"}", RTERROR_UNSUPPORTED, "not local"},
+	{"{\"$ref\":\"#/$defs/missing\"}", RTERROR_FORMAT, "points nowhere"},
+	{"{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/$defs/a\"}", RTERROR_FORMAT, "cycle"},
+	{"{\"$defs\":{\"n\":{\"type\":\"object\",\"properties\":{\"n\":{\"$ref\":\"#/$defs/n\"}},"
+	 "\"required\":[\"n\"]}},\"$ref\":\"#/$defs/n\"}", RTERROR_UNSUPPORTED, "no instance"},
+	{"{\"type\":[\"number\",\"integer\",\"string\"]}", RTERROR_OK, NULL},
+	{"{\"anyOf\":[{\"type\":\"string\"},{\"enum\":[\"x\"]}]}", RTERROR_UNSUPPORTED, "same character"},
+	{"{\"type\":\"string\",\"minLength\":3,\"maxLength\":2}", RTERROR_FORMAT, "minLength"},
+	{"{}", RTERROR_UNSUPPORTED, "any value"},
+	{"[1,2", RTERROR_FORMAT, "not valid JSON"},
+	{"{\"type\":\"object\",\"required\":[\"x\"]}", RTERROR_UNSUPPORTED, "not in properties"},
+	{"{\"type\":\"array\"}", RTERROR_UNSUPPORTED, "without items"},
+	{"{\"type\":\"string\",\"description\":\"d\",\"title\":\"t\",\"format\":\"date\"}", RTERROR_OK, NULL},
+};
+
+static void test_compile_errors(void)
+{
+	for (size_t i = 0; i < sizeof(scases) / sizeof(scases[0]); i++) {
+		struct jsonschema *s = NULL;
+		char *err = NULL;
+		enum rterror e = jsonschema_compile(scases[i].schema, strlen(scases[i].schema), &s, &err);
+		bool pass = e == scases[i].want &&
+		            (!scases[i].needle || (err && strstr(err, scases[i].needle)));
+		tap_ok(pass, "/jsonschema/compile/errors", "schema %s: got %d (%s)", scases[i].schema,
+		       e, err ? err : "");
+		free(err);
+		jsonschema_free(s);
+	}
+}
+
+static void test_validate(void)
+{
+	struct jsonschema *s = NULL;
+	char *err = NULL;
+	if (jsonschema_compile(schema_person, strlen(schema_person), &s, &err)) {
+		tap_ok(false, "/jsonschema/validate/setup", "%s", err);
+		free(err);
+		return;
+	}
+	static const char *good = "{ \"ok\" : true, \"name\" : \"Zoe\", \"spouse\": null }";
+	tap_ok(jsonschema_validate(s, good, strlen(good), &err) == RTERROR_OK,
+	       "/jsonschema/validate/any-order-and-whitespace", "%s", err);
+	static const char *dup = "{\"name\":\"a\",\"name\":\"b\",\"ok\":true}";
+	tap_ok(jsonschema_validate(s, dup, strlen(dup), &err) == RTERROR_FORMAT && strstr(err, "repeated"),
+	       "/jsonschema/validate/duplicate-key", "%s", err);
+	static const char *trail = "{\"name\":\"a\",\"ok\":true} x";
+	tap_ok(jsonschema_validate(s, trail, strlen(trail), &err) == RTERROR_FORMAT,
+	       "/jsonschema/validate/trailing", "%s", err);
+	static const char *badtype = "{\"name\":\"a\",\"ok\":true,\"tags\":[\"a\",3]}";
+	tap_ok(jsonschema_validate(s, badtype, strlen(badtype), &err) == RTERROR_FORMAT &&
+	           strstr(err, "/tags/1"),
+	       "/jsonschema/validate/path-in-message", "%s", err);
+	free(err);
+	jsonschema_free(s);
+}
+
+/* A synthetic vocabulary: every single byte, plus multi-byte pieces typical of
+ * JSON and text, plus one EOG and one control token. */
+static const char *const multi[] = {
+	"{\"", "\":", "\",\"", "\"}", "},{", "\":\"", "null", "true", "false", "[{", "}]",
+	"ab", "abc", "\\n", "\\u00", "12", "0.", ".5", "-1", "name", "\"name\":\"", "kg",
+	"pcs", "\xc3\xa9", "\xe2\x82", "\xac", " the", "\",", "\":[", "]}", "\"]", "\"ok\":",
+};
+
+struct synth_vocab {
+	struct constraint_piece *pieces;
+	char store[256];
+	int32_t n;
+	int32_t eog;
+};
+
+static void synth_init(struct synth_vocab *sv)
+{
+	int32_t nm = (int32_t)(sizeof(multi) / sizeof(multi[0]));
+	sv->n = 256 + nm + 2;
+	sv->pieces = calloc((size_t)sv->n, sizeof(*sv->pieces));
+	for (int i = 0; i < 256; i++) {
+		sv->store[i] = (char)i;
+		sv->pieces[i] = (struct constraint_piece){&sv->store[i], 1, CONSTRAINT_TOK_NORMAL};
+	}
+	for (int32_t i = 0; i < nm; i++)
+		sv->pieces[256 + i] = (struct constraint_piece){multi[i], strlen(multi[i]), CONSTRAINT_TOK_NORMAL};
+	sv->eog = 256 + nm;
+	sv->pieces[sv->eog] = (struct constraint_piece){"", 0, CONSTRAINT_TOK_EOG};
+	sv->pieces[sv->eog + 1] = (struct constraint_piece){"<ctl>", 5, CONSTRAINT_TOK_NEVER};
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* One random walk; returns false and a message on the first broken promise. */
+static bool walk_once(const struct synth_vocab *sv, struct constraint *c, struct jsonschema *s,
+                      uint64_t *rng, char *msg, size_t msglen)
+{
+	struct constraint_cursor *cur = NULL, *probe = NULL;
+	uint32_t mask[16];
+	char text[4096];
+	size_t tl = 0;
+	bool ok = false;
+	char *err = NULL;
+	if (constraint_cursor_new(c, &cur, &err) || constraint_cursor_new(c, &probe, &err))
+		goto out;
+	for (int steps = 0; steps < 60; steps++) {
+		int32_t forced;
+		if (constraint_cursor_forced(cur, &forced)) {
+			if (forced == sv->eog)
+				break;
+			if (!constraint_cursor_accept(cur, forced)) {
+				snprintf(msg, msglen, "forced token %d rejected", forced);
+				goto out;
+			}
+			memcpy(text + tl, sv->pieces[forced].ptr, sv->pieces[forced].len);
+			tl += sv->pieces[forced].len;
+			continue;
+		}
+		constraint_cursor_mask(cur, mask);
+		int32_t allowed[512], na = 0;
+		for (int32_t t = 0; t < sv->n; t++) {
+			bool bit = (mask[t >> 5] >> (t & 31)) & 1;
+			/* the mask must agree with feeding the token to a copy */
+			constraint_cursor_reset(probe);
+			bool fine = constraint_cursor_feed(probe, text, tl) && constraint_cursor_accept(probe, t);
+			if (bit != fine) {
+				snprintf(msg, msglen, "mask bit %d for token %d after \"%.*s\"", bit, t, (int)tl, text);
+				goto out;
+			}
+			if (bit)
+				allowed[na++] = t;
+		}
+		if (na == 0) {
+			snprintf(msg, msglen, "dead end after \"%.*s\"", (int)tl, text);
+			goto out;
+		}
+		int32_t t = allowed[rng_next(rng) % (uint64_t)na];
+		if (t == sv->eog)
+			break;
+		constraint_cursor_accept(cur, t);
+		memcpy(text + tl, sv->pieces[t].ptr, sv->pieces[t].len);
+		tl += sv->pieces[t].len;
+	}
+	char *tail = NULL;
+	size_t tail_len = 0;
+	if (constraint_cursor_completion(cur, &tail, &tail_len, &err))
+		goto out;
+	if (tl + tail_len < sizeof(text)) {
+		memcpy(text + tl, tail, tail_len);
+		tl += tail_len;
+	}
+	free(tail);
+	if (jsonschema_validate(s, text, tl, &err)) {
+		snprintf(msg, msglen, "\"%.*s\" does not validate: %s", (int)tl, text, err);
+		goto out;
+	}
+	ok = true;
+out:
+	if (err && !msg[0])
+		snprintf(msg, msglen, "%s", err);
+	free(err);
+	constraint_cursor_free(cur);
+	constraint_cursor_free(probe);
+	return ok;
+}
+
+static void test_walks(void)
+{
+	struct synth_vocab sv;
+	synth_init(&sv);
+	struct constraint_vocab *v = NULL;
+	char *err = NULL;
+	if (constraint_vocab_new(sv.pieces, sv.n, &v, &err)) {
+		tap_ok(false, "/constraint/walk/vocab", "%s", err);
+		free(err);
+		free(sv.pieces);
+		return;
+	}
+	const char *schemas[] = {schema_person, schema_nested, schema_tree, schema_strings};
+	for (size_t k = 0; k < 4; k++) {
+		struct jsonschema *s = NULL;
+		struct constraint *c = NULL;
+		char msg[600] = "";
+		bool all = jsonschema_compile(schemas[k], strlen(schemas[k]), &s, &err) == RTERROR_OK &&
+		           constraint_new(s, v, &c, &err) == RTERROR_OK;
+		uint64_t rng = 0x1234567 + k;
+		for (int i = 0; all && i < 150; i++)
+			all = walk_once(&sv, c, s, &rng, msg, sizeof(msg));
+		char name[64];
+		snprintf(name, sizeof(name), "/constraint/walk/schema-%zu", k);
+		tap_ok(all, name, "%s %s", msg, err ? err : "");
+		free(err);
+		err = NULL;
+		constraint_free(c);
+		jsonschema_free(s);
+	}
+	constraint_vocab_free(v);
+	free(sv.pieces);
+}
+
+/* Forced tokens take the longest piece matching the forced bytes. */
+static void test_forced(void)
+{
+	struct synth_vocab sv;
+	synth_init(&sv);
+	struct constraint_vocab *v = NULL;
+	struct jsonschema *s = NULL;
+	struct constraint *c = NULL;
+	struct constraint_cursor *cur = NULL;
+	char *err = NULL;
+	const char *sch = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}},"
+	                  "\"required\":[\"name\"]}";
+	if (constraint_vocab_new(sv.pieces, sv.n, &v, &err) ||
+	    jsonschema_compile(sch, strlen(sch), &s, &err) || constraint_new(s, v, &c, &err) ||
+	    constraint_cursor_new(c, &cur, &err)) {
+		tap_ok(false, "/constraint/forced/setup", "%s", err);
+	} else {
+		int32_t id = -1;
+		bool f = constraint_cursor_forced(cur, &id);
+		/* forced text is {"name":" ; the longest piece that starts it is {" */
+		tap_ok(f && id >= 256 && strcmp(multi[id - 256], "{\"") == 0, "/constraint/forced/longest",
+		       "forced=%d id=%d", f, id);
+		constraint_cursor_accept(cur, id);
+		f = constraint_cursor_forced(cur, &id);
+		tap_ok(f && id >= 256 && strcmp(multi[id - 256], "name") == 0, "/constraint/forced/key",
+		       "forced=%d id=%d", f, id);
+		constraint_cursor_feed(cur, "name\":\"x", 8);
+		tap_ok(!constraint_cursor_forced(cur, &id), "/constraint/forced/free-string", NULL);
+		constraint_cursor_feed(cur, "\"}", 2);
+		tap_ok(constraint_cursor_forced(cur, &id) && id == sv.eog, "/constraint/forced/eog",
+		       "id=%d", id);
+	}
+	free(err);
+	constraint_cursor_free(cur);
+	constraint_free(c);
+	jsonschema_free(s);
+	constraint_vocab_free(v);
+	free(sv.pieces);
+}
+
+int main(void)
+{
+	test_bytes();
+	test_compile_errors();
+	test_validate();
+	test_forced();
+	test_walks();
+	return tap_done();
+}
