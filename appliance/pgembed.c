@@ -6,6 +6,8 @@
 #include <glib.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -246,11 +248,11 @@ enum qerr pgembed_start(const char *data_dir, const char *account, struct pgembe
 {
 	struct pgembed *pg = pg_new(data_dir);
 	int lockfd = -1;
+	g_autofree char *version = g_build_filename(pg->pgdata, "PG_VERSION", NULL);
 	enum qerr e = prepare(pg, account, reterr);
 	if (e)
 		goto out;
 	lockfd = lock_dir(data_dir);
-	g_autofree char *version = g_build_filename(pg->pgdata, "PG_VERSION", NULL);
 	if (!g_file_test(version, G_FILE_TEST_EXISTS)) {
 		log_info("creating the embedded PostgreSQL cluster in %s", pg->pgdata);
 		e = initdb(pg, reterr);

@@ -9,7 +9,7 @@
 
 #define AUDIT_LOCK_KEY 7277001 /* advisory lock id serialising appends */
 #define HASH_BYTES 32
-#define TS_FORMAT "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define TS_FORMAT(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 static const char *nz(const char *s) { return s ? s : ""; }
 
@@ -59,7 +59,7 @@ enum qerr audit_append(struct db *db, const struct audit_event *ev, char **reter
 	if (e)
 		return e;
 	struct db_res *res = NULL;
-	e = db_query(db, "SELECT " TS_FORMAT, 0, NULL, &res, reterr);
+	e = db_query(db, "SELECT " TS_FORMAT("clock_timestamp()"), 0, NULL, &res, reterr);
 	if (e)
 		return e;
 	g_autofree char *at = g_strdup(db_res_text(res, 0, 0));
@@ -83,7 +83,7 @@ enum qerr audit_verify(struct db *db, int64_t *ret_entries, char **reterr)
 {
 	struct db_res *res = NULL;
 	enum qerr e = db_query(db,
-	                       "SELECT id, " TS_FORMAT ", actor, action, object_type, object_id::text, outcome, client,"
+	                       "SELECT id, " TS_FORMAT("at") ", actor, action, object_type, object_id::text, outcome, client,"
 	                       " detail, prev_hash, hash FROM audit_log ORDER BY id",
 	                       0, NULL, &res, reterr);
 	if (e)

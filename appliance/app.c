@@ -1,0 +1,111 @@
+/* app: configuration to a ready database and vault. */
+#include "appliance/app.h"
+
+#include <gio/gio.h>
+#include <glib.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "appliance/config.h"
+#include "appliance/pgembed.h"
+#include "core/db.h"
+#include "core/vault.h"
+
+#define MAX_MIGRATIONS 256
+
+static struct migration migrations[MAX_MIGRATIONS];
+static int n_migrations = -1;
+
+static int by_version(const void *a, const void *b)
+{
+	return ((const struct migration *)a)->version - ((const struct migration *)b)->version;
+}
+
+/* Migrations are compiled in as resources named NNNN_name.sql. */
+static void load_migrations(void)
+{
+	n_migrations = 0;
+	char **names = g_resources_enumerate_children("/quire/migrations", 0, NULL);
+	for (int i = 0; names && names[i] && n_migrations < MAX_MIGRATIONS; i++) {
+		if (!g_str_has_suffix(names[i], ".sql") || !g_ascii_isdigit(names[i][0]))
+			continue;
+		g_autofree char *path = g_strconcat("/quire/migrations/", names[i], NULL);
+		GBytes *data = g_resources_lookup_data(path, 0, NULL);
+		if (!data)
+			continue;
+		struct migration *m = &migrations[n_migrations++];
+		m->version = (int)strtol(names[i], NULL, 10);
+		const char *us = strchr(names[i], '_');
+		m->name = g_strndup(us ? us + 1 : names[i], strlen(us ? us + 1 : names[i]) - 4);
+		m->sql = g_bytes_get_data(data, NULL); /* resources are NUL-terminated and live forever */
+	}
+	g_strfreev(names);
+	qsort(migrations, (size_t)n_migrations, sizeof migrations[0], by_version);
+}
+
+const struct migration *app_migrations(int *ret_n)
+{
+	if (n_migrations < 0)
+		load_migrations();
+	*ret_n = n_migrations;
+	return migrations;
+}
+
+static char *actor_name(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	return g_strdup_printf("cli:%s", pw ? pw->pw_name : "unknown");
+}
+
+static enum qerr open_db(struct app *app, unsigned needs, char **reterr)
+{
+	const char *conninfo = app->cfg->db_url;
+	enum qerr e = QERR_OK;
+	if (!conninfo[0]) {
+		e = pgembed_start(app->cfg->data_dir, app->cfg->db_run_as, &app->pg, reterr);
+		if (e)
+			return e;
+		conninfo = pgembed_conninfo(app->pg);
+	}
+	e = db_connect(conninfo, &app->db, reterr);
+	if (e)
+		return e;
+	int n = 0;
+	const struct migration *list = app_migrations(&n);
+	if (needs & APP_MIGRATE)
+		return migrate_apply(app->db, list, n, NULL, reterr);
+	return migrate_check(app->db, list, n, reterr);
+}
+
+enum qerr app_open(struct config *cfg, unsigned needs, struct app *ret, char **reterr)
+{
+	memset(ret, 0, sizeof *ret);
+	ret->cfg = cfg;
+	ret->actor = actor_name();
+	enum qerr e = QERR_OK;
+	if (needs & APP_VAULT) {
+		g_autofree char *key = config_key_path(cfg);
+		e = vault_open(key, &ret->vault, reterr);
+		if (e == QERR_KEY && !g_file_test(key, G_FILE_TEST_EXISTS))
+			e = qerr_set(reterr, QERR_KEY, "no key file at %s: run `quire init` first", key);
+	}
+	if (!e && (needs & (APP_DB | APP_MIGRATE)))
+		e = open_db(ret, needs, reterr);
+	if (e)
+		app_close(ret);
+	return e;
+}
+
+void app_close(struct app *app)
+{
+	db_close(app->db);
+	app->db = NULL;
+	pgembed_stop(app->pg);
+	app->pg = NULL;
+	vault_close(app->vault);
+	app->vault = NULL;
+	g_free(app->actor);
+	app->actor = NULL;
+}

@@ -1,0 +1,422 @@
+/* cmd_docs: init, migrate, submit, worker, status, show, extract, config, audit, stop. */
+#include "appliance/commands.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "appliance/app.h"
+#include "appliance/config.h"
+#include "appliance/pgembed.h"
+#include "core/audit.h"
+#include "core/db.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/vault.h"
+#include "extractors/extract.h"
+#include "extractors/pdftext.h"
+#include "pipeline/store.h"
+#include "pipeline/worker.h"
+
+int cmd_fail(const char *what, const char *message)
+{
+	fprintf(stderr, "quire %s: %s\n", what, message);
+	return 1;
+}
+
+int cmd_parse(int *argc, char ***argv, const char *params, const char *summary, const struct _GOptionEntry *entries)
+{
+	g_autoptr(GOptionContext) ctx = g_option_context_new(params);
+	g_option_context_set_summary(ctx, summary);
+	if (entries)
+		g_option_context_add_main_entries(ctx, (const GOptionEntry *)entries, NULL);
+	g_autoptr(GError) gerr = NULL;
+	g_autofree char *prg = g_strdup_printf("quire %s", (*argv)[0]);
+	g_set_prgname(prg);
+	if (!g_option_context_parse(ctx, argc, argv, &gerr)) {
+		fprintf(stderr, "%s: %s\n", prg, gerr->message);
+		return 2;
+	}
+	return 0;
+}
+
+static struct extract_options extract_options_of(const struct config *cfg)
+{
+	struct extract_options o = {
+		.limits = {.timeout_s = cfg->parse_timeout_s,
+		           .memory_bytes = (size_t)cfg->parse_memory_mb << 20,
+		           .max_pages = cfg->max_pages},
+		.model_path = cfg->model_path,
+		.model_template = cfg->model_template,
+		.model_threads = cfg->model_threads,
+		.model_context = cfg->model_context,
+	};
+	return o;
+}
+
+int cmd_init(int argc, char **argv, struct config *cfg)
+{
+	if (cmd_parse(&argc, &argv, "", "Create the data directory, the key file and the database.", NULL))
+		return 2;
+	g_autofree char *err = NULL;
+	g_autofree char *key = config_key_path(cfg);
+	g_autofree char *keydir = g_path_get_dirname(key);
+	if (g_mkdir_with_parents(cfg->data_dir, 0700) != 0 || g_mkdir_with_parents(keydir, 0700) != 0)
+		return cmd_fail("init", g_strdup_printf("cannot create %s: %s", keydir, g_strerror(errno)));
+	chmod(keydir, 0700);
+	if (!g_file_test(key, G_FILE_TEST_EXISTS)) {
+		if (vault_keyfile_create(key, &err))
+			return cmd_fail("init", err);
+		printf("created key file %s (mode 0600); back it up separately from the database\n", key);
+	}
+	struct app app;
+	if (app_open(cfg, APP_MIGRATE | APP_VAULT, &app, &err))
+		return cmd_fail("init", err);
+	int n = 0;
+	app_migrations(&n);
+	printf("database ready (%s, schema version %d)\n", cfg->db_url[0] ? "database.url" : "embedded", n);
+	app_close(&app);
+	return 0;
+}
+
+int cmd_migrate(int argc, char **argv, struct config *cfg)
+{
+	if (cmd_parse(&argc, &argv, "", "Apply pending database migrations, each once, in order.", NULL))
+		return 2;
+	g_autofree char *err = NULL;
+	struct app app;
+	if (app_open(cfg, 0, &app, &err) == QERR_OK) {
+		printf("schema is up to date\n");
+		app_close(&app);
+		return 0;
+	}
+	g_clear_pointer(&err, g_free);
+	if (app_open(cfg, APP_MIGRATE, &app, &err))
+		return cmd_fail("migrate", err);
+	printf("migrations applied\n");
+	app_close(&app);
+	return 0;
+}
+
+struct loaded {
+	char *path;
+	char *data;
+	gsize len;
+};
+
+static enum qerr load_pdf(const char *path, size_t max, struct loaded *out, char **reterr)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return qerr_set(reterr, QERR_NOT_FOUND, "%s: %s", path, g_strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return qerr_set(reterr, QERR_BAD_INPUT, "%s: not a regular file", path);
+	if ((size_t)st.st_size > max)
+		return qerr_set(reterr, QERR_TOO_LARGE, "%s: %lld bytes exceeds the limit of %zu (limits.max_file_mb)", path,
+		                (long long)st.st_size, max);
+	g_autoptr(GError) gerr = NULL;
+	if (!g_file_get_contents(path, &out->data, &out->len, &gerr))
+		return qerr_set(reterr, QERR_IO, "%s", gerr->message);
+	g_autofree char *why = NULL;
+	enum qerr e = store_check_pdf(out->data, out->len, max, &why);
+	if (e) {
+		g_free(out->data);
+		out->data = NULL;
+		return qerr_set(reterr, e, "%s: %s", path, why);
+	}
+	out->path = g_strdup(path);
+	return QERR_OK;
+}
+
+int cmd_submit(int argc, char **argv, struct config *cfg)
+{
+	if (cmd_parse(&argc, &argv, "FILE...", "Store PDFs encrypted and queue them. Every file is checked first; "
+	                                       "if any is unusable, nothing is submitted.",
+	              NULL))
+		return 2;
+	if (argc < 2)
+		return cmd_fail("submit", "no file given");
+	size_t max = (size_t)cfg->max_file_mb << 20;
+	int n = argc - 1, rc = 0;
+	struct loaded *files = g_new0(struct loaded, n);
+	for (int i = 0; i < n; i++) {
+		g_autofree char *err = NULL;
+		if (load_pdf(argv[i + 1], max, &files[i], &err))
+			rc = cmd_fail("submit", err);
+	}
+	struct app app = {0};
+	g_autofree char *err = NULL;
+	if (!rc && app_open(cfg, APP_DB | APP_VAULT, &app, &err))
+		rc = cmd_fail("submit", err);
+	for (int i = 0; !rc && i < n; i++) {
+		struct store_submitted s;
+		g_autofree char *base = g_path_get_basename(files[i].path);
+		if (store_submit(app.db, app.vault, base, files[i].data, files[i].len, app.actor, cfg->max_attempts, &s,
+		                 &err)) {
+			rc = cmd_fail("submit", err);
+			break;
+		}
+		printf("%s: document %lld, job %lld%s\n", files[i].path, (long long)s.doc_id, (long long)s.job_id,
+		       s.existing ? " (already submitted)" : "");
+	}
+	app_close(&app);
+	for (int i = 0; i < n; i++) {
+		g_free(files[i].path);
+		g_free(files[i].data);
+	}
+	g_free(files);
+	return rc;
+}
+
+static volatile int stop_requested;
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+int cmd_worker(int argc, char **argv, struct config *cfg)
+{
+	gboolean drain = FALSE;
+	GOptionEntry entries[] = {{"drain", 0, 0, G_OPTION_ARG_NONE, &drain, "Stop when no job is waiting", NULL},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "", "Process queued documents.", (const struct _GOptionEntry *)entries))
+		return 2;
+	struct app app;
+	g_autofree char *err = NULL;
+	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err))
+		return cmd_fail("worker", err);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	g_autofree char *name = g_strdup_printf("%s:%d", g_get_host_name(), (int)getpid());
+	struct worker_options opt = {.name = name, .lease_s = cfg->lease_s, .drain = drain,
+	                             .extract = extract_options_of(cfg)};
+	struct worker_stats stats = {0};
+	log_info("worker %s started%s", name, drain ? " (drain)" : "");
+	int rc = 0;
+	if (worker_run(app.db, app.vault, &opt, &stop_requested, &stats, &err))
+		rc = cmd_fail("worker", err);
+	else
+		log_info("worker %s stopped: %d done, %d failed", name, stats.done, stats.failed);
+	app_close(&app);
+	return rc;
+}
+
+static void print_rows(struct db_res *res, int cols, const char *const *headers)
+{
+	for (int c = 0; c < cols; c++)
+		printf("%s%s", c ? "\t" : "", headers[c]);
+	printf("\n");
+	for (int r = 0; r < db_res_rows(res); r++) {
+		for (int c = 0; c < cols; c++)
+			printf("%s%s", c ? "\t" : "", db_res_text(res, r, c));
+		printf("\n");
+	}
+}
+
+int cmd_status(int argc, char **argv, struct config *cfg)
+{
+	if (cmd_parse(&argc, &argv, "", "Show the queue: jobs by state, the oldest waiting job, failures.", NULL))
+		return 2;
+	struct app app;
+	g_autofree char *err = NULL;
+	if (app_open(cfg, APP_DB, &app, &err))
+		return cmd_fail("status", err);
+	struct db_res *res = NULL;
+	int rc = 0;
+	if (db_query(app.db, "SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state", 0, NULL, &res, &err)) {
+		rc = cmd_fail("status", err);
+		goto out;
+	}
+	printf("jobs by state:\n");
+	for (int r = 0; r < db_res_rows(res); r++)
+		printf("  %-10s %s\n", db_res_text(res, r, 0), db_res_text(res, r, 1));
+	db_res_free(res);
+	res = NULL;
+	if (!db_query(app.db,
+	              "SELECT id, document_id, to_char(now() - run_at, 'HH24:MI:SS') FROM jobs WHERE state = 'queued'"
+	              " ORDER BY run_at LIMIT 1",
+	              0, NULL, &res, NULL) &&
+	    db_res_rows(res) == 1)
+		printf("oldest waiting: job %s (document %s), waiting %s\n", db_res_text(res, 0, 0), db_res_text(res, 0, 1),
+		       db_res_text(res, 0, 2));
+	db_res_free(res);
+	res = NULL;
+	if (!db_query(app.db,
+	              "SELECT count(*) FROM jobs WHERE state = 'done' AND finished_at > now() - interval '5 minutes'", 0,
+	              NULL, &res, NULL))
+		printf("completed in the last 5 minutes: %s\n", db_res_text(res, 0, 0));
+	db_res_free(res);
+	res = NULL;
+	if (!db_query(app.db,
+	              "SELECT id, document_id, state, attempts, coalesce(progress, ''), coalesce(last_error, '')"
+	              " FROM jobs WHERE state IN ('failed', 'dead', 'running') ORDER BY id DESC LIMIT 20",
+	              0, NULL, &res, NULL) &&
+	    db_res_rows(res) > 0) {
+		static const char *const h[] = {"job", "document", "state", "attempts", "progress", "error"};
+		printf("\n");
+		print_rows(res, 6, h);
+	}
+out:
+	db_res_free(res);
+	app_close(&app);
+	return rc;
+}
+
+static int show_history(struct db *db, const char *doc)
+{
+	struct db_param p[1] = {DB_TEXT(doc)};
+	struct db_res *res = NULL;
+	if (db_query(db,
+	             "SELECT id, state, attempts, coalesce(progress, ''), coalesce(last_error, ''),"
+	             " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+	             " FROM jobs WHERE document_id = $1::bigint ORDER BY id",
+	             1, p, &res, NULL) == QERR_OK) {
+		static const char *const h[] = {"job", "state", "attempts", "progress", "error", "created (UTC)"};
+		printf("\njobs:\n");
+		print_rows(res, 6, h);
+	}
+	db_res_free(res);
+	res = NULL;
+	if (db_query(db,
+	             "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), actor, action, outcome, detail"
+	             " FROM audit_log WHERE object_type = 'document' AND object_id = $1::bigint ORDER BY id",
+	             1, p, &res, NULL) == QERR_OK) {
+		static const char *const h[] = {"at (UTC)", "actor", "action", "outcome", "detail"};
+		printf("\nhistory:\n");
+		print_rows(res, 5, h);
+	}
+	db_res_free(res);
+	return 0;
+}
+
+int cmd_show(int argc, char **argv, struct config *cfg)
+{
+	if (cmd_parse(&argc, &argv, "DOC", "Print a document's decrypted result and its history.", NULL))
+		return 2;
+	if (argc != 2)
+		return cmd_fail("show", "give one document id");
+	char *end = NULL;
+	long long id = g_ascii_strtoll(argv[1], &end, 10);
+	if (!end || *end || id <= 0)
+		return cmd_fail("show", "the document id must be a positive number");
+	struct app app;
+	g_autofree char *err = NULL;
+	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err))
+		return cmd_fail("show", err);
+	struct vault_dek *dek = NULL;
+	struct vault_buf result = {0};
+	int rc = 0;
+	enum qerr e = store_dek(app.db, app.vault, id, &dek, &err);
+	if (!e) {
+		e = store_get(app.db, dek, id, "result", &result, &err);
+		if (e == QERR_NOT_FOUND) {
+			printf("document %lld has no result yet\n", id);
+			e = QERR_OK;
+		} else if (!e) {
+			struct json *j = NULL;
+			if (json_parse((const char *)result.data, result.len, &j, &err) == QERR_OK) {
+				g_autofree char *pretty = json_format(j, true);
+				printf("%s\n", pretty);
+				json_free(j);
+			}
+		}
+	}
+	if (e)
+		rc = cmd_fail("show", err);
+	else
+		show_history(app.db, argv[1]);
+	vault_buf_free(&result);
+	vault_dek_free(dek);
+	app_close(&app);
+	return rc;
+}
+
+int cmd_extract(int argc, char **argv, struct config *cfg)
+{
+	gboolean text = FALSE, full = FALSE;
+	char *password = NULL;
+	GOptionEntry entries[] = {{"text", 0, 0, G_OPTION_ARG_NONE, &text, "Print the text of each page", NULL},
+	                          {"json", 0, 0, G_OPTION_ARG_NONE, &full, "Print fields and page text as JSON", NULL},
+	                          {"password", 0, 0, G_OPTION_ARG_STRING, &password, "Password of an encrypted PDF", "PW"},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "FILE", "Extract one PDF and print its fields as JSON; no database is used.",
+	              (const struct _GOptionEntry *)entries))
+		return 2;
+	if (argc != 2)
+		return cmd_fail("extract", "give one PDF file");
+	struct loaded f = {0};
+	g_autofree char *err = NULL;
+	if (load_pdf(argv[1], (size_t)cfg->max_file_mb << 20, &f, &err))
+		return cmd_fail("extract", err);
+	struct extract_options opt = extract_options_of(cfg);
+	opt.password = password;
+	struct json *result = NULL;
+	struct pdftext_doc *doc = NULL;
+	int rc = 0;
+	if (extract_document(f.data, f.len, &opt, &result, &doc, &err)) {
+		rc = cmd_fail("extract", err);
+	} else if (text) {
+		for (int i = 0; i < doc->n_pages; i++)
+			printf("--- page %d (%s) ---\n%s\n", i + 1, doc->pages[i].method, doc->pages[i].text);
+	} else {
+		if (full)
+			json_add_item(result, "document", pdftext_doc_to_json(doc));
+		g_autofree char *out = json_format(result, true);
+		printf("%s\n", out);
+	}
+	json_free(result);
+	pdftext_doc_free(doc);
+	g_free(f.data);
+	g_free(f.path);
+	g_free(password);
+	return rc;
+}
+
+int cmd_config(int argc, char **argv, struct config *cfg)
+{
+	if (cmd_parse(&argc, &argv, "sample|show", "Print the documented sample configuration, or the effective values.",
+	              NULL))
+		return 2;
+	if (argc == 2 && strcmp(argv[1], "sample") == 0)
+		config_print_sample(stdout);
+	else if (argc == 2 && strcmp(argv[1], "show") == 0)
+		config_print(cfg, stdout);
+	else
+		return cmd_fail("config", "expected `sample` or `show`");
+	return 0;
+}
+
+int cmd_audit(int argc, char **argv, struct config *cfg)
+{
+	if (cmd_parse(&argc, &argv, "verify", "Verify the audit log's hash chain.", NULL))
+		return 2;
+	if (argc != 2 || strcmp(argv[1], "verify") != 0)
+		return cmd_fail("audit", "expected `verify`");
+	struct app app;
+	g_autofree char *err = NULL;
+	if (app_open(cfg, APP_DB, &app, &err))
+		return cmd_fail("audit", err);
+	int64_t n = 0;
+	int rc = 0;
+	if (audit_verify(app.db, &n, &err))
+		rc = cmd_fail("audit verify", err);
+	else
+		printf("audit log intact: %lld entries verified\n", (long long)n);
+	app_close(&app);
+	return rc;
+}
+
+int cmd_stop(int argc, char **argv, struct config *cfg)
+{
+	if (cmd_parse(&argc, &argv, "", "Stop the embedded PostgreSQL server.", NULL))
+		return 2;
+	g_autofree char *err = NULL;
+	if (pgembed_stop_now(cfg->data_dir, cfg->db_run_as, &err))
+		return cmd_fail("stop", err);
+	return 0;
+}

@@ -1,0 +1,27 @@
+/* commands: the subcommands of the quire binary.
+ *
+ * Each takes the arguments after its name (argv[0] is the subcommand's name)
+ * and the loaded configuration, and returns the process exit status. They
+ * print results on stdout and errors on stderr, once, where they decide. */
+#pragma once
+
+struct config;
+
+typedef int (*command_fn)(int argc, char **argv, struct config *cfg);
+
+int cmd_init(int argc, char **argv, struct config *cfg);
+int cmd_migrate(int argc, char **argv, struct config *cfg);
+int cmd_submit(int argc, char **argv, struct config *cfg);
+int cmd_worker(int argc, char **argv, struct config *cfg);
+int cmd_status(int argc, char **argv, struct config *cfg);
+int cmd_show(int argc, char **argv, struct config *cfg);
+int cmd_extract(int argc, char **argv, struct config *cfg);
+int cmd_config(int argc, char **argv, struct config *cfg);
+int cmd_audit(int argc, char **argv, struct config *cfg);
+int cmd_stop(int argc, char **argv, struct config *cfg);
+
+/* Prints "quire <what>: <message>" on stderr and returns exit status 1 (2 for usage errors). */
+int cmd_fail(const char *what, const char *message);
+/* Parses options for a subcommand; returns 0, or prints the error and returns 2. */
+struct _GOptionEntry;
+int cmd_parse(int *argc, char ***argv, const char *params, const char *summary, const struct _GOptionEntry *entries);

@@ -1,0 +1,83 @@
+/* main: the quire binary: global options, configuration, subcommand dispatch. */
+#include <glib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "appliance/commands.h"
+#include "appliance/config.h"
+
+struct command {
+	const char *name;
+	command_fn fn;
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"init", cmd_init, "create the data directory, key file and database"},
+	{"migrate", cmd_migrate, "apply pending database migrations"},
+	{"submit", cmd_submit, "store PDFs encrypted and queue them for processing"},
+	{"worker", cmd_worker, "process queued documents"},
+	{"status", cmd_status, "show the queue: counts by state, oldest waiting job, failures"},
+	{"show", cmd_show, "print a document's extracted fields and history"},
+	{"extract", cmd_extract, "extract one PDF and print JSON (no database)"},
+	{"audit", cmd_audit, "audit log tools (verify)"},
+	{"config", cmd_config, "print the sample or the effective configuration"},
+	{"stop", cmd_stop, "stop the embedded PostgreSQL server"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: quire [--config FILE] COMMAND [OPTIONS]\n\nCommands:\n");
+	for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nRun `quire COMMAND --help` for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	setlocale(LC_ALL, "");
+	/* Plaintext documents and keys must never end up in a core file. */
+	struct rlimit nocore = {0, 0};
+	setrlimit(RLIMIT_CORE, &nocore);
+	const char *config_path = NULL;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("quire %s\n", QUIRE_VERSION);
+			return 0;
+		} else {
+			fprintf(stderr, "quire: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const struct command *cmd = NULL;
+	for (size_t c = 0; c < G_N_ELEMENTS(commands); c++)
+		if (strcmp(argv[i], commands[c].name) == 0)
+			cmd = &commands[c];
+	if (!cmd) {
+		fprintf(stderr, "quire: unknown command \"%s\"\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	struct config *cfg = NULL;
+	g_autofree char *err = NULL;
+	if (config_load(config_path, &cfg, &err) != QERR_OK) {
+		fprintf(stderr, "quire: %s\n", err);
+		return 1;
+	}
+	int rc = cmd->fn(argc - i, argv + i, cfg);
+	config_free(cfg);
+	return rc;
+}

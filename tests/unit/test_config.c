@@ -1,0 +1,108 @@
+/* Unit tests of appliance/config: defaults, file, environment, errors with file and line. */
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "appliance/config.h"
+
+static char *write_conf(const char *text)
+{
+	g_autofree char *dir = g_dir_make_tmp("quire-conf-XXXXXX", NULL);
+	char *path = g_build_filename(dir, "quire.conf", NULL);
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	return path;
+}
+
+static void test_defaults_and_file(void)
+{
+	g_autofree char *path = write_conf("# comment\n[general]\ndata_dir = /srv/quire\n\n[limits]\nmax_pages = 12\n");
+	struct config *cfg = NULL;
+	g_assert_cmpint(config_load(path, &cfg, NULL), ==, QERR_OK);
+	g_assert_cmpstr(cfg->data_dir, ==, "/srv/quire");
+	g_assert_cmpint(cfg->max_pages, ==, 12);
+	g_assert_cmpint(cfg->parse_timeout_s, ==, 60);
+	g_assert_cmpstr(cfg->db_url, ==, "");
+	config_free(cfg);
+}
+
+static void test_unknown_key_names_line(void)
+{
+	g_autofree char *path = write_conf("[general]\nlog_level = info\n\n[limits]\nmax_pagez = 3\n");
+	struct config *cfg = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(config_load(path, &cfg, &err), ==, QERR_CONFIG);
+	g_autofree char *want = g_strdup_printf("%s:5: unknown key \"max_pagez\"", path);
+	g_assert_nonnull(strstr(err, want));
+}
+
+static void test_bad_value_names_line(void)
+{
+	g_autofree char *path = write_conf("[limits]\n\nparse_timeout_s = soon\n");
+	struct config *cfg = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(config_load(path, &cfg, &err), ==, QERR_CONFIG);
+	g_autofree char *want = g_strdup_printf("%s:3: limits.parse_timeout_s must be an integer", path);
+	g_assert_nonnull(strstr(err, want));
+	g_clear_pointer(&err, g_free);
+	g_autofree char *path2 = write_conf("[nosuch]\nx = 1\n");
+	g_assert_cmpint(config_load(path2, &cfg, &err), ==, QERR_CONFIG);
+	g_assert_nonnull(strstr(err, ":1: unknown section [nosuch]"));
+}
+
+static void test_env_override(void)
+{
+	g_autofree char *path = write_conf("[limits]\nmax_pages = 12\n");
+	g_setenv("QUIRE_LIMITS_MAX_PAGES", "34", TRUE);
+	struct config *cfg = NULL;
+	g_assert_cmpint(config_load(path, &cfg, NULL), ==, QERR_OK);
+	g_assert_cmpint(cfg->max_pages, ==, 34);
+	config_free(cfg);
+	g_setenv("QUIRE_LIMITS_MAX_PAGES", "-1", TRUE);
+	g_autofree char *err = NULL;
+	g_assert_cmpint(config_load(path, &cfg, &err), ==, QERR_CONFIG);
+	g_assert_nonnull(strstr(err, "QUIRE_LIMITS_MAX_PAGES"));
+	g_unsetenv("QUIRE_LIMITS_MAX_PAGES");
+}
+
+static void test_sample_parses(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	config_print_sample(f);
+	fclose(f);
+	g_assert_nonnull(strstr(buf, "[database]"));
+	g_assert_nonnull(strstr(buf, "#url ="));
+	/* Uncommenting every key of the sample must give a valid file. */
+	GString *live = g_string_new(NULL);
+	g_auto(GStrv) lines = g_strsplit(buf, "\n", -1);
+	for (int i = 0; lines[i]; i++) {
+		const char *l = lines[i];
+		if (l[0] == '#' && strchr(l, '=') && g_ascii_islower(l[1]))
+			g_string_append_printf(live, "%s\n", l + 1);
+		else if (l[0] == '[')
+			g_string_append_printf(live, "%s\n", l);
+	}
+	free(buf);
+	g_autofree char *path = write_conf(live->str);
+	g_string_free(live, TRUE);
+	struct config *cfg = NULL;
+	g_autofree char *err = NULL;
+	g_setenv("QUIRE_GENERAL_DATA_DIR", "/tmp/quire-sample", TRUE);
+	g_assert_cmpint(config_load(path, &cfg, &err), ==, QERR_OK);
+	g_unsetenv("QUIRE_GENERAL_DATA_DIR");
+	g_assert_cmpint(cfg->max_file_mb, ==, 100);
+	config_free(cfg);
+}
+
+int main(int argc, char **argv)
+{
+	g_unsetenv("QUIRE_CONFIG");
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/config/defaults-and-file", test_defaults_and_file);
+	g_test_add_func("/config/unknown-key-names-line", test_unknown_key_names_line);
+	g_test_add_func("/config/bad-value-names-line", test_bad_value_names_line);
+	g_test_add_func("/config/env-override", test_env_override);
+	g_test_add_func("/config/sample-parses", test_sample_parses);
+	return g_test_run();
+}

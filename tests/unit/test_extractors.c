@@ -1,0 +1,180 @@
+/* Unit tests of extractors/: number and date forms, invoice rules, the sandboxed parser on real PDFs. */
+#include <cairo-pdf.h>
+#include <glib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "extractors/extract.h"
+#include "extractors/pdftext.h"
+#include "extractors/rules.h"
+#include "extractors/sandbox.h"
+
+static const struct sandbox_limits limits = {.timeout_s = 30, .memory_bytes = (size_t)2048 << 20, .max_pages = 50};
+
+static void test_amounts(void)
+{
+	static const struct {
+		const char *text;
+		double want;
+	} cases[] = {{"1,234.56 EUR", 1234.56}, {"1.234,56 €", 1234.56}, {"€ 12", 12},      {"12,5", 12.5},
+	             {"-3.00", -3},            {"1 234,56", 1234.56},   {"1'234.50", 1234.5}, {"USD 99.99", 99.99}};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		double v = 0;
+		g_assert_true(rules_parse_amount(cases[i].text, &v));
+		g_assert_cmpfloat_with_epsilon(v, cases[i].want, 1e-9);
+	}
+	double v;
+	g_assert_false(rules_parse_amount("no amount here", &v));
+}
+
+static void test_dates(void)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {{"2026-03-14", "2026-03-14"}, {"14.03.2026", "2026-03-14"},     {"14/03/2026", "2026-03-14"},
+	             {"14 March 2026", "2026-03-14"}, {"March 14, 2026", "2026-03-14"}, {"14. März 2026", "2026-03-14"},
+	             {"3 févr. 2026", "2026-02-03"}};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		char out[11] = "";
+		g_assert_true(rules_parse_date(cases[i].text, out));
+		g_assert_cmpstr(out, ==, cases[i].want);
+	}
+	char out[11];
+	g_assert_false(rules_parse_date("31.02.2026", out));
+	g_assert_false(rules_parse_date("nothing", out));
+}
+
+static const char *field_str(const struct json *r, const char *name)
+{
+	return json_get_string(json_get(json_get(r, "fields"), name), "value");
+}
+
+static double field_num(const struct json *r, const char *name)
+{
+	double v = -1;
+	g_assert_true(json_get_number(json_get(json_get(r, "fields"), name), "value", &v));
+	return v;
+}
+
+static void test_rules_german_text(void)
+{
+	struct pdftext_page page = {
+		.text = "Müller Bürobedarf AG\nRechnung\nRechnungsnummer: RE-77/2026\nRechnungsdatum: 02.01.2026\n"
+		        "Fällig am: 16.01.2026\nNettobetrag 1.000,00 EUR\nMwSt 19% 190,00 EUR\nGesamtbetrag 1.190,00 EUR",
+		.method = "text"};
+	struct pdftext_doc doc = {.n_pages = 1, .total_pages = 1, .pages = &page};
+	struct json *r = NULL;
+	g_assert_cmpint(rules_invoice(&doc, &r, NULL), ==, QERR_OK);
+	g_assert_cmpstr(field_str(r, "supplier_name"), ==, "Müller Bürobedarf AG");
+	g_assert_cmpstr(field_str(r, "invoice_number"), ==, "RE-77/2026");
+	g_assert_cmpstr(field_str(r, "issue_date"), ==, "2026-01-02");
+	g_assert_cmpstr(field_str(r, "due_date"), ==, "2026-01-16");
+	g_assert_cmpfloat(field_num(r, "net_amount"), ==, 1000.0);
+	g_assert_cmpfloat(field_num(r, "tax_amount"), ==, 190.0);
+	g_assert_cmpfloat(field_num(r, "total_amount"), ==, 1190.0);
+	g_assert_cmpstr(field_str(r, "currency"), ==, "EUR");
+	json_free(r);
+}
+
+static GBytes *make_pdf(const char *const *lines, int n_pages)
+{
+	g_autofree char *dir = g_dir_make_tmp("quire-pdf-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "t.pdf", NULL);
+	cairo_surface_t *s = cairo_pdf_surface_create(path, 595, 842);
+	cairo_t *cr = cairo_create(s);
+	cairo_set_font_size(cr, 11);
+	for (int p = 0; p < n_pages; p++) {
+		for (int i = 0; lines[i]; i++) {
+			cairo_move_to(cr, 50, 60 + 16 * i);
+			cairo_show_text(cr, lines[i]);
+		}
+		cairo_show_page(cr);
+	}
+	cairo_destroy(cr);
+	cairo_surface_destroy(s);
+	gchar *data = NULL;
+	gsize len = 0;
+	g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+	return g_bytes_new_take(data, len);
+}
+
+static void test_sandbox_extracts_pages(void)
+{
+	const char *lines[] = {"Invoice number: A-17", "Total: 99.50 EUR", "Ελληνικά Кириллица àéîõü", NULL};
+	g_autoptr(GBytes) pdf = make_pdf(lines, 3);
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(sandbox_extract(data, len, NULL, &limits, &doc, &err), ==, QERR_OK);
+	g_assert_cmpint(doc->n_pages, ==, 3);
+	g_assert_nonnull(strstr(doc->pages[2].text, "Invoice number: A-17"));
+	g_assert_nonnull(strstr(doc->pages[0].text, "Кириллица"));
+	g_assert_cmpstr(doc->pages[1].method, ==, "text");
+	g_assert_cmpfloat_with_epsilon(doc->pages[0].width, 595, 0.5);
+	pdftext_doc_free(doc);
+	/* the page cap applies */
+	struct sandbox_limits two = limits;
+	two.max_pages = 2;
+	g_assert_cmpint(sandbox_extract(data, len, NULL, &two, &doc, &err), ==, QERR_TOO_LARGE);
+	g_assert_nonnull(strstr(err, "3 pages"));
+}
+
+static void test_sandbox_bad_input(void)
+{
+	const char *lines[] = {"Total: 1.00", NULL};
+	g_autoptr(GBytes) pdf = make_pdf(lines, 1);
+	gsize len = 0;
+	const char *data = g_bytes_get_data(pdf, &len);
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(sandbox_extract("", 0, NULL, &limits, &doc, &err), ==, QERR_EMPTY);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(sandbox_extract("hello world", 11, NULL, &limits, &doc, &err), ==, QERR_NOT_PDF);
+	g_clear_pointer(&err, g_free);
+	/* truncated: only the header and part of the first object remain */
+	enum qerr e = sandbox_extract(data, 60, NULL, &limits, &doc, &err);
+	g_assert_cmpint(e, ==, QERR_PARSE_FAILED);
+	g_assert_nonnull(err);
+	g_clear_pointer(&err, g_free);
+	/* a tiny memory limit makes the child fail, not the caller */
+	struct sandbox_limits tiny = limits;
+	tiny.memory_bytes = 16u << 20;
+	e = sandbox_extract(data, len, NULL, &tiny, &doc, &err);
+	g_assert_cmpint(e, ==, QERR_PARSE_FAILED);
+	g_assert_nonnull(err);
+}
+
+static void test_extract_document(void)
+{
+	const char *lines[] = {"Acme Paper Ltd", "INVOICE", "Invoice No: 2026-0007", "Date: 14 March 2026",
+	                       "Due date: 13 April 2026", "Subtotal: 100.00 GBP", "VAT 20%: 20.00 GBP", "Total: 120.00 GBP",
+	                       NULL};
+	g_autoptr(GBytes) pdf = make_pdf(lines, 1);
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct extract_options opt = {.limits = limits};
+	struct json *r = NULL;
+	g_assert_cmpint(extract_document(data, len, &opt, &r, NULL, NULL), ==, QERR_OK);
+	g_assert_cmpstr(field_str(r, "supplier_name"), ==, "Acme Paper Ltd");
+	g_assert_cmpstr(field_str(r, "invoice_number"), ==, "2026-0007");
+	g_assert_cmpstr(field_str(r, "issue_date"), ==, "2026-03-14");
+	g_assert_cmpstr(field_str(r, "due_date"), ==, "2026-04-13");
+	g_assert_cmpfloat(field_num(r, "total_amount"), ==, 120.0);
+	g_assert_cmpfloat(field_num(r, "net_amount"), ==, 100.0);
+	g_assert_cmpfloat(field_num(r, "tax_amount"), ==, 20.0);
+	g_assert_cmpstr(field_str(r, "currency"), ==, "GBP");
+	json_free(r);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/rules/amounts", test_amounts);
+	g_test_add_func("/rules/dates", test_dates);
+	g_test_add_func("/rules/german-invoice-text", test_rules_german_text);
+	g_test_add_func("/sandbox/extracts-pages", test_sandbox_extracts_pages);
+	g_test_add_func("/sandbox/bad-input", test_sandbox_bad_input);
+	g_test_add_func("/extract/invoice-document", test_extract_document);
+	return g_test_run();
+}
