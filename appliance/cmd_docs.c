@@ -411,6 +411,24 @@ int cmd_audit(int argc, char **argv, struct config *cfg)
 	return rc;
 }
 
+int cmd_start(int argc, char **argv, struct config *cfg)
+{
+	if (cmd_parse(&argc, &argv, "", "Start the embedded PostgreSQL server and leave it running (for tools such as "
+	                                "pg_dump); `quire stop` stops it.",
+	              NULL))
+		return 2;
+	if (cfg->db_url[0])
+		return cmd_fail("start", "database.url is set: quire uses that server and runs no embedded one");
+	struct pgembed *pg = NULL;
+	g_autofree char *err = NULL;
+	if (pgembed_start(cfg->data_dir, cfg->db_run_as, &pg, &err))
+		return cmd_fail("start", err);
+	printf("%s\n", pgembed_conninfo(pg));
+	pgembed_keep_running(pg);
+	pgembed_stop(pg);
+	return 0;
+}
+
 int cmd_stop(int argc, char **argv, struct config *cfg)
 {
 	if (cmd_parse(&argc, &argv, "", "Stop the embedded PostgreSQL server.", NULL))

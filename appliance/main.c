@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{"extract", cmd_extract, "extract one PDF and print JSON (no database)"},
 	{"audit", cmd_audit, "audit log tools (verify)"},
 	{"config", cmd_config, "print the sample or the effective configuration"},
+	{"start", cmd_start, "start the embedded PostgreSQL server and leave it running"},
 	{"stop", cmd_stop, "stop the embedded PostgreSQL server"},
 };
 

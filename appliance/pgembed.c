@@ -281,6 +281,8 @@ out:
 
 const char *pgembed_conninfo(const struct pgembed *pg) { return pg->conninfo; }
 
+void pgembed_keep_running(struct pgembed *pg) { pg->started_here = false; }
+
 void pgembed_stop(struct pgembed *pg)
 {
 	if (!pg)

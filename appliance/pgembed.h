@@ -22,5 +22,7 @@ enum qerr pgembed_start(const char *data_dir, const char *run_as, struct pgembed
 const char *pgembed_conninfo(const struct pgembed *pg);
 /* Stops the server if pgembed_start() started it; frees pg. Accepts NULL. */
 void pgembed_stop(struct pgembed *pg);
+/* Leaves the server running when pg is stopped or freed (quire start). */
+void pgembed_keep_running(struct pgembed *pg);
 /* Stops the server whoever started it (quire stop, tests). */
 enum qerr pgembed_stop_now(const char *data_dir, const char *run_as, char **reterr) QUIRE_MUST_CHECK;

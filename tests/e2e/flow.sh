@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# End-to-end: the real quire binary, from outside.
+# init -> submit a generated invoice -> worker --drain -> show; bad submissions;
+# a canary string from the PDF appears nowhere in pg_dump, the data directory or the logs.
+# Prints TAP. Usage: flow.sh QUIRE MAKE_INVOICE
+set -u
+QUIRE=$1
+MAKE_INVOICE=$2
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+
+work=$(mktemp -d /tmp/quire-e2e-XXXXXX)
+chmod 711 "$work"
+export QUIRE_GENERAL_DATA_DIR="$work/data"
+unset QUIRE_CONFIG QUIRE_DATABASE_URL
+log="$work/quire.log"
+canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+cleanup() { "$QUIRE" stop >/dev/null 2>&1; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "1..14"
+"$MAKE_INVOICE" "$work/invoice.pdf" --number INV-E2E-0042 --canary "$canary"
+check "/e2e/init" '"$QUIRE" init >>"$log" 2>&1'
+check "/e2e/key-file-mode" '[ "$(stat -c %a "$work/data/keys/kek.key")" = 600 ]'
+out=$("$QUIRE" submit "$work/invoice.pdf" 2>>"$log")
+doc=$(echo "$out" | sed -n 's/.*document \([0-9]*\),.*/\1/p')
+check "/e2e/submit" '[ -n "$doc" ]'
+check "/e2e/worker-drain" '"$QUIRE" worker --drain >>"$log" 2>&1'
+"$QUIRE" show "$doc" >"$work/show.txt" 2>>"$log"
+check "/e2e/show-values" 'grep -q "\"INV-E2E-0042\"" "$work/show.txt" && grep -q "\"2026-03-14\"" "$work/show.txt" &&
+  grep -q "\"2026-04-13\"" "$work/show.txt" && grep -q "1234.51" "$work/show.txt" &&
+  grep -q "\"Northwind Supplies GmbH\"" "$work/show.txt" && grep -q "\"EUR\"" "$work/show.txt"'
+check "/e2e/show-history" 'grep -q "document.submitted" "$work/show.txt" && grep -q "job.claimed" "$work/show.txt" &&
+  grep -q "job.completed" "$work/show.txt" && grep -Eq "^[0-9]+[[:space:]]+done" "$work/show.txt"'
+
+printf 'just text, no PDF here' >"$work/notes.txt"
+: >"$work/empty.pdf"
+before=$("$QUIRE" status 2>>"$log" | grep -c .)
+check "/e2e/submit-not-pdf" '! "$QUIRE" submit "$work/notes.txt" 2>"$work/err1" && grep -q "not a PDF" "$work/err1"'
+check "/e2e/submit-empty" '! "$QUIRE" submit "$work/empty.pdf" 2>"$work/err2" && grep -q "empty" "$work/err2"'
+check "/e2e/submit-missing" '! "$QUIRE" submit "$work/missing.pdf" 2>"$work/err3" && grep -q "No such file" "$work/err3"'
+check "/e2e/submit-mixed-enqueues-nothing" '! "$QUIRE" submit "$work/invoice.pdf" "$work/empty.pdf" 2>/dev/null &&
+  [ "$("$QUIRE" status 2>/dev/null | grep -c .)" = "$before" ] && "$QUIRE" status 2>/dev/null | grep -Eq "done +1$" &&
+  ! "$QUIRE" status 2>/dev/null | grep -q queued'
+check "/e2e/audit-verify" '"$QUIRE" audit verify 2>>"$log" | grep -q "audit log intact"'
+
+pg_dump=$(ls -d /usr/lib/postgresql/*/bin/pg_dump 2>/dev/null | sort -V | tail -1)
+[ -n "$pg_dump" ] || pg_dump=$(command -v pg_dump)
+"$QUIRE" start >>"$log" 2>&1
+"$pg_dump" -h "$work/data/run" -U quire quire >"$work/dump.sql" 2>>"$log"
+check "/e2e/canary-not-in-pg-dump" '[ -s "$work/dump.sql" ] && grep -q "CREATE TABLE public.payloads" "$work/dump.sql" &&
+  ! grep -q "$canary" "$work/dump.sql"'
+"$QUIRE" stop >>"$log" 2>&1
+check "/e2e/canary-not-in-data-dir" '! grep -r -a -q "$canary" "$work/data"'
+check "/e2e/canary-not-in-logs" '! grep -a -q "$canary" "$log" "$work/data/postgres.log" "$work/show.txt"'
+[ "$failed" -eq 0 ]
