@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs every Debian package Quire needs to build, run and test, if missing.
+# Uses sudo when not run as root.
+set -euo pipefail
+packages=(
+  build-essential meson ninja-build pkg-config git
+  libglib2.0-dev libglib2.0-dev-bin libpq-dev postgresql
+  libpoppler-glib-dev poppler-utils libcairo2-dev fonts-dejavu-core
+  libmicrohttpd-dev libsodium-dev libcjson-dev libcurl4-openssl-dev
+  libtesseract-dev tesseract-ocr-eng libxml2-dev python3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "deps.sh: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test suite: a normal build (unit, integration, e2e, fuzz) and an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (unit, integration, fuzz).
+# Ends with one line "N passed, N failed" counted from meson's test logs.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+packaging/deps.sh || exit 1
+export MESON_TESTTHREADS=${MESON_TESTTHREADS:-2}
+
+setup() { # dir, extra args...
+  local dir=$1; shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson configure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+status=0
+setup build-test -Dwerror=true --buildtype=debugoptimized || exit 1
+ninja -C build-test || exit 1
+meson test -C build-test --print-errorlogs --no-rebuild \
+  --suite unit --suite integration --suite e2e --suite fuzz || status=1
+
+setup build-sanitize -Dwerror=true --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false || exit 1
+ninja -C build-sanitize || exit 1
+meson test -C build-sanitize --print-errorlogs --no-rebuild \
+  --suite unit --suite integration --suite fuzz || status=1
+
+python3 - build-test/meson-logs/testlog.json build-sanitize/meson-logs/testlog.json <<'PY' || status=1
+import json, sys
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        failed += 1
+        continue
+    for line in lines:
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+sys.exit(1 if failed or not passed else 0)
+PY
+exit $status
