@@ -27,6 +27,7 @@ static bool kernels_cpu_has(int v)
 		       __builtin_cpu_supports("f16c");
 	if (v == KERNELS_AVX512)
 		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		       __builtin_cpu_supports("avx512dq") &&
 		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
 		       __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("f16c") &&
 		       __builtin_cpu_supports("fma");

@@ -1,10 +1,413 @@
-/* kernels_avx512: AVX-512 (F, BW, VL, VNNI, BF16) versions of the kernels
- * (compiled with those instructions enabled; only called when the CPU has them). */
+/* kernels_avx512: AVX-512 (F, BW, VL, VNNI, BF16) versions of the kernels,
+ * compiled with those instructions enabled and only called when the CPU has
+ * them (kernels.c checks).
+ *
+ * Each kernel takes one weight row at a time, decodes a block of it into
+ * registers once and multiplies it with up to KERNELS_NT tokens, so that a
+ * prompt decodes each weight block once per group of tokens while generation
+ * (one token) streams the weights at memory speed. Integer sums are exact and
+ * equal to the scalar kernels'; only the order of the float additions differs.
+ *
+ * Unsigned-times-signed byte products (vpmaddubsw, vpdpbusd) need the weight
+ * codes unsigned: K-quant codes are unsigned already and their offsets are
+ * applied through the activations' block sums; signed codes (Q4_0, Q5_0, Q8_0)
+ * use |w| and move w's sign onto the activation byte, which cannot overflow
+ * because Q8_0 activations lie in [-127, 127]. */
 #include "runtime/kernels.h"
 
 #include <immintrin.h>
+#include <string.h>
+
+#define KERNELS_NT 4
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float f16(quant_f16 h)
+{
+	return _cvtsh_ss(h);
+}
+
+/* Calls body(N) with a compile-time N for each group of up to KERNELS_NT tokens of each row. */
+#define KERNELS_TILE(fn, n, w, ws, nr, x, xs, nt, y, ys)                                             \
+	do {                                                                                         \
+		for (int r_ = 0; r_ < (nr); r_++) {                                                  \
+			const uint8_t *wr_ = (const uint8_t *)(w) + (size_t)r_ * (ws);               \
+			for (int t_ = 0; t_ < (nt); t_ += KERNELS_NT) {                              \
+				const uint8_t *xt_ = (const uint8_t *)(x) + (size_t)t_ * (xs);       \
+				float *yt_ = (y) + (size_t)t_ * (ys) + r_;                           \
+				switch ((nt) - t_ < KERNELS_NT ? (nt) - t_ : KERNELS_NT) {           \
+				case 1: fn(n, wr_, xt_, xs, yt_, ys, 1); break;                      \
+				case 2: fn(n, wr_, xt_, xs, yt_, ys, 2); break;                      \
+				case 3: fn(n, wr_, xt_, xs, yt_, ys, 3); break;                      \
+				default: fn(n, wr_, xt_, xs, yt_, ys, 4); break;                     \
+				}                                                                    \
+			}                                                                            \
+		}                                                                                    \
+	} while (0)
+
+#define KERNELS_DEFINE_GEMM(name)                                                                 \
+	static void gemm_##name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, \
+	                        int nt, float *y, size_t ys)                                           \
+	{                                                                                              \
+		KERNELS_TILE(row_##name, n, w, ws, nr, x, xs, nt, y, ys);                              \
+	}
+
+/* ---- F32, F16, BF16: float products ---- */
+
+INLINE __m512 load_f32(const void *p)
+{
+	return _mm512_loadu_ps(p);
+}
+INLINE __m512 load_f16(const void *p)
+{
+	return _mm512_cvtph_ps(_mm256_loadu_si256(p));
+}
+INLINE __m512 load_bf16(const void *p)
+{
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p)), 16));
+}
+
+#define KERNELS_FLOAT_ROW(name, elt, load, tail)                                                  \
+	INLINE void row_##name(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y,    \
+	                       size_t ys, const int N)                                                 \
+	{                                                                                              \
+		__m512 acc[KERNELS_NT];                                                                \
+		for (int t = 0; t < N; t++)                                                            \
+			acc[t] = _mm512_setzero_ps();                                                  \
+		int64_t i = 0;                                                                         \
+		for (; i + 16 <= n; i += 16) {                                                         \
+			__m512 wv = load(w + i * (elt));                                               \
+			for (int t = 0; t < N; t++)                                                    \
+				acc[t] = _mm512_fmadd_ps(wv, load(x + (size_t)t * xs + i * (elt)), acc[t]); \
+		}                                                                                      \
+		for (int t = 0; t < N; t++) {                                                          \
+			float s = _mm512_reduce_add_ps(acc[t]);                                        \
+			for (int64_t j = i; j < n; j++)                                                \
+				s += tail(w, j) * tail(x + (size_t)t * xs, j);                         \
+			y[(size_t)t * ys] = s;                                                         \
+		}                                                                                      \
+	}
+
+#define TAIL_F32(p, j) (((const float *)(p))[j])
+#define TAIL_F16(p, j) quant_f16_to_f32(((const quant_f16 *)(p))[j])
+#define TAIL_BF16(p, j) quant_bf16_to_f32(((const quant_bf16 *)(p))[j])
+KERNELS_FLOAT_ROW(f32, 4, load_f32, TAIL_F32)
+KERNELS_FLOAT_ROW(f16, 2, load_f16, TAIL_F16)
+KERNELS_FLOAT_ROW(bf16, 2, load_bf16, TAIL_BF16)
+KERNELS_DEFINE_GEMM(f32)
+KERNELS_DEFINE_GEMM(f16)
+KERNELS_DEFINE_GEMM(bf16)
+
+/* ---- Q8_0, Q4_0, Q5_0 with Q8_0 activations, two blocks per register ---- */
+
+/* The 64 activation codes of blocks b and b+1. */
+INLINE __m512i load_q8_0_pair(const struct block_q8_0 *b)
+{
+	__m256i lo = _mm256_loadu_si256((const __m256i *)b[0].qs);
+	__m256i hi = _mm256_loadu_si256((const __m256i *)b[1].qs);
+	return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* Lanes 0-7 a, lanes 8-15 b. */
+INLINE __m512 pair_ps(float a, float b)
+{
+	return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+/* Signed weight codes wv (64, two blocks) times Q8_0 activations of N tokens. */
+INLINE void q8_0_pair_accumulate(__m512i wv, __m512 dw, const uint8_t *x, size_t xs, int64_t ib,
+                                 __m512 *acc, const int N)
+{
+	__m512i aw = _mm512_abs_epi8(wv);
+	__mmask64 neg = _mm512_movepi8_mask(wv);
+	for (int t = 0; t < N; t++) {
+		const struct block_q8_0 *xb = (const struct block_q8_0 *)(x + (size_t)t * xs) + ib;
+		__m512i xv = load_q8_0_pair(xb);
+		xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
+		__m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, xv);
+		__m512 d = _mm512_mul_ps(dw, pair_ps(f16(xb[0].d), f16(xb[1].d)));
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[t]);
+	}
+}
+
+/* Decodes the 32 nibbles of two Q4_0/Q5_0 blocks into element order, 64 bytes. */
+INLINE __m512i nibbles_pair(const uint8_t *qs0, const uint8_t *qs1)
+{
+	__m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)qs0)),
+	                                    _mm_loadu_si128((const __m128i *)qs1), 1);
+	__m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+	z = _mm512_and_si512(z, _mm512_set1_epi8(15));
+	/* 128-bit lanes are (b0 low, b1 low, b0 high, b1 high): reorder to b0, b1 */
+	return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+INLINE void reduce_store(const __m512 *acc, float *y, size_t ys, const int N)
+{
+	for (int t = 0; t < N; t++)
+		y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]);
+}
+
+/* A row whose block count is odd ends with one block, done the scalar way. */
+INLINE float q8_0_block_tail(const int8_t *wq, float dw, const struct block_q8_0 *xb)
+{
+	int s = 0;
+	for (int j = 0; j < QK8_0; j++)
+		s += wq[j] * xb->qs[j];
+	return dw * f16(xb->d) * (float)s;
+}
+
+INLINE void row_q8_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
+                     const int N)
+{
+	const struct block_q8_0 *b = (const struct block_q8_0 *)w;
+	int64_t nb = n / QK8_0, ib = 0;
+	__m512 acc[KERNELS_NT];
+	for (int t = 0; t < N; t++)
+		acc[t] = _mm512_setzero_ps();
+	for (; ib + 2 <= nb; ib += 2) {
+		_mm_prefetch((const char *)(b + ib + 8), _MM_HINT_T0);
+		q8_0_pair_accumulate(load_q8_0_pair(b + ib), pair_ps(f16(b[ib].d), f16(b[ib + 1].d)), x, xs, ib,
+		                     acc, N);
+	}
+	reduce_store(acc, y, ys, N);
+	for (; ib < nb; ib++)
+		for (int t = 0; t < N; t++)
+			y[(size_t)t * ys] += q8_0_block_tail(b[ib].qs, f16(b[ib].d),
+			                                     (const struct block_q8_0 *)(x + (size_t)t * xs) + ib);
+}
+
+INLINE void row_q4_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
+                     const int N)
+{
+	const struct block_q4_0 *b = (const struct block_q4_0 *)w;
+	int64_t nb = n / QK4_0, ib = 0;
+	__m512 acc[KERNELS_NT];
+	for (int t = 0; t < N; t++)
+		acc[t] = _mm512_setzero_ps();
+	for (; ib + 2 <= nb; ib += 2) {
+		_mm_prefetch((const char *)(b + ib + 12), _MM_HINT_T0);
+		__m512i wv = _mm512_sub_epi8(nibbles_pair(b[ib].qs, b[ib + 1].qs), _mm512_set1_epi8(8));
+		q8_0_pair_accumulate(wv, pair_ps(f16(b[ib].d), f16(b[ib + 1].d)), x, xs, ib, acc, N);
+	}
+	reduce_store(acc, y, ys, N);
+	for (; ib < nb; ib++) {
+		int8_t q[QK4_0];
+		for (int j = 0; j < QK4_0 / 2; j++) {
+			q[j] = (int8_t)((b[ib].qs[j] & 15) - 8);
+			q[j + 16] = (int8_t)((b[ib].qs[j] >> 4) - 8);
+		}
+		for (int t = 0; t < N; t++)
+			y[(size_t)t * ys] += q8_0_block_tail(q, f16(b[ib].d),
+			                                     (const struct block_q8_0 *)(x + (size_t)t * xs) + ib);
+	}
+}
+
+INLINE void row_q5_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
+                     const int N)
+{
+	const struct block_q5_0 *b = (const struct block_q5_0 *)w;
+	int64_t nb = n / QK5_0, ib = 0;
+	__m512 acc[KERNELS_NT];
+	for (int t = 0; t < N; t++)
+		acc[t] = _mm512_setzero_ps();
+	for (; ib + 2 <= nb; ib += 2) {
+		_mm_prefetch((const char *)(b + ib + 10), _MM_HINT_T0);
+		uint32_t h0, h1;
+		memcpy(&h0, b[ib].qh, 4);
+		memcpy(&h1, b[ib + 1].qh, 4);
+		__mmask64 hb = _cvtu64_mask64((uint64_t)h0 | ((uint64_t)h1 << 32));
+		__m512i wv = nibbles_pair(b[ib].qs, b[ib + 1].qs);
+		wv = _mm512_or_si512(wv, _mm512_maskz_mov_epi8(hb, _mm512_set1_epi8(16)));
+		wv = _mm512_sub_epi8(wv, _mm512_set1_epi8(16));
+		q8_0_pair_accumulate(wv, pair_ps(f16(b[ib].d), f16(b[ib + 1].d)), x, xs, ib, acc, N);
+	}
+	reduce_store(acc, y, ys, N);
+	for (; ib < nb; ib++) {
+		int8_t q[QK5_0];
+		uint32_t qh;
+		memcpy(&qh, b[ib].qh, 4);
+		for (int j = 0; j < QK5_0 / 2; j++) {
+			q[j] = (int8_t)(((b[ib].qs[j] & 15) | (((qh >> j) & 1) << 4)) - 16);
+			q[j + 16] = (int8_t)(((b[ib].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
+		}
+		for (int t = 0; t < N; t++)
+			y[(size_t)t * ys] += q8_0_block_tail(q, f16(b[ib].d),
+			                                     (const struct block_q8_0 *)(x + (size_t)t * xs) + ib);
+	}
+}
+
+KERNELS_DEFINE_GEMM(q8_0)
+KERNELS_DEFINE_GEMM(q4_0)
+KERNELS_DEFINE_GEMM(q5_0)
+
+/* ---- K-quants with Q8_K activations ---- */
+
+/* The eight 6-bit scales (int16 lanes 0-7) and mins (lanes 8-15) of a Q4_K/Q5_K block. */
+INLINE __m256i kq_scales_mins(const uint8_t *q)
+{
+	uint32_t a, b, c;
+	memcpy(&a, q, 4);
+	memcpy(&b, q + 4, 4);
+	memcpy(&c, q + 8, 4);
+	uint32_t sc_lo = a & 0x3f3f3f3f, mn_lo = b & 0x3f3f3f3f;
+	uint32_t sc_hi = (c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4);
+	uint32_t mn_hi = ((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4);
+	return _mm256_cvtepu8_epi16(_mm_set_epi32((int)mn_hi, (int)mn_lo, (int)sc_hi, (int)sc_lo));
+}
+
+/* int16 pairs for vpdpwssd over 64 codes: lanes 0-15 scale a, lanes 16-31 scale b (indices into s). */
+INLINE __m512i scale_pairs(__m256i s, int a, int b)
+{
+	__m512i idx = _mm512_inserti64x4(_mm512_set1_epi16((short)a), _mm256_set1_epi16((short)b), 1);
+	return _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(s));
+}
+
+/* The bsums of N tokens' block ib, weighted by m16 (16 int16), into N float accumulators
+ * scaled by -coef * d of each token. */
+INLINE void bsums_accumulate(__m256i m16, float coef, const uint8_t *x, size_t xs, int64_t ib,
+                             __m256 *accm, const int N)
+{
+	for (int t = 0; t < N; t++) {
+		const struct block_q8_K *xb = (const struct block_q8_K *)(x + (size_t)t * xs) + ib;
+		__m256i bs = _mm256_loadu_si256((const __m256i *)xb->bsums);
+		__m256 v = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, m16));
+		accm[t] = _mm256_fmadd_ps(v, _mm256_set1_ps(-coef * xb->d), accm[t]);
+	}
+}
+
+/* Four registers of 64 unsigned codes (w[c] = elements 64c..64c+63) times N tokens' codes,
+ * weighted by sc[c] per int16 pair; adds d_w * d_x * sum into acc. */
+INLINE void kq_codes_accumulate(const __m512i *wc, const __m512i *sc, float dw, const uint8_t *x,
+                                size_t xs, int64_t ib, __m512 *acc, const int N)
+{
+	for (int t = 0; t < N; t++) {
+		const struct block_q8_K *xb = (const struct block_q8_K *)(x + (size_t)t * xs) + ib;
+		__m512i s = _mm512_setzero_si512();
+		for (int c = 0; c < 4; c++) {
+			__m512i p = _mm512_maddubs_epi16(wc[c], _mm512_loadu_si512(xb->qs + 64 * c));
+			s = _mm512_dpwssd_epi32(s, p, sc[c]);
+		}
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(dw * xb->d), acc[t]);
+	}
+}
+
+INLINE void reduce_store2(const __m512 *acc, const __m256 *accm, float *y, size_t ys, const int N)
+{
+	for (int t = 0; t < N; t++)
+		y[(size_t)t * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t], _mm512_zextps256_ps512(accm[t])));
+}
+
+/* Q4_K and Q5_K (has_qh: the fifth bits of Q5_K). */
+INLINE void row_kq(int64_t n, const uint8_t *w, size_t bsz, size_t off_qs, size_t off_qh, bool has_qh,
+                   const uint8_t *x, size_t xs, float *y, size_t ys, const int N)
+{
+	__m512 acc[KERNELS_NT];
+	__m256 accm[KERNELS_NT];
+	for (int t = 0; t < N; t++) {
+		acc[t] = _mm512_setzero_ps();
+		accm[t] = _mm256_setzero_ps();
+	}
+	const __m512i lo4 = _mm512_set1_epi8(15);
+	const __m256i mins_idx = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+	for (int64_t ib = 0; ib < n / QK_K; ib++) {
+		const uint8_t *blk = w + (size_t)ib * bsz;
+		_mm_prefetch((const char *)blk + 4 * bsz, _MM_HINT_T0);
+		_mm_prefetch((const char *)blk + 4 * bsz + 64, _MM_HINT_T0);
+		_mm_prefetch((const char *)blk + 4 * bsz + 128, _MM_HINT_T0);
+		quant_f16 d16[2];
+		memcpy(d16, blk, sizeof d16);
+		__m256i sm = kq_scales_mins(blk + 4);
+		__m512i wc[4], sc[4];
+		for (int c = 0; c < 4; c++) {
+			__m256i q = _mm256_loadu_si256((const __m256i *)(blk + off_qs + 32 * c));
+			__m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+			z = _mm512_and_si512(z, lo4);
+			if (has_qh) {
+				__m256i h = _mm256_loadu_si256((const __m256i *)(blk + off_qh));
+				__m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_srli_epi16(h, 2 * c)),
+				                                _mm256_srli_epi16(h, 2 * c + 1), 1);
+				hz = _mm512_slli_epi16(_mm512_and_si512(hz, _mm512_set1_epi8(1)), 4);
+				z = _mm512_or_si512(z, hz);
+			}
+			wc[c] = z;
+			sc[c] = scale_pairs(sm, 2 * c, 2 * c + 1);
+		}
+		kq_codes_accumulate(wc, sc, f16(d16[0]), x, xs, ib, acc, N);
+		bsums_accumulate(_mm256_permutexvar_epi16(mins_idx, sm), f16(d16[1]), x, xs, ib, accm, N);
+	}
+	reduce_store2(acc, accm, y, ys, N);
+}
+
+INLINE void row_q4_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
+                     const int N)
+{
+	row_kq(n, w, sizeof(struct block_q4_K), offsetof(struct block_q4_K, qs), 0, false, x, xs, y, ys, N);
+}
+
+INLINE void row_q5_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
+                     const int N)
+{
+	row_kq(n, w, sizeof(struct block_q5_K), offsetof(struct block_q5_K, qs),
+	       offsetof(struct block_q5_K, qh), true, x, xs, y, ys, N);
+}
+
+/* Q6_K: codes 0..63 (value + 32), sixteen int8 scales, one per 16 elements; the
+ * offset 32 goes through the bsums. */
+INLINE void row_q6_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
+                     const int N)
+{
+	const struct block_q6_K *b = (const struct block_q6_K *)w;
+	__m512 acc[KERNELS_NT];
+	__m256 accm[KERNELS_NT];
+	for (int t = 0; t < N; t++) {
+		acc[t] = _mm512_setzero_ps();
+		accm[t] = _mm256_setzero_ps();
+	}
+	const __m512i lo4 = _mm512_set1_epi8(15), lo2 = _mm512_set1_epi8(3);
+	for (int64_t ib = 0; ib < n / QK_K; ib++) {
+		const struct block_q6_K *bb = b + ib;
+		for (int k = 0; k < 4; k++)
+			_mm_prefetch((const char *)(bb + 4) + 64 * k, _MM_HINT_T0);
+		__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bb->scales));
+		__m512i wc[4], sc[4];
+		for (int h = 0; h < 2; h++) {
+			__m512i l = _mm512_loadu_si512(bb->ql + 64 * h);
+			__m256i qh = _mm256_loadu_si256((const __m256i *)(bb->qh + 32 * h));
+			__m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+			__m512i h23 = _mm512_srli_epi16(h01, 4);
+			wc[2 * h] = _mm512_or_si512(_mm512_and_si512(l, lo4),
+			                            _mm512_slli_epi16(_mm512_and_si512(h01, lo2), 4));
+			wc[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),
+			                                _mm512_slli_epi16(_mm512_and_si512(h23, lo2), 4));
+		}
+		for (int c = 0; c < 4; c++) {
+			/* int16 lanes 8g..8g+7 of chunk c get scale 4c + g */
+			__m512i idx = _mm512_srli_epi16(
+				_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
+				                 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+				3);
+			idx = _mm512_add_epi16(idx, _mm512_set1_epi16((short)(4 * c)));
+			sc[c] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc16));
+		}
+		float d = f16(bb->d);
+		kq_codes_accumulate(wc, sc, d, x, xs, ib, acc, N);
+		bsums_accumulate(sc16, 32.0f * d, x, xs, ib, accm, N);
+	}
+	reduce_store2(acc, accm, y, ys, N);
+}
+
+KERNELS_DEFINE_GEMM(q4_K)
+KERNELS_DEFINE_GEMM(q5_K)
+KERNELS_DEFINE_GEMM(q6_K)
 
 void kernels_avx512_fill(struct kernels *k)
 {
-	(void)k;
+	k->gemm[QUANT_F32] = gemm_f32;
+	k->gemm[QUANT_F16] = gemm_f16;
+	k->gemm[QUANT_BF16] = gemm_bf16;
+	k->gemm[QUANT_Q8_0] = gemm_q8_0;
+	k->gemm[QUANT_Q4_0] = gemm_q4_0;
+	k->gemm[QUANT_Q5_0] = gemm_q5_0;
+	k->gemm[QUANT_Q4_K] = gemm_q4_K;
+	k->gemm[QUANT_Q5_K] = gemm_q5_K;
+	k->gemm[QUANT_Q6_K] = gemm_q6_K;
 }
