@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{"migrate", cmd_migrate, "apply pending database migrations"},
 	{"submit", cmd_submit, "store PDFs encrypted and queue them for processing"},
 	{"worker", cmd_worker, "process queued documents"},
+	{"serve", cmd_serve, "run the web server and a worker (the daemon)"},
 	{"status", cmd_status, "show the queue: counts by state, oldest waiting job, failures"},
 	{"show", cmd_show, "print a document's extracted fields and history"},
 	{"extract", cmd_extract, "extract one PDF and print JSON (no database)"},

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start: installs dependencies, builds quire, creates its data directory
 # with a private PostgreSQL, processes the bundled sample invoices end to end
-# and prints their extracted fields.
+# and prints their extracted fields, then runs the server (web + worker) and
+# prints its address; Ctrl-C stops it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,3 +27,4 @@ done
 "$quire" status
 echo
 echo "quire is built at $root/$quire; data in $("$quire" config show | sed -n 's/^general.data_dir = //p')"
+exec "$quire" serve

@@ -21,7 +21,7 @@ canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 cleanup() { "$QUIRE" stop >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 
-echo "1..14"
+echo "1..15"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-E2E-0042 --canary "$canary"
 check "/e2e/init" '"$QUIRE" init >>"$log" 2>&1'
 check "/e2e/key-file-mode" '[ "$(stat -c %a "$work/data/keys/kek.key")" = 600 ]'
@@ -46,6 +46,13 @@ check "/e2e/submit-mixed-enqueues-nothing" '! "$QUIRE" submit "$work/invoice.pdf
   [ "$("$QUIRE" status 2>/dev/null | grep -c .)" = "$before" ] && "$QUIRE" status 2>/dev/null | grep -Eq "done +1$" &&
   ! "$QUIRE" status 2>/dev/null | grep -q queued'
 check "/e2e/audit-verify" '"$QUIRE" audit verify 2>>"$log" | grep -q "audit log intact"'
+
+QUIRE_WEB_LISTEN=127.0.0.1:0 "$QUIRE" serve >"$work/serve.out" 2>>"$log" &
+serve_pid=$!
+for _ in $(seq 50); do grep -q "serving on" "$work/serve.out" && break; sleep 0.2; done
+port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/serve.out")
+check "/e2e/serve-health-and-status" '[ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" | grep -q ok &&
+  curl -sf "http://127.0.0.1:$port/api/v1/status" | grep -q "\"done\":1" && kill -TERM $serve_pid && wait $serve_pid'
 
 pg_dump=$(ls -d /usr/lib/postgresql/*/bin/pg_dump 2>/dev/null | sort -V | tail -1)
 [ -n "$pg_dump" ] || pg_dump=$(command -v pg_dump)
