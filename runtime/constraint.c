@@ -721,6 +721,8 @@ static uint32_t state_key(const struct constraint *c, const struct cstate *st, u
 		const struct jsonschema_node *n = &c->s->nodes[f.node];
 		if (f.kind == F_STRING && f.count >= n->min_len && n->max_len - f.count > far)
 			f.count = UINT32_MAX;
+		if (f.kind == F_STRING && f.phase == S_NORMAL)
+			f.b1 = f.b2 = f.b3 = 0; /* left over from the last character */
 		if (f.kind == F_ARRAY && f.count >= n->min_items && n->max_items - f.count > far)
 			f.count = UINT32_MAX;
 		memcpy(key + d * sizeof(f), &f, sizeof(f));
