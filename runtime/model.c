@@ -12,6 +12,7 @@
  * scratch buffers stay bounded whatever the prompt length. */
 #include "runtime/model.h"
 
+#include <immintrin.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -56,7 +57,11 @@ struct model_ctx {
 	/* scratch for one micro-batch */
 	float *x, *xn, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin;
 	float *scores; /* n_threads * n_ctx */
+	float (*dot)(const float *a, const float *b, int n);
+	void (*axpy)(float a, const float *x, float *y, int n); /* y += a * x */
 };
+
+static void pick_kernels(struct model_ctx *c);
 
 /* --- loading --- */
 
@@ -387,6 +392,7 @@ enum rterror model_ctx_new(const struct model *m, int32_t n_ctx, int n_threads,
 	c->prec = prec;
 	c->n_ctx = n_ctx;
 	c->tp = threadpool_new(n_threads);
+	pick_kernels(c);
 	enum rterror err = c->tp ? ctx_alloc(c, reterr)
 	                         : rterror_set(reterr, RTERROR_NOMEM, "cannot start %d threads", n_threads);
 	if (err) {
@@ -488,7 +494,9 @@ struct att_task {
 	int32_t pos0;
 };
 
-static float dot(const float *a, const float *b, int n)
+/* Attention's inner products and sums, in the widest instruction set the CPU
+ * has (picked once per context); the scalar versions are the fallback. */
+static float dot_scalar(const float *a, const float *b, int n)
 {
 	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 	int i = 0;
@@ -501,6 +509,88 @@ static float dot(const float *a, const float *b, int n)
 	for (; i < n; i++)
 		s0 += a[i] * b[i];
 	return (s0 + s1) + (s2 + s3);
+}
+
+static void axpy_scalar(float a, const float *x, float *y, int n)
+{
+	for (int i = 0; i < n; i++)
+		y[i] += a * x[i];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	int i = 0;
+	for (; i + 16 <= n; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+	}
+	for (; i + 8 <= n; i += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+	s0 = _mm256_add_ps(s0, s1);
+	__m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
+	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_add_ss(h, _mm_movehdup_ps(h));
+	float r = _mm_cvtss_f32(h);
+	for (; i < n; i++)
+		r += a[i] * b[i];
+	return r;
+}
+
+__attribute__((target("avx2,fma"))) static void axpy_avx2(float a, const float *x, float *y, int n)
+{
+	__m256 va = _mm256_set1_ps(a);
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+	for (; i < n; i++)
+		y[i] += a * x[i];
+}
+
+__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, int n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	int i = 0;
+	for (; i + 32 <= n; i += 32) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+	}
+	for (; i + 16 <= n; i += 16)
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+	float r = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+	for (; i < n; i++)
+		r += a[i] * b[i];
+	return r;
+}
+
+__attribute__((target("avx512f"))) static void axpy_avx512(float a, const float *x, float *y, int n)
+{
+	__m512 va = _mm512_set1_ps(a);
+	int i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+	for (; i < n; i++)
+		y[i] += a * x[i];
+}
+#endif
+
+static void pick_kernels(struct model_ctx *c)
+{
+	c->dot = dot_scalar;
+	c->axpy = axpy_scalar;
+	if (getenv("QUIRE_FORCE_SCALAR"))
+		return;
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f")) {
+		c->dot = dot_avx512;
+		c->axpy = axpy_avx512;
+	} else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+		c->dot = dot_avx2;
+		c->axpy = axpy_avx2;
+	}
+#endif
 }
 
 /* One query head of one token against every cached position up to its own. */
@@ -518,24 +608,23 @@ static void attend_one(const struct att_task *a, int t, int h, float *scores)
 	float scale = 1.0f / sqrtf((float)hd);
 	float mx = -INFINITY;
 	for (int j = 0; j < n_keys; j++) {
-		scores[j] = dot(q, kc + (size_t)j * kvd, hd) * scale;
+		scores[j] = c->dot(q, kc + (size_t)j * kvd, hd) * scale;
 		if (scores[j] > mx)
 			mx = scores[j];
 	}
 	double sum = 0.0;
 	for (int j = 0; j < n_keys; j++) {
-		scores[j] = expf(scores[j] - mx);
+		float d = scores[j] - mx;
+		/* below -80 the weight is under F32's smallest normal: zero, without expf's underflow path */
+		scores[j] = d < -80.0f ? 0.0f : expf(d);
 		sum += scores[j];
 	}
 	float inv = (float)(1.0 / sum);
 	float *out = c->att + (size_t)t * n_q + (size_t)h * hd;
 	memset(out, 0, (size_t)hd * sizeof *out);
-	for (int j = 0; j < n_keys; j++) {
-		float p = scores[j] * inv;
-		const float *vj = vc + (size_t)j * kvd;
-		for (int d = 0; d < hd; d++)
-			out[d] += p * vj[d];
-	}
+	for (int j = 0; j < n_keys; j++)
+		if (scores[j] != 0.0f)
+			c->axpy(scores[j] * inv, vc + (size_t)j * kvd, out, hd);
 }
 
 static void attend_part(void *arg, int ith, int nth)
@@ -543,9 +632,9 @@ static void attend_part(void *arg, int ith, int nth)
 	const struct att_task *a = arg;
 	int n_head = a->c->m->info.n_head;
 	int64_t items = (int64_t)a->nb * n_head;
-	int64_t i0 = items * ith / nth, i1 = items * (ith + 1) / nth;
 	float *scores = a->c->scores + (size_t)ith * a->c->n_ctx;
-	for (int64_t w = i0; w < i1; w++)
+	/* later tokens attend to more positions: deal items out in turn, not in ranges */
+	for (int64_t w = ith; w < items; w += nth)
 		attend_one(a, (int)(w / n_head), (int)(w % n_head), scores);
 }
 
