@@ -25,6 +25,12 @@ struct kernels {
 	const char *name; /* "scalar", "avx2", "avx512" */
 	/* product with activations rounded to kernels_act_type(type); NULL: unsupported type */
 	kernels_gemm_fn gemm[QUANT_TYPE_COUNT];
+	/* The activation rows gemm[wtype] reads: bytes for a row of n elements, and the
+	 * rounding of n floats into one. A version may lay the rounded values out its own
+	 * way, but the values are always those quant_quantize_row gives for
+	 * kernels_act_type(wtype). */
+	size_t (*act_row_size)(enum quant_type wtype, int64_t n);
+	void (*act_quantize)(enum quant_type wtype, const float *x, void *dst, int64_t n);
 };
 
 /* The type activations are rounded to before a product with weights of type wtype

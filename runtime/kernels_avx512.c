@@ -97,35 +97,59 @@ KERNELS_DEFINE_GEMM(f32)
 KERNELS_DEFINE_GEMM(f16)
 KERNELS_DEFINE_GEMM(bf16)
 
-/* ---- Q8_0, Q4_0, Q5_0 with Q8_0 activations, two blocks per register ---- */
+/* ---- Q8_0, Q4_0, Q5_0 with Q8_0 activations, two blocks per register ----
+ *
+ * The activations are laid out for these kernels: per pair of blocks, the 64
+ * codes, then each block's scale (as F32) repeated over the 8 lanes that hold
+ * its sums. A row with an odd number of blocks ends with a half pair whose
+ * missing half is zero. */
 
-/* The 64 activation codes of blocks b and b+1. */
-INLINE __m512i load_q8_0_pair(const struct block_q8_0 *b)
+struct x8_pair {
+	int8_t qs[64];
+	float d[16];
+};
+
+static size_t x8_row_size(int64_t n)
 {
-	__m256i lo = _mm256_loadu_si256((const __m256i *)b[0].qs);
-	__m256i hi = _mm256_loadu_si256((const __m256i *)b[1].qs);
-	return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+	return (size_t)((n / QK8_0 + 1) / 2) * sizeof(struct x8_pair);
 }
 
-/* Lanes 0-7 a, lanes 8-15 b. */
-INLINE __m512 pair_ps(float a, float b)
+static void x8_quantize(const float *x, void *dst, int64_t n)
 {
-	return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+	struct x8_pair *p = dst;
+	int64_t nb = n / QK8_0;
+	for (int64_t ib = 0; ib < nb; ib += 2, p++) {
+		struct block_q8_0 b[2];
+		int k = ib + 1 < nb ? 2 : 1;
+		memset(p, 0, sizeof(*p));
+		quant_quantize_row(QUANT_Q8_0, x + ib * QK8_0, b, (int64_t)k * QK8_0);
+		for (int j = 0; j < k; j++) {
+			memcpy(p->qs + 32 * j, b[j].qs, 32);
+			for (int l = 0; l < 8; l++)
+				p->d[8 * j + l] = f16(b[j].d);
+		}
+	}
 }
 
-/* Signed weight codes wv (64, two blocks) times Q8_0 activations of N tokens. */
-INLINE void q8_0_pair_accumulate(__m512i wv, __m512 dw, const uint8_t *x, size_t xs, int64_t ib,
+/* Lanes 0-7 the F16 scale a, lanes 8-15 b, as F32. */
+INLINE __m512 pair_scales(quant_f16 a, quant_f16 b)
+{
+	__m256i h = _mm256_mask_blend_epi16(0xff00, _mm256_set1_epi16((short)a), _mm256_set1_epi16((short)b));
+	return _mm512_cvtph_ps(h);
+}
+
+/* Signed weight codes wv (64, two blocks) times the activations of N tokens (pair ip). */
+INLINE void q8_0_pair_accumulate(__m512i wv, __m512 dw, const uint8_t *x, size_t xs, int64_t ip,
                                  __m512 *acc, const int N)
 {
 	__m512i aw = _mm512_abs_epi8(wv);
 	__mmask64 neg = _mm512_movepi8_mask(wv);
 	for (int t = 0; t < N; t++) {
-		const struct block_q8_0 *xb = (const struct block_q8_0 *)(x + (size_t)t * xs) + ib;
-		__m512i xv = load_q8_0_pair(xb);
+		const struct x8_pair *xp = (const struct x8_pair *)(x + (size_t)t * xs) + ip;
+		__m512i xv = _mm512_loadu_si512(xp->qs);
 		xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
 		__m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, xv);
-		__m512 d = _mm512_mul_ps(dw, pair_ps(f16(xb[0].d), f16(xb[1].d)));
-		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[t]);
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xp->d)), acc[t]);
 	}
 }
 
@@ -146,13 +170,12 @@ INLINE void reduce_store(const __m512 *acc, float *y, size_t ys, const int N)
 		y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]);
 }
 
-/* A row whose block count is odd ends with one block, done the scalar way. */
-INLINE float q8_0_block_tail(const int8_t *wq, float dw, const struct block_q8_0 *xb)
+/* The last block of a row with an odd block count: codes q (32) and scale d. */
+INLINE void q8_0_half_accumulate(const int8_t *q, quant_f16 d, const uint8_t *x, size_t xs, int64_t ip,
+                                 __m512 *acc, const int N)
 {
-	int s = 0;
-	for (int j = 0; j < QK8_0; j++)
-		s += wq[j] * xb->qs[j];
-	return dw * f16(xb->d) * (float)s;
+	__m512i wv = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)q));
+	q8_0_pair_accumulate(wv, pair_scales(d, 0), x, xs, ip, acc, N);
 }
 
 INLINE void row_q8_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
@@ -165,14 +188,13 @@ INLINE void row_q8_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, f
 		acc[t] = _mm512_setzero_ps();
 	for (; ib + 2 <= nb; ib += 2) {
 		_mm_prefetch((const char *)(b + ib + 8), _MM_HINT_T0);
-		q8_0_pair_accumulate(load_q8_0_pair(b + ib), pair_ps(f16(b[ib].d), f16(b[ib + 1].d)), x, xs, ib,
-		                     acc, N);
+		__m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[ib].qs)),
+		                                _mm256_loadu_si256((const __m256i *)b[ib + 1].qs), 1);
+		q8_0_pair_accumulate(wv, pair_scales(b[ib].d, b[ib + 1].d), x, xs, ib / 2, acc, N);
 	}
+	if (ib < nb)
+		q8_0_half_accumulate(b[ib].qs, b[ib].d, x, xs, ib / 2, acc, N);
 	reduce_store(acc, y, ys, N);
-	for (; ib < nb; ib++)
-		for (int t = 0; t < N; t++)
-			y[(size_t)t * ys] += q8_0_block_tail(b[ib].qs, f16(b[ib].d),
-			                                     (const struct block_q8_0 *)(x + (size_t)t * xs) + ib);
 }
 
 INLINE void row_q4_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
@@ -186,19 +208,17 @@ INLINE void row_q4_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, f
 	for (; ib + 2 <= nb; ib += 2) {
 		_mm_prefetch((const char *)(b + ib + 12), _MM_HINT_T0);
 		__m512i wv = _mm512_sub_epi8(nibbles_pair(b[ib].qs, b[ib + 1].qs), _mm512_set1_epi8(8));
-		q8_0_pair_accumulate(wv, pair_ps(f16(b[ib].d), f16(b[ib + 1].d)), x, xs, ib, acc, N);
+		q8_0_pair_accumulate(wv, pair_scales(b[ib].d, b[ib + 1].d), x, xs, ib / 2, acc, N);
 	}
-	reduce_store(acc, y, ys, N);
-	for (; ib < nb; ib++) {
+	if (ib < nb) {
 		int8_t q[QK4_0];
 		for (int j = 0; j < QK4_0 / 2; j++) {
 			q[j] = (int8_t)((b[ib].qs[j] & 15) - 8);
 			q[j + 16] = (int8_t)((b[ib].qs[j] >> 4) - 8);
 		}
-		for (int t = 0; t < N; t++)
-			y[(size_t)t * ys] += q8_0_block_tail(q, f16(b[ib].d),
-			                                     (const struct block_q8_0 *)(x + (size_t)t * xs) + ib);
+		q8_0_half_accumulate(q, b[ib].d, x, xs, ib / 2, acc, N);
 	}
+	reduce_store(acc, y, ys, N);
 }
 
 INLINE void row_q5_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
@@ -218,10 +238,9 @@ INLINE void row_q5_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, f
 		__m512i wv = nibbles_pair(b[ib].qs, b[ib + 1].qs);
 		wv = _mm512_or_si512(wv, _mm512_maskz_mov_epi8(hb, _mm512_set1_epi8(16)));
 		wv = _mm512_sub_epi8(wv, _mm512_set1_epi8(16));
-		q8_0_pair_accumulate(wv, pair_ps(f16(b[ib].d), f16(b[ib + 1].d)), x, xs, ib, acc, N);
+		q8_0_pair_accumulate(wv, pair_scales(b[ib].d, b[ib + 1].d), x, xs, ib / 2, acc, N);
 	}
-	reduce_store(acc, y, ys, N);
-	for (; ib < nb; ib++) {
+	if (ib < nb) {
 		int8_t q[QK5_0];
 		uint32_t qh;
 		memcpy(&qh, b[ib].qh, 4);
@@ -229,10 +248,9 @@ INLINE void row_q5_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, f
 			q[j] = (int8_t)(((b[ib].qs[j] & 15) | (((qh >> j) & 1) << 4)) - 16);
 			q[j + 16] = (int8_t)(((b[ib].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
 		}
-		for (int t = 0; t < N; t++)
-			y[(size_t)t * ys] += q8_0_block_tail(q, f16(b[ib].d),
-			                                     (const struct block_q8_0 *)(x + (size_t)t * xs) + ib);
+		q8_0_half_accumulate(q, b[ib].d, x, xs, ib / 2, acc, N);
 	}
+	reduce_store(acc, y, ys, N);
 }
 
 KERNELS_DEFINE_GEMM(q8_0)
@@ -399,8 +417,28 @@ KERNELS_DEFINE_GEMM(q4_K)
 KERNELS_DEFINE_GEMM(q5_K)
 KERNELS_DEFINE_GEMM(q6_K)
 
+static bool q8_0_family(enum quant_type wtype)
+{
+	return wtype == QUANT_Q8_0 || wtype == QUANT_Q4_0 || wtype == QUANT_Q5_0;
+}
+
+static size_t act_row_size(enum quant_type wtype, int64_t n)
+{
+	return q8_0_family(wtype) ? x8_row_size(n) : quant_row_size(kernels_act_type(wtype), n);
+}
+
+static void act_quantize(enum quant_type wtype, const float *x, void *dst, int64_t n)
+{
+	if (q8_0_family(wtype))
+		x8_quantize(x, dst, n);
+	else
+		quant_quantize_row(kernels_act_type(wtype), x, dst, n);
+}
+
 void kernels_avx512_fill(struct kernels *k)
 {
+	k->act_row_size = act_row_size;
+	k->act_quantize = act_quantize;
 	k->gemm[QUANT_F32] = gemm_f32;
 	k->gemm[QUANT_F16] = gemm_f16;
 	k->gemm[QUANT_BF16] = gemm_bf16;

@@ -195,6 +195,16 @@ KERNELS_GEMM(q4_K)
 KERNELS_GEMM(q5_K)
 KERNELS_GEMM(q6_K)
 
+static size_t act_row_size(enum quant_type wtype, int64_t n)
+{
+	return quant_row_size(kernels_act_type(wtype), n);
+}
+
+static void act_quantize(enum quant_type wtype, const float *x, void *dst, int64_t n)
+{
+	quant_quantize_row(kernels_act_type(wtype), x, dst, n);
+}
+
 void kernels_scalar_fill(struct kernels *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -208,4 +218,6 @@ void kernels_scalar_fill(struct kernels *k)
 	k->gemm[QUANT_Q4_K] = gemm_q4_K;
 	k->gemm[QUANT_Q5_K] = gemm_q5_K;
 	k->gemm[QUANT_Q6_K] = gemm_q6_K;
+	k->act_row_size = act_row_size;
+	k->act_quantize = act_quantize;
 }

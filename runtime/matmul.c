@@ -88,6 +88,7 @@ static void *matmul_scratch(enum matmul_slot slot, size_t size)
 
 struct matmul_task {
 	const struct matmul_weight *w;
+	const struct kernels *k;
 	enum matmul_precision prec;
 	kernels_gemm_fn gemm;
 	const float *x;   /* F32 activations */
@@ -106,7 +107,7 @@ static void matmul_quantize_part(void *p, int ith, int nth)
 	struct matmul_task *t = p;
 	int64_t t0 = t->n_tokens * ith / nth, t1 = t->n_tokens * (ith + 1) / nth;
 	for (int64_t tk = t0; tk < t1; tk++)
-		quant_quantize_row(t->act, t->x + tk * t->w->n_in, (uint8_t *)t->xq + (size_t)tk * t->xq_bytes,
+		t->k->act_quantize(t->w->type, t->x + tk * t->w->n_in, (uint8_t *)t->xq + (size_t)tk * t->xq_bytes,
 		                   t->w->n_in);
 }
 
@@ -213,7 +214,7 @@ void matmul(struct threadpool *tp, enum matmul_precision prec, const struct matm
 {
 	const struct kernels *k = kernels_get();
 	struct matmul_task t = {
-		.w = w, .prec = prec, .x = x, .y = y,
+		.w = w, .k = k, .prec = prec, .x = x, .y = y,
 		.row_bytes = quant_row_size(w->type, w->n_in),
 		.act = kernels_act_type(w->type),
 	};
@@ -237,7 +238,7 @@ void matmul(struct threadpool *tp, enum matmul_precision prec, const struct matm
 	}
 
 	t.gemm = k->gemm[w->type];
-	t.xq_bytes = quant_row_size(t.act, w->n_in);
+	t.xq_bytes = k->act_row_size(w->type, w->n_in);
 	for (int64_t done = 0; done < n_tokens; done += MATMUL_MAX_TOKENS) {
 		int64_t n = n_tokens - done < MATMUL_MAX_TOKENS ? n_tokens - done : MATMUL_MAX_TOKENS;
 		void *xq = matmul_scratch(MATMUL_SLOT_ACT, (size_t)n * t.xq_bytes);

@@ -42,7 +42,8 @@ static const enum quant_type types[] = {QUANT_F32,  QUANT_F16,  QUANT_BF16, QUAN
 struct shape {
 	int64_t n_in, n_out, n_tokens;
 };
-static const struct shape shapes[] = {{256, 7, 1}, {512, 33, 5}, {768, 67, 70}, {1536, 130, 3}};
+/* 288 and 96: an odd number of 32-blocks (no K-quant fits those rows) */
+static const struct shape shapes[] = {{256, 7, 1}, {512, 33, 5}, {768, 67, 70}, {1536, 130, 3}, {288, 11, 6}, {96, 5, 1}};
 #define N_SHAPES (sizeof(shapes) / sizeof(shapes[0]))
 
 /* rms(dequant(quant(x)) - x) / rms(x) bounds for gaussian data */
@@ -182,7 +183,8 @@ int main(void)
 		}
 		for (size_t i = 0; i < N_TYPES; i++)
 			for (size_t j = 0; j < N_SHAPES; j++)
-				test_shape(versions[v], types[i], &shapes[j], j % 2 ? NULL : tp);
+				if (quant_row_size(types[i], shapes[j].n_in) != 0)
+					test_shape(versions[v], types[i], &shapes[j], j % 2 ? NULL : tp);
 	}
 	threadpool_free(tp);
 	return tap_done();
