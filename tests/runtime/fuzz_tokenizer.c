@@ -2,7 +2,8 @@
  * over arbitrary bytes.
  *
  * Input: byte 0 picks a tokenizer, byte 1 the flags (bit 0 parse_special,
- * bit 1 add_bos), the rest is the text. The tokenizers are small in-memory
+ * bit 1 add_bos), the rest is the text; byte 0 = 255 makes the rest a GGUF
+ * file whose tokenizer metadata is loaded instead. The tokenizers are small in-memory
  * vocabularies (one byte-level BPE vocabulary per pre-tokenizer, and a
  * SentencePiece one) plus, when ../shared is present, every vocab file there.
  * Checked beyond "no crash, hang or leak": pre-tokenizer pieces tile the
@@ -170,9 +171,39 @@ static void check_pretok(const char *text, size_t len, unsigned sel)
 	free(ends);
 }
 
+/* Selector 255: the rest is a GGUF file whose tokenizer metadata is loaded and used. */
+static void check_gguf(const uint8_t *data, size_t size)
+{
+	struct gguf_file *g = NULL;
+	struct tokenizer *t = NULL;
+	if (gguf_open_memory(data, size, &g, NULL) == RTERROR_OK &&
+	    tokenizer_load(g, &t, NULL) == RTERROR_OK) {
+		static const char text[] = "Hello <s> w\xc3\xb6rld 123 <|im_end|>\xff";
+		int32_t *ids = NULL;
+		size_t n = 0;
+		char *back = NULL;
+		if (tokenizer_encode(t, text, sizeof text - 1, true, true, 1000, &ids, &n, NULL) != RTERROR_OK ||
+		    tokenizer_decode(t, ids, n, true, &back, NULL, NULL) != RTERROR_OK)
+			fail("a loaded tokenizer failed");
+		for (int32_t id = 0; id < tokenizer_n_vocab(t); id++) {
+			size_t pl = 0;
+			if (!tokenizer_piece(t, id, &pl) || tokenizer_find(t, "a", 1) >= tokenizer_n_vocab(t))
+				fail("piece or lookup out of range");
+		}
+		free(back);
+		free(ids);
+	}
+	tokenizer_free(t);
+	gguf_close(g);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	setup();
+	if (size >= 2 && data[0] == 255) {
+		check_gguf(data + 2, size - 2);
+		return 0;
+	}
 	if (size < 2 || n_toks == 0)
 		return 0;
 	const char *text = (const char *)data + 2;
