@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/vault.h"
 #include "extractors/extract.h"
+#include "extractors/modelfields.h"
 #include "extractors/pdftext.h"
 #include "pipeline/store.h"
 #include "pipeline/worker.h"
@@ -44,18 +45,25 @@ int cmd_parse(int *argc, char ***argv, const char *params, const char *summary, 
 	return 0;
 }
 
-static struct extract_options extract_options_of(const struct config *cfg)
+struct extract_options extract_options_of(const struct config *cfg)
 {
 	struct extract_options o = {
 		.limits = {.timeout_s = cfg->parse_timeout_s,
 		           .memory_bytes = (size_t)cfg->parse_memory_mb << 20,
 		           .max_pages = cfg->max_pages},
-		.model_path = cfg->model_path,
-		.model_template = cfg->model_template,
-		.model_threads = cfg->model_threads,
-		.model_context = cfg->model_context,
 	};
 	return o;
+}
+
+enum qerr open_model(const struct config *cfg, struct modelfields **ret, char **reterr)
+{
+	*ret = NULL;
+	if (!cfg->model_path[0] && !cfg->model_endpoint[0])
+		return QERR_OK;
+	struct modelfields_options mo = {.model_path = cfg->model_path, .endpoint = cfg->model_endpoint,
+	                                 .chat_template = cfg->model_template, .threads = cfg->model_threads,
+	                                 .context = cfg->model_context, .time_limit_s = cfg->parse_timeout_s * 5};
+	return modelfields_open(&mo, ret, reterr);
 }
 
 int cmd_init(int argc, char **argv, struct config *cfg)
@@ -196,12 +204,17 @@ int cmd_worker(int argc, char **argv, struct config *cfg)
 	struct worker_options opt = {.name = name, .lease_s = cfg->lease_s, .drain = drain,
 	                             .extract = extract_options_of(cfg)};
 	struct worker_stats stats = {0};
-	log_info("worker %s started%s", name, drain ? " (drain)" : "");
 	int rc = 0;
+	if (open_model(cfg, &opt.extract.model, &err)) {
+		app_close(&app);
+		return cmd_fail("worker", err);
+	}
+	log_info("worker %s started%s, fields by %s", name, drain ? " (drain)" : "", opt.extract.model ? "model" : "rules");
 	if (worker_run(app.db, app.vault, &opt, &stop_requested, &stats, &err))
 		rc = cmd_fail("worker", err);
 	else
 		log_info("worker %s stopped: %d done, %d failed", name, stats.done, stats.failed);
+	modelfields_close(opt.extract.model);
 	app_close(&app);
 	return rc;
 }
@@ -358,7 +371,9 @@ int cmd_extract(int argc, char **argv, struct config *cfg)
 	struct json *result = NULL;
 	struct pdftext_doc *doc = NULL;
 	int rc = 0;
-	if (extract_document(f.data, f.len, &opt, &result, &doc, &err)) {
+	if (!text && open_model(cfg, &opt.model, &err)) {
+		rc = cmd_fail("extract", err);
+	} else if (extract_document(f.data, f.len, &opt, &result, &doc, &err)) {
 		rc = cmd_fail("extract", err);
 	} else if (text) {
 		for (int i = 0; i < doc->n_pages; i++)
@@ -371,6 +386,7 @@ int cmd_extract(int argc, char **argv, struct config *cfg)
 	}
 	json_free(result);
 	pdftext_doc_free(doc);
+	modelfields_close(opt.model);
 	g_free(f.data);
 	g_free(f.path);
 	g_free(password);

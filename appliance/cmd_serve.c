@@ -11,6 +11,7 @@
 #include "appliance/config.h"
 #include "appliance/pgembed.h"
 #include "core/log.h"
+#include "extractors/modelfields.h"
 #include "pipeline/worker.h"
 #include "web/server.h"
 
@@ -32,17 +33,14 @@ static int serve(struct config *cfg, struct app *app, struct server *srv)
 	fflush(stdout);
 	g_autofree char *name = g_strdup_printf("%s:%d", g_get_host_name(), (int)getpid());
 	struct worker_options wo = {.name = name, .lease_s = cfg->lease_s, .drain = false,
-	                            .extract = {.limits = {.timeout_s = cfg->parse_timeout_s,
-	                                                   .memory_bytes = (size_t)cfg->parse_memory_mb << 20,
-	                                                   .max_pages = cfg->max_pages},
-	                                        .model_path = cfg->model_path,
-	                                        .model_template = cfg->model_template,
-	                                        .model_threads = cfg->model_threads,
-	                                        .model_context = cfg->model_context}};
+	                            .extract = extract_options_of(cfg)};
 	g_autofree char *err = NULL;
+	if (open_model(cfg, &wo.extract.model, &err))
+		return cmd_fail("serve", err);
 	int rc = 0;
 	if (worker_run(app->db, app->vault, &wo, &serve_stop, NULL, &err))
 		rc = cmd_fail("serve", err);
+	modelfields_close(wo.extract.model);
 	log_info("stopping");
 	return rc;
 }

@@ -5,6 +5,9 @@
  * print results on stdout and errors on stderr, once, where they decide. */
 #pragma once
 
+#include "core/qerr.h"
+#include "extractors/extract.h"
+
 struct config;
 
 typedef int (*command_fn)(int argc, char **argv, struct config *cfg);
@@ -21,6 +24,12 @@ int cmd_audit(int argc, char **argv, struct config *cfg);
 int cmd_serve(int argc, char **argv, struct config *cfg);
 int cmd_start(int argc, char **argv, struct config *cfg);
 int cmd_stop(int argc, char **argv, struct config *cfg);
+
+/* Extraction settings from the configuration (no model opened). */
+struct extract_options extract_options_of(const struct config *cfg);
+/* Opens the configured model (model.path or model.endpoint); *ret stays NULL when none is configured. */
+struct modelfields;
+enum qerr open_model(const struct config *cfg, struct modelfields **ret, char **reterr);
 
 /* Prints "quire <what>: <message>" on stderr and returns exit status 1 (2 for usage errors). */
 int cmd_fail(const char *what, const char *message);

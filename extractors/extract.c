@@ -4,6 +4,7 @@
 #include <glib.h>
 
 #include "core/json.h"
+#include "extractors/modelfields.h"
 #include "extractors/pdftext.h"
 #include "extractors/rules.h"
 
@@ -26,7 +27,10 @@ enum qerr extract_document(const void *pdf, size_t len, const struct extract_opt
 	if (e)
 		return e;
 	struct json *result = NULL;
-	e = rules_invoice(doc, &result, reterr);
+	if (opt->model)
+		e = modelfields_invoice(opt->model, doc, &result, reterr);
+	else
+		e = rules_invoice(doc, &result, reterr);
 	if (e) {
 		pdftext_doc_free(doc);
 		return e;

@@ -13,15 +13,13 @@
 #include "extractors/sandbox.h"
 
 struct json;
+struct modelfields;
 struct pdftext_doc;
 
 struct extract_options {
 	struct sandbox_limits limits;
 	const char *password; /* may be NULL */
-	const char *model_path; /* NULL or "": rules only */
-	const char *model_template;
-	int model_threads;
-	int model_context;
+	struct modelfields *model; /* NULL: the rules extractor (see modelfields.h) */
 };
 
 /* *ret_result (json_free) receives the fields; *ret_doc (pdftext_doc_free, may be

@@ -5,6 +5,7 @@
 
 #include "core/json.h"
 #include "extractors/extract.h"
+#include "extractors/modelfields.h"
 #include "extractors/pdftext.h"
 #include "extractors/rules.h"
 #include "extractors/sandbox.h"
@@ -169,6 +170,79 @@ static void test_extract_document(void)
 	json_free(r);
 }
 
+static char *shared_model(const char *name)
+{
+	const char *dir = g_getenv("QUIRE_SHARED_DIR");
+	char *path = dir ? g_build_filename(dir, "models", name, NULL) : NULL;
+	if (!path || !g_file_test(path, G_FILE_TEST_EXISTS)) {
+		g_free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static void test_model_fields(void)
+{
+	g_autofree char *path = shared_model("synth-qwen2-Q4_K_M.gguf");
+	if (!path) {
+		g_test_skip("../shared not present: no model to run");
+		return;
+	}
+	struct modelfields_options mo = {.model_path = path, .context = 512, .threads = 1, .time_limit_s = 60};
+	struct modelfields *mf = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(modelfields_open(&mo, &mf, &err), ==, QERR_OK);
+	const char *lines[] = {"Acme Paper Ltd", "Invoice No: 2026-0007", "Date: 14 March 2026", "Total: 120.00 GBP",
+	                       NULL};
+	g_autoptr(GBytes) pdf = make_pdf(lines, 2);
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct extract_options opt = {.limits = limits, .model = mf};
+	for (int run = 0; run < 2; run++) { /* the second run reuses the system prompt's KV cache */
+		struct json *r = NULL;
+		g_assert_cmpint(extract_document(data, len, &opt, &r, NULL, &err), ==, QERR_OK);
+		g_assert_cmpstr(json_get_string(r, "method"), ==, "model");
+		static const char *const names[] = {"supplier_name", "invoice_number", "issue_date", "due_date",
+		                                    "currency", "net_amount", "tax_amount", "total_amount"};
+		for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+			const struct json *f = json_get(json_get(r, "fields"), names[i]);
+			g_assert_nonnull(f);
+			const struct json *v = json_get(f, "value");
+			g_assert_nonnull(v);
+			double conf = -1;
+			g_assert_true(json_get_number(f, "confidence", &conf));
+			g_assert_cmpfloat(conf, >=, 0);
+			g_assert_cmpfloat(conf, <=, 1);
+			if (json_is_null(v))
+				continue;
+			/* a value is either found on a page or flagged as unsupported */
+			const struct json *sup = json_get(f, "supported");
+			g_assert_nonnull(sup);
+			double page = 0;
+			g_assert_true(json_get_number(f, "page", &page) || json_is_null(json_get(f, "page")));
+			if (i >= 5)
+				g_assert_null(json_string_value(v)); /* amounts are numbers */
+			if (i == 4)
+				g_assert_nonnull(strstr("EUR USD GBP CHF SEK NOK DKK PLN CZK JPY CAD AUD", json_string_value(v)));
+		}
+		json_free(r);
+	}
+	modelfields_close(mf);
+}
+
+static void test_model_bad_file(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("quire-model-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "broken.gguf", NULL);
+	g_assert_true(g_file_set_contents(path, "GGUF\x03\x00\x00\x00garbage", 15, NULL));
+	struct modelfields_options mo = {.model_path = path, .context = 512};
+	struct modelfields *mf = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(modelfields_open(&mo, &mf, &err), ==, QERR_MODEL);
+	g_assert_nonnull(strstr(err, path));
+	g_assert_null(mf);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -178,5 +252,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/sandbox/extracts-pages", test_sandbox_extracts_pages);
 	g_test_add_func("/sandbox/bad-input", test_sandbox_bad_input);
 	g_test_add_func("/extract/invoice-document", test_extract_document);
+	g_test_add_func("/modelfields/constrained-answer", test_model_fields);
+	g_test_add_func("/modelfields/bad-file", test_model_bad_file);
 	return g_test_run();
 }

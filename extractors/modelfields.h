@@ -1,0 +1,36 @@
+/* modelfields: field extraction with the local model (or an OpenAI-compatible
+ * endpoint), under the document type's JSON schema.
+ *
+ * The page text goes into the prompt (cut to fit the context), the model
+ * answers under the schema constraint of runtime/ so the answer always parses
+ * and validates, and each value gets a confidence from the probabilities of
+ * the tokens that spelled it and the page where it occurs. A value that occurs
+ * nowhere in the document is marked "supported": false and its confidence
+ * lowered: a guard against invented values. */
+#pragma once
+
+#include "core/qerr.h"
+
+struct json;
+struct pdftext_doc;
+struct modelfields;
+
+struct modelfields_options {
+	const char *model_path; /* a GGUF file */
+	const char *endpoint;   /* or a remote base URL (when model_path is empty) */
+	const char *chat_template; /* NULL/"": from the file */
+	int threads;
+	int context;
+	int time_limit_s;
+};
+
+/* Loads the model once; reuse it for many documents (one thread at a time).
+ * *ret owned by the caller; modelfields_close() frees it. */
+enum qerr modelfields_open(const struct modelfields_options *opt, struct modelfields **ret, char **reterr)
+	QUIRE_MUST_CHECK;
+void modelfields_close(struct modelfields *mf);
+
+/* Extracts invoice fields from doc. *ret (json_free) has the rules extractor's shape
+ * with "method": "model". */
+enum qerr modelfields_invoice(struct modelfields *mf, const struct pdftext_doc *doc, struct json **ret,
+                              char **reterr) QUIRE_MUST_CHECK;
