@@ -21,7 +21,7 @@ canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 cleanup() { "$QUIRE" stop >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 
-echo "1..16"
+echo "1..18"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-E2E-0042 --canary "$canary"
 check "/e2e/init" '"$QUIRE" init >>"$log" 2>&1'
 check "/e2e/key-file-mode" '[ "$(stat -c %a "$work/data/keys/kek.key")" = 600 ]'
@@ -40,8 +40,15 @@ model="${QUIRE_SHARED_DIR:-}/models/stories260K.gguf"
 if [ -f "$model" ]; then
   check "/e2e/extract-with-model" 'QUIRE_MODEL_PATH="$model" QUIRE_MODEL_CONTEXT=512 "$QUIRE" extract "$work/invoice.pdf" 2>>"$log" |
     tr -d "\n\t " | grep -q "\"method\":\"model\",\"fields\":{\"supplier_name\""'
+  check "/e2e/model-info" '"$QUIRE" model info "$model" | grep -q "architecture:  llama" &&
+    "$QUIRE" model info "$model" | grep -q "vocabulary:    512 tokens"'
+  printf '{"type":"object","properties":{"n":{"type":"integer"},"s":{"enum":["a","b"]}},"required":["n","s"]}' >"$work/s.json"
+  check "/e2e/model-run-schema" '"$QUIRE" model run "$model" --prompt "Once" --schema "$work/s.json" --temperature 0.9 \
+    --seed 7 2>/dev/null | grep -Eq "^\{\"n\":-?[0-9]+,\"s\":\"[ab]\"\}$"'
 else
-  n=$((n + 1)); echo "ok $n - /e2e/extract-with-model # SKIP ../shared not present"
+  for t in extract-with-model model-info model-run-schema; do
+    n=$((n + 1)); echo "ok $n - /e2e/$t # SKIP ../shared not present"
+  done
 fi
 
 printf 'just text, no PDF here' >"$work/notes.txt"

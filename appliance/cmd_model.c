@@ -1,0 +1,188 @@
+/* cmd_model: quire model info | bench | run. */
+#include "appliance/commands.h"
+
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "appliance/config.h"
+#include "runtime/bench.h"
+#include "runtime/runtime.h"
+
+static int rt_fail(const char *what, enum rterror e, char *err)
+{
+	int rc = cmd_fail(what, err ? err : rterror_str(e));
+	free(err);
+	return rc;
+}
+
+static void print_size(const char *label, uint64_t bytes)
+{
+	if (bytes >= 1000000000)
+		printf("%s%.2f GB", label, (double)bytes / 1e9);
+	else
+		printf("%s%.2f MB", label, (double)bytes / 1e6);
+}
+
+static int model_info(int argc, char **argv, struct config *cfg)
+{
+	char *tmpl = NULL;
+	GOptionEntry entries[] = {{"template", 0, 0, G_OPTION_ARG_STRING, &tmpl, "Chat template to use", "NAME"},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "FILE", "Describe a GGUF model: architecture, sizes, tensor types, template.",
+	              (const struct _GOptionEntry *)entries))
+		return 2;
+	if (argc != 2)
+		return cmd_fail("model info", "give one GGUF file");
+	struct rt_local_options lo = {.n_threads = 1, .n_ctx = 0,
+	                              .chat_template = tmpl ? tmpl : (cfg->model_template[0] ? cfg->model_template : NULL)};
+	struct rt_model *m = NULL;
+	char *err = NULL;
+	enum rterror e = rt_model_open_local(argv[1], &lo, &m, &err);
+	g_free(tmpl);
+	if (e)
+		return rt_fail("model info", e, err);
+	struct rt_model_info i;
+	rt_model_describe(m, &i);
+	printf("file:          %s (", argv[1]);
+	print_size("", i.file_bytes);
+	printf(")\narchitecture:  %s\n", i.arch);
+	printf("parameters:    %.2f M (", (double)i.n_params / 1e6);
+	print_size("", i.weight_bytes);
+	printf(" of weights)\n");
+	printf("layers:        %d, embedding %d, feed-forward %d\n", i.n_layer, i.n_embd, i.n_ff);
+	printf("heads:         %d (key/value heads %d)\n", i.n_head, i.n_head_kv);
+	printf("vocabulary:    %d tokens (%s tokenizer)\n", i.n_vocab, i.tokenizer);
+	printf("context:       %d trained\n", i.n_ctx_train);
+	printf("chat template: %s\n", i.chat_template);
+	printf("tensor types:\n");
+	for (uint32_t t = 0; t < i.n_types; t++)
+		printf("  %-6s %5u tensors %10.1f MB\n", i.types[t].name, i.types[t].tensors,
+		       (double)i.types[t].bytes / 1e6);
+	rt_model_close(m);
+	return 0;
+}
+
+static int model_bench(int argc, char **argv, struct config *cfg)
+{
+	struct bench_opts o;
+	bench_opts_default(&o);
+	if (cfg->model_threads > 0)
+		o.n_threads = cfg->model_threads;
+	gboolean exact = FALSE, nobw = FALSE;
+	GOptionEntry entries[] = {
+		{"threads", 't', 0, G_OPTION_ARG_INT, &o.n_threads, "Threads (default: one per core)", "N"},
+		{"prompt", 'p', 0, G_OPTION_ARG_INT, &o.n_prompt, "Prompt tokens, evaluated as one batch (512)", "N"},
+		{"gen", 'n', 0, G_OPTION_ARG_INT, &o.n_gen, "Tokens generated one at a time (128)", "N"},
+		{"ctx", 'c', 0, G_OPTION_ARG_INT, &o.n_ctx, "Context to allocate (4096)", "N"},
+		{"reps", 'r', 0, G_OPTION_ARG_INT, &o.reps, "Repetitions, averaged", "N"},
+		{"exact", 0, 0, G_OPTION_ARG_NONE, &exact, "F32 arithmetic on dequantized weights", NULL},
+		{"no-bandwidth", 0, 0, G_OPTION_ARG_NONE, &nobw, "Skip the memory bandwidth measurement", NULL},
+		{NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "FILE", "Measure prompt processing and generation speed and peak memory.",
+	              (const struct _GOptionEntry *)entries))
+		return 2;
+	if (argc != 2)
+		return cmd_fail("model bench", "give one GGUF file");
+	if (o.n_prompt < 1 || o.n_gen < 1 || o.n_prompt > 65536 || o.n_gen > 65536)
+		return cmd_fail("model bench", "--prompt and --gen must be from 1 to 65536");
+	if (exact)
+		o.prec = MATMUL_F32;
+	o.bandwidth = !nobw;
+	struct bench_result r;
+	char *err = NULL;
+	enum rterror e = bench_run(argv[1], &o, &r, &err);
+	if (e)
+		return rt_fail("model bench", e, err);
+	bench_print(stdout, &r);
+	return 0;
+}
+
+struct run_args {
+	char *prompt, *system, *schema_path, *tmpl, *endpoint;
+	int max_tokens, threads, ctx, seed;
+	double temperature;
+};
+
+static enum rterror open_for_run(const char *file, const struct run_args *a, const struct config *cfg,
+                                 struct rt_model **m, char **err)
+{
+	if (a->endpoint) {
+		struct rt_remote_options ro = {.base_url = a->endpoint, .retries = 2};
+		return rt_model_open_remote(&ro, m, err);
+	}
+	struct rt_local_options lo = {.n_threads = a->threads ? a->threads : cfg->model_threads,
+	                              .n_ctx = a->ctx ? a->ctx : cfg->model_context,
+	                              .chat_template = a->tmpl ? a->tmpl
+	                                                       : (cfg->model_template[0] ? cfg->model_template : NULL)};
+	return rt_model_open_local(file, &lo, m, err);
+}
+
+static int model_run(int argc, char **argv, struct config *cfg)
+{
+	struct run_args a = {.max_tokens = 256};
+	GOptionEntry entries[] = {
+		{"prompt", 0, 0, G_OPTION_ARG_STRING, &a.prompt, "The user's message", "TEXT"},
+		{"system", 0, 0, G_OPTION_ARG_STRING, &a.system, "A system message", "TEXT"},
+		{"schema", 0, 0, G_OPTION_ARG_FILENAME, &a.schema_path, "JSON Schema the answer must match", "FILE"},
+		{"template", 0, 0, G_OPTION_ARG_STRING, &a.tmpl, "Chat template (chatml, llama3, mistral, raw)", "NAME"},
+		{"endpoint", 0, 0, G_OPTION_ARG_STRING, &a.endpoint, "OpenAI-compatible server instead of FILE", "URL"},
+		{"max-tokens", 0, 0, G_OPTION_ARG_INT, &a.max_tokens, "Tokens to generate at most (256)", "N"},
+		{"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &a.temperature, "Sampling temperature (0: greedy)", "T"},
+		{"seed", 0, 0, G_OPTION_ARG_INT, &a.seed, "Sampling seed", "N"},
+		{"threads", 't', 0, G_OPTION_ARG_INT, &a.threads, "Threads", "N"},
+		{"ctx", 'c', 0, G_OPTION_ARG_INT, &a.ctx, "Context length", "N"},
+		{NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "FILE", "Generate an answer to a prompt, optionally under a JSON Schema.",
+	              (const struct _GOptionEntry *)entries))
+		return 2;
+	int rc = 0;
+	g_autofree char *schema = NULL;
+	g_autoptr(GError) gerr = NULL;
+	struct rt_model *m = NULL;
+	char *err = NULL;
+	enum rterror e = RTERROR_OK;
+	if ((argc != 2 && !a.endpoint) || !a.prompt)
+		rc = cmd_fail("model run", "give a GGUF file (or --endpoint) and --prompt");
+	else if (a.schema_path && !g_file_get_contents(a.schema_path, &schema, NULL, &gerr))
+		rc = cmd_fail("model run", gerr->message);
+	else if ((e = open_for_run(argv[1], &a, cfg, &m, &err)))
+		rc = rt_fail("model run", e, err);
+	if (!rc) {
+		struct rt_request req = {.system = a.system, .prompt = a.prompt, .schema = schema,
+		                         .max_tokens = a.max_tokens, .temperature = (float)a.temperature,
+		                         .seed = (uint64_t)a.seed};
+		struct rt_result *r = NULL;
+		if ((e = rt_generate(m, &req, &r, &err))) {
+			rc = rt_fail("model run", e, err);
+		} else {
+			printf("%s\n", r->text);
+			fprintf(stderr, "[%d prompt tokens (%d reused) at %.1f tok/s; %zu generated at %.1f tok/s; stop: %s]\n",
+			        r->n_prompt, r->n_reused, r->prompt_tps, r->n_tokens, r->gen_tps, rt_stop_name(r->stop));
+			rt_result_free(r);
+		}
+	}
+	rt_model_close(m);
+	g_free(a.prompt);
+	g_free(a.system);
+	g_free(a.schema_path);
+	g_free(a.tmpl);
+	g_free(a.endpoint);
+	return rc;
+}
+
+int cmd_model(int argc, char **argv, struct config *cfg)
+{
+	if (argc >= 2 && strcmp(argv[1], "info") == 0)
+		return model_info(argc - 1, argv + 1, cfg);
+	if (argc >= 2 && strcmp(argv[1], "bench") == 0)
+		return model_bench(argc - 1, argv + 1, cfg);
+	if (argc >= 2 && strcmp(argv[1], "run") == 0)
+		return model_run(argc - 1, argv + 1, cfg);
+	fprintf(stderr, "Usage: quire model info|bench|run FILE [OPTIONS]\n"
+	                "  info   architecture, sizes, tensor types, template, context\n"
+	                "  bench  prompt and generation tokens/s, peak memory, ratios to reference figures\n"
+	                "  run    generate from --prompt, optionally under --schema FILE\n");
+	return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+}
