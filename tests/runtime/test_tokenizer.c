@@ -335,6 +335,42 @@ static struct tokenizer_vocab vb_vocab(struct vb *v, const char *model)
 	                                .add_space_prefix = -1};
 }
 
+/* Special tokens, invalid UTF-8 and decoding on the small byte-level vocabulary. */
+static void check_bpe_small_specials(const struct tokenizer *t, int32_t end, int32_t tool, int32_t he,
+                                     int32_t ll)
+{
+	int32_t *ids = NULL;
+	size_t n = 0;
+	bool ok;
+	ok = !tokenizer_encode(t, "a<|im_end|>b<tool>", 18, false, true, 100, &ids, &n, NULL);
+	int32_t want2[] = {'a', end, 'b', tool};
+	tap_ok(ok && ids_equal(ids, n, want2, 4), "/tokenizer/bpe-small/special/parsed", NULL);
+	free(ids);
+	ok = !tokenizer_encode(t, "a<|im_end|>b<tool>", 18, false, false, 100, &ids, &n, NULL);
+	bool has_end = false, has_tool = false;
+	for (size_t i = 0; ok && i < n; i++)
+		has_end |= ids[i] == end, has_tool |= ids[i] == tool;
+	tap_ok(ok && !has_end && has_tool, "/tokenizer/bpe-small/special/not-parsed",
+	       "control matched %d, user-defined matched %d", has_end, has_tool);
+	free(ids);
+	const char bad[] = "\xff\xc3(\xe2\x82\xac\xed\xa0\x80";
+	char *back = NULL;
+	size_t bl = 0;
+	ok = !tokenizer_encode(t, bad, sizeof bad - 1, false, false, 100, &ids, &n, NULL) &&
+	     !tokenizer_decode(t, ids, n, false, &back, &bl, NULL);
+	tap_ok(ok && bl == sizeof bad - 1 && memcmp(back, bad, bl) == 0, "/tokenizer/bpe-small/invalid-utf8",
+	       "does not round-trip");
+	free(back);
+	free(ids);
+	ok = !tokenizer_decode(t, (int32_t[]){he, end, ll}, 3, false, &back, &bl, NULL) &&
+	     strcmp(back, "hell") == 0;
+	free(back);
+	ok = ok && !tokenizer_decode(t, (int32_t[]){he, end, ll}, 3, true, &back, &bl, NULL) &&
+	     strcmp(back, "he<|im_end|>ll") == 0;
+	tap_ok(ok, "/tokenizer/bpe-small/decode-special", NULL);
+	free(back);
+}
+
 static void check_bpe_small(void)
 {
 	static struct vb v;
@@ -367,33 +403,7 @@ static void check_bpe_small(void)
 	int32_t want1[] = {hello, ' ', hell, 'x'}; /* the byte tokens are in byte order */
 	tap_ok(ok && ids_equal(ids, n, want1, 4), "/tokenizer/bpe-small/merges", "got %zu ids", n);
 	free(ids);
-	ok = !tokenizer_encode(t, "a<|im_end|>b<tool>", 18, false, true, 100, &ids, &n, NULL);
-	int32_t want2[] = {'a', end, 'b', tool};
-	tap_ok(ok && ids_equal(ids, n, want2, 4), "/tokenizer/bpe-small/special/parsed", NULL);
-	free(ids);
-	ok = !tokenizer_encode(t, "a<|im_end|>b<tool>", 18, false, false, 100, &ids, &n, NULL);
-	bool has_end = false, has_tool = false;
-	for (size_t i = 0; ok && i < n; i++)
-		has_end |= ids[i] == end, has_tool |= ids[i] == tool;
-	tap_ok(ok && !has_end && has_tool, "/tokenizer/bpe-small/special/not-parsed",
-	       "control matched %d, user-defined matched %d", has_end, has_tool);
-	free(ids);
-	const char bad[] = "\xff\xc3(\xe2\x82\xac\xed\xa0\x80";
-	char *back = NULL;
-	size_t bl = 0;
-	ok = !tokenizer_encode(t, bad, sizeof bad - 1, false, false, 100, &ids, &n, NULL) &&
-	     !tokenizer_decode(t, ids, n, false, &back, &bl, NULL);
-	tap_ok(ok && bl == sizeof bad - 1 && memcmp(back, bad, bl) == 0, "/tokenizer/bpe-small/invalid-utf8",
-	       "does not round-trip");
-	free(back);
-	free(ids);
-	ok = !tokenizer_decode(t, (int32_t[]){he, end, ll}, 3, false, &back, &bl, NULL) &&
-	     strcmp(back, "hell") == 0;
-	free(back);
-	ok = ok && !tokenizer_decode(t, (int32_t[]){he, end, ll}, 3, true, &back, &bl, NULL) &&
-	     strcmp(back, "he<|im_end|>ll") == 0;
-	tap_ok(ok, "/tokenizer/bpe-small/decode-special", NULL);
-	free(back);
+	check_bpe_small_specials(t, end, tool, he, ll);
 	tap_ok(tokenizer_is_eog(t, end) && !tokenizer_is_eog(t, he) && tokenizer_is_control(t, end) &&
 	       !tokenizer_is_control(t, tool) && tokenizer_find(t, "hell", 4) == hell &&
 	       tokenizer_find(t, "hel", 3) == -1 && tokenizer_bos(t) == -1,
