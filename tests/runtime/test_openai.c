@@ -17,6 +17,7 @@
 
 #include "runtime/jsonschema.h"
 #include "runtime/openai.h"
+#include "runtime/runtime.h"
 #include "tests/runtime/tap.h"
 
 #define MAX_SCRIPT 8
@@ -241,12 +242,38 @@ int main(void)
 	tap_ok(e == RTERROR_BACKEND && srv.requests == 1 && err && strstr(err, "bad schema"),
 	       "/openai/4xx-not-retried", "e=%d requests=%d %s", e, srv.requests, err);
 
+	/* the same through the public API */
+	free(err);
+	err = NULL;
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1", srv.port);
+	struct rt_remote_options ro = {.base_url = url, .timeout_ms = 2000, .retries = 1};
+	struct rt_model *m = NULL;
+	struct rt_result *res = NULL;
+	struct rt_request rq = {.system = "Extract.", .prompt = "Total 12.50 EUR", .schema = schema_text};
+	script(&srv, 2, (struct answer[]){{502, "{}"}, {200, good_reply}});
+	e = rt_model_open_remote(&ro, &m, &err);
+	if (!e)
+		e = rt_generate(m, &rq, &res, &err);
+	tap_ok(e == RTERROR_OK && res && strstr(res->text, "EUR") && res->stop == RT_STOP_END &&
+	           res->n_prompt == 20 && body_has_schema(&srv),
+	       "/openai/runtime-api/remote-generate", "e=%d %s", e, err);
+	rt_result_free(res);
+	res = NULL;
+	script(&srv, 1, (struct answer[]){{200, ignoring_reply}});
+	free(err);
+	err = NULL;
+	e = rt_generate(m, &rq, &res, &err);
+	tap_ok(e == RTERROR_BACKEND && !res, "/openai/runtime-api/invalid-reply-refused", "e=%d %s", e, err);
+	rt_model_close(m);
+
 	script(&srv, 1, (struct answer[]){{0, NULL}});
 	free(err);
 	err = NULL;
 	e = call(&srv, s, 300, 2, &r, &err);
 	tap_ok(e == RTERROR_TIMEOUT && srv.requests == 1, "/openai/never-answers-times-out",
 	       "e=%d requests=%d %s", e, srv.requests, err);
+
 
 	free(err);
 	err = NULL;
