@@ -2,7 +2,9 @@
  * token constraint (constraint.c) and for validating finished JSON texts.
  *
  * The subset: "type" (one name or an array of names, which makes a union),
- * object with "properties", "required" and "additionalProperties" (boolean);
+ * object with "properties", "required" and "additionalProperties" (boolean;
+ * unlike JSON Schema's default, keys not in "properties" are invalid unless it
+ * is true, and generation never writes them);
  * string with "minLength", "maxLength", "enum", "const"; number; integer;
  * boolean; null; array with "items", "minItems", "maxItems"; "enum"/"const"
  * of strings, numbers, booleans and null; "anyOf"/"oneOf" whose alternatives

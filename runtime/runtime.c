@@ -500,6 +500,27 @@ static enum rterror decode_loop(struct gen *g, double t0, char **reterr)
 	}
 }
 
+/* Keeps the longest prefix of ids that the KV cache already holds and queues the rest. */
+static enum rterror reuse_prefix(struct gen *g, const int32_t *ids, size_t n, char **reterr)
+{
+	struct rt_model *m = g->m;
+	int32_t lcp = 0;
+	while (lcp < m->n_kv && (size_t)lcp < n && m->kv_ids[lcp] == ids[lcp])
+		lcp++;
+	if ((size_t)lcp == n)
+		lcp--; /* evaluate at least the last prompt token, for its logits */
+	model_ctx_truncate(m->ctx, lcp);
+	m->n_kv = lcp;
+	g->r->n_prompt = (int32_t)n;
+	g->r->n_reused = lcp;
+	g->pending = malloc((size_t)m->n_ctx * sizeof(int32_t));
+	if (!g->pending)
+		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
+	memcpy(g->pending, ids + lcp, (n - (size_t)lcp) * sizeof(int32_t));
+	g->n_pending = (int32_t)n - lcp;
+	return RTERROR_OK;
+}
+
 static enum rterror generate_local(struct rt_model *m, const struct rt_request *req,
                                    struct rt_result *r, double t0, char **reterr)
 {
@@ -514,24 +535,10 @@ static enum rterror generate_local(struct rt_model *m, const struct rt_request *
 		                m->n_ctx);
 		goto out;
 	}
-	int32_t lcp = 0;
-	while (lcp < m->n_kv && (size_t)lcp < n && m->kv_ids[lcp] == ids[lcp])
-		lcp++;
-	if ((size_t)lcp == n)
-		lcp--; /* evaluate at least the last prompt token, for its logits */
-	model_ctx_truncate(m->ctx, lcp);
-	m->n_kv = lcp;
-	r->n_prompt = (int32_t)n;
-	r->n_reused = lcp;
+	e = reuse_prefix(&g, ids, n, reterr);
 	struct sampler_params sp = {req->temperature, req->top_k, req->top_p, req->seed};
-	g.pending = malloc((size_t)m->n_ctx * sizeof(int32_t));
-	if (!g.pending) {
-		e = rterror_set(reterr, RTERROR_NOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(g.pending, ids + lcp, (n - (size_t)lcp) * sizeof(int32_t));
-	g.n_pending = (int32_t)n - lcp;
-	e = sampler_new(&sp, &g.smp, reterr);
+	if (!e)
+		e = sampler_new(&sp, &g.smp, reterr);
 	if (!e && req->schema) {
 		e = constraint_cursor_new(m->cons, &g.cur, reterr);
 		g.mask = e ? NULL : malloc(constraint_mask_words(m->cvocab) * sizeof(uint32_t));
