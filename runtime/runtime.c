@@ -91,8 +91,14 @@ static enum rterror pick_template(struct rt_model *m, const struct gguf_file *f,
 		m->raw = true;
 		return RTERROR_OK;
 	}
-	if (name)
-		return chat_template_from_name(name, &m->tmpl, reterr);
+	if (name) {
+		char *why = NULL;
+		enum rterror e = chat_template_from_name(name, &m->tmpl, &why);
+		if (e)
+			rterror_set(reterr, e, "%s; or raw for no chat formatting", why ? why : rterror_str(e));
+		free(why);
+		return e;
+	}
 	if (gguf_find_key(f, "tokenizer.chat_template") < 0) {
 		m->raw = true; /* a completion model */
 		return RTERROR_OK;

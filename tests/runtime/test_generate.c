@@ -189,6 +189,26 @@ int main(void)
 	           strcmp(info.tokenizer, "llama") == 0,
 	       "/generate/describe", "%s %s %d %d", info.arch, info.chat_template, info.n_vocab,
 	       info.n_layer);
+	struct rt_model *other = NULL;
+	o.chat_template = "bogus";
+	enum rterror e = rt_model_open_local(path, &o, &other, &err);
+	tap_ok(e == RTERROR_UNSUPPORTED && err && strstr(err, "bogus") && strstr(err, "chatml"),
+	       "/generate/template/unknown-name", "%d %s", e, err);
+	free(err);
+	err = NULL;
+	o.chat_template = "chatml";
+	struct rt_result *r = NULL;
+	struct rt_request req = {.system = "Be brief.", .prompt = "Hi", .max_tokens = 12,
+	                         .schema = "{\"type\":\"object\",\"properties\":{\"a\":"
+	                                   "{\"type\":\"integer\"}},\"required\":[\"a\"]}"};
+	e = rt_model_open_local(path, &o, &other, &err);
+	if (!e)
+		e = rt_generate(other, &req, &r, &err);
+	tap_ok(e == RTERROR_OK && r->n_prompt > 20 && rt_schema_validate(req.schema, r->text, r->text_len, NULL) == RTERROR_OK,
+	       "/generate/template/chatml-named", "%d %s", e, err);
+	rt_result_free(r);
+	rt_model_close(other);
+	free(err);
 	test_reference(m, ref);
 	test_prefix_reuse(m, path);
 	test_schema(m);
