@@ -6,13 +6,16 @@
 #include "runtime/kernels.h"
 
 #include <pthread.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { KERNELS_SCALAR, KERNELS_AVX2, KERNELS_AVX512, KERNELS_COUNT };
+enum { KERNELS_SCALAR, KERNELS_AVX2, KERNELS_AVX512, KERNELS_AMX, KERNELS_COUNT };
 
-static const char *const kernels_names[KERNELS_COUNT] = {"scalar", "avx2", "avx512"};
+static const char *const kernels_names[KERNELS_COUNT] = {"scalar", "avx2", "avx512", "amx"};
 static struct kernels kernels_tables[KERNELS_COUNT];
 static bool kernels_have[KERNELS_COUNT];
 static _Atomic(const struct kernels *) kernels_current;
@@ -31,6 +34,13 @@ static bool kernels_cpu_has(int v)
 		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
 		       __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("f16c") &&
 		       __builtin_cpu_supports("fma");
+	if (v == KERNELS_AMX) {
+		unsigned a, b, c, d;
+		/* CPUID leaf 7: EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
+		if (!kernels_cpu_has(KERNELS_AVX512) || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+			return false;
+		return (d >> 24 & 1) && (d >> 25 & 1) && kernels_amx_init();
+	}
 #endif
 	return v == KERNELS_SCALAR;
 }
@@ -45,10 +55,19 @@ static void kernels_setup(void)
 		/* start from the scalar table: a version overrides what it speeds up */
 		kernels_tables[v] = kernels_tables[KERNELS_SCALAR];
 		kernels_tables[v].name = kernels_names[v];
-		if (v == KERNELS_AVX2)
+		if (v == KERNELS_AVX2) {
 			kernels_avx2_fill(&kernels_tables[v]);
-		else
+		} else {
 			kernels_avx512_fill(&kernels_tables[v]);
+		}
+		if (v == KERNELS_AMX) {
+			struct kernels *k = &kernels_tables[v];
+			k->batch_supports = kernels_amx_supports;
+			k->batch_act_size = kernels_amx_act_size;
+			k->batch_prepare = kernels_amx_prepare;
+			k->batch_scratch_size = kernels_amx_scratch_size;
+			k->batch_rows = kernels_amx_rows;
+		}
 		kernels_have[v] = true;
 	}
 	int best = KERNELS_SCALAR;

@@ -31,6 +31,19 @@ struct kernels {
 	 * kernels_act_type(wtype). */
 	size_t (*act_row_size)(enum quant_type wtype, int64_t n);
 	void (*act_quantize)(enum quant_type wtype, const float *x, void *dst, int64_t n);
+
+	/* Optional batched path for many tokens (NULL when the version has none):
+	 * activations of nt tokens prepared in groups of 16 (batch_prepare fills
+	 * tokens t0..t1-1, t0 a multiple of 16, so threads can share the work), then
+	 * batch_rows multiplies nr <= 16 weight rows with all nt tokens, using
+	 * batch_scratch_size(n) bytes of the calling thread's scratch. */
+	bool (*batch_supports)(enum quant_type wtype, int64_t n);
+	size_t (*batch_act_size)(enum quant_type wtype, int64_t n, int64_t nt);
+	void (*batch_prepare)(enum quant_type wtype, const float *x, int64_t n, int64_t t0, int64_t t1,
+	                      void *dst);
+	size_t (*batch_scratch_size)(int64_t n);
+	void (*batch_rows)(enum quant_type wtype, int64_t n, const void *w, size_t ws, int nr, const void *xb,
+	                   int64_t nt, float *y, size_t ys, void *scratch);
 };
 
 /* The type activations are rounded to before a product with weights of type wtype
@@ -38,7 +51,8 @@ struct kernels {
 enum quant_type kernels_act_type(enum quant_type wtype);
 
 /* The kernels in use: the best the CPU supports, or the version named by the
- * environment variable QUIRE_KERNELS ("scalar", "avx2", "avx512") if the CPU has it. */
+ * environment variable QUIRE_KERNELS ("scalar", "avx2", "avx512", "amx") if the
+ * CPU has it. "amx" is "avx512" plus a batched path on the AMX tile unit. */
 const struct kernels *kernels_get(void);
 /* A given version, or NULL when unknown or when the CPU lacks it. */
 const struct kernels *kernels_by_name(const char *name);
@@ -49,3 +63,12 @@ bool kernels_force(const char *name);
 void kernels_scalar_fill(struct kernels *k);
 void kernels_avx2_fill(struct kernels *k);
 void kernels_avx512_fill(struct kernels *k);
+
+/* The AMX batched path (kernels_amx.c), used through the batch_ fields above. */
+bool kernels_amx_init(void); /* asks the kernel for the tile state; false if refused */
+bool kernels_amx_supports(enum quant_type wtype, int64_t n);
+size_t kernels_amx_act_size(enum quant_type wtype, int64_t n, int64_t nt);
+void kernels_amx_prepare(enum quant_type wtype, const float *x, int64_t n, int64_t t0, int64_t t1, void *dst);
+size_t kernels_amx_scratch_size(int64_t n);
+void kernels_amx_rows(enum quant_type wtype, int64_t n, const void *w, size_t ws, int nr, const void *xb,
+                      int64_t nt, float *y, size_t ys, void *scratch);

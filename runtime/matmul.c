@@ -35,6 +35,10 @@
 #define MATMUL_MAX_TOKENS 512
 /* Weight rows dequantized at once on the F32 path. */
 #define MATMUL_F32_ROWS 4
+/* Fewest tokens for which the kernels' batched path (if any) pays off. */
+#define MATMUL_BATCH_MIN 32
+/* Rows per item of the batched path. */
+#define MATMUL_BATCH_ROWS 16
 
 enum matmul_slot { MATMUL_SLOT_ACT, MATMUL_SLOT_ROWS, MATMUL_SLOT_COUNT };
 
@@ -197,6 +201,56 @@ static void matmul_lowmem(void *p, int ith, int nth)
 	}
 }
 
+/* ---- the kernels' batched path ---- */
+
+static void matmul_batch_prepare(void *p, int ith, int nth)
+{
+	struct matmul_task *t = p;
+	const struct matmul_weight *w = t->w;
+	if (!matmul_scratch(MATMUL_SLOT_ROWS, t->k->batch_scratch_size(w->n_in)))
+		atomic_store(&t->next, 1);
+	for (int64_t g = ith; g * 16 < t->n_tokens; g += nth) {
+		int64_t t1 = (g + 1) * 16 < t->n_tokens ? (g + 1) * 16 : t->n_tokens;
+		t->k->batch_prepare(w->type, t->x, w->n_in, g * 16, t1, (void *)t->xq);
+	}
+}
+
+static void matmul_batch_items(void *p, int ith, int nth)
+{
+	struct matmul_task *t = p;
+	const struct matmul_weight *w = t->w;
+	void *scratch = matmul_scratch(MATMUL_SLOT_ROWS, t->k->batch_scratch_size(w->n_in));
+	(void)ith;
+	(void)nth;
+	assert(scratch); /* matmul_batch_prepare made sure of it */
+	for (;;) {
+		int64_t item = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+		if (item >= t->n_items)
+			break;
+		int64_t r0 = item * MATMUL_BATCH_ROWS;
+		int nr = (int)(w->n_out - r0 < MATMUL_BATCH_ROWS ? w->n_out - r0 : MATMUL_BATCH_ROWS);
+		t->k->batch_rows(w->type, w->n_in, (const uint8_t *)w->data + (size_t)r0 * t->row_bytes, t->row_bytes,
+		                 nr, t->xq, t->n_tokens, t->y + r0, (size_t)w->n_out, scratch);
+	}
+}
+
+/* Runs one pass of at most MATMUL_MAX_TOKENS tokens on the batched path; false
+ * (and nothing written) when scratch memory could not be had. */
+static bool matmul_batch(struct threadpool *tp, struct matmul_task *t)
+{
+	void *xb = matmul_scratch(MATMUL_SLOT_ACT, t->k->batch_act_size(t->w->type, t->w->n_in, t->n_tokens));
+	if (!xb)
+		return false;
+	t->xq = xb;
+	atomic_store(&t->next, 0);
+	threadpool_run(tp, matmul_batch_prepare, t);
+	if (atomic_load(&t->next) != 0)
+		return false;
+	t->n_items = (t->w->n_out + MATMUL_BATCH_ROWS - 1) / MATMUL_BATCH_ROWS;
+	threadpool_run(tp, matmul_batch_items, t);
+	return true;
+}
+
 static void matmul_run(struct threadpool *tp, struct matmul_task *t)
 {
 	int nth = threadpool_size(tp);
@@ -241,10 +295,12 @@ void matmul(struct threadpool *tp, enum matmul_precision prec, const struct matm
 	t.xq_bytes = k->act_row_size(w->type, w->n_in);
 	for (int64_t done = 0; done < n_tokens; done += MATMUL_MAX_TOKENS) {
 		int64_t n = n_tokens - done < MATMUL_MAX_TOKENS ? n_tokens - done : MATMUL_MAX_TOKENS;
-		void *xq = matmul_scratch(MATMUL_SLOT_ACT, (size_t)n * t.xq_bytes);
 		t.x = x + done * w->n_in;
 		t.y = y + done * w->n_out;
 		t.n_tokens = n;
+		if (n >= MATMUL_BATCH_MIN && k->batch_rows && k->batch_supports(w->type, w->n_in) && matmul_batch(tp, &t))
+			continue;
+		void *xq = matmul_scratch(MATMUL_SLOT_ACT, (size_t)n * t.xq_bytes);
 		if (!xq) {
 			t.xq = NULL;
 			threadpool_run(tp, matmul_lowmem, &t);

@@ -57,8 +57,8 @@ int main(int argc, char **argv)
 	for (int64_t i = 0; i < n_in * n_tok; i++)
 		x[i] = row[i % n_in];
 	struct threadpool *tp = threadpool_new(n_threads);
-	static const char *const versions[] = {"scalar", "avx2", "avx512"};
-	for (int v = 0; v < 3; v++) {
+	static const char *const versions[] = {"scalar", "avx2", "avx512", "amx"};
+	for (int v = 0; v < 4; v++) {
 		const char *only = getenv("BENCH_KERNELS");
 		if ((only && strcmp(only, versions[v]) != 0) || !kernels_force(versions[v]) || (v == 0 && n_tok > 8))
 			continue;

@@ -43,7 +43,7 @@ struct shape {
 	int64_t n_in, n_out, n_tokens;
 };
 /* 288 and 96: an odd number of 32-blocks (no K-quant fits those rows) */
-static const struct shape shapes[] = {{256, 7, 1}, {512, 33, 5}, {768, 67, 70}, {1536, 130, 3}, {288, 11, 6}, {96, 5, 1}};
+static const struct shape shapes[] = {{256, 7, 1}, {512, 33, 5}, {768, 67, 70}, {1536, 130, 3}, {288, 11, 6}, {96, 5, 1}, {512, 37, 77}};
 #define N_SHAPES (sizeof(shapes) / sizeof(shapes[0]))
 
 /* rms(dequant(quant(x)) - x) / rms(x) bounds for gaussian data */
@@ -170,7 +170,7 @@ static void test_shape(const char *kname, enum quant_type t, const struct shape 
 
 int main(void)
 {
-	static const char *const versions[] = {"scalar", "avx2", "avx512"};
+	static const char *const versions[] = {"scalar", "avx2", "avx512", "amx"};
 	struct threadpool *tp = threadpool_new(3);
 	tap_ok(tp != NULL && threadpool_size(tp) == 3, "/threadpool/new", "could not start 3 threads");
 
