@@ -675,6 +675,24 @@ static void attention_block(struct model_ctx *c, int il, int nb)
 		c->x[i] += c->xn[i];
 }
 
+/* silu(gate) * up over a batch, split over the pool: for a long prompt this is
+ * millions of expf calls per layer, too many for one thread. */
+struct swiglu_task {
+	float *gate;
+	const float *up;
+	size_t n;
+};
+
+static void swiglu_part(void *arg, int ith, int nth)
+{
+	const struct swiglu_task *s = arg;
+	size_t i0 = s->n * (size_t)ith / (size_t)nth, i1 = s->n * (size_t)(ith + 1) / (size_t)nth;
+	for (size_t i = i0; i < i1; i++) {
+		float g = s->gate[i];
+		s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
+	}
+}
+
 static void ffn_block(struct model_ctx *c, int il, int nb)
 {
 	const struct model_info *in = &c->m->info;
@@ -684,10 +702,11 @@ static void ffn_block(struct model_ctx *c, int il, int nb)
 		rmsnorm(c->x + (size_t)t * n_embd, l->ffn_norm, c->xn + (size_t)t * n_embd, n_embd, in->rms_eps);
 	matmul(c->tp, c->prec, &l->gate, c->xn, nb, c->gate);
 	matmul(c->tp, c->prec, &l->up, c->xn, nb, c->up);
-	for (size_t i = 0; i < (size_t)nb * in->n_ff; i++) {
-		float g = c->gate[i];
-		c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
-	}
+	struct swiglu_task sw = {.gate = c->gate, .up = c->up, .n = (size_t)nb * (size_t)in->n_ff};
+	if (nb > 1)
+		threadpool_run(c->tp, swiglu_part, &sw);
+	else
+		swiglu_part(&sw, 0, 1);
 	matmul(c->tp, c->prec, &l->down, c->gate, nb, c->xn);
 	for (size_t i = 0; i < (size_t)nb * n_embd; i++)
 		c->x[i] += c->xn[i];
