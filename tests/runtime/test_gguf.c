@@ -79,6 +79,7 @@ static void pad_to(struct buf *b, size_t align)
 /* Ways to spoil the small valid file that build() writes. */
 enum mutation {
 	MUT_NONE,
+	MUT_VERSION2,
 	MUT_MAGIC,
 	MUT_VERSION1,
 	MUT_VERSION9,
@@ -114,6 +115,7 @@ static const struct {
 	const char *needle; /* the message must contain this */
 } mutations[MUT_COUNT] = {
 	[MUT_NONE] = {"valid", RTERROR_OK, NULL},
+	[MUT_VERSION2] = {"version-2-accepted", RTERROR_OK, NULL},
 	[MUT_MAGIC] = {"bad-magic", RTERROR_FORMAT, "magic"},
 	[MUT_VERSION1] = {"version-1", RTERROR_UNSUPPORTED, "version 1"},
 	[MUT_VERSION9] = {"version-9", RTERROR_UNSUPPORTED, "version 9"},
@@ -207,7 +209,7 @@ static void build(struct buf *b, enum mutation m)
 	b->n = 0;
 	uint64_t n_t = m == MUT_HUGE_TENSORS ? (uint64_t)1 << 40 : 2;
 	uint64_t n_kv = m == MUT_HUGE_KV ? (uint64_t)1 << 33 : N_KV;
-	uint32_t version = m == MUT_VERSION1 ? 1 : m == MUT_VERSION9 ? 9 : m == MUT_BIG_ENDIAN ? 0x03000000 : 3;
+	uint32_t version = m == MUT_VERSION1 ? 1 : m == MUT_VERSION2 ? 2 : m == MUT_VERSION9 ? 9 : m == MUT_BIG_ENDIAN ? 0x03000000 : 3;
 	put_header(b, version, n_t, n_kv);
 	if (m == MUT_MAGIC)
 		b->p[1] = 'X';
@@ -462,8 +464,28 @@ static void test_truncation(const char *shared, const char *file, size_t stride_
 	free(full);
 }
 
+static void test_files(void)
+{
+	struct gguf_file *f = NULL;
+	char *msg = NULL;
+	enum rterror err = gguf_open("/nonexistent/x.gguf", &f, &msg);
+	tap_ok(err == RTERROR_IO && msg && strstr(msg, "/nonexistent/x.gguf"), "/gguf/open/missing", "%s",
+	       msg ? msg : "");
+	free(msg);
+	msg = NULL;
+	err = gguf_open("/", &f, &msg);
+	tap_ok(err == RTERROR_IO && msg && strstr(msg, "not a regular file"), "/gguf/open/directory", "%s",
+	       msg ? msg : "");
+	free(msg);
+	msg = NULL;
+	err = gguf_open_memory("", 0, &f, &msg);
+	tap_ok(err == RTERROR_FORMAT && msg, "/gguf/open/empty", NULL);
+	free(msg);
+}
+
 int main(void)
 {
+	test_files();
 	test_mutations();
 	test_accessors();
 	const char *shared = getenv("QUIRE_SHARED_DIR");
