@@ -18,7 +18,10 @@
 
 #include "runtime/constraint.h"
 #include "runtime/jsonschema.h"
+#include "runtime/gguf.h"
 #include "runtime/runtime.h"
+#include "runtime/sampler.h"
+#include "runtime/tokenizer.h"
 #include "tests/runtime/tap.h"
 
 static const char *const schema_person =
@@ -474,6 +477,99 @@ static void test_models(void)
 	tap_ok(natural > 0, "/constraint/models/some-end-by-themselves", NULL);
 }
 
+/* Random logits over real vocabularies (byte-level BPE and SentencePiece):
+ * sampled generations under a schema validate, whatever the logits. */
+static void test_real_vocab(void)
+{
+	const char *shared = getenv("QUIRE_SHARED_DIR");
+	const char *files[] = {"ggml-vocab-gpt-2.gguf", "ggml-vocab-llama-spm.gguf"};
+	for (int fi = 0; fi < 2; fi++) {
+		char path[4096], name[96];
+		snprintf(path, sizeof(path), "%s/models/vocab/%s", shared ? shared : "", files[fi]);
+		snprintf(name, sizeof(name), "/constraint/real-vocab/%s", files[fi]);
+		struct gguf_file *f = NULL;
+		struct tokenizer *tok = NULL;
+		if (!shared || gguf_open(path, &f, NULL) != RTERROR_OK) {
+			tap_ok(true, "/constraint/real-vocab # SKIP ../shared not present", NULL);
+			return;
+		}
+		char *err = NULL;
+		struct constraint_vocab *v = NULL;
+		int32_t n = 0;
+		struct constraint_piece *p = NULL;
+		bool ok = tokenizer_load(f, &tok, &err) == RTERROR_OK;
+		if (ok) {
+			n = tokenizer_n_vocab(tok);
+			p = calloc((size_t)n, sizeof(*p));
+			for (int32_t i = 0; i < n; i++) {
+				p[i].ptr = tokenizer_piece(tok, i, &p[i].len);
+				p[i].kind = tokenizer_is_eog(tok, i)       ? CONSTRAINT_TOK_EOG
+				            : tokenizer_is_control(tok, i) ? CONSTRAINT_TOK_NEVER
+				                                           : CONSTRAINT_TOK_NORMAL;
+			}
+			ok = constraint_vocab_new(p, n, &v, &err) == RTERROR_OK;
+		}
+		float *logits = malloc((size_t)(n ? n : 1) * sizeof(float));
+		uint32_t *mask = v ? malloc(constraint_mask_words(v) * sizeof(uint32_t)) : NULL;
+		char msg[600] = "";
+		uint64_t rng = 99 + (uint64_t)fi;
+		for (int g = 0; ok && g < 40; g++) {
+			const char *sch = gen_schemas[g % 4];
+			struct jsonschema *s = NULL;
+			struct constraint *c = NULL;
+			struct constraint_cursor *cur = NULL;
+			struct sampler *smp = NULL;
+			struct sampler_params sp = {.temperature = 1.5f, .seed = (uint64_t)g};
+			char text[8192];
+			size_t tl = 0;
+			ok = jsonschema_compile(sch, strlen(sch), &s, &err) == RTERROR_OK &&
+			     constraint_new(s, v, &c, &err) == RTERROR_OK &&
+			     constraint_cursor_new(c, &cur, &err) == RTERROR_OK &&
+			     sampler_new(&sp, &smp, &err) == RTERROR_OK;
+			for (int step = 0; ok && step < 60; step++) {
+				int32_t id;
+				if (!constraint_cursor_forced(cur, &id)) {
+					for (int32_t i = 0; i < n; i++)
+						logits[i] = (float)(rng_next(&rng) % 2000) / 100.0f;
+					constraint_cursor_mask(cur, mask);
+					id = sampler_sample(smp, logits, n, mask, NULL);
+				}
+				if (id < 0 || tokenizer_is_eog(tok, id))
+					break;
+				ok = constraint_cursor_accept(cur, id);
+				size_t len = 0;
+				const char *piece = tokenizer_piece(tok, id, &len);
+				if (ok && tl + len < 4096) {
+					memcpy(text + tl, piece, len);
+					tl += len;
+				}
+			}
+			char *tail = NULL;
+			size_t tail_len = 0;
+			if (ok && constraint_cursor_completion(cur, &tail, &tail_len, &err) == RTERROR_OK) {
+				memcpy(text + tl, tail, tail_len);
+				tl += tail_len;
+				ok = jsonschema_validate(s, text, tl, &err) == RTERROR_OK;
+			}
+			if (!ok)
+				snprintf(msg, sizeof(msg), "schema %d: %.*s (%s)", g % 4, (int)tl, text, err ? err : "");
+			free(tail);
+			sampler_free(smp);
+			constraint_cursor_free(cur);
+			constraint_free(c);
+			jsonschema_free(s);
+		}
+		tap_ok(ok, name, "%s %s", msg, err ? err : "");
+		free(err);
+		free(logits);
+		free(mask);
+		free(p);
+		constraint_vocab_free(v);
+		tokenizer_free(tok);
+		gguf_close(f);
+	}
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -545,6 +641,7 @@ int main(void)
 	test_forced();
 	test_walks();
 	test_mask_cost();
+	test_real_vocab();
 	test_models();
 	return tap_done();
 }
