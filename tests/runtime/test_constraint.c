@@ -418,8 +418,8 @@ static const char *const gen_schemas[] = {
 	"\"kids\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/node\"},\"maxItems\":2}},"
 	"\"required\":[\"name\"]}},\"$ref\":\"#/$defs/node\"}",
 	/* top-level array of scalars and a nullable enum */
-	"{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"null\"},"
-	"{\"type\":\"string\",\"enum\":[\"n/a\",\"unknown\"]}]},\"maxItems\":5}",
+	("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"number\"},{\"type\":\"null\"},"
+	 "{\"type\":\"string\",\"enum\":[\"n/a\",\"unknown\"]}]},\"maxItems\":5}"),
 };
 
 static void test_models(void)
