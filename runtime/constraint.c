@@ -41,14 +41,14 @@ struct constraint_vocab {
 	int32_t n_vocab;
 	uint32_t n_nodes;
 	uint32_t max_len;
-	uint8_t *byte;      /* per trie node (preorder) */
-	uint16_t *depth;    /* 1 for the root's children */
-	uint32_t *end;      /* one past the node's subtree */
+	uint8_t *byte;       /* per trie node (preorder) */
+	uint16_t *depth;     /* 1 for the root's children */
+	uint32_t *end;       /* one past the node's subtree */
 	uint32_t *tok_start; /* tokens ending at node i: toks[tok_start[i] .. tok_start[i + 1]) */
 	int32_t *toks;
 	int32_t *eog;
 	uint32_t n_eog;
-	char *bytes;        /* copies of the pieces */
+	char *bytes; /* copies of the pieces */
 	uint32_t *piece_off;
 	uint32_t *piece_len;
 	uint8_t *kind;
@@ -128,8 +128,7 @@ static void push_value(struct cstate *st, uint32_t node)
 
 /* Whether some candidate consistent with the literal prefix has exactly off bytes
  * (accept) or more (more). */
-static void lit_ends(const struct jsonschema_lit *l, uint32_t n, const struct cframe *f,
-                     bool *accept, bool *more)
+static void lit_ends(const struct jsonschema_lit *l, uint32_t n, const struct cframe *f, bool *accept, bool *more)
 {
 	*accept = *more = false;
 	const struct jsonschema_lit *cur = &l[f->j];
@@ -150,8 +149,7 @@ static bool step_lit(const struct jsonschema *s, struct cstate *st, uint8_t b)
 	const struct jsonschema_lit *l = lits_of(&s->nodes[f->node], &n);
 	const struct jsonschema_lit *cur = &l[f->j];
 	for (uint32_t k = f->j; k < n; k++) {
-		if (l[k].len <= f->off || (uint8_t)l[k].text[f->off] != b ||
-		    memcmp(l[k].text, cur->text, f->off) != 0)
+		if (l[k].len <= f->off || (uint8_t)l[k].text[f->off] != b || memcmp(l[k].text, cur->text, f->off) != 0)
 			continue;
 		f->j = k;
 		f->off++;
@@ -418,8 +416,8 @@ static bool step_value(const struct jsonschema *s, struct cstate *st, uint8_t b)
 	const struct jsonschema_node *n = &s->nodes[node];
 	if (n->kind == JSONSCHEMA_UNION) {
 		uint32_t k = 0;
-		while (k < n->n_alts && !(jsonschema_first_has(&s->nodes[n->alts[k]], b) &&
-		                          fits(s, n->alts[k], st->depth - 1)))
+		while (k < n->n_alts &&
+		       !(jsonschema_first_has(&s->nodes[n->alts[k]], b) && fits(s, n->alts[k], st->depth - 1)))
 			k++;
 		if (k == n->n_alts)
 			return false;
@@ -431,12 +429,22 @@ static bool step_value(const struct jsonschema *s, struct cstate *st, uint8_t b)
 	memset(f, 0, sizeof(*f));
 	f->node = node;
 	switch (n->kind) {
-	case JSONSCHEMA_STRING: f->kind = F_STRING; return true;
-	case JSONSCHEMA_OBJECT: f->kind = F_OBJECT; return true;
-	case JSONSCHEMA_ARRAY: f->kind = F_ARRAY; return true;
+	case JSONSCHEMA_STRING:
+		f->kind = F_STRING;
+		return true;
+	case JSONSCHEMA_OBJECT:
+		f->kind = F_OBJECT;
+		return true;
+	case JSONSCHEMA_ARRAY:
+		f->kind = F_ARRAY;
+		return true;
 	case JSONSCHEMA_NUMBER:
-	case JSONSCHEMA_INTEGER: f->kind = F_NUMBER; return step_number(s, st, b);
-	default: f->kind = F_LIT; return step_lit(s, st, b);
+	case JSONSCHEMA_INTEGER:
+		f->kind = F_NUMBER;
+		return step_number(s, st, b);
+	default:
+		f->kind = F_LIT;
+		return step_lit(s, st, b);
 	}
 }
 
@@ -446,13 +454,20 @@ static bool step(const struct jsonschema *s, struct cstate *st, uint8_t b)
 		return false;
 	struct cframe *f = &st->f[st->depth - 1];
 	switch (f->kind) {
-	case F_VALUE: return step_value(s, st, b);
-	case F_STRING: return step_string(&s->nodes[f->node], st, b);
-	case F_NUMBER: return step_number(s, st, b);
-	case F_LIT: return step_lit(s, st, b);
-	case F_OBJECT: return step_object(s, st, b);
-	case F_ARRAY: return step_array(s, st, b);
-	default: return false;
+	case F_VALUE:
+		return step_value(s, st, b);
+	case F_STRING:
+		return step_string(&s->nodes[f->node], st, b);
+	case F_NUMBER:
+		return step_number(s, st, b);
+	case F_LIT:
+		return step_lit(s, st, b);
+	case F_OBJECT:
+		return step_object(s, st, b);
+	case F_ARRAY:
+		return step_array(s, st, b);
+	default:
+		return false;
 	}
 }
 
@@ -535,8 +550,7 @@ size_t constraint_mask_words(const struct constraint_vocab *v)
 }
 
 /* Lays the sorted pieces out as a preorder trie; tnode is scratch for n entries. */
-static void build_trie(struct constraint_vocab *v, const struct sort_item *items, uint32_t n,
-                       uint32_t *tnode)
+static void build_trie(struct constraint_vocab *v, const struct sort_item *items, uint32_t n, uint32_t *tnode)
 {
 	uint32_t path[CONSTRAINT_MAX_PIECE + 1];
 	uint32_t plen = 0;
@@ -571,8 +585,8 @@ static void build_trie(struct constraint_vocab *v, const struct sort_item *items
 	}
 }
 
-enum rterror constraint_vocab_new(const struct constraint_piece *pieces, int32_t n,
-                                  struct constraint_vocab **ret, char **reterr)
+enum rterror constraint_vocab_new(const struct constraint_piece *pieces, int32_t n, struct constraint_vocab **ret,
+                                  char **reterr)
 {
 	if (!pieces || n <= 0 || n > (1 << 24))
 		return rterror_set(reterr, RTERROR_INVALID, "constraint_vocab_new: bad vocabulary size");
@@ -596,8 +610,8 @@ enum rterror constraint_vocab_new(const struct constraint_piece *pieces, int32_t
 	v->end = malloc((total + 1) * sizeof(uint32_t));
 	v->tok_start = malloc((total + 2) * sizeof(uint32_t));
 	v->toks = malloc((size_t)n * sizeof(int32_t));
-	if (!v->bytes || !v->piece_off || !v->piece_len || !v->kind || !v->eog || !v->byte ||
-	    !v->depth || !v->end || !v->tok_start || !v->toks)
+	if (!v->bytes || !v->piece_off || !v->piece_len || !v->kind || !v->eog || !v->byte || !v->depth || !v->end ||
+	    !v->tok_start || !v->toks)
 		goto nomem;
 	uint32_t n_items = 0, off = 0;
 	for (int32_t i = 0; i < n; i++) {
@@ -616,8 +630,7 @@ enum rterror constraint_vocab_new(const struct constraint_piece *pieces, int32_t
 		off += (uint32_t)p->len;
 		if (p->kind != CONSTRAINT_TOK_NORMAL || p->len == 0)
 			continue;
-		items[n_items++] = (struct sort_item){(const uint8_t *)v->bytes + v->piece_off[i],
-		                                      (uint32_t)p->len, i};
+		items[n_items++] = (struct sort_item){(const uint8_t *)v->bytes + v->piece_off[i], (uint32_t)p->len, i};
 		if (p->len > v->max_len)
 			v->max_len = (uint32_t)p->len;
 	}
@@ -639,8 +652,8 @@ out:
 
 /* ---- constraint, cache and cursor ---- */
 
-enum rterror constraint_new(const struct jsonschema *s, const struct constraint_vocab *v,
-                            struct constraint **ret, char **reterr)
+enum rterror constraint_new(const struct jsonschema *s, const struct constraint_vocab *v, struct constraint **ret,
+                            char **reterr)
 {
 	if (!s || !ret)
 		return rterror_set(reterr, RTERROR_INVALID, "constraint_new: NULL argument");
@@ -664,8 +677,7 @@ void constraint_free(struct constraint *c)
 	free(c);
 }
 
-enum rterror constraint_cursor_new(struct constraint *c, struct constraint_cursor **ret,
-                                   char **reterr)
+enum rterror constraint_cursor_new(struct constraint *c, struct constraint_cursor **ret, char **reterr)
 {
 	if (!c || !ret)
 		return rterror_set(reterr, RTERROR_INVALID, "constraint_cursor_new: NULL argument");
@@ -772,8 +784,7 @@ void constraint_cursor_mask(struct constraint_cursor *cur, uint32_t *mask)
 	struct cache_slot *victim = &c->slots[0];
 	for (int i = 0; i < CONSTRAINT_CACHE_SLOTS; i++) {
 		struct cache_slot *sl = &c->slots[i];
-		if (sl->mask && sl->hash == h && sl->key_len == key_len &&
-		    memcmp(sl->key, key, key_len) == 0) {
+		if (sl->mask && sl->hash == h && sl->key_len == key_len && memcmp(sl->key, key, key_len) == 0) {
 			sl->stamp = ++c->clock;
 			memcpy(mask, sl->mask, words * sizeof(uint32_t));
 			return;
@@ -869,9 +880,9 @@ bool constraint_cursor_forced(struct constraint_cursor *cur, int32_t *ret_id)
 static int rank_of(enum jsonschema_kind k)
 {
 	static const int rank[JSONSCHEMA_KIND_COUNT] = {
-		[JSONSCHEMA_NUMBER] = 0, [JSONSCHEMA_INTEGER] = 0, [JSONSCHEMA_NULL] = 1,
-		[JSONSCHEMA_BOOLEAN] = 2, [JSONSCHEMA_STRING] = 3, [JSONSCHEMA_LITERALS] = 4,
-		[JSONSCHEMA_ARRAY] = 5, [JSONSCHEMA_OBJECT] = 6, [JSONSCHEMA_UNION] = 7,
+	    [JSONSCHEMA_NUMBER] = 0,  [JSONSCHEMA_INTEGER] = 0, [JSONSCHEMA_NULL] = 1,
+	    [JSONSCHEMA_BOOLEAN] = 2, [JSONSCHEMA_STRING] = 3,  [JSONSCHEMA_LITERALS] = 4,
+	    [JSONSCHEMA_ARRAY] = 5,   [JSONSCHEMA_OBJECT] = 6,  [JSONSCHEMA_UNION] = 7,
 	};
 	return rank[k];
 }
@@ -884,23 +895,30 @@ static int value_first(const struct jsonschema *s, uint32_t node, uint32_t index
 		int best = -1;
 		for (uint32_t k = 0; k < n->n_alts; k++)
 			if (fits(s, n->alts[k], index) &&
-			    (best < 0 || rank_of(s->nodes[n->alts[k]].kind) <
-			                     rank_of(s->nodes[n->alts[best]].kind)))
+			    (best < 0 || rank_of(s->nodes[n->alts[k]].kind) < rank_of(s->nodes[n->alts[best]].kind)))
 				best = (int)k;
 		if (best < 0)
 			return -1;
 		n = &s->nodes[n->alts[best]];
 	}
 	switch (n->kind) {
-	case JSONSCHEMA_STRING: return '"';
+	case JSONSCHEMA_STRING:
+		return '"';
 	case JSONSCHEMA_NUMBER:
-	case JSONSCHEMA_INTEGER: return '0';
-	case JSONSCHEMA_BOOLEAN: return 't';
-	case JSONSCHEMA_NULL: return 'n';
-	case JSONSCHEMA_OBJECT: return '{';
-	case JSONSCHEMA_ARRAY: return '[';
-	case JSONSCHEMA_LITERALS: return (uint8_t)n->lits[0].text[0];
-	default: return -1;
+	case JSONSCHEMA_INTEGER:
+		return '0';
+	case JSONSCHEMA_BOOLEAN:
+		return 't';
+	case JSONSCHEMA_NULL:
+		return 'n';
+	case JSONSCHEMA_OBJECT:
+		return '{';
+	case JSONSCHEMA_ARRAY:
+		return '[';
+	case JSONSCHEMA_LITERALS:
+		return (uint8_t)n->lits[0].text[0];
+	default:
+		return -1;
 	}
 }
 
@@ -912,12 +930,14 @@ static int pref_byte(const struct jsonschema *s, const struct cstate *st)
 	uint32_t nl;
 	const struct jsonschema_lit *l;
 	switch (f->kind) {
-	case F_VALUE: return value_first(s, f->node, st->depth - 1);
+	case F_VALUE:
+		return value_first(s, f->node, st->depth - 1);
 	case F_STRING:
 		if (f->phase == S_NORMAL)
 			return f->count < n->min_len ? 'a' : '"';
 		return f->phase == S_ESC ? 'n' : f->phase == S_U ? '0' : f->b1;
-	case F_NUMBER: return number_accepts(f) ? -2 : '0';
+	case F_NUMBER:
+		return number_accepts(f) ? -2 : '0';
 	case F_LIT:
 		if (frame_can_end(s, f))
 			return -2;
@@ -925,11 +945,16 @@ static int pref_byte(const struct jsonschema *s, const struct cstate *st)
 		return (uint8_t)l[f->j].text[f->off];
 	case F_OBJECT:
 		switch (f->phase) {
-		case O_OPEN: return required_left(n, f->count) ? '"' : '}';
-		case O_KEY: return (uint8_t)n->props[f->j].lit.text[f->off];
-		case O_COLON: return ':';
-		case O_AFTER: return required_left(n, f->count) ? ',' : '}';
-		default: return '"';
+		case O_OPEN:
+			return required_left(n, f->count) ? '"' : '}';
+		case O_KEY:
+			return (uint8_t)n->props[f->j].lit.text[f->off];
+		case O_COLON:
+			return ':';
+		case O_AFTER:
+			return required_left(n, f->count) ? ',' : '}';
+		default:
+			return '"';
 		}
 	case F_ARRAY:
 		if (f->phase == A_COMMA || (f->phase == A_OPEN && f->count < n->min_items))
@@ -937,12 +962,13 @@ static int pref_byte(const struct jsonschema *s, const struct cstate *st)
 		if (f->phase == A_AFTER && f->count < n->min_items)
 			return ',';
 		return ']';
-	default: return -1;
+	default:
+		return -1;
 	}
 }
 
-enum rterror constraint_cursor_completion(const struct constraint_cursor *cur, char **ret,
-                                          size_t *ret_len, char **reterr)
+enum rterror constraint_cursor_completion(const struct constraint_cursor *cur, char **ret, size_t *ret_len,
+                                          char **reterr)
 {
 	const struct jsonschema *s = cur->c->s;
 	size_t cap = 64, n = 0, max = (size_t)8 << 20;

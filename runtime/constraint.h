@@ -31,9 +31,9 @@
 #define CONSTRAINT_MAX_FRAMES (JSONSCHEMA_MAX_DEPTH + 1)
 #define CONSTRAINT_MAX_INT_DIGITS 15
 #define CONSTRAINT_MAX_FRAC_DIGITS 12
-#define CONSTRAINT_MAX_PIECE 256   /* longer token pieces are never allowed */
-#define CONSTRAINT_MAX_FORCED 512  /* bytes of forced text examined at once */
-#define CONSTRAINT_CACHE_SLOTS 64  /* masks remembered per constraint */
+#define CONSTRAINT_MAX_PIECE 256  /* longer token pieces are never allowed */
+#define CONSTRAINT_MAX_FORCED 512 /* bytes of forced text examined at once */
+#define CONSTRAINT_CACHE_SLOTS 64 /* masks remembered per constraint */
 
 enum {
 	CONSTRAINT_TOK_NORMAL = 0,
@@ -44,7 +44,7 @@ enum {
 struct constraint_piece {
 	const char *ptr; /* the exact bytes the token decodes to (borrowed) */
 	size_t len;
-	uint8_t kind;    /* CONSTRAINT_TOK_* */
+	uint8_t kind; /* CONSTRAINT_TOK_* */
 };
 
 struct constraint_vocab;
@@ -53,9 +53,8 @@ struct constraint_cursor;
 
 /* Builds the trie over pieces[0..n) (token id = index). The pieces are copied.
  * *ret is owned by the caller; free with constraint_vocab_free(). */
-enum rterror constraint_vocab_new(const struct constraint_piece *pieces, int32_t n,
-                                  struct constraint_vocab **ret, char **reterr)
-	__attribute__((warn_unused_result));
+enum rterror constraint_vocab_new(const struct constraint_piece *pieces, int32_t n, struct constraint_vocab **ret,
+                                  char **reterr) __attribute__((warn_unused_result));
 void constraint_vocab_free(struct constraint_vocab *v);
 int32_t constraint_vocab_size(const struct constraint_vocab *v);
 /* uint32_t words in a mask for this vocabulary (bit i of word i/32 = token i). */
@@ -63,14 +62,13 @@ size_t constraint_mask_words(const struct constraint_vocab *v);
 
 /* Pairs s with v (either borrowed, both must outlive the result; v may be NULL for
  * byte-level use only). Free with constraint_free(). */
-enum rterror constraint_new(const struct jsonschema *s, const struct constraint_vocab *v,
-                            struct constraint **ret, char **reterr)
-	__attribute__((warn_unused_result));
+enum rterror constraint_new(const struct jsonschema *s, const struct constraint_vocab *v, struct constraint **ret,
+                            char **reterr) __attribute__((warn_unused_result));
 void constraint_free(struct constraint *c);
 
 /* A cursor at the start of a value. Free with constraint_cursor_free(). */
-enum rterror constraint_cursor_new(struct constraint *c, struct constraint_cursor **ret,
-                                   char **reterr) __attribute__((warn_unused_result));
+enum rterror constraint_cursor_new(struct constraint *c, struct constraint_cursor **ret, char **reterr)
+    __attribute__((warn_unused_result));
 void constraint_cursor_free(struct constraint_cursor *cur);
 void constraint_cursor_reset(struct constraint_cursor *cur);
 
@@ -95,6 +93,5 @@ bool constraint_cursor_forced(struct constraint_cursor *cur, int32_t *ret_id);
 /* A shortest-effort completion of the value from the cursor's state: malloc'd
  * bytes in *ret (free with free()), *ret_len of them; the cursor is unchanged.
  * Used to close a value when a token or time limit stops generation early. */
-enum rterror constraint_cursor_completion(const struct constraint_cursor *cur, char **ret,
-                                          size_t *ret_len, char **reterr)
-	__attribute__((warn_unused_result));
+enum rterror constraint_cursor_completion(const struct constraint_cursor *cur, char **ret, size_t *ret_len,
+                                          char **reterr) __attribute__((warn_unused_result));

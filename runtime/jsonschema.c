@@ -33,13 +33,15 @@ struct compiler {
 };
 
 static const char *const annotations[] = {
-	"title", "description", "format", "default", "examples", "$schema",
-	"$id", "$comment", "$defs", "definitions", "readOnly", "writeOnly", "deprecated",
+    "title",    "description", "format",      "default",  "examples",  "$schema",    "$id",
+    "$comment", "$defs",       "definitions", "readOnly", "writeOnly", "deprecated",
 };
 
 static const char *const keywords[] = {
-	"type", "properties", "required", "additionalProperties", "minLength", "maxLength",
-	"enum", "const", "items", "minItems", "maxItems", "anyOf", "oneOf", "$ref",
+    "type",      "properties", "required", "additionalProperties",
+    "minLength", "maxLength",  "enum",     "const",
+    "items",     "minItems",   "maxItems", "anyOf",
+    "oneOf",     "$ref",
 };
 
 static bool in_list(const char *k, const char *const *list, size_t n)
@@ -103,8 +105,7 @@ static enum rterror new_node(struct compiler *c, const char *path, uint32_t *ret
 }
 
 /* The compact JSON text of v (a scalar), malloc'd. */
-static enum rterror encode_lit(struct compiler *c, const cJSON *v, const char *path,
-                               struct jsonschema_lit *out)
+static enum rterror encode_lit(struct compiler *c, const cJSON *v, const char *path, struct jsonschema_lit *out)
 {
 	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
 		return rterror_set(c->reterr, RTERROR_FORMAT, "non-finite number at %s", path);
@@ -123,8 +124,8 @@ static enum rterror encode_lit(struct compiler *c, const cJSON *v, const char *p
 }
 
 /* A non-negative integer keyword, or def when absent. */
-static enum rterror get_count(struct compiler *c, const cJSON *js, const char *key, uint32_t def,
-                              uint32_t max, const char *path, uint32_t *out)
+static enum rterror get_count(struct compiler *c, const cJSON *js, const char *key, uint32_t def, uint32_t max,
+                              const char *path, uint32_t *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(js, key);
 	if (!v) {
@@ -132,25 +133,22 @@ static enum rterror get_count(struct compiler *c, const cJSON *js, const char *k
 		return RTERROR_OK;
 	}
 	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble != floor(v->valuedouble))
-		return rterror_set(c->reterr, RTERROR_FORMAT, "%s at %s is not a non-negative integer",
-		                   key, path);
+		return rterror_set(c->reterr, RTERROR_FORMAT, "%s at %s is not a non-negative integer", key, path);
 	*out = v->valuedouble > max ? max : (uint32_t)v->valuedouble;
 	return RTERROR_OK;
 }
 
-static enum rterror compile_node(struct compiler *c, const cJSON *js, const char *path,
-                                 uint32_t *ret);
+static enum rterror compile_node(struct compiler *c, const cJSON *js, const char *path, uint32_t *ret);
 
-static enum rterror compile_sub(struct compiler *c, const cJSON *js, const char *path,
-                                const char *seg, const char *seg2, uint32_t *ret)
+static enum rterror compile_sub(struct compiler *c, const cJSON *js, const char *path, const char *seg,
+                                const char *seg2, uint32_t *ret)
 {
 	char sub[512];
 	snprintf(sub, sizeof(sub), "%s/%s%s%s", path, seg, seg2 ? "/" : "", seg2 ? seg2 : "");
 	return compile_node(c, js, sub, ret);
 }
 
-static enum rterror compile_object(struct compiler *c, const cJSON *js, const char *path,
-                                   uint32_t idx)
+static enum rterror compile_object(struct compiler *c, const cJSON *js, const char *path, uint32_t idx)
 {
 	const cJSON *props = cJSON_GetObjectItemCaseSensitive(js, "properties");
 	const cJSON *req = cJSON_GetObjectItemCaseSensitive(js, "required");
@@ -160,13 +158,13 @@ static enum rterror compile_object(struct compiler *c, const cJSON *js, const ch
 	if (req && !cJSON_IsArray(req))
 		return rterror_set(c->reterr, RTERROR_FORMAT, "required at %s is not an array", path);
 	if (add && !cJSON_IsBool(add))
-		return rterror_set(c->reterr, RTERROR_UNSUPPORTED,
-		                   "additionalProperties at %s must be true or false", path);
+		return rterror_set(c->reterr, RTERROR_UNSUPPORTED, "additionalProperties at %s must be true or false",
+		                   path);
 	c->s->nodes[idx].additional = add && cJSON_IsTrue(add);
 	int n = props ? cJSON_GetArraySize(props) : 0;
 	if (n > JSONSCHEMA_MAX_PROPS)
-		return rterror_set(c->reterr, RTERROR_LIMIT, "more than %d properties at %s",
-		                   JSONSCHEMA_MAX_PROPS, path);
+		return rterror_set(c->reterr, RTERROR_LIMIT, "more than %d properties at %s", JSONSCHEMA_MAX_PROPS,
+		                   path);
 	struct jsonschema_prop *pr = calloc(n ? (size_t)n : 1, sizeof(*pr));
 	if (!pr)
 		return rterror_set(c->reterr, RTERROR_NOMEM, "out of memory compiling schema");
@@ -175,8 +173,8 @@ static enum rterror compile_object(struct compiler *c, const cJSON *js, const ch
 	for (const cJSON *p = props ? props->child : NULL; p; p = p->next, k++) {
 		for (uint32_t j = 0; j < k; j++)
 			if (strcmp(pr[j].name, p->string) == 0)
-				return rterror_set(c->reterr, RTERROR_FORMAT,
-				                   "property \"%s\" defined twice at %s", p->string, path);
+				return rterror_set(c->reterr, RTERROR_FORMAT, "property \"%s\" defined twice at %s",
+				                   p->string, path);
 		pr[k].name = strdup(p->string);
 		c->s->nodes[idx].n_props = k + 1;
 		cJSON *key = cJSON_CreateString(p->string);
@@ -194,32 +192,27 @@ static enum rterror compile_object(struct compiler *c, const cJSON *js, const ch
 	}
 	for (const cJSON *r = req ? req->child : NULL; r; r = r->next) {
 		if (!cJSON_IsString(r))
-			return rterror_set(c->reterr, RTERROR_FORMAT, "required at %s holds a non-string",
-			                   path);
+			return rterror_set(c->reterr, RTERROR_FORMAT, "required at %s holds a non-string", path);
 		uint32_t j = 0;
 		while (j < k && strcmp(pr[j].name, r->valuestring) != 0)
 			j++;
 		if (j == k)
 			return rterror_set(c->reterr, RTERROR_UNSUPPORTED,
-			                   "required property \"%s\" at %s is not in properties",
-			                   r->valuestring, path);
+			                   "required property \"%s\" at %s is not in properties", r->valuestring, path);
 		pr[j].required = true;
 	}
 	return RTERROR_OK;
 }
 
-static enum rterror compile_typed(struct compiler *c, const cJSON *js, const char *type,
-                                  const char *path, uint32_t idx)
+static enum rterror compile_typed(struct compiler *c, const cJSON *js, const char *type, const char *path, uint32_t idx)
 {
-	static const char *const names[] = {"string", "number", "integer", "boolean",
-	                                    "null", "object", "array"};
+	static const char *const names[] = {"string", "number", "integer", "boolean", "null", "object", "array"};
 	enum jsonschema_kind kind = JSONSCHEMA_KIND_COUNT;
 	for (int i = 0; i < 7; i++)
 		if (strcmp(type, names[i]) == 0)
 			kind = (enum jsonschema_kind)i;
 	if (kind == JSONSCHEMA_KIND_COUNT)
-		return rterror_set(c->reterr, RTERROR_UNSUPPORTED, "type \"%s\" at %s is not supported",
-		                   type, path);
+		return rterror_set(c->reterr, RTERROR_UNSUPPORTED, "type \"%s\" at %s is not supported", type, path);
 	c->s->nodes[idx].kind = kind;
 	enum rterror e = RTERROR_OK;
 	if (kind == JSONSCHEMA_STRING) {
@@ -254,8 +247,7 @@ static enum rterror compile_typed(struct compiler *c, const cJSON *js, const cha
 	return e;
 }
 
-static enum rterror compile_literals(struct compiler *c, const cJSON *js, const char *path,
-                                     uint32_t idx)
+static enum rterror compile_literals(struct compiler *c, const cJSON *js, const char *path, uint32_t idx)
 {
 	const cJSON *en = cJSON_GetObjectItemCaseSensitive(js, "enum");
 	const cJSON *co = cJSON_GetObjectItemCaseSensitive(js, "const");
@@ -265,8 +257,8 @@ static enum rterror compile_literals(struct compiler *c, const cJSON *js, const 
 		return rterror_set(c->reterr, RTERROR_FORMAT, "enum at %s is not a non-empty array", path);
 	int n = en ? cJSON_GetArraySize(en) : 1;
 	if (n > JSONSCHEMA_MAX_LITERALS)
-		return rterror_set(c->reterr, RTERROR_LIMIT, "more than %d enum values at %s",
-		                   JSONSCHEMA_MAX_LITERALS, path);
+		return rterror_set(c->reterr, RTERROR_LIMIT, "more than %d enum values at %s", JSONSCHEMA_MAX_LITERALS,
+		                   path);
 	struct jsonschema_node *node = &c->s->nodes[idx];
 	node->kind = JSONSCHEMA_LITERALS;
 	node->lits = calloc((size_t)n, sizeof(*node->lits));
@@ -285,8 +277,7 @@ static enum rterror compile_literals(struct compiler *c, const cJSON *js, const 
 	return RTERROR_OK;
 }
 
-static enum rterror resolve_ref(struct compiler *c, const cJSON *ref, const char *path,
-                                uint32_t idx)
+static enum rterror resolve_ref(struct compiler *c, const cJSON *ref, const char *path, uint32_t idx)
 {
 	if (!cJSON_IsString(ref))
 		return rterror_set(c->reterr, RTERROR_FORMAT, "$ref at %s is not a string", path);
@@ -303,8 +294,7 @@ static enum rterror resolve_ref(struct compiler *c, const cJSON *ref, const char
 		defs = NULL;
 	} else {
 		return rterror_set(c->reterr, RTERROR_UNSUPPORTED,
-		                   "$ref \"%s\" at %s is not local (#/$defs/... or #/definitions/...)",
-		                   r, path);
+		                   "$ref \"%s\" at %s is not local (#/$defs/... or #/definitions/...)", r, path);
 	}
 	const cJSON *target = name ? cJSON_GetObjectItemCaseSensitive(defs, name) : c->doc;
 	if (!target || strchr(name ? name : "", '/'))
@@ -330,8 +320,8 @@ static enum rterror resolve_ref(struct compiler *c, const cJSON *ref, const char
 	return RTERROR_OK;
 }
 
-static enum rterror compile_union(struct compiler *c, const cJSON *list, const cJSON *typelist,
-                                  const cJSON *js, const char *path, uint32_t idx)
+static enum rterror compile_union(struct compiler *c, const cJSON *list, const cJSON *typelist, const cJSON *js,
+                                  const char *path, uint32_t idx)
 {
 	const cJSON *l = list ? list : typelist;
 	int n = cJSON_GetArraySize(l);
@@ -372,22 +362,20 @@ static enum rterror check_keywords(struct compiler *c, const cJSON *js, const ch
 		if (in_list(k->string, keywords, sizeof(keywords) / sizeof(keywords[0])) ||
 		    in_list(k->string, annotations, sizeof(annotations) / sizeof(annotations[0])))
 			continue;
-		return rterror_set(c->reterr, RTERROR_UNSUPPORTED,
-		                   "schema keyword \"%s\" at %s is not supported", k->string, path);
+		return rterror_set(c->reterr, RTERROR_UNSUPPORTED, "schema keyword \"%s\" at %s is not supported",
+		                   k->string, path);
 	}
 	return RTERROR_OK;
 }
 
-static enum rterror compile_node(struct compiler *c, const cJSON *js, const char *path,
-                                 uint32_t *ret)
+static enum rterror compile_node(struct compiler *c, const cJSON *js, const char *path, uint32_t *ret)
 {
 	if (!cJSON_IsObject(js))
 		return rterror_set(c->reterr, RTERROR_UNSUPPORTED,
-		                   "schema at %s is not an object (true/false schemas are not supported)",
-		                   path);
+		                   "schema at %s is not an object (true/false schemas are not supported)", path);
 	if (c->depth >= JSONSCHEMA_MAX_DEPTH)
-		return rterror_set(c->reterr, RTERROR_LIMIT, "schema nested deeper than %d at %s",
-		                   JSONSCHEMA_MAX_DEPTH, path);
+		return rterror_set(c->reterr, RTERROR_LIMIT, "schema nested deeper than %d at %s", JSONSCHEMA_MAX_DEPTH,
+		                   path);
 	enum rterror e = check_keywords(c, js, path);
 	uint32_t idx = 0;
 	if (!e)
@@ -425,8 +413,7 @@ static enum rterror compile_node(struct compiler *c, const cJSON *js, const char
 	else if (cJSON_HasObjectItem(js, "items"))
 		e = compile_typed(c, js, "array", path, idx);
 	else
-		e = rterror_set(c->reterr, RTERROR_UNSUPPORTED,
-		                "schema at %s allows any value; give it a type", path);
+		e = rterror_set(c->reterr, RTERROR_UNSUPPORTED, "schema at %s allows any value; give it a type", path);
 	c->depth--;
 	if (!e)
 		*ret = idx;
@@ -434,8 +421,7 @@ static enum rterror compile_node(struct compiler *c, const cJSON *js, const char
 }
 
 /* Appends the non-union alternatives reachable from node i to out (deduplicated). */
-static enum rterror flatten(struct compiler *c, uint32_t i, uint8_t *visiting, uint32_t *out,
-                            uint32_t *n_out)
+static enum rterror flatten(struct compiler *c, uint32_t i, uint8_t *visiting, uint32_t *out, uint32_t *n_out)
 {
 	struct jsonschema_node *n = &c->s->nodes[i];
 	if (n->kind != JSONSCHEMA_UNION) {
@@ -446,8 +432,7 @@ static enum rterror flatten(struct compiler *c, uint32_t i, uint8_t *visiting, u
 		return RTERROR_OK;
 	}
 	if (visiting[i])
-		return rterror_set(c->reterr, RTERROR_FORMAT, "$ref cycle without progress at %s",
-		                   n->path);
+		return rterror_set(c->reterr, RTERROR_FORMAT, "$ref cycle without progress at %s", n->path);
 	visiting[i] = 1;
 	for (uint32_t k = 0; k < n->n_alts; k++) {
 		enum rterror e = flatten(c, n->alts[k], visiting, out, n_out);
@@ -462,22 +447,34 @@ static void first_bytes(struct jsonschema_node *n)
 {
 	memset(n->first, 0, sizeof(n->first));
 	switch (n->kind) {
-	case JSONSCHEMA_STRING: bit_set(n->first, '"'); break;
+	case JSONSCHEMA_STRING:
+		bit_set(n->first, '"');
+		break;
 	case JSONSCHEMA_NUMBER:
 	case JSONSCHEMA_INTEGER:
 		bit_set(n->first, '-');
 		for (int d = '0'; d <= '9'; d++)
 			bit_set(n->first, (uint8_t)d);
 		break;
-	case JSONSCHEMA_BOOLEAN: bit_set(n->first, 't'); bit_set(n->first, 'f'); break;
-	case JSONSCHEMA_NULL: bit_set(n->first, 'n'); break;
-	case JSONSCHEMA_OBJECT: bit_set(n->first, '{'); break;
-	case JSONSCHEMA_ARRAY: bit_set(n->first, '['); break;
+	case JSONSCHEMA_BOOLEAN:
+		bit_set(n->first, 't');
+		bit_set(n->first, 'f');
+		break;
+	case JSONSCHEMA_NULL:
+		bit_set(n->first, 'n');
+		break;
+	case JSONSCHEMA_OBJECT:
+		bit_set(n->first, '{');
+		break;
+	case JSONSCHEMA_ARRAY:
+		bit_set(n->first, '[');
+		break;
 	case JSONSCHEMA_LITERALS:
 		for (uint32_t k = 0; k < n->n_lits; k++)
 			bit_set(n->first, (uint8_t)n->lits[k].text[0]);
 		break;
-	default: break;
+	default:
+		break;
 	}
 }
 
@@ -585,14 +582,12 @@ out:
 	return e;
 }
 
-enum rterror jsonschema_compile(const char *text, size_t len, struct jsonschema **ret,
-                                char **reterr)
+enum rterror jsonschema_compile(const char *text, size_t len, struct jsonschema **ret, char **reterr)
 {
 	if (!text || !ret)
 		return rterror_set(reterr, RTERROR_INVALID, "jsonschema_compile: NULL argument");
 	if (len > JSONSCHEMA_MAX_TEXT)
-		return rterror_set(reterr, RTERROR_LIMIT, "schema longer than %u bytes",
-		                   JSONSCHEMA_MAX_TEXT);
+		return rterror_set(reterr, RTERROR_LIMIT, "schema longer than %u bytes", JSONSCHEMA_MAX_TEXT);
 	struct compiler c = {.reterr = reterr};
 	enum rterror e = RTERROR_OK;
 	const char *end = NULL;
@@ -653,11 +648,11 @@ static void vpath_pop(struct vpath *p, size_t old)
 	p->buf[old] = '\0';
 }
 
-static enum rterror vnode(const struct jsonschema *s, uint32_t i, const cJSON *v, struct vpath *p,
-                          int depth, char **reterr);
+static enum rterror vnode(const struct jsonschema *s, uint32_t i, const cJSON *v, struct vpath *p, int depth,
+                          char **reterr);
 
-static enum rterror vobject(const struct jsonschema *s, const struct jsonschema_node *n,
-                            const cJSON *v, struct vpath *p, int depth, char **reterr)
+static enum rterror vobject(const struct jsonschema *s, const struct jsonschema_node *n, const cJSON *v,
+                            struct vpath *p, int depth, char **reterr)
 {
 	const char *at = p->len ? p->buf : "/";
 	if (!cJSON_IsObject(v))
@@ -668,16 +663,14 @@ static enum rterror vobject(const struct jsonschema *s, const struct jsonschema_
 			return rterror_set(reterr, RTERROR_LIMIT, "object at %s has too many keys", at);
 		for (const cJSON *o = v->child; o != k; o = o->next)
 			if (strcmp(o->string, k->string) == 0)
-				return rterror_set(reterr, RTERROR_FORMAT, "key \"%s\" repeated at %s",
-				                   k->string, at);
+				return rterror_set(reterr, RTERROR_FORMAT, "key \"%s\" repeated at %s", k->string, at);
 		uint32_t j = 0;
 		while (j < n->n_props && strcmp(n->props[j].name, k->string) != 0)
 			j++;
 		if (j == n->n_props) {
 			if (n->additional)
 				continue;
-			return rterror_set(reterr, RTERROR_FORMAT, "unexpected key \"%s\" at %s",
-			                   k->string, at);
+			return rterror_set(reterr, RTERROR_FORMAT, "unexpected key \"%s\" at %s", k->string, at);
 		}
 		size_t old = vpath_push(p, k->string, 0);
 		enum rterror e = vnode(s, n->props[j].node, k, p, depth + 1, reterr);
@@ -692,8 +685,8 @@ static enum rterror vobject(const struct jsonschema *s, const struct jsonschema_
 	return RTERROR_OK;
 }
 
-static enum rterror varray(const struct jsonschema *s, const struct jsonschema_node *n,
-                           const cJSON *v, struct vpath *p, int depth, char **reterr)
+static enum rterror varray(const struct jsonschema *s, const struct jsonschema_node *n, const cJSON *v, struct vpath *p,
+                           int depth, char **reterr)
 {
 	const char *at = p->len ? p->buf : "/";
 	if (!cJSON_IsArray(v))
@@ -710,28 +703,26 @@ static enum rterror varray(const struct jsonschema *s, const struct jsonschema_n
 			return e;
 	}
 	if (count < n->min_items)
-		return rterror_set(reterr, RTERROR_FORMAT, "array at %s has fewer than %u items", at,
-		                   n->min_items);
+		return rterror_set(reterr, RTERROR_FORMAT, "array at %s has fewer than %u items", at, n->min_items);
 	return RTERROR_OK;
 }
 
-static enum rterror vnode(const struct jsonschema *s, uint32_t i, const cJSON *v, struct vpath *p,
-                          int depth, char **reterr)
+static enum rterror vnode(const struct jsonschema *s, uint32_t i, const cJSON *v, struct vpath *p, int depth,
+                          char **reterr)
 {
 	const struct jsonschema_node *n = &s->nodes[i];
 	const char *at = p->len ? p->buf : "/";
 	if (depth > JSONSCHEMA_MAX_DEPTH)
-		return rterror_set(reterr, RTERROR_LIMIT, "value nested deeper than %d at %s",
-		                   JSONSCHEMA_MAX_DEPTH, at);
+		return rterror_set(reterr, RTERROR_LIMIT, "value nested deeper than %d at %s", JSONSCHEMA_MAX_DEPTH,
+		                   at);
 	switch (n->kind) {
 	case JSONSCHEMA_STRING: {
 		if (!cJSON_IsString(v))
 			return rterror_set(reterr, RTERROR_FORMAT, "value at %s is not a string", at);
 		size_t cp = utf8_count(v->valuestring);
 		if (cp < n->min_len || cp > n->max_len)
-			return rterror_set(reterr, RTERROR_FORMAT,
-			                   "string at %s has %zu characters, outside [%u, %u]", at, cp,
-			                   n->min_len, n->max_len);
+			return rterror_set(reterr, RTERROR_FORMAT, "string at %s has %zu characters, outside [%u, %u]",
+			                   at, cp, n->min_len, n->max_len);
 		return RTERROR_OK;
 	}
 	case JSONSCHEMA_NUMBER:
@@ -747,8 +738,10 @@ static enum rterror vnode(const struct jsonschema *s, uint32_t i, const cJSON *v
 	case JSONSCHEMA_NULL:
 		return cJSON_IsNull(v) ? RTERROR_OK
 		                       : rterror_set(reterr, RTERROR_FORMAT, "value at %s is not null", at);
-	case JSONSCHEMA_OBJECT: return vobject(s, n, v, p, depth, reterr);
-	case JSONSCHEMA_ARRAY: return varray(s, n, v, p, depth, reterr);
+	case JSONSCHEMA_OBJECT:
+		return vobject(s, n, v, p, depth, reterr);
+	case JSONSCHEMA_ARRAY:
+		return varray(s, n, v, p, depth, reterr);
 	case JSONSCHEMA_LITERALS: {
 		if (cJSON_IsArray(v) || cJSON_IsObject(v))
 			return rterror_set(reterr, RTERROR_FORMAT, "value at %s is not one of the enum values", at);
@@ -772,8 +765,7 @@ static enum rterror vnode(const struct jsonschema *s, uint32_t i, const cJSON *v
 	}
 }
 
-enum rterror jsonschema_validate(const struct jsonschema *s, const char *json, size_t len,
-                                 char **reterr)
+enum rterror jsonschema_validate(const struct jsonschema *s, const char *json, size_t len, char **reterr)
 {
 	if (!s || !json)
 		return rterror_set(reterr, RTERROR_INVALID, "jsonschema_validate: NULL argument");

@@ -27,14 +27,14 @@
 #include "runtime/rterror.h"
 
 /* Built-in limits on what a schema may ask for. */
-#define JSONSCHEMA_MAX_TEXT (1u << 20)   /* bytes of schema text */
+#define JSONSCHEMA_MAX_TEXT (1u << 20) /* bytes of schema text */
 #define JSONSCHEMA_MAX_NODES 4096
-#define JSONSCHEMA_MAX_PROPS 256         /* properties per object */
-#define JSONSCHEMA_MAX_LITERALS 1024     /* enum values per node */
-#define JSONSCHEMA_MAX_LITERAL_LEN 1024  /* bytes of one encoded key or enum value */
-#define JSONSCHEMA_MAX_DEPTH 32          /* nesting of a JSON value (and of the schema) */
-#define JSONSCHEMA_MAX_STRING 65536      /* code points of a string without maxLength */
-#define JSONSCHEMA_MAX_ITEMS 65536       /* items of an array without maxItems */
+#define JSONSCHEMA_MAX_PROPS 256        /* properties per object */
+#define JSONSCHEMA_MAX_LITERALS 1024    /* enum values per node */
+#define JSONSCHEMA_MAX_LITERAL_LEN 1024 /* bytes of one encoded key or enum value */
+#define JSONSCHEMA_MAX_DEPTH 32         /* nesting of a JSON value (and of the schema) */
+#define JSONSCHEMA_MAX_STRING 65536     /* code points of a string without maxLength */
+#define JSONSCHEMA_MAX_ITEMS 65536      /* items of an array without maxItems */
 
 enum jsonschema_kind {
 	JSONSCHEMA_STRING,
@@ -64,19 +64,19 @@ struct jsonschema_prop {
 
 struct jsonschema_node {
 	enum jsonschema_kind kind;
-	uint32_t min_len, max_len;       /* STRING: code points */
-	uint32_t min_items, max_items;   /* ARRAY */
-	uint32_t items;                  /* ARRAY: node of each item */
-	bool additional;                 /* OBJECT: other keys are valid (never generated) */
-	uint32_t n_props;                /* OBJECT, in schema order */
+	uint32_t min_len, max_len;     /* STRING: code points */
+	uint32_t min_items, max_items; /* ARRAY */
+	uint32_t items;                /* ARRAY: node of each item */
+	bool additional;               /* OBJECT: other keys are valid (never generated) */
+	uint32_t n_props;              /* OBJECT, in schema order */
 	struct jsonschema_prop *props;
-	uint32_t n_lits;                 /* LITERALS */
+	uint32_t n_lits; /* LITERALS */
 	struct jsonschema_lit *lits;
-	uint32_t n_alts;                 /* UNION */
+	uint32_t n_alts; /* UNION */
 	uint32_t *alts;
-	uint32_t frames_needed;          /* nesting levels of this node's smallest instance */
-	uint8_t first[32];               /* bitset of the bytes an instance can start with */
-	char *path;                      /* where it was defined, for messages */
+	uint32_t frames_needed; /* nesting levels of this node's smallest instance */
+	uint8_t first[32];      /* bitset of the bytes an instance can start with */
+	char *path;             /* where it was defined, for messages */
 };
 
 struct jsonschema {
@@ -89,14 +89,14 @@ struct jsonschema {
  * RTERROR_FORMAT when the text is not JSON or not a schema; RTERROR_UNSUPPORTED
  * with the keyword and path for what the subset does not cover; RTERROR_LIMIT
  * past the limits above. */
-enum rterror jsonschema_compile(const char *text, size_t len, struct jsonschema **ret,
-                                char **reterr) __attribute__((warn_unused_result));
+enum rterror jsonschema_compile(const char *text, size_t len, struct jsonschema **ret, char **reterr)
+    __attribute__((warn_unused_result));
 void jsonschema_free(struct jsonschema *s);
 
 /* Checks that json[0..len) is one JSON value valid for s (any key order, no
  * duplicate keys). RTERROR_FORMAT with the path of the first violation. */
-enum rterror jsonschema_validate(const struct jsonschema *s, const char *json, size_t len,
-                                 char **reterr) __attribute__((warn_unused_result));
+enum rterror jsonschema_validate(const struct jsonschema *s, const char *json, size_t len, char **reterr)
+    __attribute__((warn_unused_result));
 
 static inline bool jsonschema_first_has(const struct jsonschema_node *n, uint8_t b)
 {

@@ -45,8 +45,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-static char *build_body(const struct openai_config *cfg, const struct openai_request *req,
-                        char **reterr)
+static char *build_body(const struct openai_config *cfg, const struct openai_request *req, char **reterr)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON *msgs = cJSON_AddArrayToObject(root, "messages");
@@ -116,8 +115,8 @@ static void server_message(const struct body *b, char *buf, size_t len)
 	cJSON_Delete(j);
 }
 
-static enum rterror parse_reply(const struct openai_request *req, const struct body *b,
-                                struct openai_reply *r, char **reterr)
+static enum rterror parse_reply(const struct openai_request *req, const struct body *b, struct openai_reply *r,
+                                char **reterr)
 {
 	cJSON *j = cJSON_ParseWithLength(b->data ? b->data : "", b->len);
 	enum rterror e = RTERROR_OK;
@@ -162,8 +161,8 @@ static void sleep_ms(long ms)
 }
 
 /* One request. *retry is set when another attempt may succeed. */
-static enum rterror attempt(const struct openai_config *cfg, const char *url, const char *payload,
-                            struct body *b, bool *retry, char **reterr)
+static enum rterror attempt(const struct openai_config *cfg, const char *url, const char *payload, struct body *b,
+                            bool *retry, char **reterr)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
@@ -194,8 +193,7 @@ static enum rterror attempt(const struct openai_config *cfg, const char *url, co
 		e = rterror_set(reterr, RTERROR_TIMEOUT, "backend at %s did not answer in time", url);
 	} else if (cc != CURLE_OK) {
 		*retry = true;
-		e = rterror_set(reterr, RTERROR_BUSY, "backend at %s unreachable: %s", url,
-		                curl_easy_strerror(cc));
+		e = rterror_set(reterr, RTERROR_BUSY, "backend at %s unreachable: %s", url, curl_easy_strerror(cc));
 	} else if (status == 429 || status >= 500) {
 		char msg[256];
 		server_message(b, msg, sizeof(msg));
@@ -212,8 +210,8 @@ static enum rterror attempt(const struct openai_config *cfg, const char *url, co
 	return e;
 }
 
-enum rterror openai_chat(const struct openai_config *cfg, const struct openai_request *req,
-                         struct openai_reply *ret, char **reterr)
+enum rterror openai_chat(const struct openai_config *cfg, const struct openai_request *req, struct openai_reply *ret,
+                         char **reterr)
 {
 	if (!cfg || !req || !ret || !cfg->base_url || req->n_msgs == 0)
 		return rterror_set(reterr, RTERROR_INVALID, "openai_chat: missing argument");
@@ -248,8 +246,8 @@ enum rterror openai_chat(const struct openai_config *cfg, const struct openai_re
 		delay = delay * 2 > 30000 ? 30000 : delay * 2;
 	}
 	if (e)
-		rterror_set(reterr, e, "%s (after %d attempt%s)", aerr ? aerr : rterror_str(e),
-		            r.attempts, r.attempts == 1 ? "" : "s");
+		rterror_set(reterr, e, "%s (after %d attempt%s)", aerr ? aerr : rterror_str(e), r.attempts,
+		            r.attempts == 1 ? "" : "s");
 	free(aerr);
 	if (!e)
 		e = parse_reply(req, &b, &r, reterr);

@@ -60,8 +60,7 @@ static double now_ms(void)
 
 const char *rt_stop_name(enum rt_stop s)
 {
-	static const char *const names[RT_STOP_COUNT] = {"end", "stop string", "max tokens",
-	                                                  "time limit"};
+	static const char *const names[RT_STOP_COUNT] = {"end", "stop string", "max tokens", "time limit"};
 	return (unsigned)s < RT_STOP_COUNT ? names[s] : "unknown";
 }
 
@@ -84,8 +83,7 @@ void rt_model_close(struct rt_model *m)
 	free(m);
 }
 
-static enum rterror pick_template(struct rt_model *m, const struct gguf_file *f, const char *name,
-                                  char **reterr)
+static enum rterror pick_template(struct rt_model *m, const struct gguf_file *f, const char *name, char **reterr)
 {
 	if (name && strcmp(name, "raw") == 0) {
 		m->raw = true;
@@ -144,8 +142,8 @@ static void describe_local(struct rt_model *m)
 	}
 }
 
-enum rterror rt_model_open_local(const char *path, const struct rt_local_options *opts,
-                                 struct rt_model **ret, char **reterr)
+enum rterror rt_model_open_local(const char *path, const struct rt_local_options *opts, struct rt_model **ret,
+                                 char **reterr)
 {
 	if (!path || !ret)
 		return rterror_set(reterr, RTERROR_INVALID, "rt_model_open_local: NULL argument");
@@ -163,15 +161,14 @@ enum rterror rt_model_open_local(const char *path, const struct rt_local_options
 	const struct model_info *mi = model_get_info(m->model);
 	m->n_vocab = tokenizer_n_vocab(m->tok);
 	if (m->n_vocab != mi->n_vocab) {
-		e = rterror_set(reterr, RTERROR_FORMAT, "%s: tokenizer has %d tokens, the model %d", path,
-		                m->n_vocab, mi->n_vocab);
+		e = rterror_set(reterr, RTERROR_FORMAT, "%s: tokenizer has %d tokens, the model %d", path, m->n_vocab,
+		                mi->n_vocab);
 		goto out;
 	}
 	int32_t n_ctx = o.n_ctx > 0 ? o.n_ctx : mi->n_ctx_train;
 	if (o.n_ctx <= 0 && (n_ctx <= 0 || n_ctx > RT_DEFAULT_CTX))
 		n_ctx = RT_DEFAULT_CTX;
-	e = model_ctx_new(m->model, n_ctx, o.n_threads, o.exact ? MATMUL_F32 : MATMUL_ROUNDED, &m->ctx,
-	                  reterr);
+	e = model_ctx_new(m->model, n_ctx, o.n_threads, o.exact ? MATMUL_F32 : MATMUL_ROUNDED, &m->ctx, reterr);
 	if (e)
 		goto out;
 	m->n_ctx = model_ctx_size(m->ctx);
@@ -191,8 +188,7 @@ out:
 	return RTERROR_OK;
 }
 
-enum rterror rt_model_open_remote(const struct rt_remote_options *opts, struct rt_model **ret,
-                                  char **reterr)
+enum rterror rt_model_open_remote(const struct rt_remote_options *opts, struct rt_model **ret, char **reterr)
 {
 	if (!opts || !opts->base_url || !ret)
 		return rterror_set(reterr, RTERROR_INVALID, "rt_model_open_remote: no base URL");
@@ -210,9 +206,12 @@ enum rterror rt_model_open_remote(const struct rt_remote_options *opts, struct r
 		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
 	}
 	m->ocfg = (struct openai_config){
-		.base_url = m->base_url, .model = m->remote_model, .api_key = m->api_key,
-		.connect_timeout_ms = opts->connect_timeout_ms, .timeout_ms = opts->timeout_ms,
-		.retries = opts->retries,
+	    .base_url = m->base_url,
+	    .model = m->remote_model,
+	    .api_key = m->api_key,
+	    .connect_timeout_ms = opts->connect_timeout_ms,
+	    .timeout_ms = opts->timeout_ms,
+	    .retries = opts->retries,
 	};
 	m->info.remote = true;
 	m->info.arch = m->base_url;
@@ -236,8 +235,7 @@ void rt_result_free(struct rt_result *r)
 	free(r);
 }
 
-enum rterror rt_schema_validate(const char *schema_text, const char *json_text, size_t len,
-                                char **reterr)
+enum rterror rt_schema_validate(const char *schema_text, const char *json_text, size_t len, char **reterr)
 {
 	if (!schema_text || !json_text)
 		return rterror_set(reterr, RTERROR_INVALID, "rt_schema_validate: NULL argument");
@@ -290,8 +288,8 @@ static enum rterror prepare_schema(struct rt_model *m, const char *schema_text, 
 	return RTERROR_OK;
 }
 
-static enum rterror generate_remote(struct rt_model *m, const struct rt_request *req,
-                                    struct rt_result *r, char **reterr)
+static enum rterror generate_remote(struct rt_model *m, const struct rt_request *req, struct rt_result *r,
+                                    char **reterr)
 {
 	struct openai_message msgs[2];
 	size_t n = 0;
@@ -299,10 +297,16 @@ static enum rterror generate_remote(struct rt_model *m, const struct rt_request 
 		msgs[n++] = (struct openai_message){"system", req->system};
 	msgs[n++] = (struct openai_message){"user", req->prompt};
 	struct openai_request oreq = {
-		.msgs = msgs, .n_msgs = n, .schema_json = req->schema,
-		.schema = req->schema ? m->schema : NULL, .max_tokens = req->max_tokens,
-		.temperature = req->temperature, .top_p = req->top_p, .seed = req->seed,
-		.stop = req->schema ? NULL : req->stop, .n_stop = req->schema ? 0 : req->n_stop,
+	    .msgs = msgs,
+	    .n_msgs = n,
+	    .schema_json = req->schema,
+	    .schema = req->schema ? m->schema : NULL,
+	    .max_tokens = req->max_tokens,
+	    .temperature = req->temperature,
+	    .top_p = req->top_p,
+	    .seed = req->seed,
+	    .stop = req->schema ? NULL : req->stop,
+	    .n_stop = req->schema ? 0 : req->n_stop,
 	};
 	struct openai_config cfg = m->ocfg;
 	if (req->time_limit_ms > 0 && (cfg.timeout_ms <= 0 || cfg.timeout_ms > req->time_limit_ms))
@@ -316,16 +320,15 @@ static enum rterror generate_remote(struct rt_model *m, const struct rt_request 
 	r->text = rep.content;
 	r->text_len = rep.content_len;
 	r->n_prompt = rep.prompt_tokens;
-	r->stop = rep.finish_reason && strcmp(rep.finish_reason, "length") == 0 ? RT_STOP_MAX_TOKENS
-	                                                                          : RT_STOP_END;
+	r->stop = rep.finish_reason && strcmp(rep.finish_reason, "length") == 0 ? RT_STOP_MAX_TOKENS : RT_STOP_END;
 	if (rep.completion_tokens > 0 && r->gen_ms > 0)
 		r->gen_tps = rep.completion_tokens / (r->gen_ms / 1e3);
 	free(rep.finish_reason);
 	return RTERROR_OK;
 }
 
-static enum rterror encode_prompt(struct rt_model *m, const struct rt_request *req, int32_t **ids,
-                                  size_t *n, char **reterr)
+static enum rterror encode_prompt(struct rt_model *m, const struct rt_request *req, int32_t **ids, size_t *n,
+                                  char **reterr)
 {
 	size_t max = (size_t)m->n_ctx;
 	if (!m->raw) {
@@ -339,8 +342,8 @@ static enum rterror encode_prompt(struct rt_model *m, const struct rt_request *r
 	char *text = NULL;
 	if (asprintf(&text, "%s%s", req->system ? req->system : "", req->prompt) < 0)
 		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
-	enum rterror e = tokenizer_encode(m->tok, text, strlen(text), tokenizer_add_bos(m->tok), false,
-	                                  max, ids, n, reterr);
+	enum rterror e =
+	    tokenizer_encode(m->tok, text, strlen(text), tokenizer_add_bos(m->tok), false, max, ids, n, reterr);
 	free(text);
 	return e;
 }
@@ -376,8 +379,7 @@ static enum rterror eval_pending(struct gen *g, char **reterr)
 	return RTERROR_OK;
 }
 
-static enum rterror grow(void **p, size_t *cap, size_t need, size_t elem, size_t max,
-                         char **reterr)
+static enum rterror grow(void **p, size_t *cap, size_t need, size_t elem, size_t max, char **reterr)
 {
 	if (need <= *cap)
 		return RTERROR_OK;
@@ -397,8 +399,7 @@ static enum rterror grow(void **p, size_t *cap, size_t need, size_t elem, size_t
 static enum rterror append_text(struct gen *g, const char *s, size_t len, char **reterr)
 {
 	struct rt_result *r = g->r;
-	enum rterror e = grow((void **)&r->text, &g->text_cap, r->text_len + len + 1, 1, RT_MAX_TEXT,
-	                      reterr);
+	enum rterror e = grow((void **)&r->text, &g->text_cap, r->text_len + len + 1, 1, RT_MAX_TEXT, reterr);
 	if (e)
 		return e;
 	memcpy(r->text + r->text_len, s, len);
@@ -407,8 +408,7 @@ static enum rterror append_text(struct gen *g, const char *s, size_t len, char *
 	return RTERROR_OK;
 }
 
-static enum rterror append_token(struct gen *g, int32_t id, float prob, bool forced,
-                                 char **reterr)
+static enum rterror append_token(struct gen *g, int32_t id, float prob, bool forced, char **reterr)
 {
 	struct rt_result *r = g->r;
 	size_t len = 0;
@@ -416,8 +416,8 @@ static enum rterror append_token(struct gen *g, int32_t id, float prob, bool for
 	size_t off = r->text_len;
 	enum rterror e = append_text(g, piece, len, reterr);
 	if (!e)
-		e = grow((void **)&r->tokens, &g->tok_cap, r->n_tokens + 1, sizeof(*r->tokens),
-		         (size_t)INT32_MAX, reterr);
+		e = grow((void **)&r->tokens, &g->tok_cap, r->n_tokens + 1, sizeof(*r->tokens), (size_t)INT32_MAX,
+		         reterr);
 	if (e)
 		return e;
 	r->tokens[r->n_tokens++] = (struct rt_token){id, (uint32_t)off, (uint32_t)len, prob, forced};
@@ -451,8 +451,7 @@ static bool cut_stop_string(struct gen *g, size_t old_len)
 }
 
 /* Picks the next token: forced by the schema, or sampled from fresh logits. */
-static enum rterror next_token(struct gen *g, int32_t *id, float *prob, bool *forced,
-                               char **reterr)
+static enum rterror next_token(struct gen *g, int32_t *id, float *prob, bool *forced, char **reterr)
 {
 	*prob = 1;
 	*forced = g->cur && constraint_cursor_forced(g->cur, id);
@@ -527,8 +526,8 @@ static enum rterror reuse_prefix(struct gen *g, const int32_t *ids, size_t n, ch
 	return RTERROR_OK;
 }
 
-static enum rterror generate_local(struct rt_model *m, const struct rt_request *req,
-                                   struct rt_result *r, double t0, char **reterr)
+static enum rterror generate_local(struct rt_model *m, const struct rt_request *req, struct rt_result *r, double t0,
+                                   char **reterr)
 {
 	struct gen g = {.m = m, .req = req, .r = r};
 	int32_t *ids = NULL;
@@ -537,8 +536,7 @@ static enum rterror generate_local(struct rt_model *m, const struct rt_request *
 	if (e)
 		goto out;
 	if (n == 0 || n >= (size_t)m->n_ctx) {
-		e = rterror_set(reterr, RTERROR_LIMIT, "prompt has %zu tokens; the context holds %d", n,
-		                m->n_ctx);
+		e = rterror_set(reterr, RTERROR_LIMIT, "prompt has %zu tokens; the context holds %d", n, m->n_ctx);
 		goto out;
 	}
 	e = reuse_prefix(&g, ids, n, reterr);
@@ -583,8 +581,7 @@ out:
 	return e;
 }
 
-enum rterror rt_generate(struct rt_model *m, const struct rt_request *req, struct rt_result **ret,
-                         char **reterr)
+enum rterror rt_generate(struct rt_model *m, const struct rt_request *req, struct rt_result **ret, char **reterr)
 {
 	if (!m || !req || !req->prompt || !ret)
 		return rterror_set(reterr, RTERROR_INVALID, "rt_generate: NULL argument");

@@ -22,36 +22,35 @@
 struct rt_model;
 
 struct rt_local_options {
-	int n_threads;             /* <= 0: one per core */
-	int32_t n_ctx;             /* <= 0: the training context, at most RT_DEFAULT_CTX */
+	int n_threads; /* <= 0: one per core */
+	int32_t n_ctx; /* <= 0: the training context, at most RT_DEFAULT_CTX */
 	/* NULL: recognised from the file's tokenizer.chat_template (a file without a
 	 * template is a plain completion model, as with "raw"); otherwise "chatml",
 	 * "llama3", "mistral", or "raw" (no chat formatting: the system text, then
 	 * the prompt, tokenized as they are). */
 	const char *chat_template;
-	bool exact;                /* F32 arithmetic on dequantized weights (slower) */
+	bool exact; /* F32 arithmetic on dequantized weights (slower) */
 };
 
 #define RT_DEFAULT_CTX 4096
 
 struct rt_remote_options {
-	const char *base_url;      /* http(s)://host:port, with or without /v1 */
-	const char *model;         /* model name the server knows; may be NULL */
-	const char *api_key;       /* may be NULL */
-	long connect_timeout_ms;   /* <= 0: 10 s */
-	long timeout_ms;           /* per attempt; <= 0: 120 s */
-	int retries;               /* extra attempts on 5xx/429/connection errors */
+	const char *base_url;    /* http(s)://host:port, with or without /v1 */
+	const char *model;       /* model name the server knows; may be NULL */
+	const char *api_key;     /* may be NULL */
+	long connect_timeout_ms; /* <= 0: 10 s */
+	long timeout_ms;         /* per attempt; <= 0: 120 s */
+	int retries;             /* extra attempts on 5xx/429/connection errors */
 };
 
 /* Opens a local model. *ret is owned by the caller; close with rt_model_close().
  * RTERROR_UNSUPPORTED (with the template's kind and how to name one) when the
  * file's chat template is not recognised and none is named. */
-enum rterror rt_model_open_local(const char *path, const struct rt_local_options *opts,
-                                 struct rt_model **ret, char **reterr)
-	__attribute__((warn_unused_result));
+enum rterror rt_model_open_local(const char *path, const struct rt_local_options *opts, struct rt_model **ret,
+                                 char **reterr) __attribute__((warn_unused_result));
 /* A remote endpoint; nothing is contacted until rt_generate(). The strings are copied. */
-enum rterror rt_model_open_remote(const struct rt_remote_options *opts, struct rt_model **ret,
-                                  char **reterr) __attribute__((warn_unused_result));
+enum rterror rt_model_open_remote(const struct rt_remote_options *opts, struct rt_model **ret, char **reterr)
+    __attribute__((warn_unused_result));
 void rt_model_close(struct rt_model *m);
 
 #define RT_MAX_TYPES 16
@@ -78,16 +77,16 @@ struct rt_model_info {
 void rt_model_describe(const struct rt_model *m, struct rt_model_info *ret);
 
 struct rt_request {
-	const char *system;        /* may be NULL */
-	const char *prompt;        /* the user's text */
-	const char *schema;        /* JSON Schema text (subset: see jsonschema.h); NULL: free text */
-	int32_t max_tokens;        /* generated tokens; <= 0: 512 */
-	int64_t time_limit_ms;     /* whole call; <= 0: none */
-	float temperature;         /* <= 0: greedy */
-	int32_t top_k;             /* <= 0: no limit */
-	float top_p;               /* outside (0, 1): no limit */
+	const char *system;    /* may be NULL */
+	const char *prompt;    /* the user's text */
+	const char *schema;    /* JSON Schema text (subset: see jsonschema.h); NULL: free text */
+	int32_t max_tokens;    /* generated tokens; <= 0: 512 */
+	int64_t time_limit_ms; /* whole call; <= 0: none */
+	float temperature;     /* <= 0: greedy */
+	int32_t top_k;         /* <= 0: no limit */
+	float top_p;           /* outside (0, 1): no limit */
 	uint64_t seed;
-	const char *const *stop;   /* stop strings (free text only); the match is cut off */
+	const char *const *stop; /* stop strings (free text only); the match is cut off */
 	size_t n_stop;
 };
 
@@ -110,15 +109,15 @@ struct rt_token {
 };
 
 struct rt_result {
-	char *text;             /* NUL-terminated */
+	char *text; /* NUL-terminated */
 	size_t text_len;
 	struct rt_token *tokens; /* local models only; NULL for remote ones */
 	size_t n_tokens;
 	/* With a schema and a limit reached, the value was closed by appending the
 	 * shortest valid ending: text_len - closed_len bytes came from tokens. */
 	size_t closed_len;
-	int32_t n_prompt;       /* prompt tokens */
-	int32_t n_reused;       /* of which taken from the KV cache */
+	int32_t n_prompt; /* prompt tokens */
+	int32_t n_reused; /* of which taken from the KV cache */
 	double prompt_ms, gen_ms;
 	double prompt_tps, gen_tps; /* tokens per second (evaluated prompt tokens; generated) */
 	enum rt_stop stop;
@@ -128,12 +127,12 @@ struct rt_result {
  * RTERROR_LIMIT when the prompt does not fit the context; schema errors as
  * jsonschema.h describes (RTERROR_UNSUPPORTED naming the keyword and path);
  * remote errors as openai.h describes. */
-enum rterror rt_generate(struct rt_model *m, const struct rt_request *req, struct rt_result **ret,
-                         char **reterr) __attribute__((warn_unused_result));
+enum rterror rt_generate(struct rt_model *m, const struct rt_request *req, struct rt_result **ret, char **reterr)
+    __attribute__((warn_unused_result));
 void rt_result_free(struct rt_result *r);
 const char *rt_stop_name(enum rt_stop s);
 
 /* Checks that json_text[0..len) is valid for schema_text: RTERROR_OK, or
  * RTERROR_FORMAT with the path of the first problem (schema errors as above). */
-enum rterror rt_schema_validate(const char *schema_text, const char *json_text, size_t len,
-                                char **reterr) __attribute__((warn_unused_result));
+enum rterror rt_schema_validate(const char *schema_text, const char *json_text, size_t len, char **reterr)
+    __attribute__((warn_unused_result));

@@ -78,8 +78,7 @@ static int cmp_cand(const void *a, const void *b)
 }
 
 /* Probability of id under softmax of the raw logits over the allowed tokens. */
-static float model_prob(const float *logits, int32_t n, const uint32_t *allowed, float max,
-                        int32_t id)
+static float model_prob(const float *logits, int32_t n, const uint32_t *allowed, float max, int32_t id)
 {
 	double sum = 0;
 	for (int32_t i = 0; i < n; i++)
@@ -88,8 +87,7 @@ static float model_prob(const float *logits, int32_t n, const uint32_t *allowed,
 	return (float)(exp((double)logits[id] - max) / sum);
 }
 
-static int32_t sample_tempered(struct sampler *s, const float *logits, int32_t n,
-                               const uint32_t *allowed, float max)
+static int32_t sample_tempered(struct sampler *s, const float *logits, int32_t n, const uint32_t *allowed, float max)
 {
 	float t = s->p.temperature;
 	int32_t m = 0;
@@ -119,8 +117,7 @@ static int32_t sample_tempered(struct sampler *s, const float *logits, int32_t n
 	return s->cands[m - 1].id;
 }
 
-int32_t sampler_sample(struct sampler *s, const float *logits, int32_t n, const uint32_t *allowed,
-                       float *ret_prob)
+int32_t sampler_sample(struct sampler *s, const float *logits, int32_t n, const uint32_t *allowed, float *ret_prob)
 {
 	int32_t best = -1;
 	for (int32_t i = 0; i < n; i++)

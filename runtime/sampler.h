@@ -26,12 +26,11 @@ struct sampler;
 
 /* *ret is owned by the caller; free with sampler_free(). */
 enum rterror sampler_new(const struct sampler_params *p, struct sampler **ret, char **reterr)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void sampler_free(struct sampler *s);
 
 /* Chooses a token among logits[0..n) whose bit is set in allowed (bit i of word
  * i/32), or among all when allowed is NULL. Tokens with non-finite logits are
  * never chosen. Returns the id, or -1 when no token is allowed; *ret_prob (if
  * not NULL) gets the probability described above. */
-int32_t sampler_sample(struct sampler *s, const float *logits, int32_t n, const uint32_t *allowed,
-                       float *ret_prob);
+int32_t sampler_sample(struct sampler *s, const float *logits, int32_t n, const uint32_t *allowed, float *ret_prob);

@@ -65,8 +65,8 @@ static void test_reference(struct rt_model *m, const cJSON *ref)
 	tap_ok(eq, "/generate/greedy/reference-tokens", "%s %s", err ? err : "", r ? r->text : "");
 	tap_ok(r && strcmp(r->text, want_text->valuestring) == 0 && r->stop == RT_STOP_MAX_TOKENS,
 	       "/generate/greedy/reference-text", "got \"%s\"", r ? r->text : "");
-	tap_ok(r && r->n_prompt == cJSON_GetArraySize(cJSON_GetObjectItem(p0, "tokens")),
-	       "/generate/prompt-tokens", "n_prompt %d", r ? r->n_prompt : -1);
+	tap_ok(r && r->n_prompt == cJSON_GetArraySize(cJSON_GetObjectItem(p0, "tokens")), "/generate/prompt-tokens",
+	       "n_prompt %d", r ? r->n_prompt : -1);
 	bool probs = r != NULL;
 	for (size_t i = 0; probs && i < r->n_tokens; i++)
 		probs = r->tokens[i].prob > 0 && r->tokens[i].prob <= 1 && !r->tokens[i].forced &&
@@ -86,16 +86,15 @@ static void test_reference(struct rt_model *m, const cJSON *ref)
 	req.n_stop = 0;
 	req.max_tokens = 5;
 	r = gen(m, &req, &err);
-	tap_ok(r && r->stop == RT_STOP_MAX_TOKENS && r->n_tokens == 5 &&
-	           strcmp(r->text, ", there was a little") == 0,
+	tap_ok(r && r->stop == RT_STOP_MAX_TOKENS && r->n_tokens == 5 && strcmp(r->text, ", there was a little") == 0,
 	       "/generate/token-limit", "%s", r ? r->text : err);
 	rt_result_free(r);
 
 	req.max_tokens = 400;
 	req.time_limit_ms = 1;
 	r = gen(m, &req, &err);
-	tap_ok(r && r->stop == RT_STOP_TIME && r->n_tokens < 400, "/generate/time-limit",
-	       "stop %d tokens %zu", r ? (int)r->stop : -1, r ? r->n_tokens : 0);
+	tap_ok(r && r->stop == RT_STOP_TIME && r->n_tokens < 400, "/generate/time-limit", "stop %d tokens %zu",
+	       r ? (int)r->stop : -1, r ? r->n_tokens : 0);
 	rt_result_free(r);
 	free(err);
 }
@@ -103,8 +102,8 @@ static void test_reference(struct rt_model *m, const cJSON *ref)
 static void test_prefix_reuse(struct rt_model *m, const char *path)
 {
 	char *err = NULL;
-	struct rt_request a = {.system = "Once upon a time, there was a little dog.", .prompt = " It",
-	                       .max_tokens = 20};
+	struct rt_request a = {
+	    .system = "Once upon a time, there was a little dog.", .prompt = " It", .max_tokens = 20};
 	struct rt_request b = a;
 	b.prompt = " The cat";
 	struct rt_result *ra = gen(m, &a, &err);
@@ -120,8 +119,8 @@ static void test_prefix_reuse(struct rt_model *m, const char *path)
 	       "/generate/prefix/same-as-fresh", "%s | %s", rb ? rb->text : err, rf ? rf->text : "");
 	/* the same request again reuses everything but the last prompt token */
 	struct rt_result *rb2 = gen(m, &b, &err);
-	tap_ok(rb2 && rb2->n_reused == rb2->n_prompt - 1 && same_ids(rb, rb2), "/generate/prefix/repeat",
-	       "reused %d", rb2 ? rb2->n_reused : -1);
+	tap_ok(rb2 && rb2->n_reused == rb2->n_prompt - 1 && same_ids(rb, rb2), "/generate/prefix/repeat", "reused %d",
+	       rb2 ? rb2->n_reused : -1);
 	rt_result_free(ra);
 	rt_result_free(rb);
 	rt_result_free(rb2);
@@ -184,11 +183,9 @@ int main(void)
 	}
 	struct rt_model_info info;
 	rt_model_describe(m, &info);
-	tap_ok(strcmp(info.arch, "llama") == 0 && strcmp(info.chat_template, "raw") == 0 &&
-	           info.n_vocab == 512 && info.n_layer == 5 && info.n_ctx == 512 && info.n_types >= 1 &&
-	           strcmp(info.tokenizer, "llama") == 0,
-	       "/generate/describe", "%s %s %d %d", info.arch, info.chat_template, info.n_vocab,
-	       info.n_layer);
+	tap_ok(strcmp(info.arch, "llama") == 0 && strcmp(info.chat_template, "raw") == 0 && info.n_vocab == 512 &&
+	           info.n_layer == 5 && info.n_ctx == 512 && info.n_types >= 1 && strcmp(info.tokenizer, "llama") == 0,
+	       "/generate/describe", "%s %s %d %d", info.arch, info.chat_template, info.n_vocab, info.n_layer);
 	struct rt_model *other = NULL;
 	o.chat_template = "bogus";
 	enum rterror e = rt_model_open_local(path, &o, &other, &err);
@@ -198,13 +195,16 @@ int main(void)
 	err = NULL;
 	o.chat_template = "chatml";
 	struct rt_result *r = NULL;
-	struct rt_request req = {.system = "Be brief.", .prompt = "Hi", .max_tokens = 12,
+	struct rt_request req = {.system = "Be brief.",
+	                         .prompt = "Hi",
+	                         .max_tokens = 12,
 	                         .schema = "{\"type\":\"object\",\"properties\":{\"a\":"
 	                                   "{\"type\":\"integer\"}},\"required\":[\"a\"]}"};
 	e = rt_model_open_local(path, &o, &other, &err);
 	if (!e)
 		e = rt_generate(other, &req, &r, &err);
-	tap_ok(e == RTERROR_OK && r->n_prompt > 20 && rt_schema_validate(req.schema, r->text, r->text_len, NULL) == RTERROR_OK,
+	tap_ok(e == RTERROR_OK && r->n_prompt > 20 &&
+	           rt_schema_validate(req.schema, r->text, r->text_len, NULL) == RTERROR_OK,
 	       "/generate/template/chatml-named", "%d %s", e, err);
 	rt_result_free(r);
 	rt_model_close(other);

@@ -137,32 +137,36 @@ static void script(struct server *s, int n, const struct answer *a)
 }
 
 static const char *const schema_text =
-	"{\"type\":\"object\",\"properties\":{\"total\":{\"type\":\"number\"},"
-	"\"currency\":{\"enum\":[\"EUR\",\"USD\"]}},\"required\":[\"total\",\"currency\"]}";
+    "{\"type\":\"object\",\"properties\":{\"total\":{\"type\":\"number\"},"
+    "\"currency\":{\"enum\":[\"EUR\",\"USD\"]}},\"required\":[\"total\",\"currency\"]}";
 
 static const char *const good_reply =
-	"{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-	"\"content\":\"{\\\"total\\\": 12.5, \\\"currency\\\": \\\"EUR\\\"}\"},\"finish_reason\":\"stop\"}],"
-	"\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":9}}";
+    "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+    "\"content\":\"{\\\"total\\\": 12.5, \\\"currency\\\": \\\"EUR\\\"}\"},\"finish_reason\":\"stop\"}],"
+    "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":9}}";
 
 static const char *const ignoring_reply =
-	"{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"The total is 12.50 EUR.\"},"
-	"\"finish_reason\":\"stop\"}]}";
+    "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"The total is 12.50 EUR.\"},"
+    "\"finish_reason\":\"stop\"}]}";
 
 static const char *const wrong_enum_reply =
-	"{\"choices\":[{\"message\":{\"content\":\"{\\\"total\\\":1,\\\"currency\\\":\\\"GBP\\\"}\"}}]}";
+    "{\"choices\":[{\"message\":{\"content\":\"{\\\"total\\\":1,\\\"currency\\\":\\\"GBP\\\"}\"}}]}";
 
-static enum rterror call(struct server *srv, const struct jsonschema *s, long timeout_ms,
-                         int retries, struct openai_reply *r, char **err)
+static enum rterror call(struct server *srv, const struct jsonschema *s, long timeout_ms, int retries,
+                         struct openai_reply *r, char **err)
 {
 	char url[64];
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", srv->port);
-	struct openai_config cfg = {.base_url = url, .model = "m", .api_key = "k",
-	                            .connect_timeout_ms = 1000, .timeout_ms = timeout_ms,
-	                            .retries = retries, .backoff_ms = 20};
+	struct openai_config cfg = {.base_url = url,
+	                            .model = "m",
+	                            .api_key = "k",
+	                            .connect_timeout_ms = 1000,
+	                            .timeout_ms = timeout_ms,
+	                            .retries = retries,
+	                            .backoff_ms = 20};
 	struct openai_message msgs[2] = {{"system", "Extract."}, {"user", "Total 12.50 EUR"}};
-	struct openai_request req = {.msgs = msgs, .n_msgs = 2, .schema_json = schema_text,
-	                             .schema = s, .max_tokens = 64};
+	struct openai_request req = {
+	    .msgs = msgs, .n_msgs = 2, .schema_json = schema_text, .schema = s, .max_tokens = 64};
 	memset(r, 0, sizeof(*r));
 	return openai_chat(&cfg, &req, r, err);
 }
@@ -178,8 +182,7 @@ static bool body_has_schema(struct server *srv)
 	cJSON *want = cJSON_Parse(schema_text);
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(rf, "type");
 	bool ok = cJSON_IsString(type) && strcmp(type->valuestring, "json_schema") == 0 && sc &&
-	          cJSON_Compare(sc, want, 1) &&
-	          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(js, "strict")) &&
+	          cJSON_Compare(sc, want, 1) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(js, "strict")) &&
 	          cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "messages")) == 2;
 	cJSON_Delete(want);
 	cJSON_Delete(j);
@@ -216,11 +219,11 @@ int main(void)
 	free(err);
 	err = NULL;
 	e = call(&srv, s, 2000, 0, &r, &err);
-	tap_ok(e == RTERROR_BACKEND && err && strstr(err, "/currency"), "/openai/invalid-value-is-error",
-	       "e=%d %s", e, err);
+	tap_ok(e == RTERROR_BACKEND && err && strstr(err, "/currency"), "/openai/invalid-value-is-error", "e=%d %s", e,
+	       err);
 
-	script(&srv, 3, (struct answer[]){{500, "{\"error\":{\"message\":\"loading\"}}"},
-	                                  {429, "{}"}, {200, good_reply}});
+	script(&srv, 3,
+	       (struct answer[]){{500, "{\"error\":{\"message\":\"loading\"}}"}, {429, "{}"}, {200, good_reply}});
 	free(err);
 	err = NULL;
 	e = call(&srv, s, 2000, 3, &r, &err);
@@ -232,15 +235,15 @@ int main(void)
 	free(err);
 	err = NULL;
 	e = call(&srv, s, 2000, 1, &r, &err);
-	tap_ok(e == RTERROR_BUSY && rterror_is_transient(e) && srv.requests == 2,
-	       "/openai/gives-up-after-retries", "e=%d requests=%d %s", e, srv.requests, err);
+	tap_ok(e == RTERROR_BUSY && rterror_is_transient(e) && srv.requests == 2, "/openai/gives-up-after-retries",
+	       "e=%d requests=%d %s", e, srv.requests, err);
 
 	script(&srv, 1, (struct answer[]){{400, "{\"error\":{\"message\":\"bad schema\"}}"}});
 	free(err);
 	err = NULL;
 	e = call(&srv, s, 2000, 3, &r, &err);
-	tap_ok(e == RTERROR_BACKEND && srv.requests == 1 && err && strstr(err, "bad schema"),
-	       "/openai/4xx-not-retried", "e=%d requests=%d %s", e, srv.requests, err);
+	tap_ok(e == RTERROR_BACKEND && srv.requests == 1 && err && strstr(err, "bad schema"), "/openai/4xx-not-retried",
+	       "e=%d requests=%d %s", e, srv.requests, err);
 
 	/* the same through the public API */
 	free(err);
@@ -255,8 +258,8 @@ int main(void)
 	e = rt_model_open_remote(&ro, &m, &err);
 	if (!e)
 		e = rt_generate(m, &rq, &res, &err);
-	tap_ok(e == RTERROR_OK && res && strstr(res->text, "EUR") && res->stop == RT_STOP_END &&
-	           res->n_prompt == 20 && body_has_schema(&srv),
+	tap_ok(e == RTERROR_OK && res && strstr(res->text, "EUR") && res->stop == RT_STOP_END && res->n_prompt == 20 &&
+	           body_has_schema(&srv),
 	       "/openai/runtime-api/remote-generate", "e=%d %s", e, err);
 	rt_result_free(res);
 	res = NULL;
@@ -271,17 +274,16 @@ int main(void)
 	free(err);
 	err = NULL;
 	e = call(&srv, s, 300, 2, &r, &err);
-	tap_ok(e == RTERROR_TIMEOUT && srv.requests == 1, "/openai/never-answers-times-out",
-	       "e=%d requests=%d %s", e, srv.requests, err);
-
+	tap_ok(e == RTERROR_TIMEOUT && srv.requests == 1, "/openai/never-answers-times-out", "e=%d requests=%d %s", e,
+	       srv.requests, err);
 
 	free(err);
 	err = NULL;
 	server_stop(&srv);
 	/* nothing listens there any more */
 	e = call(&srv, s, 500, 1, &r, &err);
-	tap_ok(e == RTERROR_BUSY && err && strstr(err, "2 attempts"), "/openai/connection-refused-retried",
-	       "e=%d %s", e, err);
+	tap_ok(e == RTERROR_BUSY && err && strstr(err, "2 attempts"), "/openai/connection-refused-retried", "e=%d %s",
+	       e, err);
 	free(err);
 	jsonschema_free(s);
 	return tap_done();

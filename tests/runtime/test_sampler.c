@@ -60,8 +60,8 @@ static void test_distribution(void)
 	memset(hits, 0, sizeof(hits));
 	for (int i = 0; i < 5000; i++)
 		hits[sampler_sample(s, l, N, NULL, NULL)]++;
-	tap_ok(hits[0] == 0 && hits[3] == 0 && hits[4] == 0 && hits[1] > 0 && hits[2] > 0,
-	       "/sampler/top-k/only-k-best", "%d %d %d %d %d", hits[0], hits[1], hits[2], hits[3], hits[4]);
+	tap_ok(hits[0] == 0 && hits[3] == 0 && hits[4] == 0 && hits[1] > 0 && hits[2] > 0, "/sampler/top-k/only-k-best",
+	       "%d %d %d %d %d", hits[0], hits[1], hits[2], hits[3], hits[4]);
 	sampler_free(s);
 
 	/* probabilities at t=1: 2 -> .49, 1 -> .18, .5 -> .11, 0 -> .067 ; top_p .6 keeps ids 2 and 1 */
@@ -79,8 +79,7 @@ static void test_seed(void)
 	float l[64];
 	for (int i = 0; i < 64; i++)
 		l[i] = (float)((i * 37) % 11) * 0.3f;
-	struct sampler *a = make(1.0f, 0, 0.95f, 123), *b = make(1.0f, 0, 0.95f, 123),
-	               *c = make(1.0f, 0, 0.95f, 124);
+	struct sampler *a = make(1.0f, 0, 0.95f, 123), *b = make(1.0f, 0, 0.95f, 123), *c = make(1.0f, 0, 0.95f, 124);
 	bool same = true, differ = false;
 	for (int i = 0; i < 200; i++) {
 		int32_t x = sampler_sample(a, l, 64, NULL, NULL), y = sampler_sample(b, l, 64, NULL, NULL),
