@@ -100,13 +100,17 @@ KERNELS_DEFINE_GEMM(bf16)
 /* ---- Q8_0, Q4_0, Q5_0 with Q8_0 activations, two blocks per register ----
  *
  * The activations are laid out for these kernels: per pair of blocks, the 64
- * codes, then each block's scale (as F32) repeated over the 8 lanes that hold
- * its sums. A row with an odd number of blocks ends with a half pair whose
- * missing half is zero. */
+ * codes, each block's scale (as F32) repeated over the 8 lanes that hold its
+ * sums, and per lane minus the sum of its 4 codes. Weight codes are made
+ * unsigned by an offset (Q8_0: +128, Q4_0: +8, Q5_0: +16, all powers of two),
+ * and the offset times the activations' sums, a shift of the stored negated
+ * sums, starts the integer accumulator. A row with an odd number of blocks
+ * ends with a half pair whose missing half is zero. */
 
 struct x8_pair {
 	int8_t qs[64];
 	float d[16];
+	int32_t neg[16];
 };
 
 static size_t x8_row_size(int64_t n)
@@ -128,6 +132,8 @@ static void x8_quantize(const float *x, void *dst, int64_t n)
 			for (int l = 0; l < 8; l++)
 				p->d[8 * j + l] = f16(b[j].d);
 		}
+		for (int l = 0; l < 16; l++)
+			p->neg[l] = -(p->qs[4 * l] + p->qs[4 * l + 1] + p->qs[4 * l + 2] + p->qs[4 * l + 3]);
 	}
 }
 
@@ -138,22 +144,34 @@ INLINE __m512 pair_scales(quant_f16 a, quant_f16 b)
 	return _mm512_cvtph_ps(h);
 }
 
-/* Signed weight codes wv (64, two blocks) times the activations of N tokens (pair ip). */
-INLINE void q8_0_pair_accumulate(__m512i wv, __m512 dw, const uint8_t *x, size_t xs, int64_t ip,
+/* The F16 scales of 16 consecutive blocks bsz bytes apart, as F32. */
+INLINE __m512 gather_scales(const uint8_t *d0, int bsz)
+{
+	const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+	                                       _mm512_set1_epi32(bsz));
+	return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(idx, d0, 1)));
+}
+
+/* Scales of pair p out of 16 gathered ones: lanes 0-7 block 2p, 8-15 block 2p+1. */
+INLINE __m512 pair_of(__m512 d16, int p)
+{
+	__m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1);
+	return _mm512_permutexvar_ps(idx, d16);
+}
+
+/* Unsigned weight codes wu (two blocks, offset 1 << shift) times N tokens' activations (pair ip). */
+INLINE void q8_0_pair_accumulate(__m512i wu, int shift, __m512 dw, const uint8_t *x, size_t xs, int64_t ip,
                                  __m512 *acc, const int N)
 {
-	__m512i aw = _mm512_abs_epi8(wv);
-	__mmask64 neg = _mm512_movepi8_mask(wv);
 	for (int t = 0; t < N; t++) {
 		const struct x8_pair *xp = (const struct x8_pair *)(x + (size_t)t * xs) + ip;
-		__m512i xv = _mm512_loadu_si512(xp->qs);
-		xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
-		__m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, xv);
+		__m512i init = _mm512_slli_epi32(_mm512_loadu_si512(xp->neg), (unsigned)shift);
+		__m512i s = _mm512_dpbusd_epi32(init, wu, _mm512_loadu_si512(xp->qs));
 		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xp->d)), acc[t]);
 	}
 }
 
-/* Decodes the 32 nibbles of two Q4_0/Q5_0 blocks into element order, 64 bytes. */
+/* Nibbles of two Q4_0/Q5_0 blocks (16 bytes each) into element order, 64 bytes. */
 INLINE __m512i nibbles_pair(const uint8_t *qs0, const uint8_t *qs1)
 {
 	__m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)qs0)),
@@ -170,88 +188,69 @@ INLINE void reduce_store(const __m512 *acc, float *y, size_t ys, const int N)
 		y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]);
 }
 
-/* The last block of a row with an odd block count: codes q (32) and scale d. */
-INLINE void q8_0_half_accumulate(const int8_t *q, quant_f16 d, const uint8_t *x, size_t xs, int64_t ip,
-                                 __m512 *acc, const int N)
+/* Unsigned codes of blocks ib and ib+1 (second one absent when half). */
+INLINE __m512i q8_0_codes(const uint8_t *w, int64_t ib, bool half)
 {
-	__m512i wv = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)q));
-	q8_0_pair_accumulate(wv, pair_scales(d, 0), x, xs, ip, acc, N);
+	const struct block_q8_0 *b = (const struct block_q8_0 *)w + ib;
+	__m256i lo = _mm256_loadu_si256((const __m256i *)b[0].qs);
+	__m512i z = half ? _mm512_zextsi256_si512(lo)
+	                 : _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
+	return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
 }
 
-INLINE void row_q8_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
-                     const int N)
+INLINE __m512i q4_0_codes(const uint8_t *w, int64_t ib, bool half)
 {
-	const struct block_q8_0 *b = (const struct block_q8_0 *)w;
-	int64_t nb = n / QK8_0, ib = 0;
-	__m512 acc[KERNELS_NT];
-	for (int t = 0; t < N; t++)
-		acc[t] = _mm512_setzero_ps();
-	for (; ib + 2 <= nb; ib += 2) {
-		_mm_prefetch((const char *)(b + ib + 8), _MM_HINT_T0);
-		__m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[ib].qs)),
-		                                _mm256_loadu_si256((const __m256i *)b[ib + 1].qs), 1);
-		q8_0_pair_accumulate(wv, pair_scales(b[ib].d, b[ib + 1].d), x, xs, ib / 2, acc, N);
-	}
-	if (ib < nb)
-		q8_0_half_accumulate(b[ib].qs, b[ib].d, x, xs, ib / 2, acc, N);
-	reduce_store(acc, y, ys, N);
+	const struct block_q4_0 *b = (const struct block_q4_0 *)w + ib;
+	__m512i z = nibbles_pair(b[0].qs, half ? b[0].qs : b[1].qs);
+	return half ? _mm512_maskz_mov_epi8(0xffffffffull, z) : z;
 }
 
-INLINE void row_q4_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
-                     const int N)
+INLINE __m512i q5_0_codes(const uint8_t *w, int64_t ib, bool half)
 {
-	const struct block_q4_0 *b = (const struct block_q4_0 *)w;
-	int64_t nb = n / QK4_0, ib = 0;
-	__m512 acc[KERNELS_NT];
-	for (int t = 0; t < N; t++)
-		acc[t] = _mm512_setzero_ps();
-	for (; ib + 2 <= nb; ib += 2) {
-		_mm_prefetch((const char *)(b + ib + 12), _MM_HINT_T0);
-		__m512i wv = _mm512_sub_epi8(nibbles_pair(b[ib].qs, b[ib + 1].qs), _mm512_set1_epi8(8));
-		q8_0_pair_accumulate(wv, pair_scales(b[ib].d, b[ib + 1].d), x, xs, ib / 2, acc, N);
-	}
-	if (ib < nb) {
-		int8_t q[QK4_0];
-		for (int j = 0; j < QK4_0 / 2; j++) {
-			q[j] = (int8_t)((b[ib].qs[j] & 15) - 8);
-			q[j + 16] = (int8_t)((b[ib].qs[j] >> 4) - 8);
-		}
-		q8_0_half_accumulate(q, b[ib].d, x, xs, ib / 2, acc, N);
-	}
-	reduce_store(acc, y, ys, N);
+	const struct block_q5_0 *b = (const struct block_q5_0 *)w + ib;
+	uint32_t h0, h1 = 0;
+	memcpy(&h0, b[0].qh, 4);
+	if (!half)
+		memcpy(&h1, b[1].qh, 4);
+	__mmask64 hb = _cvtu64_mask64((uint64_t)h0 | ((uint64_t)h1 << 32));
+	__m512i z = nibbles_pair(b[0].qs, half ? b[0].qs : b[1].qs);
+	z = _mm512_or_si512(z, _mm512_maskz_mov_epi8(hb, _mm512_set1_epi8(16)));
+	return half ? _mm512_maskz_mov_epi8(0xffffffffull, z) : z;
 }
 
-INLINE void row_q5_0(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
-                     const int N)
-{
-	const struct block_q5_0 *b = (const struct block_q5_0 *)w;
-	int64_t nb = n / QK5_0, ib = 0;
-	__m512 acc[KERNELS_NT];
-	for (int t = 0; t < N; t++)
-		acc[t] = _mm512_setzero_ps();
-	for (; ib + 2 <= nb; ib += 2) {
-		_mm_prefetch((const char *)(b + ib + 10), _MM_HINT_T0);
-		uint32_t h0, h1;
-		memcpy(&h0, b[ib].qh, 4);
-		memcpy(&h1, b[ib + 1].qh, 4);
-		__mmask64 hb = _cvtu64_mask64((uint64_t)h0 | ((uint64_t)h1 << 32));
-		__m512i wv = nibbles_pair(b[ib].qs, b[ib + 1].qs);
-		wv = _mm512_or_si512(wv, _mm512_maskz_mov_epi8(hb, _mm512_set1_epi8(16)));
-		wv = _mm512_sub_epi8(wv, _mm512_set1_epi8(16));
-		q8_0_pair_accumulate(wv, pair_scales(b[ib].d, b[ib + 1].d), x, xs, ib / 2, acc, N);
+/* A row of a Q8_0-family type: 16 blocks at a time with their scales gathered at once. */
+#define KERNELS_Q8_0_ROW(name, btype, codes, shift)                                                     \
+	INLINE void row_##name(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys, \
+	                       const int N)                                                                  \
+	{                                                                                                    \
+		const btype *b = (const btype *)w;                                                           \
+		int64_t nb = n / 32, ib = 0;                                                                 \
+		__m512 acc[KERNELS_NT];                                                                      \
+		for (int t = 0; t < N; t++)                                                                  \
+			acc[t] = _mm512_setzero_ps();                                                        \
+		for (; ib + 16 <= nb; ib += 16) {                                                            \
+			_mm_prefetch((const char *)(b + ib + 24), _MM_HINT_T0);                              \
+			_mm_prefetch((const char *)(b + ib + 24) + 64, _MM_HINT_T0);                         \
+			__m512 d16 = gather_scales((const uint8_t *)&b[ib].d, (int)sizeof(btype));          \
+			for (int p = 0; p < 8; p++) {                                                        \
+				if (p % 2 == 0)                                                              \
+					_mm_prefetch((const char *)(b + ib + 28 + 2 * p), _MM_HINT_T0);      \
+				q8_0_pair_accumulate(codes(w, ib + 2 * p, false), shift, pair_of(d16, p), x, \
+				                     xs, ib / 2 + p, acc, N);                                \
+			}                                                                                    \
+		}                                                                                            \
+		for (; ib + 2 <= nb; ib += 2)                                                                \
+			q8_0_pair_accumulate(codes(w, ib, false), shift, pair_scales(b[ib].d, b[ib + 1].d), x, xs, \
+			                     ib / 2, acc, N);                                                \
+		if (ib < nb)                                                                                 \
+			q8_0_pair_accumulate(codes(w, ib, true), shift, pair_scales(b[ib].d, 0), x, xs, ib / 2, acc, \
+			                     N);                                                             \
+		reduce_store(acc, y, ys, N);                                                                 \
 	}
-	if (ib < nb) {
-		int8_t q[QK5_0];
-		uint32_t qh;
-		memcpy(&qh, b[ib].qh, 4);
-		for (int j = 0; j < QK5_0 / 2; j++) {
-			q[j] = (int8_t)(((b[ib].qs[j] & 15) | (((qh >> j) & 1) << 4)) - 16);
-			q[j + 16] = (int8_t)(((b[ib].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
-		}
-		q8_0_half_accumulate(q, b[ib].d, x, xs, ib / 2, acc, N);
-	}
-	reduce_store(acc, y, ys, N);
-}
+
+KERNELS_Q8_0_ROW(q8_0, struct block_q8_0, q8_0_codes, 7)
+KERNELS_Q8_0_ROW(q4_0, struct block_q4_0, q4_0_codes, 3)
+KERNELS_Q8_0_ROW(q5_0, struct block_q5_0, q5_0_codes, 4)
 
 KERNELS_DEFINE_GEMM(q8_0)
 KERNELS_DEFINE_GEMM(q4_0)

@@ -13,9 +13,17 @@
 #include <math.h>
 #include <string.h>
 
+/* Round to nearest, ties to even (as lrintf in the default rounding mode), without
+ * a library call: adding 1.5 * 2^23 leaves the rounded integer in the low mantissa
+ * bits. Activations are rounded on every product, so this is on the hot path. */
 static inline int quantize_nearest(float v)
 {
-	return (int)lrintf(v);
+	if (!(fabsf(v) < 4194304.0f))
+		return (int)lrintf(v);
+	float t = v + 12582912.0f;
+	int32_t i;
+	memcpy(&i, &t, sizeof i);
+	return i - 0x4b400000;
 }
 
 static inline int quantize_clamp(int v, int lo, int hi)
@@ -42,7 +50,7 @@ static void quantize_q8_0(const float *x, struct block_q8_0 *b, int64_t nb)
 	for (int64_t i = 0; i < nb; i++, x += QK8_0) {
 		float amax = 0.0f;
 		for (int j = 0; j < QK8_0; j++)
-			amax = fmaxf(amax, fabsf(x[j]));
+			amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
 		float d = amax / 127.0f;
 		float id = d != 0.0f ? 1.0f / d : 0.0f;
 		b[i].d = quant_f32_to_f16(d);
