@@ -216,6 +216,33 @@ static void test_rounded(const struct model *m, const cJSON *ref, const char *fi
 	         worst, bound);
 }
 
+/* The hyperparameters the reference engine read agree with ours. */
+static void check_info(const struct model *m, const cJSON *ref, const char *file)
+{
+	const struct model_info *in = model_get_info(m);
+	const cJSON *mod = cJSON_GetObjectItem(ref, "model");
+	const cJSON *hp = cJSON_GetObjectItem(mod, "hyperparameters");
+	const char *arch = cJSON_GetStringValue(cJSON_GetObjectItem(mod, "architecture"));
+	double eps = cJSON_GetNumberValue(cJSON_GetObjectItem(hp, "attention.layer_norm_rms_epsilon"));
+	const cJSON *jb = cJSON_GetObjectItem(hp, "rope.freq_base");
+	double base = jb ? cJSON_GetNumberValue(jb) : 10000.0; /* the default when the file has none */
+	bool ok = arch && strcmp(arch, in->arch_name) == 0 &&
+	          in->n_ctx_train == (int)cJSON_GetNumberValue(cJSON_GetObjectItem(hp, "context_length")) &&
+	          in->n_embd == (int)cJSON_GetNumberValue(cJSON_GetObjectItem(hp, "embedding_length")) &&
+	          in->n_layer == (int)cJSON_GetNumberValue(cJSON_GetObjectItem(hp, "block_count")) &&
+	          in->n_ff == (int)cJSON_GetNumberValue(cJSON_GetObjectItem(hp, "feed_forward_length")) &&
+	          in->n_head == (int)cJSON_GetNumberValue(cJSON_GetObjectItem(hp, "attention.head_count")) &&
+	          in->n_head_kv == (int)cJSON_GetNumberValue(cJSON_GetObjectItem(hp, "attention.head_count_kv")) &&
+	          in->n_vocab == (int)cJSON_GetNumberValue(
+	                                 cJSON_GetObjectItem(cJSON_GetObjectItem(ref, "vocab"), "n_tokens")) &&
+	          fabs(in->rms_eps - eps) <= 1e-6 * eps && fabs(in->rope_base - base) <= 1e-6 * base &&
+	          in->tied_output == cJSON_IsTrue(cJSON_GetObjectItem(mod, "tied_embeddings")) &&
+	          in->weight_bytes > 0 && in->weight_bytes < (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(ref, "model_bytes"));
+	char name[512];
+	snprintf(name, sizeof name, "/model/reference/%s/info", file);
+	tap_ok(ok, name, "hyperparameters differ from the reference's");
+}
+
 static void test_reference(const char *json_path)
 {
 	size_t len;
@@ -233,6 +260,7 @@ static void test_reference(const char *json_path)
 		cJSON_Delete(ref);
 		return;
 	}
+	check_info(m, ref, file);
 	double worst = 0;
 	int pi = 0;
 	const cJSON *prompt;
