@@ -1,4 +1,4 @@
-/* cmd_docs: init, migrate, submit, worker, status, show, extract, config, audit, stop. */
+/* cmd_docs: init, migrate, submit, show, extract, config, audit, start, stop. */
 #include "appliance/commands.h"
 
 #include <errno.h>
@@ -180,45 +180,6 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	return rc;
 }
 
-static volatile int stop_requested;
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-int cmd_worker(int argc, char **argv, struct config *cfg)
-{
-	gboolean drain = FALSE;
-	GOptionEntry entries[] = {{"drain", 0, 0, G_OPTION_ARG_NONE, &drain, "Stop when no job is waiting", NULL},
-	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
-	if (cmd_parse(&argc, &argv, "", "Process queued documents.", (const struct _GOptionEntry *)entries))
-		return 2;
-	struct app app;
-	g_autofree char *err = NULL;
-	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err))
-		return cmd_fail("worker", err);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	g_autofree char *name = g_strdup_printf("%s:%d", g_get_host_name(), (int)getpid());
-	struct worker_options opt = {.name = name, .lease_s = cfg->lease_s, .drain = drain,
-	                             .extract = extract_options_of(cfg)};
-	struct worker_stats stats = {0};
-	int rc = 0;
-	if (open_model(cfg, &opt.extract.model, &err)) {
-		app_close(&app);
-		return cmd_fail("worker", err);
-	}
-	log_info("worker %s started%s, fields by %s", name, drain ? " (drain)" : "", opt.extract.model ? "model" : "rules");
-	if (worker_run(app.db, app.vault, &opt, &stop_requested, &stats, &err))
-		rc = cmd_fail("worker", err);
-	else
-		log_info("worker %s stopped: %d done, %d failed", name, stats.done, stats.failed);
-	modelfields_close(opt.extract.model);
-	app_close(&app);
-	return rc;
-}
-
 static void print_rows(struct db_res *res, int cols, const char *const *headers)
 {
 	for (int c = 0; c < cols; c++)
@@ -229,55 +190,6 @@ static void print_rows(struct db_res *res, int cols, const char *const *headers)
 			printf("%s%s", c ? "\t" : "", db_res_text(res, r, c));
 		printf("\n");
 	}
-}
-
-int cmd_status(int argc, char **argv, struct config *cfg)
-{
-	if (cmd_parse(&argc, &argv, "", "Show the queue: jobs by state, the oldest waiting job, failures.", NULL))
-		return 2;
-	struct app app;
-	g_autofree char *err = NULL;
-	if (app_open(cfg, APP_DB, &app, &err))
-		return cmd_fail("status", err);
-	struct db_res *res = NULL;
-	int rc = 0;
-	if (db_query(app.db, "SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state", 0, NULL, &res, &err)) {
-		rc = cmd_fail("status", err);
-		goto out;
-	}
-	printf("jobs by state:\n");
-	for (int r = 0; r < db_res_rows(res); r++)
-		printf("  %-10s %s\n", db_res_text(res, r, 0), db_res_text(res, r, 1));
-	db_res_free(res);
-	res = NULL;
-	if (!db_query(app.db,
-	              "SELECT id, document_id, to_char(now() - run_at, 'HH24:MI:SS') FROM jobs WHERE state = 'queued'"
-	              " ORDER BY run_at LIMIT 1",
-	              0, NULL, &res, NULL) &&
-	    db_res_rows(res) == 1)
-		printf("oldest waiting: job %s (document %s), waiting %s\n", db_res_text(res, 0, 0), db_res_text(res, 0, 1),
-		       db_res_text(res, 0, 2));
-	db_res_free(res);
-	res = NULL;
-	if (!db_query(app.db,
-	              "SELECT count(*) FROM jobs WHERE state = 'done' AND finished_at > now() - interval '5 minutes'", 0,
-	              NULL, &res, NULL))
-		printf("completed in the last 5 minutes: %s\n", db_res_text(res, 0, 0));
-	db_res_free(res);
-	res = NULL;
-	if (!db_query(app.db,
-	              "SELECT id, document_id, state, attempts, coalesce(progress, ''), coalesce(last_error, '')"
-	              " FROM jobs WHERE state IN ('failed', 'dead', 'running') ORDER BY id DESC LIMIT 20",
-	              0, NULL, &res, NULL) &&
-	    db_res_rows(res) > 0) {
-		static const char *const h[] = {"job", "document", "state", "attempts", "progress", "error"};
-		printf("\n");
-		print_rows(res, 6, h);
-	}
-out:
-	db_res_free(res);
-	app_close(&app);
-	return rc;
 }
 
 static int show_history(struct db *db, const char *doc)

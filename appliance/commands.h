@@ -17,6 +17,8 @@ int cmd_migrate(int argc, char **argv, struct config *cfg);
 int cmd_submit(int argc, char **argv, struct config *cfg);
 int cmd_worker(int argc, char **argv, struct config *cfg);
 int cmd_status(int argc, char **argv, struct config *cfg);
+int cmd_retry(int argc, char **argv, struct config *cfg);
+int cmd_cancel(int argc, char **argv, struct config *cfg);
 int cmd_show(int argc, char **argv, struct config *cfg);
 int cmd_extract(int argc, char **argv, struct config *cfg);
 int cmd_config(int argc, char **argv, struct config *cfg);

@@ -25,6 +25,10 @@ struct config {
 	int worker_concurrency;
 	int max_attempts;
 	int lease_s;
+	int worker_grace_s;
+	int worker_poll_ms;
+	int retention_h;
+	int dead_retention_h;
 	char *model_path;
 	char *model_endpoint;
 	char *model_template;
