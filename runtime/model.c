@@ -487,10 +487,12 @@ static void rope_apply(const struct model_ctx *c, float *v, int n_heads, int t)
 	}
 }
 
+/* Query row i of c->q belongs to token t0 + i of the micro-batch, at position pos0 + t0 + i. */
 struct att_task {
 	struct model_ctx *c;
 	int il;
-	int nb;
+	int t0;
+	int n_rows;
 	int32_t pos0;
 };
 
@@ -594,17 +596,17 @@ static void pick_kernels(struct model_ctx *c)
 }
 
 /* One query head of one token against every cached position up to its own. */
-static void attend_one(const struct att_task *a, int t, int h, float *scores)
+static void attend_one(const struct att_task *a, int row, int h, float *scores)
 {
 	const struct model_ctx *c = a->c;
 	const struct model_info *in = &c->m->info;
 	int hd = in->head_dim, n_q = in->n_head * hd;
 	size_t kvd = kv_dim(c->m);
 	int kvh = h / (in->n_head / in->n_head_kv);
-	const float *q = c->q + (size_t)t * n_q + (size_t)h * hd;
+	const float *q = c->q + (size_t)row * n_q + (size_t)h * hd;
 	const float *kc = c->k_cache + (size_t)a->il * c->n_ctx * kvd + (size_t)kvh * hd;
 	const float *vc = c->v_cache + (size_t)a->il * c->n_ctx * kvd + (size_t)kvh * hd;
-	int n_keys = a->pos0 + t + 1;
+	int n_keys = a->pos0 + a->t0 + row + 1;
 	float scale = 1.0f / sqrtf((float)hd);
 	float mx = -INFINITY;
 	for (int j = 0; j < n_keys; j++) {
@@ -620,7 +622,7 @@ static void attend_one(const struct att_task *a, int t, int h, float *scores)
 		sum += scores[j];
 	}
 	float inv = (float)(1.0 / sum);
-	float *out = c->att + (size_t)t * n_q + (size_t)h * hd;
+	float *out = c->att + (size_t)row * n_q + (size_t)h * hd;
 	memset(out, 0, (size_t)hd * sizeof *out);
 	for (int j = 0; j < n_keys; j++)
 		if (scores[j] != 0.0f)
@@ -631,7 +633,7 @@ static void attend_part(void *arg, int ith, int nth)
 {
 	const struct att_task *a = arg;
 	int n_head = a->c->m->info.n_head;
-	int64_t items = (int64_t)a->nb * n_head;
+	int64_t items = (int64_t)a->n_rows * n_head;
 	float *scores = a->c->scores + (size_t)ith * a->c->n_ctx;
 	/* later tokens attend to more positions: deal items out in turn, not in ranges */
 	for (int64_t w = ith; w < items; w += nth)
@@ -647,32 +649,41 @@ static void add_bias(float *y, const float *b, int nb, int n)
 			y[(size_t)t * n + i] += b[i];
 }
 
-static void attention_block(struct model_ctx *c, int il, int nb)
+/* Appends the batch's keys and values to the cache and, for the last n_out
+ * tokens only, adds the attention output to the residual stream: every token
+ * needs its keys and values, but in the last layer only the tokens whose
+ * logits are wanted need the rest. */
+static void attention_block(struct model_ctx *c, int il, int nb, int n_out)
 {
 	const struct model_info *in = &c->m->info;
 	const struct layer *l = &c->m->layers[il];
 	int n_embd = in->n_embd, n_q = in->n_head * in->head_dim, n_kv = (int)kv_dim(c->m);
+	int t0 = nb - n_out;
 	for (int t = 0; t < nb; t++)
 		rmsnorm(c->x + (size_t)t * n_embd, l->attn_norm, c->xn + (size_t)t * n_embd, n_embd, in->rms_eps);
-	matmul(c->tp, c->prec, &l->wq, c->xn, nb, c->q);
 	matmul(c->tp, c->prec, &l->wk, c->xn, nb, c->k);
 	matmul(c->tp, c->prec, &l->wv, c->xn, nb, c->v);
-	add_bias(c->q, l->bq, nb, n_q);
 	add_bias(c->k, l->bk, nb, n_kv);
 	add_bias(c->v, l->bv, nb, n_kv);
 	size_t layer_off = (size_t)il * c->n_ctx * (size_t)n_kv;
 	for (int t = 0; t < nb; t++) {
-		rope_apply(c, c->q + (size_t)t * n_q, in->n_head, t);
 		rope_apply(c, c->k + (size_t)t * n_kv, in->n_head_kv, t);
 		size_t at = layer_off + (size_t)(c->pos + t) * n_kv;
 		memcpy(c->k_cache + at, c->k + (size_t)t * n_kv, (size_t)n_kv * sizeof(float));
 		memcpy(c->v_cache + at, c->v + (size_t)t * n_kv, (size_t)n_kv * sizeof(float));
 	}
-	struct att_task a = {.c = c, .il = il, .nb = nb, .pos0 = c->pos};
+	if (n_out == 0)
+		return;
+	matmul(c->tp, c->prec, &l->wq, c->xn + (size_t)t0 * n_embd, n_out, c->q);
+	add_bias(c->q, l->bq, n_out, n_q);
+	for (int i = 0; i < n_out; i++)
+		rope_apply(c, c->q + (size_t)i * n_q, in->n_head, t0 + i);
+	struct att_task a = {.c = c, .il = il, .t0 = t0, .n_rows = n_out, .pos0 = c->pos};
 	threadpool_run(c->tp, attend_part, &a);
-	matmul(c->tp, c->prec, &l->wo, c->att, nb, c->xn);
-	for (size_t i = 0; i < (size_t)nb * n_embd; i++)
-		c->x[i] += c->xn[i];
+	matmul(c->tp, c->prec, &l->wo, c->att, n_out, c->xn);
+	float *x = c->x + (size_t)t0 * n_embd;
+	for (size_t i = 0; i < (size_t)n_out * n_embd; i++)
+		x[i] += c->xn[i];
 }
 
 /* silu(gate) * up over a batch, split over the pool: for a long prompt this is
@@ -693,13 +704,14 @@ static void swiglu_part(void *arg, int ith, int nth)
 	}
 }
 
-static void ffn_block(struct model_ctx *c, int il, int nb)
+/* The feed-forward block for the nb tokens whose residual rows start at x. */
+static void ffn_block(struct model_ctx *c, int il, float *x, int nb)
 {
 	const struct model_info *in = &c->m->info;
 	const struct layer *l = &c->m->layers[il];
 	int n_embd = in->n_embd;
 	for (int t = 0; t < nb; t++)
-		rmsnorm(c->x + (size_t)t * n_embd, l->ffn_norm, c->xn + (size_t)t * n_embd, n_embd, in->rms_eps);
+		rmsnorm(x + (size_t)t * n_embd, l->ffn_norm, c->xn + (size_t)t * n_embd, n_embd, in->rms_eps);
 	matmul(c->tp, c->prec, &l->gate, c->xn, nb, c->gate);
 	matmul(c->tp, c->prec, &l->up, c->xn, nb, c->up);
 	struct swiglu_task sw = {.gate = c->gate, .up = c->up, .n = (size_t)nb * (size_t)in->n_ff};
@@ -709,7 +721,7 @@ static void ffn_block(struct model_ctx *c, int il, int nb)
 		swiglu_part(&sw, 0, 1);
 	matmul(c->tp, c->prec, &l->down, c->gate, nb, c->xn);
 	for (size_t i = 0; i < (size_t)nb * n_embd; i++)
-		c->x[i] += c->xn[i];
+		x[i] += c->xn[i];
 }
 
 /* Evaluates nb <= MODEL_UBATCH tokens; logits gets every row (all) or the last row. */
@@ -723,14 +735,18 @@ static void eval_ubatch(struct model_ctx *c, const int32_t *tokens, int nb, floa
 		quant_dequantize_row(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * row,
 		                     c->x + (size_t)t * n_embd, n_embd);
 	rope_tables(c, c->pos, nb);
+	/* tokens whose output the last layer must compute: all, the last one, or none */
+	int n_last = !logits ? 0 : all ? nb : 1;
 	for (int il = 0; il < in->n_layer; il++) {
-		attention_block(c, il, nb);
-		ffn_block(c, il, nb);
+		int n_out = il == in->n_layer - 1 ? n_last : nb;
+		attention_block(c, il, nb, n_out);
+		if (n_out)
+			ffn_block(c, il, c->x + (size_t)(nb - n_out) * n_embd, n_out);
 	}
 	c->pos += nb;
 	if (!logits)
 		return;
-	int first = all ? 0 : nb - 1;
+	int first = nb - n_last;
 	for (int t = first; t < nb; t++)
 		rmsnorm(c->x + (size_t)t * n_embd, m->output_norm, c->xn + (size_t)(t - first) * n_embd, n_embd,
 		        in->rms_eps);

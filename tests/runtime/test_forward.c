@@ -466,6 +466,22 @@ static void test_shape(const struct shape *s)
 	tap_ok(ok && worst < 1e-4, name, "max relative error %.3g over %d positions %s", worst, n,
 	       msg ? msg : "");
 	tap_diag("%s: max relative error %.3g", s->name, worst);
+	/* the prompt again without logits (the last layer then only fills the cache): the
+	 * following steps must not change */
+	struct model_ctx *c2 = NULL;
+	float *step = malloc((size_t)V * sizeof *step);
+	double diff = 0;
+	bool ok2 = ok && model_ctx_new(m, 1024, 1, MATMUL_F32, &c2, NULL) == RTERROR_OK &&
+	           model_eval(c2, toks, s->n_prompt, NULL, false, NULL) == RTERROR_OK;
+	for (int i = s->n_prompt; ok2 && i < n; i++) {
+		ok2 = model_eval(c2, &toks[i], 1, step, false, NULL) == RTERROR_OK;
+		for (int j = 0; j < V; j++)
+			diff = fmax(diff, fabs(step[j] - got[(size_t)i * V + j]));
+	}
+	snprintf(name, sizeof name, "/forward/%s/prompt-without-logits", s->name);
+	tap_ok(ok2 && diff < 1e-5, name, "steps differ by %.3g", diff);
+	free(step);
+	model_ctx_free(c2);
 	ref_done(&r);
 	free(want);
 	free(got);
