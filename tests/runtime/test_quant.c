@@ -218,7 +218,13 @@ static void test_k_quants(void)
 		bad += fabsf(y[e] - (d * sc[s] * q - dmin * mn[s])) > 1e-6f;
 	}
 	tap_ok(bad == 0, "/quant/dequant/q5_k", "%d differ", bad);
+}
 
+static void test_q6_k_q8_k(void)
+{
+	float d = 0.0625f;
+	float y[QK_K];
+	int bad = 0;
 	struct block_q6_K k6;
 	k6.d = quant_f32_to_f16(d);
 	for (int j = 0; j < 16; j++)
@@ -275,5 +281,6 @@ int main(void)
 	test_plain();
 	test_q4_0_q5_0_q8_0();
 	test_k_quants();
+	test_q6_k_q8_k();
 	return tap_done();
 }
