@@ -59,9 +59,9 @@ static void quantize_q8_0(const float *x, struct block_q8_0 *b, int64_t nb)
 	}
 }
 
-/* Q8_K: the extreme value maps to -128 exactly and the rest is clamped at 127,
- * which uses the whole int8 range (the K-quant dot products rely on that range
- * and on bsums). */
+/* Q8_K: the extreme value maps to -127 and codes are clamped at 127, the same
+ * rounding the reference engine applies to activations before K-quant dot
+ * products (its results are what the model tests compare against). */
 static void quantize_q8_K(const float *x, struct block_q8_K *b, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++, x += QK_K) {
@@ -70,7 +70,7 @@ static void quantize_q8_K(const float *x, struct block_q8_K *b, int64_t nb)
 			memset(&b[i], 0, sizeof(b[i]));
 			continue;
 		}
-		float iscale = -128.0f / max;
+		float iscale = -127.0f / max;
 		for (int j = 0; j < QK_K; j++)
 			b[i].qs[j] = (int8_t)quantize_clamp(quantize_nearest(iscale * x[j]), -128, 127);
 		for (int j = 0; j < QK_K / 16; j++) {
