@@ -22,15 +22,19 @@ enum qerr store_check_pdf(const void *pdf, size_t len, size_t max_bytes, char **
 	return QERR_OK;
 }
 
-static enum qerr find_existing(struct db *db, const uint8_t mac[VAULT_HASH_BYTES], struct store_submitted *ret,
-                               bool *found, char **reterr)
+/* A document with the same content, or submitted under the same idempotency key (key_mac,
+ * may be NULL); a key match wins. */
+static enum qerr find_existing(struct db *db, const uint8_t mac[VAULT_HASH_BYTES], const uint8_t *key_mac,
+                               struct store_submitted *ret, bool *found, char **reterr)
 {
-	struct db_param p[1] = {DB_BIN(mac, VAULT_HASH_BYTES)};
+	struct db_param p[2] = {DB_BIN(mac, VAULT_HASH_BYTES),
+	                        key_mac ? DB_BIN(key_mac, VAULT_HASH_BYTES) : DB_TEXT(NULL)};
 	struct db_res *res = NULL;
 	enum qerr e = db_query(db,
 	                       "SELECT d.id, coalesce((SELECT max(j.id) FROM jobs j WHERE j.document_id = d.id), 0)"
-	                       " FROM documents d WHERE d.content_mac = $1",
-	                       1, p, &res, reterr);
+	                       " FROM documents d WHERE d.content_mac = $1 OR d.idempotency_mac = $2"
+	                       " ORDER BY d.idempotency_mac = $2 DESC NULLS LAST LIMIT 1",
+	                       2, p, &res, reterr);
 	if (e)
 		return e;
 	*found = db_res_rows(res) == 1;
@@ -73,8 +77,8 @@ static enum qerr insert_document(struct db *db, const struct vault *v, const str
 }
 
 static enum qerr submit_tx(struct db *db, const struct vault *v, const char *filename, const void *pdf, size_t len,
-                           const char *actor, int max_attempts, const uint8_t *mac, struct store_submitted *ret,
-                           char **reterr)
+                           const char *actor, const struct store_submit_options *o, const uint8_t *mac,
+                           const uint8_t *key_mac, struct store_submitted *ret, char **reterr)
 {
 	struct vault_dek *dek = NULL;
 	int64_t id = 0, job = 0;
@@ -86,7 +90,13 @@ static enum qerr submit_tx(struct db *db, const struct vault *v, const char *fil
 	if (!e)
 		e = store_put(db, dek, id, "filename", filename, strlen(filename), reterr);
 	if (!e)
-		e = queue_enqueue(db, id, 0, max_attempts, &job, reterr);
+		e = queue_add(db, id, &o->job, &job, reterr);
+	if (!e && key_mac) {
+		char sid[24];
+		g_snprintf(sid, sizeof sid, "%lld", (long long)id);
+		struct db_param p[2] = {DB_TEXT(sid), DB_BIN(key_mac, VAULT_HASH_BYTES)};
+		e = db_query(db, "UPDATE documents SET idempotency_mac = $2 WHERE id = $1::bigint", 2, p, NULL, reterr);
+	}
 	if (!e) {
 		struct audit_event ev = {.actor = actor, .action = "document.submitted", .object_type = "document",
 		                         .object_id = id, .outcome = "ok", .client = "cli"};
@@ -104,19 +114,43 @@ static enum qerr submit_tx(struct db *db, const struct vault *v, const char *fil
 enum qerr store_submit(struct db *db, const struct vault *v, const char *filename, const void *pdf, size_t len,
                        const char *actor, int max_attempts, struct store_submitted *ret, char **reterr)
 {
-	uint8_t mac[VAULT_HASH_BYTES];
+	struct store_submit_options o = {.job = {.max_attempts = max_attempts}};
+	return store_submit_with(db, v, filename, pdf, len, actor, &o, ret, reterr);
+}
+
+enum qerr store_submit_with(struct db *db, const struct vault *v, const char *filename, const void *pdf, size_t len,
+                            const char *actor, const struct store_submit_options *o, struct store_submitted *ret,
+                            char **reterr)
+{
+	size_t klen = o->idempotency_key ? strlen(o->idempotency_key) : 0;
+	if (klen > STORE_MAX_IDEMPOTENCY_KEY)
+		return qerr_set(reterr, QERR_BAD_INPUT, "the idempotency key has %zu bytes; at most %d are accepted", klen,
+		                STORE_MAX_IDEMPOTENCY_KEY);
+	uint8_t mac[VAULT_HASH_BYTES], key_mac[VAULT_HASH_BYTES];
 	vault_keyed_hash(v, pdf, len, mac);
-	enum qerr e = db_begin(db, reterr);
-	if (e)
-		return e;
-	bool found = false;
-	e = find_existing(db, mac, ret, &found, reterr);
-	if (!e && !found)
-		e = submit_tx(db, v, filename, pdf, len, actor, max_attempts, mac, ret, reterr);
-	if (!e)
-		e = db_commit(db, reterr);
-	if (e)
-		db_rollback(db);
+	if (klen) {
+		/* Prefixed so a key can never collide with a document's content. */
+		g_autofree char *tagged = g_strconcat("idempotency-key:", o->idempotency_key, NULL);
+		vault_keyed_hash(v, tagged, strlen(tagged), key_mac);
+	}
+	enum qerr e = QERR_CONFLICT;
+	/* Two submissions of the same content (or key) at once: the loser's insert violates the
+	 * unique index; its second try finds the winner's document. */
+	for (int attempt = 0; attempt < 2 && e == QERR_CONFLICT; attempt++) {
+		if (reterr)
+			g_clear_pointer(reterr, g_free);
+		e = db_begin(db, reterr);
+		if (e)
+			return e;
+		bool found = false;
+		e = find_existing(db, mac, klen ? key_mac : NULL, ret, &found, reterr);
+		if (!e && !found)
+			e = submit_tx(db, v, filename, pdf, len, actor, o, mac, klen ? key_mac : NULL, ret, reterr);
+		if (!e)
+			e = db_commit(db, reterr);
+		if (e)
+			db_rollback(db);
+	}
 	return e;
 }
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/qerr.h"
+#include "pipeline/queue.h"
 
 struct db;
 struct vault;
@@ -30,6 +31,20 @@ enum qerr store_check_pdf(const void *pdf, size_t len, size_t max_bytes, char **
 enum qerr store_submit(struct db *db, const struct vault *v, const char *filename, const void *pdf, size_t len,
                        const char *actor, int max_attempts, struct store_submitted *ret, char **reterr)
 	QUIRE_MUST_CHECK;
+
+#define STORE_MAX_IDEMPOTENCY_KEY 200
+
+struct store_submit_options {
+	/* The client's key for this upload: the same key returns the same document, whatever the
+	 * bytes (a retried upload). Stored only as a keyed hash. NULL: none. */
+	const char *idempotency_key;
+	struct queue_new job; /* priority, run-at, attempt limit of the job */
+};
+
+/* store_submit() with an idempotency key and the job's priority and schedule. */
+enum qerr store_submit_with(struct db *db, const struct vault *v, const char *filename, const void *pdf, size_t len,
+                            const char *actor, const struct store_submit_options *o, struct store_submitted *ret,
+                            char **reterr) QUIRE_MUST_CHECK;
 
 /* The document's data key, unwrapped (vault_dek_free). QERR_NOT_FOUND for an unknown id. */
 enum qerr store_dek(struct db *db, const struct vault *v, int64_t doc_id, struct vault_dek **ret, char **reterr)
