@@ -298,12 +298,15 @@ INLINE void kq_codes_accumulate(const __m512i *wc, const __m512i *sc, float dw, 
 {
 	for (int t = 0; t < N; t++) {
 		const struct block_q8_K *xb = (const struct block_q8_K *)(x + (size_t)t * xs) + ib;
-		__m512i s = _mm512_setzero_si512();
-		for (int c = 0; c < 4; c++) {
-			__m512i p = _mm512_maddubs_epi16(wc[c], _mm512_loadu_si512(xb->qs + 64 * c));
-			s = _mm512_dpwssd_epi32(s, p, sc[c]);
-		}
-		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(dw * xb->d), acc[t]);
+		/* two independent chains: the four products of a block need not wait on each other */
+		__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+		                                 _mm512_maddubs_epi16(wc[0], _mm512_loadu_si512(xb->qs)), sc[0]);
+		__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+		                                 _mm512_maddubs_epi16(wc[1], _mm512_loadu_si512(xb->qs + 64)), sc[1]);
+		s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(wc[2], _mm512_loadu_si512(xb->qs + 128)), sc[2]);
+		s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(wc[3], _mm512_loadu_si512(xb->qs + 192)), sc[3]);
+		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(dw * xb->d),
+		                         acc[t]);
 	}
 }
 
