@@ -1,14 +1,24 @@
 /* threadpool: a fixed set of worker threads that run one parallel task at a time.
  *
- * The caller's thread is part 0 of every task; workers 1..n-1 wait for the
- * next task. A task is published by bumping `gen` under the mutex after fn and
- * arg are stored, so a worker that sees a new generation also sees the task.
- * Workers spin briefly before sleeping on the condition variable: in a forward
- * pass tasks follow each other within microseconds, and a sleep/wake round
- * trip per product would cost more than many of the products themselves, yet
- * an idle pool must cost nothing. `pending` counts workers still busy with the
- * current task; run() returns only when it reaches 0, so a task's argument is
- * never touched after run() returns. */
+ * A task is cut into n parts (ith = 0..n-1). The caller's thread runs part 0
+ * and then, instead of waiting, claims every part no worker has claimed yet
+ * and runs it itself. On a machine shared with other processes a worker may
+ * not get a core for milliseconds; this way such a worker delays nothing, and
+ * each part still runs exactly once, so a task may split its work statically
+ * by ith.
+ *
+ * Parts are handed out through one 64-bit word, `ticket`: the task's
+ * generation in the high half and the next unclaimed part in the low half,
+ * taken with compare-and-swap, so a worker can never claim a part of a task
+ * other than the one it saw published. fn and arg are written before the
+ * generation is published (release) and read after a claim (acquire).
+ * `pending` counts workers between announcing a claim and finishing their
+ * part; run() returns only when all parts are claimed and pending is 0, so a
+ * task's argument is never touched after run() returns.
+ *
+ * Workers spin briefly before sleeping on the condition variable: in a
+ * forward pass tasks follow each other within microseconds, yet an idle pool
+ * must cost nothing. */
 #include "runtime/threadpool.h"
 
 #include <assert.h>
@@ -16,6 +26,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -27,7 +38,6 @@
 
 struct threadpool_worker {
 	struct threadpool *tp;
-	int ith;
 	pthread_t thread;
 };
 
@@ -42,7 +52,7 @@ struct threadpool {
 
 	threadpool_fn fn;
 	void *arg;
-	atomic_uint gen;
+	_Atomic uint64_t ticket; /* generation << 32 | next part */
 	atomic_int pending;
 	atomic_bool stop;
 };
@@ -64,19 +74,53 @@ static inline void threadpool_relax(int i)
 		threadpool_pause();
 }
 
-/* Waits until the pool's generation differs from seen (or stop); returns the new one. */
-static unsigned threadpool_wait_task(struct threadpool *tp, unsigned seen)
+static inline uint32_t ticket_gen(uint64_t t)
+{
+	return (uint32_t)(t >> 32);
+}
+
+/* Claims and runs parts of generation gen until none is left. */
+static void threadpool_work(struct threadpool *tp, uint32_t gen)
+{
+	int n = tp->n_threads;
+	for (;;) {
+		atomic_fetch_add(&tp->pending, 1);
+		/* sequentially consistent: the announcement in pending must be ordered
+		 * before this look at the ticket, as run()'s last claim is before its
+		 * look at pending */
+		uint64_t t = atomic_load(&tp->ticket);
+		bool claimed = false;
+		while (ticket_gen(t) == gen && (uint32_t)t < (uint32_t)n) {
+			if (atomic_compare_exchange_weak(&tp->ticket, &t, t + 1)) {
+				claimed = true;
+				break;
+			}
+		}
+		if (claimed)
+			tp->fn(tp->arg, (int)(uint32_t)t, n);
+		if (atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel) == 1) {
+			pthread_mutex_lock(&tp->mu);
+			pthread_cond_signal(&tp->cv_done);
+			pthread_mutex_unlock(&tp->mu);
+		}
+		if (!claimed)
+			return;
+	}
+}
+
+/* Waits until a generation other than seen is published (or stop); returns it. */
+static uint32_t threadpool_wait_task(struct threadpool *tp, uint32_t seen)
 {
 	for (int i = 0; i < THREADPOOL_SPIN; i++) {
-		unsigned g = atomic_load_explicit(&tp->gen, memory_order_acquire);
+		uint32_t g = ticket_gen(atomic_load_explicit(&tp->ticket, memory_order_acquire));
 		if (g != seen || atomic_load_explicit(&tp->stop, memory_order_relaxed))
 			return g;
 		threadpool_relax(i);
 	}
 	pthread_mutex_lock(&tp->mu);
-	while (atomic_load(&tp->gen) == seen && !atomic_load(&tp->stop))
+	while (ticket_gen(atomic_load(&tp->ticket)) == seen && !atomic_load(&tp->stop))
 		pthread_cond_wait(&tp->cv_work, &tp->mu);
-	unsigned g = atomic_load(&tp->gen);
+	uint32_t g = ticket_gen(atomic_load(&tp->ticket));
 	pthread_mutex_unlock(&tp->mu);
 	return g;
 }
@@ -85,18 +129,13 @@ static void *threadpool_main(void *p)
 {
 	struct threadpool_worker *w = p;
 	struct threadpool *tp = w->tp;
-	unsigned seen = 0;
+	uint32_t seen = 0;
 
 	for (;;) {
 		seen = threadpool_wait_task(tp, seen);
 		if (atomic_load(&tp->stop))
 			break;
-		tp->fn(tp->arg, w->ith, tp->n_threads);
-		if (atomic_fetch_sub_explicit(&tp->pending, 1, memory_order_acq_rel) == 1) {
-			pthread_mutex_lock(&tp->mu);
-			pthread_cond_signal(&tp->cv_done);
-			pthread_mutex_unlock(&tp->mu);
-		}
+		threadpool_work(tp, seen);
 	}
 	return NULL;
 }
@@ -123,7 +162,8 @@ struct threadpool *threadpool_new(int n_threads)
 	pthread_mutex_init(&tp->mu, NULL);
 	pthread_cond_init(&tp->cv_work, NULL);
 	pthread_cond_init(&tp->cv_done, NULL);
-	atomic_init(&tp->gen, 0);
+	/* generation 0 with every part taken: nothing to claim until the first run */
+	atomic_init(&tp->ticket, (uint64_t)(uint32_t)n_threads);
 	atomic_init(&tp->pending, 0);
 	atomic_init(&tp->stop, false);
 
@@ -134,7 +174,6 @@ struct threadpool *threadpool_new(int n_threads)
 	}
 	for (int i = 1; i < n_threads; i++) {
 		tp->workers[i].tp = tp;
-		tp->workers[i].ith = i;
 		if (pthread_create(&tp->workers[i].thread, NULL, threadpool_main, &tp->workers[i]) != 0) {
 			threadpool_free(tp);
 			return NULL;
@@ -172,19 +211,20 @@ void threadpool_run(struct threadpool *tp, threadpool_fn fn, void *arg)
 		fn(arg, 0, 1);
 		return;
 	}
-	assert(atomic_load(&tp->pending) == 0);
+	uint32_t gen = ticket_gen(atomic_load(&tp->ticket)) + 1;
 	tp->fn = fn;
 	tp->arg = arg;
-	atomic_store(&tp->pending, tp->n_threads - 1);
 	pthread_mutex_lock(&tp->mu);
-	atomic_fetch_add_explicit(&tp->gen, 1, memory_order_release);
+	/* part 0 is the caller's; workers claim from 1 */
+	atomic_store_explicit(&tp->ticket, (uint64_t)gen << 32 | 1u, memory_order_release);
 	pthread_cond_broadcast(&tp->cv_work);
 	pthread_mutex_unlock(&tp->mu);
 
 	fn(arg, 0, tp->n_threads);
+	threadpool_work(tp, gen); /* the parts no worker has taken yet */
 
 	for (int i = 0; i < THREADPOOL_SPIN; i++) {
-		if (atomic_load_explicit(&tp->pending, memory_order_acquire) == 0)
+		if (atomic_load(&tp->pending) == 0)
 			return;
 		threadpool_relax(i);
 	}
