@@ -36,6 +36,8 @@ static const struct bench_ref {
 	{"SmolLM2-360M", "llama", "Q4_K_M", 960, 32, 49152, 106, 38.4},
 };
 
+/* Memory read bandwidth of the machine the reference figures were taken on (GB/s). */
+#define BENCH_REF_BANDWIDTH 25.8
 #define BENCH_MAX_TOKENS 65536
 
 void bench_opts_default(struct bench_opts *o)
@@ -293,6 +295,10 @@ void bench_print(FILE *out, const struct bench_result *r)
 		             "(%.1f tok/s)\n",
 		        rate, r->bandwidth_gbs, 100.0 * rate / r->bandwidth_gbs,
 		        r->bandwidth_gbs * 1e9 / (double)r->bytes_per_token);
+	if (r->bandwidth_gbs > 0 && r->ref_tg_tps > 0)
+		fprintf(out, "tg ratio at equal bandwidth (this run %.1f GB/s, reference machine %.1f GB/s): %.2f\n",
+		        r->bandwidth_gbs, BENCH_REF_BANDWIDTH,
+		        r->tg_tps / r->ref_tg_tps * BENCH_REF_BANDWIDTH / r->bandwidth_gbs);
 	fprintf(out, "peak memory: %.2f GiB (maxrss), VmHWM %.2f GiB\n", (double)r->peak_rss_bytes / gib,
 	        (double)r->vm_hwm_bytes / gib);
 }
