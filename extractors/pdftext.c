@@ -1,11 +1,101 @@
-/* pdftext: Poppler (glib) text extraction. Poppler and GError stay in this file. */
+/* pdftext: Poppler (glib) text, layout, form fields and page rendering for
+ * OCR. Poppler, cairo and GError stay in this file.
+ *
+ * Invariants: a page's words are byte spans of its text, in order, never
+ * overlapping; lines are consecutive runs of words covering them all; every
+ * box is normalised (x0 <= x1, y0 <= y1). A page's text is rebuilt from its
+ * words (one space between words, '\n' between lines), which is what makes
+ * the spans exact. */
 #include "extractors/pdftext.h"
 
+#include <cairo.h>
 #include <glib.h>
+#include <math.h>
 #include <poppler.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/json.h"
+#include "extractors/ocr.h"
+#include "extractors/pdfcheck.h"
+
+#define DIAG_MAX 65536
+#define OCR_MAX_PIXELS (120u * 1000 * 1000) /* a 300 dpi A0 sheet is ~140 Mpx */
+#define USABLE_ALNUM 3      /* fewer letters and digits than this: no text layer */
+#define SHORT_TEXT_ALNUM 200 /* below this, a page mostly covered by an image is a scan */
+
+struct pdftext {
+	PopplerDocument *pd;
+	GBytes *bytes;
+	struct pdftext_doc meta;
+	struct pdftext_options opt;
+	char *ocr_lang;
+	struct ocr *ocr;
+	size_t text_bytes;
+};
+
+/* ---- Poppler's diagnostics ---- */
+
+/* poppler-glib passes its parser's complaints to g_log (domain "Poppler", level
+ * INFO, dropped by default); the child keeps them to name what is wrong. */
+static GString *diag_text;
+G_LOCK_DEFINE_STATIC(diag);
+
+static void diag_handler(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+	G_LOCK(diag);
+	if (diag_text->len < DIAG_MAX)
+		g_string_append_printf(diag_text, "%s\n", message);
+	G_UNLOCK(diag);
+}
+
+void pdftext_capture_diagnostics(void)
+{
+	G_LOCK(diag);
+	if (!diag_text) {
+		diag_text = g_string_new(NULL);
+		g_log_set_handler("Poppler", G_LOG_LEVEL_MASK, diag_handler, NULL);
+	}
+	G_UNLOCK(diag);
+}
+
+/* A copy of what Poppler reported since the last call, cleared; NULL when not capturing. */
+static char *diag_take(void)
+{
+	G_LOCK(diag);
+	char *d = diag_text ? g_strdup(diag_text->str) : NULL;
+	if (diag_text)
+		g_string_truncate(diag_text, 0);
+	G_UNLOCK(diag);
+	return d;
+}
+
+/* A reference loop that Poppler reported (it then carries on with part of the
+ * document, which would be silently incomplete text). */
+static enum qerr diag_check(char **reterr)
+{
+	g_autofree char *d = diag_take();
+	if (!d)
+		return QERR_OK;
+	static const char *const loops[] = {"Loop in ", "loop in ", "Loop detected", "Infinite loop"};
+	for (size_t i = 0; i < G_N_ELEMENTS(loops); i++) {
+		const char *at = strstr(d, loops[i]);
+		if (at) {
+			const char *eol = strchr(at, '\n');
+			int n = eol ? (int)(eol - at) : (int)strlen(at);
+			return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF contains a reference loop (%.*s)", n > 80 ? 80 : n,
+			                at);
+		}
+	}
+	const char *claim = strstr(d, "Page count (");
+	long long pages = 0, objects = 0;
+	if (claim && sscanf(claim, "Page count (%lld) larger than number of objects (%lld)", &pages, &objects) == 2)
+		return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF claims %lld pages but holds only %lld objects", pages,
+		                objects);
+	return QERR_OK;
+}
+
+/* ---- opening ---- */
 
 int pdftext_looks_like_pdf(const void *data, size_t len)
 {
@@ -15,10 +105,24 @@ int pdftext_looks_like_pdf(const void *data, size_t len)
 
 static char *dup_or_null(const char *s) { return s ? g_strdup(s) : NULL; }
 
-static enum qerr open_error(const GError *err, char **reterr)
+/* Metadata can hold anything: keep at most PDFTEXT_MAX_STRING bytes of valid UTF-8. */
+static char *clean_string(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *v = g_utf8_make_valid(s, -1);
+	if (strlen(v) > PDFTEXT_MAX_STRING) {
+		char *end = g_utf8_find_prev_char(v, v + PDFTEXT_MAX_STRING);
+		*(end ? end : v) = '\0';
+	}
+	return v;
+}
+
+static enum qerr open_error(const GError *err, const char *password, char **reterr)
 {
 	if (g_error_matches(err, POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))
-		return qerr_set(reterr, QERR_KEY, "the PDF is password-protected; submit it with its password");
+		return password ? qerr_set(reterr, QERR_KEY, "the password given does not open this PDF")
+		                : qerr_set(reterr, QERR_KEY, "the PDF is password-protected; submit it with its password");
 	return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF is damaged and cannot be opened: %s",
 	                err ? err->message : "unknown reason");
 }
@@ -28,9 +132,9 @@ static void fill_meta(PopplerDocument *pd, struct pdftext_doc *doc)
 	g_autofree char *title = poppler_document_get_title(pd);
 	g_autofree char *author = poppler_document_get_author(pd);
 	g_autofree char *producer = poppler_document_get_producer(pd);
-	doc->title = dup_or_null(title);
-	doc->author = dup_or_null(author);
-	doc->producer = dup_or_null(producer);
+	doc->title = clean_string(title);
+	doc->author = clean_string(author);
+	doc->producer = clean_string(producer);
 	GDateTime *created = poppler_document_get_creation_date_time(pd);
 	if (created) {
 		doc->creation_date = g_date_time_format_iso8601(created);
@@ -38,52 +142,491 @@ static void fill_meta(PopplerDocument *pd, struct pdftext_doc *doc)
 	}
 }
 
-enum qerr pdftext_extract(const void *pdf, size_t len, const char *password, int max_pages,
-                          struct pdftext_doc **ret, char **reterr)
+enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options *opt, struct pdftext **ret,
+                       char **reterr)
 {
 	if (len == 0)
 		return qerr_set(reterr, QERR_EMPTY, "the file is empty");
 	if (!pdftext_looks_like_pdf(pdf, len))
 		return qerr_set(reterr, QERR_NOT_PDF, "the file is not a PDF (no %%PDF- header)");
-	g_autoptr(GBytes) bytes = g_bytes_new_static(pdf, len);
+	enum qerr e = pdfcheck_scan(pdf, len, reterr);
+	if (e)
+		return e;
+	g_free(diag_take());
+	struct pdftext *p = g_new0(struct pdftext, 1);
+	p->bytes = g_bytes_new_static(pdf, len);
+	p->opt = *opt;
+	p->ocr_lang = g_strdup(opt->ocr_lang && opt->ocr_lang[0] ? opt->ocr_lang : "eng");
+	p->opt.ocr_lang = p->ocr_lang;
+	p->opt.password = NULL; /* not kept */
+	if (p->opt.ocr_dpi <= 0)
+		p->opt.ocr_dpi = 300;
 	g_autoptr(GError) gerr = NULL;
-	PopplerDocument *pd = poppler_document_new_from_bytes(bytes, password, &gerr);
-	if (!pd)
-		return open_error(gerr, reterr);
-	int total = poppler_document_get_n_pages(pd);
-	enum qerr e = QERR_OK;
-	if (total <= 0)
+	p->pd = poppler_document_new_from_bytes(p->bytes, opt->password, &gerr);
+	int total = p->pd ? poppler_document_get_n_pages(p->pd) : 0;
+	if (!p->pd)
+		e = open_error(gerr, opt->password, reterr);
+	if (!e)
+		e = diag_check(reterr);
+	if (!e && total <= 0)
 		e = qerr_set(reterr, QERR_PARSE_FAILED, "the PDF has no pages");
-	else if (total > max_pages)
+	if (!e && total > opt->max_pages)
 		e = qerr_set(reterr, QERR_TOO_LARGE, "the PDF has %d pages; the limit is %d (limits.max_pages)", total,
-		             max_pages);
-	struct pdftext_doc *doc = g_new0(struct pdftext_doc, 1);
-	size_t text_bytes = 0;
-	if (!e) {
-		doc->total_pages = total;
-		doc->pages = g_new0(struct pdftext_page, total);
-		fill_meta(pd, doc);
+		             opt->max_pages);
+	if (e) {
+		pdftext_close(p);
+		return e;
 	}
-	for (int i = 0; !e && i < total; i++) {
-		PopplerPage *page = poppler_document_get_page(pd, i);
-		if (!page) {
-			e = qerr_set(reterr, QERR_PARSE_FAILED, "page %d of the PDF cannot be read", i + 1);
-			break;
+	p->meta.total_pages = total;
+	fill_meta(p->pd, &p->meta);
+	*ret = p;
+	return QERR_OK;
+}
+
+void pdftext_close(struct pdftext *p)
+{
+	if (!p)
+		return;
+	if (p->pd)
+		g_object_unref(p->pd);
+	g_bytes_unref(p->bytes);
+	ocr_free(p->ocr);
+	for (uint32_t i = 0; i < p->meta.n_warnings; i++)
+		g_free(p->meta.warnings[i]);
+	g_free(p->meta.warnings);
+	g_free(p->meta.title);
+	g_free(p->meta.author);
+	g_free(p->meta.producer);
+	g_free(p->meta.creation_date);
+	g_free(p->ocr_lang);
+	g_free(p);
+}
+
+const struct pdftext_doc *pdftext_meta(const struct pdftext *p) { return &p->meta; }
+
+const char *const *pdftext_warnings(const struct pdftext *p, uint32_t *n)
+{
+	*n = p->meta.n_warnings;
+	return (const char *const *)p->meta.warnings;
+}
+
+static void warn(struct pdftext *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void warn(struct pdftext *p, const char *fmt, ...)
+{
+	if (p->meta.n_warnings >= PDFTEXT_MAX_WARNINGS)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	p->meta.warnings = g_renew(char *, p->meta.warnings, p->meta.n_warnings + 1);
+	p->meta.warnings[p->meta.n_warnings++] = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+}
+
+/* ---- building a page from words ---- */
+
+struct builder {
+	GString *text;
+	GArray *words; /* struct pdftext_word */
+	GArray *lines; /* struct pdftext_line */
+	bool in_word;
+	bool box_empty; /* the current word has no box yet */
+	size_t max_words;
+};
+
+static void box_add(struct pdftext_box *b, bool first, double x0, double y0, double x1, double y1)
+{
+	if (x0 > x1) {
+		double t = x0;
+		x0 = x1;
+		x1 = t;
+	}
+	if (y0 > y1) {
+		double t = y0;
+		y0 = y1;
+		y1 = t;
+	}
+	if (first || x0 < b->x0)
+		b->x0 = (float)x0;
+	if (first || y0 < b->y0)
+		b->y0 = (float)y0;
+	if (first || x1 > b->x1)
+		b->x1 = (float)x1;
+	if (first || y1 > b->y1)
+		b->y1 = (float)y1;
+}
+
+static void builder_end_word(struct builder *b)
+{
+	if (!b->in_word)
+		return;
+	struct pdftext_word *w = &g_array_index(b->words, struct pdftext_word, b->words->len - 1);
+	w->len = (uint32_t)(b->text->len - w->start);
+	struct pdftext_line *l = &g_array_index(b->lines, struct pdftext_line, b->lines->len - 1);
+	box_add(&l->box, l->n_words == 0, w->box.x0, w->box.y0, w->box.x1, w->box.y1);
+	l->n_words++;
+	b->in_word = false;
+}
+
+static void builder_new_line(struct builder *b)
+{
+	builder_end_word(b);
+	if (b->lines->len && g_array_index(b->lines, struct pdftext_line, b->lines->len - 1).n_words == 0)
+		return;
+	struct pdftext_line l = {.first_word = b->words->len};
+	g_array_append_val(b->lines, l);
+}
+
+/* Starts a word (false when the page has too many); separators go before it. */
+static bool builder_start_word(struct builder *b, float confidence)
+{
+	if (b->words->len >= b->max_words)
+		return false;
+	struct pdftext_line *l = &g_array_index(b->lines, struct pdftext_line, b->lines->len - 1);
+	if (l->n_words > 0)
+		g_string_append_c(b->text, ' ');
+	else if (b->words->len > 0)
+		g_string_append_c(b->text, '\n');
+	struct pdftext_word w = {.start = (uint32_t)b->text->len, .confidence = confidence};
+	g_array_append_val(b->words, w);
+	b->in_word = true;
+	b->box_empty = true;
+	return true;
+}
+
+static void builder_init(struct builder *b)
+{
+	b->text = g_string_new(NULL);
+	b->words = g_array_new(FALSE, FALSE, sizeof(struct pdftext_word));
+	b->lines = g_array_new(FALSE, FALSE, sizeof(struct pdftext_line));
+	b->in_word = false;
+	b->max_words = PDFTEXT_MAX_WORDS;
+	builder_new_line(b);
+}
+
+/* Moves the result into pg (text, words, lines); b is consumed. */
+static void builder_finish(struct builder *b, struct pdftext_page *pg)
+{
+	builder_end_word(b);
+	if (b->lines->len && g_array_index(b->lines, struct pdftext_line, b->lines->len - 1).n_words == 0)
+		g_array_set_size(b->lines, b->lines->len - 1);
+	pg->n_words = b->words->len;
+	pg->n_lines = b->lines->len;
+	pg->words = (struct pdftext_word *)(void *)g_array_free(b->words, FALSE);
+	pg->lines = (struct pdftext_line *)(void *)g_array_free(b->lines, FALSE);
+	pg->text = g_string_free(b->text, FALSE);
+}
+
+/* Splits Poppler's text (lines by '\n') into words boxed by its per-character
+ * rectangles, which follow the characters of that same text. */
+static void layout_from_text(const char *raw, const PopplerRectangle *rects, guint n_rects, struct builder *b)
+{
+	guint ci = 0;
+	for (const char *s = raw; *s; s = g_utf8_next_char(s), ci++) {
+		gunichar c = g_utf8_get_char(s);
+		if (c == '\n') {
+			builder_new_line(b);
+			continue;
 		}
-		struct pdftext_page *p = &doc->pages[i];
-		poppler_page_get_size(page, &p->width, &p->height);
-		p->text = poppler_page_get_text(page);
-		if (!p->text)
-			p->text = g_strdup("");
-		g_strstrip(p->text);
-		p->method = g_strdup(p->text[0] ? "text" : "none");
-		text_bytes += strlen(p->text);
-		doc->n_pages = i + 1;
-		g_object_unref(page);
-		if (text_bytes > PDFTEXT_MAX_TEXT)
-			e = qerr_set(reterr, QERR_TOO_LARGE, "the PDF's text exceeds %u MiB", PDFTEXT_MAX_TEXT >> 20);
+		if (g_unichar_isspace(c) || c == 0xfeff || c == 0x200b) {
+			builder_end_word(b);
+			continue;
+		}
+		if (!b->in_word && !builder_start_word(b, -1))
+			break;
+		g_string_append_len(b->text, s, g_utf8_next_char(s) - s);
+		struct pdftext_word *w = &g_array_index(b->words, struct pdftext_word, b->words->len - 1);
+		if (ci < n_rects) {
+			const PopplerRectangle *r = &rects[ci];
+			box_add(&w->box, b->box_empty, r->x1, r->y1, r->x2, r->y2);
+			b->box_empty = false;
+		}
 	}
-	g_object_unref(pd);
+}
+
+static size_t count_alnum(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s = g_utf8_next_char(s))
+		n += g_unichar_isalnum(g_utf8_get_char(s)) ? 1 : 0;
+	return n;
+}
+
+/* Whether images cover at least half of the page (a scan with a stray text layer). */
+static bool mostly_image(PopplerPage *page, double w, double h)
+{
+	GList *images = poppler_page_get_image_mapping(page);
+	double area = 0;
+	for (GList *l = images; l; l = l->next) {
+		const PopplerRectangle *r = &((PopplerImageMapping *)l->data)->area;
+		area += fabs((r->x2 - r->x1) * (r->y2 - r->y1));
+	}
+	poppler_page_free_image_mapping(images);
+	return area >= 0.5 * w * h;
+}
+
+static void text_layer(PopplerPage *page, struct pdftext_page *pg)
+{
+	g_autofree char *raw = poppler_page_get_text(page);
+	if (raw && !g_utf8_validate(raw, -1, NULL)) {
+		char *valid = g_utf8_make_valid(raw, -1);
+		g_free(raw);
+		raw = valid;
+	}
+	PopplerRectangle *rects = NULL;
+	guint n_rects = 0;
+	if (raw && raw[0] && !poppler_page_get_text_layout(page, &rects, &n_rects))
+		n_rects = 0;
+	struct builder b;
+	builder_init(&b);
+	layout_from_text(raw ? raw : "", rects, n_rects, &b);
+	g_free(rects);
+	builder_finish(&b, pg);
+}
+
+/* ---- OCR of pages without a text layer ---- */
+
+/* Renders the page as displayed (rotation applied) into 8-bit grey at dpi,
+ * lowering the resolution for pages too large to render in memory. */
+static guint8 *render_grey(PopplerPage *page, double w, double h, double *scale, int *ret_w, int *ret_h)
+{
+	double s = *scale;
+	if (w * s * h * s > OCR_MAX_PIXELS)
+		s = sqrt(OCR_MAX_PIXELS / (w * h));
+	int pw = (int)ceil(w * s), ph = (int)ceil(h * s);
+	if (pw < 1 || ph < 1)
+		return NULL;
+	cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw, ph);
+	if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
+		cairo_surface_destroy(surf);
+		return NULL;
+	}
+	cairo_t *cr = cairo_create(surf);
+	cairo_set_source_rgb(cr, 1, 1, 1);
+	cairo_paint(cr);
+	cairo_scale(cr, s, s);
+	poppler_page_render(page, cr); /* applies the page's own rotation */
+	cairo_destroy(cr);
+	cairo_surface_flush(surf);
+	const guint8 *px = cairo_image_surface_get_data(surf);
+	int stride = cairo_image_surface_get_stride(surf);
+	guint8 *grey = g_malloc((size_t)pw * (size_t)ph);
+	for (int y = 0; y < ph; y++) {
+		const guint32 *row = (const guint32 *)(const void *)(px + (size_t)y * (size_t)stride);
+		guint8 *out = grey + (size_t)y * (size_t)pw;
+		for (int x = 0; x < pw; x++) {
+			guint32 v = row[x];
+			out[x] = (guint8)((((v >> 16) & 0xff) * 77 + ((v >> 8) & 0xff) * 150 + (v & 0xff) * 29) >> 8);
+		}
+	}
+	cairo_surface_destroy(surf);
+	*scale = s;
+	*ret_w = pw;
+	*ret_h = ph;
+	return grey;
+}
+
+static void layout_from_ocr(const struct ocr_result *r, double scale, struct builder *b)
+{
+	for (size_t i = 0; i < r->n_words; i++) {
+		const struct ocr_word *w = &r->words[i];
+		if (w->line_start)
+			builder_new_line(b);
+		builder_end_word(b);
+		if (!builder_start_word(b, w->confidence))
+			break;
+		g_string_append(b->text, w->text);
+		struct pdftext_word *pw = &g_array_index(b->words, struct pdftext_word, b->words->len - 1);
+		box_add(&pw->box, true, w->x0 / scale, w->y0 / scale, w->x1 / scale, w->y1 / scale);
+	}
+}
+
+static enum qerr ocr_page(struct pdftext *p, PopplerPage *page, int index, struct pdftext_page *pg, char **reterr)
+{
+	if (!p->ocr) {
+		enum qerr e = ocr_new(p->opt.ocr_lang, &p->ocr, reterr);
+		if (e)
+			return e;
+	}
+	double scale = p->opt.ocr_dpi / 72.0;
+	int w = 0, h = 0;
+	g_autofree guint8 *grey = render_grey(page, pg->width, pg->height, &scale, &w, &h);
+	if (!grey)
+		return qerr_set(reterr, QERR_PARSE_FAILED, "page %d cannot be rendered for OCR", index + 1);
+	if (scale * 72.0 < p->opt.ocr_dpi - 0.5)
+		warn(p, "page %d is too large to render at %d dpi; OCR used %.0f dpi", index + 1, p->opt.ocr_dpi,
+		     scale * 72.0);
+	struct ocr_result r = {0};
+	enum qerr e = ocr_recognize(p->ocr, grey, w, h, w, (int)lround(scale * 72.0), &r, reterr);
+	if (e)
+		return e;
+	struct builder b;
+	builder_init(&b);
+	layout_from_ocr(&r, scale, &b);
+	pg->ocr_confidence = r.mean_confidence;
+	ocr_result_done(&r);
+	g_free(pg->text);
+	g_free(pg->words);
+	g_free(pg->lines);
+	builder_finish(&b, pg);
+	g_free(pg->method);
+	pg->method = g_strdup("ocr");
+	return QERR_OK;
+}
+
+/* ---- form fields ---- */
+
+static char *field_value(PopplerFormField *f, const char **type)
+{
+	switch (poppler_form_field_get_field_type(f)) {
+	case POPPLER_FORM_FIELD_TEXT:
+		*type = "text";
+		return poppler_form_field_text_get_text(f);
+	case POPPLER_FORM_FIELD_BUTTON:
+		if (poppler_form_field_button_get_button_type(f) == POPPLER_FORM_BUTTON_PUSH)
+			return NULL;
+		*type = poppler_form_field_button_get_button_type(f) == POPPLER_FORM_BUTTON_RADIO ? "radio" : "checkbox";
+		return g_strdup(poppler_form_field_button_get_state(f) ? "on" : "off");
+	case POPPLER_FORM_FIELD_CHOICE: {
+		*type = "choice";
+		GString *v = g_string_new(NULL);
+		int n = poppler_form_field_choice_get_n_items(f);
+		for (int i = 0; i < n && i < 1000; i++) {
+			if (!poppler_form_field_choice_is_item_selected(f, i))
+				continue;
+			g_autofree char *item = poppler_form_field_choice_get_item(f, i);
+			g_string_append_printf(v, "%s%s", v->len ? "\n" : "", item ? item : "");
+		}
+		if (v->len == 0 && poppler_form_field_choice_is_editable(f)) {
+			g_autofree char *t = poppler_form_field_choice_get_text(f);
+			g_string_append(v, t ? t : "");
+		}
+		return g_string_free(v, FALSE);
+	}
+	case POPPLER_FORM_FIELD_SIGNATURE:
+		*type = "signature";
+		return g_strdup("");
+	default: return NULL;
+	}
+}
+
+static void page_fields(PopplerPage *page, int index, double page_h, struct pdftext_field **fields, uint32_t *n)
+{
+	GList *map = poppler_page_get_form_field_mapping(page);
+	for (GList *l = map; l && *n < PDFTEXT_MAX_FIELDS; l = l->next) {
+		PopplerFormFieldMapping *m = l->data;
+		const char *type = NULL;
+		g_autofree char *value = field_value(m->field, &type);
+		g_autofree char *name = poppler_form_field_get_name(m->field);
+		if (!value || !type)
+			continue;
+		*fields = g_renew(struct pdftext_field, *fields, *n + 1);
+		struct pdftext_field *f = &(*fields)[(*n)++];
+		memset(f, 0, sizeof *f);
+		f->name = clean_string(name ? name : "");
+		f->type = g_strdup(type);
+		f->value = clean_string(value);
+		f->page = index + 1;
+		/* form areas are in PDF space (origin bottom-left) */
+		box_add(&f->box, true, m->area.x1, page_h - m->area.y2, m->area.x2, page_h - m->area.y1);
+	}
+	poppler_page_free_form_field_mapping(map);
+}
+
+/* ---- pages ---- */
+
+/* The page's /Rotate. poppler-glib has no getter, but it maps the rectangle of
+ * an annotation added in displayed coordinates back to unrotated ones; where a
+ * probe rectangle lands tells the rotation. The probe is removed at once. */
+static int page_rotation(PopplerDocument *pd, PopplerPage *page)
+{
+	PopplerRectangle in = {10, 20, 30, 60}, out = {0};
+	PopplerAnnot *probe = poppler_annot_square_new(pd, &in);
+	poppler_page_add_annot(page, probe);
+	poppler_annot_get_rectangle(probe, &out);
+	poppler_page_remove_annot(page, probe);
+	g_object_unref(probe);
+	if (fabs(out.x1 - in.x1) < 0.5 && fabs(out.y1 - in.y1) < 0.5)
+		return 0;
+	if (fabs(out.y1 - in.x1) < 0.5)
+		return 90;
+	if (fabs(out.x1 - in.y1) < 0.5)
+		return 270;
+	return 180;
+}
+
+static enum qerr page_text(struct pdftext *p, PopplerPage *page, int index, struct pdftext_page *pg, char **reterr)
+{
+	text_layer(page, pg);
+	size_t alnum = count_alnum(pg->text);
+	bool scan = alnum < USABLE_ALNUM ||
+	            (alnum < SHORT_TEXT_ALNUM && mostly_image(page, pg->width, pg->height));
+	pg->method = g_strdup(alnum > 0 ? "text" : "none");
+	if (scan && p->opt.ocr) {
+		enum qerr e = ocr_page(p, page, index, pg, reterr);
+		if (e)
+			return e;
+	}
+	size_t n = strlen(pg->text);
+	p->text_bytes += n;
+	if (n > PDFTEXT_MAX_PAGE_TEXT)
+		return qerr_set(reterr, QERR_TOO_LARGE, "page %d has more than %u MiB of text", index + 1,
+		                PDFTEXT_MAX_PAGE_TEXT >> 20);
+	if (p->text_bytes > PDFTEXT_MAX_TEXT)
+		return qerr_set(reterr, QERR_TOO_LARGE, "the PDF's text exceeds %u MiB", PDFTEXT_MAX_TEXT >> 20);
+	return QERR_OK;
+}
+
+enum qerr pdftext_page_extract(struct pdftext *p, int index, struct pdftext_page *pg, struct pdftext_field **fields,
+                               uint32_t *n_fields, char **reterr)
+{
+	memset(pg, 0, sizeof *pg);
+	pg->ocr_confidence = -1;
+	if (index < 0 || index >= p->meta.total_pages)
+		return qerr_set(reterr, QERR_INTERNAL, "page %d does not exist", index + 1);
+	PopplerPage *page = poppler_document_get_page(p->pd, index);
+	if (!page)
+		return qerr_set(reterr, QERR_PARSE_FAILED, "page %d of the PDF cannot be read", index + 1);
+	poppler_page_get_size(page, &pg->width, &pg->height);
+	pg->rotation = page_rotation(p->pd, page);
+	if (!(pg->width > 0 && pg->height > 0 && pg->width < 1e6 && pg->height < 1e6)) {
+		pg->width = 612;
+		pg->height = 792;
+		warn(p, "page %d has no valid size; taken as US Letter", index + 1);
+	}
+	enum qerr e = page_text(p, page, index, pg, reterr);
+	if (!e)
+		e = diag_check(reterr);
+	if (!e)
+		page_fields(page, index, pg->rotation % 180 ? pg->width : pg->height, fields, n_fields);
+	g_object_unref(page);
+	if (e)
+		pdftext_page_done(pg);
+	return e;
+}
+
+enum qerr pdftext_extract(const void *pdf, size_t len, const struct pdftext_options *opt, struct pdftext_doc **ret,
+                          char **reterr)
+{
+	struct pdftext *p = NULL;
+	enum qerr e = pdftext_open(pdf, len, opt, &p, reterr);
+	if (e)
+		return e;
+	struct pdftext_doc *doc = g_new0(struct pdftext_doc, 1);
+	doc->total_pages = p->meta.total_pages;
+	doc->title = dup_or_null(p->meta.title);
+	doc->author = dup_or_null(p->meta.author);
+	doc->producer = dup_or_null(p->meta.producer);
+	doc->creation_date = dup_or_null(p->meta.creation_date);
+	doc->pages = g_new0(struct pdftext_page, doc->total_pages);
+	for (int i = 0; !e && i < doc->total_pages; i++) {
+		e = pdftext_page_extract(p, i, &doc->pages[i], &doc->fields, &doc->n_fields, reterr);
+		if (!e)
+			doc->n_pages = i + 1;
+	}
+	doc->warnings = g_new0(char *, p->meta.n_warnings + 1);
+	for (uint32_t i = 0; i < p->meta.n_warnings; i++)
+		doc->warnings[doc->n_warnings++] = g_strdup(p->meta.warnings[i]);
+	pdftext_close(p);
 	if (e) {
 		pdftext_doc_free(doc);
 		return e;
@@ -92,15 +635,40 @@ enum qerr pdftext_extract(const void *pdf, size_t len, const char *password, int
 	return QERR_OK;
 }
 
+void pdftext_page_done(struct pdftext_page *pg)
+{
+	if (!pg)
+		return;
+	g_free(pg->text);
+	g_free(pg->method);
+	g_free(pg->words);
+	g_free(pg->lines);
+	memset(pg, 0, sizeof *pg);
+}
+
+void pdftext_field_done(struct pdftext_field *f)
+{
+	if (!f)
+		return;
+	g_free(f->name);
+	g_free(f->type);
+	g_free(f->value);
+	memset(f, 0, sizeof *f);
+}
+
 void pdftext_doc_free(struct pdftext_doc *doc)
 {
 	if (!doc)
 		return;
-	for (int i = 0; doc->pages && i < doc->n_pages; i++) {
-		g_free(doc->pages[i].text);
-		g_free(doc->pages[i].method);
-	}
+	for (int i = 0; doc->pages && i < doc->n_pages; i++)
+		pdftext_page_done(&doc->pages[i]);
 	g_free(doc->pages);
+	for (uint32_t i = 0; doc->fields && i < doc->n_fields; i++)
+		pdftext_field_done(&doc->fields[i]);
+	g_free(doc->fields);
+	for (uint32_t i = 0; doc->warnings && i < doc->n_warnings; i++)
+		g_free(doc->warnings[i]);
+	g_free(doc->warnings);
 	g_free(doc->title);
 	g_free(doc->author);
 	g_free(doc->producer);
@@ -108,12 +676,51 @@ void pdftext_doc_free(struct pdftext_doc *doc)
 	g_free(doc);
 }
 
+/* ---- JSON ---- */
+
 static void add_opt(struct json *o, const char *key, const char *v)
 {
 	if (v)
 		json_add_string(o, key, v);
 	else
 		json_add_null(o, key);
+}
+
+static struct json *box_array(struct json *arr, const struct pdftext_box *b)
+{
+	/* two decimals are finer than any highlight needs and keep the JSON short */
+	json_append(arr, json_number(round(b->x0 * 100) / 100));
+	json_append(arr, json_number(round(b->y0 * 100) / 100));
+	json_append(arr, json_number(round(b->x1 * 100) / 100));
+	json_append(arr, json_number(round(b->y1 * 100) / 100));
+	return arr;
+}
+
+static void page_to_json(struct json *pj, int index, const struct pdftext_page *p)
+{
+	json_add_number(pj, "page", index + 1);
+	json_add_number(pj, "width", p->width);
+	json_add_number(pj, "height", p->height);
+	json_add_number(pj, "rotation", p->rotation);
+	json_add_string(pj, "method", p->method);
+	if (p->ocr_confidence >= 0)
+		json_add_number(pj, "ocr_confidence", round(p->ocr_confidence * 10) / 10);
+	json_add_string(pj, "text", p->text);
+	struct json *words = json_add_item(pj, "words", json_new_array());
+	for (uint32_t i = 0; i < p->n_words; i++) {
+		struct json *w = json_append(words, json_new_array());
+		json_append(w, json_number(p->words[i].start));
+		json_append(w, json_number(p->words[i].len));
+		box_array(w, &p->words[i].box);
+		json_append(w, json_number(round(p->words[i].confidence * 10) / 10));
+	}
+	struct json *lines = json_add_item(pj, "lines", json_new_array());
+	for (uint32_t i = 0; i < p->n_lines; i++) {
+		struct json *l = json_append(lines, json_new_array());
+		json_append(l, json_number(p->lines[i].first_word));
+		json_append(l, json_number(p->lines[i].n_words));
+		box_array(l, &p->lines[i].box);
+	}
 }
 
 struct json *pdftext_doc_to_json(const struct pdftext_doc *doc)
@@ -126,16 +733,41 @@ struct json *pdftext_doc_to_json(const struct pdftext_doc *doc)
 	add_opt(meta, "producer", doc->producer);
 	add_opt(meta, "creation_date", doc->creation_date);
 	struct json *pages = json_add_item(root, "pages", json_new_array());
-	for (int i = 0; i < doc->n_pages; i++) {
-		const struct pdftext_page *p = &doc->pages[i];
-		struct json *pj = json_append(pages, json_new_object());
-		json_add_number(pj, "page", i + 1);
-		json_add_number(pj, "width", p->width);
-		json_add_number(pj, "height", p->height);
-		json_add_string(pj, "method", p->method);
-		json_add_string(pj, "text", p->text);
+	for (int i = 0; i < doc->n_pages; i++)
+		page_to_json(json_append(pages, json_new_object()), i, &doc->pages[i]);
+	struct json *fields = json_add_item(root, "fields", json_new_array());
+	for (uint32_t i = 0; i < doc->n_fields; i++) {
+		const struct pdftext_field *f = &doc->fields[i];
+		struct json *fj = json_append(fields, json_new_object());
+		json_add_string(fj, "name", f->name);
+		json_add_string(fj, "type", f->type);
+		json_add_string(fj, "value", f->value);
+		json_add_number(fj, "page", f->page);
+		box_array(json_add_item(fj, "box", json_new_array()), &f->box);
 	}
+	struct json *warnings = json_add_item(root, "warnings", json_new_array());
+	for (uint32_t i = 0; i < doc->n_warnings; i++)
+		json_append(warnings, json_string(doc->warnings[i]));
 	return root;
+}
+
+static bool page_from_json(const struct json *pj, struct pdftext_page *p, size_t *text_bytes)
+{
+	const char *text = json_get_string(pj, "text");
+	const char *method = json_get_string(pj, "method");
+	double rot = 0, conf = -1;
+	json_get_number(pj, "rotation", &rot);
+	json_get_number(pj, "ocr_confidence", &conf);
+	if (!text || !method || !json_get_number(pj, "width", &p->width) || !json_get_number(pj, "height", &p->height))
+		return false;
+	*text_bytes += strlen(text);
+	if (strlen(text) > PDFTEXT_MAX_PAGE_TEXT || *text_bytes > PDFTEXT_MAX_TEXT)
+		return false;
+	p->text = g_strdup(text);
+	p->method = g_strdup(method);
+	p->rotation = rot == 90 || rot == 180 || rot == 270 ? (int)rot : 0;
+	p->ocr_confidence = conf >= 0 && conf <= 100 ? conf : -1;
+	return true;
 }
 
 enum qerr pdftext_doc_from_json(const struct json *j, struct pdftext_doc **ret, char **reterr)
@@ -143,31 +775,48 @@ enum qerr pdftext_doc_from_json(const struct json *j, struct pdftext_doc **ret, 
 	const struct json *pages = json_get(j, "pages");
 	size_t n = json_array_size(pages);
 	double total = 0;
-	if (!json_get_number(j, "total_pages", &total) || total < (double)n || n > 1000000)
-		return qerr_set(reterr, QERR_INTERNAL, "malformed page data from the parser process");
+	if (!json_get_number(j, "total_pages", &total) || total < (double)n || total > 1e7 || n > 1000000)
+		return qerr_set(reterr, QERR_BAD_INPUT, "malformed document text: page counts");
 	struct pdftext_doc *doc = g_new0(struct pdftext_doc, 1);
-	doc->total_pages = (int)n;
-	doc->n_pages = (int)n;
+	doc->total_pages = (int)total;
 	doc->pages = g_new0(struct pdftext_page, n ? n : 1);
 	const struct json *meta = json_get(j, "meta");
-	doc->title = dup_or_null(json_get_string(meta, "title"));
-	doc->author = dup_or_null(json_get_string(meta, "author"));
-	doc->producer = dup_or_null(json_get_string(meta, "producer"));
-	doc->creation_date = dup_or_null(json_get_string(meta, "creation_date"));
+	doc->title = clean_string(json_get_string(meta, "title"));
+	doc->author = clean_string(json_get_string(meta, "author"));
+	doc->producer = clean_string(json_get_string(meta, "producer"));
+	doc->creation_date = clean_string(json_get_string(meta, "creation_date"));
+	size_t text_bytes = 0;
 	for (size_t i = 0; i < n; i++) {
-		const struct json *pj = json_array_at(pages, i);
-		struct pdftext_page *p = &doc->pages[i];
-		const char *text = json_get_string(pj, "text");
-		const char *method = json_get_string(pj, "method");
-		if (!text || !method || !json_get_number(pj, "width", &p->width) ||
-		    !json_get_number(pj, "height", &p->height)) {
+		doc->n_pages = (int)i + 1;
+		if (!page_from_json(json_array_at(pages, i), &doc->pages[i], &text_bytes)) {
 			pdftext_doc_free(doc);
-			return qerr_set(reterr, QERR_INTERNAL, "malformed page %zu from the parser process", i + 1);
+			return qerr_set(reterr, QERR_BAD_INPUT, "malformed document text: page %zu", i + 1);
 		}
-		p->text = g_strdup(text);
-		p->method = g_strdup(method);
 	}
-	doc->total_pages = (int)total;
+	const struct json *fields = json_get(j, "fields");
+	size_t nf = json_array_size(fields);
+	doc->fields = g_new0(struct pdftext_field, nf ? MIN(nf, PDFTEXT_MAX_FIELDS) : 1);
+	for (size_t i = 0; i < nf && i < PDFTEXT_MAX_FIELDS; i++) {
+		const struct json *fj = json_array_at(fields, i);
+		double page = 0;
+		const char *name = json_get_string(fj, "name"), *type = json_get_string(fj, "type");
+		const char *value = json_get_string(fj, "value");
+		if (!name || !type || !value || !json_get_number(fj, "page", &page) || page < 1 || page > (double)n)
+			continue;
+		struct pdftext_field *f = &doc->fields[doc->n_fields++];
+		f->name = clean_string(name);
+		f->type = clean_string(type);
+		f->value = clean_string(value);
+		f->page = (int)page;
+	}
+	const struct json *warnings = json_get(j, "warnings");
+	size_t nw = MIN(json_array_size(warnings), PDFTEXT_MAX_WARNINGS);
+	doc->warnings = g_new0(char *, nw + 1);
+	for (size_t i = 0; i < nw; i++) {
+		const char *w = json_string_value(json_array_at(warnings, i));
+		if (w)
+			doc->warnings[doc->n_warnings++] = clean_string(w);
+	}
 	*ret = doc;
 	return QERR_OK;
 }

@@ -1,42 +1,137 @@
-/* pdftext: text and metadata of a PDF, page by page, with Poppler.
+/* pdftext: text, layout and metadata of a PDF, page by page, with Poppler.
  *
  * This runs on hostile input: call it only inside the sandbox child
- * (extractors/sandbox.h), never in the worker itself. Limits: the page count
- * cap and PDFTEXT_MAX_TEXT bytes of text in all. The result can travel as JSON
- * (pdftext_doc_to_json / pdftext_doc_from_json) through the sandbox's channel. */
+ * (extractors/sandbox.h), never in the worker itself. Before Poppler sees the
+ * bytes, pdfcheck (extractors/pdfcheck.h) refuses truncated files, broken
+ * cross-reference tables, deep nesting and decompression bombs. Pages with no
+ * usable text layer are rendered and read by OCR (extractors/ocr.h) when
+ * options ask for it.
+ *
+ * The result is compact: per page the text in reading order (lines joined by
+ * '\n', words by one space), every word as a byte span of that text with its
+ * box, lines as runs of words with their box. Boxes are in points with the
+ * origin at the top-left corner of the page as displayed (rotation applied),
+ * so a viewer can draw them over the rendered page. Limits: the page cap,
+ * PDFTEXT_MAX_TEXT bytes of text, PDFTEXT_MAX_WORDS words per page and
+ * PDFTEXT_MAX_FIELDS form fields. The result travels from the sandbox child to
+ * the parent through extractors/channel.h, and can be written as JSON
+ * (pdftext_doc_to_json / pdftext_doc_from_json). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/qerr.h"
 
 struct json;
 
 #define PDFTEXT_MAX_TEXT (64u << 20)
+#define PDFTEXT_MAX_PAGE_TEXT (4u << 20)
+#define PDFTEXT_MAX_WORDS 200000
+#define PDFTEXT_MAX_FIELDS 10000
+#define PDFTEXT_MAX_WARNINGS 32
+#define PDFTEXT_MAX_STRING 65536 /* metadata values, field names and values */
+
+struct pdftext_box {
+	float x0, y0, x1, y1; /* points, top-left origin, x0 <= x1, y0 <= y1 */
+};
+
+struct pdftext_word {
+	uint32_t start, len;    /* byte span in the page's text */
+	struct pdftext_box box;
+	float confidence;       /* OCR confidence 0..100; -1 for words of the text layer */
+};
+
+struct pdftext_line {
+	uint32_t first_word, n_words;
+	struct pdftext_box box;
+};
 
 struct pdftext_page {
-	char *text;         /* UTF-8, reading order */
-	double width, height; /* points */
-	char *method;       /* "text" (text layer) or "none" (no usable text) */
+	char *text;             /* UTF-8, reading order */
+	double width, height;   /* points, as displayed (rotation applied) */
+	char *method;           /* "text" (text layer), "ocr" (recognised image) or "none" (no text) */
+	int rotation;           /* 0, 90, 180 or 270 degrees */
+	double ocr_confidence;  /* mean word confidence 0..100 when method is "ocr", else -1 */
+	uint32_t n_words, n_lines;
+	struct pdftext_word *words;
+	struct pdftext_line *lines;
+};
+
+struct pdftext_field {
+	char *name;             /* fully qualified field name */
+	char *type;             /* "text", "checkbox", "radio", "choice" or "signature" */
+	char *value;            /* text, "on"/"off", selected items joined by '\n'; "" when empty */
+	int page;               /* 1-based */
+	struct pdftext_box box;
 };
 
 struct pdftext_doc {
-	int n_pages;        /* pages extracted */
-	int total_pages;    /* pages in the file */
+	int n_pages;            /* pages extracted */
+	int total_pages;        /* pages in the file */
 	struct pdftext_page *pages;
-	char *title, *author, *producer, *creation_date;
+	char *title, *author, *producer, *creation_date; /* NULL when absent */
+	uint32_t n_fields;
+	struct pdftext_field *fields;
+	uint32_t n_warnings;
+	char **warnings;        /* things repaired or skipped, for people to read */
 };
 
-/* Extracts up to max_pages pages. *ret owned by the caller (pdftext_doc_free). Errors:
- * QERR_EMPTY, QERR_NOT_PDF, QERR_PARSE_FAILED (damaged), QERR_KEY (encrypted, wrong or
- * no password), QERR_TOO_LARGE (page or text limits). */
-enum qerr pdftext_extract(const void *pdf, size_t len, const char *password, int max_pages,
-                          struct pdftext_doc **ret, char **reterr) QUIRE_MUST_CHECK;
+struct pdftext_options {
+	const char *password;   /* may be NULL */
+	int max_pages;
+	bool ocr;               /* read pages without a text layer with OCR */
+	const char *ocr_lang;   /* Tesseract language(s), "eng" when NULL ("deu+eng" for several) */
+	int ocr_dpi;            /* rendering resolution for OCR, 300 when 0 */
+};
+
+/* An open document being extracted page by page (so the sandbox can report each
+ * page as soon as it is done). */
+struct pdftext;
+
+/* Checks and opens pdf (borrowed; must outlive the handle). *ret (pdftext_close)
+ * holds the metadata in pdftext_meta(). Errors: QERR_EMPTY, QERR_NOT_PDF,
+ * QERR_PARSE_FAILED (damaged, with the reason), QERR_KEY (encrypted, no or wrong
+ * password), QERR_TOO_LARGE (page cap, decompression bomb). */
+enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options *opt, struct pdftext **ret,
+                       char **reterr) QUIRE_MUST_CHECK;
+void pdftext_close(struct pdftext *p);
+/* The document so far: metadata and total_pages; pages and fields stay empty
+ * (borrowed, lives as long as p). */
+const struct pdftext_doc *pdftext_meta(const struct pdftext *p);
+
+/* Extracts page index (0-based) into *page (caller's storage; pdftext_page_done)
+ * and appends its form fields to *fields / *n_fields (caller frees each with
+ * pdftext_field_done and the array with g_free). */
+enum qerr pdftext_page_extract(struct pdftext *p, int index, struct pdftext_page *page,
+                               struct pdftext_field **fields, uint32_t *n_fields, char **reterr) QUIRE_MUST_CHECK;
+/* Warnings gathered so far (borrowed). */
+const char *const *pdftext_warnings(const struct pdftext *p, uint32_t *n);
+
+/* Whole document in one call (open, every page, close). *ret owned by the caller
+ * (pdftext_doc_free). */
+enum qerr pdftext_extract(const void *pdf, size_t len, const struct pdftext_options *opt, struct pdftext_doc **ret,
+                          char **reterr) QUIRE_MUST_CHECK;
 void pdftext_doc_free(struct pdftext_doc *doc);
+void pdftext_page_done(struct pdftext_page *page);
+void pdftext_field_done(struct pdftext_field *field);
 
 /* Whether the bytes start like a PDF (a "%PDF-" header within the first 1024 bytes). */
 int pdftext_looks_like_pdf(const void *data, size_t len);
 
-/* JSON form: {"total_pages":N,"meta":{...},"pages":[{"text":..,"width":..,...}]}. Caller frees (json_free). */
+/* Keeps Poppler's diagnostics (GLib log domain "Poppler") for pdftext_open and
+ * pdftext_page_extract, which then refuse a file with a reference loop or a
+ * page count larger than the file, naming the cause. Process-wide and meant
+ * for the sandbox child; without it those files are read as far as Poppler
+ * gets. */
+void pdftext_capture_diagnostics(void);
+
+/* JSON form: {"total_pages":N,"meta":{...},"pages":[{"page":1,"text":..,"method":..,
+ * "width":..,"height":..,"rotation":..,"words":[[start,len,x0,y0,x1,y1,conf],..],
+ * "lines":[[first,count,x0,y0,x1,y1],..]}],"fields":[..],"warnings":[..]}.
+ * Caller frees (json_free). */
 struct json *pdftext_doc_to_json(const struct pdftext_doc *doc);
+/* Reads the JSON form back (limits as above), without the words, lines and
+ * field boxes, which are for viewers. *ret owned by the caller. */
 enum qerr pdftext_doc_from_json(const struct json *j, struct pdftext_doc **ret, char **reterr) QUIRE_MUST_CHECK;

@@ -1,16 +1,24 @@
-/* sandbox: fork, limit, parse, report back through a bounded pipe. */
+/* sandbox: fork, isolate, limit, parse page by page, report back through a
+ * bounded pipe; the parent reads, kills at the deadline and explains.
+ *
+ * Invariant: whatever the child does, the parent reads at most
+ * SANDBOX_MAX_REPLY bytes, waits at most the wall-clock limit (plus the time
+ * to reap a killed child), always reaps it, and builds a document only from a
+ * reply that channel_parse accepted. */
 #include "extractors/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <glib.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -19,26 +27,65 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/json.h"
+#include "extractors/channel.h"
 #include "extractors/pdftext.h"
 
-#define SANDBOX_MAX_REPLY ((size_t)PDFTEXT_MAX_TEXT * 2 + (1u << 20))
+#define SANDBOX_MAX_REPLY ((size_t)PDFTEXT_MAX_TEXT * 4 + ((size_t)64 << 20))
+#define REPLY_FD 3
 
-/* Refuses socket creation so a compromised parser cannot reach the network. */
-static void deny_network(void)
+#if defined(__x86_64__)
+#define SANDBOX_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SANDBOX_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* ---- the child ---- */
+
+/* Syscalls a PDF parser never needs; refused with EACCES. */
+static const int denied[] = {
+	SYS_socket, SYS_socketpair, SYS_execve, SYS_execveat, SYS_ptrace, SYS_process_vm_readv,
+	SYS_process_vm_writev, SYS_mount, SYS_umount2, SYS_pivot_root, SYS_chroot, SYS_unshare, SYS_setns,
+	SYS_keyctl, SYS_add_key, SYS_request_key, SYS_bpf, SYS_perf_event_open, SYS_userfaultfd,
+	SYS_kexec_load, SYS_init_module, SYS_finit_module, SYS_delete_module, SYS_reboot,
+};
+
+static void install_seccomp(void)
 {
-	struct sock_filter filter[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = {.len = (unsigned short)(sizeof filter / sizeof filter[0]), .filter = filter};
+#ifdef SANDBOX_ARCH
+	enum { N = G_N_ELEMENTS(denied) };
+	struct sock_filter f[6 + 2 * N];
+	size_t i = 0;
+	f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, 1, 0);
+	f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	/* the x32 ABI shares the x86-64 arch value; its numbers have bit 30 set */
+	f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 2 * N, 0);
+	for (size_t k = 0; k < N; k++) {
+		f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied[k], 0, 1);
+		f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA));
+	}
+	f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = {.len = (unsigned short)i, .filter = f};
 	prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+#endif
+}
+
+/* Keeps only stdin/stdout/stderr and the reply pipe (as REPLY_FD): the child
+ * must not hold the worker's database connection or another job's pipe. */
+static void keep_only_reply_fd(int fd)
+{
+	if (fd != REPLY_FD && dup2(fd, REPLY_FD) < 0)
+		_exit(4);
+	syscall(SYS_close_range, REPLY_FD + 1, ~0u, 0);
 }
 
 static void apply_limits(const struct sandbox_limits *lim)
 {
+	/* an empty network namespace where unprivileged user namespaces exist; the
+	 * seccomp filter below refuses sockets either way */
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
+		errno = 0;
 	struct rlimit as = {lim->memory_bytes, lim->memory_bytes};
 #ifndef __SANITIZE_ADDRESS__
 	/* AddressSanitizer reserves terabytes of shadow address space, so a sanitizer
@@ -54,7 +101,7 @@ static void apply_limits(const struct sandbox_limits *lim)
 	setrlimit(RLIMIT_CORE, &zero);
 	prctl(PR_SET_DUMPABLE, 0);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	deny_network();
+	install_seccomp();
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -72,22 +119,89 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-static void child_main(int fd, const void *pdf, size_t len, const char *password, const struct sandbox_limits *lim)
+static void flush(struct channel_out *o)
 {
-	apply_limits(lim);
-	struct pdftext_doc *doc = NULL;
-	char *err = NULL;
-	enum qerr e = pdftext_extract(pdf, len, password, lim->max_pages, &doc, &err);
-	struct json *reply = e ? json_new_object() : pdftext_doc_to_json(doc);
-	if (e) {
-		json_add_number(reply, "error", e);
-		json_add_string(reply, "message", err ? err : qerr_str(e));
-	}
-	char *text = json_format(reply, false);
-	uint64_t n = text ? strlen(text) : 0;
-	int rc = !text || write_all(fd, &n, sizeof n) || write_all(fd, text, n);
-	_exit(rc ? 3 : 0);
+	if (write_all(REPLY_FD, o->data, o->len) != 0)
+		_exit(3);
+	o->len = 0;
 }
+
+static void fault(enum sandbox_fault f)
+{
+	switch (f) {
+	case SANDBOX_FAULT_CRASH: raise(SIGSEGV); break;
+	case SANDBOX_FAULT_HANG:
+		for (;;)
+			pause();
+	case SANDBOX_FAULT_SPIN:
+		for (volatile unsigned long i = 0;; i++)
+			;
+	case SANDBOX_FAULT_MEMORY:
+		for (;;)
+			memset(g_malloc(1u << 20), 1, 1u << 20);
+	case SANDBOX_FAULT_GARBAGE: write_all(REPLY_FD, "P\x07\0\0\0garbage", 12); _exit(0);
+	default: break;
+	}
+}
+
+/* Extracts every page, one frame each, as soon as it is done. */
+static enum qerr child_pages(struct pdftext *p, const struct sandbox_limits *lim, struct channel_out *o, char **err)
+{
+	int total = pdftext_meta(p)->total_pages;
+	for (int i = 0; i < total; i++) {
+		if (lim->test_fault && lim->test_fault_page == i + 1)
+			fault(lim->test_fault);
+		struct pdftext_page page;
+		struct pdftext_field *fields = NULL;
+		uint32_t n_fields = 0;
+		enum qerr e = pdftext_page_extract(p, i, &page, &fields, &n_fields, err);
+		if (e)
+			return e;
+		channel_put_page(o, (uint32_t)i, &page);
+		for (uint32_t f = 0; f < n_fields; f++) {
+			channel_put_field(o, &fields[f]);
+			pdftext_field_done(&fields[f]);
+		}
+		g_free(fields);
+		pdftext_page_done(&page);
+		flush(o);
+	}
+	return QERR_OK;
+}
+
+static G_NORETURN void child_main(int fd, const void *pdf, size_t len, const char *password,
+                                  const struct sandbox_limits *lim)
+{
+	keep_only_reply_fd(fd);
+	apply_limits(lim);
+	pdftext_capture_diagnostics();
+	struct pdftext_options opt = {.password = password, .max_pages = lim->max_pages, .ocr = !lim->no_ocr,
+	                              .ocr_lang = lim->ocr_lang, .ocr_dpi = lim->ocr_dpi};
+	struct channel_out o = {0};
+	struct pdftext *p = NULL;
+	char *err = NULL;
+	if (lim->test_fault && lim->test_fault_page <= 0)
+		fault(lim->test_fault);
+	enum qerr e = pdftext_open(pdf, len, &opt, &p, &err);
+	if (!e) {
+		channel_put_meta(&o, pdftext_meta(p));
+		flush(&o);
+		e = child_pages(p, lim, &o, &err);
+	}
+	if (e) {
+		channel_put_error(&o, e, err ? err : qerr_str(e));
+	} else {
+		uint32_t n = 0;
+		const char *const *w = pdftext_warnings(p, &n);
+		for (uint32_t i = 0; i < n; i++)
+			channel_put_warning(&o, w[i]);
+		channel_put_end(&o, (uint32_t)pdftext_meta(p)->total_pages);
+	}
+	flush(&o);
+	_exit(0);
+}
+
+/* ---- the parent ---- */
 
 static long ms_left(const struct timespec *deadline)
 {
@@ -96,69 +210,87 @@ static long ms_left(const struct timespec *deadline)
 	return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
 }
 
-/* Reads exactly len bytes before the deadline. 0 ok, -1 eof/error, -2 timeout. */
-static int read_until(int fd, void *buf, size_t len, const struct timespec *deadline)
+enum read_end { READ_EOF, READ_TIMEOUT, READ_TOO_BIG, READ_ERROR };
+
+/* Reads the whole reply into out until EOF, the deadline or the size limit. */
+static enum read_end read_reply(int fd, struct channel_out *out, const struct timespec *deadline)
 {
-	uint8_t *p = buf;
-	while (len > 0) {
+	for (;;) {
 		long left = ms_left(deadline);
 		if (left <= 0)
-			return -2;
+			return READ_TIMEOUT;
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		int r = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
 		if (r < 0 && errno != EINTR)
-			return -1;
+			return READ_ERROR;
 		if (r <= 0)
 			continue;
-		ssize_t n = read(fd, p, len);
+		if (out->cap - out->len < 65536) {
+			out->cap = out->cap ? out->cap * 2 : 262144;
+			out->data = g_realloc(out->data, out->cap);
+		}
+		ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
+		if (n < 0)
+			return READ_ERROR;
+		if (n == 0)
+			return READ_EOF;
+		out->len += (size_t)n;
+		if (out->len > SANDBOX_MAX_REPLY)
+			return READ_TOO_BIG;
 	}
-	return 0;
 }
 
-static enum qerr child_status(pid_t pid, bool killed_for_time, const struct sandbox_limits *lim, char **reterr)
+/* Where the child was: "while opening the document" or "on page N". */
+static char *where(const struct channel_progress *pr)
 {
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (killed_for_time)
-		return qerr_set(reterr, QERR_TIMEOUT, "PDF parsing exceeded the %d s limit (limits.parse_timeout_s)",
-		                lim->timeout_s);
+	return pr->opened ? g_strdup_printf("on page %d", pr->pages + 1) : g_strdup("while opening the document");
+}
+
+static enum qerr child_died(int status, const struct sandbox_limits *lim, const struct channel_progress *pr,
+                            char **reterr)
+{
+	g_autofree char *at = where(pr);
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
 		if (sig == SIGXCPU)
-			return qerr_set(reterr, QERR_PARSE_FAILED, "PDF parsing exceeded its CPU time limit of %d s",
-			                lim->timeout_s);
-		return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF parser crashed (signal %d, %s) on this document", sig,
-		                strsignal(sig));
+			return qerr_set(reterr, QERR_TOO_LARGE, "PDF exceeded its CPU time limit of %d s %s (limits.parse_timeout_s)",
+			                lim->timeout_s, at);
+		if (sig == SIGABRT || sig == SIGTRAP)
+			return qerr_set(reterr, QERR_PARSE_FAILED,
+			                "PDF parser aborted %s, most likely out of memory (limit %zu MiB, limits.parse_memory_mb)",
+			                at, lim->memory_bytes >> 20);
+		return qerr_set(reterr, QERR_PARSE_FAILED, "PDF parser crashed %s (signal %d, %s)", at, sig, strsignal(sig));
 	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return qerr_set(reterr, QERR_PARSE_FAILED,
-		                "the PDF parser failed (exit status %d), possibly out of memory (limit %zu MiB)",
-		                WIFEXITED(status) ? WEXITSTATUS(status) : -1, lim->memory_bytes >> 20);
-	return QERR_OK;
+	return qerr_set(reterr, QERR_PARSE_FAILED, "PDF parser failed %s (exit status %d)", at,
+	                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-static enum qerr decode_reply(const char *text, size_t len, struct pdftext_doc **ret, char **reterr)
+/* Judges a finished child from how it ended and what it said. */
+static enum qerr judge(enum read_end how, int status, const struct channel_out *reply,
+                       const struct sandbox_limits *lim, struct pdftext_doc **ret, char **reterr)
 {
-	struct json *j = NULL;
-	if (json_parse(text, len, &j, NULL) != QERR_OK)
-		return qerr_set(reterr, QERR_INTERNAL, "the parser process sent an unreadable reply");
-	double code = 0;
-	enum qerr e;
-	if (json_get_number(j, "error", &code)) {
-		const char *msg = json_get_string(j, "message");
-		e = (code > 0 && code < QERR_COUNT) ? (enum qerr)code : QERR_PARSE_FAILED;
-		qerr_set(reterr, e, "%s", msg ? msg : qerr_str(e));
-	} else {
-		e = pdftext_doc_from_json(j, ret, reterr);
+	struct channel_progress pr = {0};
+	g_autofree char *perr = NULL;
+	enum qerr e = channel_parse(reply->data, reply->len, lim->max_pages, ret, &pr, &perr);
+	g_autofree char *at = where(&pr);
+	if (how == READ_TIMEOUT)
+		return qerr_set(reterr, QERR_TOO_LARGE, "PDF exceeded the %d s limit %s (limits.parse_timeout_s)",
+		                lim->timeout_s, at);
+	if (how == READ_TOO_BIG)
+		return qerr_set(reterr, QERR_TOO_LARGE, "the PDF parser's reply exceeded %zu MiB", SANDBOX_MAX_REPLY >> 20);
+	bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (e == QERR_OK && !clean_exit) {
+		/* a complete reply followed by an odd exit: the reply stands */
+		return QERR_OK;
 	}
-	json_free(j);
+	if (!clean_exit && !pr.finished)
+		return child_died(status, lim, &pr, reterr);
+	if (e == QERR_PARSE_FAILED && !pr.finished)
+		return qerr_set(reterr, e, "PDF parser ended without a complete reply %s", at);
+	if (e)
+		qerr_set(reterr, e, "%s", perr ? perr : qerr_str(e));
 	return e;
 }
 
@@ -183,23 +315,21 @@ enum qerr sandbox_extract(const void *pdf, size_t len, const char *password, con
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += lim->timeout_s;
-	uint64_t n = 0;
-	char *text = NULL;
-	int r = read_until(fds[0], &n, sizeof n, &deadline);
-	if (r == 0 && n > SANDBOX_MAX_REPLY)
-		r = -1;
-	if (r == 0) {
-		text = g_malloc(n + 1);
-		r = read_until(fds[0], text, n, &deadline);
-	}
-	close(fds[0]);
-	if (r == -2)
+	struct channel_out reply = {0};
+	enum read_end how = read_reply(fds[0], &reply, &deadline);
+	if (how != READ_EOF)
 		kill(pid, SIGKILL);
-	enum qerr e = child_status(pid, r == -2, lim, reterr);
-	if (!e && r != 0)
-		e = qerr_set(reterr, QERR_PARSE_FAILED, "the parser process ended without a complete reply");
-	if (!e)
-		e = decode_reply(text, n, ret, reterr);
-	g_free(text);
-	return e;
+	close(fds[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	struct pdftext_doc *doc = NULL;
+	enum qerr e = judge(how, status, &reply, lim, &doc, reterr);
+	channel_out_done(&reply);
+	if (e) {
+		pdftext_doc_free(doc);
+		return e;
+	}
+	*ret = doc;
+	return QERR_OK;
 }

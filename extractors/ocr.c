@@ -1,0 +1,124 @@
+/* ocr: Tesseract behind a small interface. Tesseract's types stay in this file. */
+#include "extractors/ocr.h"
+
+#include <dlfcn.h>
+#include <glib.h>
+#include <string.h>
+#include <tesseract/capi.h>
+
+struct ocr {
+	TessBaseAPI *api;
+};
+
+/* Debian's Tesseract is built with OpenMP and asks for several threads per
+ * page; on a small machine that is several times slower than one thread per
+ * process. OMP_THREAD_LIMIT is read when libgomp loads, too early for us, so the
+ * same effect comes from a maximum of zero active parallel levels, looked up at
+ * run time so that a Tesseract without OpenMP needs nothing. */
+static void single_threaded(void)
+{
+	void (*set_levels)(int) = NULL;
+	*(void **)&set_levels = dlsym(RTLD_DEFAULT, "omp_set_max_active_levels");
+	if (set_levels)
+		set_levels(0);
+}
+
+static bool lang_ok(const char *lang)
+{
+	size_t n = strlen(lang);
+	if (n == 0 || n > OCR_MAX_LANG)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!g_ascii_isalnum(lang[i]) && lang[i] != '_' && lang[i] != '+')
+			return false;
+	return true;
+}
+
+enum qerr ocr_new(const char *lang, struct ocr **ret, char **reterr)
+{
+	if (!lang || !lang_ok(lang))
+		return qerr_set(reterr, QERR_CONFIG, "OCR language \"%s\" is not a Tesseract language name (ocr.language)",
+		                lang ? lang : "");
+	single_threaded();
+	TessBaseAPI *api = TessBaseAPICreate();
+	if (TessBaseAPIInit3(api, NULL, lang) != 0) {
+		TessBaseAPIDelete(api);
+		g_autofree char *pkg = g_strdelimit(g_ascii_strdown(lang, -1), "_", '-');
+		return qerr_set(reterr, QERR_DEPENDENCY,
+		                "the OCR language data \"%s\" is not installed (Debian package tesseract-ocr-%s)", lang, pkg);
+	}
+	TessBaseAPISetPageSegMode(api, PSM_AUTO);
+	struct ocr *o = g_new0(struct ocr, 1);
+	o->api = api;
+	*ret = o;
+	return QERR_OK;
+}
+
+void ocr_free(struct ocr *o)
+{
+	if (!o)
+		return;
+	TessBaseAPIEnd(o->api);
+	TessBaseAPIDelete(o->api);
+	g_free(o);
+}
+
+static void collect_words(TessResultIterator *ri, struct ocr_result *r)
+{
+	const TessPageIterator *pi = TessResultIteratorGetPageIteratorConst(ri);
+	size_t cap = 0;
+	double sum = 0;
+	do {
+		char *text = TessResultIteratorGetUTF8Text(ri, RIL_WORD);
+		int x0, y0, x1, y1;
+		if (text && text[0] && g_utf8_validate(text, -1, NULL) &&
+		    TessPageIteratorBoundingBox(pi, RIL_WORD, &x0, &y0, &x1, &y1) && r->n_words < OCR_MAX_WORDS) {
+			if (r->n_words == cap) {
+				cap = cap ? cap * 2 : 256;
+				r->words = g_renew(struct ocr_word, r->words, cap);
+			}
+			struct ocr_word *w = &r->words[r->n_words++];
+			w->text = g_strdup(text);
+			w->x0 = x0, w->y0 = y0, w->x1 = x1, w->y1 = y1;
+			float c = TessResultIteratorConfidence(ri, RIL_WORD);
+			w->confidence = c < 0 ? 0 : c > 100 ? 100 : c;
+			w->line_start = r->n_words == 1 || TessPageIteratorIsAtBeginningOf(pi, RIL_TEXTLINE);
+			sum += w->confidence;
+		}
+		if (text)
+			TessDeleteText(text);
+	} while (TessResultIteratorNext(ri, RIL_WORD));
+	r->mean_confidence = r->n_words ? sum / (double)r->n_words : -1;
+}
+
+enum qerr ocr_recognize(struct ocr *o, const uint8_t *grey, int width, int height, int stride, int dpi,
+                        struct ocr_result *ret, char **reterr)
+{
+	if (width <= 0 || height <= 0 || stride < width)
+		return qerr_set(reterr, QERR_INTERNAL, "OCR was given an empty image");
+	TessBaseAPISetImage(o->api, grey, width, height, 1, stride);
+	TessBaseAPISetSourceResolution(o->api, dpi);
+	if (TessBaseAPIRecognize(o->api, NULL) != 0) {
+		TessBaseAPIClear(o->api);
+		return qerr_set(reterr, QERR_PARSE_FAILED, "OCR could not read the page image");
+	}
+	struct ocr_result r = {.mean_confidence = -1};
+	TessResultIterator *ri = TessBaseAPIGetIterator(o->api);
+	if (ri) {
+		collect_words(ri, &r);
+		TessResultIteratorDelete(ri);
+	}
+	TessBaseAPIClear(o->api);
+	*ret = r;
+	return QERR_OK;
+}
+
+void ocr_result_done(struct ocr_result *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_words; i++)
+		g_free(r->words[i].text);
+	g_free(r->words);
+	memset(r, 0, sizeof *r);
+}
