@@ -1,0 +1,194 @@
+/* The job queue with real `quire worker` processes against a real PostgreSQL:
+ * kill -9 in the middle of a job, a worker frozen past its lease whose late
+ * completion must be ignored, PostgreSQL stopped and restarted under 500 jobs,
+ * and 1,000 jobs across 4 worker processes with injected permanent failures.
+ * "Completes once in effect" is checked on the durable traces: exactly one
+ * job.completed audit entry per document, the job done, the document processed. */
+#include <glib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "core/db.h"
+#include "tests/integration/test_queue_util.h"
+
+static struct qt t;
+
+#define LEASE_S 5
+
+static void clear_queue(void) { qt_exec(t.db, "DELETE FROM jobs"); }
+
+/* Every document of the current jobs completed exactly once, with its job done. */
+static void assert_each_completed_once(int64_t want)
+{
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs WHERE state = 'done'"), ==, want);
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs j JOIN documents d ON d.id = j.document_id"
+	                             " WHERE j.state = 'done' AND d.state = 'processed'"),
+	                ==, want);
+	/* no document of a done job has other than one completion in the audit log */
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs j WHERE j.state = 'done' AND (SELECT count(*)"
+	                             " FROM audit_log a WHERE a.action = 'job.completed' AND a.object_id = j.document_id)"
+	                             " <> 1"),
+	                ==, 0);
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs j WHERE j.state = 'done' AND (SELECT count(*)"
+	                             " FROM payloads p WHERE p.document_id = j.document_id AND p.purpose = 'result') <> 1"),
+	                ==, 0);
+}
+
+static void stop_worker(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	g_assert_cmpint(qt_wait(pid, 60), ==, 0);
+}
+
+/* Waits until the job is running under the given worker process, then freezes that process. */
+static bool freeze_mid_job(int64_t job, pid_t pid)
+{
+	g_autofree char *sql = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'running'"
+	                                       " AND worker LIKE '%%:%d'",
+	                                       (long long)job, (int)pid);
+	if (!qt_until(t.db, 1, 30, sql))
+		return false;
+	kill(pid, SIGSTOP);
+	/* still running after the freeze: the worker was really in the middle of it */
+	return qt_int(t.db, "%s", sql) == 1;
+}
+
+static void test_kill9_mid_job(void)
+{
+	clear_queue();
+	int64_t doc = 0;
+	/* many pages, so the parse takes long enough to be caught in the middle */
+	int64_t job = qt_submit(&t, "KILL-9", 1500, 0, &doc);
+	pid_t w1 = qt_worker(&t, LEASE_S, NULL);
+	g_assert_true(freeze_mid_job(job, w1));
+	kill(w1, SIGKILL);
+	g_assert_cmpint(qt_wait(w1, 10), ==, 128 + SIGKILL);
+	pid_t w2 = qt_worker(&t, LEASE_S, NULL);
+	g_autofree char *done = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'done'",
+	                                        (long long)job);
+	g_assert_true(qt_until(t.db, 1, 60, done));
+	stop_worker(w2);
+	g_assert_cmpint(qt_int(t.db, "SELECT attempts FROM jobs WHERE id = %lld", (long long)job), ==, 2);
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM audit_log WHERE action = 'job.lease_expired'"
+	                             " AND object_id = %lld", (long long)doc), ==, 1);
+	g_autofree char *by = qt_text(t.db, "SELECT worker FROM jobs WHERE id = %lld", (long long)job);
+	g_autofree char *w2s = g_strdup_printf(":%d", (int)w2);
+	g_assert_true(g_str_has_suffix(by, w2s));
+	assert_each_completed_once(1);
+}
+
+static void test_frozen_worker_late_completion_ignored(void)
+{
+	clear_queue();
+	int64_t doc = 0;
+	int64_t job = qt_submit(&t, "FROZEN", 1500, 0, &doc);
+	pid_t w1 = qt_worker(&t, LEASE_S, NULL);
+	g_assert_true(freeze_mid_job(job, w1));
+	/* w1 is cut off past its lease; w2 takes the job over and completes it */
+	pid_t w2 = qt_worker(&t, LEASE_S, NULL);
+	g_autofree char *done = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'done'",
+	                                        (long long)job);
+	g_assert_true(qt_until(t.db, 1, 60, done));
+	g_autofree char *token = qt_text(t.db, "SELECT finished_at FROM jobs WHERE id = %lld", (long long)job);
+	/* w1 comes back and finishes its stale attempt: nothing of it may take effect */
+	kill(w1, SIGCONT);
+	g_usleep(3 * G_USEC_PER_SEC);
+	stop_worker(w1);
+	stop_worker(w2);
+	g_autofree char *after = qt_text(t.db, "SELECT finished_at FROM jobs WHERE id = %lld", (long long)job);
+	g_assert_cmpstr(token, ==, after);
+	g_assert_cmpint(qt_int(t.db, "SELECT attempts FROM jobs WHERE id = %lld", (long long)job), ==, 2);
+	assert_each_completed_once(1);
+	g_autofree char *log = g_strdup_printf("%s/worker-%d.log", t.dir, (int)w1);
+	g_autofree char *text = NULL;
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	g_assert_nonnull(strstr(text, "lease"));
+}
+
+#define RESTART_JOBS 500
+
+static void test_postgres_restart_mid_run(void)
+{
+	clear_queue();
+	for (int i = 0; i < RESTART_JOBS; i++) {
+		g_autofree char *num = g_strdup_printf("RESTART-%d", i);
+		qt_submit(&t, num, 1, 0, NULL);
+	}
+	pid_t w[2];
+	for (int i = 0; i < 2; i++)
+		w[i] = qt_worker(&t, LEASE_S, "--concurrency", "2", NULL);
+	g_assert_true(qt_until(t.db, RESTART_JOBS / 5, 120, "SELECT count(*) FROM jobs WHERE state = 'done'"));
+	qt_pg_down(&t);
+	g_usleep(2 * G_USEC_PER_SEC);
+	qt_pg_up(&t);
+	db_close(t.db);
+	t.db = qt_connect(&t);
+	int64_t at_restart = qt_int(t.db, "SELECT count(*) FROM jobs WHERE state = 'done'");
+	g_test_message("%lld of %d jobs done when PostgreSQL came back", (long long)at_restart, RESTART_JOBS);
+	g_assert_cmpint(at_restart, <, RESTART_JOBS);
+	g_assert_true(qt_until(t.db, RESTART_JOBS, 240,
+	                       "SELECT count(*) FROM jobs WHERE state IN ('done', 'failed', 'dead', 'cancelled')"));
+	for (int i = 0; i < 2; i++)
+		stop_worker(w[i]);
+	assert_each_completed_once(RESTART_JOBS);
+}
+
+#define MANY_JOBS 1000
+#define DAMAGED 10
+
+static void test_many_jobs_four_workers(void)
+{
+	clear_queue();
+	GHashTable *damaged = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	for (int i = 0; i < MANY_JOBS; i++) {
+		if (i % (MANY_JOBS / DAMAGED) == 7) {
+			int64_t *id = g_new(int64_t, 1);
+			*id = qt_submit_damaged(&t, i);
+			g_hash_table_add(damaged, id);
+			continue;
+		}
+		g_autofree char *num = g_strdup_printf("MANY-%d", i);
+		qt_submit(&t, num, 1, i % 3, NULL);
+	}
+	g_assert_cmpint(g_hash_table_size(damaged), ==, DAMAGED);
+	pid_t w[4];
+	for (int i = 0; i < 4; i++)
+		w[i] = qt_worker(&t, 30, NULL);
+	g_assert_true(qt_until(t.db, MANY_JOBS, 300,
+	                       "SELECT count(*) FROM jobs WHERE state IN ('done', 'failed', 'dead', 'cancelled')"));
+	for (int i = 0; i < 4; i++)
+		stop_worker(w[i]);
+	assert_each_completed_once(MANY_JOBS - DAMAGED);
+	/* failures only where injected, each failed at once with the parser's message */
+	struct db_res *res = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(db_query(t.db, "SELECT id, attempts, last_error FROM jobs WHERE state <> 'done'", 0, NULL, &res,
+	                         &err),
+	                ==, QERR_OK);
+	g_assert_cmpint(db_res_rows(res), ==, DAMAGED);
+	for (int r = 0; r < db_res_rows(res); r++) {
+		int64_t id = db_res_int(res, r, 0);
+		g_assert_true(g_hash_table_contains(damaged, &id));
+		g_assert_cmpint(db_res_int(res, r, 1), ==, 1);
+		g_assert_nonnull(strstr(db_res_text(res, r, 2), "damaged"));
+	}
+	db_res_free(res);
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs WHERE state = 'failed'"), ==, DAMAGED);
+	/* all four processes took part */
+	g_assert_cmpint(qt_int(t.db, "SELECT count(DISTINCT worker) FROM jobs"), ==, 4);
+	g_hash_table_destroy(damaged);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	qt_start(&t);
+	g_test_add_func("/queue/procs/kill-9-mid-job", test_kill9_mid_job);
+	g_test_add_func("/queue/procs/frozen-worker-late-completion-ignored", test_frozen_worker_late_completion_ignored);
+	g_test_add_func("/queue/procs/postgres-restart-500-jobs", test_postgres_restart_mid_run);
+	g_test_add_func("/queue/procs/1000-jobs-4-workers", test_many_jobs_four_workers);
+	int rc = g_test_run();
+	qt_stop(&t);
+	return rc;
+}
