@@ -8,6 +8,7 @@ packages=(
   libpoppler-glib-dev poppler-utils libcairo2-dev fonts-dejavu-core
   libmicrohttpd-dev libsodium-dev libcjson-dev libcurl4-openssl-dev
   libtesseract-dev tesseract-ocr-eng libxml2-dev python3 curl
+  dpkg-dev debhelper systemd adduser
 )
 missing=()
 for p in "${packages[@]}"; do
