@@ -9,6 +9,7 @@
 #include "extractors/pdftext.h"
 
 #include <cairo.h>
+#include <gio/gio.h>
 #include <glib.h>
 #include <math.h>
 #include <poppler.h>
@@ -162,7 +163,10 @@ enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options
 	if (p->opt.ocr_dpi <= 0)
 		p->opt.ocr_dpi = 300;
 	g_autoptr(GError) gerr = NULL;
-	p->pd = poppler_document_new_from_bytes(p->bytes, opt->password, &gerr);
+	/* not _new_from_bytes: with a wrong password it retries on a stream it has
+	 * already freed (Poppler 22.12); a GInputStream survives the retry */
+	g_autoptr(GInputStream) in = g_memory_input_stream_new_from_bytes(p->bytes);
+	p->pd = poppler_document_new_from_stream(in, (goffset)len, opt->password, NULL, &gerr);
 	int total = p->pd ? poppler_document_get_n_pages(p->pd) : 0;
 	if (!p->pd)
 		e = open_error(gerr, opt->password, reterr);
@@ -316,30 +320,67 @@ static void builder_finish(struct builder *b, struct pdftext_page *pg)
 	pg->text = g_string_free(b->text, FALSE);
 }
 
+/* Whether b, the character after a with no space between them, still belongs
+ * to a's word: poppler-glib's text joins its blocks (table cells, columns)
+ * with no separator, which only the boxes reveal. Lines run along x, or along
+ * y on pages rotated by 90 or 270 degrees. 0: same word, 1: new word on the
+ * same line, 2: new line. */
+static void span(const PopplerRectangle *r, bool along_y, double *lo, double *hi)
+{
+	*lo = along_y ? MIN(r->y1, r->y2) : MIN(r->x1, r->x2);
+	*hi = along_y ? MAX(r->y1, r->y2) : MAX(r->x1, r->x2);
+}
+
+static int glued_break(const PopplerRectangle *a, const PopplerRectangle *b, bool vertical)
+{
+	double a_lo, a_hi, b_lo, b_hi, a_c0, a_c1, b_c0, b_c1;
+	span(a, vertical, &a_lo, &a_hi);
+	span(b, vertical, &b_lo, &b_hi);
+	span(a, !vertical, &a_c0, &a_c1);
+	span(b, !vertical, &b_c0, &b_c1);
+	double size = MAX(a_c1 - a_c0, b_c1 - b_c0);
+	if (!(size > 0))
+		return 0;
+	double centre = (b_c0 + b_c1) / 2;
+	if (centre < a_c0 || centre > a_c1)
+		return 2;
+	return MAX(b_lo - a_hi, a_lo - b_hi) > size ? 1 : 0;
+}
+
 /* Splits Poppler's text (lines by '\n') into words boxed by its per-character
  * rectangles, which follow the characters of that same text. */
-static void layout_from_text(const char *raw, const PopplerRectangle *rects, guint n_rects, struct builder *b)
+static void layout_from_text(const char *raw, const PopplerRectangle *rects, guint n_rects, bool vertical,
+                             struct builder *b)
 {
 	guint ci = 0;
+	const PopplerRectangle *prev = NULL; /* last character of the current word */
 	for (const char *s = raw; *s; s = g_utf8_next_char(s), ci++) {
 		gunichar c = g_utf8_get_char(s);
+		const PopplerRectangle *r = ci < n_rects ? &rects[ci] : NULL;
 		if (c == '\n') {
 			builder_new_line(b);
+			prev = NULL;
 			continue;
 		}
 		if (g_unichar_isspace(c) || c == 0xfeff || c == 0x200b) {
 			builder_end_word(b);
+			prev = NULL;
 			continue;
 		}
+		int brk = b->in_word && prev && r ? glued_break(prev, r, vertical) : 0;
+		if (brk == 2)
+			builder_new_line(b);
+		else if (brk == 1)
+			builder_end_word(b);
 		if (!b->in_word && !builder_start_word(b, -1))
 			break;
 		g_string_append_len(b->text, s, g_utf8_next_char(s) - s);
 		struct pdftext_word *w = &g_array_index(b->words, struct pdftext_word, b->words->len - 1);
-		if (ci < n_rects) {
-			const PopplerRectangle *r = &rects[ci];
+		if (r) {
 			box_add(&w->box, b->box_empty, r->x1, r->y1, r->x2, r->y2);
 			b->box_empty = false;
 		}
+		prev = r;
 	}
 }
 
@@ -378,7 +419,7 @@ static void text_layer(PopplerPage *page, struct pdftext_page *pg)
 		n_rects = 0;
 	struct builder b;
 	builder_init(&b);
-	layout_from_text(raw ? raw : "", rects, n_rects, &b);
+	layout_from_text(raw ? raw : "", rects, n_rects, pg->rotation % 180 != 0, &b);
 	g_free(rects);
 	builder_finish(&b, pg);
 }
