@@ -316,7 +316,38 @@ INLINE void reduce_store2(const __m512 *acc, const __m256 *accm, float *y, size_
 		y[(size_t)t * ys] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t], _mm512_zextps256_ps512(accm[t])));
 }
 
-/* Q4_K and Q5_K (has_qh: the fifth bits of Q5_K). */
+/* Activations for Q4_K/Q5_K weights, one block of 256: the codes of each half
+ * of 128 reordered as elements 0-31, 64-95, 32-63, 96-127, so that one 64-byte
+ * load of weight nibbles, split into low and high nibbles, lines up with two
+ * 64-byte loads of codes; the block scale; and the block scale times the sum
+ * of each 32 codes, for the mins. Values equal quant_quantize_row's Q8_K. */
+struct xk_block {
+	int8_t qs[QK_K];
+	float d;
+	float pad[7];
+	float bs32[8];
+};
+
+static void xk_quantize(const float *x, void *dst, int64_t n)
+{
+	struct xk_block *o = dst;
+	for (int64_t ib = 0; ib < n / QK_K; ib++, o++) {
+		struct block_q8_K b;
+		quant_quantize_row(QUANT_Q8_K, x + ib * QK_K, &b, QK_K);
+		for (int h = 0; h < 2; h++) {
+			memcpy(o->qs + 128 * h, b.qs + 128 * h, 32);
+			memcpy(o->qs + 128 * h + 32, b.qs + 128 * h + 64, 32);
+			memcpy(o->qs + 128 * h + 64, b.qs + 128 * h + 32, 32);
+			memcpy(o->qs + 128 * h + 96, b.qs + 128 * h + 96, 32);
+		}
+		o->d = b.d;
+		memset(o->pad, 0, sizeof o->pad);
+		for (int j = 0; j < 8; j++)
+			o->bs32[j] = b.d * (float)(b.bsums[2 * j] + b.bsums[2 * j + 1]);
+	}
+}
+
+/* Q4_K and Q5_K (has_qh: the fifth bits of Q5_K) against xk_block activations. */
 INLINE void row_kq(int64_t n, const uint8_t *w, size_t bsz, size_t off_qs, size_t off_qh, bool has_qh,
                    const uint8_t *x, size_t xs, float *y, size_t ys, const int N)
 {
@@ -327,7 +358,6 @@ INLINE void row_kq(int64_t n, const uint8_t *w, size_t bsz, size_t off_qs, size_
 		accm[t] = _mm256_setzero_ps();
 	}
 	const __m512i lo4 = _mm512_set1_epi8(15);
-	const __m256i mins_idx = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
 	for (int64_t ib = 0; ib < n / QK_K; ib++) {
 		const uint8_t *blk = w + (size_t)ib * bsz;
 		_mm_prefetch((const char *)blk + 4 * bsz, _MM_HINT_T0);
@@ -336,25 +366,45 @@ INLINE void row_kq(int64_t n, const uint8_t *w, size_t bsz, size_t off_qs, size_
 		quant_f16 d16[2];
 		memcpy(d16, blk, sizeof d16);
 		__m256i sm = kq_scales_mins(blk + 4);
+		__m256 mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(sm, 1))),
+		                            _mm256_set1_ps(f16(d16[1])));
+		/* wc[2h]: sub-blocks 4h, 4h+2 (low nibbles); wc[2h+1]: 4h+1, 4h+3 (high nibbles) */
 		__m512i wc[4], sc[4];
-		for (int c = 0; c < 4; c++) {
-			__m256i q = _mm256_loadu_si256((const __m256i *)(blk + off_qs + 32 * c));
-			__m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-			z = _mm512_and_si512(z, lo4);
+		for (int h = 0; h < 2; h++) {
+			__m512i v = _mm512_loadu_si512(blk + off_qs + 64 * h);
+			wc[2 * h] = _mm512_and_si512(v, lo4);
+			wc[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
 			if (has_qh) {
-				__m256i h = _mm256_loadu_si256((const __m256i *)(blk + off_qh));
-				__m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_srli_epi16(h, 2 * c)),
-				                                _mm256_srli_epi16(h, 2 * c + 1), 1);
-				hz = _mm512_slli_epi16(_mm512_and_si512(hz, _mm512_set1_epi8(1)), 4);
-				z = _mm512_or_si512(z, hz);
+				__m256i hv = _mm256_loadu_si256((const __m256i *)(blk + off_qh));
+				__m512i h2 = _mm512_inserti64x4(_mm512_castsi256_si512(hv), hv, 1);
+				const __m512i one = _mm512_set1_epi8(1);
+				__m512i sh_lo = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * h)),
+				                                   _mm256_set1_epi16((short)(4 * h + 2)), 1);
+				__m512i b_lo = _mm512_and_si512(_mm512_srlv_epi16(h2, sh_lo), one);
+				__m512i b_hi = _mm512_and_si512(_mm512_srlv_epi16(h2, _mm512_add_epi16(sh_lo, _mm512_set1_epi16(1))),
+				                                one);
+				wc[2 * h] = _mm512_or_si512(wc[2 * h], _mm512_slli_epi16(b_lo, 4));
+				wc[2 * h + 1] = _mm512_or_si512(wc[2 * h + 1], _mm512_slli_epi16(b_hi, 4));
 			}
-			wc[c] = z;
-			sc[c] = scale_pairs(sm, 2 * c, 2 * c + 1);
+			sc[2 * h] = scale_pairs(sm, 4 * h, 4 * h + 2);
+			sc[2 * h + 1] = scale_pairs(sm, 4 * h + 1, 4 * h + 3);
 		}
-		kq_codes_accumulate(wc, sc, f16(d16[0]), x, xs, ib, acc, N);
-		bsums_accumulate(_mm256_permutexvar_epi16(mins_idx, sm), f16(d16[1]), x, xs, ib, accm, N);
+		float dw = f16(d16[0]);
+		for (int t = 0; t < N; t++) {
+			const struct xk_block *xb = (const struct xk_block *)(x + (size_t)t * xs) + ib;
+			__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+			                                 _mm512_maddubs_epi16(wc[0], _mm512_load_si512(xb->qs)), sc[0]);
+			__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+			                                 _mm512_maddubs_epi16(wc[1], _mm512_load_si512(xb->qs + 64)), sc[1]);
+			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(wc[2], _mm512_load_si512(xb->qs + 128)), sc[2]);
+			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(wc[3], _mm512_load_si512(xb->qs + 192)), sc[3]);
+			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(dw * xb->d),
+			                         acc[t]);
+			accm[t] = _mm256_fmadd_ps(mins, _mm256_load_ps(xb->bs32), accm[t]);
+		}
 	}
-	reduce_store2(acc, accm, y, ys, N);
+	for (int t = 0; t < N; t++)
+		y[(size_t)t * ys] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_zextps256_ps512(accm[t])));
 }
 
 INLINE void row_q4_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
@@ -426,6 +476,8 @@ static bool q8_0_family(enum quant_type wtype)
 
 static size_t act_row_size(enum quant_type wtype, int64_t n)
 {
+	if (wtype == QUANT_Q4_K || wtype == QUANT_Q5_K)
+		return (size_t)(n / QK_K) * sizeof(struct xk_block);
 	return q8_0_family(wtype) ? x8_row_size(n) : quant_row_size(kernels_act_type(wtype), n);
 }
 
@@ -433,6 +485,8 @@ static void act_quantize(enum quant_type wtype, const float *x, void *dst, int64
 {
 	if (q8_0_family(wtype))
 		x8_quantize(x, dst, n);
+	else if (wtype == QUANT_Q4_K || wtype == QUANT_Q5_K)
+		xk_quantize(x, dst, n);
 	else
 		quant_quantize_row(kernels_act_type(wtype), x, dst, n);
 }
