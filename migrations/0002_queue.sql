@@ -19,10 +19,10 @@ ALTER TABLE documents DROP CONSTRAINT documents_state_check;
 ALTER TABLE documents ADD CONSTRAINT documents_state_check
     CHECK (state IN ('queued', 'processing', 'processed', 'failed', 'erased', 'cancelled'));
 
--- Throughput in `quire status` and retention both look finished jobs up by
--- finished_at; jobs_claim_idx (0001) serves the claim query exactly:
+-- jobs_claim_idx (0001) serves the claim query exactly:
 --   WHERE state = 'queued' AND run_at <= now() ORDER BY priority DESC, run_at, id.
-CREATE INDEX jobs_finished_idx ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- No index on finished_at: retention keeps the table small enough to scan for
+-- throughput and pruning, and every index costs each claim and completion.
 
 -- The jobs table is small and hot: every job row is updated three times or
 -- more (claim, heartbeats, completion) and finished rows are pruned after
