@@ -51,6 +51,8 @@ struct extract_options extract_options_of(const struct config *cfg)
 		.limits = {.timeout_s = cfg->parse_timeout_s,
 		           .memory_bytes = (size_t)cfg->parse_memory_mb << 20,
 		           .max_pages = cfg->max_pages},
+		.schemas_dir = cfg->schemas_dir,
+		.auto_approve = cfg->auto_approve / 100.0,
 	};
 	return o;
 }

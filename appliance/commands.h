@@ -24,6 +24,7 @@ int cmd_extract(int argc, char **argv, struct config *cfg);
 int cmd_config(int argc, char **argv, struct config *cfg);
 int cmd_audit(int argc, char **argv, struct config *cfg);
 int cmd_model(int argc, char **argv, struct config *cfg);
+int cmd_eval(int argc, char **argv, struct config *cfg);
 int cmd_serve(int argc, char **argv, struct config *cfg);
 int cmd_start(int argc, char **argv, struct config *cfg);
 int cmd_stop(int argc, char **argv, struct config *cfg);

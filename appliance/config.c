@@ -58,6 +58,10 @@ static const struct setting settings[] = {
 	S("model", "template", model_template, "", false, "Chat template (chatml, llama3, mistral); empty: from the model file"),
 	I("model", "threads", model_threads, "0", 0, 1024, false, "Inference threads; 0: one per core"),
 	I("model", "context", model_context, "4096", 256, 131072, false, "Context length in tokens"),
+	S("fields", "schemas_dir", schemas_dir, "", true,
+	  "Folder of document type schemas (NAME.json) added to or replacing the built-in ones; empty: built-in only"),
+	I("fields", "auto_approve", auto_approve, "90", 0, 101, true,
+	  "Document confidence in percent at or above which results are approved without review (101: never)"),
 	S("web", "listen", web_listen, "127.0.0.1:8640", false, "Address and port of the web server"),
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

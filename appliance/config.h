@@ -34,6 +34,8 @@ struct config {
 	char *model_template;
 	int model_threads;
 	int model_context;
+	char *schemas_dir;
+	int auto_approve;
 	char *web_listen;
 	char *source; /* the file read, or NULL */
 };

@@ -26,6 +26,7 @@ static const struct command commands[] = {
 	{"show", cmd_show, "print a document's extracted fields and history"},
 	{"extract", cmd_extract, "extract one PDF and print JSON (no database)"},
 	{"model", cmd_model, "model tools: info, bench, run"},
+	{"eval", cmd_eval, "measure field extraction on a labelled folder of PDFs"},
 	{"audit", cmd_audit, "audit log tools (verify)"},
 	{"config", cmd_config, "print the sample or the effective configuration"},
 	{"start", cmd_start, "start the embedded PostgreSQL server and leave it running"},

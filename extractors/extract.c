@@ -1,12 +1,18 @@
-/* extract: sandboxed parsing, then field extraction. */
+/* extract: sandboxed parsing, classification, extraction, validation, confidence. */
 #include "extractors/extract.h"
 
 #include <glib.h>
+#include <math.h>
+#include <string.h>
 
 #include "core/json.h"
+#include "extractors/classify.h"
+#include "extractors/doctype.h"
+#include "extractors/layout.h"
 #include "extractors/modelfields.h"
 #include "extractors/pdftext.h"
 #include "extractors/rules.h"
+#include "extractors/validate.h"
 
 static void add_page_summary(struct json *result, const struct pdftext_doc *doc)
 {
@@ -19,6 +25,212 @@ static void add_page_summary(struct json *result, const struct pdftext_doc *doc)
 	json_add_number(result, "page_count", doc->total_pages);
 }
 
+static struct json *copy_of(const struct json *j)
+{
+	if (!j)
+		return NULL;
+	g_autofree char *t = json_format(j, false);
+	struct json *c = NULL;
+	return json_parse(t, strlen(t), &c, NULL) ? NULL : c;
+}
+
+struct json *extract_values(const struct json *result)
+{
+	const struct json *fields = json_get(result, "fields");
+	struct json *v = json_new_object();
+	const struct json *names = json_get(result, "field_names");
+	for (size_t i = 0; i < json_array_size(names); i++) {
+		const char *n = json_string_value(json_array_at(names, i));
+		struct json *c = copy_of(json_get(json_get(fields, n), "value"));
+		if (c)
+			json_add_item(v, n, c);
+		else
+			json_add_null(v, n);
+	}
+	return v;
+}
+
+static bool same_value(const struct json *a, const struct json *b)
+{
+	if (!a || !b || json_is_null(a) || json_is_null(b))
+		return false;
+	g_autofree char *x = json_format(a, false);
+	g_autofree char *y = json_format(b, false);
+	if (json_string_value(a) && json_string_value(b))
+		return g_ascii_strcasecmp(json_string_value(a), json_string_value(b)) == 0;
+	return strcmp(x, y) == 0;
+}
+
+/* Per-field confidence factor from the checks: failed ones halve, passed cross-checks add 10%. */
+static double check_factor(const struct json *checks, const char *field, GPtrArray *reasons)
+{
+	double f = 1;
+	for (size_t i = 0; i < json_array_size(checks); i++) {
+		const struct json *c = json_array_at(checks, i);
+		const struct json *names = json_get(c, "fields");
+		bool involved = false;
+		for (size_t k = 0; k < json_array_size(names); k++)
+			involved |= strcmp(json_string_value(json_array_at(names, k)), field) == 0;
+		if (!involved)
+			continue;
+		g_autofree char *ok = json_format(json_get(c, "ok"), false);
+		if (strcmp(ok, "true") != 0) {
+			f *= 0.5;
+			if (reasons)
+				g_ptr_array_add(reasons, g_strdup_printf("%s: %s", json_get_string(c, "check"),
+				                                         json_get_string(c, "reason")));
+		} else if (json_array_size(names) > 1) {
+			f *= 1.1;
+		}
+	}
+	return f;
+}
+
+/* One output field: the chosen extractor's, with the combined confidence. */
+static struct json *final_field(const struct json *primary, const struct json *other, const struct json *checks,
+                                const char *name)
+{
+	struct json *o = json_new_object();
+	const struct json *value = json_get(primary, "value");
+	struct json *v = copy_of(value);
+	if (v)
+		json_add_item(o, "value", v);
+	else
+		json_add_null(o, "value");
+	double conf = 0;
+	json_get_number(primary, "confidence", &conf);
+	bool has = value && !json_is_null(value);
+	if (has && other) {
+		bool agree = same_value(value, json_get(other, "value"));
+		conf = agree ? 1 - (1 - conf) * 0.5 : conf * 0.8;
+		json_add_bool(o, "agrees", agree);
+	}
+	if (has)
+		conf = MIN(0.99, conf * check_factor(checks, name, NULL));
+	json_add_number(o, "confidence", round(conf * 1000) / 1000);
+	static const char *const keep[] = {"page", "box", "supported"};
+	for (size_t i = 0; i < G_N_ELEMENTS(keep); i++) {
+		struct json *k = copy_of(json_get(primary, keep[i]));
+		if (k)
+			json_add_item(o, keep[i], k);
+	}
+	return o;
+}
+
+static enum qerr pick_type(const struct doctypes *types, const struct pdftext_doc *doc,
+                           const struct extract_options *opt, const struct doctype **ret, struct json *cls,
+                           char **reterr)
+{
+	if (opt->doc_type && opt->doc_type[0]) {
+		*ret = doctypes_find(types, opt->doc_type);
+		if (!*ret)
+			return qerr_set(reterr, QERR_BAD_INPUT, "unknown document type \"%s\"", opt->doc_type);
+		json_add_string(cls, "method", "given");
+		json_add_number(cls, "confidence", 1);
+		return QERR_OK;
+	}
+	/* Keywords first; the model decides where they are not decisive. */
+	struct classify_result r = classify_keywords(types, doc), m = {0};
+	const char *method = "keywords";
+	if (r.confidence < 0.5 && opt->model && modelfields_classify(opt->model, types, doc, &m, NULL) == QERR_OK) {
+		r = m;
+		method = "model";
+	}
+	*ret = doctypes_find(types, r.type);
+	json_add_string(cls, "method", method);
+	json_add_number(cls, "confidence", round(r.confidence * 1000) / 1000);
+	return QERR_OK;
+}
+
+/* Combines rules and model results, validates, scores; takes nothing over. */
+static struct json *combine(const struct doctype *type, const struct json *rules, const struct json *model,
+                            struct json *cls, double threshold)
+{
+	const struct json *primary = model ? model : rules;
+	const struct json *other = model ? rules : NULL;
+	const struct json *names = doctype_fields(type);
+	struct json *root = json_new_object();
+	json_add_string(root, "document_type", type->name);
+	json_add_item(root, "classification", cls);
+	json_add_string(root, "method", json_get_string(primary, "method"));
+	struct json *pre = json_new_object();
+	json_add_item(pre, "fields", copy_of(json_get(primary, "fields")));
+	json_add_item(pre, "field_names", copy_of(names));
+	struct json *values = extract_values(pre);
+	struct json *checks = validate_values(values);
+	struct json *fields = json_add_item(root, "fields", json_new_object());
+	for (size_t i = 0; i < json_array_size(names); i++) {
+		const char *n = json_string_value(json_array_at(names, i));
+		json_add_item(fields, n, final_field(json_get(json_get(primary, "fields"), n),
+		                                     other ? json_get(json_get(other, "fields"), n) : NULL, checks, n));
+	}
+	json_add_item(root, "field_names", copy_of(names));
+	/* The document: as sure as its least sure key field. */
+	const struct json *keys = json_get(type->hints, "key_fields");
+	g_autoptr(GPtrArray) reasons = g_ptr_array_new_with_free_func(g_free);
+	double doc_conf = 1;
+	for (size_t i = 0; i < json_array_size(keys); i++) {
+		const char *k = json_string_value(json_array_at(keys, i));
+		double c = 0;
+		if (!json_get_number(json_get(fields, k), "confidence", &c) || c <= 0)
+			g_ptr_array_add(reasons, g_strdup_printf("%s: not found", k));
+		doc_conf = MIN(doc_conf, c);
+	}
+	bool failed = false;
+	for (size_t i = 0; i < json_array_size(checks); i++) {
+		g_autofree char *ok = json_format(json_get(json_array_at(checks, i), "ok"), false);
+		if (strcmp(ok, "true") != 0) {
+			failed = true;
+			const struct json *c = json_array_at(checks, i);
+			g_ptr_array_add(reasons, g_strdup_printf("%s: %s", json_get_string(c, "check"), json_get_string(c, "reason")));
+		}
+	}
+	if (failed)
+		doc_conf = MIN(doc_conf, 0.5);
+	if (doc_conf < threshold && !failed && reasons->len == 0)
+		g_ptr_array_add(reasons, g_strdup_printf("confidence %.2f below the auto-approval threshold %.2f", doc_conf,
+		                                         threshold));
+	json_add_item(root, "checks", checks);
+	json_add_number(root, "confidence", round(doc_conf * 1000) / 1000);
+	json_add_string(root, "status", doc_conf >= threshold && !failed ? "approved" : "review");
+	struct json *rr = json_add_item(root, "review_reasons", json_new_array());
+	for (guint i = 0; i < reasons->len; i++)
+		json_append(rr, json_string(g_ptr_array_index(reasons, i)));
+	json_free(values);
+	json_free(pre);
+	return root;
+}
+
+enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_options *opt, struct json **ret_result,
+                         char **reterr)
+{
+	const struct doctypes *types = NULL;
+	enum qerr e = doctypes_shared(opt->schemas_dir, &types, reterr);
+	if (e)
+		return e;
+	const struct doctype *type = NULL;
+	struct json *cls = json_new_object();
+	e = pick_type(types, doc, opt, &type, cls, reterr);
+	if (e) {
+		json_free(cls);
+		return e;
+	}
+	struct layout *lay = layout_build(doc);
+	struct json *rules = NULL, *model = NULL;
+	e = rules_extract(type, doc, lay, &rules, reterr);
+	if (!e && opt->model)
+		e = modelfields_extract(opt->model, type, doc, lay, &model, reterr);
+	if (!e)
+		*ret_result = combine(type, rules, model, cls,
+		                      opt->auto_approve > 0 ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE);
+	else
+		json_free(cls);
+	json_free(rules);
+	json_free(model);
+	layout_free(lay);
+	return e;
+}
+
 enum qerr extract_document(const void *pdf, size_t len, const struct extract_options *opt, struct json **ret_result,
                            struct pdftext_doc **ret_doc, char **reterr)
 {
@@ -27,10 +239,7 @@ enum qerr extract_document(const void *pdf, size_t len, const struct extract_opt
 	if (e)
 		return e;
 	struct json *result = NULL;
-	if (opt->model)
-		e = modelfields_invoice(opt->model, doc, &result, reterr);
-	else
-		e = rules_invoice(doc, &result, reterr);
+	e = extract_fields(doc, opt, &result, reterr);
 	if (e) {
 		pdftext_doc_free(doc);
 		return e;

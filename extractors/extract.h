@@ -1,10 +1,22 @@
-/* extract: one document from PDF bytes to extracted fields.
+/* extract: one document from PDF bytes to checked fields.
  *
- * Parses the PDF in the sandbox, then extracts the fields of the document
- * type, with the rules extractor (no model configured) or the model. The
- * result is JSON: document_type, method, fields (each with value, confidence
- * and page) and a page summary (count and the method that produced each
- * page's text). Nothing here touches the database. */
+ * Parses the PDF in the sandbox, decides the document type (given at
+ * submission, or classified by the model or by keywords), extracts the fields
+ * of that type with the rules extractor and, when one is configured, the
+ * model, validates them, and scores how sure it is of each field and of the
+ * document. Nothing here touches the database.
+ *
+ * The result is JSON: document_type, classification {method, confidence},
+ * method (rules or model), fields {name: {value, confidence, page, box,
+ * supported, agrees}}, checks (validate.h), confidence (the document's: the
+ * lowest of its key fields', capped at 0.5 when a check failed), status
+ * ("approved" when confidence reaches the auto-approval threshold and every
+ * check passed, else "review"), review_reasons, and a page summary.
+ *
+ * Confidence of a field: the extractor's own (label position, OCR quality;
+ * token probabilities for the model), raised when rules and model agree and
+ * lowered when they differ, halved by each failed check it takes part in,
+ * and raised a little by each passed cross-check (totals, line sums). */
 #pragma once
 
 #include <stddef.h>
@@ -16,13 +28,26 @@ struct json;
 struct modelfields;
 struct pdftext_doc;
 
+#define EXTRACT_DEFAULT_APPROVE 0.9
+
 struct extract_options {
 	struct sandbox_limits limits;
 	const char *password; /* may be NULL */
-	struct modelfields *model; /* NULL: the rules extractor (see modelfields.h) */
+	struct modelfields *model; /* NULL: the rules extractor only (see modelfields.h) */
+	const char *schemas_dir;   /* operator's document types (doctype.h); NULL or "": built-in only */
+	const char *doc_type;      /* the type given at submission; NULL: classify */
+	double auto_approve;       /* document confidence for automatic approval; <= 0: EXTRACT_DEFAULT_APPROVE */
 };
 
 /* *ret_result (json_free) receives the fields; *ret_doc (pdftext_doc_free, may be
  * NULL if not wanted) the page text. */
 enum qerr extract_document(const void *pdf, size_t len, const struct extract_options *opt, struct json **ret_result,
                            struct pdftext_doc **ret_doc, char **reterr) QUIRE_MUST_CHECK;
+
+/* The same from already extracted text (doc borrowed), without the sandbox. An
+ * unknown opt->doc_type is QERR_BAD_INPUT. */
+enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_options *opt, struct json **ret_result,
+                         char **reterr) QUIRE_MUST_CHECK;
+
+/* The plain values of a result's fields: {"name": value, ...} (json_free). */
+struct json *extract_values(const struct json *result);

@@ -11,7 +11,11 @@
 
 #include "core/qerr.h"
 
+struct classify_result;
+struct doctype;
+struct doctypes;
 struct json;
+struct layout;
 struct pdftext_doc;
 struct modelfields;
 
@@ -30,7 +34,19 @@ enum qerr modelfields_open(const struct modelfields_options *opt, struct modelfi
 	QUIRE_MUST_CHECK;
 void modelfields_close(struct modelfields *mf);
 
-/* Extracts invoice fields from doc. *ret (json_free) has the rules extractor's shape
- * with "method": "model". */
+/* Extracts the fields of type from doc (lay: its layout, for the boxes of values;
+ * may be NULL). *ret (json_free) has the rules extractor's shape (rules.h) with
+ * "method": "model" and, per value, "supported": whether it occurs in the
+ * document. Documents longer than the context go in chunks of pages; scalar
+ * fields take the first chunk's non-null value, lists are joined (an item
+ * repeated across a chunk boundary once). */
+enum qerr modelfields_extract(struct modelfields *mf, const struct doctype *type, const struct pdftext_doc *doc,
+                              const struct layout *lay, struct json **ret, char **reterr) QUIRE_MUST_CHECK;
+
+/* Asks the model which of the registry's types doc is (constrained to their names). */
+enum qerr modelfields_classify(struct modelfields *mf, const struct doctypes *types, const struct pdftext_doc *doc,
+                               struct classify_result *ret, char **reterr) QUIRE_MUST_CHECK;
+
+/* modelfields_extract() with the built-in invoice type. */
 enum qerr modelfields_invoice(struct modelfields *mf, const struct pdftext_doc *doc, struct json **ret,
                               char **reterr) QUIRE_MUST_CHECK;

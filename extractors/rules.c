@@ -1,4 +1,10 @@
-/* rules: labelled-value patterns for invoices. */
+/* rules: labelled values, patterns, lists and tables, as the type's hints say.
+ *
+ * One pass assigns label cells to fields (longest label wins), then each field
+ * is found by its strategy ("find" in its hints: label (default), label_all,
+ * letterhead, below, pattern, currency, lines, table). Label regexes come from
+ * schema files an operator may write: a pattern that does not compile is
+ * skipped, never fatal, and every list is capped at RULES_MAX_ITEMS. */
 #include "extractors/rules.h"
 
 #include <glib.h>
@@ -6,60 +12,33 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "extractors/doctype.h"
+#include "extractors/layout.h"
 #include "extractors/pdftext.h"
+#include "extractors/table.h"
 
-#define MAX_LINE 4096
+#define MAX_CELL 4096
 
-enum field_kind { KIND_ID, KIND_DATE, KIND_AMOUNT };
+/* ---- values ---- */
 
-struct field_rule {
-	const char *name;
-	enum field_kind kind;
-	const char *label; /* a PCRE alternative matched case-insensitively at a word boundary */
-	bool last;         /* prefer the last match in the document (totals) */
-};
-
-static const struct field_rule invoice_rules[] = {
-	{"invoice_number", KIND_ID,
-	 "invoice\\s*(?:no\\.?|number|num\\.?|nr\\.?|#)|rechnungs(?:nummer|-?nr\\.?)|"
-	 "(?:num[ée]ro\\s+de\\s+)?facture\\s*(?:n[°o]\\.?|num[ée]ro)?|factuur(?:nummer|\\s*nr\\.?)|"
-	 "n[úu]mero\\s+de\\s+factura|factura\\s*n[°ºo]\\.?",
-	 false},
-	{"issue_date", KIND_DATE,
-	 "invoice\\s+date|date\\s+of\\s+issue|issue\\s+date|issued|rechnungsdatum|datum|date\\s+de\\s+facture|"
-	 "date\\s+d'[ée]mission|factuurdatum|fecha(?:\\s+de\\s+(?:factura|emisi[óo]n))?|date",
-	 false},
-	{"due_date", KIND_DATE,
-	 "due\\s+date|payment\\s+due|due\\s+by|f[äa]llig(?:keitsdatum|\\s+am)?|zahlbar\\s+bis|"
-	 "date\\s+d'[ée]ch[ée]ance|[ée]ch[ée]ance|vervaldatum|fecha\\s+de\\s+vencimiento|vencimiento",
-	 false},
-	{"net_amount", KIND_AMOUNT,
-	 "sub\\s*-?total|net\\s+amount|net\\s+total|total\\s+net|nettobetrag|netto(?:summe)?|total\\s+ht|"
-	 "montant\\s+ht|totaal\\s+excl\\.?(?:\\s+btw)?|subtotaal|base\\s+imponible",
-	 true},
-	{"tax_amount", KIND_AMOUNT,
-	 "(?:total\\s+)?(?:vat|tax|sales\\s+tax|mwst\\.?|ust\\.?|umsatzsteuer|tva|btw|iva)"
-	 "(?!\\s*(?:id|no\\b|number|nr|reg|identification|-id))(?:\\s*\\(?\\d{1,2}(?:[.,]\\d+)?\\s*%\\)?)?",
-	 true},
-	{"total_amount", KIND_AMOUNT,
-	 "grand\\s+total|total\\s+due|amount\\s+due|balance\\s+due|total\\s+amount|invoice\\s+total|"
-	 "gesamtbetrag|rechnungsbetrag|gesamtsumme|total\\s+ttc|montant\\s+ttc|totaal(?:\\s+incl\\.?(?:\\s+btw)?)?|"
-	 "importe\\s+total|total",
-	 true},
-};
-#define N_RULES (sizeof invoice_rules / sizeof invoice_rules[0])
+static GRegex *amount_re(void)
+{
+	static GRegex *re;
+	if (g_once_init_enter(&re))
+		g_once_init_leave(&re, g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2})?"
+		                                   "|\\d+(?:[.,]\\d{1,2})?)(?!\\d)",
+		                                   G_REGEX_OPTIMIZE, 0, NULL));
+	return re;
+}
 
 int rules_parse_amount(const char *text, double *ret)
 {
-	g_autoptr(GRegex) re = g_regex_new("(-?)\\s*(\\d{1,3}(?:[.,\\x{2019}' ]\\d{3})+(?:[.,]\\d{1,2})?|\\d+(?:[.,]\\d{1,2})?)",
-	                                   G_REGEX_OPTIMIZE, 0, NULL);
 	g_autoptr(GMatchInfo) mi = NULL;
-	if (!g_regex_match(re, text, 0, &mi))
+	if (!text || strlen(text) > MAX_CELL || !g_regex_match(amount_re(), text, 0, &mi))
 		return 0;
 	g_autofree char *sign = g_match_info_fetch(mi, 1);
 	g_autofree char *num = g_match_info_fetch(mi, 2);
-	/* The decimal separator is the last '.' or ',' followed by one or two digits at the end. */
-	GString *clean = g_string_new(NULL);
+	/* The decimal separator is a '.' or ',' followed by one or two digits at the end. */
 	size_t len = strlen(num);
 	long dec = -1;
 	for (long i = (long)len - 1; i >= 0 && i >= (long)len - 3; i--)
@@ -67,6 +46,7 @@ int rules_parse_amount(const char *text, double *ret)
 			dec = i;
 			break;
 		}
+	GString *clean = g_string_new(NULL);
 	for (size_t i = 0; i < len; i++) {
 		if (g_ascii_isdigit(num[i]))
 			g_string_append_c(clean, num[i]);
@@ -90,6 +70,8 @@ static const char *const month_names[][12] = {
 static int month_of(const char *word)
 {
 	g_autofree char *w = g_utf8_strdown(word, -1);
+	if (g_utf8_strlen(w, -1) < 3)
+		return 0;
 	for (size_t l = 0; l < G_N_ELEMENTS(month_names); l++)
 		for (int m = 0; m < 12; m++)
 			if (g_str_has_prefix(w, month_names[l][m]))
@@ -99,124 +81,71 @@ static int month_of(const char *word)
 
 static int valid_date(int y, int m, int d, char out[11])
 {
-	if (y < 1900 || y > 2200 || !g_date_valid_dmy((GDateDay)d, (GDateMonth)m, (GDateYear)y))
+	if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1 || d > 31 ||
+	    !g_date_valid_dmy((GDateDay)d, (GDateMonth)m, (GDateYear)y))
 		return 0;
 	g_snprintf(out, 11, "%04d-%02d-%02d", y, m, d);
 	return 1;
 }
 
+enum { D_ISO, D_DMY, D_D_MONTH_Y, D_MONTH_D_Y, D_PATTERNS };
+
+static GRegex **date_res(void)
+{
+	static GRegex *res[D_PATTERNS];
+	static gsize done;
+	if (g_once_init_enter(&done)) {
+		static const char *const patterns[D_PATTERNS] = {
+			"(?<!\\d)(\\d{4})-(\\d{1,2})-(\\d{1,2})(?!\\d)",
+			"(?<!\\d)(\\d{1,2})[./-](\\d{1,2})[./-](\\d{4})(?!\\d)",
+			"(?<!\\d)(\\d{1,2})\\.?\\s+(?:de\\s+)?(\\p{L}{3,})\\.?,?\\s+(?:de\\s+)?(\\d{4})(?!\\d)",
+			"(\\p{L}{3,})\\.?\\s+(\\d{1,2}),?\\s+(\\d{4})(?!\\d)",
+		};
+		for (int i = 0; i < D_PATTERNS; i++)
+			res[i] = g_regex_new(patterns[i], G_REGEX_OPTIMIZE | G_REGEX_CASELESS, 0, NULL);
+		g_once_init_leave(&done, 1);
+	}
+	return res;
+}
+
+static int n_of(GMatchInfo *mi, int group)
+{
+	g_autofree char *s = g_match_info_fetch(mi, group);
+	return (int)g_ascii_strtoll(s, NULL, 10);
+}
+
 int rules_parse_date(const char *text, char out[11])
 {
-	static const char *const patterns[] = {
-		"(\\d{4})-(\\d{1,2})-(\\d{1,2})",                  /* ISO */
-		"(\\d{1,2})[./](\\d{1,2})[./](\\d{4})",            /* day first, as in most of Europe */
-		"(\\d{1,2})\\.?\\s+(\\p{L}+)\\.?\\s+(\\d{4})",     /* 14 March 2026, 14. März 2026 */
-		"(\\p{L}+)\\.?\\s+(\\d{1,2}),?\\s+(\\d{4})",       /* March 14, 2026 */
-	};
-	for (size_t p = 0; p < G_N_ELEMENTS(patterns); p++) {
-		g_autoptr(GRegex) re = g_regex_new(patterns[p], G_REGEX_OPTIMIZE, 0, NULL);
+	if (!text || strlen(text) > MAX_CELL)
+		return 0;
+	GRegex **res = date_res();
+	for (int p = 0; p < D_PATTERNS; p++) {
 		g_autoptr(GMatchInfo) mi = NULL;
-		if (!g_regex_match(re, text, 0, &mi))
+		if (!g_regex_match(res[p], text, 0, &mi))
 			continue;
-		g_autofree char *a = g_match_info_fetch(mi, 1);
-		g_autofree char *b = g_match_info_fetch(mi, 2);
-		g_autofree char *c = g_match_info_fetch(mi, 3);
 		int ok = 0;
-		if (p == 0)
-			ok = valid_date((int)strtol(a, NULL, 10), (int)strtol(b, NULL, 10), (int)strtol(c, NULL, 10), out);
-		else if (p == 1)
-			ok = valid_date((int)strtol(c, NULL, 10), (int)strtol(b, NULL, 10), (int)strtol(a, NULL, 10), out);
-		else if (p == 2)
-			ok = valid_date((int)strtol(c, NULL, 10), month_of(b), (int)strtol(a, NULL, 10), out);
-		else
-			ok = valid_date((int)strtol(c, NULL, 10), month_of(a), (int)strtol(b, NULL, 10), out);
+		if (p == D_ISO)
+			ok = valid_date(n_of(mi, 1), n_of(mi, 2), n_of(mi, 3), out);
+		else if (p == D_DMY)
+			ok = valid_date(n_of(mi, 3), n_of(mi, 2), n_of(mi, 1), out);
+		else {
+			g_autofree char *word = g_match_info_fetch(mi, p == D_D_MONTH_Y ? 2 : 1);
+			int m = month_of(word);
+			ok = p == D_D_MONTH_Y ? valid_date(n_of(mi, 3), m, n_of(mi, 1), out)
+			                      : valid_date(n_of(mi, 3), m, n_of(mi, 2), out);
+		}
 		if (ok)
 			return 1;
 	}
 	return 0;
 }
 
-struct found {
-	char *text; /* the value text after the label */
-	int page;
-	double confidence;
-};
-
-/* Finds rule's label in the page text and returns the remainder of that line,
- * or the next line when the label ends its line. */
-static void scan_page(const struct field_rule *rule, GRegex *re, const char *text, int page, struct found *best)
+const char *rules_currency(const char *text)
 {
-	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-	for (int i = 0; lines[i]; i++) {
-		if (strlen(lines[i]) > MAX_LINE)
-			continue;
-		g_autoptr(GMatchInfo) mi = NULL;
-		if (!g_regex_match(re, lines[i], 0, &mi))
-			continue;
-		int start = 0, end = 0;
-		g_match_info_fetch_pos(mi, 0, &start, &end);
-		const char *rest = lines[i] + end;
-		while (*rest == ' ' || *rest == ':' || *rest == '\t' || *rest == '#')
-			rest++;
-		double conf = 0.85;
-		if (!*rest && lines[i + 1]) {
-			rest = lines[i + 1];
-			conf = 0.7;
-		}
-		if (!*rest)
-			continue;
-		if (best->text && !rule->last)
-			return;
-		g_free(best->text);
-		best->text = g_strdup(rest);
-		best->page = page;
-		best->confidence = conf;
-		if (!rule->last)
-			return;
-	}
-}
-
-static void add_field(struct json *fields, const char *name, struct json *value, double conf, int page)
-{
-	struct json *f = json_add_item(fields, name, json_new_object());
-	if (value) {
-		json_add_item(f, "value", value);
-		json_add_number(f, "confidence", conf);
-		json_add_number(f, "page", page);
-	} else {
-		json_add_null(f, "value");
-		json_add_number(f, "confidence", 0);
-		json_add_null(f, "page");
-	}
-}
-
-static struct json *value_of(const struct field_rule *rule, const char *text, double *conf)
-{
-	if (rule->kind == KIND_DATE) {
-		char iso[11];
-		if (!rules_parse_date(text, iso))
-			return NULL;
-		return json_string(iso);
-	}
-	if (rule->kind == KIND_AMOUNT) {
-		double v = 0;
-		if (!rules_parse_amount(text, &v))
-			return NULL;
-		return json_number(round(v * 100) / 100);
-	}
-	g_autoptr(GRegex) re = g_regex_new("^[A-Za-z0-9][A-Za-z0-9\\-/._]{0,63}", 0, 0, NULL);
-	g_autoptr(GMatchInfo) mi = NULL;
-	if (!g_regex_match(re, text, 0, &mi))
+	static const char *const codes[] = {"EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK",
+	                                    "PLN", "CZK", "JPY", "CAD", "AUD"};
+	if (!text)
 		return NULL;
-	g_autofree char *id = g_match_info_fetch(mi, 0);
-	if (!strpbrk(id, "0123456789"))
-		*conf *= 0.6; /* identifiers nearly always carry digits */
-	return json_string(id);
-}
-
-static const char *currency_code(const char *text)
-{
-	static const char *const codes[] = {"EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "JPY", "CAD", "AUD"};
 	for (size_t i = 0; i < G_N_ELEMENTS(codes); i++) {
 		const char *p = strstr(text, codes[i]);
 		if (p && (p == text || !g_ascii_isalpha(p[-1])) && !g_ascii_isalpha(p[3]))
@@ -226,79 +155,646 @@ static const char *currency_code(const char *text)
 		return "EUR";
 	if (strstr(text, "£"))
 		return "GBP";
+	if (strstr(text, "¥"))
+		return "JPY";
 	if (strchr(text, '$'))
 		return "USD";
 	return NULL;
 }
 
-static bool is_heading(const char *line)
+/* ---- the extraction context ---- */
+
+enum kind { K_TEXT, K_ID, K_DATE, K_AMOUNT, K_KIND_COUNT };
+
+struct hit {
+	const struct layout_cell *label; /* the label's cell, or NULL */
+	const struct layout_cell *cell;  /* where the value was read */
+	struct json *value;
+	double confidence;
+	char *rate; /* the label's "rate" group, when it has one */
+};
+
+struct field {
+	const char *name;
+	const struct json *hints;
+	GRegex *labels;
+	enum kind kind;
+	struct hit hit;
+};
+
+struct ctx {
+	const struct doctype *type;
+	const struct pdftext_doc *doc;
+	const struct layout *lay;
+	struct field *fields;
+	size_t n_fields;
+	GHashTable *owner; /* label cell -> struct field * */
+};
+
+static enum kind kind_of(const struct doctype *t, const char *name, const struct json *hints)
 {
-	static const char *const words[] = {"invoice", "rechnung", "facture", "factuur", "factura", "tax invoice", "receipt"};
-	g_autofree char *l = g_utf8_strdown(line, -1);
-	g_strstrip(l);
-	for (size_t i = 0; i < G_N_ELEMENTS(words); i++)
-		if (strcmp(l, words[i]) == 0)
+	const char *k = json_get_string(hints, "kind");
+	if (k)
+		return strcmp(k, "id") == 0 ? K_ID : strcmp(k, "date") == 0 ? K_DATE : strcmp(k, "amount") == 0 ? K_AMOUNT : K_TEXT;
+	const struct json *p = doctype_property(t, name);
+	g_autofree char *type = json_format(json_get(p, "type"), false);
+	if (json_get_string(p, "format") && strcmp(json_get_string(p, "format"), "date") == 0)
+		return K_DATE;
+	return type && strstr(type, "number") ? K_AMOUNT : K_TEXT;
+}
+
+/* An anchored, case-blind label regex; NULL when the pattern does not compile. */
+static GRegex *label_regex(const char *labels)
+{
+	if (!labels || !labels[0])
+		return NULL;
+	g_autofree char *pat = g_strdup_printf("^\\s*(?:%s)(?![\\p{L}\\p{N}])\\s*(?:[:#.]\\s*)?", labels);
+	return g_regex_new(pat, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+}
+
+static GRegex *anchored(const char *pattern)
+{
+	if (!pattern || !pattern[0])
+		return NULL;
+	g_autofree char *pat = g_strdup_printf("^\\s*(?:%s)(?![\\p{L}])", pattern);
+	return g_regex_new(pat, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+}
+
+static bool is_label(const struct ctx *c, const struct layout_cell *cell)
+{
+	return g_hash_table_contains(c->owner, cell);
+}
+
+/* Gives every cell that a label matches to the field with the longest match. */
+static void assign_labels(struct ctx *c)
+{
+	GHashTable *len = g_hash_table_new(NULL, NULL);
+	for (int p = 0; p < c->lay->n_pages; p++) {
+		const struct layout_page *pg = &c->lay->pages[p];
+		for (size_t i = 0; i < pg->n_cells; i++) {
+			const struct layout_cell *cell = &pg->cells[i];
+			if (strlen(cell->text) > MAX_CELL)
+				continue;
+			int best = 0;
+			for (size_t f = 0; f < c->n_fields; f++) {
+				g_autoptr(GMatchInfo) mi = NULL;
+				if (!c->fields[f].labels || !g_regex_match(c->fields[f].labels, cell->text, 0, &mi))
+					continue;
+				int s = 0, e = 0;
+				g_match_info_fetch_pos(mi, 0, &s, &e);
+				if (e > best) {
+					best = e;
+					g_hash_table_insert(c->owner, (gpointer)cell, &c->fields[f]);
+				}
+			}
+		}
+	}
+	g_hash_table_destroy(len);
+}
+
+/* The value of kind in text, or NULL. */
+static struct json *parse_kind(enum kind k, const char *text, double *conf)
+{
+	if (!text || !text[0])
+		return NULL;
+	if (k == K_DATE) {
+		char iso[11];
+		return rules_parse_date(text, iso) ? json_string(iso) : NULL;
+	}
+	if (k == K_AMOUNT) {
+		double v = 0;
+		return rules_parse_amount(text, &v) ? json_number(round(v * 100) / 100) : NULL;
+	}
+	if (k == K_ID) {
+		static GRegex *re;
+		if (g_once_init_enter(&re))
+			g_once_init_leave(&re, g_regex_new("^[:#\\s]*([\\p{L}\\p{N}][\\p{L}\\p{N}\\-/._]{0,63})", 0, 0, NULL));
+		g_autoptr(GMatchInfo) mi = NULL;
+		if (!g_regex_match(re, text, 0, &mi))
+			return NULL;
+		g_autofree char *id = g_match_info_fetch(mi, 1);
+		while (strlen(id) > 1 && strchr("./-", id[strlen(id) - 1]))
+			id[strlen(id) - 1] = '\0';
+		if (!strpbrk(id, "0123456789"))
+			*conf *= 0.6; /* identifiers nearly always carry digits */
+		return json_string(id);
+	}
+	g_autofree char *t = g_strstrip(g_strdup(text));
+	size_t n = strlen(t);
+	while (n > 0 && (t[n - 1] == '.' || t[n - 1] == ',' || t[n - 1] == ';'))
+		t[--n] = '\0';
+	return n > 0 && n <= 200 ? json_string(t) : NULL;
+}
+
+static double ocr_factor(const struct ctx *c, int page)
+{
+	const struct pdftext_page *pg = &c->doc->pages[page - 1];
+	if (!pg->method || strcmp(pg->method, "ocr") != 0 || pg->ocr_confidence < 0)
+		return 1.0;
+	return CLAMP(pg->ocr_confidence / 100.0, 0.5, 1.0);
+}
+
+/* Reads the value of a label cell: the rest of the cell, the cell to the right, the cell below. */
+static bool value_of_label(struct ctx *c, struct field *f, const struct layout_cell *cell, struct hit *ret)
+{
+	g_autoptr(GMatchInfo) mi = NULL;
+	if (!g_regex_match(f->labels, cell->text, 0, &mi))
+		return false;
+	int s = 0, e = 0;
+	g_match_info_fetch_pos(mi, 0, &s, &e);
+	const struct layout_cell *cands[3] = {cell, layout_right_of(c->lay, cell), layout_below(c->lay, cell)};
+	const double confs[3] = {0.9, 0.85, 0.75};
+	for (int i = 0; i < 3; i++) {
+		const struct layout_cell *v = cands[i];
+		if (!v || (i > 0 && is_label(c, v)))
+			continue;
+		if (f->kind == K_TEXT && i == 2 && cands[1] && !is_label(c, cands[1]))
+			continue;
+		double conf = confs[i] * ocr_factor(c, v->page);
+		struct json *val = parse_kind(f->kind, i == 0 ? cell->text + e : v->text, &conf);
+		if (!val)
+			continue;
+		ret->label = cell;
+		ret->cell = v;
+		ret->value = val;
+		ret->confidence = conf;
+		g_autofree char *rate = g_match_info_fetch_named(mi, "rate");
+		ret->rate = rate && rate[0] ? g_strdup(rate) : NULL;
+		return true;
+	}
+	return false;
+}
+
+static void hit_done(struct hit *h)
+{
+	json_free(h->value);
+	g_free(h->rate);
+	memset(h, 0, sizeof *h);
+}
+
+/* Every labelled value of f in document order (callback per hit; the hit is the callee's). */
+static void each_label_hit(struct ctx *c, struct field *f, void (*fn)(struct hit *, void *), void *data)
+{
+	for (int p = 0; p < c->lay->n_pages; p++) {
+		const struct layout_page *pg = &c->lay->pages[p];
+		for (size_t i = 0; i < pg->n_cells; i++) {
+			struct hit h = {0};
+			if (g_hash_table_lookup(c->owner, &pg->cells[i]) == f && value_of_label(c, f, &pg->cells[i], &h))
+				fn(&h, data);
+		}
+	}
+}
+
+struct collect {
+	GArray *hits;
+};
+
+static void collect_hit(struct hit *h, void *data)
+{
+	struct collect *col = data;
+	if (col->hits->len < RULES_MAX_ITEMS)
+		g_array_append_val(col->hits, *h);
+	else
+		hit_done(h);
+}
+
+static GArray *label_hits(struct ctx *c, struct field *f)
+{
+	struct collect col = {g_array_new(FALSE, TRUE, sizeof(struct hit))};
+	each_label_hit(c, f, collect_hit, &col);
+	return col.hits;
+}
+
+static void free_hits(GArray *hits)
+{
+	for (guint i = 0; i < hits->len; i++)
+		hit_done(&g_array_index(hits, struct hit, i));
+	g_array_free(hits, TRUE);
+}
+
+/* One value per rate ("VAT 19%" and "VAT 7%" lines) is summed; otherwise the last. */
+static void sum_by_rate(GArray *hits, struct hit *ret)
+{
+	GHashTable *last = g_hash_table_new(g_str_hash, g_str_equal);
+	for (guint i = 0; i < hits->len; i++) {
+		struct hit *h = &g_array_index(hits, struct hit, i);
+		if (h->rate)
+			g_hash_table_insert(last, h->rate, h);
+	}
+	if (g_hash_table_size(last) > 1) {
+		double sum = 0, conf = 1;
+		GHashTableIter it;
+		gpointer k, v;
+		g_hash_table_iter_init(&it, last);
+		while (g_hash_table_iter_next(&it, &k, &v)) {
+			struct hit *h = v;
+			g_autofree char *t = json_format(h->value, false);
+			sum += g_ascii_strtod(t, NULL);
+			conf = MIN(conf, h->confidence);
+		}
+		struct hit *l = &g_array_index(hits, struct hit, hits->len - 1);
+		*ret = (struct hit){.label = l->label, .cell = l->cell, .value = json_number(round(sum * 100) / 100),
+		                    .confidence = conf * 0.95};
+	}
+	g_hash_table_destroy(last);
+}
+
+static void find_labelled(struct ctx *c, struct field *f)
+{
+	if (!f->labels)
+		return;
+	GArray *hits = label_hits(c, f);
+	if (hits->len > 0) {
+		const char *sum = json_get_string(f->hints, "sum_by");
+		if (sum && strcmp(sum, "rate") == 0)
+			sum_by_rate(hits, &f->hit);
+		if (!f->hit.value) {
+			bool last = json_get(f->hints, "last") && !json_is_null(json_get(f->hints, "last"));
+			struct hit *h = &g_array_index(hits, struct hit, last ? hits->len - 1 : 0);
+			f->hit = *h;
+			memset(h, 0, sizeof *h);
+		}
+	}
+	free_hits(hits);
+}
+
+static struct field *field_named(struct ctx *c, const char *name)
+{
+	for (size_t i = 0; name && i < c->n_fields; i++)
+		if (strcmp(c->fields[i].name, name) == 0)
+			return &c->fields[i];
+	return NULL;
+}
+
+
+static void set_hit(struct field *f, const struct layout_cell *cell, struct json *value, double conf)
+{
+	hit_done(&f->hit);
+	f->hit.cell = cell;
+	f->hit.value = value;
+	f->hit.confidence = conf;
+}
+
+static bool has_letters(const char *s)
+{
+	for (; *s; s = g_utf8_next_char(s))
+		if (g_unichar_isalpha(g_utf8_get_char(s)))
 			return true;
 	return false;
 }
 
-/* The supplier usually heads the first page: its first line with letters that is
- * neither a heading like "INVOICE" nor a labelled value. */
-static struct json *supplier_of(const struct pdftext_doc *doc, GRegex *const *labels)
+/* The name at the head of the first page: the largest type in its top part that is
+ * neither a heading ("INVOICE") nor a label, nor mostly digits. */
+static void find_letterhead(struct ctx *c, struct field *f)
 {
-	if (doc->n_pages == 0)
-		return NULL;
-	g_auto(GStrv) lines = g_strsplit(doc->pages[0].text, "\n", 40);
-	for (int i = 0; lines[i]; i++) {
-		char *l = g_strstrip(lines[i]);
-		bool letters = false;
-		for (const char *p = l; *p; p = g_utf8_next_char(p))
-			letters |= g_unichar_isalpha(g_utf8_get_char(p));
-		if (!letters || strlen(l) > 120 || is_heading(l))
+	if (c->lay->n_pages == 0)
+		return;
+	g_autoptr(GRegex) heading = anchored(json_get_string(c->type->hints, "headings"));
+	const struct layout_page *pg = &c->lay->pages[0];
+	const struct layout_cell *best = NULL;
+	float best_h = 0;
+	for (size_t i = 0; i < pg->n_cells; i++) {
+		const struct layout_cell *cell = &pg->cells[i];
+		bool top = cell->has_box ? cell->box.y1 < 0.3 * pg->height : cell->row < 8;
+		if (!top || is_label(c, cell) || !has_letters(cell->text) || strlen(cell->text) > 120 ||
+		    g_ascii_isdigit(cell->text[0]) || strchr(cell->text, ':') || strchr(cell->text, '@'))
 			continue;
-		bool labelled = false;
-		for (size_t r = 0; r < N_RULES && !labelled; r++)
-			labelled = g_regex_match(labels[r], l, 0, NULL);
-		if (!labelled)
-			return json_string(l);
+		if (heading) {
+			g_autoptr(GMatchInfo) mi = NULL;
+			int s = 0, e = 0;
+			if (g_regex_match(heading, cell->text, 0, &mi) && g_match_info_fetch_pos(mi, 0, &s, &e) &&
+			    cell->text[e] == '\0')
+				continue;
+		}
+		float h = cell->has_box ? cell->box.y1 - cell->box.y0 : (float)(8 - cell->row);
+		if (!best || h > best_h + 0.5f) {
+			best = cell;
+			best_h = h;
+		}
 	}
-	return NULL;
+	if (best) {
+		double conf = 0.6 * ocr_factor(c, 1);
+		set_hit(f, best, parse_kind(K_TEXT, best->text, &conf), conf);
+	}
+}
+
+/* The cell under another field's value (the address under the supplier's name). */
+static void find_below(struct ctx *c, struct field *f)
+{
+	struct field *of = field_named(c, json_get_string(f->hints, "of"));
+	if (!of || !of->hit.cell)
+		return;
+	const struct layout_cell *b = layout_below(c->lay, of->hit.cell);
+	if (!b || is_label(c, b) || !has_letters(b->text))
+		return;
+	double conf = 0.5 * ocr_factor(c, b->page);
+	set_hit(f, b, parse_kind(f->kind, b->text, &conf), conf);
+}
+
+static bool iban_valid(const char *iban)
+{
+	size_t n = strlen(iban);
+	if (n < 15 || n > 34)
+		return false;
+	int rem = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = iban[(i + 4) % n];
+		if (g_ascii_isdigit(ch))
+			rem = (rem * 10 + (ch - '0')) % 97;
+		else if (g_ascii_isupper(ch))
+			rem = (rem * 100 + (ch - 'A' + 10)) % 97;
+		else
+			return false;
+	}
+	return rem == 1;
+}
+
+/* The first match of the field's pattern anywhere; IBANs must have valid check digits. */
+static void find_pattern(struct ctx *c, struct field *f)
+{
+	const char *pattern = json_get_string(f->hints, "pattern");
+	g_autoptr(GRegex) re = pattern ? g_regex_new(pattern, G_REGEX_OPTIMIZE, 0, NULL) : NULL;
+	if (!re)
+		return;
+	const char *kind = json_get_string(f->hints, "kind");
+	bool iban = kind && strcmp(kind, "iban") == 0;
+	for (int p = 0; p < c->lay->n_pages; p++) {
+		const struct layout_page *pg = &c->lay->pages[p];
+		for (size_t i = 0; i < pg->n_cells; i++) {
+			g_autoptr(GMatchInfo) mi = NULL;
+			if (strlen(pg->cells[i].text) > MAX_CELL)
+				continue;
+			for (g_regex_match(re, pg->cells[i].text, 0, &mi); g_match_info_matches(mi); g_match_info_next(mi, NULL)) {
+				g_autofree char *m = g_match_info_fetch(mi, 0);
+				GString *v = g_string_new(NULL);
+				for (const char *s = m; *s; s++)
+					if (!g_ascii_isspace(*s) && *s != '.' && *s != '-')
+						g_string_append_c(v, g_ascii_toupper(*s));
+				if (iban && !iban_valid(v->str)) {
+					g_string_free(v, TRUE);
+					continue;
+				}
+				set_hit(f, &pg->cells[i], json_string(v->str), (iban ? 0.95 : 0.85) * ocr_factor(c, p + 1));
+				g_string_free(v, TRUE);
+				return;
+			}
+		}
+	}
+}
+
+/* The currency written with the amount of field "near", else the first one in the document. */
+static void find_currency(struct ctx *c, struct field *f)
+{
+	struct field *near = field_named(c, json_get_string(f->hints, "near"));
+	if (near && near->hit.cell) {
+		const char *code = rules_currency(near->hit.cell->text);
+		if (code) {
+			set_hit(f, near->hit.cell, json_string(code), 0.9);
+			return;
+		}
+	}
+	for (int p = 0; p < c->lay->n_pages; p++) {
+		const struct layout_page *pg = &c->lay->pages[p];
+		for (size_t i = 0; i < pg->n_cells; i++) {
+			const char *code = rules_currency(pg->cells[i].text);
+			if (code) {
+				set_hit(f, &pg->cells[i], json_string(code), 0.6);
+				return;
+			}
+		}
+	}
+}
+
+/* Every labelled value, as a list: of strings (parties), or of objects from another
+ * field's labels with their "rate" (tax lines). */
+static void find_label_all(struct ctx *c, struct field *f)
+{
+	struct field *of = field_named(c, json_get_string(f->hints, "of"));
+	struct field *src = of ? of : f;
+	if (!src->labels)
+		return;
+	GArray *hits = label_hits(c, src);
+	const char *key = json_get_string(f->hints, "value");
+	struct json *list = json_new_array();
+	double conf = 1;
+	for (guint i = 0; i < hits->len; i++) {
+		struct hit *h = &g_array_index(hits, struct hit, i);
+		if (key) {
+			double rate = 0;
+			if (!h->rate || !rules_parse_amount(h->rate, &rate))
+				continue;
+			struct json *o = json_append(list, json_new_object());
+			json_add_number(o, "rate", rate);
+			json_add_item(o, key, h->value);
+			h->value = NULL;
+		} else {
+			json_append(list, h->value);
+			h->value = NULL;
+		}
+		conf = MIN(conf, h->confidence);
+	}
+	if (json_array_size(list) > 0)
+		set_hit(f, g_array_index(hits, struct hit, 0).cell, list, conf);
+	else
+		json_free(list);
+	free_hits(hits);
+}
+
+/* Typed values of a list item's properties from the item regex's named groups. */
+static struct json *item_of(struct ctx *c, struct field *f, GRegex *re, const char *text)
+{
+	g_autoptr(GMatchInfo) mi = NULL;
+	if (!g_regex_match(re, text, 0, &mi))
+		return NULL;
+	const struct json *item = json_get(doctype_property(c->type, f->name), "items");
+	const struct json *req = json_get(item, "required");
+	struct json *o = json_new_object();
+	for (size_t i = 0; i < json_array_size(req); i++) {
+		const char *k = json_string_value(json_array_at(req, i));
+		g_autofree char *v = k ? g_match_info_fetch_named(mi, k) : NULL;
+		g_autofree char *type = json_format(json_get(json_get(json_get(item, "properties"), k), "type"), false);
+		double conf = 1, num = 0;
+		if (!v || !v[0])
+			json_add_null(o, k);
+		else if (type && strstr(type, "number") && rules_parse_amount(v, &num))
+			json_add_number(o, k, round(num * 100) / 100);
+		else
+			json_add_item(o, k, parse_kind(K_TEXT, v, &conf));
+	}
+	return o;
+}
+
+/* Items from the rows between a row starting with "after" and one starting with "before". */
+static void find_lines(struct ctx *c, struct field *f)
+{
+	g_autoptr(GRegex) after = anchored(json_get_string(f->hints, "after"));
+	g_autoptr(GRegex) before = anchored(json_get_string(f->hints, "before"));
+	const char *ip = json_get_string(f->hints, "item");
+	g_autoptr(GRegex) item = ip ? g_regex_new(ip, G_REGEX_OPTIMIZE, 0, NULL) : NULL;
+	if (!item)
+		return;
+	struct json *list = json_new_array();
+	const struct layout_cell *first = NULL;
+	bool inside = !after, finished = false;
+	for (int p = 0; p < c->lay->n_pages && !finished; p++) {
+		const struct layout_page *pg = &c->lay->pages[p];
+		for (size_t r = 0; r < pg->n_rows && !finished && json_array_size(list) < RULES_MAX_ITEMS; r++) {
+			g_autofree char *raw = layout_row_text(pg, r);
+			if (strlen(raw) > MAX_CELL)
+				continue;
+			if (!inside) {
+				inside = g_regex_match(after, raw, 0, NULL);
+				continue;
+			}
+			if (before && g_regex_match(before, raw, 0, NULL)) {
+				inside = false;
+				finished = json_array_size(list) > 0;
+				continue;
+			}
+			struct json *o = item_of(c, f, item, raw);
+			if (o) {
+				json_append(list, o);
+				first = first ? first : &pg->cells[pg->rows[r].first];
+			}
+		}
+	}
+	if (json_array_size(list) > 0)
+		set_hit(f, first, list, 0.8 * ocr_factor(c, first->page));
+	else
+		json_free(list);
+}
+
+/* Line items from a table (extractors/table.h); the columns' header patterns are the hints'. */
+static void find_table(struct ctx *c, struct field *f)
+{
+	const struct json *item = json_get(doctype_property(c->type, f->name), "items");
+	const struct json *req = json_get(item, "required");
+	const struct json *heads = json_get(f->hints, "columns");
+	struct table_column cols[16];
+	size_t n = 0;
+	for (size_t i = 0; i < json_array_size(req) && n < G_N_ELEMENTS(cols); i++) {
+		const char *k = json_string_value(json_array_at(req, i));
+		const char *h = json_get_string(heads, k);
+		g_autofree char *type = json_format(json_get(json_get(json_get(item, "properties"), k), "type"), false);
+		cols[n++] = (struct table_column){k, anchored(h), type && strstr(type, "number")};
+	}
+	const char *desc = json_get_string(f->hints, "description_column");
+	const char *amount = json_get_string(f->hints, "amount_column");
+	struct table_spec spec = {cols, n, desc ? desc : "description", amount ? amount : "amount",
+	                          anchored(json_get_string(f->hints, "stop"))};
+	const struct layout_cell *first = NULL;
+	struct json *items = table_items(c->lay, &spec, &first);
+	if (items)
+		set_hit(f, first, items, 0.85 * ocr_factor(c, first ? first->page : 1));
+	for (size_t i = 0; i < n; i++)
+		if (cols[i].header)
+			g_regex_unref(cols[i].header);
+	if (spec.stop)
+		g_regex_unref(spec.stop);
+}
+
+static void find_field(struct ctx *c, struct field *f)
+{
+	const char *how = json_get_string(f->hints, "find");
+	if (!how || strcmp(how, "label") == 0)
+		find_labelled(c, f);
+	else if (strcmp(how, "letterhead") == 0)
+		find_letterhead(c, f);
+	else if (strcmp(how, "below") == 0)
+		find_below(c, f);
+	else if (strcmp(how, "pattern") == 0)
+		find_pattern(c, f);
+	else if (strcmp(how, "currency") == 0)
+		find_currency(c, f);
+	else if (strcmp(how, "label_all") == 0)
+		find_label_all(c, f);
+	else if (strcmp(how, "lines") == 0)
+		find_lines(c, f);
+	else if (strcmp(how, "table") == 0)
+		find_table(c, f);
+}
+
+static void emit(struct json *fields, const struct field *f)
+{
+	struct json *o = json_add_item(fields, f->name, json_new_object());
+	if (!f->hit.value) {
+		json_add_null(o, "value");
+		json_add_number(o, "confidence", 0);
+		return;
+	}
+	g_autofree char *t = json_format(f->hit.value, false);
+	struct json *copy = NULL;
+	if (json_parse(t, strlen(t), &copy, NULL))
+		copy = NULL;
+	json_add_item(o, "value", copy);
+	json_add_number(o, "confidence", round(f->hit.confidence * 1000) / 1000);
+	if (f->hit.cell) {
+		json_add_number(o, "page", f->hit.cell->page);
+		if (f->hit.cell->has_box) {
+			struct json *b = json_add_item(o, "box", json_new_array());
+			const struct pdftext_box *x = &f->hit.cell->box;
+			json_append(b, json_number(round(x->x0 * 10) / 10));
+			json_append(b, json_number(round(x->y0 * 10) / 10));
+			json_append(b, json_number(round(x->x1 * 10) / 10));
+			json_append(b, json_number(round(x->y1 * 10) / 10));
+		}
+	}
+}
+
+/* Fields in the order later strategies need them: labelled ones first, those that
+ * refer to another field ("below", "currency", label_all "of") after. */
+static int order_of(const struct field *f)
+{
+	const char *how = json_get_string(f->hints, "find");
+	if (!how || strcmp(how, "label") == 0 || strcmp(how, "letterhead") == 0)
+		return 0;
+	return 1;
+}
+
+enum qerr rules_extract(const struct doctype *type, const struct pdftext_doc *doc, const struct layout *lay,
+                        struct json **ret, char **reterr)
+{
+	(void)reterr;
+	const struct json *names = doctype_fields(type);
+	struct ctx c = {.type = type, .doc = doc, .lay = lay, .n_fields = json_array_size(names),
+	                .owner = g_hash_table_new(NULL, NULL)};
+	c.fields = g_new0(struct field, MAX(c.n_fields, 1));
+	for (size_t i = 0; i < c.n_fields; i++) {
+		struct field *f = &c.fields[i];
+		f->name = json_string_value(json_array_at(names, i));
+		f->hints = doctype_field_hints(type, f->name);
+		f->kind = kind_of(type, f->name, f->hints);
+		f->labels = label_regex(json_get_string(f->hints, "labels"));
+	}
+	assign_labels(&c);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < c.n_fields; i++)
+			if (order_of(&c.fields[i]) == pass)
+				find_field(&c, &c.fields[i]);
+	struct json *root = json_new_object();
+	json_add_string(root, "document_type", type->name);
+	json_add_string(root, "method", "rules");
+	struct json *fields = json_add_item(root, "fields", json_new_object());
+	for (size_t i = 0; i < c.n_fields; i++) {
+		emit(fields, &c.fields[i]);
+		hit_done(&c.fields[i].hit);
+		if (c.fields[i].labels)
+			g_regex_unref(c.fields[i].labels);
+	}
+	g_free(c.fields);
+	g_hash_table_destroy(c.owner);
+	*ret = root;
+	return QERR_OK;
 }
 
 enum qerr rules_invoice(const struct pdftext_doc *doc, struct json **ret, char **reterr)
 {
-	GRegex *labels[N_RULES];
-	for (size_t r = 0; r < N_RULES; r++) {
-		g_autofree char *pat = g_strdup_printf("^\\s*(?:%s)(?![\\p{L}])", invoice_rules[r].label);
-		labels[r] = g_regex_new(pat, G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
-		g_assert(labels[r]);
-	}
-	struct json *root = json_new_object();
-	json_add_string(root, "document_type", "invoice");
-	json_add_string(root, "method", "rules");
-	struct json *fields = json_add_item(root, "fields", json_new_object());
-	struct json *sup = supplier_of(doc, labels);
-	add_field(fields, "supplier_name", sup, 0.5, 1);
-	const char *currency = NULL;
-	for (size_t r = 0; r < N_RULES; r++) {
-		struct found best = {0};
-		for (int p = 0; p < doc->n_pages; p++)
-			scan_page(&invoice_rules[r], labels[r], doc->pages[p].text, p + 1, &best);
-		double conf = best.confidence;
-		struct json *v = best.text ? value_of(&invoice_rules[r], best.text, &conf) : NULL;
-		if (best.text && invoice_rules[r].kind == KIND_AMOUNT && (!currency || r == N_RULES - 1)) {
-			const char *c = currency_code(best.text);
-			currency = c ? c : currency;
-		}
-		add_field(fields, invoice_rules[r].name, v, conf, best.page);
-		g_free(best.text);
-	}
-	for (int p = 0; !currency && p < doc->n_pages; p++)
-		currency = currency_code(doc->pages[p].text);
-	add_field(fields, "currency", currency ? json_string(currency) : NULL, 0.8, 1);
-	for (size_t r = 0; r < N_RULES; r++)
-		g_regex_unref(labels[r]);
-	(void)reterr;
-	*ret = root;
-	return QERR_OK;
+	const struct doctypes *types = NULL;
+	enum qerr e = doctypes_shared(NULL, &types, reterr);
+	if (e)
+		return e;
+	struct layout *lay = layout_build(doc);
+	e = rules_extract(doctypes_find(types, "invoice"), doc, lay, ret, reterr);
+	layout_free(lay);
+	return e;
 }

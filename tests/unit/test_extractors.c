@@ -197,7 +197,7 @@ static void test_model_fields(void)
 	g_autoptr(GBytes) pdf = make_pdf(lines, 2);
 	gsize len = 0;
 	const void *data = g_bytes_get_data(pdf, &len);
-	struct extract_options opt = {.limits = limits, .model = mf};
+	struct extract_options opt = {.limits = limits, .model = mf, .doc_type = "invoice"};
 	for (int run = 0; run < 2; run++) { /* the second run reuses the system prompt's KV cache */
 		struct json *r = NULL;
 		g_assert_cmpint(extract_document(data, len, &opt, &r, NULL, &err), ==, QERR_OK);

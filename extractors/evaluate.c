@@ -1,0 +1,270 @@
+/* evaluate: matching and counting. */
+#include "extractors/evaluate.h"
+
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "extractors/rules.h"
+
+#define EVAL_MAX_LIST 2000
+
+static const char *const HEADER[] = {"invoice_number", "issue_date", "due_date",  "supplier_name",
+                                     "currency",       "net_amount", "tax_amount", "total_amount"};
+
+struct counts {
+	long tp, fp, fn;
+};
+
+struct eval {
+	GHashTable *by_key; /* char * -> struct counts * */
+	GPtrArray *order;   /* keys in first-seen order (borrowed from by_key) */
+};
+
+struct eval *eval_new(void)
+{
+	struct eval *ev = g_new0(struct eval, 1);
+	ev->by_key = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	ev->order = g_ptr_array_new();
+	return ev;
+}
+
+void eval_free(struct eval *ev)
+{
+	if (!ev)
+		return;
+	g_hash_table_destroy(ev->by_key);
+	g_ptr_array_free(ev->order, TRUE);
+	g_free(ev);
+}
+
+static struct counts *counts_of(struct eval *ev, const char *key)
+{
+	struct counts *c = g_hash_table_lookup(ev->by_key, key);
+	if (!c) {
+		char *k = g_strdup(key);
+		c = g_new0(struct counts, 1);
+		g_hash_table_insert(ev->by_key, k, c);
+		g_ptr_array_add(ev->order, k);
+	}
+	return c;
+}
+
+static char *norm_text(const char *s)
+{
+	g_autofree char *f = g_utf8_casefold(s, -1);
+	GString *o = g_string_new(NULL);
+	bool space = false;
+	for (const char *p = f; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (g_unichar_isspace(c)) {
+			space = o->len > 0;
+			continue;
+		}
+		if (space)
+			g_string_append_c(o, ' ');
+		space = false;
+		g_string_append_unichar(o, c);
+	}
+	return g_string_free(o, FALSE);
+}
+
+static bool number_of(const struct json *j, double *out)
+{
+	const char *s = json_string_value(j);
+	if (s)
+		return rules_parse_amount(s, out);
+	g_autofree char *t = json_format(j, false);
+	if (!t || !(g_ascii_isdigit(t[0]) || t[0] == '-'))
+		return false;
+	*out = g_ascii_strtod(t, NULL);
+	return true;
+}
+
+static bool is_iso_date(const char *s)
+{
+	return s && strlen(s) == 10 && g_ascii_isdigit(s[0]) && s[4] == '-' && s[7] == '-';
+}
+
+bool eval_same(const struct json *expected, const struct json *got)
+{
+	if (!expected || !got || json_is_null(expected) || json_is_null(got))
+		return (!expected || json_is_null(expected)) && (!got || json_is_null(got));
+	const char *es = json_string_value(expected), *gs = json_string_value(got);
+	if (es) {
+		if (!gs)
+			return false;
+		char d[11];
+		if (is_iso_date(es))
+			return rules_parse_date(gs, d) && strcmp(d, es) == 0;
+		g_autofree char *a = norm_text(es);
+		g_autofree char *b = norm_text(gs);
+		return strcmp(a, b) == 0;
+	}
+	double x = 0, y = 0;
+	if (number_of(expected, &x))
+		return number_of(got, &y) && fabs(x - y) < 0.005;
+	/* An object: every expected property equal. */
+	g_autofree char *t = json_format(expected, false);
+	if (t && t[0] == '{') {
+		struct json *e = NULL;
+		if (json_parse(t, strlen(t), &e, NULL))
+			return false;
+		bool same = true;
+		/* The json helper has no key iteration; go through the text's keys. */
+		g_autoptr(GRegex) re = g_regex_new("\"([^\"\\\\]+)\":", 0, 0, NULL);
+		g_autoptr(GMatchInfo) mi = NULL;
+		for (g_regex_match(re, t, 0, &mi); same && g_match_info_matches(mi); g_match_info_next(mi, NULL)) {
+			g_autofree char *k = g_match_info_fetch(mi, 1);
+			if (json_get(e, k))
+				same = eval_same(json_get(e, k), json_get(got, k));
+		}
+		json_free(e);
+		return same;
+	}
+	return false;
+}
+
+static void count_list(struct counts *c, const struct json *exp, const struct json *got)
+{
+	size_t ne = MIN(json_array_size(exp), (size_t)EVAL_MAX_LIST), ng = MIN(json_array_size(got), (size_t)EVAL_MAX_LIST);
+	bool *used = g_new0(bool, ng + 1);
+	long matched = 0;
+	for (size_t i = 0; i < ne; i++)
+		for (size_t j = 0; j < ng; j++)
+			if (!used[j] && eval_same(json_array_at(exp, i), json_array_at(got, j))) {
+				used[j] = true;
+				matched++;
+				break;
+			}
+	c->tp += matched;
+	c->fn += (long)ne - matched;
+	c->fp += (long)ng - matched;
+	g_free(used);
+}
+
+static bool is_list(const struct json *j)
+{
+	g_autofree char *t = j ? json_format(j, false) : NULL;
+	return t && t[0] == '[';
+}
+
+static void count_field(struct counts *c, const struct json *exp, const struct json *got)
+{
+	bool has_exp = exp && !json_is_null(exp), has_got = got && !json_is_null(got);
+	if (is_list(exp) || is_list(got)) {
+		count_list(c, has_exp ? exp : NULL, has_got ? got : NULL);
+		return;
+	}
+	if (has_exp && has_got && eval_same(exp, got))
+		c->tp++;
+	else {
+		c->fn += has_exp;
+		c->fp += has_got;
+	}
+}
+
+void eval_add(struct eval *ev, const struct json *expected, const struct json *result)
+{
+	const char *et = json_get_string(expected, "document_type");
+	const char *gt = json_get_string(result, "document_type");
+	struct counts *dt = counts_of(ev, "document_type");
+	bool right_type = et && gt && strcmp(et, gt) == 0;
+	dt->tp += right_type;
+	dt->fn += !right_type;
+	dt->fp += !right_type && gt;
+	const struct json *ef = json_get(expected, "fields");
+	const struct json *gf = json_get(result, "fields");
+	g_autofree char *t = json_format(ef, false);
+	g_autoptr(GRegex) re = g_regex_new("\"([a-z0-9_]+)\":", 0, 0, NULL);
+	g_autoptr(GMatchInfo) mi = NULL;
+	/* Top-level keys of the expected fields: those at nesting depth one. */
+	for (g_regex_match(re, t, 0, &mi); g_match_info_matches(mi); g_match_info_next(mi, NULL)) {
+		int s = 0, e = 0;
+		g_match_info_fetch_pos(mi, 0, &s, &e);
+		int depth = 0;
+		bool in_str = false;
+		for (int i = 0; i < s; i++) {
+			if (t[i] == '\\' && in_str) {
+				i++;
+				continue;
+			}
+			if (t[i] == '"')
+				in_str = !in_str;
+			else if (!in_str)
+				depth += t[i] == '{' || t[i] == '[' ? 1 : t[i] == '}' || t[i] == ']' ? -1 : 0;
+		}
+		if (depth != 1)
+			continue;
+		g_autofree char *name = g_match_info_fetch(mi, 1);
+		g_autofree char *key = g_strdup_printf("%s.%s", et ? et : "?", name);
+		const struct json *got = right_type ? json_get(json_get(gf, name), "value") : NULL;
+		count_field(counts_of(ev, key), json_get(ef, name), got);
+	}
+}
+
+static struct eval_score score_of(long tp, long fp, long fn)
+{
+	struct eval_score s = {tp, fp, fn, 0, 0, 0};
+	s.precision = tp + fp ? (double)tp / (double)(tp + fp) : 0;
+	s.recall = tp + fn ? (double)tp / (double)(tp + fn) : 0;
+	s.f1 = s.precision + s.recall > 0 ? 2 * s.precision * s.recall / (s.precision + s.recall) : 0;
+	return s;
+}
+
+static bool in_group(const char *key, const char *group)
+{
+	if (strcmp(group, "all") == 0)
+		return strcmp(key, "document_type") != 0;
+	if (strcmp(group, "invoice_line_items") == 0)
+		return strcmp(key, "invoice.line_items") == 0;
+	if (strcmp(group, "invoice_header") == 0 && g_str_has_prefix(key, "invoice."))
+		for (size_t i = 0; i < G_N_ELEMENTS(HEADER); i++)
+			if (strcmp(key + 8, HEADER[i]) == 0)
+				return true;
+	return false;
+}
+
+struct eval_score eval_score(const struct eval *ev, const char *key)
+{
+	struct counts *c = g_hash_table_lookup(ev->by_key, key);
+	if (c)
+		return score_of(c->tp, c->fp, c->fn);
+	long tp = 0, fp = 0, fn = 0;
+	for (guint i = 0; i < ev->order->len; i++) {
+		const char *k = g_ptr_array_index(ev->order, i);
+		if (!in_group(k, key))
+			continue;
+		c = g_hash_table_lookup(ev->by_key, k);
+		tp += c->tp, fp += c->fp, fn += c->fn;
+	}
+	return score_of(tp, fp, fn);
+}
+
+static void row(FILE *out, const char *name, struct eval_score s)
+{
+	fprintf(out, "%-34s %6ld %6ld %6ld  %9.3f %6.3f %6.3f\n", name, s.tp, s.fp, s.fn, s.precision, s.recall, s.f1);
+}
+
+static gint by_name(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void eval_print(const struct eval *ev, FILE *out, double per_minute)
+{
+	fprintf(out, "%-34s %6s %6s %6s  %9s %6s %6s\n", "field", "tp", "fp", "fn", "precision", "recall", "F1");
+	g_autoptr(GPtrArray) keys = g_ptr_array_copy(ev->order, NULL, NULL);
+	g_ptr_array_sort(keys, by_name);
+	for (guint i = 0; i < keys->len; i++) {
+		const char *k = g_ptr_array_index(keys, i);
+		row(out, k, eval_score(ev, k));
+	}
+	fprintf(out, "\n");
+	row(out, "invoice header fields", eval_score(ev, "invoice_header"));
+	row(out, "invoice line items", eval_score(ev, "invoice_line_items"));
+	row(out, "all fields", eval_score(ev, "all"));
+	if (per_minute > 0)
+		fprintf(out, "\n%.1f documents per minute\n", per_minute);
+}

@@ -1,0 +1,42 @@
+/* evaluate: precision, recall and F1 of extracted fields against expected values.
+ *
+ * Each expected document is {"document_type":..,"fields":{name: value}}.
+ * Amounts compare as numbers (within half a cent), dates as dates (any written
+ * form of the same day), text after folding case and runs of spaces. A
+ * scalar right is a true positive; wrong, a false positive and a false
+ * negative; missing, a false negative; present where none is expected, a false
+ * positive. Lists (line items, diagnoses, parties) count per element: each
+ * expected element matched by an equal extracted one (every expected property
+ * equal) is a true positive, the rest of either side false negatives or
+ * positives. Counts are kept per "type.field", and for groups: every field,
+ * an invoice's header fields (number, dates, supplier, currency, net, tax,
+ * total) and its line items. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct json;
+struct eval;
+
+struct eval_score {
+	long tp, fp, fn;
+	double precision, recall, f1;
+};
+
+struct eval *eval_new(void);
+void eval_free(struct eval *ev);
+
+/* Adds one document: expected (the labelled file) and result (extract.h's JSON); both borrowed. */
+void eval_add(struct eval *ev, const struct json *expected, const struct json *result);
+
+/* The score of "type.field", or of a group: "all", "invoice_header", "invoice_line_items",
+ * "document_type". Zero counts when unknown. */
+struct eval_score eval_score(const struct eval *ev, const char *key);
+
+/* Prints the table: one row per field, then the groups, then documents per minute
+ * when per_minute > 0. */
+void eval_print(const struct eval *ev, FILE *out, double per_minute);
+
+/* Whether two values are equal in the sense above (exposed for tests). */
+bool eval_same(const struct json *expected, const struct json *got);
