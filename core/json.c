@@ -141,3 +141,37 @@ struct json *json_array_at(const struct json *arr, size_t i)
 
 struct json *json_string(const char *value) { return J(cJSON_CreateString(value)); }
 struct json *json_number(double value) { return J(cJSON_CreateNumber(value)); }
+
+size_t json_object_size(const struct json *obj)
+{
+	return cJSON_IsObject(C(obj)) ? (size_t)cJSON_GetArraySize(C(obj)) : 0;
+}
+
+struct json *json_object_at(const struct json *obj, size_t i, const char **ret_key)
+{
+	if (!cJSON_IsObject(C(obj)) || i > (size_t)INT32_MAX)
+		return NULL;
+	cJSON *c = cJSON_GetArrayItem(C(obj), (int)i);
+	if (c && ret_key)
+		*ret_key = c->string;
+	return J(c);
+}
+
+bool json_number_value(const struct json *j, double *out)
+{
+	if (!cJSON_IsNumber(C(j)))
+		return false;
+	*out = C(j)->valuedouble;
+	return true;
+}
+
+struct json *json_duplicate(const struct json *j) { return J(cJSON_Duplicate(C(j), true)); }
+
+struct json *json_set_item(struct json *obj, const char *key, struct json *item)
+{
+	if (!item)
+		return NULL;
+	if (cJSON_GetObjectItemCaseSensitive(C(obj), key))
+		return cJSON_ReplaceItemInObjectCaseSensitive(C(obj), key, C(item)) ? item : NULL;
+	return cJSON_AddItemToObject(C(obj), key, C(item)) ? item : NULL;
+}

@@ -44,6 +44,16 @@ const char *json_string_value(const struct json *j);
 size_t json_array_size(const struct json *arr);
 struct json *json_array_at(const struct json *arr, size_t i);
 
+/* Objects member by member, in order: key and value of member i (borrowed), NULL past the end. */
+size_t json_object_size(const struct json *obj);
+struct json *json_object_at(const struct json *obj, size_t i, const char **ret_key);
+/* A number's value; false for other types. */
+bool json_number_value(const struct json *j, double *out);
+/* A deep copy (owned by the caller), NULL on allocation failure. */
+struct json *json_duplicate(const struct json *j);
+/* Sets obj[key] to item (taken over), replacing a member of that name. Returns item. */
+struct json *json_set_item(struct json *obj, const char *key, struct json *item);
+
 /* Free-standing scalar nodes, for json_add_item/json_append. */
 struct json *json_string(const char *value);
 struct json *json_number(double value);
