@@ -28,6 +28,18 @@ int cmd_eval(int argc, char **argv, struct config *cfg);
 int cmd_serve(int argc, char **argv, struct config *cfg);
 int cmd_start(int argc, char **argv, struct config *cfg);
 int cmd_stop(int argc, char **argv, struct config *cfg);
+int cmd_watch(int argc, char **argv, struct config *cfg);
+int cmd_backup(int argc, char **argv, struct config *cfg);
+int cmd_restore(int argc, char **argv, struct config *cfg);
+int cmd_doctor(int argc, char **argv, struct config *cfg);
+
+/* The daemon's watched folder (watch.dir) in a thread of its own with its own connection;
+ * NULL when none is configured or it cannot be watched (logged). (cmd_ops.c) */
+struct ops_watcher;
+struct vault;
+struct ops_watcher *ops_watch_start(const struct config *cfg, const struct vault *v, const char *conninfo);
+/* Stops the thread and frees w; accepts NULL. */
+void ops_watch_stop(struct ops_watcher *w);
 
 /* Extraction settings from the configuration (no model opened). */
 struct extract_options extract_options_of(const struct config *cfg);

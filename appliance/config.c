@@ -63,6 +63,10 @@ static const struct setting settings[] = {
 	I("fields", "auto_approve", auto_approve, "90", 0, 101, true,
 	  "Document confidence in percent at or above which results are approved without review (101: never)"),
 	S("web", "listen", web_listen, "127.0.0.1:8640", false, "Address and port of the web server"),
+	S("watch", "dir", watch_dir, "", false,
+	  "Watched folder: `quire serve` ingests the PDFs dropped there (into processed/ or failed/); empty: none"),
+	I("watch", "settle_ms", watch_settle_ms, "2000", 100, 600000, false,
+	  "A watched file unchanged this long counts as completely written (a close after writing counts at once)"),
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

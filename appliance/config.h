@@ -37,6 +37,8 @@ struct config {
 	char *schemas_dir;
 	int auto_approve;
 	char *web_listen;
+	char *watch_dir;
+	int watch_settle_ms;
 	char *source; /* the file read, or NULL */
 };
 

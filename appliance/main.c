@@ -31,6 +31,10 @@ static const struct command commands[] = {
 	{"config", cmd_config, "print the sample or the effective configuration"},
 	{"start", cmd_start, "start the embedded PostgreSQL server and leave it running"},
 	{"stop", cmd_stop, "stop the embedded PostgreSQL server"},
+	{"watch", cmd_watch, "ingest the PDFs dropped into a folder"},
+	{"backup", cmd_backup, "write the encrypted database and the wrapped keys to a file"},
+	{"restore", cmd_restore, "restore a backup into a fresh instance"},
+	{"doctor", cmd_doctor, "check the installation and say what to fix"},
 };
 
 static void usage(FILE *out)

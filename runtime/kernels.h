@@ -64,6 +64,11 @@ void kernels_scalar_fill(struct kernels *k);
 void kernels_avx2_fill(struct kernels *k);
 void kernels_avx512_fill(struct kernels *k);
 
+/* One block of activations rounded to Q8_0 (32 values) or Q8_K (256) with AVX-512,
+ * bit for bit as quant_quantize_row rounds it (kernels_avx512.c). */
+void kernels_avx512_q8_0(const float *x, struct block_q8_0 *b);
+void kernels_avx512_q8_K(const float *x, struct block_q8_K *b);
+
 /* The AMX batched path (kernels_amx.c), used through the batch_ fields above. */
 bool kernels_amx_init(void); /* asks the kernel for the tile state; false if refused */
 bool kernels_amx_supports(enum quant_type wtype, int64_t n);

@@ -5,7 +5,7 @@
  * (row-major, n bytes per row) with a float scale per sub-block and row (and,
  * for Q4_K/Q5_K, a float "min" per sub-block and row). The activations of
  * each group of 16 tokens are rounded exactly as the other kernels round them
- * (quant_quantize_row to kernels_act_type) and laid out as the tile unit wants
+ * (to kernels_act_type, bit for bit as quant_quantize_row) and laid out as the tile unit wants
  * its second operand: four consecutive codes of each of the 16 tokens per
  * 64-byte row. One tile product per sub-block gives the 16 x 16 exact integer
  * sums, which are then scaled and added in F32 as in the other kernels.
@@ -100,13 +100,13 @@ static void amx_prepare_token(enum quant_type t, const float *x, int64_t n, uint
 			struct block_q8_0 z;
 		} u;
 		if (amx_kquant(t)) {
-			quant_quantize_row(QUANT_Q8_K, x + b * blk, &u.k, blk);
+			kernels_avx512_q8_K(x + b * blk, &u.k);
 			q = u.k.qs;
 			dx[b * 16 + ts] = u.k.d;
 			for (int j = 0; j < 8; j++)
 				xsum[(b * 8 + j) * 16 + ts] = u.k.d * (float)(u.k.bsums[2 * j] + u.k.bsums[2 * j + 1]);
 		} else {
-			quant_quantize_row(QUANT_Q8_0, x + b * blk, &u.z, blk);
+			kernels_avx512_q8_0(x + b * blk, &u.z);
 			q = u.z.qs;
 			dx[b * 16 + ts] = _cvtsh_ss(u.z.d);
 		}

@@ -97,6 +97,53 @@ KERNELS_DEFINE_GEMM(f32)
 KERNELS_DEFINE_GEMM(f16)
 KERNELS_DEFINE_GEMM(bf16)
 
+/* ---- rounding activations ----
+ *
+ * The same arithmetic as quantize.c's Q8_0 and Q8_K, sixteen values at a time:
+ * maxima are exact, products are the same single multiplications, and the
+ * conversion rounds to nearest-even as quantize.c does, so the codes and
+ * scales are bit for bit those of quant_quantize_row. */
+
+void kernels_avx512_q8_0(const float *x, struct block_q8_0 *b)
+{
+	__m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+	float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+	float d = amax / 127.0f;
+	float id = d != 0.0f ? 1.0f / d : 0.0f;
+	b->d = quant_f32_to_f16(d);
+	__m512 vid = _mm512_set1_ps(id);
+	_mm_storeu_si128((__m128i *)b->qs, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid))));
+	_mm_storeu_si128((__m128i *)(b->qs + 16), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid))));
+}
+
+void kernels_avx512_q8_K(const float *x, struct block_q8_K *b)
+{
+	__m512 m = _mm512_setzero_ps();
+	for (int j = 0; j < QK_K; j += 16)
+		m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+	float amax = _mm512_reduce_max_ps(m), max = 0.0f;
+	for (int j = 0; j < QK_K; j += 16) {
+		__mmask16 k = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + j)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+		if (k) { /* the first value of largest magnitude, as the scalar scan finds it */
+			max = x[j + __builtin_ctz(k)];
+			break;
+		}
+	}
+	if (amax == 0.0f || max == 0.0f) {
+		memset(b, 0, sizeof(*b));
+		return;
+	}
+	float iscale = -127.0f / max; /* as quantize.c: the extreme value maps to -127 */
+	__m512 vs = _mm512_set1_ps(iscale);
+	for (int j = 0; j < QK_K; j += 16) {
+		__m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j)));
+		q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)), _mm512_set1_epi32(-128));
+		_mm_storeu_si128((__m128i *)(b->qs + j), _mm512_cvtepi32_epi8(q));
+		b->bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+	}
+	b->d = 1.0f / iscale;
+}
+
 /* ---- Q8_0, Q4_0, Q5_0 with Q8_0 activations, two blocks per register ----
  *
  * The activations are laid out for these kernels: per pair of blocks, the 64
@@ -126,7 +173,8 @@ static void x8_quantize(const float *x, void *dst, int64_t n)
 		struct block_q8_0 b[2];
 		int k = ib + 1 < nb ? 2 : 1;
 		memset(p, 0, sizeof(*p));
-		quant_quantize_row(QUANT_Q8_0, x + ib * QK8_0, b, (int64_t)k * QK8_0);
+		for (int j = 0; j < k; j++)
+			kernels_avx512_q8_0(x + (ib + j) * QK8_0, &b[j]);
 		for (int j = 0; j < k; j++) {
 			memcpy(p->qs + 32 * j, b[j].qs, 32);
 			for (int l = 0; l < 8; l++)
@@ -333,7 +381,7 @@ static void xk_quantize(const float *x, void *dst, int64_t n)
 	struct xk_block *o = dst;
 	for (int64_t ib = 0; ib < n / QK_K; ib++, o++) {
 		struct block_q8_K b;
-		quant_quantize_row(QUANT_Q8_K, x + ib * QK_K, &b, QK_K);
+		kernels_avx512_q8_K(x + ib * QK_K, &b);
 		for (int h = 0; h < 2; h++) {
 			memcpy(o->qs + 128 * h, b.qs + 128 * h, 32);
 			memcpy(o->qs + 128 * h + 32, b.qs + 128 * h + 64, 32);
@@ -487,6 +535,9 @@ static void act_quantize(enum quant_type wtype, const float *x, void *dst, int64
 		x8_quantize(x, dst, n);
 	else if (wtype == QUANT_Q4_K || wtype == QUANT_Q5_K)
 		xk_quantize(x, dst, n);
+	else if (wtype == QUANT_Q6_K)
+		for (int64_t ib = 0; ib < n / QK_K; ib++)
+			kernels_avx512_q8_K(x + ib * QK_K, (struct block_q8_K *)dst + ib);
 	else
 		quant_quantize_row(kernels_act_type(wtype), x, dst, n);
 }
