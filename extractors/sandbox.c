@@ -77,6 +77,11 @@ static void keep_only_reply_fd(int fd)
 {
 	if (fd != REPLY_FD && dup2(fd, REPLY_FD) < 0)
 		_exit(4);
+	/* stdin and stdout belong to the caller (a command's output, a test's TAP
+	 * stream): the child reads none of the first and writes none of the second */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
+		_exit(4);
 	syscall(SYS_close_range, REPLY_FD + 1, ~0u, 0);
 }
 
