@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/vault.h"
+#include "extractors/doctype.h"
 #include "extractors/extract.h"
 #include "extractors/modelfields.h"
 #include "extractors/pdftext.h"
@@ -144,12 +145,24 @@ static enum qerr load_pdf(const char *path, size_t max, struct loaded *out, char
 
 int cmd_submit(int argc, char **argv, struct config *cfg)
 {
+	g_autofree char *type = NULL;
+	GOptionEntry entries[] = {{"type", 't', 0, G_OPTION_ARG_STRING, &type,
+	                           "Document type of every file (invoice, receipt, medical_record, contract or one from "
+	                           "fields.schemas_dir); default: classified",
+	                           "TYPE"},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE...", "Store PDFs encrypted and queue them. Every file is checked first; "
 	                                       "if any is unusable, nothing is submitted.",
-	              NULL))
+	              (const struct _GOptionEntry *)entries))
 		return 2;
 	if (argc < 2)
 		return cmd_fail("submit", "no file given");
+	const struct doctypes *types = NULL;
+	g_autofree char *terr = NULL;
+	if (type && doctypes_shared(cfg->schemas_dir, &types, &terr))
+		return cmd_fail("submit", terr);
+	if (type && !doctypes_find(types, type))
+		return cmd_fail("submit", g_strdup_printf("unknown document type \"%s\"", type));
 	size_t max = (size_t)cfg->max_file_mb << 20;
 	int n = argc - 1, rc = 0;
 	struct loaded *files = g_new0(struct loaded, n);
@@ -165,8 +178,8 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	for (int i = 0; !rc && i < n; i++) {
 		struct store_submitted s;
 		g_autofree char *base = g_path_get_basename(files[i].path);
-		if (store_submit(app.db, app.vault, base, files[i].data, files[i].len, app.actor, cfg->max_attempts, &s,
-		                 &err)) {
+		struct store_submit_options so = {.job = {.max_attempts = cfg->max_attempts}, .doc_type = type};
+		if (store_submit_with(app.db, app.vault, base, files[i].data, files[i].len, app.actor, &so, &s, &err)) {
 			rc = cmd_fail("submit", err);
 			break;
 		}

@@ -185,12 +185,14 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	gboolean direct = FALSE;
 	int concurrency = cfg->worker_concurrency;
 	double min_header = 0, min_items = 0, min_rate = 0;
+	gboolean all_valid = FALSE;
 	GOptionEntry entries[] = {
 		{"direct", 0, 0, G_OPTION_ARG_NONE, &direct, "Extract in this process, without the database and queue", NULL},
 		{"concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency, "Worker job threads (default worker.concurrency)", "N"},
 		{"min-header-f1", 0, 0, G_OPTION_ARG_DOUBLE, &min_header, "Fail below this F1 on invoice header fields", "F"},
 		{"min-items-f1", 0, 0, G_OPTION_ARG_DOUBLE, &min_items, "Fail below this F1 on invoice line items", "F"},
 		{"min-per-minute", 0, 0, G_OPTION_ARG_DOUBLE, &min_rate, "Fail below this many documents per minute", "N"},
+		{"all-valid", 0, 0, G_OPTION_ARG_NONE, &all_valid, "Fail unless every result is valid for its schema", NULL},
 		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "DIR", "Measure field extraction on a folder of PDFs with expected JSON beside each.",
 	              (const struct _GOptionEntry *)entries))
@@ -226,6 +228,9 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		bool ok = target("invoice header F1", eval_score(ev, "invoice_header").f1, min_header);
 		ok &= target("invoice line items F1", eval_score(ev, "invoice_line_items").f1, min_items);
 		ok &= target("documents per minute", rate, min_rate);
+		struct eval_totals t = eval_totals(ev);
+		if (all_valid)
+			ok &= target("results valid for their schema", (double)t.schema_valid / (double)MAX(t.documents, 1), 1);
 		rc = ok ? 0 : 1;
 	}
 	eval_free(ev);

@@ -60,7 +60,7 @@ static const struct setting settings[] = {
 	I("model", "context", model_context, "4096", 256, 131072, false, "Context length in tokens"),
 	S("fields", "schemas_dir", schemas_dir, "", true,
 	  "Folder of document type schemas (NAME.json) added to or replacing the built-in ones; empty: built-in only"),
-	I("fields", "auto_approve", auto_approve, "90", 0, 101, true,
+	I("fields", "auto_approve", auto_approve, "85", 0, 101, true,
 	  "Document confidence in percent at or above which results are approved without review (101: never)"),
 	S("web", "listen", web_listen, "127.0.0.1:8640", false, "Address and port of the web server"),
 	S("watch", "dir", watch_dir, "", false,

@@ -31,9 +31,18 @@ static void put(struct channel_out *o, const void *p, size_t n)
 	o->len += n;
 }
 
-static void put_u32(struct channel_out *o, uint32_t v) { put(o, &v, 4); }
-static void put_f32(struct channel_out *o, float v) { put(o, &v, 4); }
-static void put_f64(struct channel_out *o, double v) { put(o, &v, 8); }
+static void put_u32(struct channel_out *o, uint32_t v)
+{
+	put(o, &v, 4);
+}
+static void put_f32(struct channel_out *o, float v)
+{
+	put(o, &v, 4);
+}
+static void put_f64(struct channel_out *o, double v)
+{
+	put(o, &v, 8);
+}
 
 static void put_str(struct channel_out *o, const char *s)
 {
@@ -178,7 +187,10 @@ static bool rd(struct reader *r, void *out, size_t n)
 	return true;
 }
 
-static bool rd_u32(struct reader *r, uint32_t *v) { return rd(r, v, 4); }
+static bool rd_u32(struct reader *r, uint32_t *v)
+{
+	return rd(r, v, 4);
+}
 
 static bool rd_f64(struct reader *r, double *v, double lo, double hi)
 {
@@ -240,15 +252,14 @@ static bool parse_meta(struct parse *ps, struct reader *r)
 
 static bool parse_words(struct reader *r, struct pdftext_page *pg, uint32_t text_len)
 {
-	if (!rd_u32(r, &pg->n_words) || pg->n_words > PDFTEXT_MAX_WORDS ||
-	    (r->len - r->pos) / WORD_BYTES < pg->n_words)
+	if (!rd_u32(r, &pg->n_words) || pg->n_words > PDFTEXT_MAX_WORDS || (r->len - r->pos) / WORD_BYTES < pg->n_words)
 		return false;
 	pg->words = g_new0(struct pdftext_word, pg->n_words ? pg->n_words : 1);
 	for (uint32_t i = 0; i < pg->n_words; i++) {
 		struct pdftext_word *w = &pg->words[i];
-		if (!rd_u32(r, &w->start) || !rd_u32(r, &w->len) || w->start > text_len || w->len > text_len - w->start ||
-		    !rd_box(r, &w->box) || !rd(r, &w->confidence, 4) || !isfinite(w->confidence) ||
-		    w->confidence < -1 || w->confidence > 100)
+		if (!rd_u32(r, &w->start) || !rd_u32(r, &w->len) || w->start > text_len ||
+		    w->len > text_len - w->start || !rd_box(r, &w->box) || !rd(r, &w->confidence, 4) ||
+		    !isfinite(w->confidence) || w->confidence < -1 || w->confidence > 100)
 			return false;
 	}
 	if (!rd_u32(r, &pg->n_lines) || pg->n_lines > pg->n_words || (r->len - r->pos) / LINE_BYTES < pg->n_lines)
@@ -272,7 +283,8 @@ static bool parse_page(struct parse *ps, struct reader *r)
 {
 	struct pdftext_doc *d = ps->doc;
 	uint32_t index = 0, rot = 0, text_len = 0;
-	if (!ps->prog.opened || !rd_u32(r, &index) || index != (uint32_t)d->n_pages || index >= (uint32_t)d->total_pages)
+	if (!ps->prog.opened || !rd_u32(r, &index) || index != (uint32_t)d->n_pages ||
+	    index >= (uint32_t)d->total_pages)
 		return false;
 	if (d->n_pages == (int)ps->pages_cap) {
 		ps->pages_cap = ps->pages_cap ? ps->pages_cap * 2 : 8;
@@ -328,8 +340,8 @@ static enum qerr parse_error(struct reader *r, char **reterr)
 	if (!rd_u32(r, &code) || !rd_str(r, PDFTEXT_MAX_STRING, false, &msg, NULL))
 		return QERR_INTERNAL;
 	enum qerr e = (code > 0 && code < QERR_COUNT && qerr_group((enum qerr)code) == QERR_GROUP_PERMANENT)
-		? (enum qerr)code
-		: QERR_PARSE_FAILED;
+	                  ? (enum qerr)code
+	                  : QERR_PARSE_FAILED;
 	qerr_set(reterr, e, "%s", msg);
 	g_free(msg);
 	return e;
@@ -348,10 +360,18 @@ static enum qerr parse_frame(struct parse *ps, struct reader *r, bool *done, cha
 	bool ok = false;
 	uint32_t n_pages = 0;
 	switch (type) {
-	case 'M': ok = parse_meta(ps, &f); break;
-	case 'P': ok = parse_page(ps, &f); break;
-	case 'F': ok = parse_field(ps, &f); break;
-	case 'W': ok = parse_warning(ps, &f); break;
+	case 'M':
+		ok = parse_meta(ps, &f);
+		break;
+	case 'P':
+		ok = parse_page(ps, &f);
+		break;
+	case 'F':
+		ok = parse_field(ps, &f);
+		break;
+	case 'W':
+		ok = parse_warning(ps, &f);
+		break;
 	case 'Z':
 		ok = ps->prog.opened && rd_u32(&f, &n_pages) && n_pages == (uint32_t)ps->doc->n_pages;
 		*done = true;
@@ -363,10 +383,12 @@ static enum qerr parse_frame(struct parse *ps, struct reader *r, bool *done, cha
 			return e;
 		break;
 	}
-	default: break;
+	default:
+		break;
 	}
 	if (!ok || f.pos != f.len)
-		return qerr_set(reterr, QERR_INTERNAL, "malformed reply from the parser process (frame '%c' at byte %zu)",
+		return qerr_set(reterr, QERR_INTERNAL,
+		                "malformed reply from the parser process (frame '%c' at byte %zu)",
 		                g_ascii_isprint(type) ? type : '?', start);
 	return QERR_OK;
 }

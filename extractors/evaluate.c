@@ -20,6 +20,7 @@ struct counts {
 struct eval {
 	GHashTable *by_key; /* char * -> struct counts * */
 	GPtrArray *order;   /* keys in first-seen order (borrowed from by_key) */
+	struct eval_totals t;
 };
 
 struct eval *eval_new(void)
@@ -165,8 +166,45 @@ static void count_field(struct counts *c, const struct json *exp, const struct j
 	}
 }
 
+static long errors_so_far(const struct eval *ev)
+{
+	long n = 0;
+	for (guint i = 0; i < ev->order->len; i++) {
+		const struct counts *c = g_hash_table_lookup(ev->by_key, g_ptr_array_index(ev->order, i));
+		n += c->fp + c->fn;
+	}
+	return n;
+}
+
+/* Results valid for their schema, values flagged as unsupported, approvals and their errors. */
+static void count_result(struct eval *ev, const struct json *result, long errors_before)
+{
+	ev->t.documents++;
+	g_autofree char *valid = json_format(json_get(result, "schema_valid"), false);
+	ev->t.schema_valid += valid && strcmp(valid, "true") == 0;
+	const struct json *fields = json_get(result, "fields");
+	const struct json *names = json_get(result, "field_names");
+	for (size_t i = 0; i < json_array_size(names); i++) {
+		const struct json *f = json_get(fields, json_string_value(json_array_at(names, i)));
+		const struct json *v = json_get(f, "value");
+		if (!v || json_is_null(v))
+			continue;
+		ev->t.values++;
+		g_autofree char *sup = json_format(json_get(f, "supported"), false);
+		ev->t.unsupported += sup && strcmp(sup, "false") == 0;
+	}
+	const char *status = json_get_string(result, "status");
+	if (status && strcmp(status, "approved") == 0) {
+		ev->t.approved++;
+		ev->t.approved_wrong += errors_so_far(ev) > errors_before;
+	}
+}
+
+struct eval_totals eval_totals(const struct eval *ev) { return ev->t; }
+
 void eval_add(struct eval *ev, const struct json *expected, const struct json *result)
 {
+	long errors_before = errors_so_far(ev);
 	const char *et = json_get_string(expected, "document_type");
 	const char *gt = json_get_string(result, "document_type");
 	struct counts *dt = counts_of(ev, "document_type");
@@ -202,6 +240,7 @@ void eval_add(struct eval *ev, const struct json *expected, const struct json *r
 		const struct json *got = right_type ? json_get(json_get(gf, name), "value") : NULL;
 		count_field(counts_of(ev, key), json_get(ef, name), got);
 	}
+	count_result(ev, result, errors_before);
 }
 
 static struct eval_score score_of(long tp, long fp, long fn)
@@ -265,6 +304,10 @@ void eval_print(const struct eval *ev, FILE *out, double per_minute)
 	row(out, "invoice header fields", eval_score(ev, "invoice_header"));
 	row(out, "invoice line items", eval_score(ev, "invoice_line_items"));
 	row(out, "all fields", eval_score(ev, "all"));
+	fprintf(out, "\nresults valid against their type's schema: %ld of %ld\n", ev->t.schema_valid, ev->t.documents);
+	fprintf(out, "values flagged as not found in the document: %ld of %ld\n", ev->t.unsupported, ev->t.values);
+	fprintf(out, "approved automatically: %ld of %ld documents, %ld of them with a wrong field\n", ev->t.approved,
+	        ev->t.documents, ev->t.approved_wrong);
 	if (per_minute > 0)
-		fprintf(out, "\n%.1f documents per minute\n", per_minute);
+		fprintf(out, "%.1f documents per minute\n", per_minute);
 }

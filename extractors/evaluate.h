@@ -24,6 +24,15 @@ struct eval_score {
 	double precision, recall, f1;
 };
 
+struct eval_totals {
+	long documents;
+	long schema_valid;   /* results whose values are an instance of their type's schema */
+	long values;         /* non-null values extracted */
+	long unsupported;    /* of which flagged "supported": false (not found in the document) */
+	long approved;       /* documents approved automatically */
+	long approved_wrong; /* of which at least one field was wrong or missing */
+};
+
 struct eval *eval_new(void);
 void eval_free(struct eval *ev);
 
@@ -33,6 +42,8 @@ void eval_add(struct eval *ev, const struct json *expected, const struct json *r
 /* The score of "type.field", or of a group: "all", "invoice_header", "invoice_line_items",
  * "document_type". Zero counts when unknown. */
 struct eval_score eval_score(const struct eval *ev, const char *key);
+
+struct eval_totals eval_totals(const struct eval *ev);
 
 /* Prints the table: one row per field, then the groups, then documents per minute
  * when per_minute > 0. */

@@ -13,6 +13,7 @@
 #include "extractors/pdftext.h"
 #include "extractors/rules.h"
 #include "extractors/validate.h"
+#include "runtime/runtime.h"
 
 static void add_page_summary(struct json *result, const struct pdftext_doc *doc)
 {
@@ -190,8 +191,14 @@ static struct json *combine(const struct doctype *type, const struct json *rules
 	if (doc_conf < threshold && !failed && reasons->len == 0)
 		g_ptr_array_add(reasons, g_strdup_printf("confidence %.2f below the auto-approval threshold %.2f", doc_conf,
 		                                         threshold));
+	/* Whether the values, as a whole, are an instance of the type's schema. */
+	g_autofree char *vtext = json_format(values, false);
+	char *verr = NULL;
+	json_add_bool(root, "schema_valid", rt_schema_validate(type->schema_text, vtext, strlen(vtext), &verr) == RTERROR_OK);
+	free(verr);
 	json_add_item(root, "checks", checks);
 	json_add_number(root, "confidence", round(doc_conf * 1000) / 1000);
+	json_add_number(root, "auto_approve", threshold);
 	json_add_string(root, "status", doc_conf >= threshold && !failed ? "approved" : "review");
 	struct json *rr = json_add_item(root, "review_reasons", json_new_array());
 	for (guint i = 0; i < reasons->len; i++)

@@ -8,8 +8,10 @@
  *
  * The result is JSON: document_type, classification {method, confidence},
  * method (rules or model), fields {name: {value, confidence, page, box,
- * supported, agrees}}, checks (validate.h), confidence (the document's: the
- * lowest of its key fields', capped at 0.5 when a check failed), status
+ * supported, agrees}}, schema_valid (the values as a whole are an instance
+ * of the type's JSON Schema), checks (validate.h), confidence (the document's: the
+ * lowest of its key fields', capped at 0.5 when a check failed), auto_approve
+ * (the threshold applied), status
  * ("approved" when confidence reaches the auto-approval threshold and every
  * check passed, else "review"), review_reasons, and a page summary.
  *
@@ -28,7 +30,7 @@ struct json;
 struct modelfields;
 struct pdftext_doc;
 
-#define EXTRACT_DEFAULT_APPROVE 0.9
+#define EXTRACT_DEFAULT_APPROVE 0.85
 
 struct extract_options {
 	struct sandbox_limits limits;

@@ -37,7 +37,8 @@ static bool lang_ok(const char *lang)
 enum qerr ocr_new(const char *lang, struct ocr **ret, char **reterr)
 {
 	if (!lang || !lang_ok(lang))
-		return qerr_set(reterr, QERR_CONFIG, "OCR language \"%s\" is not a Tesseract language name (ocr.language)",
+		return qerr_set(reterr, QERR_CONFIG,
+		                "OCR language \"%s\" is not a Tesseract language name (ocr.language)",
 		                lang ? lang : "");
 	single_threaded();
 	TessBaseAPI *api = TessBaseAPICreate();
@@ -45,7 +46,8 @@ enum qerr ocr_new(const char *lang, struct ocr **ret, char **reterr)
 		TessBaseAPIDelete(api);
 		g_autofree char *pkg = g_strdelimit(g_ascii_strdown(lang, -1), "_", '-');
 		return qerr_set(reterr, QERR_DEPENDENCY,
-		                "the OCR language data \"%s\" is not installed (Debian package tesseract-ocr-%s)", lang, pkg);
+		                "the OCR language data \"%s\" is not installed (Debian package tesseract-ocr-%s)", lang,
+		                pkg);
 	}
 	TessBaseAPISetPageSegMode(api, PSM_AUTO);
 	struct ocr *o = g_new0(struct ocr, 1);

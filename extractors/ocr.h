@@ -20,10 +20,10 @@
 struct ocr;
 
 struct ocr_word {
-	char *text;             /* UTF-8 */
-	int x0, y0, x1, y1;     /* pixels */
-	float confidence;       /* 0..100 */
-	bool line_start;        /* first word of a text line */
+	char *text;         /* UTF-8 */
+	int x0, y0, x1, y1; /* pixels */
+	float confidence;   /* 0..100 */
+	bool line_start;    /* first word of a text line */
 };
 
 struct ocr_result {

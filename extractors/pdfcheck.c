@@ -16,7 +16,10 @@
 #define TAIL_WINDOW 1024
 #define MAX_XREF_ENTRIES 1000000
 
-static bool is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == 0; }
+static bool is_ws(unsigned char c)
+{
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == 0;
+}
 
 static bool is_delim(unsigned char c)
 {
@@ -70,17 +73,19 @@ static enum qerr check_xref_table(const char *p, size_t len, size_t pos, char **
 		for (uint64_t i = 0; i < count; i++) {
 			uint64_t off = 0, gen = 0;
 			if (!read_uint(p, len, &pos, &off) || !read_uint(p, len, &pos, &gen))
-				return qerr_set(reterr, QERR_PARSE_FAILED,
-				                "the PDF's cross-reference table is broken: it ends inside its entries");
+				return qerr_set(
+				    reterr, QERR_PARSE_FAILED,
+				    "the PDF's cross-reference table is broken: it ends inside its entries");
 			while (pos < len && is_ws((unsigned char)p[pos]))
 				pos++;
 			if (pos >= len || ++checked > MAX_XREF_ENTRIES)
 				return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF's cross-reference table is broken");
 			char kind = p[pos++];
 			if (kind == 'n' && !object_at(p, len, off, first + i))
-				return qerr_set(reterr, QERR_PARSE_FAILED,
-				                "the PDF's cross-reference table is broken: object %llu is not at byte %llu",
-				                (unsigned long long)(first + i), (unsigned long long)off);
+				return qerr_set(
+				    reterr, QERR_PARSE_FAILED,
+				    "the PDF's cross-reference table is broken: object %llu is not at byte %llu",
+				    (unsigned long long)(first + i), (unsigned long long)off);
 		}
 	}
 	return QERR_OK;
@@ -89,7 +94,8 @@ static enum qerr check_xref_table(const char *p, size_t len, size_t pos, char **
 static enum qerr check_tail(const char *p, size_t len, char **reterr)
 {
 	if (!find_in_tail(p, len, "%%EOF"))
-		return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF is truncated: it does not end with an %%%%EOF marker");
+		return qerr_set(reterr, QERR_PARSE_FAILED,
+		                "the PDF is truncated: it does not end with an %%%%EOF marker");
 	const char *sx = find_in_tail(p, len, "startxref");
 	size_t pos = sx ? (size_t)(sx - p) + 9 : 0;
 	uint64_t off = 0;
@@ -119,7 +125,7 @@ static size_t inflated_size(const char *data, size_t len, size_t limit)
 	while (total <= limit) {
 		gsize nread = 0, nwritten = 0;
 		GConverterResult r =
-			g_converter_convert(z, data, len, out, OUT, G_CONVERTER_INPUT_AT_END, &nread, &nwritten, NULL);
+		    g_converter_convert(z, data, len, out, OUT, G_CONVERTER_INPUT_AT_END, &nread, &nwritten, NULL);
 		total += nwritten;
 		data += nread;
 		len -= nread;
@@ -183,22 +189,23 @@ static enum qerr scan_body(const char *p, size_t len, char **reterr)
 			if (depth == 0)
 				dict = pos;
 			if (++depth > PDFCHECK_MAX_DEPTH)
-				return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF nests objects more than %d levels deep",
-				                PDFCHECK_MAX_DEPTH);
+				return qerr_set(reterr, QERR_PARSE_FAILED,
+				                "the PDF nests objects more than %d levels deep", PDFCHECK_MAX_DEPTH);
 			pos += 2;
 		} else if (c == '<') {
 			const char *gt = memchr(p + pos, '>', len - pos);
 			pos = gt ? (size_t)(gt - p) + 1 : len;
 		} else if (c == '[') {
 			if (++depth > PDFCHECK_MAX_DEPTH)
-				return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF nests objects more than %d levels deep",
-				                PDFCHECK_MAX_DEPTH);
+				return qerr_set(reterr, QERR_PARSE_FAILED,
+				                "the PDF nests objects more than %d levels deep", PDFCHECK_MAX_DEPTH);
 			pos++;
 		} else if (c == ']' || (c == '>' && pos + 1 < len && p[pos + 1] == '>')) {
 			depth = depth > 0 ? depth - 1 : 0;
 			pos += c == ']' ? 1 : 2;
 		} else if (c == 's' && len - pos > 6 && memcmp(p + pos, "stream", 6) == 0 &&
-		           (pos == 0 || is_delim((unsigned char)p[pos - 1])) && (p[pos + 6] == '\r' || p[pos + 6] == '\n')) {
+		           (pos == 0 || is_delim((unsigned char)p[pos - 1])) &&
+		           (p[pos + 6] == '\r' || p[pos + 6] == '\n')) {
 			enum qerr e = check_stream(p, len, dict, &pos, reterr);
 			if (e)
 				return e;

@@ -22,8 +22,8 @@
 
 #define DIAG_MAX 65536
 #define OCR_MAX_PIXELS (120u * 1000 * 1000) /* a 300 dpi A0 sheet is ~140 Mpx */
-#define USABLE_ALNUM 3      /* fewer letters and digits than this: no text layer */
-#define SHORT_TEXT_ALNUM 200 /* below this, a page mostly covered by an image is a scan */
+#define USABLE_ALNUM 3                      /* fewer letters and digits than this: no text layer */
+#define SHORT_TEXT_ALNUM 200                /* below this, a page mostly covered by an image is a scan */
 
 struct pdftext {
 	PopplerDocument *pd;
@@ -84,15 +84,15 @@ static enum qerr diag_check(char **reterr)
 		if (at) {
 			const char *eol = strchr(at, '\n');
 			int n = eol ? (int)(eol - at) : (int)strlen(at);
-			return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF contains a reference loop (%.*s)", n > 80 ? 80 : n,
-			                at);
+			return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF contains a reference loop (%.*s)",
+			                n > 80 ? 80 : n, at);
 		}
 	}
 	const char *claim = strstr(d, "Page count (");
 	long long pages = 0, objects = 0;
 	if (claim && sscanf(claim, "Page count (%lld) larger than number of objects (%lld)", &pages, &objects) == 2)
-		return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF claims %lld pages but holds only %lld objects", pages,
-		                objects);
+		return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF claims %lld pages but holds only %lld objects",
+		                pages, objects);
 	return QERR_OK;
 }
 
@@ -104,7 +104,10 @@ int pdftext_looks_like_pdf(const void *data, size_t len)
 	return n >= 5 && memmem(data, n, "%PDF-", 5) != NULL;
 }
 
-static char *dup_or_null(const char *s) { return s ? g_strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+	return s ? g_strdup(s) : NULL;
+}
 
 /* Metadata can hold anything: keep at most PDFTEXT_MAX_STRING bytes of valid UTF-8. */
 static char *clean_string(const char *s)
@@ -122,8 +125,9 @@ static char *clean_string(const char *s)
 static enum qerr open_error(const GError *err, const char *password, char **reterr)
 {
 	if (g_error_matches(err, POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))
-		return password ? qerr_set(reterr, QERR_KEY, "the password given does not open this PDF")
-		                : qerr_set(reterr, QERR_KEY, "the PDF is password-protected; submit it with its password");
+		return password
+		           ? qerr_set(reterr, QERR_KEY, "the password given does not open this PDF")
+		           : qerr_set(reterr, QERR_KEY, "the PDF is password-protected; submit it with its password");
 	return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF is damaged and cannot be opened: %s",
 	                err ? err->message : "unknown reason");
 }
@@ -206,7 +210,10 @@ void pdftext_close(struct pdftext *p)
 	g_free(p);
 }
 
-const struct pdftext_doc *pdftext_meta(const struct pdftext *p) { return &p->meta; }
+const struct pdftext_doc *pdftext_meta(const struct pdftext *p)
+{
+	return &p->meta;
+}
 
 const char *const *pdftext_warnings(const struct pdftext *p, uint32_t *n)
 {
@@ -525,7 +532,8 @@ static char *field_value(PopplerFormField *f, const char **type)
 	case POPPLER_FORM_FIELD_BUTTON:
 		if (poppler_form_field_button_get_button_type(f) == POPPLER_FORM_BUTTON_PUSH)
 			return NULL;
-		*type = poppler_form_field_button_get_button_type(f) == POPPLER_FORM_BUTTON_RADIO ? "radio" : "checkbox";
+		*type =
+		    poppler_form_field_button_get_button_type(f) == POPPLER_FORM_BUTTON_RADIO ? "radio" : "checkbox";
 		return g_strdup(poppler_form_field_button_get_state(f) ? "on" : "off");
 	case POPPLER_FORM_FIELD_CHOICE: {
 		*type = "choice";
@@ -546,7 +554,8 @@ static char *field_value(PopplerFormField *f, const char **type)
 	case POPPLER_FORM_FIELD_SIGNATURE:
 		*type = "signature";
 		return g_strdup("");
-	default: return NULL;
+	default:
+		return NULL;
 	}
 }
 
@@ -599,8 +608,7 @@ static enum qerr page_text(struct pdftext *p, PopplerPage *page, int index, stru
 {
 	text_layer(page, pg);
 	size_t alnum = count_alnum(pg->text);
-	bool scan = alnum < USABLE_ALNUM ||
-	            (alnum < SHORT_TEXT_ALNUM && mostly_image(page, pg->width, pg->height));
+	bool scan = alnum < USABLE_ALNUM || (alnum < SHORT_TEXT_ALNUM && mostly_image(page, pg->width, pg->height));
 	pg->method = g_strdup(alnum > 0 ? "text" : "none");
 	if (scan && p->opt.ocr) {
 		enum qerr e = ocr_page(p, page, index, pg, reterr);

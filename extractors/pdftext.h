@@ -38,9 +38,9 @@ struct pdftext_box {
 };
 
 struct pdftext_word {
-	uint32_t start, len;    /* byte span in the page's text */
+	uint32_t start, len; /* byte span in the page's text */
 	struct pdftext_box box;
-	float confidence;       /* OCR confidence 0..100; -1 for words of the text layer */
+	float confidence; /* OCR confidence 0..100; -1 for words of the text layer */
 };
 
 struct pdftext_line {
@@ -49,41 +49,41 @@ struct pdftext_line {
 };
 
 struct pdftext_page {
-	char *text;             /* UTF-8, reading order */
-	double width, height;   /* points, as displayed (rotation applied) */
-	char *method;           /* "text" (text layer), "ocr" (recognised image) or "none" (no text) */
-	int rotation;           /* 0, 90, 180 or 270 degrees */
-	double ocr_confidence;  /* mean word confidence 0..100 when method is "ocr", else -1 */
+	char *text;            /* UTF-8, reading order */
+	double width, height;  /* points, as displayed (rotation applied) */
+	char *method;          /* "text" (text layer), "ocr" (recognised image) or "none" (no text) */
+	int rotation;          /* 0, 90, 180 or 270 degrees */
+	double ocr_confidence; /* mean word confidence 0..100 when method is "ocr", else -1 */
 	uint32_t n_words, n_lines;
 	struct pdftext_word *words;
 	struct pdftext_line *lines;
 };
 
 struct pdftext_field {
-	char *name;             /* fully qualified field name */
-	char *type;             /* "text", "checkbox", "radio", "choice" or "signature" */
-	char *value;            /* text, "on"/"off", selected items joined by '\n'; "" when empty */
-	int page;               /* 1-based */
+	char *name;  /* fully qualified field name */
+	char *type;  /* "text", "checkbox", "radio", "choice" or "signature" */
+	char *value; /* text, "on"/"off", selected items joined by '\n'; "" when empty */
+	int page;    /* 1-based */
 	struct pdftext_box box;
 };
 
 struct pdftext_doc {
-	int n_pages;            /* pages extracted */
-	int total_pages;        /* pages in the file */
+	int n_pages;     /* pages extracted */
+	int total_pages; /* pages in the file */
 	struct pdftext_page *pages;
 	char *title, *author, *producer, *creation_date; /* NULL when absent */
 	uint32_t n_fields;
 	struct pdftext_field *fields;
 	uint32_t n_warnings;
-	char **warnings;        /* things repaired or skipped, for people to read */
+	char **warnings; /* things repaired or skipped, for people to read */
 };
 
 struct pdftext_options {
-	const char *password;   /* may be NULL */
+	const char *password; /* may be NULL */
 	int max_pages;
-	bool ocr;               /* read pages without a text layer with OCR */
-	const char *ocr_lang;   /* Tesseract language(s), "eng" when NULL ("deu+eng" for several) */
-	int ocr_dpi;            /* rendering resolution for OCR, 300 when 0 */
+	bool ocr;             /* read pages without a text layer with OCR */
+	const char *ocr_lang; /* Tesseract language(s), "eng" when NULL ("deu+eng" for several) */
+	int ocr_dpi;          /* rendering resolution for OCR, 300 when 0 */
 };
 
 /* An open document being extracted page by page (so the sandbox can report each
@@ -104,8 +104,8 @@ const struct pdftext_doc *pdftext_meta(const struct pdftext *p);
 /* Extracts page index (0-based) into *page (caller's storage; pdftext_page_done)
  * and appends its form fields to *fields / *n_fields (caller frees each with
  * pdftext_field_done and the array with g_free). */
-enum qerr pdftext_page_extract(struct pdftext *p, int index, struct pdftext_page *page,
-                               struct pdftext_field **fields, uint32_t *n_fields, char **reterr) QUIRE_MUST_CHECK;
+enum qerr pdftext_page_extract(struct pdftext *p, int index, struct pdftext_page *page, struct pdftext_field **fields,
+                               uint32_t *n_fields, char **reterr) QUIRE_MUST_CHECK;
 /* Warnings gathered so far (borrowed). */
 const char *const *pdftext_warnings(const struct pdftext *p, uint32_t *n);
 

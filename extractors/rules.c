@@ -281,7 +281,7 @@ static struct json *parse_kind(enum kind k, const char *text, double *conf)
 	}
 	g_autofree char *t = g_strstrip(g_strdup(text));
 	size_t n = strlen(t);
-	while (n > 0 && (t[n - 1] == '.' || t[n - 1] == ',' || t[n - 1] == ';'))
+	while (n > 0 && (t[n - 1] == ',' || t[n - 1] == ';' || t[n - 1] == ':'))
 		t[--n] = '\0';
 	return n > 0 && n <= 200 ? json_string(t) : NULL;
 }
@@ -452,7 +452,7 @@ static void find_letterhead(struct ctx *c, struct field *f)
 	g_autoptr(GRegex) heading = anchored(json_get_string(c->type->hints, "headings"));
 	const struct layout_page *pg = &c->lay->pages[0];
 	const struct layout_cell *best = NULL;
-	float best_h = 0;
+	float best_h = 0, second_h = 0;
 	for (size_t i = 0; i < pg->n_cells; i++) {
 		const struct layout_cell *cell = &pg->cells[i];
 		bool top = cell->has_box ? cell->box.y1 < 0.3 * pg->height : cell->row < 8;
@@ -468,12 +468,16 @@ static void find_letterhead(struct ctx *c, struct field *f)
 		}
 		float h = cell->has_box ? cell->box.y1 - cell->box.y0 : (float)(8 - cell->row);
 		if (!best || h > best_h + 0.5f) {
+			second_h = best_h;
 			best = cell;
 			best_h = h;
+		} else {
+			second_h = MAX(second_h, h);
 		}
 	}
 	if (best) {
-		double conf = 0.6 * ocr_factor(c, 1);
+		/* Surer when its type stands out from everything else at the top. */
+		double conf = (best->has_box && best_h >= 1.25f * second_h ? 0.85 : 0.6) * ocr_factor(c, 1);
 		set_hit(f, best, parse_kind(K_TEXT, best->text, &conf), conf);
 	}
 }

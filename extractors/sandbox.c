@@ -43,10 +43,30 @@
 
 /* Syscalls a PDF parser never needs; refused with EACCES. */
 static const int denied[] = {
-	SYS_socket, SYS_socketpair, SYS_execve, SYS_execveat, SYS_ptrace, SYS_process_vm_readv,
-	SYS_process_vm_writev, SYS_mount, SYS_umount2, SYS_pivot_root, SYS_chroot, SYS_unshare, SYS_setns,
-	SYS_keyctl, SYS_add_key, SYS_request_key, SYS_bpf, SYS_perf_event_open, SYS_userfaultfd,
-	SYS_kexec_load, SYS_init_module, SYS_finit_module, SYS_delete_module, SYS_reboot,
+    SYS_socket,
+    SYS_socketpair,
+    SYS_execve,
+    SYS_execveat,
+    SYS_ptrace,
+    SYS_process_vm_readv,
+    SYS_process_vm_writev,
+    SYS_mount,
+    SYS_umount2,
+    SYS_pivot_root,
+    SYS_chroot,
+    SYS_unshare,
+    SYS_setns,
+    SYS_keyctl,
+    SYS_add_key,
+    SYS_request_key,
+    SYS_bpf,
+    SYS_perf_event_open,
+    SYS_userfaultfd,
+    SYS_kexec_load,
+    SYS_init_module,
+    SYS_finit_module,
+    SYS_delete_module,
+    SYS_reboot,
 };
 
 static void install_seccomp(void)
@@ -134,7 +154,9 @@ static void flush(struct channel_out *o)
 static void fault(enum sandbox_fault f)
 {
 	switch (f) {
-	case SANDBOX_FAULT_CRASH: raise(SIGSEGV); break;
+	case SANDBOX_FAULT_CRASH:
+		raise(SIGSEGV);
+		break;
 	case SANDBOX_FAULT_HANG:
 		for (;;)
 			pause();
@@ -144,8 +166,11 @@ static void fault(enum sandbox_fault f)
 	case SANDBOX_FAULT_MEMORY:
 		for (;;)
 			memset(g_malloc(1u << 20), 1, 1u << 20);
-	case SANDBOX_FAULT_GARBAGE: write_all(REPLY_FD, "P\x07\0\0\0garbage", 12); _exit(0);
-	default: break;
+	case SANDBOX_FAULT_GARBAGE:
+		write_all(REPLY_FD, "P\x07\0\0\0garbage", 12);
+		_exit(0);
+	default:
+		break;
 	}
 }
 
@@ -180,8 +205,11 @@ static G_NORETURN void child_main(int fd, const void *pdf, size_t len, const cha
 	keep_only_reply_fd(fd);
 	apply_limits(lim);
 	pdftext_capture_diagnostics();
-	struct pdftext_options opt = {.password = password, .max_pages = lim->max_pages, .ocr = !lim->no_ocr,
-	                              .ocr_lang = lim->ocr_lang, .ocr_dpi = lim->ocr_dpi};
+	struct pdftext_options opt = {.password = password,
+	                              .max_pages = lim->max_pages,
+	                              .ocr = !lim->no_ocr,
+	                              .ocr_lang = lim->ocr_lang,
+	                              .ocr_dpi = lim->ocr_dpi};
 	struct channel_out o = {0};
 	struct pdftext *p = NULL;
 	char *err = NULL;
@@ -260,21 +288,24 @@ static enum qerr child_died(int status, const struct sandbox_limits *lim, const 
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
 		if (sig == SIGXCPU)
-			return qerr_set(reterr, QERR_TOO_LARGE, "PDF exceeded its CPU time limit of %d s %s (limits.parse_timeout_s)",
+			return qerr_set(reterr, QERR_TOO_LARGE,
+			                "PDF exceeded its CPU time limit of %d s %s (limits.parse_timeout_s)",
 			                lim->timeout_s, at);
 		if (sig == SIGABRT || sig == SIGTRAP)
-			return qerr_set(reterr, QERR_PARSE_FAILED,
-			                "PDF parser aborted %s, most likely out of memory (limit %zu MiB, limits.parse_memory_mb)",
-			                at, lim->memory_bytes >> 20);
-		return qerr_set(reterr, QERR_PARSE_FAILED, "PDF parser crashed %s (signal %d, %s)", at, sig, strsignal(sig));
+			return qerr_set(
+			    reterr, QERR_PARSE_FAILED,
+			    "PDF parser aborted %s, most likely out of memory (limit %zu MiB, limits.parse_memory_mb)",
+			    at, lim->memory_bytes >> 20);
+		return qerr_set(reterr, QERR_PARSE_FAILED, "PDF parser crashed %s (signal %d, %s)", at, sig,
+		                strsignal(sig));
 	}
 	return qerr_set(reterr, QERR_PARSE_FAILED, "PDF parser failed %s (exit status %d)", at,
 	                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 /* Judges a finished child from how it ended and what it said. */
-static enum qerr judge(enum read_end how, int status, const struct channel_out *reply,
-                       const struct sandbox_limits *lim, struct pdftext_doc **ret, char **reterr)
+static enum qerr judge(enum read_end how, int status, const struct channel_out *reply, const struct sandbox_limits *lim,
+                       struct pdftext_doc **ret, char **reterr)
 {
 	struct channel_progress pr = {0};
 	g_autofree char *perr = NULL;
@@ -284,7 +315,8 @@ static enum qerr judge(enum read_end how, int status, const struct channel_out *
 		return qerr_set(reterr, QERR_TOO_LARGE, "PDF exceeded the %d s limit %s (limits.parse_timeout_s)",
 		                lim->timeout_s, at);
 	if (how == READ_TOO_BIG)
-		return qerr_set(reterr, QERR_TOO_LARGE, "the PDF parser's reply exceeded %zu MiB", SANDBOX_MAX_REPLY >> 20);
+		return qerr_set(reterr, QERR_TOO_LARGE, "the PDF parser's reply exceeded %zu MiB",
+		                SANDBOX_MAX_REPLY >> 20);
 	bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	if (e == QERR_OK && !clean_exit) {
 		/* a complete reply followed by an odd exit: the reply stands */

@@ -35,11 +35,11 @@ struct sandbox_limits {
 	int timeout_s;
 	size_t memory_bytes;
 	int max_pages;
-	bool no_ocr;            /* leave pages without a text layer unread (method "none") */
-	const char *ocr_lang;   /* Tesseract language(s); NULL: "eng" */
-	int ocr_dpi;            /* 0: 300 */
+	bool no_ocr;                   /* leave pages without a text layer unread (method "none") */
+	const char *ocr_lang;          /* Tesseract language(s); NULL: "eng" */
+	int ocr_dpi;                   /* 0: 300 */
 	enum sandbox_fault test_fault; /* tests only: fail this way ... */
-	int test_fault_page;    /* ... on this page (1-based), before extracting it */
+	int test_fault_page;           /* ... on this page (1-based), before extracting it */
 };
 
 /* Parses pdf (len bytes) in a child. *ret owned by the caller (pdftext_doc_free).

@@ -76,6 +76,30 @@ static enum qerr insert_document(struct db *db, const struct vault *v, const str
 	return e;
 }
 
+/* Before the job can be claimed: the worker reads it when it starts. */
+static enum qerr set_doc_type(struct db *db, int64_t id, const char *type, char **reterr)
+{
+	char sid[24];
+	g_snprintf(sid, sizeof sid, "%lld", (long long)id);
+	struct db_param p[2] = {DB_TEXT(sid), DB_TEXT(type)};
+	return db_query(db, "UPDATE documents SET doc_type_given = $2 WHERE id = $1::bigint", 2, p, NULL, reterr);
+}
+
+enum qerr store_doc_type_given(struct db *db, int64_t doc_id, char **ret, char **reterr)
+{
+	char sid[24];
+	g_snprintf(sid, sizeof sid, "%lld", (long long)doc_id);
+	struct db_param p[1] = {DB_TEXT(sid)};
+	struct db_res *res = NULL;
+	enum qerr e = db_query(db, "SELECT doc_type_given FROM documents WHERE id = $1::bigint", 1, p, &res, reterr);
+	if (!e && db_res_rows(res) == 0)
+		e = qerr_set(reterr, QERR_NOT_FOUND, "no document %lld", (long long)doc_id);
+	if (!e)
+		*ret = db_res_isnull(res, 0, 0) ? NULL : g_strdup(db_res_text(res, 0, 0));
+	db_res_free(res);
+	return e;
+}
+
 static enum qerr submit_tx(struct db *db, const struct vault *v, const char *filename, const void *pdf, size_t len,
                            const char *actor, const struct store_submit_options *o, const uint8_t *mac,
                            const uint8_t *key_mac, struct store_submitted *ret, char **reterr)
@@ -89,6 +113,8 @@ static enum qerr submit_tx(struct db *db, const struct vault *v, const char *fil
 		e = store_put(db, dek, id, "original", pdf, len, reterr);
 	if (!e)
 		e = store_put(db, dek, id, "filename", filename, strlen(filename), reterr);
+	if (!e && o->doc_type)
+		e = set_doc_type(db, id, o->doc_type, reterr);
 	if (!e)
 		e = queue_add(db, id, &o->job, &job, reterr);
 	if (!e && key_mac) {

@@ -39,12 +39,16 @@ struct store_submit_options {
 	 * bytes (a retried upload). Stored only as a keyed hash. NULL: none. */
 	const char *idempotency_key;
 	struct queue_new job; /* priority, run-at, attempt limit of the job */
+	const char *doc_type; /* document type given by the submitter (overrides classification); NULL: none */
 };
 
 /* store_submit() with an idempotency key and the job's priority and schedule. */
 enum qerr store_submit_with(struct db *db, const struct vault *v, const char *filename, const void *pdf, size_t len,
                             const char *actor, const struct store_submit_options *o, struct store_submitted *ret,
                             char **reterr) QUIRE_MUST_CHECK;
+
+/* The document type given at submission (g_free), or NULL in *ret when none was. */
+enum qerr store_doc_type_given(struct db *db, int64_t doc_id, char **ret, char **reterr) QUIRE_MUST_CHECK;
 
 /* The document's data key, unwrapped (vault_dek_free). QERR_NOT_FOUND for an unknown id. */
 enum qerr store_dek(struct db *db, const struct vault *v, int64_t doc_id, struct vault_dek **ret, char **reterr)

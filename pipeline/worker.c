@@ -143,7 +143,16 @@ static enum qerr save_result(struct db *db, const struct vault_dek *dek, const s
 	g_snprintf(sid, sizeof sid, "%lld", (long long)job->document_id);
 	g_snprintf(pages, sizeof pages, "%d", doc->total_pages);
 	const char *type = json_get_string(result, "document_type");
-	struct db_param p[3] = {DB_TEXT(sid), DB_TEXT(type ? type : "unknown"), DB_TEXT(pages)};
+	const char *review = json_get_string(result, "status");
+	char conf[32] = "", threshold[32] = "";
+	double c = 0, t = 0;
+	if (json_get_number(result, "confidence", &c))
+		g_snprintf(conf, sizeof conf, "%.3f", c);
+	if (json_get_number(result, "auto_approve", &t))
+		g_snprintf(threshold, sizeof threshold, "%.3f", t);
+	struct db_param p[6] = {DB_TEXT(sid), DB_TEXT(type ? type : "unknown"), DB_TEXT(pages),
+	                        DB_TEXT(review && strcmp(review, "approved") == 0 ? "true" : "false"),
+	                        DB_TEXT(conf[0] ? conf : NULL), DB_TEXT(threshold[0] ? threshold : NULL)};
 	enum qerr e = db_begin(db, reterr);
 	/* The fence first: a worker that lost its lease writes nothing. */
 	if (!e)
@@ -154,9 +163,10 @@ static enum qerr save_result(struct db *db, const struct vault_dek *dek, const s
 		e = store_put(db, dek, job->document_id, "result", result_text, strlen(result_text), reterr);
 	if (!e)
 		e = db_query(db,
-		             "UPDATE documents SET state = 'processed', doc_type = $2, page_count = $3::int"
+		             "UPDATE documents SET state = 'processed', doc_type = $2, page_count = $3::int,"
+		             " auto_approved = $4::boolean, confidence = $5::real, approve_threshold = $6::real"
 		             " WHERE id = $1::bigint",
-		             3, p, NULL, reterr);
+		             6, p, NULL, reterr);
 	if (!e)
 		e = audit_job(db, job, "job.completed", "ok", NULL, reterr);
 	if (!e)
@@ -221,11 +231,16 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 	if (!e)
 		e = queue_progress(s->db, job, p->opt->extract.model ? "parsing, then fields by the model" : "parsing",
 		                   reterr);
+	g_autofree char *given = NULL; /* the type given at submission overrides classification */
+	if (!e)
+		e = store_doc_type_given(s->db, job->document_id, &given, reterr);
+	struct extract_options xo = p->opt->extract;
+	xo.doc_type = given;
 	if (!e) {
 		/* The model serves one thread at a time; parsing alone needs no lock. */
 		if (p->opt->extract.model)
 			g_mutex_lock(&p->model_lock);
-		e = extract_document(pdf.data, pdf.len, &p->opt->extract, &result, &doc, reterr);
+		e = extract_document(pdf.data, pdf.len, &xo, &result, &doc, reterr);
 		if (p->opt->extract.model)
 			g_mutex_unlock(&p->model_lock);
 	}

@@ -85,7 +85,10 @@ GBytes *fixture_stream(const char *dict_extra, const void *data, size_t len)
 	return g_byte_array_free_to_bytes(b);
 }
 
-static void append_str(GByteArray *b, const char *s) { g_byte_array_append(b, (const guint8 *)s, (guint)strlen(s)); }
+static void append_str(GByteArray *b, const char *s)
+{
+	g_byte_array_append(b, (const guint8 *)s, (guint)strlen(s));
+}
 
 GBytes *fixture_raw(GBytes *const *objs, size_t n, const char *trailer_extra)
 {
@@ -128,13 +131,13 @@ GBytes *fixture_simple(const char *const *lines, const char *page_extra, const c
 {
 	g_autoptr(GString) c = content_of(lines);
 	GBytes *objs[] = {
-		fixture_obj("<< /Type /Catalog /Pages 2 0 R %s >>", catalog_extra ? catalog_extra : ""),
-		fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
-		fixture_obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-		            "/Resources << /Font << /F1 5 0 R >> >> %s >>",
-		            page_extra ? page_extra : ""),
-		fixture_stream(NULL, c->str, c->len),
-		fixture_obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"),
+	    fixture_obj("<< /Type /Catalog /Pages 2 0 R %s >>", catalog_extra ? catalog_extra : ""),
+	    fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
+	    fixture_obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+	                "/Resources << /Font << /F1 5 0 R >> >> %s >>",
+	                page_extra ? page_extra : ""),
+	    fixture_stream(NULL, c->str, c->len),
+	    fixture_obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"),
 	};
 	GBytes *pdf = fixture_raw(objs, G_N_ELEMENTS(objs), NULL);
 	for (size_t i = 0; i < G_N_ELEMENTS(objs); i++)
@@ -223,13 +226,13 @@ GBytes *fixture_encrypted(const char *text, const char *user_pw)
 	rc4(objkey, 10, (guint8 *)content, clen);
 	g_autofree char *ho = hex(o, 32), *hu = hex(u, 32), *hid = hex(id, 16);
 	GBytes *objs[] = {
-		fixture_obj("<< /Type /Catalog /Pages 2 0 R >>"),
-		fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
-		fixture_obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-		            "/Resources << /Font << /F1 5 0 R >> >> >>"),
-		fixture_stream(NULL, content, clen),
-		fixture_obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"),
-		fixture_obj("<< /Filter /Standard /V 1 /R 2 /O %s /U %s /P -4 >>", ho, hu),
+	    fixture_obj("<< /Type /Catalog /Pages 2 0 R >>"),
+	    fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
+	    fixture_obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+	                "/Resources << /Font << /F1 5 0 R >> >> >>"),
+	    fixture_stream(NULL, content, clen),
+	    fixture_obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"),
+	    fixture_obj("<< /Filter /Standard /V 1 /R 2 /O %s /U %s /P -4 >>", ho, hu),
 	};
 	g_autofree char *trailer = g_strdup_printf("/Encrypt 6 0 R /ID [%s %s]", hid, hid);
 	GBytes *pdf = fixture_raw(objs, G_N_ELEMENTS(objs), trailer);

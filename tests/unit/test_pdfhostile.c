@@ -39,7 +39,10 @@ static void draw_invoice(cairo_t *cr, int page, void *data)
 	fixture_text(cr, 72, 130, 10, "Total: 1,234.51 EUR");
 }
 
-static GBytes *valid_pdf(void) { return fixture_cairo(2, 595, 842, "Invoice", NULL, draw_invoice, NULL); }
+static GBytes *valid_pdf(void)
+{
+	return fixture_cairo(2, 595, 842, "Invoice", NULL, draw_invoice, NULL);
+}
 
 static void test_truncations(void)
 {
@@ -97,12 +100,12 @@ static void test_mutations(void)
 static GBytes *one_page(GBytes *pages_obj, GBytes *page_obj, GBytes *content, GBytes *extra)
 {
 	GBytes *objs[] = {
-		fixture_obj("<< /Type /Catalog /Pages 2 0 R >>"),
-		pages_obj,
-		page_obj,
-		content,
-		fixture_obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"),
-		extra ? extra : fixture_obj("null"),
+	    fixture_obj("<< /Type /Catalog /Pages 2 0 R >>"),
+	    pages_obj,
+	    page_obj,
+	    content,
+	    fixture_obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"),
+	    extra ? extra : fixture_obj("null"),
 	};
 	GBytes *pdf = fixture_raw(objs, G_N_ELEMENTS(objs), NULL);
 	for (size_t i = 0; i < G_N_ELEMENTS(objs); i++)
@@ -110,8 +113,8 @@ static GBytes *one_page(GBytes *pages_obj, GBytes *page_obj, GBytes *content, GB
 	return pdf;
 }
 
-#define PAGE_OBJ                                                                                                   \
-	"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> "  \
+#define PAGE_OBJ                                                                                                       \
+	"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> "    \
 	">> %s >>"
 #define CONTENT "BT /F1 12 Tf 72 700 Td (Hello) Tj ET"
 
@@ -149,8 +152,9 @@ static void test_bomb(void)
 	       G_CONVERTER_CONVERTED)
 		g_byte_array_append(out, buf, (guint)nwritten);
 	g_byte_array_append(out, buf, (guint)nwritten);
-	g_autoptr(GBytes) pdf = one_page(fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"), fixture_obj(PAGE_OBJ, ""),
-	                                 fixture_stream("/Filter /FlateDecode", out->data, out->len), NULL);
+	g_autoptr(GBytes) pdf =
+	    one_page(fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"), fixture_obj(PAGE_OBJ, ""),
+	             fixture_stream("/Filter /FlateDecode", out->data, out->len), NULL);
 	g_byte_array_unref(out);
 	expect(pdf, QERR_TOO_LARGE, "decompression bomb");
 }
@@ -158,15 +162,17 @@ static void test_bomb(void)
 static void test_reference_loop(void)
 {
 	/* the page tree lists itself as its own kid */
-	g_autoptr(GBytes) pdf = one_page(fixture_obj("<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>"),
-	                                 fixture_obj(PAGE_OBJ, ""), fixture_stream(NULL, CONTENT, strlen(CONTENT)), NULL);
+	g_autoptr(GBytes) pdf =
+	    one_page(fixture_obj("<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>"), fixture_obj(PAGE_OBJ, ""),
+	             fixture_stream(NULL, CONTENT, strlen(CONTENT)), NULL);
 	expect(pdf, QERR_PARSE_FAILED, "reference loop");
 }
 
 static void test_huge_page_count(void)
 {
-	g_autoptr(GBytes) pdf = one_page(fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 2000000000 >>"),
-	                                 fixture_obj(PAGE_OBJ, ""), fixture_stream(NULL, CONTENT, strlen(CONTENT)), NULL);
+	g_autoptr(GBytes) pdf =
+	    one_page(fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 2000000000 >>"), fixture_obj(PAGE_OBJ, ""),
+	             fixture_stream(NULL, CONTENT, strlen(CONTENT)), NULL);
 	expect(pdf, QERR_PARSE_FAILED, "claims 2000000000 pages");
 }
 
@@ -177,9 +183,9 @@ static void test_deep_nesting(void)
 		g_string_append(deep, "[");
 	for (int i = 0; i < 20000; i++)
 		g_string_append(deep, "]");
-	g_autoptr(GBytes) pdf = one_page(fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
-	                                 fixture_obj(PAGE_OBJ, deep->str), fixture_stream(NULL, CONTENT, strlen(CONTENT)),
-	                                 NULL);
+	g_autoptr(GBytes) pdf =
+	    one_page(fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"), fixture_obj(PAGE_OBJ, deep->str),
+	             fixture_stream(NULL, CONTENT, strlen(CONTENT)), NULL);
 	g_string_free(deep, TRUE);
 	expect(pdf, QERR_PARSE_FAILED, "nests objects");
 }
@@ -241,10 +247,22 @@ static void fault(enum sandbox_fault f, int page, int timeout_s, enum qerr want,
 	g_assert_cmpint(run(data, len, &limits, &err), ==, QERR_OK);
 }
 
-static void test_child_crash(void) { fault(SANDBOX_FAULT_CRASH, 2, 20, QERR_PARSE_FAILED, "PDF parser crashed on page 2"); }
-static void test_child_hang(void) { fault(SANDBOX_FAULT_HANG, 2, 1, QERR_TOO_LARGE, "PDF exceeded the 1 s limit on page 2"); }
-static void test_child_spin(void) { fault(SANDBOX_FAULT_SPIN, 1, 1, QERR_TOO_LARGE, "limit"); }
-static void test_child_garbage(void) { fault(SANDBOX_FAULT_GARBAGE, 1, 20, QERR_INTERNAL, "malformed reply"); }
+static void test_child_crash(void)
+{
+	fault(SANDBOX_FAULT_CRASH, 2, 20, QERR_PARSE_FAILED, "PDF parser crashed on page 2");
+}
+static void test_child_hang(void)
+{
+	fault(SANDBOX_FAULT_HANG, 2, 1, QERR_TOO_LARGE, "PDF exceeded the 1 s limit on page 2");
+}
+static void test_child_spin(void)
+{
+	fault(SANDBOX_FAULT_SPIN, 1, 1, QERR_TOO_LARGE, "limit");
+}
+static void test_child_garbage(void)
+{
+	fault(SANDBOX_FAULT_GARBAGE, 1, 20, QERR_INTERNAL, "malformed reply");
+}
 
 static void test_child_memory(void)
 {

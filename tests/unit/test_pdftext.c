@@ -154,10 +154,10 @@ static void test_two_columns(void)
 }
 
 static const char *const table[4][3] = {
-	{"Item", "Quantity", "Price"},
-	{"Paper", "12", "3.40"},
-	{"Toner", "2", "88.00"},
-	{"Stapler", "1", "14.99"},
+    {"Item", "Quantity", "Price"},
+    {"Paper", "12", "3.40"},
+    {"Toner", "2", "88.00"},
+    {"Stapler", "1", "14.99"},
 };
 
 static void draw_table(cairo_t *cr, int page, void *data)
@@ -212,8 +212,7 @@ static void test_non_latin(void)
 	pdftext_doc_free(doc);
 }
 
-static const char *const scan_lines[] = {"INVOICE 4711", "Total amount 1234.56 EUR", "Thank you for your order",
-                                         NULL};
+static const char *const scan_lines[] = {"INVOICE 4711", "Total amount 1234.56 EUR", "Thank you for your order", NULL};
 
 static void draw_mixed(cairo_t *cr, int page, void *data)
 {
@@ -255,17 +254,17 @@ static void test_form_fields(void)
 {
 	const char *lines[] = {"Application form", NULL};
 	GBytes *objs[] = {
-		fixture_obj("<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [6 0 R 7 0 R] >> >>"),
-		fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
-		fixture_obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-		            "/Resources << /Font << /F1 5 0 R >> >> /Annots [6 0 R 7 0 R] >>"),
-		fixture_stream(NULL, "BT /F1 12 Tf 72 720 Td (Application form) Tj ET", 47),
-		fixture_obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"),
-		fixture_obj("<< /Type /Annot /Subtype /Widget /FT /Tx /T (applicant) /V (Grace Hopper) "
-		            "/Rect [100 600 300 620] /P 3 0 R >>"),
-		fixture_obj("<< /Type /Annot /Subtype /Widget /FT /Btn /T (consent) /V /Yes /AS /Yes "
-		            "/Rect [100 560 115 575] /P 3 0 R /AP << /N << /Yes 8 0 R /Off 8 0 R >> >> >>"),
-		fixture_stream("/Type /XObject /Subtype /Form /BBox [0 0 15 15]", "", 0),
+	    fixture_obj("<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [6 0 R 7 0 R] >> >>"),
+	    fixture_obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
+	    fixture_obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+	                "/Resources << /Font << /F1 5 0 R >> >> /Annots [6 0 R 7 0 R] >>"),
+	    fixture_stream(NULL, "BT /F1 12 Tf 72 720 Td (Application form) Tj ET", 47),
+	    fixture_obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"),
+	    fixture_obj("<< /Type /Annot /Subtype /Widget /FT /Tx /T (applicant) /V (Grace Hopper) "
+	                "/Rect [100 600 300 620] /P 3 0 R >>"),
+	    fixture_obj("<< /Type /Annot /Subtype /Widget /FT /Btn /T (consent) /V /Yes /AS /Yes "
+	                "/Rect [100 560 115 575] /P 3 0 R /AP << /N << /Yes 8 0 R /Off 8 0 R >> >> >>"),
+	    fixture_stream("/Type /XObject /Subtype /Form /BBox [0 0 15 15]", "", 0),
 	};
 	(void)lines;
 	g_autoptr(GBytes) pdf = fixture_raw(objs, G_N_ELEMENTS(objs), NULL);
