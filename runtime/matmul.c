@@ -4,7 +4,9 @@
  * pair with the weight type (kernels_act_type), then runs the kernels directly
  * on the weight's blocks. MATMUL_F32 dequantizes a few weight rows at a time
  * into a per-thread buffer and takes F32 products. No whole matrix is ever
- * dequantized.
+ * dequantized. With many tokens, kernels that have a batched path (the AMX
+ * tile unit) take over: they decode 16 weight rows once and multiply them with
+ * every token of the pass.
  *
  * Work is cut into items (a block of tokens times a chunk of rows) that the
  * pool's threads take from a shared atomic counter, so a thread slowed by
