@@ -51,7 +51,9 @@ struct extract_options extract_options_of(const struct config *cfg)
 	struct extract_options o = {
 		.limits = {.timeout_s = cfg->parse_timeout_s,
 		           .memory_bytes = (size_t)cfg->parse_memory_mb << 20,
-		           .max_pages = cfg->max_pages},
+		           .max_pages = cfg->max_pages,
+		           .ocr_lang = cfg->ocr_language,
+		           .ocr_dpi = cfg->ocr_dpi},
 		.schemas_dir = cfg->schemas_dir,
 		.auto_approve = cfg->auto_approve / 100.0,
 	};

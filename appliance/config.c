@@ -41,6 +41,10 @@ static const struct setting settings[] = {
 	I("limits", "parse_timeout_s", parse_timeout_s, "60", 1, 3600, true, "Wall-clock limit for parsing one document"),
 	I("limits", "parse_memory_mb", parse_memory_mb, "2048", 64, 65536, true,
 	  "Address-space limit of the parser process, in MiB"),
+	S("ocr", "language", ocr_language, "eng", true,
+	  "Tesseract language(s) for pages without a text layer, joined by + (deu+eng); each needs its Debian "
+	  "package tesseract-ocr-<lang>"),
+	I("ocr", "dpi", ocr_dpi, "300", 72, 600, true, "Resolution at which such pages are rendered for OCR"),
 	I("worker", "concurrency", worker_concurrency, "1", 1, 256, false, "Jobs one worker process runs at once"),
 	I("worker", "max_attempts", max_attempts, "3", 1, 100, true, "Attempts before a job is declared dead"),
 	I("worker", "lease_s", lease_s, "300", 5, 86400, true, "Lease of a claimed job; renewed by heartbeat"),

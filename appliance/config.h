@@ -22,6 +22,8 @@ struct config {
 	int max_pages;
 	int parse_timeout_s;
 	int parse_memory_mb;
+	char *ocr_language;
+	int ocr_dpi;
 	int worker_concurrency;
 	int max_attempts;
 	int lease_s;
