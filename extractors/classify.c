@@ -11,17 +11,27 @@
 #define CLASSIFY_PAGES 2
 #define CLASSIFY_TEXT (64u << 10) /* bytes of text looked at */
 
+/* Keywords found, plus half a point for each of the type's field labels that starts a line. */
 static double score_of(const struct doctype *t, const char *text)
 {
 	const struct json *kw = json_get(t->hints, "keywords");
-	size_t n = json_array_size(kw), hits = 0;
-	for (size_t i = 0; i < n; i++) {
+	double score = 0;
+	for (size_t i = 0; i < json_array_size(kw); i++) {
 		const char *p = json_string_value(json_array_at(kw, i));
 		g_autoptr(GRegex) re = p ? g_regex_new(p, G_REGEX_CASELESS, 0, NULL) : NULL;
 		if (re && g_regex_match(re, text, 0, NULL))
-			hits++;
+			score += 1;
 	}
-	return n ? (double)hits / (double)n : 0;
+	const struct json *names = doctype_fields(t);
+	for (size_t i = 0; i < json_array_size(names); i++) {
+		const char *labels = json_get_string(doctype_field_hints(t, json_string_value(json_array_at(names, i))),
+		                                     "labels");
+		g_autofree char *p = labels ? g_strdup_printf("^\\s*(?:%s)(?![\\p{L}])", labels) : NULL;
+		g_autoptr(GRegex) re = p ? g_regex_new(p, G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL) : NULL;
+		if (re && g_regex_match(re, text, 0, NULL))
+			score += 0.5;
+	}
+	return score;
 }
 
 struct classify_result classify_keywords(const struct doctypes *types, const struct pdftext_doc *doc)
@@ -52,7 +62,7 @@ struct classify_result classify_keywords(const struct doctypes *types, const str
 		}
 	}
 	g_string_free(text, TRUE);
-	/* Sure when most of the type's keywords are there and few of any other's. */
-	r.confidence = best > 0 ? CLAMP(best * (1 - second / best) + 0.3 * best, 0, 1) : 0;
+	/* Sure when the winner leads clearly and has evidence enough (four points). */
+	r.confidence = best > 0 ? CLAMP((1 - second / best) * MIN(best / 4, 1) * 1.5, 0, 1) : 0;
 	return r;
 }

@@ -1,9 +1,9 @@
 /* classify: which document type a document is.
  *
  * Without a model, each type's keyword patterns ("x-quire".keywords in its
- * schema file) are counted on the first pages; the type with the largest
- * share of its keywords present wins, and the margin over the runner-up is
- * the confidence. Where that confidence is below one half and a model is
+ * schema file) are counted on the first pages, with half a point for each of
+ * its field labels that starts a line; the highest score wins, and its lead
+ * over the runner-up (with enough evidence) is the confidence. Where that confidence is below one half and a model is
  * configured, the model chooses among the type names under an enum
  * constraint (modelfields_classify). A type given at submission overrides
  * both. */
