@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "appliance/commands.h"
 #include "appliance/config.h"
 #include "appliance/pgembed.h"
 #include "core/db.h"
@@ -85,12 +86,8 @@ enum qerr app_open(struct config *cfg, unsigned needs, struct app *ret, char **r
 	ret->cfg = cfg;
 	ret->actor = actor_name();
 	enum qerr e = QERR_OK;
-	if (needs & APP_VAULT) {
-		g_autofree char *key = config_key_path(cfg);
-		e = vault_open(key, &ret->vault, reterr);
-		if (e == QERR_KEY && !g_file_test(key, G_FILE_TEST_EXISTS))
-			e = qerr_set(reterr, QERR_KEY, "no key file at %s: run `quire init` first", key);
-	}
+	if (needs & APP_VAULT)
+		e = keys_open_vault(cfg, &ret->vault, reterr);
 	if (!e && (needs & (APP_DB | APP_MIGRATE)))
 		e = open_db(ret, needs, reterr);
 	if (e)
@@ -104,7 +101,7 @@ void app_close(struct app *app)
 	app->db = NULL;
 	pgembed_stop(app->pg);
 	app->pg = NULL;
-	vault_close(app->vault);
+	keys_close_vault(app->vault);
 	app->vault = NULL;
 	g_free(app->actor);
 	app->actor = NULL;

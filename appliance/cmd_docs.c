@@ -1,4 +1,4 @@
-/* cmd_docs: init, migrate, submit, show, extract, config, audit, start, stop. */
+/* cmd_docs: init, migrate, submit, show, extract, config, start, stop. */
 #include "appliance/commands.h"
 
 #include <errno.h>
@@ -81,11 +81,8 @@ int cmd_init(int argc, char **argv, struct config *cfg)
 	if (g_mkdir_with_parents(cfg->data_dir, 0700) != 0 || g_mkdir_with_parents(keydir, 0700) != 0)
 		return cmd_fail("init", g_strdup_printf("cannot create %s: %s", keydir, g_strerror(errno)));
 	chmod(keydir, 0700);
-	if (!g_file_test(key, G_FILE_TEST_EXISTS)) {
-		if (vault_keyfile_create(key, &err))
-			return cmd_fail("init", err);
-		printf("created key file %s (mode 0600); back it up separately from the database\n", key);
-	}
+	if (keys_init(cfg, &err))
+		return cmd_fail("init", err);
 	struct app app;
 	if (app_open(cfg, APP_MIGRATE | APP_VAULT, &app, &err))
 		return cmd_fail("init", err);
@@ -334,26 +331,6 @@ int cmd_config(int argc, char **argv, struct config *cfg)
 	else
 		return cmd_fail("config", "expected `sample` or `show`");
 	return 0;
-}
-
-int cmd_audit(int argc, char **argv, struct config *cfg)
-{
-	if (cmd_parse(&argc, &argv, "verify", "Verify the audit log's hash chain.", NULL))
-		return 2;
-	if (argc != 2 || strcmp(argv[1], "verify") != 0)
-		return cmd_fail("audit", "expected `verify`");
-	struct app app;
-	g_autofree char *err = NULL;
-	if (app_open(cfg, APP_DB, &app, &err))
-		return cmd_fail("audit", err);
-	int64_t n = 0;
-	int rc = 0;
-	if (audit_verify(app.db, &n, &err))
-		rc = cmd_fail("audit verify", err);
-	else
-		printf("audit log intact: %lld entries verified\n", (long long)n);
-	app_close(&app);
-	return rc;
 }
 
 int cmd_start(int argc, char **argv, struct config *cfg)

@@ -23,6 +23,10 @@ int cmd_show(int argc, char **argv, struct config *cfg);
 int cmd_extract(int argc, char **argv, struct config *cfg);
 int cmd_config(int argc, char **argv, struct config *cfg);
 int cmd_audit(int argc, char **argv, struct config *cfg);
+int cmd_keys(int argc, char **argv, struct config *cfg);
+int cmd_erase(int argc, char **argv, struct config *cfg);
+int cmd_user(int argc, char **argv, struct config *cfg);
+int cmd_token(int argc, char **argv, struct config *cfg);
 int cmd_model(int argc, char **argv, struct config *cfg);
 int cmd_eval(int argc, char **argv, struct config *cfg);
 int cmd_serve(int argc, char **argv, struct config *cfg);
@@ -52,3 +56,11 @@ int cmd_fail(const char *what, const char *message);
 /* Parses options for a subcommand; returns 0, or prints the error and returns 2. */
 struct _GOptionEntry;
 int cmd_parse(int *argc, char ***argv, const char *params, const char *summary, const struct _GOptionEntry *entries);
+
+/* Vault from the configuration (key source, keyring); registers it as the audit checkpoint
+ * signer. Free with keys_close_vault(). (cmd_keys.c) */
+struct vault;
+enum qerr keys_open_vault(const struct config *cfg, struct vault **ret, char **reterr);
+void keys_close_vault(struct vault *v);
+/* `quire init`'s part: the key file (file source) and the keyring, created when missing. */
+enum qerr keys_init(const struct config *cfg, char **reterr);

@@ -18,6 +18,16 @@ struct config {
 	char *db_url;
 	char *db_run_as;
 	char *key_file;
+	char *kek_source;
+	char *credential;
+	char *keyring;
+	int argon2_ops;
+	int argon2_mem_mb;
+	int checkpoint_entries;
+	int checkpoint_minutes;
+	int password_ops;
+	int password_mem_mb;
+	int token_days;
 	int max_file_mb;
 	int max_pages;
 	int parse_timeout_s;

@@ -28,6 +28,7 @@ static const struct {
 	[QERR_DEPENDENCY] = {"a required program or package is missing", QERR_GROUP_PERMANENT},
 	[QERR_MODEL] = {"model error", QERR_GROUP_PERMANENT},
 	[QERR_CONFLICT] = {"conflicting state", QERR_GROUP_PERMANENT},
+	[QERR_DENIED] = {"authentication failed or permission denied", QERR_GROUP_PERMANENT},
 	[QERR_NOMEM] = {"out of memory", QERR_GROUP_INTERNAL},
 	[QERR_INTERNAL] = {"internal error", QERR_GROUP_INTERNAL},
 };

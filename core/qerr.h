@@ -32,6 +32,7 @@ enum qerr {
 	QERR_DEPENDENCY,
 	QERR_MODEL,
 	QERR_CONFLICT,
+	QERR_DENIED,
 	/* internal: a bug or resource exhaustion */
 	QERR_NOMEM,
 	QERR_INTERNAL,

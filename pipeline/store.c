@@ -10,6 +10,10 @@
 #include "extractors/pdftext.h"
 #include "pipeline/queue.h"
 
+/* Originals can be large: they are sealed as a chunked secretstream, which detects
+ * truncated, reordered and extended ciphertexts. Small payloads are one AEAD box. */
+static bool streamed(const char *purpose) { return strcmp(purpose, "original") == 0; }
+
 enum qerr store_check_pdf(const void *pdf, size_t len, size_t max_bytes, char **reterr)
 {
 	if (len == 0)
@@ -47,24 +51,51 @@ static enum qerr find_existing(struct db *db, const uint8_t mac[VAULT_HASH_BYTES
 	return QERR_OK;
 }
 
+/* The key version new data keys are wrapped under. FOR SHARE holds it until the
+ * transaction ends, so a rotation (which demotes it) waits for this document and
+ * then finds it to rewrap. */
+static enum qerr active_version(struct db *db, int32_t *ret, char **reterr)
+{
+	/* A statement that waited for a rotation to commit re-reads the demoted row but not the
+	 * newly inserted one (its snapshot predates it) and sees none: asking again sees it. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct db_res *res = NULL;
+		enum qerr e = db_query(db, "SELECT version FROM key_versions WHERE state = 'active' FOR SHARE", 0, NULL,
+		                       &res, reterr);
+		if (e)
+			return e;
+		bool found = db_res_rows(res) == 1;
+		if (found)
+			*ret = (int32_t)db_res_int(res, 0, 0);
+		db_res_free(res);
+		if (found)
+			return QERR_OK;
+	}
+	return qerr_set(reterr, QERR_KEY, "no active key version in the database: run `quire keys rotate`");
+}
+
 static enum qerr insert_document(struct db *db, const struct vault *v, const struct vault_dek *dek,
                                  const uint8_t mac[VAULT_HASH_BYTES], size_t len, int64_t *ret_id, char **reterr)
 {
+	int32_t version = 0;
+	enum qerr e = active_version(db, &version, reterr);
+	if (e)
+		return e;
 	struct db_res *res = NULL;
-	enum qerr e = db_query(db, "SELECT nextval('documents_id_seq')", 0, NULL, &res, reterr);
+	e = db_query(db, "SELECT nextval('documents_id_seq')", 0, NULL, &res, reterr);
 	if (e)
 		return e;
 	int64_t id = db_res_int(res, 0, 0);
 	db_res_free(res);
 	g_autofree uint8_t *wrapped = NULL;
 	size_t wlen = 0;
-	e = vault_dek_wrap(v, dek, id, &wrapped, &wlen, reterr);
+	e = vault_dek_wrap(v, dek, id, version, &wrapped, &wlen, reterr);
 	if (e)
 		return e;
 	char sid[24], ssize[24], sver[16];
 	g_snprintf(sid, sizeof sid, "%lld", (long long)id);
 	g_snprintf(ssize, sizeof ssize, "%zu", len);
-	g_snprintf(sver, sizeof sver, "%d", (int)vault_key_version(v));
+	g_snprintf(sver, sizeof sver, "%d", (int)version);
 	struct db_param p[5] = {DB_TEXT(sid), DB_TEXT(ssize), DB_BIN(mac, VAULT_HASH_BYTES), DB_BIN(wrapped, wlen),
 	                        DB_TEXT(sver)};
 	e = db_query(db,
@@ -199,7 +230,8 @@ enum qerr store_dek(struct db *db, const struct vault *v, int64_t doc_id, struct
 	int32_t ver = (int32_t)db_res_int(res, 0, 1);
 	db_res_free(res);
 	if (!wrapped)
-		return qerr_set(reterr, QERR_KEY, "document %lld has no data key (erased?)", (long long)doc_id);
+		return qerr_set(reterr, QERR_NOT_FOUND, "document %lld was erased: its data key no longer exists",
+		                (long long)doc_id);
 	return vault_dek_unwrap(v, wrapped, wlen, doc_id, ver, ret, reterr);
 }
 
@@ -208,7 +240,8 @@ enum qerr store_put(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 {
 	g_autofree uint8_t *sealed = NULL;
 	size_t slen = 0;
-	enum qerr e = vault_seal(dek, doc_id, purpose, data, len, &sealed, &slen, reterr);
+	enum qerr e = streamed(purpose) ? vault_stream_seal(dek, doc_id, purpose, data, len, &sealed, &slen, reterr)
+	                                : vault_seal(dek, doc_id, purpose, data, len, &sealed, &slen, reterr);
 	if (e)
 		return e;
 	char sid[24];
@@ -243,5 +276,7 @@ enum qerr store_get(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 	db_res_free(res);
 	if (!sealed)
 		return qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is unreadable", purpose, (long long)doc_id);
+	if (streamed(purpose))
+		return vault_stream_unseal(dek, doc_id, purpose, sealed, slen, ret, reterr);
 	return vault_unseal(dek, doc_id, purpose, sealed, slen, ret, reterr);
 }

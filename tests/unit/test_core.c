@@ -86,7 +86,7 @@ static void test_vault_roundtrip_and_binding(void)
 	/* wrapped data key: bound to its document */
 	uint8_t *wrapped = NULL;
 	size_t wlen = 0;
-	g_assert_cmpint(vault_dek_wrap(v, dek, 7, &wrapped, &wlen, NULL), ==, QERR_OK);
+	g_assert_cmpint(vault_dek_wrap(v, dek, 7, 1, &wrapped, &wlen, NULL), ==, QERR_OK);
 	struct vault_dek *back = NULL;
 	g_assert_cmpint(vault_dek_unwrap(v, wrapped, wlen, 7, 1, &back, NULL), ==, QERR_OK);
 	vault_dek_free(back);

@@ -1,0 +1,585 @@
+/* cmd_keys: the security subcommands: keys (rotate, status, retire), erase,
+ * user (add, passwd, role, disable, list), token (create, list, revoke) and
+ * audit (verify, checkpoint); and opening the vault from the configuration.
+ *
+ * Secrets typed by a person (passphrase, passwords) come from an environment
+ * variable for automation (QUIRE_PASSPHRASE, QUIRE_PASSWORD) or from the
+ * terminal without echo; they are wiped once used and never printed. */
+#include "appliance/commands.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "appliance/app.h"
+#include "appliance/config.h"
+#include "core/audit.h"
+#include "core/db.h"
+#include "core/users.h"
+#include "core/vault.h"
+#include "pipeline/custody.h"
+
+#define SECRET_MAX 1024
+#define REWRAP_BATCH 500
+
+/* A passphrase asked for by `quire init` is kept until the vault is opened once more. */
+static char *pending_passphrase;
+
+static void secret_free(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	g_free(s);
+}
+
+/* Reads a line from the terminal without echo; NULL when there is no terminal. */
+static char *ask_tty(const char *prompt)
+{
+	FILE *tty = fopen("/dev/tty", "r+e");
+	if (!tty)
+		return NULL;
+	struct termios old, quiet;
+	bool restore = tcgetattr(fileno(tty), &old) == 0;
+	if (restore) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	}
+	fprintf(tty, "%s", prompt);
+	fflush(tty);
+	char *buf = g_malloc0(SECRET_MAX + 2);
+	bool got = fgets(buf, SECRET_MAX + 2, tty) != NULL;
+	if (restore)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fprintf(tty, "\n");
+	fclose(tty);
+	if (!got) {
+		secret_free(buf);
+		return NULL;
+	}
+	buf[strcspn(buf, "\r\n")] = 0;
+	return buf;
+}
+
+/* A secret from env (if set) or the terminal (twice when confirm). NULL with *reterr set. */
+static char *read_secret(const char *env, const char *what, bool confirm, char **reterr)
+{
+	const char *v = g_getenv(env);
+	if (v)
+		return g_strdup(v);
+	g_autofree char *prompt = g_strdup_printf("%s: ", what);
+	char *first = ask_tty(prompt);
+	if (!first) {
+		qerr_set(reterr, QERR_KEY, "a %s is needed: set $%s or run on a terminal", what, env);
+		return NULL;
+	}
+	if (confirm) {
+		g_autofree char *again_prompt = g_strdup_printf("%s (again): ", what);
+		char *again = ask_tty(again_prompt);
+		bool same = again && strcmp(first, again) == 0;
+		secret_free(again);
+		if (!same) {
+			secret_free(first);
+			qerr_set(reterr, QERR_BAD_INPUT, "the two entries differ");
+			return NULL;
+		}
+	}
+	return first;
+}
+
+static char *keyring_path(const struct config *cfg)
+{
+	if (cfg->keyring && cfg->keyring[0])
+		return g_strdup(cfg->keyring);
+	return g_build_filename(cfg->data_dir, "keys", "keyring", NULL);
+}
+
+static enum qerr open_vault(const struct config *cfg, bool create, char *passphrase, struct vault **ret,
+                            char **reterr)
+{
+	enum vault_source src;
+	if (!vault_source_parse(cfg->kek_source, &src))
+		return qerr_set(reterr, QERR_CONFIG, "vault.kek_source must be file, passphrase or credential, not \"%s\"",
+		                cfg->kek_source);
+	g_autofree char *key = config_key_path(cfg);
+	g_autofree char *ring = keyring_path(cfg);
+	if (src == VAULT_SOURCE_FILE && !g_file_test(key, G_FILE_TEST_EXISTS))
+		return qerr_set(reterr, QERR_KEY, "no key file at %s: run `quire init` first", key);
+	struct vault_options o = {.source = src, .key_file = key, .credential = cfg->credential, .keyring = ring,
+	                          .create = create, .argon2_ops = (unsigned long long)cfg->argon2_ops,
+	                          .argon2_mem = (size_t)cfg->argon2_mem_mb << 20};
+	enum qerr e = QERR_OK;
+	if (src == VAULT_SOURCE_PASSPHRASE && !passphrase)
+		passphrase = read_secret("QUIRE_PASSPHRASE", "vault passphrase", false, reterr);
+	if (src == VAULT_SOURCE_PASSPHRASE && !passphrase)
+		return QERR_KEY;
+	o.passphrase = passphrase;
+	o.passphrase_len = passphrase ? strlen(passphrase) : 0;
+	e = vault_open_with(&o, ret, reterr);
+	secret_free(passphrase);
+	if (!e)
+		audit_set_signer(*ret, cfg->checkpoint_entries, cfg->checkpoint_minutes * 60);
+	return e;
+}
+
+enum qerr keys_open_vault(const struct config *cfg, struct vault **ret, char **reterr)
+{
+	char *pass = pending_passphrase;
+	pending_passphrase = NULL;
+	return open_vault(cfg, false, pass, ret, reterr);
+}
+
+void keys_close_vault(struct vault *v)
+{
+	if (v)
+		audit_set_signer(NULL, 0, 0);
+	vault_close(v);
+}
+
+enum qerr keys_init(const struct config *cfg, char **reterr)
+{
+	g_autofree char *key = config_key_path(cfg);
+	g_autofree char *ring = keyring_path(cfg);
+	g_autofree char *keydir = g_path_get_dirname(ring);
+	if (g_mkdir_with_parents(keydir, 0700) != 0)
+		return qerr_set(reterr, QERR_IO, "cannot create %s: %s", keydir, g_strerror(errno));
+	if (strcmp(cfg->kek_source, "file") == 0 && !g_file_test(key, G_FILE_TEST_EXISTS)) {
+		enum qerr e = vault_keyfile_create(key, reterr);
+		if (e)
+			return e;
+		printf("created key file %s (mode 0600); back it up separately from the database\n", key);
+	}
+	bool fresh = !g_file_test(ring, G_FILE_TEST_EXISTS);
+	char *pass = NULL;
+	if (strcmp(cfg->kek_source, "passphrase") == 0) {
+		pass = read_secret("QUIRE_PASSPHRASE", "vault passphrase", fresh, reterr);
+		if (!pass)
+			return QERR_KEY;
+		pending_passphrase = g_strdup(pass);
+	}
+	struct vault *v = NULL;
+	enum qerr e = open_vault(cfg, true, pass, &v, reterr);
+	if (!e && fresh)
+		printf("created keyring %s (key version 1); back it up with the key, apart from the database\n", ring);
+	keys_close_vault(v);
+	if (e)
+		g_clear_pointer(&pending_passphrase, secret_free);
+	return e;
+}
+
+static int64_t parse_id(const char *text)
+{
+	char *end = NULL;
+	long long v = g_ascii_strtoll(text, &end, 10);
+	return end && end != text && !*end && v > 0 && v < G_MAXINT64 ? v : 0;
+}
+
+static int keys_status(struct app *app)
+{
+	struct custody_version *list = NULL;
+	int n = 0;
+	g_autofree char *err = NULL;
+	if (custody_status(app->db, &list, &n, &err))
+		return cmd_fail("keys status", err);
+	printf("version\tstate\tin keyring\tdocuments\n");
+	for (int i = 0; i < n; i++)
+		printf("%d\t%s\t%s\t%lld\n", (int)list[i].version, list[i].state,
+		       vault_has_version(app->vault, list[i].version) ? "yes" : "no", (long long)list[i].documents);
+	g_free(list);
+	return 0;
+}
+
+/* Rotates to a new version and rewraps everything under it; *ret_version receives it. */
+static enum qerr rotate(struct app *app, int batch, int32_t *ret_version, int64_t *ret_done, char **reterr)
+{
+	int32_t version = 0;
+	enum qerr e = vault_rotate(app->vault, &version, reterr);
+	if (!e)
+		e = custody_activate(app->db, version, app->actor, reterr);
+	if (!e)
+		e = custody_rewrap(app->db, app->vault, version, batch, ret_done, reterr);
+	if (!e) {
+		g_autofree char *detail = g_strdup_printf("data keys rewrapped: %lld", (long long)*ret_done);
+		struct audit_event ev = {.actor = app->actor, .action = "key.rewrapped", .object_type = "key_version",
+		                         .object_id = version, .outcome = "ok", .client = "cli", .detail = detail};
+		e = db_begin(app->db, reterr);
+		if (!e)
+			e = audit_append(app->db, &ev, reterr);
+		e = e ? e : db_commit(app->db, reterr);
+		if (e)
+			db_rollback(app->db);
+	}
+	if (!e)
+		*ret_version = version;
+	return e;
+}
+
+/* Retires one version: in the database first, then destroys it in the keyring. */
+static enum qerr retire(struct app *app, int32_t version, char **reterr)
+{
+	enum qerr e = custody_retire(app->db, version, app->actor, reterr);
+	if (!e && vault_has_version(app->vault, version))
+		e = vault_retire(app->vault, version, reterr);
+	return e;
+}
+
+/* Retires every version that is neither active nor used; prints them. */
+static enum qerr retire_unused(struct app *app, char **reterr)
+{
+	int32_t *list = NULL;
+	int n = 0;
+	enum qerr e = custody_unused(app->db, &list, &n, reterr);
+	for (int i = 0; !e && i < n; i++) {
+		e = retire(app, list[i], reterr);
+		if (!e)
+			printf("key version %d retired and destroyed\n", (int)list[i]);
+	}
+	g_free(list);
+	return e;
+}
+
+int cmd_keys(int argc, char **argv, struct config *cfg)
+{
+	int batch = REWRAP_BATCH;
+	GOptionEntry entries[] = {{"batch", 0, 0, G_OPTION_ARG_INT, &batch, "Data keys rewrapped per transaction", "N"},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "rotate|status|retire VERSION",
+	              "Key management: `rotate` adds a key version and rewraps every data key under it (online, in "
+	              "batches); `status` shows documents per key version; `retire` destroys a version no document uses.",
+	              (const struct _GOptionEntry *)entries))
+		return 2;
+	const char *sub = argc >= 2 ? argv[1] : "";
+	bool is_retire = strcmp(sub, "retire") == 0;
+	if (!(argc == 2 && (strcmp(sub, "rotate") == 0 || strcmp(sub, "status") == 0)) && !(argc == 3 && is_retire))
+		return cmd_fail("keys", "expected `rotate`, `status` or `retire VERSION`");
+	int64_t version = is_retire ? parse_id(argv[2]) : 0;
+	if (is_retire && (version <= 0 || version > INT32_MAX))
+		return cmd_fail("keys retire", "the version must be a positive number");
+	struct app app;
+	g_autofree char *err = NULL;
+	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err))
+		return cmd_fail("keys", err);
+	int rc = 0;
+	if (strcmp(sub, "status") == 0) {
+		rc = keys_status(&app);
+	} else if (is_retire) {
+		if (retire(&app, (int32_t)version, &err))
+			rc = cmd_fail("keys retire", err);
+		else
+			printf("key version %lld retired and destroyed\n", (long long)version);
+	} else {
+		int32_t v = 0;
+		int64_t done = 0;
+		if (rotate(&app, batch, &v, &done, &err))
+			rc = cmd_fail("keys rotate", err);
+		else
+			printf("key version %d is active; %lld data keys rewrapped; retire older versions with "
+			       "`quire keys retire VERSION` (see `quire keys status`)\n",
+			       (int)v, (long long)done);
+	}
+	app_close(&app);
+	return rc;
+}
+
+int cmd_erase(int argc, char **argv, struct config *cfg)
+{
+	gboolean keep = FALSE;
+	GOptionEntry entries[] = {{"no-rotate", 0, 0, G_OPTION_ARG_NONE, &keep,
+	                           "Do not rotate and retire the key version now (backups stay decryptable until then)",
+	                           NULL},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "DOC...",
+	              "Erase documents for good (crypto-shredding): their data keys, originals, text and results are "
+	              "destroyed; then the key version is rotated away and retired, so that backups taken before cannot "
+	              "be decrypted either.",
+	              (const struct _GOptionEntry *)entries))
+		return 2;
+	if (argc < 2)
+		return cmd_fail("erase", "give one or more document ids");
+	for (int i = 1; i < argc; i++)
+		if (parse_id(argv[i]) <= 0)
+			return cmd_fail("erase", "document ids are positive numbers");
+	struct app app;
+	g_autofree char *err = NULL;
+	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err))
+		return cmd_fail("erase", err);
+	int rc = 0;
+	for (int i = 1; i < argc && !rc; i++) {
+		if (custody_erase(app.db, parse_id(argv[i]), app.actor, "cli", &err))
+			rc = cmd_fail("erase", err);
+		else
+			printf("document %s erased\n", argv[i]);
+	}
+	int32_t v = 0;
+	int64_t done = 0;
+	if (!rc && !keep && (rotate(&app, REWRAP_BATCH, &v, &done, &err) || retire_unused(&app, &err)))
+		rc = cmd_fail("erase", err);
+	else if (!rc && !keep)
+		printf("key version %d is active (%lld data keys rewrapped); copies of the erased documents taken "
+		       "earlier can no longer be decrypted\n",
+		       (int)v, (long long)done);
+	app_close(&app);
+	return rc;
+}
+
+static struct users_policy policy_of(const struct config *cfg)
+{
+	return (struct users_policy){.ops = (unsigned long long)cfg->password_ops,
+	                             .mem = (size_t)cfg->password_mem_mb << 20};
+}
+
+static void print_users(struct db *db)
+{
+	struct users_info *list = NULL;
+	int n = 0;
+	g_autofree char *err = NULL;
+	if (users_list(db, &list, &n, &err)) {
+		cmd_fail("user list", err);
+		return;
+	}
+	printf("name\trole\tstate\tcreated (UTC)\tlast login (UTC)\n");
+	for (int i = 0; i < n; i++)
+		printf("%s\t%s\t%s\t%s\t%s\n", list[i].name, users_role_name(list[i].role),
+		       list[i].disabled ? "disabled" : "enabled", list[i].created_at,
+		       list[i].last_login_at[0] ? list[i].last_login_at : "never");
+	users_info_free(list, n);
+}
+
+/* user add|passwd|role|disable|list, once the database is open. */
+static enum qerr user_do(struct app *app, int argc, char **argv, const char *role_name, char **reterr)
+{
+	struct users_policy pol = policy_of(app->cfg);
+	const char *sub = argv[1];
+	enum users_role role = USERS_ROLE_COUNT;
+	bool wants_role = strcmp(sub, "add") == 0 || strcmp(sub, "role") == 0;
+	const char *rn = strcmp(sub, "role") == 0 && argc == 4 ? argv[3] : role_name;
+	if (wants_role && !users_role_parse(rn, &role))
+		return qerr_set(reterr, QERR_BAD_INPUT, "a role is one of admin, operator, reviewer, auditor");
+	if (strcmp(sub, "list") == 0) {
+		print_users(app->db);
+		return QERR_OK;
+	}
+	if (strcmp(sub, "disable") == 0)
+		return users_disable(app->db, argv[2], app->actor, "cli", reterr);
+	if (strcmp(sub, "role") == 0)
+		return users_set_role(app->db, argv[2], role, app->actor, "cli", reterr);
+	char *pw = read_secret("QUIRE_PASSWORD", "new password", true, reterr);
+	if (!pw)
+		return QERR_BAD_INPUT;
+	int64_t id = 0;
+	enum qerr e = strcmp(sub, "add") == 0 ? users_add(app->db, &pol, argv[2], pw, role, app->actor, "cli", &id, reterr)
+	                                      : users_passwd(app->db, &pol, argv[2], pw, app->actor, "cli", reterr);
+	secret_free(pw);
+	return e;
+}
+
+int cmd_user(int argc, char **argv, struct config *cfg)
+{
+	char *role = NULL;
+	GOptionEntry entries[] = {{"role", 0, 0, G_OPTION_ARG_STRING, &role, "admin, operator, reviewer or auditor", "ROLE"},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "add NAME --role ROLE | passwd NAME | role NAME ROLE | disable NAME | list",
+	              "Manage user accounts. Passwords are read from $QUIRE_PASSWORD or asked for on the terminal.",
+	              (const struct _GOptionEntry *)entries))
+		return 2;
+	const char *sub = argc >= 2 ? argv[1] : "";
+	bool named = (strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0 || strcmp(sub, "disable") == 0) && argc == 3;
+	if (!named && !(strcmp(sub, "list") == 0 && argc == 2) && !(strcmp(sub, "role") == 0 && argc == 4)) {
+		g_free(role);
+		return cmd_fail("user", "expected `add NAME --role ROLE`, `passwd NAME`, `role NAME ROLE`, `disable NAME` or "
+		                        "`list`");
+	}
+	struct app app;
+	g_autofree char *err = NULL;
+	int rc = 0;
+	if (app_open(cfg, APP_DB, &app, &err)) {
+		g_free(role);
+		return cmd_fail("user", err);
+	}
+	static const char *const done[][2] = {
+		{"add", "added"}, {"passwd", "password changed"}, {"role", "role changed"}, {"disable", "disabled"}};
+	if (user_do(&app, argc, argv, role, &err))
+		rc = cmd_fail("user", err);
+	for (size_t i = 0; !rc && i < G_N_ELEMENTS(done); i++)
+		if (strcmp(sub, done[i][0]) == 0)
+			printf("user %s %s\n", argv[2], done[i][1]);
+	app_close(&app);
+	g_free(role);
+	return rc;
+}
+
+static void print_tokens(struct db *db)
+{
+	struct users_token_info *list = NULL;
+	int n = 0;
+	g_autofree char *err = NULL;
+	if (users_token_list(db, &list, &n, &err)) {
+		cmd_fail("token list", err);
+		return;
+	}
+	printf("id\tname\trole\tstate\tcreated by\tcreated (UTC)\texpires (UTC)\n");
+	for (int i = 0; i < n; i++)
+		printf("%lld\t%s\t%s\t%s\t%s\t%s\t%s\n", (long long)list[i].id, list[i].name, users_role_name(list[i].role),
+		       list[i].revoked ? "revoked" : list[i].expired ? "expired" : "valid", list[i].created_by,
+		       list[i].created_at, list[i].expires_at);
+	users_token_list_free(list, n);
+}
+
+static enum qerr token_do(struct app *app, int argc, char **argv, const char *role_name, int days, char **reterr)
+{
+	const char *sub = argv[1];
+	if (strcmp(sub, "list") == 0) {
+		print_tokens(app->db);
+		return QERR_OK;
+	}
+	if (strcmp(sub, "revoke") == 0) {
+		int64_t id = parse_id(argv[2]);
+		if (id <= 0)
+			return qerr_set(reterr, QERR_BAD_INPUT, "a token id is a positive number");
+		enum qerr e = users_token_revoke(app->db, id, app->actor, "cli", reterr);
+		if (!e)
+			printf("token %lld revoked\n", (long long)id);
+		return e;
+	}
+	enum users_role role;
+	if (!users_role_parse(role_name, &role))
+		return qerr_set(reterr, QERR_BAD_INPUT, "--role must be one of admin, operator, reviewer, auditor");
+	int64_t id = 0;
+	char *token = NULL;
+	enum qerr e = users_token_create(app->db, app->vault, argv[2], role, (int64_t)days * 86400, app->actor, "cli",
+	                                 &token, &id, reterr);
+	if (e)
+		return e;
+	printf("token %lld (%s, role %s, valid %d days):\n%s\nIt is shown only now: store it safely.\n", (long long)id,
+	       argv[2], users_role_name(role), days, token);
+	secret_free(token);
+	return QERR_OK;
+}
+
+int cmd_token(int argc, char **argv, struct config *cfg)
+{
+	char *role = NULL;
+	int days = cfg->token_days;
+	GOptionEntry entries[] = {{"role", 0, 0, G_OPTION_ARG_STRING, &role, "admin, operator, reviewer or auditor", "ROLE"},
+	                          {"days", 0, 0, G_OPTION_ARG_INT, &days, "Lifetime in days (auth.token_days)", "N"},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "create NAME --role ROLE [--days N] | list | revoke ID",
+	              "Manage API tokens: random, shown once, stored hashed, scoped to a role, with an expiry.",
+	              (const struct _GOptionEntry *)entries))
+		return 2;
+	const char *sub = argc >= 2 ? argv[1] : "";
+	bool ok = (strcmp(sub, "list") == 0 && argc == 2) ||
+	          ((strcmp(sub, "create") == 0 || strcmp(sub, "revoke") == 0) && argc == 3);
+	if (!ok || days < 1 || days > 3650) {
+		g_free(role);
+		return cmd_fail("token", "expected `create NAME --role ROLE [--days 1..3650]`, `list` or `revoke ID`");
+	}
+	struct app app;
+	g_autofree char *err = NULL;
+	int rc = 0;
+	if (app_open(cfg, APP_DB | (strcmp(sub, "create") == 0 ? APP_VAULT : 0), &app, &err)) {
+		g_free(role);
+		return cmd_fail("token", err);
+	}
+	if (token_do(&app, argc, argv, role, days, &err))
+		rc = cmd_fail("token", err);
+	app_close(&app);
+	g_free(role);
+	return rc;
+}
+
+static enum qerr audit_read_event(struct app *app, const char *action, const char *outcome, const char *detail,
+                                  char **reterr)
+{
+	struct audit_event ev = {.actor = app->actor, .action = action, .object_type = "audit_log",
+	                         .outcome = outcome, .client = "cli", .detail = detail};
+	enum qerr e = db_begin(app->db, reterr);
+	if (!e)
+		e = audit_append(app->db, &ev, reterr);
+	if (!e)
+		e = db_commit(app->db, reterr);
+	if (e)
+		db_rollback(app->db);
+	return e;
+}
+
+static int audit_verify_cmd(struct app *app, const char *checkpoint_file)
+{
+	g_autofree char *err = NULL;
+	struct audit_checkpoint witness;
+	if (checkpoint_file) {
+		g_autofree char *text = NULL;
+		g_autoptr(GError) gerr = NULL;
+		if (!g_file_get_contents(checkpoint_file, &text, NULL, &gerr))
+			return cmd_fail("audit verify", gerr->message);
+		if (audit_checkpoint_parse(text, &witness, &err))
+			return cmd_fail("audit verify", err);
+	}
+	uint8_t pk[VAULT_PK_BYTES];
+	vault_sign_public(app->vault, pk);
+	struct audit_report r;
+	enum qerr e = audit_verify_signed(app->db, pk, checkpoint_file ? &witness : NULL, &r, &err);
+	g_autofree char *detail = g_strdup_printf("entries=%lld%s", (long long)r.entries, checkpoint_file ? " witness" : "");
+	if (audit_read_event(app, "audit.verified", e ? "failed" : "ok", detail, NULL) != QERR_OK && !e)
+		return cmd_fail("audit verify", "the audit log is intact but recording this check failed");
+	if (e)
+		return cmd_fail("audit verify", err);
+	printf("audit log intact: %lld entries verified, %lld signed checkpoints match%s\n", (long long)r.entries,
+	       (long long)r.checkpoints, checkpoint_file ? " (including the given checkpoint)" : "");
+	return 0;
+}
+
+static int audit_checkpoint_cmd(struct app *app, const char *out)
+{
+	g_autofree char *err = NULL;
+	struct audit_checkpoint cp;
+	if (audit_checkpoint_now(app->db, app->vault, &cp, &err))
+		return cmd_fail("audit checkpoint", err);
+	g_autofree char *text = audit_checkpoint_format(&cp);
+	if (!out) {
+		printf("%s", text);
+		return 0;
+	}
+	g_autoptr(GError) gerr = NULL;
+	if (!g_file_set_contents(out, text, -1, &gerr))
+		return cmd_fail("audit checkpoint", gerr->message);
+	printf("checkpoint of %lld entries (up to entry %lld) written to %s\n", (long long)cp.entries,
+	       (long long)cp.last_entry_id, out);
+	return 0;
+}
+
+int cmd_audit(int argc, char **argv, struct config *cfg)
+{
+	char *checkpoint = NULL, *out = NULL;
+	GOptionEntry entries[] = {
+		{"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint, "verify: also check against this exported checkpoint",
+		 "FILE"},
+		{"out", 0, 0, G_OPTION_ARG_FILENAME, &out, "checkpoint: write it to FILE instead of standard output", "FILE"},
+		{NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "verify [--checkpoint FILE] | checkpoint [--out FILE]",
+	              "`verify` recomputes the audit log's hash chain and checks it against every signed checkpoint; "
+	              "`checkpoint` signs the current state and exports it for an outside witness.",
+	              (const struct _GOptionEntry *)entries))
+		return 2;
+	int rc = 0;
+	bool verify = argc == 2 && strcmp(argv[1], "verify") == 0;
+	if (!verify && !(argc == 2 && strcmp(argv[1], "checkpoint") == 0)) {
+		rc = cmd_fail("audit", "expected `verify` or `checkpoint`");
+	} else {
+		struct app app;
+		g_autofree char *err = NULL;
+		if (app_open(cfg, APP_DB | APP_VAULT, &app, &err)) {
+			rc = cmd_fail("audit", err);
+		} else {
+			rc = verify ? audit_verify_cmd(&app, checkpoint) : audit_checkpoint_cmd(&app, out);
+			app_close(&app);
+		}
+	}
+	g_free(checkpoint);
+	g_free(out);
+	return rc;
+}

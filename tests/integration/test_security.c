@@ -1,0 +1,526 @@
+/* Integration tests of the security core against a real PostgreSQL: ciphertexts and wrapped
+ * keys bound to their rows, streams in the database, rotation under load, erasure against a
+ * pre-erasure copy, audit tampering by a superuser against signed checkpoints, the database
+ * role's rights, users, roles and API tokens. */
+#include <glib.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "core/audit.h"
+#include "core/db.h"
+#include "core/users.h"
+#include "core/vault.h"
+#include "pipeline/custody.h"
+#include "pipeline/store.h"
+#include "tests/integration/pgtest.h"
+
+static struct db *db;
+static struct vault *vault;
+static char *key_path;
+
+static void ok(enum qerr e, const char *err)
+{
+	if (e != QERR_OK)
+		g_error("unexpected error %d: %s", e, err ? err : "");
+}
+
+/* A unique small "PDF": the store takes bytes, and these are recognisable when read back. */
+static GBytes *fake_pdf(const char *tag)
+{
+	char *s = g_strdup_printf("%%PDF-1.4\n%% %s\n%s\n%%%%EOF\n", tag, "0123456789abcdef0123456789abcdef");
+	return g_bytes_new_take(s, strlen(s));
+}
+
+static struct store_submitted submit_on(struct db *conn, const struct vault *v, const char *tag)
+{
+	g_autoptr(GBytes) pdf = fake_pdf(tag);
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct store_submitted s;
+	g_autofree char *err = NULL;
+	ok(store_submit(conn, v, "doc.pdf", data, len, "test", 3, &s, &err), err);
+	return s;
+}
+
+/* Opens doc's original with conn and v; checks it is the one submitted under tag. */
+static enum qerr read_original(struct db *conn, const struct vault *v, int64_t doc, const char *tag, char **reterr)
+{
+	struct vault_dek *dek = NULL;
+	struct vault_buf buf = {0};
+	enum qerr e = store_dek(conn, v, doc, &dek, reterr);
+	if (!e)
+		e = store_get(conn, dek, doc, "original", &buf, reterr);
+	if (!e && tag) {
+		g_autoptr(GBytes) want = fake_pdf(tag);
+		g_assert_cmpmem(buf.data, buf.len, g_bytes_get_data(want, NULL), g_bytes_get_size(want));
+	}
+	vault_buf_free(&buf);
+	vault_dek_free(dek);
+	return e;
+}
+
+static void exec_sql(const char *sql)
+{
+	g_autofree char *err = NULL;
+	ok(db_exec(db, sql, &err), err);
+}
+
+static void test_swaps_refused(void)
+{
+	struct store_submitted a = submit_on(db, vault, "SWAP-A"), b = submit_on(db, vault, "SWAP-B");
+	g_autofree char *err = NULL;
+	ok(read_original(db, vault, a.doc_id, "SWAP-A", &err), err);
+	/* wrapped data keys exchanged between the two rows */
+	g_autofree char *swap_keys = g_strdup_printf(
+		"UPDATE documents d SET wrapped_key = o.wrapped_key FROM documents o"
+		" WHERE (d.id, o.id) IN ((%lld, %lld), (%lld, %lld))",
+		(long long)a.doc_id, (long long)b.doc_id, (long long)b.doc_id, (long long)a.doc_id);
+	exec_sql(swap_keys);
+	g_assert_cmpint(read_original(db, vault, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
+	g_assert_cmpint(read_original(db, vault, b.doc_id, NULL, &err), ==, QERR_CRYPTO);
+	exec_sql(swap_keys); /* back */
+	ok(read_original(db, vault, a.doc_id, "SWAP-A", &err), err);
+	/* sealed payloads exchanged between the rows, then between purposes of one document */
+	g_autofree char *swap_payloads = g_strdup_printf(
+		"UPDATE payloads p SET sealed = o.sealed FROM payloads o WHERE p.purpose = 'filename'"
+		" AND o.purpose = 'filename' AND (p.document_id, o.document_id) IN ((%lld, %lld), (%lld, %lld))",
+		(long long)a.doc_id, (long long)b.doc_id, (long long)b.doc_id, (long long)a.doc_id);
+	exec_sql(swap_payloads);
+	struct vault_dek *dek = NULL;
+	struct vault_buf buf = {0};
+	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	g_assert_cmpint(store_get(db, dek, a.doc_id, "filename", &buf, &err), ==, QERR_CRYPTO);
+	exec_sql(swap_payloads);
+	ok(store_get(db, dek, a.doc_id, "filename", &buf, &err), err);
+	g_assert_cmpstr((const char *)buf.data, ==, "doc.pdf");
+	vault_buf_free(&buf);
+	ok(store_put(db, dek, a.doc_id, "text", "some text", 9, &err), err);
+	g_autofree char *cross = g_strdup_printf(
+		"UPDATE payloads SET sealed = (SELECT sealed FROM payloads WHERE document_id = %lld AND purpose = 'text')"
+		" WHERE document_id = %lld AND purpose = 'filename'",
+		(long long)a.doc_id, (long long)a.doc_id);
+	exec_sql(cross);
+	g_assert_cmpint(store_get(db, dek, a.doc_id, "filename", &buf, &err), ==, QERR_CRYPTO);
+	vault_dek_free(dek);
+}
+
+static void test_stream_in_database(void)
+{
+	struct store_submitted a = submit_on(db, vault, "STREAM-A");
+	g_autofree char *err = NULL;
+	g_autofree char *where = g_strdup_printf("WHERE document_id = %lld AND purpose = 'original'", (long long)a.doc_id);
+	g_autofree char *save = g_strdup_printf("CREATE TEMP TABLE saved AS SELECT sealed FROM payloads %s", where);
+	exec_sql(save);
+	g_autofree char *cut = g_strdup_printf("UPDATE payloads SET sealed = substring(sealed FROM 1 FOR length(sealed) - 17) %s", where);
+	exec_sql(cut);
+	g_assert_cmpint(read_original(db, vault, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
+	g_autofree char *restore = g_strdup_printf("UPDATE payloads SET sealed = (SELECT sealed FROM saved) %s", where);
+	exec_sql(restore);
+	ok(read_original(db, vault, a.doc_id, "STREAM-A", &err), err);
+	g_autofree char *extend = g_strdup_printf("UPDATE payloads SET sealed = sealed || '\\x00'::bytea %s", where);
+	exec_sql(extend);
+	g_assert_cmpint(read_original(db, vault, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
+	exec_sql(restore);
+	exec_sql("DROP TABLE saved");
+}
+
+struct load {
+	volatile gint stop;
+	int submitted, reads;
+	int64_t first_doc;
+	char *failure;
+};
+
+/* Submits documents on its own connection and vault handle until told to stop. */
+static gpointer submitter(gpointer data)
+{
+	struct load *l = data;
+	struct db *conn = pgtest_connect();
+	struct vault *v = NULL;
+	g_autofree char *err = NULL;
+	ok(vault_open(key_path, &v, &err), err);
+	while (!g_atomic_int_get(&l->stop) && !l->failure) {
+		g_autofree char *tag = g_strdup_printf("LOAD-%d", l->submitted);
+		g_autoptr(GBytes) pdf = fake_pdf(tag);
+		struct store_submitted s;
+		if (store_submit(conn, v, "doc.pdf", g_bytes_get_data(pdf, NULL), g_bytes_get_size(pdf), "test", 3, &s, &err))
+			l->failure = g_strdup_printf("submit: %s", err);
+		else if (l->submitted++ == 0)
+			l->first_doc = s.doc_id;
+	}
+	vault_close(v);
+	db_close(conn);
+	return NULL;
+}
+
+/* Reads back the load documents already submitted while the rotation runs. */
+static gpointer reader(gpointer data)
+{
+	struct load *l = data;
+	struct db *conn = pgtest_connect();
+	struct vault *v = NULL;
+	g_autofree char *err = NULL;
+	ok(vault_open(key_path, &v, &err), err);
+	while (!g_atomic_int_get(&l->stop) && !l->failure) {
+		int n = g_atomic_int_get(&l->submitted);
+		if (n < 2)
+			continue;
+		int k = g_random_int_range(0, n - 1);
+		g_autofree char *tag = g_strdup_printf("LOAD-%d", k);
+		if (read_original(conn, v, l->first_doc + k, tag, &err))
+			l->failure = g_strdup_printf("read of load document %d: %s", k, err);
+		l->reads++;
+	}
+	vault_close(v);
+	db_close(conn);
+	return NULL;
+}
+
+static int64_t count(const char *sql)
+{
+	struct db_res *res = NULL;
+	g_autofree char *err = NULL;
+	ok(db_query(db, sql, 0, NULL, &res, &err), err);
+	int64_t n = db_res_int(res, 0, 0);
+	db_res_free(res);
+	return n;
+}
+
+static void test_rotation_under_load(void)
+{
+	g_autofree char *err = NULL;
+	struct load l = {0};
+	GThread *t1 = g_thread_new("submitter", submitter, &l), *t2 = g_thread_new("reader", reader, &l);
+	while (g_atomic_int_get(&l.submitted) < 30 && !l.failure)
+		g_usleep(10000);
+	int32_t old = vault_key_version(vault), next = 0;
+	int64_t rewrapped = 0;
+	ok(vault_rotate(vault, &next, &err), err);
+	ok(custody_activate(db, next, "test", &err), err);
+	ok(custody_rewrap(db, vault, next, 7, &rewrapped, &err), err);
+	/* new submissions go on under the new version while we check */
+	g_usleep(200000);
+	g_atomic_int_set(&l.stop, 1);
+	g_thread_join(t1);
+	g_thread_join(t2);
+	g_assert_null(l.failure);
+	g_assert_cmpint(rewrapped, >=, 30);
+	g_assert_cmpint(l.reads, >, 0);
+	g_autofree char *old_rows = g_strdup_printf("SELECT count(*) FROM documents WHERE key_version = %d", (int)old);
+	g_assert_cmpint(count(old_rows), ==, 0);
+	ok(custody_retire(db, old, "test", &err), err);
+	ok(vault_retire(vault, old, &err), err);
+	g_assert_false(vault_has_version(vault, old));
+	for (int k = 0; k < l.submitted; k++) {
+		g_autofree char *tag = g_strdup_printf("LOAD-%d", k);
+		ok(read_original(db, vault, l.first_doc + k, tag, &err), err);
+	}
+	g_test_message("rotation under load: %d documents submitted, %d reads, %lld data keys rewrapped", l.submitted,
+	               l.reads, (long long)rewrapped);
+	/* the active version cannot be retired */
+	g_assert_cmpint(custody_retire(db, next, "test", &err), ==, QERR_CONFLICT);
+}
+
+static void test_erasure_defeats_backup(void)
+{
+	struct store_submitted a = submit_on(db, vault, "ERASE-ME"), b = submit_on(db, vault, "KEEP-ME");
+	g_autofree char *err = NULL;
+	/* the backup: every row of the document, as pg_dump would have them */
+	g_autofree char *q = g_strdup_printf("SELECT wrapped_key, key_version FROM documents WHERE id = %lld", (long long)a.doc_id);
+	struct db_res *res = NULL;
+	ok(db_query(db, q, 0, NULL, &res, &err), err);
+	size_t wlen = 0;
+	g_autofree uint8_t *wrapped = db_res_bytea(res, 0, 0, &wlen);
+	int32_t ver = (int32_t)db_res_int(res, 0, 1);
+	db_res_free(res);
+	g_autofree char *backup = g_strdup_printf("CREATE TABLE payload_backup AS SELECT * FROM payloads WHERE document_id = %lld",
+	                                          (long long)a.doc_id);
+	exec_sql(backup);
+	/* the backup is readable before the erasure */
+	struct vault_dek *dek = NULL;
+	ok(vault_dek_unwrap(vault, wrapped, wlen, a.doc_id, ver, &dek, &err), err);
+	vault_dek_free(dek);
+
+	ok(custody_erase(db, a.doc_id, "test", "cli", &err), err);
+	g_assert_cmpint(custody_erase(db, a.doc_id, "test", "cli", &err), ==, QERR_CONFLICT);
+	g_assert_cmpint(read_original(db, vault, a.doc_id, NULL, &err), ==, QERR_NOT_FOUND);
+	g_autofree char *left = g_strdup_printf("SELECT count(*) FROM payloads WHERE document_id = %lld", (long long)a.doc_id);
+	g_assert_cmpint(count(left), ==, 0);
+	/* the key version is rotated away and retired, as `quire erase` does */
+	int32_t next = 0;
+	int64_t done = 0;
+	ok(vault_rotate(vault, &next, &err), err);
+	ok(custody_activate(db, next, "test", &err), err);
+	ok(custody_rewrap(db, vault, next, 100, &done, &err), err);
+	ok(custody_retire(db, ver, "test", &err), err);
+	ok(vault_retire(vault, ver, &err), err);
+	/* the pre-erasure copy no longer opens: its wrapping key is gone */
+	g_assert_cmpint(vault_dek_unwrap(vault, wrapped, wlen, a.doc_id, ver, &dek, &err), ==, QERR_KEY);
+	/* not even when restored into the database */
+	g_autofree char *hex = g_malloc(2 * wlen + 1);
+	sodium_bin2hex(hex, 2 * wlen + 1, wrapped, wlen);
+	g_autofree char *restore_sql = g_strdup_printf(
+		"ALTER TABLE documents DROP CONSTRAINT documents_erased_has_no_key;"
+		"UPDATE documents SET wrapped_key = '\\x%s', key_version = %d, state = 'processed' WHERE id = %lld;"
+		"INSERT INTO payloads SELECT * FROM payload_backup;",
+		hex, (int)ver, (long long)a.doc_id);
+	exec_sql(restore_sql);
+	g_assert_cmpint(read_original(db, vault, a.doc_id, NULL, &err), ==, QERR_KEY);
+	exec_sql("DELETE FROM payloads WHERE document_id IN (SELECT document_id FROM payload_backup);"
+	         "DROP TABLE payload_backup;");
+	g_autofree char *reerase = g_strdup_printf("UPDATE documents SET wrapped_key = NULL, state = 'erased' WHERE id = %lld;"
+	                                           "ALTER TABLE documents ADD CONSTRAINT documents_erased_has_no_key"
+	                                           " CHECK (state <> 'erased' OR wrapped_key IS NULL)",
+	                                           (long long)a.doc_id);
+	exec_sql(reerase);
+	/* the other document is untouched, and the audit log has the erasure without content */
+	ok(read_original(db, vault, b.doc_id, "KEEP-ME", &err), err);
+	g_autofree char *audited = g_strdup_printf(
+		"SELECT count(*) FROM audit_log WHERE action = 'document.erased' AND object_id = %lld"
+		" AND detail = '' AND position('ERASE-ME' IN actor || action || outcome || client) = 0",
+		(long long)a.doc_id);
+	g_assert_cmpint(count(audited), ==, 1);
+}
+
+/* Recomputes the chain in place, as a superuser hiding an edit would (the encoding is public). */
+static void rechain(void)
+{
+	struct db_res *res = NULL;
+	g_autofree char *err = NULL;
+	ok(db_query(db,
+	            "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, action,"
+	            " object_type, object_id::text, outcome, client, detail FROM audit_log ORDER BY id",
+	            0, NULL, &res, &err),
+	   err);
+	uint8_t prev[32] = {0}, hash[32];
+	exec_sql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update");
+	for (int r = 0; r < db_res_rows(res); r++) {
+		GString *c = g_string_new("quire-audit-v1\n");
+		for (int i = 1; i <= 8; i++)
+			g_string_append_printf(c, "%zu:%s\n", strlen(db_res_text(res, r, i)), db_res_text(res, r, i));
+		crypto_generichash_state st;
+		crypto_generichash_init(&st, NULL, 0, 32);
+		crypto_generichash_update(&st, prev, 32);
+		crypto_generichash_update(&st, (const uint8_t *)c->str, c->len);
+		crypto_generichash_final(&st, hash, 32);
+		g_string_free(c, TRUE);
+		struct db_param p[3] = {DB_TEXT(db_res_text(res, r, 0)), DB_BIN(prev, 32), DB_BIN(hash, 32)};
+		ok(db_query(db, "UPDATE audit_log SET prev_hash = $2, hash = $3 WHERE id = $1::bigint", 3, p, NULL, &err), err);
+		memcpy(prev, hash, 32);
+	}
+	exec_sql("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update");
+	db_res_free(res);
+}
+
+static enum qerr verify(const struct audit_checkpoint *witness, struct audit_report *r, char **err)
+{
+	uint8_t pk[VAULT_PK_BYTES];
+	vault_sign_public(vault, pk);
+	return audit_verify_signed(db, pk, witness, r, err);
+}
+
+/* Runs sql as a superuser with the audit triggers off, then restores the saved log. */
+static void tamper(const char *sql, bool hide, const struct audit_checkpoint *witness, int64_t want_bad,
+                   const char *want_msg)
+{
+	g_autofree char *err = NULL;
+	g_autofree char *full = g_strdup_printf("ALTER TABLE audit_log DISABLE TRIGGER USER; %s;"
+	                                        " ALTER TABLE audit_log ENABLE TRIGGER USER",
+	                                        sql);
+	exec_sql(full);
+	if (hide)
+		rechain();
+	struct audit_report r;
+	g_assert_cmpint(verify(witness, &r, &err), ==, QERR_CRYPTO);
+	g_test_message("tamper \"%s\"%s: %s", sql, hide ? " (chain recomputed)" : "", err);
+	g_assert_nonnull(strstr(err, want_msg));
+	if (want_bad)
+		g_assert_cmpint(r.first_bad, ==, want_bad);
+	exec_sql("ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log;"
+	         " INSERT INTO audit_log SELECT * FROM audit_saved; ALTER TABLE audit_log ENABLE TRIGGER USER");
+	ok(verify(witness, &r, &err), err);
+}
+
+static void test_audit_tampering(void)
+{
+	g_autofree char *err = NULL;
+	audit_set_signer(vault, 5, 3600);
+	for (int i = 0; i < 12; i++) {
+		struct audit_event ev = {.actor = "user:alice", .action = "document.viewed", .object_type = "document",
+		                         .object_id = 500 + i, .outcome = "ok", .client = "10.0.0.7"};
+		ok(db_begin(db, &err), err);
+		ok(audit_append(db, &ev, &err), err);
+		ok(db_commit(db, &err), err);
+	}
+	audit_set_signer(NULL, 0, 0);
+	g_assert_cmpint(count("SELECT count(*) FROM audit_checkpoints"), >=, 2);
+	/* the witness: exported, parsed back from its text form */
+	struct audit_checkpoint cp, witness;
+	ok(audit_checkpoint_now(db, vault, &cp, &err), err);
+	g_autofree char *text = audit_checkpoint_format(&cp);
+	ok(audit_checkpoint_parse(text, &witness, &err), err);
+	g_assert_cmpint(witness.last_entry_id, ==, cp.last_entry_id);
+	struct audit_report r;
+	ok(verify(&witness, &r, &err), err);
+	g_assert_cmpint(r.entries, ==, cp.entries);
+	/* an altered checkpoint file is refused */
+	g_autofree char *forged = g_strdup(text);
+	char *e = strstr(forged, "entries: ");
+	e[9] = e[9] == '9' ? '8' : '9';
+	g_assert_cmpint(audit_checkpoint_parse(forged, &cp, &err), ==, QERR_CRYPTO);
+
+	exec_sql("CREATE TEMP TABLE audit_saved AS SELECT * FROM audit_log");
+	int64_t mid = witness.last_entry_id - 4;
+	g_autofree char *upd = g_strdup_printf("UPDATE audit_log SET actor = 'user:mallory' WHERE id = %lld", (long long)mid);
+	g_autofree char *del = g_strdup_printf("DELETE FROM audit_log WHERE id = %lld", (long long)mid);
+	g_autofree char *ins = g_strdup_printf(
+		"UPDATE audit_log SET id = id + 1000000 WHERE id >= %lld; UPDATE audit_log SET id = id - 999999 WHERE id > 1000000;"
+		" INSERT INTO audit_log (id, at, actor, action, object_type, object_id, outcome, client, detail, prev_hash, hash)"
+		" VALUES (%lld, now(), 'user:mallory', 'document.viewed', 'document', 1, 'ok', 'cli', '', '\\x00', '\\x00')",
+		(long long)mid, (long long)mid);
+	/* edits, deletions and insertions, naive: the first bad entry is named exactly */
+	tamper(upd, false, &witness, mid, "its content was changed");
+	tamper(del, false, &witness, mid + 1, "does not follow the entry before it");
+	tamper(ins, false, &witness, mid, "does not follow the entry before it");
+	/* the same with the chain recomputed: only the signed checkpoints catch them */
+	tamper(upd, true, &witness, 0, "does not match the signed checkpoint");
+	tamper(del, true, &witness, 0, "does not match the signed checkpoint");
+	tamper(ins, true, &witness, 0, "does not match the signed checkpoint");
+	/* stored checkpoints deleted too: the witness file still catches it */
+	g_autofree char *both = g_strdup_printf("%s; ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;"
+	                                        " DELETE FROM audit_checkpoints; ALTER TABLE audit_checkpoints ENABLE TRIGGER USER",
+	                                        upd);
+	exec_sql("CREATE TEMP TABLE cp_saved AS SELECT * FROM audit_checkpoints");
+	tamper(both, true, &witness, 0, "does not match the signed checkpoint");
+	exec_sql("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER; INSERT INTO audit_checkpoints SELECT * FROM cp_saved;"
+	         " ALTER TABLE audit_checkpoints ENABLE TRIGGER USER");
+	/* the tail cut off after the witness was taken */
+	g_autofree char *tail = g_strdup_printf("DELETE FROM audit_log WHERE id >= %lld", (long long)witness.last_entry_id);
+	tamper(tail, false, &witness, 0, "entries were removed");
+	ok(verify(&witness, &r, &err), err);
+	exec_sql("DROP TABLE audit_saved; DROP TABLE cp_saved");
+}
+
+static void test_database_refuses(void)
+{
+	g_autofree char *err = NULL;
+	g_assert_cmpint(db_exec(db, "TRUNCATE audit_log", &err), ==, QERR_DB);
+	g_assert_nonnull(strstr(err, "append-only"));
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(db_exec(db, "DELETE FROM audit_checkpoints", &err), ==, QERR_DB);
+	/* the application's role may insert and read, never change or delete, even with the triggers off */
+	ok(db_begin(db, &err), err);
+	exec_sql("ALTER TABLE audit_log DISABLE TRIGGER USER; SET LOCAL ROLE quire_app");
+	struct audit_event ev = {.actor = "system:test", .action = "role.checked", .outcome = "ok"};
+	ok(audit_append(db, &ev, &err), err);
+	g_assert_cmpint(db_exec(db, "SELECT count(*) FROM audit_log", &err), ==, QERR_OK);
+	g_assert_cmpint(db_exec(db, "UPDATE audit_log SET outcome = 'x'", &err), ==, QERR_DB);
+	g_assert_nonnull(strstr(err, "permission denied"));
+	db_rollback(db);
+	ok(db_begin(db, &err), err);
+	exec_sql("SET LOCAL ROLE quire_app");
+	g_assert_cmpint(db_exec(db, "DELETE FROM audit_log", &err), ==, QERR_DB);
+	g_assert_nonnull(strstr(err, "permission denied"));
+	db_rollback(db);
+}
+
+static void test_users_and_tokens(void)
+{
+	g_autofree char *err = NULL;
+	struct users_policy weak = {.ops = 1, .mem = 8 << 20}, strong = {.ops = 2, .mem = 8 << 20};
+	int64_t id = 0;
+	ok(users_add(db, &weak, "alice", "correct horse battery", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err), err);
+	g_assert_cmpint(users_add(db, &weak, "alice", "another password", USERS_ROLE_ADMIN, "cli:root", "cli", &id, &err),
+	                ==, QERR_CONFLICT);
+	g_assert_cmpint(users_add(db, &weak, "bob", "short", USERS_ROLE_ADMIN, "cli:root", "cli", &id, &err), ==,
+	                QERR_BAD_INPUT);
+	g_assert_cmpint(users_add(db, &weak, "bad name!", "long enough pw", USERS_ROLE_ADMIN, "cli:root", "cli", &id, &err),
+	                ==, QERR_BAD_INPUT);
+	g_assert_cmpint(count("SELECT count(*) FROM users WHERE password_hash LIKE '$argon2id$%'"), ==, 1);
+	g_assert_cmpint(count("SELECT count(*) FROM users WHERE password_hash LIKE '%horse%'"), ==, 0);
+	struct users_principal who;
+	ok(users_login(db, &weak, "alice", "correct horse battery", "10.1.2.3", &who, &err), err);
+	g_assert_cmpint(who.role, ==, USERS_ROLE_REVIEWER);
+	g_assert_cmpstr(who.actor, ==, "user:alice");
+	g_assert_cmpint(users_login(db, &weak, "alice", "Not-The-Password", "10.1.2.3", &who, &err), ==, QERR_DENIED);
+	g_assert_cmpint(users_login(db, &weak, "nobody", "Not-The-Password", "10.1.2.3", &who, &err), ==, QERR_DENIED);
+	g_assert_cmpint(count("SELECT count(*) FROM audit_log WHERE action = 'auth.login' AND outcome = 'failed'"
+	                      " AND client = '10.1.2.3' AND position('Not-The-Password' IN detail || actor) = 0"),
+	                ==, 2);
+	/* a stronger policy: the next good login rehashes */
+	ok(users_login(db, &strong, "alice", "correct horse battery", "cli", &who, &err), err);
+	g_assert_cmpint(count("SELECT count(*) FROM users WHERE name = 'alice' AND password_hash LIKE '%t=2,%'"), ==, 1);
+	ok(users_logout(db, &who, "cli", &err), err);
+	ok(users_set_role(db, "alice", USERS_ROLE_AUDITOR, "cli:root", "cli", &err), err);
+	ok(users_passwd(db, &strong, "alice", "a new passphrase", "cli:root", "cli", &err), err);
+	ok(users_login(db, &strong, "alice", "a new passphrase", "cli", &who, &err), err);
+	g_assert_cmpint(who.role, ==, USERS_ROLE_AUDITOR);
+	ok(users_disable(db, "alice", "cli:root", "cli", &err), err);
+	g_assert_cmpint(users_login(db, &strong, "alice", "a new passphrase", "cli", &who, &err), ==, QERR_DENIED);
+	g_assert_cmpint(users_disable(db, "nobody", "cli:root", "cli", &err), ==, QERR_NOT_FOUND);
+	/* roles: deny by default */
+	g_assert_true(users_allowed(USERS_ROLE_ADMIN, USERS_PERM_KEY_ADMIN));
+	g_assert_true(users_allowed(USERS_ROLE_OPERATOR, USERS_PERM_UPLOAD));
+	g_assert_false(users_allowed(USERS_ROLE_OPERATOR, USERS_PERM_DOC_VIEW));
+	g_assert_true(users_allowed(USERS_ROLE_REVIEWER, USERS_PERM_DOC_APPROVE));
+	g_assert_false(users_allowed(USERS_ROLE_REVIEWER, USERS_PERM_AUDIT_READ));
+	g_assert_true(users_allowed(USERS_ROLE_AUDITOR, USERS_PERM_AUDIT_READ));
+	g_assert_false(users_allowed(USERS_ROLE_AUDITOR, USERS_PERM_DOC_CORRECT));
+	g_assert_false(users_allowed(USERS_ROLE_COUNT, USERS_PERM_QUEUE_VIEW));
+	g_assert_false(users_allowed(USERS_ROLE_ADMIN, USERS_PERM_COUNT));
+	/* tokens: shown once, stored hashed, scoped, expiring, revocable */
+	char *token = NULL, *short_lived = NULL;
+	int64_t tid = 0, sid = 0;
+	ok(users_token_create(db, vault, "ci", USERS_ROLE_OPERATOR, 3600, "cli:root", "cli", &token, &tid, &err), err);
+	ok(users_token_create(db, vault, "brief", USERS_ROLE_AUDITOR, 1, "cli:root", "cli", &short_lived, &sid, &err), err);
+	g_assert_true(g_str_has_prefix(token, USERS_TOKEN_PREFIX));
+	g_autofree char *leak = g_strdup_printf("SELECT count(*) FROM api_tokens t WHERE position('%s' IN t::text) > 0"
+	                                        " OR position(encode(convert_to('%s', 'UTF8'), 'hex') IN t::text) > 0",
+	                                        token + 3, token + 3);
+	g_assert_cmpint(count(leak), ==, 0);
+	ok(users_token_check(db, vault, token, "10.9.9.9", &who, &err), err);
+	g_assert_true(who.is_token);
+	g_assert_cmpint(who.role, ==, USERS_ROLE_OPERATOR);
+	g_assert_cmpint(users_token_check(db, vault, "qt_forged", "10.9.9.9", &who, &err), ==, QERR_DENIED);
+	g_usleep(1100000);
+	g_assert_cmpint(users_token_check(db, vault, short_lived, "10.9.9.9", &who, &err), ==, QERR_DENIED);
+	ok(users_token_revoke(db, tid, "cli:root", "cli", &err), err);
+	g_assert_cmpint(users_token_check(db, vault, token, "10.9.9.9", &who, &err), ==, QERR_DENIED);
+	struct users_token_info *list = NULL;
+	int n = 0;
+	ok(users_token_list(db, &list, &n, &err), err);
+	g_assert_cmpint(n, ==, 2);
+	g_assert_true(list[1].revoked && !list[1].expired);
+	g_assert_true(list[0].expired);
+	users_token_list_free(list, n);
+	g_free(token);
+	g_free(short_lived);
+	int64_t entries = 0;
+	ok(audit_verify(db, &entries, &err), err);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	db = pgtest_start();
+	g_autofree char *dir = g_dir_make_tmp("quire-it-key-XXXXXX", NULL);
+	key_path = g_build_filename(dir, "kek.key", NULL);
+	g_autofree char *err = NULL;
+	ok(vault_keyfile_create(key_path, &err), err);
+	ok(vault_open(key_path, &vault, &err), err);
+	g_test_add_func("/security/swaps-refused", test_swaps_refused);
+	g_test_add_func("/security/stream-in-database", test_stream_in_database);
+	g_test_add_func("/security/rotation-under-load", test_rotation_under_load);
+	g_test_add_func("/security/erasure-defeats-backup", test_erasure_defeats_backup);
+	g_test_add_func("/security/audit/tampering-detected", test_audit_tampering);
+	g_test_add_func("/security/audit/database-refuses", test_database_refuses);
+	g_test_add_func("/security/users-and-tokens", test_users_and_tokens);
+	int rc = g_test_run();
+	vault_close(vault);
+	db_close(db);
+	pgtest_stop();
+	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_free(key_path);
+	return rc;
+}
