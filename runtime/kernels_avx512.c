@@ -224,10 +224,12 @@ INLINE __m512i nibbles_pair(const uint8_t *qs0, const uint8_t *qs1)
 {
 	__m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)qs0)),
 	                                    _mm_loadu_si128((const __m128i *)qs1), 1);
-	__m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-	z = _mm512_and_si512(z, _mm512_set1_epi8(15));
-	/* 128-bit lanes are (b0 low, b1 low, b0 high, b1 high): reorder to b0, b1 */
-	return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+	/* 128-bit lanes (b0, b0, b1, b1), the second of each pair shifted to its high nibbles */
+	const __m512i lanes = _mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3);
+	const __m512i shift = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
+	                                        0x0004000400040004ll, 0x0004000400040004ll);
+	__m512i z = _mm512_permutexvar_epi64(lanes, _mm512_castsi256_si512(v));
+	return _mm512_and_si512(_mm512_srlv_epi16(z, shift), _mm512_set1_epi8(15));
 }
 
 INLINE void reduce_store(const __m512 *acc, float *y, size_t ys, const int N)
