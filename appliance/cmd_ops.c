@@ -56,12 +56,12 @@ static const char *conninfo_of(const struct app *app)
 	return app->cfg->db_url[0] ? app->cfg->db_url : pgembed_conninfo(app->pg);
 }
 
-/* The keyring file next to the key file (wrapped key material, sealed under the KEK). */
+/* The keyring file (wrapped key material, sealed under the KEK), as the vault finds it. */
 static char *keyring_path(const struct config *cfg)
 {
-	g_autofree char *key = config_key_path(cfg);
-	g_autofree char *dir = g_path_get_dirname(key);
-	return g_build_filename(dir, "keyring", NULL);
+	if (cfg->keyring && cfg->keyring[0])
+		return g_strdup(cfg->keyring);
+	return g_build_filename(cfg->data_dir, "keys", "keyring", NULL);
 }
 
 int cmd_watch(int argc, char **argv, struct config *cfg)

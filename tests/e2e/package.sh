@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The Debian package: built with dpkg-buildpackage (packaging/build-deb.sh),
+# its contents, control data and maintainer scripts inspected with dpkg-deb,
+# the systemd units scored by `systemd-analyze security --offline`, then
+# installed with dpkg into a scratch root (an overlay of / in a private mount
+# namespace, thrown away at the end) where the maintainer scripts really run:
+# the quire user, permissions, `quire init`, `quire doctor`, the service's
+# command line as that user answering over HTTP and processing an invoice,
+# and a purge. Prints TAP. Usage: package.sh SOURCE_DIR MAKE_INVOICE
+set -u
+SRC=$1
+MAKE_INVOICE=$2
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+
+work=$(mktemp -d /tmp/quire-pkg-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+echo "1..12"
+if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
+  for i in $(seq 12); do skip "/package/$i" "dpkg-dev or debhelper missing (packaging/deps.sh installs them)"; done
+  exit 0
+fi
+
+# QUIRE_PACKAGE_DEB: an already built package to check instead (quicker when iterating).
+deb=${QUIRE_PACKAGE_DEB:-$("$SRC/packaging/build-deb.sh" "$work/out" 2>"$work/build.err" | tail -1)}
+check "/package/builds" '[ -f "$deb" ] || { cat "$work/build.err" >&2; false; }'
+dpkg-deb -c "$deb" 2>/dev/null | awk '{print $1, $2, $6}' >"$work/contents"
+has() { grep -q " $1\$" "$work/contents"; }
+check "/package/contents" 'has ./usr/bin/quire && has ./lib/systemd/system/quire.service &&
+  has ./lib/systemd/system/quire-worker@.service && has ./etc/quire/quire.conf &&
+  has ./usr/share/man/man1/quire.1.gz && has ./usr/share/quire/migrations/0001_initial.sql &&
+  has ./usr/share/quire/schemas/invoice.json && has ./var/lib/quire/ &&
+  grep -q "^-rw-r----- root/root ./etc/quire/quire.conf$" "$work/contents"'
+mkdir -p "$work/ctl" "$work/x"
+dpkg-deb -e "$deb" "$work/ctl"
+dpkg-deb -x "$deb" "$work/x"
+check "/package/control" 'dpkg-deb -f "$deb" Depends | grep -q "postgresql-15" &&
+  dpkg-deb -f "$deb" Depends | grep -q "adduser" && dpkg-deb -f "$deb" Depends | grep -q "libpoppler-glib8" &&
+  grep -qx "/etc/quire/quire.conf" "$work/ctl/conffiles"'
+check "/package/maintainer-scripts" 'for s in postinst postrm prerm; do sh -n "$work/ctl/$s" || exit 1; done &&
+  grep -q "adduser --system --group --home /var/lib/quire" "$work/ctl/postinst" &&
+  grep -q "runuser -u quire -- .*quire init" "$work/ctl/postinst" &&
+  grep -q "deb-systemd-helper enable .quire.service." "$work/ctl/postinst" &&
+  ! grep -q "quire-worker@.service" "$work/ctl/postinst"'
+check "/package/config" 'grep -qx "data_dir = /var/lib/quire" "$work/x/etc/quire/quire.conf" &&
+  grep -qx "run_as = quire" "$work/x/etc/quire/quire.conf" &&
+  QUIRE_CONFIG="$work/x/etc/quire/quire.conf" "$work/x/usr/bin/quire" config show | grep -qx "general.data_dir = /var/lib/quire"'
+unit="$work/x/lib/systemd/system/quire.service"
+check "/package/unit-hardening" 'for d in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
+    PrivateDevices=yes "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" SystemCallFilter=@system-service \
+    MemoryMax= TasksMax= StateDirectory=quire User=quire LoadCredential=quire-kek:; do
+    grep -q "^$d" "$unit" || { echo "# missing $d" >&2; exit 1; }; done'
+if systemd-analyze --help 2>/dev/null | grep -q -- "--offline"; then
+  score() { systemd-analyze security --offline=true "$1" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p'; }
+  s1=$(score "$unit")
+  s2=$(score "$work/x/lib/systemd/system/quire-worker@.service")
+  echo "# systemd-analyze security: quire.service $s1, quire-worker@.service $s2"
+  check "/package/security-score-ok" 'echo "$s1" | grep -Eq " (SAFE|OK)$" && echo "$s2" | grep -Eq " (SAFE|OK)$"'
+else
+  skip "/package/security-score-ok" "systemd-analyze without --offline"
+fi
+
+# The scratch root: / seen through an overlay whose upper layer is thrown away.
+root="$work/root"
+mkdir -p "$root" "$work/up" "$work/wk"
+cp "$deb" "$work/up.deb"
+cat >"$work/inside.sh" <<'EOF'
+set -u
+cd /
+dpkg -i /tmp/quire.deb >/tmp/dpkg.log 2>&1 || { tail -20 /tmp/dpkg.log >&2; echo "FAIL install"; }
+echo "user $(getent passwd quire | cut -d: -f6,7)"
+echo "etc $(stat -c '%a %U:%G' /etc/quire) $(stat -c '%a %U:%G' /etc/quire/quire.conf)"
+echo "data $(stat -c '%a %U' /var/lib/quire) $(stat -c '%a %U' /var/lib/quire/keys/kek.key 2>&1) $(test -f /var/lib/quire/postgres/PG_VERSION && echo cluster)"
+echo "enabled $(readlink /etc/systemd/system/multi-user.target.wants/quire.service)"
+runuser -u quire -- quire doctor >/tmp/doctor.out 2>&1 && echo "doctor ok" || sed 's/^/# /' /tmp/doctor.out >&2
+# The service's command lines, as systemd would run them (credential and environment from the unit).
+mkdir -p /run/credentials/quire.service
+install -o quire -m 0400 /var/lib/quire/keys/kek.key /run/credentials/quire.service/quire-kek
+export CREDENTIALS_DIRECTORY=/run/credentials/quire.service
+eval "$(sed -n 's/^Environment=//p' /lib/systemd/system/quire.service | sed "s|%d|$CREDENTIALS_DIRECTORY|g" |
+  tr ' ' '\n' | sed 's/^/export /')"
+export QUIRE_WEB_LISTEN=127.0.0.1:0
+env | grep -E "^(QUIRE|PGOPTIONS)" | sed 's/^/env /'
+runuser -u quire -- quire migrate >/tmp/serve.log 2>&1 || echo "FAIL migrate"
+# setpriv execs quire itself (as systemd would), so SIGTERM reaches it directly.
+setpriv --reuid=quire --regid=quire --init-groups quire serve >/tmp/serve.out 2>>/tmp/serve.log &
+pid=$!
+for _ in $(seq 100); do grep -q "serving on" /tmp/serve.out && break; sleep 0.2; done
+port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' /tmp/serve.out)
+curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && echo "healthz ok"
+/tmp/make-invoice /tmp/inv.pdf --number INV-PKG-0001
+chmod 644 /tmp/inv.pdf
+runuser -u quire -- quire submit /tmp/inv.pdf >/dev/null 2>>/tmp/serve.log
+for _ in $(seq 100); do runuser -u quire -- quire status 2>/dev/null | grep -Eq "done +1$" && break; sleep 0.3; done
+runuser -u quire -- quire status 2>/dev/null | grep -Eq "done +1$" && echo "processed ok"
+kill -TERM $pid
+wait $pid && echo "stopped ok"
+runuser -u quire -- quire show 1 2>/dev/null | grep -q '"INV-PKG-0001"' && echo "show ok"
+tail -n 15 /tmp/serve.out /tmp/serve.log >&2
+dpkg --purge quire >/tmp/purge.log 2>&1 && echo "purged $(test -e /usr/bin/quire && echo binary-left) $(test -e /etc/quire/quire.conf && echo conf-left) $(test -d /var/lib/quire/keys && echo data-kept)"
+EOF
+if unshare -m true 2>/dev/null; then
+  unshare -m bash -c '
+    set -e
+    mount --make-rprivate /
+    mount -t overlay overlay -o lowerdir=/,upperdir="$1/up",workdir="$1/wk" "$1/root"
+    mount --rbind /dev "$1/root/dev"
+    mount -t proc proc "$1/root/proc"
+    mount -t tmpfs tmpfs "$1/root/tmp"
+    mount -t tmpfs tmpfs "$1/root/run"
+    cp "$1/up.deb" "$1/root/tmp/quire.deb"
+    cp "$2" "$1/root/tmp/make-invoice"
+    cp "$1/inside.sh" "$1/root/tmp/inside.sh"
+    chroot "$1/root" /bin/bash /tmp/inside.sh
+  ' _ "$work" "$MAKE_INVOICE" >"$work/inside.out" 2>"$work/inside.err" || true
+  sed 's/^/# /' "$work/inside.out"
+  saw() { grep -q "$1" "$work/inside.out"; }
+  check "/package/install-scratch-root" '! saw "^FAIL" && saw "^user /var/lib/quire:/usr/sbin/nologin$" &&
+    saw "^enabled /lib/systemd/system/quire.service$" || { sed "s/^/# /" "$work/inside.err" >&2; false; }'
+  check "/package/permissions" 'saw "^etc 750 root:quire 640 root:quire$" && saw "^data 700 quire 600 quire cluster$"'
+  check "/package/doctor-as-service-user" 'saw "^doctor ok$"'
+  check "/package/service-runs" 'saw "^healthz ok$" && saw "^processed ok$" && saw "^stopped ok$" && saw "^show ok$" ||
+    { sed "s/^/# /" "$work/inside.err" >&2; false; }'
+  check "/package/purge" 'saw "^purged   data-kept$"'
+else
+  for t in install-scratch-root permissions doctor-as-service-user service-runs purge; do
+    skip "/package/$t" "no private mount namespace here (needs root)"
+  done
+fi
+[ "$failed" -eq 0 ]
