@@ -157,6 +157,8 @@ static void bench_memory(struct bench_result *r)
 		unsigned long long kb;
 		if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
 			r->vm_hwm_bytes = (uint64_t)kb * 1024;
+		if (sscanf(line, "VmPeak: %llu kB", &kb) == 1)
+			r->vm_peak_bytes = (uint64_t)kb * 1024;
 	}
 	if (f)
 		fclose(f);
@@ -189,29 +191,49 @@ static void bench_describe(const struct model *m, struct bench_result *r)
 	}
 }
 
+static int bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* Times n_prompt tokens as one batch and n_gen tokens one at a time, each from an empty context. */
 static enum rterror bench_measure(struct model_ctx *c, const int32_t *toks, const struct bench_opts *o,
                                   float *logits, struct bench_result *r, char **reterr)
 {
 	enum rterror err = RTERROR_OK;
-	double pp_time = 0, tg_time = 0;
+	double pp_time = 0, tg_time = 0, pp_best = 0;
+	size_t n_times = (size_t)o->n_gen * (size_t)o->reps;
+	double *times = malloc(sizeof(*times) * n_times);
+	if (!times)
+		return rterror_set(reterr, RTERROR_NOMEM, "bench: out of memory");
 	for (int rep = 0; rep < o->reps && !err; rep++) {
 		model_ctx_truncate(c, 0);
 		double t0 = bench_now();
 		err = model_eval(c, toks, o->n_prompt, logits, false, reterr);
-		pp_time += bench_now() - t0;
+		double dt = bench_now() - t0;
+		pp_time += dt;
+		if (dt > 0 && (double)o->n_prompt / dt > pp_best)
+			pp_best = (double)o->n_prompt / dt;
 		if (err)
 			break;
 		model_ctx_truncate(c, 0);
-		t0 = bench_now();
-		for (int i = 0; i < o->n_gen && !err; i++)
+		for (int i = 0; i < o->n_gen && !err; i++) {
+			t0 = bench_now();
 			err = model_eval(c, &toks[i], 1, logits, false, reterr);
-		tg_time += bench_now() - t0;
+			dt = bench_now() - t0;
+			tg_time += dt;
+			times[(size_t)rep * (size_t)o->n_gen + (size_t)i] = dt;
+		}
 	}
 	if (!err) {
 		r->pp_tps = pp_time > 0 ? (double)o->n_prompt * o->reps / pp_time : 0;
 		r->tg_tps = tg_time > 0 ? (double)o->n_gen * o->reps / tg_time : 0;
+		r->pp_best_tps = pp_best;
+		qsort(times, n_times, sizeof(*times), bench_cmp_double);
+		r->tg_median_tps = times[n_times / 2] > 0 ? 1.0 / times[n_times / 2] : 0;
 	}
+	free(times);
 	return err;
 }
 
@@ -289,6 +311,13 @@ void bench_print(FILE *out, const struct bench_result *r)
 	if (r->ref_tg_tps > 0)
 		fprintf(out, "   reference %.2f, ratio %.2f", r->ref_tg_tps, r->tg_tps / r->ref_tg_tps);
 	fprintf(out, "\n");
+	fprintf(out, "pp best of %s: %.2f tok/s", "the repetitions", r->pp_best_tps);
+	if (r->ref_pp_tps > 0)
+		fprintf(out, " (ratio %.2f)", r->pp_best_tps / r->ref_pp_tps);
+	fprintf(out, "; tg from the median token time: %.2f tok/s", r->tg_median_tps);
+	if (r->ref_tg_tps > 0)
+		fprintf(out, " (ratio %.2f)", r->tg_median_tps / r->ref_tg_tps);
+	fprintf(out, "\n");
 	double rate = r->tg_tps * (double)r->bytes_per_token * 1e-9;
 	if (r->bandwidth_gbs > 0)
 		fprintf(out, "generation reads %.1f GB/s of weights; measured bandwidth %.1f GB/s; %.0f%% of the bound "
@@ -299,6 +328,7 @@ void bench_print(FILE *out, const struct bench_result *r)
 		fprintf(out, "tg ratio at equal bandwidth (this run %.1f GB/s, reference machine %.1f GB/s): %.2f\n",
 		        r->bandwidth_gbs, BENCH_REF_BANDWIDTH,
 		        r->tg_tps / r->ref_tg_tps * BENCH_REF_BANDWIDTH / r->bandwidth_gbs);
-	fprintf(out, "peak memory: %.2f GiB (maxrss), VmHWM %.2f GiB\n", (double)r->peak_rss_bytes / gib,
-	        (double)r->vm_hwm_bytes / gib);
+	fprintf(out, "peak memory: %.2f GiB (maxrss), VmHWM %.2f GiB; address space VmPeak %.2f GiB "
+	             "(an upper bound with the whole %d-token context in use)\n",
+	        (double)r->peak_rss_bytes / gib, (double)r->vm_hwm_bytes / gib, (double)r->vm_peak_bytes / gib, r->n_ctx);
 }

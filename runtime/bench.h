@@ -36,11 +36,16 @@ struct bench_result {
 	uint64_t file_bytes;
 	uint64_t bytes_per_token; /* weight bytes read to generate one token */
 	int n_prompt, n_gen;
-	double pp_tps, tg_tps;   /* tokens per second */
+	double pp_tps, tg_tps;   /* tokens per second, averaged over the repetitions */
+	double pp_best_tps;      /* the fastest repetition of pp */
+	double tg_median_tps;    /* from the median time of one generated token: on a
+	                          * shared machine, what the code does when it has the cores */
 	double ref_pp_tps, ref_tg_tps; /* reference figures, 0 if none */
 	double bandwidth_gbs;    /* measured read bandwidth, 0 if not measured */
 	uint64_t peak_rss_bytes; /* getrusage maxrss */
 	uint64_t vm_hwm_bytes;   /* /proc/self/status VmHWM, 0 if unavailable */
+	uint64_t vm_peak_bytes;  /* VmPeak: address space, as if the whole context (KV cache)
+	                          * and every allocation were resident; 0 if unavailable */
 };
 
 /* Loads path and measures it. On failure *reterr (if not NULL) gets a malloc'd message. */
