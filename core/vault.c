@@ -31,6 +31,7 @@
 #define SALT_BYTES 16
 #define MIN_PASSPHRASE 8
 #define MAX_ARGON2_MEM ((unsigned long long)4 << 30)
+#define RING_STALE_US 1000000 /* a version retired elsewhere stops working here within this */
 
 /* Subkey ids under KDF_CONTEXT; never renumber. */
 enum { SUBKEY_RING = 1, SUBKEY_HASH = 2, SUBKEY_TOKEN = 3, SUBKEY_SIGN = 4, SUBKEY_COUNT_ };
@@ -39,6 +40,7 @@ static const char KDF_CONTEXT[crypto_kdf_CONTEXTBYTES] = {'q', 'u', 'i', 'r', 'e
 struct ring {
 	GMutex lock;
 	int n;
+	gint64 loaded_at; /* monotonic microseconds of the last read of the file */
 	int32_t versions[VAULT_MAX_VERSIONS];
 	uint8_t *keys; /* sodium_malloc'd, n * VAULT_KEY_BYTES */
 };
@@ -345,6 +347,8 @@ static enum qerr ring_reload(const struct vault *v, char **reterr)
 	if (memcmp(file, v->header, RING_HEADER) != 0)
 		return qerr_set(reterr, QERR_KEY, "the keyring %s was replaced by one of another installation", v->ring_path);
 	e = ring_decode((struct vault *)v, file, len, v->ring, reterr);
+	if (!e)
+		v->ring->loaded_at = g_get_monotonic_time();
 	if (e == QERR_CRYPTO)
 		e = qerr_set(reterr, QERR_KEY, "the keyring %s no longer opens with this key", v->ring_path);
 	return e;
@@ -483,6 +487,7 @@ static enum qerr open_ring(struct vault *v, const struct vault_options *o, uint8
 			return wrong_key(o, reterr);
 	}
 	e = ring_decode(v, file, len, v->ring, reterr);
+	v->ring->loaded_at = g_get_monotonic_time();
 	return e == QERR_CRYPTO ? wrong_key(o, reterr) : e;
 }
 
@@ -565,14 +570,15 @@ static bool ring_is_newest(const struct ring *r, int i)
 }
 
 /* Copies the key of version into out. The keyring is re-read when the version is not cached,
- * and also when it is an older one: another process may have retired it, and a retired
- * version must stop working here too. */
+ * and also when it is an older one and the cache is more than RING_STALE_US old: another
+ * process may have retired it, and a retired version must stop working here too. */
 static enum qerr version_key(const struct vault *v, int32_t version, uint8_t *out, char **reterr)
 {
 	g_mutex_lock(&v->ring->lock);
 	int i = ring_find(v->ring, version);
 	enum qerr e = QERR_OK;
-	if ((i < 0 || !ring_is_newest(v->ring, i)) && (e = ring_reload(v, reterr)) == QERR_OK)
+	bool stale = g_get_monotonic_time() - v->ring->loaded_at > RING_STALE_US;
+	if ((i < 0 || (stale && !ring_is_newest(v->ring, i))) && (e = ring_reload(v, reterr)) == QERR_OK)
 		i = ring_find(v->ring, version);
 	if (!e && i < 0)
 		e = qerr_set(reterr, QERR_KEY, "key version %d is not in the keyring %s (retired, or another keyring)",

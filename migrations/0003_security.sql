@@ -72,6 +72,9 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoint
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'quire_app') THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = current_user AND (rolsuper OR rolcreaterole)) THEN
+            RAISE EXCEPTION 'role quire_app is missing and % may not create it: run CREATE ROLE quire_app NOLOGIN as an administrator, then quire migrate', current_user;
+        END IF;
         CREATE ROLE quire_app NOLOGIN;
     END IF;
 END
