@@ -410,9 +410,10 @@ INLINE void row_kq(int64_t n, const uint8_t *w, size_t bsz, size_t off_qs, size_
 	const __m512i lo4 = _mm512_set1_epi8(15);
 	for (int64_t ib = 0; ib < n / QK_K; ib++) {
 		const uint8_t *blk = w + (size_t)ib * bsz;
-		_mm_prefetch((const char *)blk + 4 * bsz, _MM_HINT_T0);
-		_mm_prefetch((const char *)blk + 4 * bsz + 64, _MM_HINT_T0);
-		_mm_prefetch((const char *)blk + 4 * bsz + 128, _MM_HINT_T0);
+		/* weights are read once per token: fetch well ahead, around the outer caches */
+		_mm_prefetch((const char *)blk + 12 * bsz, _MM_HINT_NTA);
+		_mm_prefetch((const char *)blk + 12 * bsz + 64, _MM_HINT_NTA);
+		_mm_prefetch((const char *)blk + 12 * bsz + 128, _MM_HINT_NTA);
 		quant_f16 d16[2];
 		memcpy(d16, blk, sizeof d16);
 		__m256i sm = kq_scales_mins(blk + 4);
@@ -486,7 +487,7 @@ INLINE void row_q6_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, f
 	for (int64_t ib = 0; ib < n / QK_K; ib++) {
 		const struct block_q6_K *bb = b + ib;
 		for (int k = 0; k < 4; k++)
-			_mm_prefetch((const char *)(bb + 4) + 64 * k, _MM_HINT_T0);
+			_mm_prefetch((const char *)(bb + 10) + 64 * k, _MM_HINT_NTA);
 		__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bb->scales));
 		__m512i wc[4], sc[4];
 		for (int h = 0; h < 2; h++) {
