@@ -58,10 +58,14 @@ int cmd_serve(int argc, char **argv, struct config *cfg)
 	                            .threads = 2};
 	struct server *srv = NULL;
 	int rc = 0;
-	if (server_start(&so, &srv, &err))
+	struct ops_watcher *watcher = NULL;
+	if (server_start(&so, &srv, &err)) {
 		rc = cmd_fail("serve", err);
-	else
+	} else {
+		watcher = ops_watch_start(cfg, app.vault, so.conninfo); /* watch.dir, if set */
 		rc = serve(cfg, &app, srv);
+	}
+	ops_watch_stop(watcher);
 	server_stop(srv);
 	app_close(&app);
 	return rc;

@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 files=12
 
-echo "1..14"
+echo "1..15"
 check "/ops/init" '"$QUIRE" init >>"$log" 2>&1'
 # The server stays up while watchers come and go, as under systemd.
 "$QUIRE" start >>"$log" 2>&1
@@ -109,4 +109,14 @@ size=$(stat -c %s "$work/damaged.backup")
 printf 'X' | dd of="$work/damaged.backup" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
 check "/ops/restore-refuses-damaged" '! "$QUIRE" restore --force "$work/damaged.backup" 2>"$work/err3" &&
   grep -q "does not match its checksum" "$work/err3"'
+
+# The daemon watches watch.dir itself.
+mkdir -p "$work/inbox2"
+QUIRE_WATCH_DIR="$work/inbox2" QUIRE_WEB_LISTEN=127.0.0.1:0 "$QUIRE" serve >"$work/serve.out" 2>>"$log" &
+serve_pid=$!
+for _ in $(seq 50); do grep -q "serving on" "$work/serve.out" && break; sleep 0.2; done
+"$MAKE_INVOICE" "$work/inbox2/served.pdf" --number INV-OPS-SERVED
+for _ in $(seq 100); do "$QUIRE" status 2>/dev/null | grep -Eq "done +$((files + 2))$" && break; sleep 0.2; done
+check "/ops/serve-watches-watch-dir" '[ -f "$work/inbox2/processed/served.pdf" ] &&
+  "$QUIRE" status 2>>"$log" | grep -Eq "done +$((files + 2))$" && kill -TERM $serve_pid && wait $serve_pid'
 [ "$failed" -eq 0 ]
