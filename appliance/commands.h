@@ -30,6 +30,8 @@ int cmd_token(int argc, char **argv, struct config *cfg);
 int cmd_model(int argc, char **argv, struct config *cfg);
 int cmd_eval(int argc, char **argv, struct config *cfg);
 int cmd_serve(int argc, char **argv, struct config *cfg);
+int cmd_web(int argc, char **argv, struct config *cfg);
+int cmd_export(int argc, char **argv, struct config *cfg);
 int cmd_start(int argc, char **argv, struct config *cfg);
 int cmd_stop(int argc, char **argv, struct config *cfg);
 int cmd_watch(int argc, char **argv, struct config *cfg);

@@ -49,6 +49,15 @@ struct config {
 	char *schemas_dir;
 	int auto_approve;
 	char *web_listen;
+	int web_threads;
+	char *web_tls_cert;
+	char *web_tls_key;
+	int web_max_connections;
+	int web_max_per_address;
+	int web_timeout_s;
+	int web_max_request_mb;
+	int web_session_idle_s;
+	int web_session_max_h;
 	char *watch_dir;
 	int watch_settle_ms;
 	char *source; /* the file read, or NULL */

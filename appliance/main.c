@@ -20,6 +20,8 @@ static const struct command commands[] = {
 	{"submit", cmd_submit, "store PDFs encrypted and queue them for processing"},
 	{"worker", cmd_worker, "process queued documents"},
 	{"serve", cmd_serve, "run the web server and a worker (the daemon)"},
+	{"web", cmd_web, "run the web server only"},
+	{"export", cmd_export, "export approved results (CSV, JSON Lines) or training examples"},
 	{"status", cmd_status, "show the queue: counts by state, oldest waiting job, throughput, failures"},
 	{"retry", cmd_retry, "queue failed, dead or cancelled jobs again"},
 	{"cancel", cmd_cancel, "cancel queued or running jobs"},

@@ -8,12 +8,16 @@ packages=(
   libpoppler-glib-dev poppler-utils libcairo2-dev fonts-dejavu-core
   libmicrohttpd-dev libsodium-dev libcjson-dev libcurl4-openssl-dev
   libtesseract-dev tesseract-ocr-eng libxml2-dev python3 curl
+  chromium wrk
   dpkg-dev debhelper systemd adduser
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The browser test drives Chromium through playwright-core from npm; a Node.js from
+# elsewhere (with its own npm) is kept as it is.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -1,80 +1,827 @@
-/* server: libmicrohttpd set-up, routing of the two read-only endpoints. */
+/* server: libmicrohttpd set-up, request bodies, routing, security headers.
+ *
+ * libmicrohttpd calls the access handler several times per request: once
+ * with the headers (we route, authenticate and check permissions and the
+ * request's origin then, so a refused request is answered before its body is
+ * read), once per piece of body (fed to the body sink, with limits), and once
+ * at the end (CSRF token, then the handler). A request's state lives in a
+ * struct conn_req from the first call until libmicrohttpd reports it
+ * completed. Database connections come from a pool with one per thread of
+ * the daemon, so a request never waits for another thread's query. */
 #include "web/server.h"
 
 #include <arpa/inet.h>
-#include <glib.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "core/db.h"
 #include "core/json.h"
+#include "core/log.h"
+#include "web/internal.h"
+#include "web/multipart.h"
 
-struct server {
-	struct MHD_Daemon *daemon;
-	struct db *db; /* guarded by lock: a libpq connection serves one request at a time */
-	GMutex lock;
-	uint16_t port;
+enum sink { SINK_NONE, SINK_FORM, SINK_MULTIPART, SINK_RAW_PDF, SINK_JSON };
+
+struct throttle {
+	int failures;
+	gint64 until_us; /* monotonic */
 };
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type, const char *body)
+struct server {
+	struct server_options opt;
+	struct MHD_Daemon *daemon;
+	uint16_t port;
+	bool tls;
+	char *cert_pem, *key_pem;
+	/* the connection pool */
+	GMutex pool_lock;
+	GCond pool_cond;
+	struct db **pool;
+	int pool_n, pool_free;
+	/* login throttling, by "user:NAME" and "addr:ADDRESS" */
+	GMutex throttle_lock;
+	GHashTable *throttle;
+	/* statistics */
+	uint64_t requests, refused; /* __atomic builtins */
+	GMutex verify_lock;
+	char *last_verify;
+};
+
+struct conn_req {
+	struct web_req req;
+	const struct web_route *route;
+	enum sink sink;
+	struct multipart *mp;
+	struct web_file *file; /* the part being received */
+	size_t form_bytes;
+	size_t received;
+	bool answered; /* a response was queued early */
+	/* A body refused half way is read to its end (up to max_request_bytes) and then answered:
+	 * libmicrohttpd cannot answer while a body is still arriving. */
+	unsigned fail_status;
+	const char *fail_code;
+	char *fail_msg;
+	char *field;      /* the plain multipart field being received */
+	GString *field_value;
+};
+
+static const struct web_route *const route_tables[] = {session_routes, asset_routes, page_routes, review_routes,
+                                                       api_routes};
+
+const struct server_options *web_opt(const struct web_req *req) { return &req->srv->opt; }
+const struct vault *web_vault(const struct web_req *req) { return req->srv->opt.vault; }
+
+const char *web_header(const struct web_req *req, const char *name)
 {
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-	MHD_add_response_header(r, "Content-Type", type);
-	MHD_add_response_header(r, "Cache-Control", "no-store");
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *web_cookie(const struct web_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+const char *web_form(const struct web_req *req, const char *key)
+{
+	return req->form ? g_hash_table_lookup(req->form, key) : NULL;
+}
+
+const char *web_query(const struct web_req *req, const char *key)
+{
+	return req->query ? g_hash_table_lookup(req->query, key) : NULL;
+}
+
+void web_resp_header(struct web_resp *resp, const char *name, const char *value)
+{
+	g_ptr_array_add(resp->headers, g_strdup(name));
+	g_ptr_array_add(resp->headers, g_strdup(value));
+}
+
+void web_text(struct web_resp *resp, unsigned status, const char *type, const char *text)
+{
+	resp->status = status;
+	resp->type = type;
+	g_string_assign(resp->body, text);
+}
+
+void web_json_error(struct web_resp *resp, unsigned status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	struct json *root = json_new_object();
+	struct json *err = json_add_item(root, "error", json_new_object());
+	json_add_string(err, "code", code);
+	json_add_string(err, "message", msg);
+	g_autofree char *text = json_format(root, false);
+	json_free(root);
+	web_text(resp, status, "application/json", text);
+}
+
+void web_redirect(struct web_resp *resp, const char *location)
+{
+	resp->status = MHD_HTTP_SEE_OTHER;
+	resp->type = "text/plain; charset=utf-8";
+	web_resp_header(resp, "Location", location);
+	g_string_assign(resp->body, "See other\n");
+}
+
+unsigned web_status_of(enum qerr e, const char **ret_code)
+{
+	static const struct {
+		enum qerr e;
+		unsigned status;
+		const char *code;
+	} map[] = {
+		{QERR_NOT_FOUND, 404, "not_found"},        {QERR_BAD_INPUT, 400, "bad_request"},
+		{QERR_NOT_PDF, 415, "not_pdf"},            {QERR_EMPTY, 400, "empty"},
+		{QERR_TOO_LARGE, 413, "too_large"},        {QERR_UNSUPPORTED, 415, "unsupported"},
+		{QERR_PARSE_FAILED, 422, "parse_failed"},  {QERR_DENIED, 403, "forbidden"},
+		{QERR_CONFLICT, 409, "conflict"},          {QERR_DB_UNAVAILABLE, 503, "unavailable"},
+		{QERR_TIMEOUT, 503, "unavailable"},        {QERR_BUSY, 503, "unavailable"},
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(map); i++)
+		if (map[i].e == e) {
+			*ret_code = map[i].code;
+			return map[i].status;
+		}
+	*ret_code = "internal";
+	return 500;
+}
+
+void web_stats(const struct web_req *req, uint64_t *ret_requests, uint64_t *ret_refused)
+{
+	*ret_requests = __atomic_load_n(&req->srv->requests, __ATOMIC_RELAXED);
+	*ret_refused = __atomic_load_n(&req->srv->refused, __ATOMIC_RELAXED);
+}
+
+char *web_last_verify(const struct web_req *req)
+{
+	g_mutex_lock(&req->srv->verify_lock);
+	char *t = g_strdup(req->srv->last_verify);
+	g_mutex_unlock(&req->srv->verify_lock);
+	return t;
+}
+
+void web_set_last_verify(const struct web_req *req, const char *text)
+{
+	g_mutex_lock(&req->srv->verify_lock);
+	g_free(req->srv->last_verify);
+	req->srv->last_verify = g_strdup(text);
+	g_mutex_unlock(&req->srv->verify_lock);
+}
+
+/* Growing delays: nothing for the first three failures, then 1, 2, 4 ... seconds, at most 5 minutes. */
+int web_throttle_wait(struct web_req *req, const char *name)
+{
+	struct server *s = req->srv;
+	g_autofree char *ku = g_strdup_printf("user:%s", name ? name : "");
+	g_autofree char *ka = g_strdup_printf("addr:%s", req->client);
+	gint64 now = g_get_monotonic_time(), until = 0;
+	g_mutex_lock(&s->throttle_lock);
+	struct throttle *t = g_hash_table_lookup(s->throttle, ku);
+	if (t)
+		until = t->until_us;
+	t = g_hash_table_lookup(s->throttle, ka);
+	if (t && t->until_us > until)
+		until = t->until_us;
+	g_mutex_unlock(&s->throttle_lock);
+	return until > now ? (int)((until - now + 999999) / 1000000) : 0;
+}
+
+static void throttle_bump(GHashTable *h, const char *key, gint64 now)
+{
+	struct throttle *t = g_hash_table_lookup(h, key);
+	if (!t) {
+		if (g_hash_table_size(h) > 100000) /* bounded: a flood of names forgets old entries */
+			g_hash_table_remove_all(h);
+		t = g_new0(struct throttle, 1);
+		g_hash_table_insert(h, g_strdup(key), t);
+	}
+	t->failures++;
+	if (t->failures >= 3) {
+		int shift = MIN(t->failures - 3, 8);
+		t->until_us = now + MIN((gint64)1000000 << shift, (gint64)300 * 1000000);
+	}
+}
+
+void web_throttle_note(struct web_req *req, const char *name, bool ok)
+{
+	struct server *s = req->srv;
+	g_autofree char *ku = g_strdup_printf("user:%s", name ? name : "");
+	g_autofree char *ka = g_strdup_printf("addr:%s", req->client);
+	g_mutex_lock(&s->throttle_lock);
+	if (ok) {
+		g_hash_table_remove(s->throttle, ku);
+		g_hash_table_remove(s->throttle, ka);
+	} else {
+		gint64 now = g_get_monotonic_time();
+		throttle_bump(s->throttle, ku, now);
+		throttle_bump(s->throttle, ka, now);
+	}
+	g_mutex_unlock(&s->throttle_lock);
+}
+
+/* ---- the connection pool ---- */
+
+static struct db *pool_get(struct server *s)
+{
+	g_mutex_lock(&s->pool_lock);
+	while (s->pool_free == 0)
+		g_cond_wait(&s->pool_cond, &s->pool_lock);
+	struct db *db = s->pool[--s->pool_free];
+	g_mutex_unlock(&s->pool_lock);
+	if (!db && db_connect(s->opt.conninfo, &db, NULL) != QERR_OK) /* it broke earlier: try again now */
+		db = NULL;
+	return db;
+}
+
+/* Puts db back; a connection that no longer answers is replaced at its next use. */
+static void pool_put(struct server *s, struct db *db, bool broken)
+{
+	if (broken) {
+		db_close(db);
+		db = NULL;
+	}
+	g_mutex_lock(&s->pool_lock);
+	s->pool[s->pool_free++] = db;
+	g_cond_signal(&s->pool_cond);
+	g_mutex_unlock(&s->pool_lock);
+}
+
+static bool db_alive(struct db *db)
+{
+	return db && db_query(db, "SELECT 1", 0, NULL, NULL, NULL) != QERR_DB_UNAVAILABLE;
+}
+
+/* ---- responses ---- */
+
+static void add_security_headers(struct server *s, struct MHD_Response *r, const struct web_resp *resp)
+{
+	MHD_add_response_header(r, "Content-Security-Policy",
+	                        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+	                        " connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "same-origin"); /* "no-referrer" would make browsers send Origin: null */
+	MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+	MHD_add_response_header(r, "Cache-Control", resp->cacheable ? "private, max-age=3600" : "no-store");
+	if (s->tls)
+		MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+}
+
+static enum MHD_Result send_resp(struct server *s, struct MHD_Connection *c, struct web_resp *resp)
+{
+	size_t len = 0;
+	void *data = NULL;
+	if (resp->bytes) {
+		data = g_bytes_unref_to_data(resp->bytes, &len);
+		resp->bytes = NULL;
+	} else {
+		len = resp->body->len;
+		data = g_string_free(resp->body, FALSE);
+		resp->body = NULL;
+	}
+	struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, data, g_free);
+	if (!r) {
+		g_free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", resp->type ? resp->type : "text/plain; charset=utf-8");
+	add_security_headers(s, r, resp);
+	for (guint i = 0; i + 1 < resp->headers->len; i += 2)
+		MHD_add_response_header(r, resp->headers->pdata[i], resp->headers->pdata[i + 1]);
+	if (resp->status >= 400)
+		__atomic_fetch_add(&s->refused, 1, __ATOMIC_RELAXED);
+	enum MHD_Result ret = MHD_queue_response(c, resp->status ? resp->status : 200, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
-static char *status_json(struct server *s)
+static void resp_init(struct web_resp *resp)
 {
-	struct json *root = json_new_object();
-	struct json *jobs = json_add_item(root, "jobs", json_new_object());
-	struct db_res *res = NULL;
-	g_mutex_lock(&s->lock);
-	enum qerr e = db_query(s->db, "SELECT state, count(*) FROM jobs GROUP BY state", 0, NULL, &res, NULL);
-	g_mutex_unlock(&s->lock);
-	if (e) {
-		json_free(root);
-		return NULL;
+	memset(resp, 0, sizeof *resp);
+	resp->status = 200;
+	resp->type = "text/html; charset=utf-8";
+	resp->body = g_string_new(NULL);
+	resp->headers = g_ptr_array_new_with_free_func(g_free);
+}
+
+static void resp_done(struct web_resp *resp)
+{
+	if (resp->body)
+		g_string_free(resp->body, TRUE);
+	if (resp->bytes)
+		g_bytes_unref(resp->bytes);
+	g_ptr_array_unref(resp->headers);
+}
+
+/* An error answer in the route's style (JSON for the API, HTML for pages). */
+static enum MHD_Result refuse(struct conn_req *cr, struct MHD_Connection *c, unsigned status, const char *code,
+                              const char *message)
+{
+	struct web_resp resp;
+	resp_init(&resp);
+	if (!cr->route || (cr->route->flags & WEB_API))
+		web_json_error(&resp, status, code, "%s", message);
+	else
+		html_error(&cr->req, &resp, status, message);
+	if (status == 429)
+		web_resp_header(&resp, "Retry-After", "5");
+	cr->answered = true;
+	enum MHD_Result r = send_resp(cr->req.srv, c, &resp);
+	resp_done(&resp);
+	return r;
+}
+
+
+/* ---- request bodies ---- */
+
+static void file_free(gpointer p)
+{
+	struct web_file *f = p;
+	if (!f)
+		return;
+	if (f->data) {
+		explicit_bzero(f->data->data, f->data->len); /* plaintext of an upload */
+		g_byte_array_unref(f->data);
 	}
-	for (int r = 0; r < db_res_rows(res); r++)
-		json_add_number(jobs, db_res_text(res, r, 0), (double)db_res_int(res, r, 1));
-	db_res_free(res);
-	char *text = json_format(root, false);
-	json_free(root);
-	return text;
+	g_free(f->field);
+	g_free(f->name);
+	g_free(f->error);
+	g_free(f);
+}
+
+static void file_refuse(struct web_file *f, const char *why)
+{
+	if (f->error)
+		return;
+	f->error = g_strdup(why);
+	if (f->data) {
+		explicit_bzero(f->data->data, f->data->len);
+		g_byte_array_unref(f->data);
+		f->data = NULL;
+	}
+}
+
+static enum qerr form_add(struct conn_req *cr, const char *key, const char *value, size_t vlen, char **reterr)
+{
+	cr->form_bytes += strlen(key) + vlen;
+	if (cr->form_bytes > WEB_MAX_FORM || g_hash_table_size(cr->req.form) >= WEB_MAX_FORM_FIELDS)
+		return qerr_set(reterr, QERR_TOO_LARGE, "the form is too large");
+	g_hash_table_replace(cr->req.form, g_strdup(key), g_strndup(value, vlen));
+	return QERR_OK;
+}
+
+static enum qerr mp_begin(void *ctx, const char *name, const char *filename, const char *type, char **reterr)
+{
+	struct conn_req *cr = ctx;
+	cr->file = NULL;
+	g_clear_pointer(&cr->field, g_free);
+	if (!filename) {
+		cr->field = g_strdup(name);
+		g_string_truncate(cr->field_value, 0);
+		return QERR_OK;
+	}
+	if (!filename[0]) /* a file input left empty */
+		return QERR_OK;
+	if (!(cr->route->flags & WEB_UPLOAD))
+		return qerr_set(reterr, QERR_BAD_INPUT, "files are not accepted here");
+	if (cr->req.files->len >= WEB_MAX_FILES)
+		return qerr_set(reterr, QERR_BAD_INPUT, "at most %d files per upload", WEB_MAX_FILES);
+	struct web_file *f = g_new0(struct web_file, 1);
+	f->field = g_strdup(name);
+	f->name = g_utf8_make_valid(filename, -1);
+	f->data = g_byte_array_new();
+	g_ptr_array_add(cr->req.files, f);
+	cr->file = f;
+	if (!multipart_filename_ok(filename))
+		file_refuse(f, "the file name is not acceptable (path separators, control characters or a leading dot)");
+	else if (type[0] && g_ascii_strcasecmp(type, "application/pdf") != 0 &&
+	         g_ascii_strcasecmp(type, "application/octet-stream") != 0)
+		file_refuse(f, "the file's declared type is not application/pdf");
+	return QERR_OK;
+}
+
+static enum qerr mp_data(void *ctx, const void *data, size_t len, char **reterr)
+{
+	struct conn_req *cr = ctx;
+	struct web_file *f = cr->file;
+	if (cr->field) {
+		if (cr->form_bytes + cr->field_value->len + len > WEB_MAX_FORM)
+			return qerr_set(reterr, QERR_TOO_LARGE, "the form fields are too large");
+		g_string_append_len(cr->field_value, data, (gssize)len);
+		return QERR_OK;
+	}
+	if (!f || !f->data)
+		return QERR_OK;
+	if (f->data->len + len > cr->req.srv->opt.max_file_bytes) {
+		file_refuse(f, "the file is larger than the limit (limits.max_file_mb)");
+		return QERR_OK;
+	}
+	g_byte_array_append(f->data, data, (guint)len);
+	return QERR_OK;
+}
+
+static enum qerr mp_end(void *ctx, char **reterr)
+{
+	struct conn_req *cr = ctx;
+	cr->file = NULL;
+	if (!cr->field)
+		return QERR_OK;
+	enum qerr e = form_add(cr, cr->field, cr->field_value->str, cr->field_value->len, reterr);
+	g_clear_pointer(&cr->field, g_free);
+	return e;
+}
+
+static const struct multipart_handler mp_handler = {mp_begin, mp_data, mp_end};
+
+/* application/x-www-form-urlencoded, whole (at most WEB_MAX_FORM bytes). */
+static enum qerr parse_urlencoded(struct conn_req *cr, char **reterr)
+{
+	GByteArray *b = cr->req.body;
+	g_autofree char *text = g_strndup((const char *)b->data, b->len);
+	g_auto(GStrv) pairs = g_strsplit(text, "&", WEB_MAX_FORM_FIELDS + 1);
+	for (int i = 0; pairs[i]; i++) {
+		if (!pairs[i][0])
+			continue;
+		g_strdelimit(pairs[i], "+", ' ');
+		char *eq = strchr(pairs[i], '=');
+		if (eq)
+			*eq = 0;
+		g_autofree char *k = g_uri_unescape_string(pairs[i], NULL);
+		g_autofree char *v = g_uri_unescape_string(eq ? eq + 1 : "", NULL);
+		if (!k || !v || !g_utf8_validate(v, -1, NULL))
+			return qerr_set(reterr, QERR_BAD_INPUT, "the form is not valid URL-encoded UTF-8");
+		enum qerr e = form_add(cr, k, v, strlen(v), reterr);
+		if (e)
+			return e;
+	}
+	return QERR_OK;
+}
+
+/* Chooses how to read the body from its declared type; 0 or an HTTP status with *code set. */
+static unsigned choose_sink(struct conn_req *cr, const char **code, const char **msg)
+{
+	const char *ct = web_header(&cr->req, "Content-Type");
+	unsigned flags = cr->route->flags;
+	cr->req.content_type = g_strdup(ct ? ct : "");
+	const char *len = web_header(&cr->req, "Content-Length");
+	if (len && g_ascii_strtoull(len, NULL, 10) > cr->req.srv->opt.max_request_bytes) {
+		*code = "too_large";
+		*msg = "the request body is larger than the server accepts";
+		return 413;
+	}
+	if (!ct) {
+		cr->sink = SINK_FORM; /* an empty POST */
+		return 0;
+	}
+	if (g_ascii_strncasecmp(ct, "multipart/form-data", 19) == 0) {
+		char boundary[MULTIPART_MAX_BOUNDARY + 1];
+		g_autofree char *err = NULL;
+		if (multipart_boundary(ct, boundary, &err) || multipart_new(boundary, &mp_handler, cr, &cr->mp, &err)) {
+			*code = "bad_request";
+			*msg = "the multipart Content-Type has no valid boundary";
+			return 400;
+		}
+		cr->sink = SINK_MULTIPART;
+		return 0;
+	}
+	if (g_ascii_strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 && !(flags & WEB_API)) {
+		cr->sink = SINK_FORM;
+		return 0;
+	}
+	if (g_ascii_strncasecmp(ct, "application/pdf", 15) == 0 && (flags & WEB_UPLOAD) && (flags & WEB_API)) {
+		cr->sink = SINK_RAW_PDF;
+		return 0;
+	}
+	if (g_ascii_strncasecmp(ct, "application/json", 16) == 0 && (flags & WEB_JSON)) {
+		cr->sink = SINK_JSON;
+		return 0;
+	}
+	*code = "unsupported_media_type";
+	*msg = "this Content-Type is not accepted here";
+	return 415;
+}
+
+/* Feeds a piece of body; 0 or an HTTP status. */
+static unsigned feed(struct conn_req *cr, const char *data, size_t len, const char **code, char **msg)
+{
+	cr->received += len;
+	struct server *s = cr->req.srv;
+	if (cr->received > s->opt.max_request_bytes) {
+		*code = "too_large";
+		*msg = g_strdup("the request body is larger than the server accepts");
+		return 413;
+	}
+	size_t cap = cr->sink == SINK_RAW_PDF ? s->opt.max_file_bytes
+	             : cr->sink == SINK_JSON  ? WEB_MAX_JSON
+	                                      : WEB_MAX_FORM;
+	switch (cr->sink) {
+	case SINK_MULTIPART:
+		if (multipart_feed(cr->mp, data, len, msg) != QERR_OK) {
+			*code = "bad_request";
+			return 400;
+		}
+		return 0;
+	case SINK_FORM:
+	case SINK_RAW_PDF:
+	case SINK_JSON:
+		if (cr->req.body->len + len > cap) {
+			*code = "too_large";
+			*msg = g_strdup("the request body is too large for this endpoint");
+			return 413;
+		}
+		g_byte_array_append(cr->req.body, (const guint8 *)data, (guint)len);
+		return 0;
+	default:
+		*code = "bad_request";
+		*msg = g_strdup("this request takes no body");
+		return 400;
+	}
+}
+
+/* The body is complete; 0 or an HTTP status. */
+static unsigned finish_body(struct conn_req *cr, const char **code, char **msg)
+{
+	*code = "bad_request";
+	if (cr->sink == SINK_MULTIPART && multipart_finish(cr->mp, msg) != QERR_OK)
+		return 400;
+	if (cr->sink == SINK_FORM && cr->req.body->len && parse_urlencoded(cr, msg) != QERR_OK)
+		return 400;
+	if (cr->sink == SINK_RAW_PDF) {
+		struct web_file *f = g_new0(struct web_file, 1);
+		const char *name = web_header(&cr->req, "X-Filename");
+		f->field = g_strdup("file");
+		f->name = g_utf8_make_valid(name ? name : "upload.pdf", -1);
+		f->data = cr->req.body;
+		cr->req.body = g_byte_array_new();
+		if (!multipart_filename_ok(f->name))
+			file_refuse(f, "the file name is not acceptable (path separators, control characters or a leading dot)");
+		g_ptr_array_add(cr->req.files, f);
+	}
+	return 0;
+}
+
+/* ---- routing ---- */
+
+static bool match(const char *pattern, const char *path, int64_t ids[2])
+{
+	int n = 0;
+	while (*pattern && *path) {
+		if (*pattern == '*') {
+			char *end = NULL;
+			if (!g_ascii_isdigit(*path))
+				return false;
+			guint64 v = g_ascii_strtoull(path, &end, 10);
+			if (end - path > 15 || v == 0 || n >= 2)
+				return false;
+			ids[n++] = (int64_t)v;
+			path = end;
+			pattern++;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return false;
+	}
+	return !*pattern && !*path;
+}
+
+/* The route for method and path; *ret_other_method when only another method matches. */
+static const struct web_route *find_route(const char *method, const char *path, int64_t ids[2],
+                                          bool *ret_other_method)
+{
+	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	*ret_other_method = false;
+	for (size_t t = 0; t < G_N_ELEMENTS(route_tables); t++)
+		for (const struct web_route *r = route_tables[t]; r->method; r++) {
+			if (!match(r->pattern, path, ids))
+				continue;
+			if (strcmp(r->method, m) == 0)
+				return r;
+			*ret_other_method = true;
+		}
+	return NULL;
+}
+
+static bool permitted(const struct web_req *req, const struct web_route *r)
+{
+	if (r->flags & (WEB_PUBLIC | WEB_ANY_ROLE))
+		return true;
+	for (int p = 0; p < USERS_PERM_COUNT; p++)
+		if ((r->perms & P(p)) && users_allowed(req->who.role, (enum users_perm)p))
+			return true;
+	return false;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(*(int *)cls)++;
+	return MHD_YES;
+}
+
+static enum MHD_Result add_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	GHashTable *q = cls;
+	if (g_hash_table_size(q) < WEB_MAX_FORM_FIELDS && key && g_utf8_validate(key, -1, NULL) &&
+	    (!value || g_utf8_validate(value, -1, NULL)))
+		g_hash_table_replace(q, g_strdup(key), g_strdup(value ? value : ""));
+	return MHD_YES;
+}
+
+static void client_address(struct MHD_Connection *c, char out[64])
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	g_strlcpy(out, "unknown", 64);
+	if (!ci || !ci->client_addr)
+		return;
+	if (ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out, 64);
+	else if (ci->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out, 64);
+}
+
+static struct conn_req *conn_req_new(struct server *s, struct MHD_Connection *c, const char *url,
+                                     const char *method)
+{
+	struct conn_req *cr = g_new0(struct conn_req, 1);
+	cr->req.srv = s;
+	cr->req.conn = c;
+	cr->req.method = method;
+	cr->req.path = url;
+	cr->req.tls = s->tls;
+	client_address(c, cr->req.client);
+	cr->req.query = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	cr->req.form = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	cr->req.files = g_ptr_array_new_with_free_func(file_free);
+	cr->req.body = g_byte_array_new();
+	cr->field_value = g_string_new(NULL);
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_query, cr->req.query);
+	return cr;
+}
+
+static void conn_req_free(struct conn_req *cr)
+{
+	if (!cr)
+		return;
+	multipart_free(cr->mp);
+	g_hash_table_unref(cr->req.query);
+	g_hash_table_unref(cr->req.form);
+	g_ptr_array_unref(cr->req.files);
+	explicit_bzero(cr->req.body->data, cr->req.body->len);
+	g_byte_array_unref(cr->req.body);
+	g_free(cr->req.content_type);
+	g_free(cr->req.user_name);
+	g_free(cr->req.csrf);
+	g_free(cr->field);
+	g_free(cr->fail_msg);
+	g_string_free(cr->field_value, TRUE);
+	g_free(cr);
+}
+
+/* Frees what a refused body had gathered so far (uploads are wiped). */
+static void drop_body(struct conn_req *cr)
+{
+	g_ptr_array_set_size(cr->req.files, 0);
+	explicit_bzero(cr->req.body->data, cr->req.body->len);
+	g_byte_array_set_size(cr->req.body, 0);
+	multipart_free(cr->mp);
+	cr->mp = NULL;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe)
+{
+	conn_req_free(*state);
+	*state = NULL;
+}
+
+/* Headers are in: route, authenticate, authorise, check the origin, choose the body sink. */
+static enum MHD_Result on_headers(struct conn_req *cr, struct MHD_Connection *c)
+{
+	struct server *s = cr->req.srv;
+	__atomic_fetch_add(&s->requests, 1, __ATOMIC_RELAXED);
+	int n_headers = 0;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &n_headers);
+	if (n_headers > WEB_MAX_HEADERS)
+		return refuse(cr, c, 431, "too_many_headers", "the request has too many header lines");
+	bool other = false;
+	cr->route = find_route(cr->req.method, cr->req.path, cr->req.ids, &other);
+	if (!cr->route)
+		return other ? refuse(cr, c, 405, "method_not_allowed", "method not allowed")
+		             : refuse(cr, c, 404, "not_found", "no such page");
+	bool post = strcmp(cr->req.method, "POST") == 0;
+	if (!(cr->route->flags & WEB_PUBLIC) || strncmp(cr->req.path, "/login", 6) == 0 ||
+	    strcmp(cr->req.path, "/logout") == 0) {
+		cr->req.db = pool_get(s);
+		g_autofree char *err = NULL;
+		enum qerr e = cr->req.db ? session_authenticate(&cr->req, cr->route->flags & WEB_API, &err)
+		                         : QERR_DB_UNAVAILABLE;
+		pool_put(s, cr->req.db, e == QERR_DB_UNAVAILABLE);
+		cr->req.db = NULL;
+		if (e == QERR_DB_UNAVAILABLE)
+			return refuse(cr, c, 503, "unavailable", "the database is unavailable; try again shortly");
+	}
+	if (!(cr->route->flags & WEB_PUBLIC) && !cr->req.authed) {
+		if (cr->route->flags & WEB_API)
+			return refuse(cr, c, 401, "unauthenticated", "a valid API token (Authorization: Bearer) is required");
+		if (!post) {
+			struct web_resp resp;
+			resp_init(&resp);
+			g_autofree char *next = g_uri_escape_string(cr->req.path, "/", FALSE);
+			g_autofree char *loc = g_strdup_printf("/login?next=%s", next);
+			web_redirect(&resp, loc);
+			cr->answered = true;
+			enum MHD_Result r = send_resp(s, c, &resp);
+			resp_done(&resp);
+			return r;
+		}
+		return refuse(cr, c, 401, "unauthenticated", "your session has ended; please log in again");
+	}
+	if (cr->req.authed && !permitted(&cr->req, cr->route))
+		return refuse(cr, c, 403, "forbidden", "your role does not allow this");
+	if (!post)
+		return MHD_YES;
+	if (!session_origin_ok(&cr->req))
+		return refuse(cr, c, 403, "cross_site", "cross-site requests are refused");
+	const char *code = NULL, *msg = NULL;
+	unsigned st = choose_sink(cr, &code, &msg);
+	if (st)
+		return refuse(cr, c, st, code, msg);
+	const char *ik = web_header(&cr->req, "Idempotency-Key");
+	cr->req.idempotency_key = ik;
+	return MHD_YES;
+}
+
+static enum MHD_Result run_handler(struct conn_req *cr, struct MHD_Connection *c)
+{
+	struct server *s = cr->req.srv;
+	const char *code = NULL;
+	g_autofree char *msg = NULL;
+	unsigned st = finish_body(cr, &code, &msg);
+	if (st)
+		return refuse(cr, c, st, code, msg ? msg : "the request body is malformed");
+	/* Public routes (login, logout) check their own form tokens. */
+	if (strcmp(cr->req.method, "POST") == 0 && cr->req.by_cookie && !(cr->route->flags & WEB_PUBLIC) &&
+	    !session_csrf_ok(&cr->req))
+		return refuse(cr, c, 403, "csrf", "the form's security token is missing or stale; reload the page");
+	struct web_resp resp;
+	resp_init(&resp);
+	cr->req.db = pool_get(s);
+	if (!cr->req.db) {
+		pool_put(s, NULL, false);
+		resp_done(&resp);
+		return refuse(cr, c, 503, "unavailable", "the database is unavailable; try again shortly");
+	}
+	cr->route->fn(&cr->req, &resp);
+	pool_put(s, cr->req.db, resp.status == 503 && !db_alive(cr->req.db));
+	cr->req.db = NULL;
+	cr->answered = true;
+	enum MHD_Result r = send_resp(s, c, &resp);
+	resp_done(&resp);
+	return r;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload, size_t *upload_size, void **state)
 {
-	(void)version;
-	(void)upload;
 	struct server *s = cls;
-	if (!*state) { /* first call for this request: headers only */
-		*state = s;
+	struct conn_req *cr = *state;
+	if (!cr) {
+		cr = conn_req_new(s, c, url, method);
+		*state = cr;
+		return on_headers(cr, c);
+	}
+	if (cr->answered) { /* refused early: the rest of the body is discarded */
+		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (*upload_size)
-		return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain", "request bodies are not accepted here\n");
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n");
-	if (strcmp(url, "/healthz") == 0)
-		return reply(c, MHD_HTTP_OK, "text/plain", "ok\n");
-	if (strcmp(url, "/api/v1/status") == 0) {
-		g_autofree char *body = status_json(s);
-		if (!body)
-			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "application/json", "{\"error\":\"database unavailable\"}");
-		return reply(c, MHD_HTTP_OK, "application/json", body);
+	if (*upload_size) {
+		size_t len = *upload_size;
+		*upload_size = 0;
+		if (cr->fail_status) { /* discarding the rest of a refused body, within limits */
+			cr->received += len;
+			return cr->received > s->opt.max_request_bytes ? MHD_NO : MHD_YES;
+		}
+		if (cr->sink == SINK_NONE) {
+			cr->fail_status = 413;
+			cr->fail_code = "too_large";
+			cr->fail_msg = g_strdup("request bodies are not accepted here");
+		} else {
+			cr->fail_status = feed(cr, upload, len, &cr->fail_code, &cr->fail_msg);
+		}
+		if (cr->fail_status)
+			drop_body(cr);
+		return MHD_YES;
 	}
-	return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
+	if (cr->fail_status)
+		return refuse(cr, c, cr->fail_status, cr->fail_code, cr->fail_msg ? cr->fail_msg : "the request body is malformed");
+	return run_handler(cr, c);
 }
+
+/* ---- start and stop ---- */
 
 static enum qerr parse_listen(const char *listen, struct sockaddr_in *sa, char **reterr)
 {
@@ -93,6 +840,55 @@ static enum qerr parse_listen(const char *listen, struct sockaddr_in *sa, char *
 	return QERR_OK;
 }
 
+static enum qerr load_tls(struct server *s, char **reterr)
+{
+	const char *cert = s->opt.tls_cert, *key = s->opt.tls_key;
+	if ((!cert || !cert[0]) && (!key || !key[0]))
+		return QERR_OK;
+	if (!cert || !cert[0] || !key || !key[0])
+		return qerr_set(reterr, QERR_CONFIG, "web.tls_cert and web.tls_key must be set together");
+	g_autoptr(GError) gerr = NULL;
+	if (!g_file_get_contents(cert, &s->cert_pem, NULL, &gerr) || !g_file_get_contents(key, &s->key_pem, NULL, &gerr))
+		return qerr_set(reterr, QERR_CONFIG, "cannot read the TLS certificate or key: %s", gerr->message);
+	s->tls = true;
+	return QERR_OK;
+}
+
+static enum qerr open_pool(struct server *s, char **reterr)
+{
+	s->pool_n = (int)s->opt.threads;
+	s->pool = g_new0(struct db *, s->pool_n);
+	for (int i = 0; i < s->pool_n; i++) {
+		enum qerr e = db_connect(s->opt.conninfo, &s->pool[i], reterr);
+		if (e)
+			return e;
+		s->pool_free = i + 1;
+	}
+	return QERR_OK;
+}
+
+static void defaults(struct server_options *o)
+{
+	if (!o->threads)
+		o->threads = 4;
+	if (!o->max_connections)
+		o->max_connections = 256;
+	if (!o->max_per_address)
+		o->max_per_address = 64;
+	if (!o->timeout_s)
+		o->timeout_s = 30;
+	if (!o->max_file_bytes)
+		o->max_file_bytes = (size_t)100 << 20;
+	if (!o->max_request_bytes)
+		o->max_request_bytes = o->max_file_bytes * 4 + (1u << 20);
+	if (o->session_idle_s <= 0)
+		o->session_idle_s = 30 * 60;
+	if (o->session_max_s <= 0)
+		o->session_max_s = 12 * 3600;
+	if (o->token_days <= 0)
+		o->token_days = 90;
+}
+
 enum qerr server_start(const struct server_options *opt, struct server **ret, char **reterr)
 {
 	struct sockaddr_in sa;
@@ -100,20 +896,35 @@ enum qerr server_start(const struct server_options *opt, struct server **ret, ch
 	if (e)
 		return e;
 	struct server *s = g_new0(struct server, 1);
-	g_mutex_init(&s->lock);
-	e = db_connect(opt->conninfo, &s->db, reterr);
+	s->opt = *opt;
+	defaults(&s->opt);
+	g_mutex_init(&s->pool_lock);
+	g_cond_init(&s->pool_cond);
+	g_mutex_init(&s->throttle_lock);
+	g_mutex_init(&s->verify_lock);
+	s->throttle = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	e = load_tls(s, reterr);
+	if (!e)
+		e = open_pool(s, reterr);
 	if (e) {
 		server_stop(s);
 		return e;
 	}
-	s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, handle, s,
-	                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-	                             opt->threads ? opt->threads : 2, MHD_OPTION_CONNECTION_LIMIT, 256u,
-	                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, 32u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-	                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_END);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | (s->tls ? MHD_USE_TLS : 0);
+	struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem},
+	                               {MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem},
+	                               {MHD_OPTION_END, 0, NULL}};
+	struct MHD_OptionItem none[] = {{MHD_OPTION_END, 0, NULL}};
+	s->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+		s->opt.threads, MHD_OPTION_CONNECTION_LIMIT, s->opt.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		s->opt.max_per_address, MHD_OPTION_CONNECTION_TIMEOUT, s->opt.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_ARRAY, s->tls ? tls : none,
+		MHD_OPTION_END);
 	if (!s->daemon) {
 		server_stop(s);
-		return qerr_set(reterr, QERR_IO, "cannot listen on %s (address in use or not permitted)", opt->listen);
+		return qerr_set(reterr, QERR_IO, "cannot listen on %s (address in use, not permitted, or a bad TLS key)",
+		                opt->listen);
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : ntohs(sa.sin_port);
@@ -125,11 +936,26 @@ void server_stop(struct server *s)
 {
 	if (!s)
 		return;
-	if (s->daemon)
+	if (s->daemon) {
+		MHD_quiesce_daemon(s->daemon); /* no new connections; those open finish */
 		MHD_stop_daemon(s->daemon);
-	db_close(s->db);
-	g_mutex_clear(&s->lock);
+	}
+	for (int i = 0; i < s->pool_n; i++)
+		db_close(s->pool ? s->pool[i] : NULL);
+	g_free(s->pool);
+	if (s->key_pem)
+		explicit_bzero(s->key_pem, strlen(s->key_pem));
+	g_free(s->key_pem);
+	g_free(s->cert_pem);
+	if (s->throttle)
+		g_hash_table_unref(s->throttle);
+	g_free(s->last_verify);
+	g_mutex_clear(&s->pool_lock);
+	g_cond_clear(&s->pool_cond);
+	g_mutex_clear(&s->throttle_lock);
+	g_mutex_clear(&s->verify_lock);
 	g_free(s);
 }
 
 uint16_t server_port(const struct server *s) { return s->port; }
+int server_tls(const struct server *s) { return s->tls; }

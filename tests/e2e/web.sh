@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# End-to-end HTTP tests of the web UI and the REST API against the real daemon:
+# login, logout, session rotation and expiry, throttling; CSRF and cross-site
+# refusals; routes x roles (and another user's objects); hostile uploads and
+# header floods refused with nothing stored; security headers; corrections and
+# approval through the API; export. Prints TAP. Usage: web.sh QUIRE MAKE_INVOICE
+set -u
+QUIRE=$1
+MAKE_INVOICE=$2
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+
+work=$(mktemp -d /tmp/quire-web-XXXXXX)
+chmod 711 "$work"
+export QUIRE_GENERAL_DATA_DIR="$work/data"
+# Cheap password hashing and small limits keep the test quick.
+export QUIRE_AUTH_PASSWORD_OPS=1 QUIRE_AUTH_PASSWORD_MEM_MB=8 QUIRE_LIMITS_MAX_FILE_MB=1
+unset QUIRE_CONFIG QUIRE_DATABASE_URL
+log="$work/quire.log"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  "$QUIRE" stop >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start() { # name [VAR=value...] command...: starts a daemon, sets $B
+  local name=$1; shift
+  env QUIRE_WEB_LISTEN=127.0.0.1:0 "$@" >"$work/$name.out" 2>>"$log" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q "serving on" "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
+  B=http://127.0.0.1:$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/$name.out")
+}
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+login() { # jar user password -> HTTP status of the login POST
+  local jar=$1 t
+  t=$(curl -s -c "$jar" -b "$jar" "$B/login" | sed -n 's/.*name="login_token" value="\([^"]*\)".*/\1/p')
+  curl -s -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" --data-urlencode "login_token=$t" \
+    --data-urlencode "name=$2" --data-urlencode "password=$3" "$B/login"
+}
+csrf_of() { curl -s -b "$1" "$B/account" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1; }
+docs_count() { curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/stats" |
+  python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["documents"].values()))'; }
+
+"$QUIRE" init >>"$log" 2>&1 || { echo "Bail out! quire init failed"; exit 1; }
+declare -A tok
+for r in admin operator reviewer auditor; do
+  QUIRE_PASSWORD="pw-$r-0123456" "$QUIRE" user add "$r"1 --role "$r" >>"$log" 2>&1
+  tok[$r]=$("$QUIRE" token create "$r-token" --role "$r" 2>>"$log" | grep -o 'qt_[A-Za-z0-9_-]*')
+done
+QUIRE_PASSWORD="pw-operator-0123456" "$QUIRE" user add operator2 --role operator >>"$log" 2>&1
+tok[operator2]=$("$QUIRE" token create op2-token --role operator 2>>"$log" | grep -o 'qt_[A-Za-z0-9_-]*')
+"$MAKE_INVOICE" "$work/a.pdf" --number INV-WEB-A >/dev/null
+"$MAKE_INVOICE" "$work/b.pdf" --number INV-WEB-B >/dev/null
+start serve "$QUIRE" serve
+
+# --- API upload, processing, result ---
+up=$(curl -s -H "Authorization: Bearer ${tok[operator]}" -H "Content-Type: application/pdf" -H "X-Filename: a.pdf" \
+  -H "Idempotency-Key: upload-a" --data-binary @"$work/a.pdf" "$B/api/v1/documents")
+doc=$(echo "$up" | sed -n 's/.*"document_id":\([0-9]*\).*/\1/p')
+again=$(curl -s -H "Authorization: Bearer ${tok[operator]}" -H "Content-Type: application/pdf" \
+  -H "Idempotency-Key: upload-a" --data-binary @"$work/b.pdf" "$B/api/v1/documents")
+check "/web/api/upload-and-idempotency-key" '[ -n "$doc" ] && echo "$again" | grep -q "\"document_id\":$doc,.*\"existing\":true"'
+for _ in $(seq 100); do
+  curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$doc" | grep -q '"state":"processed"' && break
+  sleep 0.2
+done
+check "/web/api/result" 'curl -s -H "Authorization: Bearer ${tok[reviewer]}" "$B/api/v1/documents/$doc/result" |
+  grep -q "\"value\":\"INV-WEB-A\""'
+check "/web/api/unauthenticated-json-error" '[ "$(curl -s "$B/api/v1/documents")" = "{\"error\":{\"code\":\"unauthenticated\",\"message\":\"a valid API token (Authorization: Bearer) is required\"}}" ]'
+check "/web/api/bad-token" '[ "$(code -H "Authorization: Bearer qt_nope" "$B/api/v1/documents")" = 401 ]'
+
+# --- routes x roles (API tokens) ---
+expect_api() { # role method path expected [curl args...]
+  local role=$1 m=$2 p=$3 want=$4; shift 4
+  local got
+  got=$(code -X "$m" -H "Authorization: Bearer ${tok[$role]}" "$@" "$B$p")
+  [ "$got" = "$want" ] || { echo "# $role $m $p: got $got, want $want"; return 1; }
+}
+matrix_ok=0
+while read -r m p admin operator reviewer auditor; do
+  for r in admin operator reviewer auditor; do
+    expect_api "$r" "$m" "${p//DOC/$doc}" "${!r}" || matrix_ok=1
+  done
+done <<'EOF'
+GET /api/v1/documents 200 200 200 200
+GET /api/v1/documents/DOC 200 200 200 200
+GET /api/v1/documents/DOC/result 200 403 200 200
+GET /api/v1/stats 200 200 403 200
+GET /metrics 200 200 403 200
+GET /api/v1/openapi.json 200 200 200 200
+POST /api/v1/documents/DOC/approve 200 403 200 403
+POST /api/v1/documents/DOC/reject 200 403 200 403
+EOF
+check "/web/api/routes-by-role" '[ $matrix_ok = 0 ]'
+check "/web/api/upload-by-role" '[ "$(code -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: application/pdf" \
+  --data-binary @"$work/b.pdf" "$B/api/v1/documents")" = 403 ] &&
+  [ "$(code -H "Authorization: Bearer ${tok[auditor]}" -H "Content-Type: application/pdf" \
+  --data-binary @"$work/b.pdf" "$B/api/v1/documents")" = 403 ]'
+check "/web/api/other-users-document-refused" '[ "$(code -H "Authorization: Bearer ${tok[operator2]}" "$B/api/v1/documents/$doc")" = 404 ] &&
+  ! curl -s -H "Authorization: Bearer ${tok[operator2]}" "$B/api/v1/documents" | grep -q "\"id\":$doc"'
+check "/web/api/corrections-by-role" '
+  [ "$(code -H "Authorization: Bearer ${tok[auditor]}" -H "Content-Type: application/json" -d "{\"fields\":{\"currency\":\"USD\"}}" "$B/api/v1/documents/$doc/corrections")" = 403 ] &&
+  [ "$(code -H "Authorization: Bearer ${tok[operator]}" -H "Content-Type: application/json" -d "{\"fields\":{\"currency\":\"USD\"}}" "$B/api/v1/documents/$doc/corrections")" = 403 ]'
+corr=$(curl -s -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: application/json" \
+  -d '{"fields":{"invoice_number":"INV-WEB-A-FIXED","total_amount":"99.5"}}' "$B/api/v1/documents/$doc/corrections")
+check "/web/api/correction-is-new-version" 'echo "$corr" | grep -q "\"version\":2" &&
+  curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$doc/result" |
+  grep -q "\"invoice_number\":{\"value\":\"INV-WEB-A-FIXED\".*\"corrected\":true" &&
+  curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$doc/result" | grep -q "\"total_amount\":{\"value\":99.5"'
+check "/web/api/correction-errors" '
+  [ "$(code -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: application/json" -d "{\"fields\":{\"nope\":1}}" "$B/api/v1/documents/$doc/corrections")" = 400 ] &&
+  [ "$(code -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: application/json" -d "{\"fields\":" "$B/api/v1/documents/$doc/corrections")" = 400 ] &&
+  [ "$(code -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: text/plain" -d "x" "$B/api/v1/documents/$doc/corrections")" = 415 ]'
+check "/web/api/approve-then-export" '[ "$(code -X POST -H "Authorization: Bearer ${tok[reviewer]}" "$B/api/v1/documents/$doc/approve")" = 200 ] &&
+  curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$doc" | grep -q "\"review_state\":\"approved\",\"reviewed_by\":\"token:"'
+
+# --- hostile uploads: refused, nothing stored ---
+before=$(docs_count)
+head -c 1500000 /dev/zero | sed 's/^/%PDF-1.4 /' >"$work/big.pdf"
+printf '%%PDF-1.4\n' >"$work/small.pdf"; cat "$work/a.pdf" >>"$work/small.pdf"
+H=(-H "Authorization: Bearer ${tok[operator]}")
+check "/web/upload/oversized" '[ "$(code "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/big.pdf" "$B/api/v1/documents")" = 413 ]'
+check "/web/upload/wrong-content-type" '[ "$(code "${H[@]}" -H "Content-Type: text/plain" --data-binary @"$work/a.pdf" "$B/api/v1/documents")" = 415 ] &&
+  [ "$(code "${H[@]}" -F "files=@$work/a.pdf;type=text/html" "$B/api/v1/documents")" = 400 ]'
+check "/web/upload/not-a-pdf" 'printf "hello" >"$work/t.pdf"; [ "$(code "${H[@]}" -F "files=@$work/t.pdf;type=application/pdf" "$B/api/v1/documents")" = 415 ]'
+printf -- '--XyZ\r\nContent-Disposition: form-data; name="files"; filename="x.pdf"\r\nContent-Type: application/pdf\r\n\r\n%%PDF-1.4 never closed' >"$work/bad.mp"
+check "/web/upload/malformed-multipart" '[ "$(code "${H[@]}" -H "Content-Type: multipart/form-data; boundary=XyZ" --data-binary @"$work/bad.mp" "$B/api/v1/documents")" = 400 ] &&
+  [ "$(code "${H[@]}" -H "Content-Type: multipart/form-data" --data-binary @"$work/bad.mp" "$B/api/v1/documents")" = 400 ]'
+check "/web/upload/path-traversal" '[ "$(code "${H[@]}" -F "files=@$work/small.pdf;type=application/pdf;filename=../../etc/x.pdf" "$B/api/v1/documents")" = 400 ] &&
+  [ "$(code "${H[@]}" -H "Content-Type: application/pdf" -H "X-Filename: ../x.pdf" --data-binary @"$work/small.pdf" "$B/api/v1/documents")" = 400 ]'
+hdrs=(); for i in $(seq 100); do hdrs+=(-H "X-Flood-$i: $i"); done
+check "/web/header-flood" '[ "$(code "${hdrs[@]}" "$B/healthz")" = 431 ] &&
+  big=$(head -c 70000 /dev/zero | tr "\0" a) && [ "$(code -H "X-Big: $big" "$B/healthz")" != 200 ] &&
+  [ "$(code "$B/healthz")" = 200 ]'
+check "/web/upload/nothing-stored" '[ "$(docs_count)" = "$before" ]'
+
+# --- browser sessions ---
+declare -A jar
+for r in admin operator reviewer auditor; do jar[$r]="$work/jar-$r"; login "${jar[$r]}" "${r}1" "pw-$r-0123456" >/dev/null; done
+check "/web/login/wrong-password" '[ "$(login "$work/jar-x" reviewer1 wrong-password-1)" = 401 ]'
+check "/web/login/no-form-token" '[ "$(code -d "name=admin1&password=pw-admin-0123456" "$B/login")" = 403 ]'
+expect_page() { # role path expected
+  local got; got=$(code -b "${jar[$1]}" "$B${2//DOC/$doc}")
+  [ "$got" = "$3" ] || { echo "# $1 GET $2: got $got, want $3"; return 1; }
+}
+pages_ok=0
+while read -r p admin operator reviewer auditor; do
+  for r in admin operator reviewer auditor; do expect_page "$r" "$p" "${!r}" || pages_ok=1; done
+done <<'EOF'
+/ 200 200 200 200
+/upload 200 200 403 403
+/documents 200 200 200 200
+/documents/DOC 200 403 200 200
+/documents/DOC/page/1 200 403 200 200
+/jobs 200 200 403 200
+/audit 200 403 403 200
+/users 200 403 403 403
+/settings 200 403 403 403
+/export/approved.csv 200 403 403 403
+/account 200 200 200 200
+EOF
+check "/web/pages/routes-by-role" '[ $pages_ok = 0 ]'
+check "/web/pages/anonymous-redirected-to-login" '[ "$(curl -s -o /dev/null -w "%{http_code} %{redirect_url}" "$B/documents/$doc")" = "303 $B/login?next=/documents/$doc" ]'
+check "/web/pages/page-image-png" 'curl -s -b "${jar[reviewer]}" "$B/documents/$doc/page/1" | head -c 8 | od -An -tx1 | grep -q "89 50 4e 47"'
+check "/web/pages/export-csv" 'curl -s -b "${jar[admin]}" "$B/export/approved.csv" | grep -q "INV-WEB-A-FIXED"'
+hdr=$(curl -s -D - -o /dev/null -b "${jar[reviewer]}" "$B/documents/$doc")
+check "/web/headers" 'echo "$hdr" | grep -qi "^Cache-Control: no-store" && echo "$hdr" | grep -qi "^X-Content-Type-Options: nosniff" &&
+  echo "$hdr" | grep -qi "^Content-Security-Policy: default-src .none.; script-src .self.;.*frame-ancestors .none." &&
+  echo "$hdr" | grep -qi "^Referrer-Policy: same-origin" && ! curl -s -b "${jar[reviewer]}" "$B/documents/$doc" | grep -q "<script>"'
+login "$work/jar-cookie" admin1 pw-admin-0123456 >/dev/null
+check "/web/session/cookie-flags" 'grep -q "#HttpOnly_127.0.0.1" "$work/jar-cookie" && curl -s -D - -o /dev/null "$B/login" | grep -qi "SameSite=Strict"'
+
+# --- CSRF ---
+c=$(csrf_of "${jar[reviewer]}")
+check "/web/csrf/missing-token" '[ "$(code -b "${jar[reviewer]}" -d "x=1" "$B/documents/$doc/approve")" = 403 ]'
+check "/web/csrf/wrong-token" '[ "$(code -b "${jar[reviewer]}" -d "csrf=AAAA$c" "$B/documents/$doc/approve")" = 403 ]'
+check "/web/csrf/cross-origin" '[ "$(code -b "${jar[reviewer]}" -H "Origin: http://evil.example" -d "csrf=$c" "$B/documents/$doc/approve")" = 403 ] &&
+  [ "$(code -b "${jar[reviewer]}" -H "Sec-Fetch-Site: cross-site" -d "csrf=$c" "$B/documents/$doc/approve")" = 403 ]'
+check "/web/csrf/valid-token-accepted" '[ "$(code -b "${jar[reviewer]}" -H "Origin: ${B}" -d "csrf=$c" "$B/documents/$doc/approve")" = 303 ]'
+check "/web/no-state-change-on-get" '[ "$(code -b "${jar[reviewer]}" "$B/documents/$doc/approve")" = 405 ] &&
+  [ "$(code -b "${jar[admin]}" "$B/logout")" = 405 ]'
+check "/web/upload/ui-per-file-errors" 'ca=$(csrf_of "${jar[operator]}") &&
+  out=$(curl -s -b "${jar[operator]}" -F "csrf=$ca" -F "files=@$work/b.pdf;type=application/pdf" -F "files=@$work/t.pdf;type=application/pdf" "$B/upload") &&
+  echo "$out" | grep -q "queued" && echo "$out" | grep -q "refused"'
+check "/web/upload/ui-needs-csrf" '[ "$(code -b "${jar[operator]}" -F "files=@$work/b.pdf;type=application/pdf" "$B/upload")" = 403 ]'
+
+# --- login, logout, rotation, password change, throttling ---
+cp "$work/jar-cookie" "$work/jar-old"
+login "$work/jar-cookie" admin1 pw-admin-0123456 >/dev/null
+check "/web/session/rotated-at-login" '[ "$(code -b "$work/jar-old" "$B/")" = 303 ] && [ "$(code -b "$work/jar-cookie" "$B/")" = 200 ]'
+c=$(csrf_of "$work/jar-cookie")
+check "/web/session/logout" '[ "$(code -b "$work/jar-cookie" -d "csrf=$c" "$B/logout")" = 303 ] && [ "$(code -b "$work/jar-cookie" "$B/")" = 303 ]'
+login "$work/jar-p1" auditor1 pw-auditor-0123456 >/dev/null
+login "$work/jar-p2" auditor1 pw-auditor-0123456 >/dev/null
+c=$(csrf_of "$work/jar-p1")
+check "/web/session/password-change-ends-sessions" '[ "$(code -b "$work/jar-p1" --data-urlencode "csrf=$c" --data-urlencode "current=pw-auditor-0123456" \
+  --data-urlencode "password=pw-auditor-new-987" "$B/account/password")" = 303 ] && [ "$(code -b "$work/jar-p2" "$B/")" = 303 ] &&
+  [ "$(code -b "$work/jar-p1" "$B/")" = 303 ] && [ "$(login "$work/jar-p3" auditor1 pw-auditor-new-987)" = 303 ]'
+for i in 1 2 3; do login "$work/jar-t" operator2 wrong-password-x >/dev/null; done
+check "/web/login/throttled" '[ "$(login "$work/jar-t" operator2 pw-operator-0123456)" = 429 ]'
+
+check "/web/audit-log-viewer" 'curl -s -b "${jar[admin]}" "$B/audit?action=document.corrected" | grep -q "fields invoice_number,total_amount" &&
+  curl -s -b "${jar[auditor]}" "$B/audit" >/dev/null; c=$(csrf_of "${jar[admin]}") &&
+  [ "$(code -b "${jar[admin]}" -d "csrf=$c" "$B/audit/verify")" = 303 ] && curl -s -b "${jar[admin]}" "$B/audit" | grep -q "intact"'
+check "/web/openapi-lists-routes" 'curl -s "$B/api/v1/openapi.json" | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+want = {\"/api/v1/documents\", \"/api/v1/documents/{id}\", \"/api/v1/documents/{id}/result\",
+        \"/api/v1/documents/{id}/corrections\", \"/api/v1/stats\", \"/healthz\", \"/metrics\", \"/api/v1/openapi.json\"}
+sys.exit(0 if want <= set(d[\"paths\"]) and d[\"openapi\"].startswith(\"3.\") else 1)"'
+
+# --- session expiry: a second daemon (web only) with a 2 second idle timeout ---
+start web QUIRE_WEB_SESSION_IDLE_S=2 "$QUIRE" web
+check "/web/session/idle-expiry" '[ "$(login "$work/jar-e" reviewer1 pw-reviewer-0123456)" = 303 ] &&
+  [ "$(code -b "$work/jar-e" "$B/")" = 200 ] && sleep 3 && [ "$(code -b "$work/jar-e" "$B/")" = 303 ]'
+check "/web/graceful-stop" 'kill -TERM ${pids[1]} && wait ${pids[1]} && kill -TERM ${pids[0]} && wait ${pids[0]}'
+pids=()
+# --- TLS: __Host- cookie with Secure, HSTS ---
+if command -v openssl >/dev/null; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
+    -subj "/CN=127.0.0.1" >/dev/null 2>&1
+  start tls QUIRE_WEB_TLS_CERT="$work/cert.pem" QUIRE_WEB_TLS_KEY="$work/key.pem" "$QUIRE" web
+  B=${B/http:/https:}
+  t=$(curl -sk -c "$work/jar-tls" "$B/login" | sed -n 's/.*name="login_token" value="\([^"]*\)".*/\1/p')
+  h=$(curl -sk -D - -o /dev/null -c "$work/jar-tls" -b "$work/jar-tls" --data-urlencode "login_token=$t" \
+    --data-urlencode "name=reviewer1" --data-urlencode "password=pw-reviewer-0123456" "$B/login")
+  check "/web/tls/host-cookie-secure-hsts" 'grep -q "https://127.0.0.1" "$work/tls.out" &&
+    echo "$h" | grep -qi "^Set-Cookie: __Host-quire=.*; Path=/; HttpOnly; SameSite=Strict; Max-Age=[0-9]*; Secure" &&
+    echo "$h" | grep -qi "^Strict-Transport-Security: max-age=" && [ "$(curl -sk -o /dev/null -w "%{http_code}" -b "$work/jar-tls" "$B/")" = 200 ]'
+  kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null; pids=()
+else
+  n=$((n + 1)); echo "ok $n - /web/tls/host-cookie-secure-hsts # SKIP openssl not installed"
+fi
+echo "1..$n"
+[ "$failed" = 0 ] || { echo "# log:"; tail -30 "$log" | sed 's/^/# /'; }
+exit $((failed > 0))

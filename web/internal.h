@@ -1,0 +1,169 @@
+/* internal: what the files of web/ share, and nothing outside web/ sees.
+ *
+ * server.c owns libmicrohttpd: it turns each HTTP request into a struct
+ * web_req (method, path, client, query, form fields, uploaded files or a raw
+ * body, all with limits), finds its route, authenticates it (session.c),
+ * checks the route's permission and, for state changes, the CSRF defences,
+ * then calls the handler with a database connection from the pool and sends
+ * the struct web_resp it filled, adding the security headers. Handlers never
+ * see libmicrohttpd. Every handler checks object-level access itself (an
+ * operator sees only the documents it uploaded) and answers 404 for what the
+ * caller may not see, so existence does not leak. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/qerr.h"
+#include "core/users.h"
+#include "web/server.h"
+
+#define WEB_MAX_FORM (64u << 10)     /* urlencoded form or plain multipart fields, in all */
+#define WEB_MAX_JSON (1u << 20)      /* JSON request bodies */
+#define WEB_MAX_FILES 20             /* files in one upload */
+#define WEB_MAX_FORM_FIELDS 200
+#define WEB_MAX_HEADERS 64           /* header lines in one request */
+#define WEB_MAX_FAILED_VERIFY 200    /* audit rows shown per page */
+
+struct db;
+struct vault;
+
+/* Route flags. */
+enum {
+	WEB_PUBLIC = 1 << 0, /* no authentication */
+	WEB_API = 1 << 1,    /* JSON errors; API tokens accepted */
+	WEB_UPLOAD = 1 << 2, /* body may hold PDFs (multipart, or raw application/pdf for the API) */
+	WEB_JSON = 1 << 3,   /* body may be JSON */
+	WEB_ANY_ROLE = 1 << 4, /* any authenticated principal */
+};
+
+struct web_file {
+	char *field;
+	char *name;       /* as the client sent it, checked */
+	GByteArray *data; /* NULL once refused; wiped when freed */
+	char *error;      /* why this file is refused, or NULL */
+};
+
+struct web_req {
+	struct server *srv;
+	const char *method;
+	const char *path;
+	char client[64];
+	bool tls;
+	GHashTable *query; /* char* -> char* */
+	GHashTable *form;  /* char* -> char* */
+	GPtrArray *files;  /* struct web_file* */
+	GByteArray *body;  /* raw PDF or JSON */
+	char *content_type;
+	const char *idempotency_key; /* a request header, or NULL */
+	/* who is asking */
+	bool authed;
+	bool by_cookie; /* a browser session (CSRF defences apply) */
+	struct users_principal who;
+	char *user_name;   /* for sessions */
+	int64_t session_id;
+	char *csrf;        /* the session's CSRF token */
+	int64_t ids[2];    /* numbers captured from the path */
+	struct db *db;     /* borrowed from the pool while the handler runs */
+	void *conn;        /* the libmicrohttpd connection (server.c only) */
+};
+
+struct web_resp {
+	unsigned status;
+	const char *type; /* static string */
+	GString *body;
+	GBytes *bytes;    /* instead of body, for binary replies */
+	GPtrArray *headers; /* alternating names and values (g_free) */
+	bool cacheable;   /* static assets only; everything else is no-store */
+};
+
+typedef void (*web_handler)(struct web_req *req, struct web_resp *resp);
+
+struct web_route {
+	const char *method;
+	const char *pattern; /* "*" in a segment captures a positive integer */
+	unsigned perms;      /* bit mask of enum users_perm: any one of them suffices */
+	unsigned flags;
+	web_handler fn;
+};
+
+#define P(perm) (1u << (perm))
+
+/* server.c */
+const struct server_options *web_opt(const struct web_req *req);
+const struct vault *web_vault(const struct web_req *req);
+const char *web_header(const struct web_req *req, const char *name);
+const char *web_cookie(const struct web_req *req, const char *name);
+const char *web_form(const struct web_req *req, const char *key);
+const char *web_query(const struct web_req *req, const char *key);
+void web_resp_header(struct web_resp *resp, const char *name, const char *value);
+void web_text(struct web_resp *resp, unsigned status, const char *type, const char *text);
+/* A JSON error {"error":{"code":..,"message":..}}. */
+void web_json_error(struct web_resp *resp, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void web_redirect(struct web_resp *resp, const char *location);
+/* Maps a result code to an HTTP status and a stable API error code. */
+unsigned web_status_of(enum qerr e, const char **ret_code);
+/* Statistics shared with the dashboard and /metrics. */
+void web_stats(const struct web_req *req, uint64_t *ret_requests, uint64_t *ret_refused);
+/* The latest audit verification: text (g_free) or NULL when none ran yet. */
+char *web_last_verify(const struct web_req *req);
+void web_set_last_verify(const struct web_req *req, const char *text);
+/* Login throttling: seconds the caller must still wait (0: may try now). */
+int web_throttle_wait(struct web_req *req, const char *name);
+void web_throttle_note(struct web_req *req, const char *name, bool ok);
+
+/* session.c */
+/* Authenticates from the Authorization header (API routes) or the session cookie; sets req->authed. */
+enum qerr session_authenticate(struct web_req *req, bool api, char **reterr) QUIRE_MUST_CHECK;
+/* Origin / Sec-Fetch-Site check for a state-changing request: false when it comes from another site. */
+bool session_origin_ok(const struct web_req *req);
+/* The form's (or X-CSRF-Token header's) token matches the session's. */
+bool session_csrf_ok(const struct web_req *req);
+const char *session_cookie_name(const struct web_req *req);
+extern const struct web_route session_routes[];
+
+/* html.c */
+void html_escape(GString *out, const char *text);
+void html_begin(struct web_req *req, struct web_resp *resp, const char *title, const char *active);
+void html_end(struct web_resp *resp);
+/* A hidden input with the session's CSRF token. */
+void html_csrf(struct web_req *req, GString *out);
+void html_message(GString *out, const char *kind, const char *text);
+/* An error page with status. */
+void html_error(struct web_req *req, struct web_resp *resp, unsigned status, const char *text);
+extern const struct web_route asset_routes[];
+
+/* pages.c, review.c, api.c */
+extern const struct web_route page_routes[];
+extern const struct web_route review_routes[];
+extern const struct web_route api_routes[];
+
+/* docs.c: document data shared by pages and the API */
+struct json;
+/* Whether the caller may see document id (exists, and owned when the caller has only UPLOAD). */
+bool docs_visible(struct web_req *req, int64_t id);
+/* The documents matching the request's filters (state, type, from, to, review, q, before), newest
+ * first, at most one page; operators get only their own. *ret: json array (json_free). */
+enum qerr docs_list(struct web_req *req, struct json **ret, char **reterr) QUIRE_MUST_CHECK;
+/* Stores each accepted file of req->files; per-file outcome in *ret (json array, json_free). */
+struct json;
+void docs_store_uploads(struct web_req *req, struct json **ret);
+/* The latest result of a document, parsed (json_free), and its version. */
+enum qerr docs_result(struct web_req *req, int64_t id, struct json **ret, int *ret_version, char **reterr)
+	QUIRE_MUST_CHECK;
+/* Applies corrections (an object field -> new value) as a new result version. */
+enum qerr docs_correct(struct web_req *req, int64_t id, const struct json *changes, int *ret_version, char **reterr)
+	QUIRE_MUST_CHECK;
+/* Sets the review state ("approved" / "rejected"). */
+enum qerr docs_review(struct web_req *req, int64_t id, const char *state, char **reterr) QUIRE_MUST_CHECK;
+/* A document's metadata as JSON (json_free). */
+enum qerr docs_info(struct web_req *req, int64_t id, struct json **ret, char **reterr) QUIRE_MUST_CHECK;
+/* Opens a sealed payload of a document into guarded memory. */
+struct vault_buf;
+enum qerr docs_payload(struct web_req *req, int64_t id, const char *purpose, struct vault_buf *ret, char **reterr)
+	QUIRE_MUST_CHECK;
+/* Adds an audit entry by the caller. */
+enum qerr docs_audit(struct web_req *req, const char *action, const char *type, int64_t id, const char *outcome,
+                     const char *detail, char **reterr) QUIRE_MUST_CHECK;
