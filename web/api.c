@@ -187,7 +187,7 @@ static enum qerr stats_json(struct web_req *req, struct json **ret, char **reter
 		e = add_counts(req, root, "documents", "SELECT state, count(*) FROM documents GROUP BY state", reterr);
 	if (!e)
 		e = add_counts(req, root, "review",
-		               "SELECT review_state, count(*) FROM documents WHERE state = 'processed' GROUP BY review_state",
+		               "SELECT " WEB_REVIEW_STATE ", count(*) FROM documents d WHERE d.state = 'processed' GROUP BY 1",
 		               reterr);
 	struct db_res *res = NULL;
 	if (!e)

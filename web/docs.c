@@ -214,7 +214,8 @@ static enum qerr save_version(struct web_req *req, int64_t id, const struct json
 		e = db_query(req->db, "INSERT INTO result_versions (document_id, version, actor, fields) VALUES"
 		             " ($1::bigint, $2::int, $3, $4)", 4, (struct db_param[4]){p[0], p[1], p[3], p[4]}, NULL, reterr);
 	if (!e)
-		e = db_query(req->db, "UPDATE documents SET review_state = 'pending', reviewed_by = NULL, reviewed_at = NULL"
+		e = db_query(req->db, "UPDATE documents SET review_state = 'pending', reviewed_by = NULL, reviewed_at = NULL,"
+		             " auto_approved = false"
 		             " WHERE id = $1::bigint", 1, p, NULL, reterr);
 	return e;
 }
@@ -293,7 +294,7 @@ enum qerr docs_info(struct web_req *req, int64_t id, struct json **ret, char **r
 	struct db_res *res = NULL;
 	enum qerr e = db_query(req->db,
 	                       "SELECT d.id, to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-	                       " d.state, d.doc_type, d.page_count, d.size_bytes, d.review_state, d.reviewed_by,"
+	                       " d.state, d.doc_type, d.page_count, d.size_bytes, " WEB_REVIEW_STATE ", " WEB_REVIEWED_BY ","
 	                       " to_char(d.reviewed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 	                       " d.uploaded_by, j.id, j.state, j.attempts, j.last_error FROM documents d"
 	                       " LEFT JOIN LATERAL (SELECT * FROM jobs WHERE document_id = d.id ORDER BY id DESC LIMIT 1) j"

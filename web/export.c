@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/vault.h"
 #include "pipeline/store.h"
+#include "web/internal.h"
 
 #define BATCH 200
 
@@ -203,10 +204,10 @@ enum qerr export_run(struct db *db, const struct vault *v, enum export_format f,
 			? "SELECT d.id, '', '', '', 0 FROM documents d WHERE d.id > $1::bigint AND d.state = 'processed'"
 			  " AND d.review_state <> 'rejected' AND EXISTS (SELECT 1 FROM result_versions v WHERE"
 			  " v.document_id = d.id) ORDER BY d.id LIMIT 200"
-			: "SELECT d.id, coalesce(d.doc_type, ''), coalesce(d.reviewed_by, ''),"
+			: "SELECT d.id, coalesce(d.doc_type, ''), coalesce(" WEB_REVIEWED_BY ", ''),"
 			  " to_char(d.reviewed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 			  " (SELECT coalesce(max(version), 1) FROM payloads p WHERE p.document_id = d.id AND p.purpose = 'result')"
-			  " FROM documents d WHERE d.id > $1::bigint AND d.state = 'processed' AND d.review_state = 'approved'"
+			  " FROM documents d WHERE d.id > $1::bigint AND d.state = 'processed' AND " WEB_REVIEW_STATE " = 'approved'"
 			  " ORDER BY d.id LIMIT 200";
 	int64_t after = 0;
 	enum qerr e = QERR_OK;

@@ -90,6 +90,12 @@ struct web_route {
 
 #define P(perm) (1u << (perm))
 
+/* A document's review state as people see it: a pending document the extraction approved
+ * automatically (documents.auto_approved, migration 0004) counts as approved, until a
+ * correction sends it back to review. SQL over documents aliased d. */
+#define WEB_REVIEW_STATE "(CASE WHEN d.review_state = 'pending' AND d.auto_approved THEN 'approved' ELSE d.review_state END)"
+#define WEB_REVIEWED_BY "(CASE WHEN d.review_state = 'pending' AND d.auto_approved THEN 'auto' ELSE d.reviewed_by END)"
+
 /* server.c */
 const struct server_options *web_opt(const struct web_req *req);
 const struct vault *web_vault(const struct web_req *req);

@@ -74,7 +74,7 @@ static void get_dashboard(struct web_req *req, struct web_resp *resp)
 	             "SELECT (SELECT count(*) FROM documents WHERE state = 'queued'),"
 	             " (SELECT count(*) FROM documents WHERE state = 'processing'),"
 	             " (SELECT count(*) FROM documents WHERE state = 'processed'),"
-	             " (SELECT count(*) FROM documents WHERE state = 'processed' AND review_state = 'pending'),"
+	             " (SELECT count(*) FROM documents d WHERE d.state = 'processed' AND " WEB_REVIEW_STATE " = 'pending'),"
 	             " (SELECT count(*) FROM jobs WHERE state IN ('failed', 'dead')),"
 	             " (SELECT count(*) FROM jobs WHERE state = 'done' AND finished_at > now() - interval '1 hour'),"
 	             " (SELECT 'job ' || id || ', waiting ' || justify_interval(date_trunc('second', now() - created_at))"
@@ -246,10 +246,10 @@ enum qerr docs_list(struct web_req *req, struct json **ret, char **reterr)
 	struct db_res *res = NULL;
 	enum qerr e = db_query(req->db,
 	                       "SELECT d.id, to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), d.state,"
-	                       " coalesce(d.doc_type, ''), d.review_state, d.page_count, coalesce(d.uploaded_by, '')"
+	                       " coalesce(d.doc_type, ''), " WEB_REVIEW_STATE ", d.page_count, coalesce(d.uploaded_by, '')"
 	                       " FROM documents d WHERE ($1 = '' OR d.state = $1) AND ($2 = '' OR d.doc_type = $2)"
 	                       " AND ($3 = '' OR d.created_at >= $3::date) AND ($4 = '' OR d.created_at < $4::date + 1)"
-	                       " AND ($5 = '' OR (d.state = 'processed' AND d.review_state = $5))"
+	                       " AND ($5 = '' OR (d.state = 'processed' AND " WEB_REVIEW_STATE " = $5))"
 	                       " AND ($6 = '' OR d.uploaded_by = $6) AND ($7::bigint = 0 OR d.id < $7::bigint)"
 	                       " ORDER BY d.id DESC LIMIT $8::int",
 	                       8, p, &res, reterr);
