@@ -144,11 +144,20 @@ static enum qerr load_pdf(const char *path, size_t max, struct loaded *out, char
 
 int cmd_submit(int argc, char **argv, struct config *cfg)
 {
-	g_autofree char *type = NULL;
+	g_autofree char *type = NULL, *key = NULL, *run_at = NULL;
+	int priority = 0;
 	GOptionEntry entries[] = {{"type", 't', 0, G_OPTION_ARG_STRING, &type,
 	                           "Document type of every file (invoice, receipt, medical_record, contract or one from "
 	                           "fields.schemas_dir); default: classified",
 	                           "TYPE"},
+	                          {"idempotency-key", 'k', 0, G_OPTION_ARG_STRING, &key,
+	                           "Client key of this upload: submitting again with the same key returns the same "
+	                           "document (one file only)",
+	                           "KEY"},
+	                          {"priority", 'p', 0, G_OPTION_ARG_INT, &priority, "Job priority; higher runs first (0)",
+	                           "N"},
+	                          {"run-at", 0, 0, G_OPTION_ARG_STRING, &run_at,
+	                           "Process not before this time, e.g. \"2026-03-01 08:00+00\"", "TIME"},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE...", "Store PDFs encrypted and queue them. Every file is checked first; "
 	                                       "if any is unusable, nothing is submitted.",
@@ -156,6 +165,8 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 		return 2;
 	if (argc < 2)
 		return cmd_fail("submit", "no file given");
+	if (key && argc != 2)
+		return cmd_fail("submit", "--idempotency-key applies to one file at a time");
 	const struct doctypes *types = NULL;
 	g_autofree char *terr = NULL;
 	if (type && doctypes_shared(cfg->schemas_dir, &types, &terr))
@@ -177,7 +188,10 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	for (int i = 0; !rc && i < n; i++) {
 		struct store_submitted s;
 		g_autofree char *base = g_path_get_basename(files[i].path);
-		struct store_submit_options so = {.job = {.max_attempts = cfg->max_attempts}, .doc_type = type};
+		struct store_submit_options so = {.idempotency_key = key,
+		                                  .job = {.max_attempts = cfg->max_attempts, .priority = priority,
+		                                          .run_at = run_at},
+		                                  .doc_type = type};
 		if (store_submit_with(app.db, app.vault, base, files[i].data, files[i].len, app.actor, &so, &s, &err)) {
 			rc = cmd_fail("submit", err);
 			break;

@@ -21,7 +21,7 @@ canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 cleanup() { "$QUIRE" stop >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 
-echo "1..18"
+echo "1..19"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-E2E-0042 --canary "$canary"
 check "/e2e/init" '"$QUIRE" init >>"$log" 2>&1'
 check "/e2e/key-file-mode" '[ "$(stat -c %a "$work/data/keys/kek.key")" = 600 ]'
@@ -68,6 +68,14 @@ for _ in $(seq 50); do grep -q "serving on" "$work/serve.out" && break; sleep 0.
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/serve.out")
 check "/e2e/serve-health-and-status" '[ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" | grep -q ok &&
   curl -sf "http://127.0.0.1:$port/api/v1/status" | grep -q "\"done\":1" && kill -TERM $serve_pid && wait $serve_pid'
+
+"$MAKE_INVOICE" "$work/retry-a.pdf" --number KEYED-1 >/dev/null
+"$MAKE_INVOICE" "$work/retry-b.pdf" --number KEYED-2 >/dev/null
+k1=$("$QUIRE" submit --idempotency-key upload-77 --priority 5 "$work/retry-a.pdf" 2>>"$log")
+k2=$("$QUIRE" submit --idempotency-key upload-77 "$work/retry-b.pdf" 2>>"$log")
+check "/e2e/submit-idempotency-key" 'd1=$(echo "$k1" | sed -n "s/.*document \([0-9]*\),.*/\1/p") &&
+  d2=$(echo "$k2" | sed -n "s/.*document \([0-9]*\),.*/\1/p") && [ -n "$d1" ] && [ "$d1" = "$d2" ] &&
+  echo "$k2" | grep -q "already submitted" && "$QUIRE" worker --drain >>"$log" 2>&1'
 
 pg_dump=$(ls -d /usr/lib/postgresql/*/bin/pg_dump 2>/dev/null | sort -V | tail -1)
 [ -n "$pg_dump" ] || pg_dump=$(command -v pg_dump)
