@@ -12,6 +12,8 @@
 
 #include "core/db.h"
 #include "core/json.h"
+#include "core/log.h"
+#include "web/metrics.h"
 #include "web/web-resources.h"
 
 
@@ -240,27 +242,15 @@ static void get_health(struct web_req *req, struct web_resp *resp)
 	web_text(resp, 200, "text/plain; charset=utf-8", "ok\n");
 }
 
-static void metric_rows(GString *b, struct db_res *res, const char *name, const char *label)
-{
-	for (int r = 0; r < db_res_rows(res); r++)
-		g_string_append_printf(b, "%s{%s=\"%s\"} %lld\n", name, label, db_res_text(res, r, 0),
-		                       (long long)db_res_int(res, r, 1));
-}
-
 static void get_metrics(struct web_req *req, struct web_resp *resp)
 {
 	GString *b = resp->body;
-	struct db_res *res = NULL;
-	g_string_append(b, "# HELP quire_jobs Jobs in the queue by state.\n# TYPE quire_jobs gauge\n");
-	if (db_query(req->db, "SELECT state, count(*) FROM jobs GROUP BY state", 0, NULL, &res, NULL) == QERR_OK) {
-		metric_rows(b, res, "quire_jobs", "state");
-		db_res_free(res);
-	}
-	g_string_append(b, "# HELP quire_documents Documents by state.\n# TYPE quire_documents gauge\n");
-	if (db_query(req->db, "SELECT state, count(*) FROM documents GROUP BY state", 0, NULL, &res, NULL) == QERR_OK) {
-		metric_rows(b, res, "quire_documents", "state");
-		db_res_free(res);
-	}
+	/* Queue, durations, failures by reason, documents, pages (web/metrics.h); on a database
+	 * error the text says quire_db_up 0. */
+	g_autofree char *figures = NULL;
+	if (metrics_format(req->db, &figures, NULL) != QERR_OK)
+		log_warn("metrics: the database did not answer");
+	g_string_append(b, figures);
 	uint64_t requests = 0, refused = 0;
 	web_stats(req, &requests, &refused);
 	g_string_append_printf(b, "# HELP quire_http_requests_total HTTP requests received.\n"

@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 files=12
 
-echo "1..15"
+echo "1..16"
 check "/ops/init" '"$QUIRE" init >>"$log" 2>&1'
 # The server stays up while watchers come and go, as under systemd.
 "$QUIRE" start >>"$log" 2>&1
@@ -112,13 +112,20 @@ printf 'X' | dd of="$work/damaged.backup" bs=1 seek=$((size - 100)) conv=notrunc
 check "/ops/restore-refuses-damaged" '! "$QUIRE" restore --force "$work/damaged.backup" 2>"$work/err3" &&
   grep -q "does not match its checksum" "$work/err3"'
 
-# The daemon watches watch.dir itself.
+# The daemon watches watch.dir itself; Prometheus reads /metrics with an API token.
 mkdir -p "$work/inbox2"
+tok=$("$QUIRE" token create prometheus --role auditor 2>>"$log" | grep -o 'qt_[A-Za-z0-9_-]*')
 QUIRE_WATCH_DIR="$work/inbox2" QUIRE_WEB_LISTEN=127.0.0.1:0 "$QUIRE" serve >"$work/serve.out" 2>>"$log" &
 serve_pid=$!
 for _ in $(seq 50); do grep -q "serving on" "$work/serve.out" && break; sleep 0.2; done
 "$MAKE_INVOICE" "$work/inbox2/served.pdf" --number INV-OPS-SERVED
 for _ in $(seq 100); do "$QUIRE" status 2>/dev/null | grep -Eq "done +$((files + 2))$" && break; sleep 0.2; done
 check "/ops/serve-watches-watch-dir" '[ -f "$work/inbox2/processed/served.pdf" ] &&
-  "$QUIRE" status 2>>"$log" | grep -Eq "done +$((files + 2))$" && kill -TERM $serve_pid && wait $serve_pid'
+  "$QUIRE" status 2>>"$log" | grep -Eq "done +$((files + 2))$"'
+port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/serve.out")
+curl -s -H "Authorization: Bearer $tok" "http://127.0.0.1:$port/metrics" >"$work/metrics.txt"
+check "/ops/metrics" 'grep -qx "quire_db_up 1" "$work/metrics.txt" && grep -qx "quire_jobs{state=\"done\"} $((files + 2))" "$work/metrics.txt" &&
+  grep -q "^quire_job_duration_seconds{quantile=\"0.99\"} [0-9]" "$work/metrics.txt" &&
+  grep -qx "quire_watch_rejected_total 1" "$work/metrics.txt" && grep -q "^quire_http_requests_total " "$work/metrics.txt" &&
+  kill -TERM $serve_pid && wait $serve_pid'
 [ "$failed" -eq 0 ]
