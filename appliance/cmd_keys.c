@@ -91,11 +91,14 @@ static char *read_secret(const char *env, const char *what, bool confirm, char *
 	return first;
 }
 
+/* vault.keyring, else "keyring" next to the key file (as vault_open() has it). */
 static char *keyring_path(const struct config *cfg)
 {
 	if (cfg->keyring && cfg->keyring[0])
 		return g_strdup(cfg->keyring);
-	return g_build_filename(cfg->data_dir, "keys", "keyring", NULL);
+	g_autofree char *key = config_key_path(cfg);
+	g_autofree char *dir = g_path_get_dirname(key);
+	return g_build_filename(dir, "keyring", NULL);
 }
 
 static enum qerr open_vault(const struct config *cfg, bool create, char *passphrase, struct vault **ret,

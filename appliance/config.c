@@ -41,7 +41,7 @@ static const struct setting settings[] = {
 	  "asked on the terminal) or credential (systemd $CREDENTIALS_DIRECTORY/<vault.credential>)"),
 	S("vault", "credential", credential, "quire-kek", false, "Name of the systemd credential holding the key"),
 	S("vault", "keyring", keyring, "", false,
-	  "Keyring file of wrapping-key versions (mode 0600); empty: <data_dir>/keys/keyring"),
+	  "Keyring file of wrapping-key versions (mode 0600); empty: keyring next to the key file"),
 	I("vault", "argon2_ops", argon2_ops, "3", 1, 64, false,
 	  "Argon2id passes for a passphrase; used when the keyring is created, then pinned in it"),
 	I("vault", "argon2_mem_mb", argon2_mem_mb, "256", 8, 4096, false,
