@@ -143,6 +143,28 @@ static enum qerr pick_type(const struct doctypes *types, const struct pdftext_do
 	return QERR_OK;
 }
 
+/* The plain values of fields (schema order); a list that was not found is an empty list, as
+ * the schema wants a list there. */
+static struct json *values_of(const struct doctype *type, const struct json *fields)
+{
+	const struct json *names = doctype_fields(type);
+	struct json *v = json_new_object();
+	for (size_t i = 0; i < json_array_size(names); i++) {
+		const char *n = json_string_value(json_array_at(names, i));
+		struct json *c = copy_of(json_get(json_get(fields, n), "value"));
+		g_autofree char *t = json_format(json_get(doctype_property(type, n), "type"), false);
+		if (c && !json_is_null(c))
+			json_add_item(v, n, c);
+		else if (t && strcmp(t, "\"array\"") == 0)
+			json_add_item(v, n, json_new_array());
+		else
+			json_add_null(v, n);
+		if (c && json_is_null(c))
+			json_free(c);
+	}
+	return v;
+}
+
 /* Combines rules and model results, validates, scores; takes nothing over. */
 static struct json *combine(const struct doctype *type, const struct json *rules, const struct json *model,
                             struct json *cls, double threshold)
@@ -154,10 +176,7 @@ static struct json *combine(const struct doctype *type, const struct json *rules
 	json_add_string(root, "document_type", type->name);
 	json_add_item(root, "classification", cls);
 	json_add_string(root, "method", json_get_string(primary, "method"));
-	struct json *pre = json_new_object();
-	json_add_item(pre, "fields", copy_of(json_get(primary, "fields")));
-	json_add_item(pre, "field_names", copy_of(names));
-	struct json *values = extract_values(pre);
+	struct json *values = values_of(type, json_get(primary, "fields"));
 	struct json *checks = validate_values(values);
 	struct json *fields = json_add_item(root, "fields", json_new_object());
 	for (size_t i = 0; i < json_array_size(names); i++) {
@@ -204,7 +223,6 @@ static struct json *combine(const struct doctype *type, const struct json *rules
 	for (guint i = 0; i < reasons->len; i++)
 		json_append(rr, json_string(g_ptr_array_index(reasons, i)));
 	json_free(values);
-	json_free(pre);
 	return root;
 }
 

@@ -718,10 +718,18 @@ static void find_field(struct ctx *c, struct field *f)
 		find_table(c, f);
 }
 
-static void emit(struct json *fields, const struct field *f)
+/* Whether a string value is longer than its property allows (the result must stay valid). */
+static bool too_long(const struct doctype *t, const struct field *f)
+{
+	const char *s = json_string_value(f->hit.value);
+	double max = 0;
+	return s && json_get_number(doctype_property(t, f->name), "maxLength", &max) && g_utf8_strlen(s, -1) > (glong)max;
+}
+
+static void emit(const struct doctype *type, struct json *fields, const struct field *f)
 {
 	struct json *o = json_add_item(fields, f->name, json_new_object());
-	if (!f->hit.value) {
+	if (!f->hit.value || too_long(type, f)) {
 		json_add_null(o, "value");
 		json_add_number(o, "confidence", 0);
 		return;
@@ -780,7 +788,7 @@ enum qerr rules_extract(const struct doctype *type, const struct pdftext_doc *do
 	json_add_string(root, "method", "rules");
 	struct json *fields = json_add_item(root, "fields", json_new_object());
 	for (size_t i = 0; i < c.n_fields; i++) {
-		emit(fields, &c.fields[i]);
+		emit(type, fields, &c.fields[i]);
 		hit_done(&c.fields[i].hit);
 		if (c.fields[i].labels)
 			g_regex_unref(c.fields[i].labels);
