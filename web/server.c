@@ -340,13 +340,19 @@ static enum MHD_Result refuse(struct conn_req *cr, struct MHD_Connection *c, uns
 
 /* ---- request bodies ---- */
 
+static void wipe(GByteArray *b)
+{
+	if (b && b->len) /* an empty array may have no storage at all */
+		explicit_bzero(b->data, b->len);
+}
+
 static void file_free(gpointer p)
 {
 	struct web_file *f = p;
 	if (!f)
 		return;
 	if (f->data) {
-		explicit_bzero(f->data->data, f->data->len); /* plaintext of an upload */
+		wipe(f->data); /* plaintext of an upload */
 		g_byte_array_unref(f->data);
 	}
 	g_free(f->field);
@@ -361,7 +367,7 @@ static void file_refuse(struct web_file *f, const char *why)
 		return;
 	f->error = g_strdup(why);
 	if (f->data) {
-		explicit_bzero(f->data->data, f->data->len);
+		wipe(f->data);
 		g_byte_array_unref(f->data);
 		f->data = NULL;
 	}
@@ -671,7 +677,7 @@ static void conn_req_free(struct conn_req *cr)
 	g_hash_table_unref(cr->req.query);
 	g_hash_table_unref(cr->req.form);
 	g_ptr_array_unref(cr->req.files);
-	explicit_bzero(cr->req.body->data, cr->req.body->len);
+	wipe(cr->req.body);
 	g_byte_array_unref(cr->req.body);
 	g_free(cr->req.content_type);
 	g_free(cr->req.user_name);
@@ -686,7 +692,7 @@ static void conn_req_free(struct conn_req *cr)
 static void drop_body(struct conn_req *cr)
 {
 	g_ptr_array_set_size(cr->req.files, 0);
-	explicit_bzero(cr->req.body->data, cr->req.body->len);
+	wipe(cr->req.body);
 	g_byte_array_set_size(cr->req.body, 0);
 	multipart_free(cr->mp);
 	cr->mp = NULL;
