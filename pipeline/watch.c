@@ -14,6 +14,7 @@
 #include <glib.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -87,7 +88,9 @@ enum qerr watch_prepare(const char *dir, char **reterr)
 
 /* True when a process other than us has the file open for writing. Read leases are
  * refused exactly then; where leases are not available (not our file without
- * CAP_LEASE, some network file systems) we cannot tell and say no. */
+ * CAP_LEASE, some network file systems) we cannot tell and say no. The lease is
+ * dropped at once; a writer opening the file in between breaks it, which the
+ * kernel reports with SIGIO, so watch_run ignores that signal. */
 static bool writer_holds(int fd)
 {
 	if (fcntl(fd, F_SETLEASE, F_RDLCK) != 0)
@@ -442,6 +445,12 @@ enum qerr watch_run(struct db *db, const struct vault *v, const struct watch_opt
 	struct watcher w = {.o = o, .v = v, .db = o->conninfo ? NULL : db, .own_db = o->conninfo != NULL,
 	                    .dirfd = -1, .processedfd = -1, .failedfd = -1, .inofd = -1,
 	                    .pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)};
+	/* A lease break (see writer_holds) must not end the process; nothing else here uses SIGIO. */
+	struct sigaction old_io;
+	if (sigaction(SIGIO, NULL, &old_io) == 0 && old_io.sa_handler == SIG_DFL) {
+		struct sigaction ign = {.sa_handler = SIG_IGN};
+		sigaction(SIGIO, &ign, NULL);
+	}
 	enum qerr e = open_dirs(&w, reterr);
 	if (!e)
 		log_info("watch: watching %s (settle %d ms)", o->dir, settle_ms(o));

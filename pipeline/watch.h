@@ -22,7 +22,8 @@
  * alone, so a writer may copy under a temporary name and rename at the end.
  * Subfolders and anything that is not a regular file are left alone too.
  *
- * File names are stored sealed with the document; they are never logged. */
+ * File names are stored sealed with the document; they are never logged.
+ * watch_run sets SIGIO to be ignored when it has its default action (see watch.c). */
 #pragma once
 
 #include <stdbool.h>
