@@ -1,0 +1,313 @@
+/* Field extraction: document types, layout cells, tables across pages, validation,
+ * classification, confidence and approval, evaluation. PDFs are drawn with cairo and
+ * go through the real sandbox. */
+#include <cairo-pdf.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "extractors/classify.h"
+#include "extractors/doctype.h"
+#include "extractors/evaluate.h"
+#include "extractors/extract.h"
+#include "extractors/pdftext.h"
+#include "extractors/validate.h"
+
+static const struct sandbox_limits limits = {.timeout_s = 30, .memory_bytes = 1024u << 20, .max_pages = 50};
+
+struct text {
+	double x, y;
+	const char *s;
+	int page;
+	bool right; /* right-aligned at x */
+};
+
+/* A PDF of the given texts (10 pt), as bytes. */
+static GBytes *draw(const struct text *t, size_t n)
+{
+	g_autofree char *dir = g_dir_make_tmp("quire-fields-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "doc.pdf", NULL);
+	cairo_surface_t *s = cairo_pdf_surface_create(path, 595, 842);
+	cairo_t *cr = cairo_create(s);
+	cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+	cairo_set_font_size(cr, 10);
+	int page = 0;
+	for (size_t i = 0; i < n; i++) {
+		while (t[i].page > page) {
+			cairo_show_page(cr);
+			page++;
+		}
+		double x = t[i].x;
+		if (t[i].right) {
+			cairo_text_extents_t e;
+			cairo_text_extents(cr, t[i].s, &e);
+			x -= e.x_advance;
+		}
+		cairo_move_to(cr, x, t[i].y);
+		cairo_show_text(cr, t[i].s);
+	}
+	cairo_destroy(cr);
+	cairo_surface_destroy(s);
+	gchar *data = NULL;
+	gsize len = 0;
+	g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+	g_unlink(path);
+	g_rmdir(dir);
+	return g_bytes_new_take(data, len);
+}
+
+static struct json *extract(GBytes *pdf, const char *type)
+{
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct extract_options opt = {.limits = limits, .doc_type = type};
+	struct json *r = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(extract_document(data, len, &opt, &r, NULL, &err), ==, QERR_OK);
+	return r;
+}
+
+static const struct json *value(const struct json *r, const char *field)
+{
+	return json_get(json_get(json_get(r, "fields"), field), "value");
+}
+
+static double number(const struct json *r, const char *field)
+{
+	double v = NAN;
+	g_assert_true(json_get_number(json_get(json_get(r, "fields"), field), "value", &v));
+	return v;
+}
+
+/* Two columns: labels and values in separate cells; the table breaks over a page with no
+ * repeated header; German number format. */
+static void test_two_columns_and_page_break(void)
+{
+	GPtrArray *keep = g_ptr_array_new_with_free_func(g_free);
+	GArray *t = g_array_new(FALSE, FALSE, sizeof(struct text));
+	struct text head[] = {
+		{50, 60, "Keystone Technik GmbH", 0, false}, {360, 60, "RECHNUNG", 0, false},
+		{330, 130, "Rechnungsnummer:", 0, false},    {545, 130, "RE-7781", 0, true},
+		{330, 145, "Rechnungsdatum:", 0, false},     {545, 145, "03.02.2026", 0, true},
+		{330, 160, "Fällig am:", 0, false},          {545, 160, "05.03.2026", 0, true},
+		{50, 230, "Bezeichnung", 0, false},          {350, 230, "Menge", 0, true},
+		{450, 230, "Einzelpreis", 0, true},          {545, 230, "Betrag", 0, true},
+	};
+	g_array_append_vals(t, head, G_N_ELEMENTS(head));
+	double y = 250, sum = 0;
+	int page = 0;
+	for (int i = 0; i < 40; i++) {
+		if (y > 780) {
+			page++;
+			y = 70;
+		}
+		char *d = g_strdup_printf("Position %d", i + 1), *a = g_strdup_printf("%d,50", 100 + i);
+		g_ptr_array_add(keep, d);
+		g_ptr_array_add(keep, a);
+		struct text row[] = {{50, y, d, page, false}, {350, y, "1", page, true}, {450, y, a, page, true},
+		                     {545, y, a, page, true}};
+		g_array_append_vals(t, row, 4);
+		sum += 100 + i + 0.5;
+		y += 16;
+	}
+	char *net = g_strdup_printf("%.2f", sum), *tax = g_strdup_printf("%.2f", round(sum * 19) / 100);
+	char *tot = g_strdup_printf("%.2f", sum + round(sum * 19) / 100);
+	for (char *p = net; *p; p++)
+		*p = *p == '.' ? ',' : *p;
+	g_ptr_array_add(keep, net);
+	g_ptr_array_add(keep, tax);
+	g_ptr_array_add(keep, tot);
+	struct text foot[] = {{330, y + 20, "Nettobetrag:", page, false}, {545, y + 20, net, page, true},
+	                      {330, y + 36, "MwSt. 19%:", page, false},   {545, y + 36, tax, page, true},
+	                      {330, y + 52, "Gesamtbetrag:", page, false}, {545, y + 52, tot, page, true}};
+	g_array_append_vals(t, foot, G_N_ELEMENTS(foot));
+	g_autoptr(GBytes) pdf = draw((const struct text *)(void *)t->data, t->len);
+	struct json *r = extract(pdf, NULL);
+	g_assert_cmpstr(json_get_string(r, "document_type"), ==, "invoice");
+	g_assert_cmpstr(json_string_value(value(r, "invoice_number")), ==, "RE-7781");
+	g_assert_cmpstr(json_string_value(value(r, "issue_date")), ==, "2026-02-03");
+	g_assert_cmpstr(json_string_value(value(r, "due_date")), ==, "2026-03-05");
+	g_assert_cmpstr(json_string_value(value(r, "supplier_name")), ==, "Keystone Technik GmbH");
+	g_assert_cmpfloat_with_epsilon(number(r, "net_amount"), sum, 0.001);
+	const struct json *items = value(r, "line_items");
+	g_assert_cmpuint(json_array_size(items), ==, 40); /* stitched over the page break */
+	g_assert_cmpstr(json_get_string(json_array_at(items, 39), "description"), ==, "Position 40");
+	double a = 0;
+	g_assert_true(json_get_number(json_array_at(items, 39), "amount", &a));
+	g_assert_cmpfloat_with_epsilon(a, 139.5, 0.001);
+	/* provenance: the value's page and box */
+	const struct json *f = json_get(json_get(r, "fields"), "invoice_number");
+	double pg = 0;
+	g_assert_true(json_get_number(f, "page", &pg));
+	g_assert_cmpfloat(pg, ==, 1);
+	g_assert_cmpuint(json_array_size(json_get(f, "box")), ==, 4);
+	/* checks ran and passed */
+	g_assert_cmpuint(json_array_size(json_get(r, "checks")), >=, 3);
+	json_free(r);
+	g_array_free(t, TRUE);
+	g_ptr_array_free(keep, TRUE);
+}
+
+/* A total that does not add up: the check fails, confidence drops, the document waits for review. */
+static void test_failed_check_means_review(void)
+{
+	struct text t[] = {
+		{50, 60, "Harbor Office Ltd", 0, false}, {50, 100, "Invoice number: INV-9", 0, false},
+		{50, 115, "Invoice date: 2026-01-10", 0, false}, {50, 130, "Due date: 2026-02-09", 0, false},
+		{300, 200, "Subtotal: 100.00 EUR", 0, false}, {300, 215, "VAT 20%: 20.00 EUR", 0, false},
+		{300, 230, "Total: 125.00 EUR", 0, false},
+	};
+	g_autoptr(GBytes) pdf = draw(t, G_N_ELEMENTS(t));
+	struct json *r = extract(pdf, "invoice");
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "review");
+	double c = 1;
+	g_assert_true(json_get_number(r, "confidence", &c));
+	g_assert_cmpfloat(c, <=, 0.5);
+	double total_conf = 1;
+	g_assert_true(json_get_number(json_get(json_get(r, "fields"), "total_amount"), "confidence", &total_conf));
+	g_assert_cmpfloat(total_conf, <, 0.5);
+	g_autofree char *reasons = json_format(json_get(r, "review_reasons"), false);
+	g_assert_nonnull(strstr(reasons, "totals: net 100.00 + tax 20.00 = 120.00, total 125.00"));
+	json_free(r);
+}
+
+static void test_validators(void)
+{
+	g_assert_true(validate_iban("DE89370400440532013000"));
+	g_assert_false(validate_iban("DE89370400440532013001"));
+	g_assert_false(validate_iban("DE89 3704"));
+	g_assert_true(validate_vat_id("DE811234567"));
+	g_assert_false(validate_vat_id("DE81123456"));
+	g_assert_true(validate_vat_id("NL123456789B01"));
+	g_assert_false(validate_vat_id("XX123456789"));
+	g_assert_true(validate_vat_id("ESB12345678"));
+	g_assert_true(validate_icd10("J18.9"));
+	g_assert_true(validate_icd10("S52.501A"));
+	g_assert_false(validate_icd10("U07.1X")); /* U is reserved */
+	g_assert_false(validate_icd10("J1"));
+	g_assert_true(validate_date("2024-02-29"));
+	g_assert_false(validate_date("2026-02-29"));
+	const char *v = "{\"net_amount\":100,\"tax_amount\":19,\"total_amount\":119,\"issue_date\":\"2026-03-01\","
+	                "\"due_date\":\"2026-02-01\",\"line_items\":[{\"quantity\":2,\"unit_price\":25,\"amount\":50},"
+	                "{\"quantity\":1,\"unit_price\":50,\"amount\":50}]}";
+	struct json *j = NULL;
+	g_assert_cmpint(json_parse(v, strlen(v), &j, NULL), ==, QERR_OK);
+	struct json *checks = validate_values(j);
+	g_autofree char *text = json_format(checks, false);
+	g_assert_nonnull(strstr(text, "\"check\":\"totals\",\"ok\":true"));
+	g_assert_nonnull(strstr(text, "\"check\":\"line_items_sum\",\"ok\":true"));
+	g_assert_nonnull(strstr(text, "\"check\":\"line_item_arithmetic\",\"ok\":true"));
+	g_assert_nonnull(strstr(text, "\"check\":\"issue_date_before_due_date\",\"ok\":false"));
+	json_free(checks);
+	json_free(j);
+}
+
+static struct json *parse(const char *s)
+{
+	struct json *j = NULL;
+	g_assert_cmpint(json_parse(s, strlen(s), &j, NULL), ==, QERR_OK);
+	return j;
+}
+
+static void test_eval_counts(void)
+{
+	struct json *a = parse("\"2026-03-14\""), *b = parse("\"14 March 2026\""), *c = parse("1234.5"),
+	            *d = parse("\"1.234,50\""), *e = parse("\"Acme  GmbH \""), *f = parse("\"acme gmbh\"");
+	g_assert_true(eval_same(a, b));
+	g_assert_true(eval_same(c, d));
+	g_assert_true(eval_same(e, f));
+	g_assert_false(eval_same(c, a));
+	json_free(a), json_free(b), json_free(c), json_free(d), json_free(e), json_free(f);
+	struct eval *ev = eval_new();
+	struct json *exp = parse("{\"document_type\":\"invoice\",\"fields\":{\"invoice_number\":\"A1\",\"total_amount\":10,"
+	                         "\"due_date\":null,\"line_items\":[{\"description\":\"x\",\"amount\":1},"
+	                         "{\"description\":\"y\",\"amount\":2}]}}");
+	struct json *got = parse("{\"document_type\":\"invoice\",\"fields\":{\"invoice_number\":{\"value\":\"A2\"},"
+	                         "\"total_amount\":{\"value\":10},\"due_date\":{\"value\":\"2026-01-01\"},"
+	                         "\"line_items\":{\"value\":[{\"description\":\"X\",\"amount\":1,\"quantity\":null},"
+	                         "{\"description\":\"z\",\"amount\":3}]}},\"status\":\"approved\"}");
+	eval_add(ev, exp, got);
+	struct eval_score s = eval_score(ev, "invoice.invoice_number");
+	g_assert_cmpint(s.tp, ==, 0);
+	g_assert_cmpint(s.fp, ==, 1);
+	g_assert_cmpint(s.fn, ==, 1);
+	s = eval_score(ev, "invoice.total_amount");
+	g_assert_cmpint(s.tp, ==, 1);
+	s = eval_score(ev, "invoice.due_date");
+	g_assert_cmpint(s.fp, ==, 1);
+	s = eval_score(ev, "invoice_line_items");
+	g_assert_cmpint(s.tp, ==, 1);
+	g_assert_cmpint(s.fp, ==, 1);
+	g_assert_cmpint(s.fn, ==, 1);
+	g_assert_cmpfloat_with_epsilon(s.f1, 0.5, 1e-9);
+	g_assert_cmpint(eval_totals(ev).approved_wrong, ==, 1);
+	eval_free(ev);
+	json_free(exp);
+	json_free(got);
+}
+
+/* An operator's type from a folder: loaded beside the built-in ones, classified by its keywords,
+ * extracted by its labels, no rebuild. */
+static void test_operator_type(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("quire-schemas-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "delivery_note.json", NULL);
+	const char *schema =
+		"{\"title\":\"delivery_note\",\"type\":\"object\",\"properties\":{"
+		"\"note_number\":{\"type\":[\"string\",\"null\"],\"maxLength\":40},"
+		"\"delivery_date\":{\"type\":[\"string\",\"null\"],\"maxLength\":10,\"format\":\"date\"}},"
+		"\"required\":[\"note_number\",\"delivery_date\"],"
+		"\"x-quire\":{\"keywords\":[\"delivery\\\\s+note\",\"delivered\"],\"key_fields\":[\"note_number\"],"
+		"\"fields\":{\"note_number\":{\"kind\":\"id\",\"labels\":\"delivery\\\\s+note\\\\s+no\\\\.?\"},"
+		"\"delivery_date\":{\"labels\":\"delivery\\\\s+date\"}}}}";
+	g_assert_true(g_file_set_contents(path, schema, -1, NULL));
+	struct doctypes *types = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(doctypes_load(dir, &types, &err), ==, QERR_OK);
+	g_assert_cmpuint(doctypes_count(types), ==, 5);
+	const struct doctype *d = doctypes_find(types, "delivery_note");
+	g_assert_nonnull(d);
+	g_assert_null(strstr(d->schema_text, "x-quire")); /* the model gets the plain schema */
+	const char *lines[] = {"DELIVERY NOTE", "Delivery note no. DN-5531", "Delivery date: 2 May 2026",
+	                       "Goods delivered in good order"};
+	struct pdftext_page pg = {.text = g_strjoinv("\n", (char **)lines), .method = "text"};
+	struct pdftext_doc doc = {.n_pages = 1, .total_pages = 1, .pages = &pg};
+	struct classify_result c = classify_keywords(types, &doc);
+	g_assert_cmpstr(c.type, ==, "delivery_note");
+	g_free(pg.text);
+	doctypes_free(types);
+	/* A broken file names itself. */
+	g_assert_true(g_file_set_contents(path, "{\"type\":\"object\"}", -1, NULL));
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(doctypes_load(dir, &types, &err), ==, QERR_CONFIG);
+	g_assert_nonnull(strstr(err, "delivery_note.json"));
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
+static void test_unknown_type_refused(void)
+{
+	struct text t[] = {{50, 60, "Some text", 0, false}};
+	g_autoptr(GBytes) pdf = draw(t, 1);
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct extract_options opt = {.limits = limits, .doc_type = "no_such_type"};
+	struct json *r = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(extract_document(data, len, &opt, &r, NULL, &err), ==, QERR_BAD_INPUT);
+	g_assert_nonnull(strstr(err, "no_such_type"));
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/fields/rules/two-columns-and-page-break", test_two_columns_and_page_break);
+	g_test_add_func("/fields/validate/failed-check-means-review", test_failed_check_means_review);
+	g_test_add_func("/fields/validate/checks", test_validators);
+	g_test_add_func("/fields/eval/counts", test_eval_counts);
+	g_test_add_func("/fields/doctype/operator-type", test_operator_type);
+	g_test_add_func("/fields/doctype/unknown-refused", test_unknown_type_refused);
+	return g_test_run();
+}
