@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "extractors/classify.h"
 #include "extractors/doctype.h"
+#include "extractors/einvoice.h"
 #include "extractors/layout.h"
 #include "extractors/modelfields.h"
 #include "extractors/pdftext.h"
@@ -167,7 +168,7 @@ static struct json *values_of(const struct doctype *type, const struct json *fie
 
 /* Combines rules and model results, validates, scores; takes nothing over. */
 static struct json *combine(const struct doctype *type, const struct json *rules, const struct json *model,
-                            struct json *cls, double threshold)
+                            struct json *cls, double threshold, struct json *extra_check)
 {
 	const struct json *primary = model ? model : rules;
 	const struct json *other = model ? rules : NULL;
@@ -178,6 +179,8 @@ static struct json *combine(const struct doctype *type, const struct json *rules
 	json_add_string(root, "method", json_get_string(primary, "method"));
 	struct json *values = values_of(type, json_get(primary, "fields"));
 	struct json *checks = validate_values(values);
+	if (extra_check)
+		json_append(checks, extra_check);
 	struct json *fields = json_add_item(root, "fields", json_new_object());
 	for (size_t i = 0; i < json_array_size(names); i++) {
 		const char *n = json_string_value(json_array_at(names, i));
@@ -247,11 +250,71 @@ enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_opt
 		e = modelfields_extract(opt->model, type, doc, lay, &model, reterr);
 	if (!e)
 		*ret_result = combine(type, rules, model, cls,
-		                      opt->auto_approve > 0 ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE);
+		                      opt->auto_approve > 0 ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE, NULL);
 	else
 		json_free(cls);
 	json_free(rules);
 	json_free(model);
+	layout_free(lay);
+	return e;
+}
+
+/* The e-invoice's values as an extractor result, each as sure as a machine-readable value is. */
+static struct json *einvoice_result(const struct doctype *type, const struct json *values)
+{
+	struct json *r = json_new_object();
+	json_add_string(r, "method", "einvoice");
+	struct json *fields = json_add_item(r, "fields", json_new_object());
+	const struct json *names = doctype_fields(type);
+	for (size_t i = 0; i < json_array_size(names); i++) {
+		const char *n = json_string_value(json_array_at(names, i));
+		struct json *f = json_add_item(fields, n, json_new_object());
+		struct json *v = copy_of(json_get(values, n));
+		g_autofree char *text = v ? json_format(v, false) : NULL;
+		bool has = v && !json_is_null(v) && strcmp(text, "[]") != 0;
+		if (has)
+			json_add_item(f, "value", v);
+		else
+			json_add_null(f, "value");
+		if (!has)
+			json_free(v);
+		json_add_number(f, "confidence", has ? 0.99 : 0);
+	}
+	return r;
+}
+
+enum qerr extract_fields_einvoice(const struct pdftext_doc *doc, const char *xml, size_t len,
+                                  const struct extract_options *opt, struct json **ret_result, char **reterr)
+{
+	const struct doctypes *types = NULL;
+	enum qerr e = doctypes_shared(opt->schemas_dir, &types, reterr);
+	const struct doctype *type = e ? NULL : doctypes_find(types, "invoice");
+	struct json *values = NULL;
+	const char *syntax = NULL;
+	if (!e && !type)
+		e = qerr_set(reterr, QERR_CONFIG, "no invoice document type");
+	if (!e)
+		e = einvoice_parse(xml, len, &values, &syntax, reterr);
+	if (e)
+		return e;
+	struct layout *lay = layout_build(doc);
+	struct json *rules = NULL;
+	e = rules_extract(type, doc, lay, &rules, reterr);
+	if (!e) {
+		struct json *page = values_of(type, json_get(rules, "fields"));
+		struct json *cls = json_new_object();
+		json_add_string(cls, "method", "einvoice");
+		json_add_string(cls, "syntax", syntax);
+		json_add_number(cls, "confidence", 1);
+		struct json *primary = einvoice_result(type, values);
+		*ret_result = combine(type, rules, primary, cls,
+		                      opt->auto_approve > 0 ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE,
+		                      einvoice_crosscheck(values, page));
+		json_free(primary);
+		json_free(page);
+	}
+	json_free(rules);
+	json_free(values);
 	layout_free(lay);
 	return e;
 }

@@ -51,5 +51,16 @@ enum qerr extract_document(const void *pdf, size_t len, const struct extract_opt
 enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_options *opt, struct json **ret_result,
                          char **reterr) QUIRE_MUST_CHECK;
 
+/* The same for a PDF that carries a structured invoice (Factur-X / ZUGFeRD /
+ * XRechnung, CII or UBL XML; extractors/einvoice.h): the XML's values are the
+ * fields ("method": "einvoice", classification method "einvoice"), the page
+ * read by the rules extractor is compared with them ("agrees" per field, and
+ * the check "einvoice_matches_page"), and a disagreement sends the document to
+ * review. extract_document() takes this path once pdftext reports the PDF's
+ * embedded files; until then callers that hold the XML call it. */
+enum qerr extract_fields_einvoice(const struct pdftext_doc *doc, const char *xml, size_t len,
+                                  const struct extract_options *opt, struct json **ret_result,
+                                  char **reterr) QUIRE_MUST_CHECK;
+
 /* The plain values of a result's fields: {"name": value, ...} (json_free). */
 struct json *extract_values(const struct json *result);

@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "extractors/classify.h"
 #include "extractors/doctype.h"
+#include "extractors/einvoice.h"
 #include "extractors/evaluate.h"
 #include "extractors/extract.h"
 #include "extractors/pdftext.h"
@@ -300,6 +301,111 @@ static void test_unknown_type_refused(void)
 	g_assert_nonnull(strstr(err, "no_such_type"));
 }
 
+static const char CII_XML[] =
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<rsm:CrossIndustryInvoice xmlns:rsm=\"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100\""
+	" xmlns:ram=\"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100\""
+	" xmlns:udt=\"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100\">"
+	"<rsm:ExchangedDocument><ram:ID>FX-2026-17</ram:ID><ram:IssueDateTime>"
+	"<udt:DateTimeString format=\"102\">20260314</udt:DateTimeString></ram:IssueDateTime></rsm:ExchangedDocument>"
+	"<rsm:SupplyChainTradeTransaction>"
+	"<ram:IncludedSupplyChainTradeLineItem><ram:SpecifiedTradeProduct><ram:Name>Archive boxes</ram:Name>"
+	"</ram:SpecifiedTradeProduct><ram:SpecifiedLineTradeAgreement><ram:NetPriceProductTradePrice>"
+	"<ram:ChargeAmount>5.00</ram:ChargeAmount></ram:NetPriceProductTradePrice></ram:SpecifiedLineTradeAgreement>"
+	"<ram:SpecifiedLineTradeDelivery><ram:BilledQuantity unitCode=\"C62\">20</ram:BilledQuantity>"
+	"</ram:SpecifiedLineTradeDelivery><ram:SpecifiedLineTradeSettlement>"
+	"<ram:SpecifiedTradeSettlementLineMonetarySummation><ram:LineTotalAmount>100.00</ram:LineTotalAmount>"
+	"</ram:SpecifiedTradeSettlementLineMonetarySummation></ram:SpecifiedLineTradeSettlement>"
+	"</ram:IncludedSupplyChainTradeLineItem>"
+	"<ram:ApplicableHeaderTradeAgreement><ram:SellerTradeParty><ram:Name>Northwind Supplies GmbH</ram:Name>"
+	"<ram:SpecifiedTaxRegistration><ram:ID schemeID=\"VA\">DE811234567</ram:ID></ram:SpecifiedTaxRegistration>"
+	"</ram:SellerTradeParty><ram:BuyerTradeParty><ram:Name>Contoso Legal LLP</ram:Name></ram:BuyerTradeParty>"
+	"</ram:ApplicableHeaderTradeAgreement>"
+	"<ram:ApplicableHeaderTradeSettlement><ram:InvoiceCurrencyCode>EUR</ram:InvoiceCurrencyCode>"
+	"<ram:ApplicableTradeTax><ram:CalculatedAmount>19.00</ram:CalculatedAmount>"
+	"<ram:RateApplicablePercent>19</ram:RateApplicablePercent></ram:ApplicableTradeTax>"
+	"<ram:SpecifiedTradeSettlementHeaderMonetarySummation><ram:TaxBasisTotalAmount>100.00</ram:TaxBasisTotalAmount>"
+	"<ram:TaxTotalAmount currencyID=\"EUR\">19.00</ram:TaxTotalAmount><ram:GrandTotalAmount>119.00</ram:GrandTotalAmount>"
+	"</ram:SpecifiedTradeSettlementHeaderMonetarySummation></ram:ApplicableHeaderTradeSettlement>"
+	"</rsm:SupplyChainTradeTransaction></rsm:CrossIndustryInvoice>";
+
+static struct json *einvoice_of(const char *total_on_page)
+{
+	struct text t[] = {
+		{50, 60, "Northwind Supplies GmbH", 0, false}, {50, 100, "Invoice number: FX-2026-17", 0, false},
+		{50, 115, "Invoice date: 14.03.2026", 0, false}, {300, 200, "Subtotal: 100,00 EUR", 0, false},
+		{300, 215, "VAT 19%: 19,00 EUR", 0, false},     {300, 230, total_on_page, 0, false},
+	};
+	g_autoptr(GBytes) pdf = draw(t, G_N_ELEMENTS(t));
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct extract_options opt = {.limits = limits};
+	struct pdftext_doc *doc = NULL;
+	struct json *r = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(sandbox_extract(data, len, NULL, &limits, &doc, &err), ==, QERR_OK);
+	g_assert_cmpint(extract_fields_einvoice(doc, CII_XML, strlen(CII_XML), &opt, &r, &err), ==, QERR_OK);
+	pdftext_doc_free(doc);
+	return r;
+}
+
+/* The embedded XML is the source; the page agrees, or a disagreement sends the document to review. */
+static void test_einvoice_cii(void)
+{
+	struct json *r = einvoice_of("Total: 119,00 EUR");
+	g_assert_cmpstr(json_get_string(r, "method"), ==, "einvoice");
+	g_assert_cmpstr(json_string_value(value(r, "invoice_number")), ==, "FX-2026-17");
+	g_assert_cmpstr(json_string_value(value(r, "issue_date")), ==, "2026-03-14");
+	g_assert_cmpstr(json_string_value(value(r, "supplier_vat_id")), ==, "DE811234567");
+	g_assert_cmpfloat_with_epsilon(number(r, "total_amount"), 119, 1e-9);
+	g_assert_cmpuint(json_array_size(value(r, "line_items")), ==, 1);
+	g_autofree char *checks = json_format(json_get(r, "checks"), false);
+	g_assert_nonnull(strstr(checks, "\"check\":\"einvoice_matches_page\",\"ok\":true"));
+	json_free(r);
+	r = einvoice_of("Total: 191,00 EUR");
+	g_assert_cmpfloat_with_epsilon(number(r, "total_amount"), 119, 1e-9); /* the XML wins */
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "review");
+	g_autofree char *reasons = json_format(json_get(r, "review_reasons"), false);
+	g_assert_nonnull(strstr(reasons, "total_amount differs between the embedded invoice and the page"));
+	json_free(r);
+}
+
+static void test_einvoice_ubl_and_hostile(void)
+{
+	const char *ubl = "<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\""
+	                  " xmlns:cac=\"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2\""
+	                  " xmlns:cbc=\"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2\">"
+	                  "<cbc:ID>UBL-9</cbc:ID><cbc:IssueDate>2026-05-02</cbc:IssueDate>"
+	                  "<cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>"
+	                  "<cac:TaxTotal><cbc:TaxAmount currencyID=\"EUR\">21.00</cbc:TaxAmount><cac:TaxSubtotal>"
+	                  "<cbc:TaxAmount>21.00</cbc:TaxAmount><cac:TaxCategory><cbc:Percent>21</cbc:Percent>"
+	                  "</cac:TaxCategory></cac:TaxSubtotal></cac:TaxTotal>"
+	                  "<cac:LegalMonetaryTotal><cbc:TaxExclusiveAmount>100.00</cbc:TaxExclusiveAmount>"
+	                  "<cbc:TaxInclusiveAmount>121.00</cbc:TaxInclusiveAmount></cac:LegalMonetaryTotal></Invoice>";
+	struct json *v = NULL;
+	const char *syntax = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(einvoice_parse(ubl, strlen(ubl), &v, &syntax, &err), ==, QERR_OK);
+	g_assert_cmpstr(syntax, ==, "ubl");
+	g_assert_cmpstr(json_get_string(v, "invoice_number"), ==, "UBL-9");
+	double tax = 0;
+	g_assert_true(json_get_number(json_array_at(json_get(v, "tax_lines"), 0), "rate", &tax));
+	g_assert_cmpfloat(tax, ==, 21);
+	json_free(v);
+	/* An external entity is neither fetched nor substituted. */
+	const char *xxe = "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+	                  "<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\""
+	                  " xmlns:cbc=\"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2\">"
+	                  "<cbc:ID>&e;</cbc:ID></Invoice>";
+	g_assert_cmpint(einvoice_parse(xxe, strlen(xxe), &v, &syntax, &err), ==, QERR_OK);
+	g_assert_true(json_is_null(json_get(v, "invoice_number")) || !strstr(json_get_string(v, "invoice_number"), "root"));
+	json_free(v);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(einvoice_parse("<a>", 3, &v, &syntax, &err), ==, QERR_PARSE_FAILED);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(einvoice_parse("<a/>", 4, &v, &syntax, &err), ==, QERR_UNSUPPORTED);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -309,5 +415,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fields/eval/counts", test_eval_counts);
 	g_test_add_func("/fields/doctype/operator-type", test_operator_type);
 	g_test_add_func("/fields/doctype/unknown-refused", test_unknown_type_refused);
+	g_test_add_func("/fields/einvoice/cii-source-and-cross-check", test_einvoice_cii);
+	g_test_add_func("/fields/einvoice/ubl-and-hostile-xml", test_einvoice_ubl_and_hostile);
 	return g_test_run();
 }
