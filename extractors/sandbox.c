@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -91,6 +92,63 @@ static void install_seccomp(void)
 #endif
 }
 
+/* An empty network namespace (where the kernel allows unprivileged user
+ * namespaces; the seccomp filter refuses sockets either way). Creating one
+ * costs milliseconds of kernel time, as much as parsing a page, so the parent
+ * creates one pair of user and network namespaces once and every child joins
+ * them: as the owner of the user namespace it may, and it then drops the
+ * capabilities that joining gave it. */
+static int ns_user_fd = -1, ns_net_fd = -1;
+
+static gpointer make_namespaces(gpointer unused)
+{
+	int ready[2], hold[2];
+	if (pipe2(ready, O_CLOEXEC) != 0)
+		return NULL;
+	if (pipe2(hold, O_CLOEXEC) != 0) {
+		close(ready[0]);
+		close(ready[1]);
+		return NULL;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c = 0;
+		close(ready[0]);
+		close(hold[1]);
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 && write(ready[1], &c, 1) == 1)
+			while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+				;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	char c;
+	if (pid > 0 && read(ready[0], &c, 1) == 1) {
+		char path[64];
+		g_snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+		ns_user_fd = open(path, O_RDONLY | O_CLOEXEC);
+		g_snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
+		ns_net_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	close(ready[0]);
+	close(hold[1]);
+	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void enter_empty_netns(void)
+{
+	bool joined = ns_user_fd >= 0 && ns_net_fd >= 0 && setns(ns_user_fd, CLONE_NEWUSER) == 0 &&
+	              setns(ns_net_fd, CLONE_NEWNET) == 0;
+	if (!joined && unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
+		return;
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof d);
+	syscall(SYS_capset, &h, d);
+}
+
 /* Keeps only stdin/stdout/stderr and the reply pipe (as REPLY_FD): the child
  * must not hold the worker's database connection or another job's pipe. */
 static void keep_only_reply_fd(int fd)
@@ -107,10 +165,6 @@ static void keep_only_reply_fd(int fd)
 
 static void apply_limits(const struct sandbox_limits *lim)
 {
-	/* an empty network namespace where unprivileged user namespaces exist; the
-	 * seccomp filter below refuses sockets either way */
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
-		errno = 0;
 	struct rlimit as = {lim->memory_bytes, lim->memory_bytes};
 #ifndef __SANITIZE_ADDRESS__
 	/* AddressSanitizer reserves terabytes of shadow address space, so a sanitizer
@@ -202,6 +256,7 @@ static enum qerr child_pages(struct pdftext *p, const struct sandbox_limits *lim
 static G_NORETURN void child_main(int fd, const void *pdf, size_t len, const char *password,
                                   const struct sandbox_limits *lim)
 {
+	enter_empty_netns();
 	keep_only_reply_fd(fd);
 	apply_limits(lim);
 	pdftext_capture_diagnostics();
@@ -334,6 +389,8 @@ static enum qerr judge(enum read_end how, int status, const struct channel_out *
 enum qerr sandbox_extract(const void *pdf, size_t len, const char *password, const struct sandbox_limits *lim,
                           struct pdftext_doc **ret, char **reterr)
 {
+	static GOnce namespaces = G_ONCE_INIT;
+	g_once(&namespaces, make_namespaces, NULL);
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return qerr_set(reterr, QERR_IO, "cannot create a pipe: %s", g_strerror(errno));

@@ -1,0 +1,236 @@
+/* bench_pdf: PDF text extraction and OCR throughput against Poppler's and
+ * Tesseract's own command-line tools, on the same generated files in the same
+ * run.
+ *
+ *   bench_pdf [--docs N] [--pages N] [--ocr-pages N] [--jobs N]
+ *
+ * Text: N documents of dense text pages, each extracted by quire's sandbox
+ * (fork, limits, Poppler, words and boxes, the reply frames, the parent's
+ * parse) and by `pdftotext FILE OUT`, one document at a time; pages/s of each
+ * and the ratio. OCR: single-page scans (letter, 300 dpi), read by quire's
+ * sandbox (render with Poppler, Tesseract C API) and by `tesseract IMG OUT` on
+ * the same pages rendered by `pdftoppm -r 300 -gray`, both run the fastest way
+ * on this machine: one OpenMP thread per process (OMP_THREAD_LIMIT=1 for the
+ * command), --jobs pages at once (default: the number of cores); pages/min of
+ * each and the ratio. Prints figures only; it asserts nothing about speed. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "extractors/pdftext.h"
+#include "extractors/sandbox.h"
+#include "tests/unit/test_pdf_fixtures.h"
+
+static const char *const words[] = {"invoice", "total",   "amount",  "supplier",  "delivery", "quantity", "price",
+                                    "service", "payment", "account", "reference", "order",    "number",   "date",
+                                    "address", "street",  "Hamburg", "London",    "EUR",      "1,234.51", "2026-03-14"};
+
+static void draw_dense(cairo_t *cr, int page, void *data)
+{
+	guint32 seed = GPOINTER_TO_UINT(data) * 7919u + (guint32)page;
+	for (int l = 0; l < 60; l++) {
+		GString *line = g_string_new(NULL);
+		for (int w = 0; w < 11; w++) {
+			seed = seed * 1103515245u + 12345u;
+			g_string_append_printf(line, "%s%s", w ? " " : "", words[(seed >> 16) % G_N_ELEMENTS(words)]);
+		}
+		fixture_text(cr, 40, 40 + 12.0 * l, 8.5, line->str);
+		g_string_free(line, TRUE);
+	}
+}
+
+static void draw_scan(cairo_t *cr, int page, void *data)
+{
+	const char *lines[25];
+	char store[24][160];
+	guint32 seed = GPOINTER_TO_UINT(data) * 31u + 7u;
+	for (int l = 0; l < 24; l++) {
+		GString *s = g_string_new(NULL);
+		for (int w = 0; w < 6; w++) {
+			seed = seed * 1103515245u + 12345u;
+			g_string_append_printf(s, "%s%s", w ? " " : "", words[(seed >> 16) % G_N_ELEMENTS(words)]);
+		}
+		g_strlcpy(store[l], s->str, sizeof store[l]);
+		g_string_free(s, TRUE);
+		lines[l] = store[l];
+	}
+	lines[24] = NULL;
+	fixture_scan(cr, 612, 792, lines);
+}
+
+static char *write_file(const char *dir, const char *name, GBytes *b)
+{
+	char *path = g_build_filename(dir, name, NULL);
+	gsize len = 0;
+	const char *d = g_bytes_get_data(b, &len);
+	if (!g_file_set_contents(path, d, (gssize)len, NULL))
+		g_error("cannot write %s", path);
+	return path;
+}
+
+static double now(void)
+{
+	return (double)g_get_monotonic_time() / 1e6;
+}
+
+static void run_command(char **argv, const char *omp_limit)
+{
+	g_auto(GStrv) env = g_get_environ();
+	if (omp_limit)
+		env = g_environ_setenv(env, "OMP_THREAD_LIMIT", omp_limit, TRUE);
+	int status = 0;
+	g_autoptr(GError) err = NULL;
+	if (!g_spawn_sync(NULL, argv, env,
+	                  G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+	                  NULL, NULL, &status, &err) ||
+	    !g_spawn_check_wait_status(status, NULL))
+		g_error("%s failed: %s", argv[0], err ? err->message : "exit status");
+}
+
+static struct sandbox_limits bench_limits(void)
+{
+	return (struct sandbox_limits){.timeout_s = 600, .memory_bytes = (size_t)2048 << 20, .max_pages = 2000};
+}
+
+static void extract_file(const char *path, int want_pages, const char *want_method)
+{
+	gchar *data = NULL;
+	gsize len = 0;
+	if (!g_file_get_contents(path, &data, &len, NULL))
+		g_error("cannot read %s", path);
+	struct sandbox_limits lim = bench_limits();
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	if (sandbox_extract(data, len, NULL, &lim, &doc, &err))
+		g_error("%s: %s", path, err);
+	if (doc->n_pages != want_pages || strcmp(doc->pages[0].method, want_method) != 0 || !doc->pages[0].text[0])
+		g_error("%s: unexpected result (%d pages, method %s)", path, doc->n_pages, doc->pages[0].method);
+	pdftext_doc_free(doc);
+	g_free(data);
+}
+
+static void bench_text(const char *dir, int docs, int pages)
+{
+	char **paths = g_new0(char *, docs + 1);
+	for (int i = 0; i < docs; i++) {
+		g_autoptr(GBytes) pdf = fixture_cairo(pages, 612, 792, "Bench", NULL, draw_dense, GINT_TO_POINTER(i));
+		g_autofree char *name = g_strdup_printf("text-%03d.pdf", i);
+		paths[i] = write_file(dir, name, pdf);
+	}
+	g_autofree char *out = g_build_filename(dir, "out.txt", NULL);
+	/* one warm-up of each, so that neither pays for a cold page cache or font set-up */
+	extract_file(paths[0], pages, "text");
+	char *warm[] = {"pdftotext", paths[0], out, NULL};
+	run_command(warm, NULL);
+	double best_q = 1e9, best_p = 1e9;
+	for (int round = 0; round < 5; round++) {
+		double t0 = now();
+		for (int i = 0; i < docs; i++)
+			extract_file(paths[i], pages, "text");
+		double t1 = now();
+		for (int i = 0; i < docs; i++) {
+			char *argv[] = {"pdftotext", paths[i], out, NULL};
+			run_command(argv, NULL);
+		}
+		double t2 = now();
+		best_q = MIN(best_q, t1 - t0);
+		best_p = MIN(best_p, t2 - t1);
+	}
+	double n = (double)docs * pages;
+	printf("text extraction, %d documents x %d pages, one document at a time (best of 5 rounds)\n", docs, pages);
+	printf("  quire (sandbox, words and boxes)  %8.1f pages/s\n", n / best_q);
+	printf("  pdftotext (reference)             %8.1f pages/s\n", n / best_p);
+	printf("  ratio quire/pdftotext             %8.2f  (target >= 0.90)\n", (n / best_q) / (n / best_p));
+	for (int i = 0; i < docs; i++)
+		g_unlink(paths[i]);
+	g_strfreev(paths);
+}
+
+struct pool {
+	char **items;
+	int n;
+	gint next;
+	bool ocr_cli; /* items are PNG images for the command, else PDFs for quire */
+	const char *dir;
+};
+
+static gpointer pool_worker(gpointer data)
+{
+	struct pool *p = data;
+	for (int i; (i = g_atomic_int_add(&p->next, 1)) < p->n;) {
+		if (p->ocr_cli) {
+			g_autofree char *base = g_strdup_printf("%s/ocr-out-%d", p->dir, i);
+			char *argv[] = {"tesseract", p->items[i], base, NULL};
+			run_command(argv, "1");
+		} else {
+			extract_file(p->items[i], 1, "ocr");
+		}
+	}
+	return NULL;
+}
+
+static double run_pool(struct pool *p, int jobs)
+{
+	p->next = 0;
+	GThread **t = g_new(GThread *, jobs);
+	double t0 = now();
+	for (int j = 0; j < jobs; j++)
+		t[j] = g_thread_new("bench", pool_worker, p);
+	for (int j = 0; j < jobs; j++)
+		g_thread_join(t[j]);
+	g_free(t);
+	return now() - t0;
+}
+
+static void bench_ocr(const char *dir, int n, int jobs)
+{
+	char **pdfs = g_new0(char *, n + 1), **pngs = g_new0(char *, n + 1);
+	for (int i = 0; i < n; i++) {
+		g_autoptr(GBytes) pdf = fixture_cairo(1, 612, 792, NULL, NULL, draw_scan, GINT_TO_POINTER(i));
+		g_autofree char *name = g_strdup_printf("scan-%03d.pdf", i);
+		pdfs[i] = write_file(dir, name, pdf);
+		g_autofree char *prefix = g_strdup_printf("%s/scan-%03d", dir, i);
+		char *argv[] = {"pdftoppm", "-r", "300", "-gray", "-png", "-singlefile", pdfs[i], prefix, NULL};
+		run_command(argv, NULL);
+		pngs[i] = g_strdup_printf("%s.png", prefix);
+	}
+	struct pool q = {.items = pdfs, .n = n, .dir = dir}, c = {.items = pngs, .n = n, .ocr_cli = true, .dir = dir};
+	double tq = run_pool(&q, jobs);
+	double tc = run_pool(&c, jobs);
+	printf("OCR, %d scanned letter pages at 300 dpi, %d at once, one thread each\n", n, jobs);
+	printf("  quire (sandbox, render + Tesseract C API)    %7.1f pages/min\n", n * 60.0 / tq);
+	printf("  tesseract command, OMP_THREAD_LIMIT=1 (ref)  %7.1f pages/min\n", n * 60.0 / tc);
+	printf("  ratio quire/tesseract                        %7.2f  (target >= 0.90)\n", tc / tq);
+	for (int i = 0; i < n; i++) {
+		g_unlink(pdfs[i]);
+		g_unlink(pngs[i]);
+		g_autofree char *txt = g_strdup_printf("%s/ocr-out-%d.txt", dir, i);
+		g_unlink(txt);
+	}
+	g_strfreev(pdfs);
+	g_strfreev(pngs);
+}
+
+int main(int argc, char **argv)
+{
+	int docs = 20, pages = 10, ocr_pages = 8, jobs = (int)g_get_num_processors();
+	GOptionEntry entries[] = {
+	    {"docs", 0, 0, G_OPTION_ARG_INT, &docs, "Text documents", "N"},
+	    {"pages", 0, 0, G_OPTION_ARG_INT, &pages, "Pages per text document", "N"},
+	    {"ocr-pages", 0, 0, G_OPTION_ARG_INT, &ocr_pages, "Scanned pages (0: no OCR part)", "N"},
+	    {"jobs", 0, 0, G_OPTION_ARG_INT, &jobs, "Pages OCRed at once", "N"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("- PDF text and OCR throughput");
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	if (!g_option_context_parse(ctx, &argc, &argv, NULL) || docs < 1 || pages < 1 || jobs < 1 || ocr_pages < 0)
+		return 2;
+	g_autofree char *dir = g_dir_make_tmp("quire-bench-XXXXXX", NULL);
+	if (!dir)
+		return 1;
+	bench_text(dir, docs, pages);
+	if (ocr_pages > 0)
+		bench_ocr(dir, ocr_pages, jobs);
+	g_rmdir(dir);
+	return 0;
+}
