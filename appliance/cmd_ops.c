@@ -385,10 +385,12 @@ static int restore(struct config *cfg, const char *file, bool force)
 	if (known == 0 || info.schema_version > m[known - 1].version)
 		return cmd_fail("restore", "the backup's schema is newer than this quire: upgrade quire first");
 	g_autofree char *key = config_key_path(cfg);
-	if (!g_file_test(key, G_FILE_TEST_EXISTS))
-		return cmd_fail("restore", g_strdup_printf("no key file at %s: copy the key-encryption key of the backed-up "
-		                                           "instance there first (mode 0600); backups do not hold it",
-		                                           key));
+	if (!g_file_test(key, G_FILE_TEST_EXISTS)) {
+		g_autofree char *msg = g_strdup_printf("no key file at %s: copy the key-encryption key of the backed-up "
+		                                       "instance there first (mode 0600); backups do not hold it",
+		                                       key);
+		return cmd_fail("restore", msg);
+	}
 	struct app app;
 	if (app_open(cfg, APP_MIGRATE, &app, &err))
 		return cmd_fail("restore", err);
