@@ -55,7 +55,7 @@ static bool freeze_mid_job(int64_t job, pid_t pid)
 	g_autofree char *sql = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'running'"
 	                                       " AND worker LIKE '%%:%d'",
 	                                       (long long)job, (int)pid);
-	if (!qt_until(t.db, 1, 30, sql))
+	if (!qt_until(t.db, 1, 90, sql)) /* generous: a loaded machine starts workers slowly */
 		return false;
 	kill(pid, SIGSTOP);
 	/* still running after the freeze: the worker was really in the middle of it */
