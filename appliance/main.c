@@ -2,6 +2,7 @@
 #include <glib.h>
 #include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -53,6 +54,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+	/* Worker threads fork parser children. GLib's slice allocator keeps its own
+	 * locks, which a fork can copy while another thread holds them; plain malloc
+	 * is fork-safe. Must be set before GLib allocates anything. */
+	setenv("G_SLICE", "always-malloc", 0);
 	setlocale(LC_ALL, "");
 	/* Plaintext documents and keys must never end up in a core file. */
 	struct rlimit nocore = {0, 0};
