@@ -209,6 +209,8 @@ static void fault(enum sandbox_fault f)
 {
 	switch (f) {
 	case SANDBOX_FAULT_CRASH:
+		/* ends as a real crash would, whatever handler a sanitizer installed */
+		signal(SIGSEGV, SIG_DFL);
 		raise(SIGSEGV);
 		break;
 	case SANDBOX_FAULT_HANG:
