@@ -282,6 +282,12 @@ static gpointer crash_thread(gpointer data)
 
 static void test_concurrent(void)
 {
+#ifdef __SANITIZE_ADDRESS__
+	/* A child forked while another thread holds AddressSanitizer's allocator lock can
+	 * hang on its first allocation; release builds use glibc's fork-safe malloc. */
+	g_test_skip("forking beside another thread is not reliable under AddressSanitizer");
+	return;
+#endif
 	GThread *t = g_thread_new("crash", crash_thread, NULL);
 	g_autoptr(GBytes) pdf = valid_pdf();
 	for (int i = 0; i < 5; i++) {
