@@ -48,7 +48,9 @@ for path in sys.argv[1:]:
             skipped += 1
         else:
             failed += 1
-print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+if skipped:
+    print(f"{skipped} skipped (see the test logs for why)")
+print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed or not passed else 0)
 PY
 exit $status
