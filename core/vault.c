@@ -800,6 +800,17 @@ enum qerr vault_unseal(const struct vault_dek *dek, int64_t doc_id, const char *
 	return QERR_OK;
 }
 
+enum qerr vault_buf_alloc(size_t len, struct vault_buf *ret, char **reterr)
+{
+	uint8_t *p = sodium_malloc(len ? len : 1);
+	if (!p)
+		return qerr_set(reterr, QERR_NOMEM, "out of secure memory");
+	sodium_memzero(p, len ? len : 1);
+	ret->data = p;
+	ret->len = len;
+	return QERR_OK;
+}
+
 void vault_buf_free(struct vault_buf *buf)
 {
 	if (!buf || !buf->data)

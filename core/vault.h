@@ -112,6 +112,8 @@ enum qerr vault_seal(const struct vault_dek *dek, int64_t doc_id, const char *pu
 /* Opens a sealed payload; *ret is guarded plaintext (vault_buf_free). QERR_CRYPTO when it does not authenticate. */
 enum qerr vault_unseal(const struct vault_dek *dek, int64_t doc_id, const char *purpose, const uint8_t *sealed,
                        size_t len, struct vault_buf *ret, char **reterr) QUIRE_MUST_CHECK;
+/* Guarded, zeroed memory of len bytes for plaintext the caller fills (vault_buf_free). */
+enum qerr vault_buf_alloc(size_t len, struct vault_buf *ret, char **reterr) QUIRE_MUST_CHECK;
 void vault_buf_free(struct vault_buf *buf);
 
 /* Secretstream, whole buffers: *ret (g_free) is header || chunks; the last chunk carries the final tag. */
