@@ -93,6 +93,8 @@ static const struct setting settings[] = {
 	I("web", "timeout_s", web_timeout_s, "30", 1, 3600, false, "A connection idle this long is closed"),
 	I("web", "max_request_mb", web_max_request_mb, "256", 1, 16384, false,
 	  "Largest request body (an upload of several files), in MiB"),
+	I("web", "max_uploads", web_max_uploads, "8", 1, 1000, false,
+	  "Uploads received at once (each holds a database connection until its body is in); more wait with 503"),
 	I("web", "session_idle_s", web_session_idle_s, "1800", 2, 604800, false, "A session unused this many seconds ends"),
 	I("web", "session_max_h", web_session_max_h, "12", 1, 720, false, "A session ends this long after login"),
 	S("watch", "dir", watch_dir, "", false,

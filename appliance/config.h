@@ -56,6 +56,7 @@ struct config {
 	int web_max_per_address;
 	int web_timeout_s;
 	int web_max_request_mb;
+	int web_max_uploads;
 	int web_session_idle_s;
 	int web_session_max_h;
 	char *watch_dir;
