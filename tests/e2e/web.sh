@@ -2,8 +2,10 @@
 # End-to-end HTTP tests of the web UI and the REST API against the real daemon:
 # login, logout, session rotation and expiry, throttling; CSRF and cross-site
 # refusals; routes x roles (and another user's objects); hostile uploads and
-# header floods refused with nothing stored; security headers; corrections and
-# approval through the API; export. Prints TAP. Usage: web.sh QUIRE MAKE_INVOICE
+# header floods refused with nothing stored; uploads streamed with the daemon's
+# memory bounded; security headers; corrections and approval through the API;
+# export; HTTPS with a given certificate and with `quire init --tls`. Prints TAP.
+# Usage: web.sh QUIRE MAKE_INVOICE
 set -u
 QUIRE=$1
 MAKE_INVOICE=$2
@@ -292,6 +294,25 @@ if command -v openssl >/dev/null; then
 else
   n=$((n + 1)); echo "ok $n - /web/tls/host-cookie-secure-hsts # SKIP openssl not installed"
 fi
+# --- quire init --tls: a self-signed certificate that quire serve then uses by itself ---
+"$QUIRE" init --tls --tls-name quire.test.internal >"$work/init-tls.out" 2>>"$log"
+tls_dir="$work/data/tls"
+check "/web/tls/init-makes-cert-and-key" '[ "$(stat -c %a "$tls_dir/key.pem")" = 600 ] && [ -s "$tls_dir/cert.pem" ] &&
+  grep -q "BEGIN PRIVATE KEY" "$tls_dir/key.pem" && grep -q "BEGIN CERTIFICATE" "$tls_dir/cert.pem" &&
+  grep -q "self-signed TLS certificate" "$work/init-tls.out" &&
+  "$QUIRE" init --tls 2>>"$log" | grep -q "kept" && [ "$(stat -c %a "$tls_dir/key.pem")" = 600 ]'
+start tls-init "$QUIRE" serve
+B=${B/http:/https:}
+CA=(--cacert "$tls_dir/cert.pem")
+t=$(curl -s "${CA[@]}" -c "$work/jar-tls2" "$B/login" | sed -n 's/.*name="login_token" value="\([^"]*\)".*/\1/p')
+h=$(curl -s "${CA[@]}" -D - -o /dev/null -c "$work/jar-tls2" -b "$work/jar-tls2" --data-urlencode "login_token=$t" \
+  --data-urlencode "name=reviewer1" --data-urlencode "password=pw-reviewer-0123456" "$B/login")
+check "/web/tls/init-tls-serve-https" 'grep -q "serving on https://127.0.0.1" "$work/tls-init.out" &&
+  echo "$h" | grep -qi "^Set-Cookie: __Host-quire=.*; Secure" && echo "$h" | grep -qi "^Strict-Transport-Security: max-age=" &&
+  [ "$(curl -s "${CA[@]}" -o /dev/null -w "%{http_code}" -b "$work/jar-tls2" "$B/")" = 200 ] &&
+  [ "$(curl -s "${CA[@]}" -o /dev/null -w "%{http_code}" "${B/127.0.0.1/localhost}/healthz")" = 200 ] &&
+  ! curl -s -o /dev/null "$B/healthz" && ! curl -s -o /dev/null "${B/https:/http:}/healthz"'
+kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null; pids=()
 echo "1..$n"
 [ "$failed" = 0 ] || { echo "# log:"; tail -30 "$log" | sed 's/^/# /'; }
 exit $((failed > 0))
