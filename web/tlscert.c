@@ -38,8 +38,10 @@ static enum qerr add_name(gnutls_x509_crt_t crt, const char *name, char **reterr
 		for (size_t i = 0; ok && i < n; i++)
 			ok = g_ascii_isalnum(name[i]) || name[i] == '-' || name[i] == '.' || (name[i] == '*' && i == 0);
 		if (!ok)
-			return qerr_set(reterr, QERR_BAD_INPUT, "\"%s\" is neither a host name nor an IP address", name);
-		rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, name, (unsigned)n, GNUTLS_FSAN_APPEND);
+			return qerr_set(reterr, QERR_BAD_INPUT, "\"%s\" is neither a host name nor an IP address",
+			                name);
+		rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, name, (unsigned)n,
+		                                          GNUTLS_FSAN_APPEND);
 	}
 	return rc < 0 ? tls_fail(reterr, "subject alternative name", rc) : QERR_OK;
 }
@@ -53,7 +55,8 @@ static enum qerr add_names(gnutls_x509_crt_t crt, const char *host, const char *
 	for (size_t i = 0; names && names[i]; i++)
 		g_ptr_array_add(all, (gpointer)names[i]);
 	enum qerr e = all->len > TLSCERT_MAX_NAMES + G_N_ELEMENTS(fixed)
-		? qerr_set(reterr, QERR_BAD_INPUT, "at most %d names", TLSCERT_MAX_NAMES) : QERR_OK;
+	                  ? qerr_set(reterr, QERR_BAD_INPUT, "at most %d names", TLSCERT_MAX_NAMES)
+	                  : QERR_OK;
 	for (guint i = 0; !e && i < all->len; i++) {
 		bool seen = false;
 		for (guint j = 0; j < i; j++)
@@ -170,8 +173,8 @@ enum qerr tlscert_create(const struct tlscert_options *o, char **reterr)
 	enum qerr e = QERR_OK;
 	int rc = gnutls_x509_privkey_init(&key);
 	if (rc >= 0)
-		rc = gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0,
-		                                   NULL, 0);
+		rc = gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA,
+		                                   GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0);
 	if (rc >= 0)
 		rc = gnutls_x509_crt_init(&crt);
 	if (rc < 0)

@@ -30,11 +30,11 @@
 
 struct upload {
 	struct db *db;
-	bool slot;      /* holds one of web.max_uploads */
-	bool open;      /* the transaction is open */
-	struct web_file *file; /* the file being received, or NULL */
+	bool slot;              /* holds one of web.max_uploads */
+	bool open;              /* the transaction is open */
+	struct web_file *file;  /* the file being received, or NULL */
 	struct store_writer *w; /* its writer, or NULL when it is refused */
-	bool hit;       /* the Idempotency-Key names an earlier upload: nothing is stored */
+	bool hit;               /* the Idempotency-Key names an earlier upload: nothing is stored */
 	struct store_submitted earlier;
 };
 
@@ -95,7 +95,8 @@ void upload_file_begin(struct web_req *req, const char *field, const char *filen
 	}
 	if (u->hit)
 		return;
-	struct store_writer_options o = {.max_bytes = web_opt(req)->max_file_bytes, .require_pdf = true,
+	struct store_writer_options o = {.max_bytes = web_opt(req)->max_file_bytes,
+	                                 .require_pdf = true,
 	                                 .job = {.max_attempts = web_opt(req)->max_attempts}};
 	g_autofree char *err = NULL;
 	enum qerr e = store_writer_open(u->db, web_vault(req), &o, &u->w, &err);
@@ -147,10 +148,14 @@ static enum qerr record_new(struct web_req *req, struct web_file *f, char **rete
 	char sid[24];
 	g_snprintf(sid, sizeof sid, "%lld", (long long)f->doc_id);
 	struct db_param p[2] = {DB_TEXT(sid), DB_TEXT(req->who.actor)};
-	enum qerr e = db_query(req->upload->db, "UPDATE documents SET uploaded_by = $2 WHERE id = $1::bigint", 2, p, NULL,
-	                       reterr);
-	struct audit_event ev = {.actor = req->who.actor, .action = "document.submitted", .object_type = "document",
-	                         .object_id = f->doc_id, .outcome = "ok", .client = req->client};
+	enum qerr e = db_query(req->upload->db, "UPDATE documents SET uploaded_by = $2 WHERE id = $1::bigint", 2, p,
+	                       NULL, reterr);
+	struct audit_event ev = {.actor = req->who.actor,
+	                         .action = "document.submitted",
+	                         .object_type = "document",
+	                         .object_id = f->doc_id,
+	                         .outcome = "ok",
+	                         .client = req->client};
 	if (!e)
 		e = audit_append(req->upload->db, &ev, reterr);
 	return e;
@@ -234,8 +239,11 @@ void upload_commit(struct web_req *req, struct json **ret)
 		return;
 	if (u->hit) { /* the answer of the earlier upload; what came now was dropped */
 		struct web_file *f = req->files->len ? req->files->pdata[0] : NULL;
-		struct web_file earlier = {.name = f ? f->name : (char *)"", .stored = true, .existing = true,
-		                           .doc_id = u->earlier.doc_id, .job_id = u->earlier.job_id};
+		struct web_file earlier = {.name = f ? f->name : (char *)"",
+		                           .stored = true,
+		                           .existing = true,
+		                           .doc_id = u->earlier.doc_id,
+		                           .job_id = u->earlier.job_id};
 		json_append(arr, outcome(&earlier));
 		return;
 	}
