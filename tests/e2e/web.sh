@@ -300,7 +300,8 @@ tls_dir="$work/data/tls"
 check "/web/tls/init-makes-cert-and-key" '[ "$(stat -c %a "$tls_dir/key.pem")" = 600 ] && [ -s "$tls_dir/cert.pem" ] &&
   grep -q "BEGIN PRIVATE KEY" "$tls_dir/key.pem" && grep -q "BEGIN CERTIFICATE" "$tls_dir/cert.pem" &&
   grep -q "self-signed TLS certificate" "$work/init-tls.out" &&
-  "$QUIRE" init --tls 2>>"$log" | grep -q "kept" && [ "$(stat -c %a "$tls_dir/key.pem")" = 600 ]'
+  "$QUIRE" init --tls 2>>"$log" | grep -q "kept" && [ "$(stat -c %a "$tls_dir/key.pem")" = 600 ] &&
+  "$QUIRE" doctor 2>>"$log" | grep -q "^ok    TLS key $tls_dir/key.pem (mode 600)"'
 start tls-init "$QUIRE" serve
 B=${B/http:/https:}
 CA=(--cacert "$tls_dir/cert.pem")
