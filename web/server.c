@@ -342,7 +342,7 @@ static enum MHD_Result refuse(struct conn_req *cr, struct MHD_Connection *c, uns
 		web_json_error(&resp, status, code, "%s", message);
 	else
 		html_error(&cr->req, &resp, status, message);
-	if (status == 429)
+	if (status == 429 || status == 503)
 		web_resp_header(&resp, "Retry-After", "5");
 	cr->answered = true;
 	enum MHD_Result r = send_resp(cr->req.srv, c, &resp);

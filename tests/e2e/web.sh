@@ -271,7 +271,9 @@ curl -s -o /dev/null "${H[@]}" -H "Content-Type: application/pdf" --limit-rate 4
   "$B/api/v1/documents" &
 slow=$!
 sleep 1
-check "/web/stream/uploads-at-once-limited" '[ "$(code "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/c.pdf" "$B/api/v1/documents")" = 503 ]'
+check "/web/stream/uploads-at-once-limited" 'curl -s -D - -o /dev/null "${H[@]}" -H "Content-Type: application/pdf" \
+  --data-binary @"$work/c.pdf" "$B/api/v1/documents" | tr -d "\r" | grep -q "^Retry-After: 5" &&
+  [ "$(code "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/c.pdf" "$B/api/v1/documents")" = 503 ]'
 kill "$slow"; wait "$slow" 2>/dev/null
 sleep 1
 check "/web/stream/abandoned-upload-leaves-nothing" '[ "$(docs_count)" = "$before" ] &&
