@@ -23,6 +23,7 @@
 #include "extractors/pdftext.h"
 #include "pipeline/store.h"
 #include "pipeline/worker.h"
+#include "web/tlscert.h"
 
 int cmd_fail(const char *what, const char *message)
 {
@@ -71,10 +72,55 @@ enum qerr open_model(const struct config *cfg, struct modelfields **ret, char **
 	return modelfields_open(&mo, ret, reterr);
 }
 
+/* The files config_tls() names: made self-signed when there are none (init --tls). */
+static enum qerr init_tls(const struct config *cfg, const char *const *names, char **reterr)
+{
+	g_autofree char *dir = config_tls_dir(cfg);
+	bool configured = cfg->web_tls_cert[0] || cfg->web_tls_key[0];
+	if (configured && !(cfg->web_tls_cert[0] && cfg->web_tls_key[0]))
+		return qerr_set(reterr, QERR_CONFIG, "web.tls_cert and web.tls_key must be set together");
+	g_autofree char *cert = configured ? g_strdup(cfg->web_tls_cert) : g_build_filename(dir, "cert.pem", NULL);
+	g_autofree char *key = configured ? g_strdup(cfg->web_tls_key) : g_build_filename(dir, "key.pem", NULL);
+	bool have_cert = g_file_test(cert, G_FILE_TEST_EXISTS), have_key = g_file_test(key, G_FILE_TEST_EXISTS);
+	if (have_cert && have_key) {
+		printf("TLS certificate %s kept (delete it and %s to make a new one)\n", cert, key);
+		return QERR_OK;
+	}
+	if (have_cert || have_key)
+		return qerr_set(reterr, QERR_CONFLICT, "%s exists without %s: restore it, or delete it to make both anew",
+		                have_cert ? cert : key, have_cert ? key : cert);
+	if (!configured && g_mkdir_with_parents(dir, 0700) != 0)
+		return qerr_set(reterr, QERR_IO, "cannot create %s: %s", dir, g_strerror(errno));
+	if (!configured)
+		chmod(dir, 0700);
+	struct tlscert_options o = {.cert_path = cert, .key_path = key, .names = names};
+	enum qerr e = tlscert_create(&o, reterr);
+	if (e)
+		return e;
+	printf("created a self-signed TLS certificate %s and its key %s (mode 0600): `quire serve` speaks HTTPS;\n"
+	       "clients trust that certificate file (curl --cacert %s, or the browser or system trust store)\n",
+	       cert, key, cert);
+	return QERR_OK;
+}
+
 int cmd_init(int argc, char **argv, struct config *cfg)
 {
-	if (cmd_parse(&argc, &argv, "", "Create the data directory, the key file and the database.", NULL))
+	gboolean tls = FALSE;
+	g_auto(GStrv) names = NULL;
+	GOptionEntry entries[] = {
+		{"tls", 0, 0, G_OPTION_ARG_NONE, &tls,
+		 "Make a self-signed certificate and key for HTTPS (in <data_dir>/tls unless web.tls_cert and web.tls_key "
+		 "name other files), unless they exist",
+		 NULL},
+		{"tls-name", 0, 0, G_OPTION_ARG_STRING_ARRAY, &names,
+		 "A host name or IP address clients use, besides this host's name, localhost, 127.0.0.1 and ::1 (repeatable)",
+		 "NAME"},
+		{NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "", "Create the data directory, the key file and the database.",
+	              (const struct _GOptionEntry *)entries))
 		return 2;
+	if (names && !tls)
+		return cmd_fail("init", "--tls-name goes with --tls");
 	g_autofree char *err = NULL;
 	g_autofree char *key = config_key_path(cfg);
 	g_autofree char *keydir = g_path_get_dirname(key);
@@ -90,6 +136,8 @@ int cmd_init(int argc, char **argv, struct config *cfg)
 	app_migrations(&n);
 	printf("database ready (%s, schema version %d)\n", cfg->db_url[0] ? "database.url" : "embedded", n);
 	app_close(&app);
+	if (tls && init_tls(cfg, (const char *const *)names, &err))
+		return cmd_fail("init", err);
 	return 0;
 }
 

@@ -476,6 +476,32 @@ static void check_private(struct doctor *d, const char *label, const char *path,
 	}
 }
 
+static void check_tls(struct doctor *d, const struct config *cfg)
+{
+	g_autofree char *cert = NULL, *key = NULL, *err = NULL;
+	if (config_tls(cfg, &cert, &key, &err)) {
+		report(d, 2, err, "restore the missing file, or delete the other and run `quire init --tls`");
+		return;
+	}
+	if (!cert[0] && !key[0]) {
+		bool local = g_str_has_prefix(cfg->web_listen, "127.");
+		report(d, local ? 0 : 1, "HTTPS off: the web server speaks plain HTTP",
+		       local ? NULL : "web.listen is reachable from other machines: run `quire init --tls`, or set "
+		                      "web.tls_cert and web.tls_key");
+		return;
+	}
+	if (!cert[0] || !key[0]) {
+		report(d, 2, "web.tls_cert and web.tls_key must be set together", "set both, or neither");
+		return;
+	}
+	g_autofree char *what = g_strdup_printf("TLS certificate %s", cert);
+	if (access(cert, R_OK) != 0)
+		report(d, 2, what, "the certificate cannot be read: restore it, or run `quire init --tls`");
+	else
+		report(d, 0, what, NULL);
+	check_private(d, "TLS key", key, false, true);
+}
+
 static void check_disk(struct doctor *d, const char *path)
 {
 	struct statvfs vfs;
@@ -595,7 +621,7 @@ static void check_tesseract(struct doctor *d)
 int cmd_doctor(int argc, char **argv, struct config *cfg)
 {
 	if (cmd_parse(&argc, &argv, "",
-	              "Check the installation: configuration, permissions, database, migrations, keys, model file, "
+	              "Check the installation: configuration, permissions, HTTPS files, database, migrations, keys, model file, "
 	              "Tesseract languages, free disk, watched folder. Exits 1 when a check fails.",
 	              NULL))
 		return 2;
@@ -610,6 +636,7 @@ int cmd_doctor(int argc, char **argv, struct config *cfg)
 	g_autofree char *keyring = keyring_path(cfg);
 	if (g_file_test(keyring, G_FILE_TEST_EXISTS))
 		check_private(&d, "keyring", keyring, false, false);
+	check_tls(&d, cfg);
 	check_database(&d, cfg);
 	check_model(&d, cfg);
 	check_tesseract(&d);

@@ -83,13 +83,19 @@ static int run(int argc, char **argv, struct config *cfg, bool with_worker)
 		return cmd_fail(what, err);
 	audit_set_signer(app.vault, cfg->checkpoint_entries, cfg->checkpoint_minutes * 60);
 	const char *conninfo = cfg->db_url[0] ? cfg->db_url : pgembed_conninfo(app.pg);
+	g_autofree char *tls_cert = NULL, *tls_key = NULL;
+	if (config_tls(cfg, &tls_cert, &tls_key, &err)) {
+		app_close(&app);
+		return cmd_fail(what, err);
+	}
 	g_auto(GStrv) settings = settings_lines(cfg);
 	struct server_options so = {
 		.listen = cfg->web_listen, .conninfo = conninfo, .vault = app.vault, .threads = (unsigned)cfg->web_threads,
-		.tls_cert = cfg->web_tls_cert, .tls_key = cfg->web_tls_key,
+		.tls_cert = tls_cert, .tls_key = tls_key,
 		.max_connections = (unsigned)cfg->web_max_connections, .max_per_address = (unsigned)cfg->web_max_per_address,
 		.timeout_s = (unsigned)cfg->web_timeout_s, .max_file_bytes = (size_t)cfg->max_file_mb << 20,
-		.max_request_bytes = (size_t)cfg->web_max_request_mb << 20, .max_attempts = cfg->max_attempts,
+		.max_request_bytes = (size_t)cfg->web_max_request_mb << 20,
+		.max_uploads = (unsigned)cfg->web_max_uploads, .max_attempts = cfg->max_attempts,
 		.session_idle_s = cfg->web_session_idle_s, .session_max_s = cfg->web_session_max_h * 3600,
 		.password_ops = (unsigned long long)cfg->password_ops, .password_mem = (size_t)cfg->password_mem_mb << 20,
 		.token_days = cfg->token_days, .render_timeout_s = cfg->parse_timeout_s,

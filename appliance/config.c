@@ -86,13 +86,18 @@ static const struct setting settings[] = {
 	  "Document confidence in percent at or above which results are approved without review (101: never)"),
 	S("web", "listen", web_listen, "127.0.0.1:8640", false, "Address and port of the web server"),
 	I("web", "threads", web_threads, "4", 1, 256, false, "Threads of the web server (each with a database connection)"),
-	S("web", "tls_cert", web_tls_cert, "", false, "PEM certificate for HTTPS (with web.tls_key); empty: plain HTTP"),
-	S("web", "tls_key", web_tls_key, "", false, "PEM private key for HTTPS (mode 0600)"),
+	S("web", "tls_cert", web_tls_cert, "", false,
+	  "PEM certificate for HTTPS (with web.tls_key); empty: <data_dir>/tls/cert.pem when `quire init --tls` made "
+	  "one, else plain HTTP"),
+	S("web", "tls_key", web_tls_key, "", false,
+	  "PEM private key for HTTPS (mode 0600); empty: <data_dir>/tls/key.pem, with the certificate above"),
 	I("web", "max_connections", web_max_connections, "256", 1, 100000, false, "Open connections at most"),
 	I("web", "max_per_address", web_max_per_address, "64", 1, 100000, false, "Open connections per client address"),
 	I("web", "timeout_s", web_timeout_s, "30", 1, 3600, false, "A connection idle this long is closed"),
 	I("web", "max_request_mb", web_max_request_mb, "256", 1, 16384, false,
 	  "Largest request body (an upload of several files), in MiB"),
+	I("web", "max_uploads", web_max_uploads, "8", 1, 1000, false,
+	  "Uploads received at once (each holds a database connection until its body is in); more wait with 503"),
 	I("web", "session_idle_s", web_session_idle_s, "1800", 2, 604800, false, "A session unused this many seconds ends"),
 	I("web", "session_max_h", web_session_max_h, "12", 1, 720, false, "A session ends this long after login"),
 	S("watch", "dir", watch_dir, "", false,
@@ -292,4 +297,25 @@ char *config_key_path(const struct config *cfg)
 	if (cfg->key_file && cfg->key_file[0])
 		return g_strdup(cfg->key_file);
 	return g_build_filename(cfg->data_dir, "keys", "kek.key", NULL);
+}
+
+char *config_tls_dir(const struct config *cfg) { return g_build_filename(cfg->data_dir, "tls", NULL); }
+
+enum qerr config_tls(const struct config *cfg, char **ret_cert, char **ret_key, char **reterr)
+{
+	if (cfg->web_tls_cert[0] || cfg->web_tls_key[0]) {
+		*ret_cert = g_strdup(cfg->web_tls_cert);
+		*ret_key = g_strdup(cfg->web_tls_key);
+		return QERR_OK;
+	}
+	g_autofree char *dir = config_tls_dir(cfg);
+	g_autofree char *cert = g_build_filename(dir, "cert.pem", NULL);
+	g_autofree char *key = g_build_filename(dir, "key.pem", NULL);
+	bool have_cert = g_file_test(cert, G_FILE_TEST_EXISTS), have_key = g_file_test(key, G_FILE_TEST_EXISTS);
+	if (have_cert != have_key)
+		return qerr_set(reterr, QERR_CONFIG, "%s exists without %s: restore it, or delete both and run `quire init --tls`",
+		                have_cert ? cert : key, have_cert ? key : cert);
+	*ret_cert = have_cert ? g_steal_pointer(&cert) : g_strdup("");
+	*ret_key = have_key ? g_steal_pointer(&key) : g_strdup("");
+	return QERR_OK;
 }

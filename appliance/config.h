@@ -56,6 +56,7 @@ struct config {
 	int web_max_per_address;
 	int web_timeout_s;
 	int web_max_request_mb;
+	int web_max_uploads;
 	int web_session_idle_s;
 	int web_session_max_h;
 	char *watch_dir;
@@ -75,3 +76,9 @@ void config_print_sample(FILE *out);
 void config_print(const struct config *cfg, FILE *out);
 /* Path of the key file (key_file, or <data_dir>/keys/kek.key); g_free(). */
 char *config_key_path(const struct config *cfg);
+/* Where `quire init --tls` puts the web server's certificate and key: <data_dir>/tls; g_free(). */
+char *config_tls_dir(const struct config *cfg);
+/* The web server's certificate and key files (g_free both): web.tls_cert and web.tls_key when
+ * either is set, else cert.pem and key.pem of config_tls_dir() when both exist, else "" and ""
+ * (plain HTTP). QERR_CONFIG when only one of the two files there exists. */
+enum qerr config_tls(const struct config *cfg, char **ret_cert, char **ret_key, char **reterr) QUIRE_MUST_CHECK;

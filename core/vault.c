@@ -800,6 +800,17 @@ enum qerr vault_unseal(const struct vault_dek *dek, int64_t doc_id, const char *
 	return QERR_OK;
 }
 
+enum qerr vault_buf_alloc(size_t len, struct vault_buf *ret, char **reterr)
+{
+	uint8_t *p = sodium_malloc(len ? len : 1);
+	if (!p)
+		return qerr_set(reterr, QERR_NOMEM, "out of secure memory");
+	sodium_memzero(p, len ? len : 1);
+	ret->data = p;
+	ret->len = len;
+	return QERR_OK;
+}
+
 void vault_buf_free(struct vault_buf *buf)
 {
 	if (!buf || !buf->data)
@@ -965,6 +976,48 @@ enum qerr vault_stream_unseal(const struct vault_dek *dek, int64_t doc_id, const
 void vault_keyed_hash(const struct vault *v, const void *data, size_t len, uint8_t out[VAULT_HASH_BYTES])
 {
 	crypto_generichash(out, VAULT_HASH_BYTES, data, len, subkey(v, SUBKEY_HASH), VAULT_KEY_BYTES);
+}
+
+struct vault_hash {
+	crypto_generichash_state *st; /* sodium_malloc'd: it holds the keyed state */
+	bool done;
+};
+
+enum qerr vault_hash_new(const struct vault *v, struct vault_hash **ret, char **reterr)
+{
+	struct vault_hash *h = g_new0(struct vault_hash, 1);
+	h->st = sodium_malloc(sizeof *h->st);
+	if (!h->st) {
+		g_free(h);
+		return qerr_set(reterr, QERR_NOMEM, "out of secure memory");
+	}
+	crypto_generichash_init(h->st, subkey(v, SUBKEY_HASH), VAULT_KEY_BYTES, VAULT_HASH_BYTES);
+	*ret = h;
+	return QERR_OK;
+}
+
+void vault_hash_update(struct vault_hash *h, const void *data, size_t len)
+{
+	g_assert(!h->done);
+	crypto_generichash_update(h->st, data, len);
+}
+
+enum qerr vault_hash_final(struct vault_hash *h, uint8_t out[VAULT_HASH_BYTES], char **reterr)
+{
+	if (h->done)
+		return qerr_set(reterr, QERR_INTERNAL, "keyed hash finished twice");
+	h->done = true;
+	crypto_generichash_final(h->st, out, VAULT_HASH_BYTES);
+	return QERR_OK;
+}
+
+void vault_hash_free(struct vault_hash *h)
+{
+	if (!h)
+		return;
+	if (h->st)
+		sodium_free(h->st);
+	g_free(h);
 }
 
 void vault_token_hash(const struct vault *v, const char *token, uint8_t out[VAULT_HASH_BYTES])

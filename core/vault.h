@@ -50,6 +50,7 @@
 struct vault;
 struct vault_dek;
 struct vault_stream;
+struct vault_hash;
 
 enum vault_source { VAULT_SOURCE_FILE = 1, VAULT_SOURCE_PASSPHRASE, VAULT_SOURCE_CREDENTIAL, VAULT_SOURCE_COUNT };
 
@@ -111,6 +112,8 @@ enum qerr vault_seal(const struct vault_dek *dek, int64_t doc_id, const char *pu
 /* Opens a sealed payload; *ret is guarded plaintext (vault_buf_free). QERR_CRYPTO when it does not authenticate. */
 enum qerr vault_unseal(const struct vault_dek *dek, int64_t doc_id, const char *purpose, const uint8_t *sealed,
                        size_t len, struct vault_buf *ret, char **reterr) QUIRE_MUST_CHECK;
+/* Guarded, zeroed memory of len bytes for plaintext the caller fills (vault_buf_free). */
+enum qerr vault_buf_alloc(size_t len, struct vault_buf *ret, char **reterr) QUIRE_MUST_CHECK;
 void vault_buf_free(struct vault_buf *buf);
 
 /* Secretstream, whole buffers: *ret (g_free) is header || chunks; the last chunk carries the final tag. */
@@ -139,6 +142,13 @@ void vault_stream_free(struct vault_stream *s);
 
 /* Keyed hash (BLAKE2b under the dedupe subkey) for equality look-ups; never a plain hash of content. */
 void vault_keyed_hash(const struct vault *v, const void *data, size_t len, uint8_t out[VAULT_HASH_BYTES]);
+/* The same keyed hash over content that arrives in pieces: new, update as often as needed,
+ * final. final writes out only on success and may be called once; free with
+ * vault_hash_free() (which wipes the state) in every case. */
+enum qerr vault_hash_new(const struct vault *v, struct vault_hash **ret, char **reterr) QUIRE_MUST_CHECK;
+void vault_hash_update(struct vault_hash *h, const void *data, size_t len);
+enum qerr vault_hash_final(struct vault_hash *h, uint8_t out[VAULT_HASH_BYTES], char **reterr) QUIRE_MUST_CHECK;
+void vault_hash_free(struct vault_hash *h);
 /* Keyed hash of an API token (its own subkey), the only form in which tokens are stored. */
 void vault_token_hash(const struct vault *v, const char *token, uint8_t out[VAULT_HASH_BYTES]);
 /* A new random token: VAULT_TOKEN_CHARS base64url characters and a NUL, into out. */

@@ -6,7 +6,7 @@ packages=(
   build-essential meson ninja-build pkg-config git
   libglib2.0-dev libglib2.0-dev-bin libpq-dev postgresql
   libpoppler-glib-dev poppler-utils libcairo2-dev fonts-dejavu-core
-  libmicrohttpd-dev libsodium-dev libcjson-dev libcurl4-openssl-dev
+  libmicrohttpd-dev libgnutls28-dev libsodium-dev libcjson-dev libcurl4-openssl-dev
   libtesseract-dev tesseract-ocr tesseract-ocr-eng libxml2-dev python3 curl
   chromium wrk
   dpkg-dev debhelper systemd adduser

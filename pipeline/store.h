@@ -3,7 +3,12 @@
  * A document row holds metadata only; the original, its file name, the
  * extracted text and the results are payload rows sealed under the document's
  * own data key (core/vault.h), which is stored wrapped. Submitting the same
- * content twice returns the existing document (matched by a keyed hash). */
+ * content twice returns the existing document (matched by a keyed hash).
+ *
+ * Originals are written by a store_writer as they arrive, one sealed chunk
+ * row (payload_chunks, migration 0006) per 64 KiB, so neither a whole upload
+ * nor its ciphertext is ever held in memory by the writer; readers get the
+ * whole original back from store_get() as before. */
 #pragma once
 
 #include <stdbool.h>
@@ -46,6 +51,51 @@ struct store_submit_options {
 enum qerr store_submit_with(struct db *db, const struct vault *v, const char *filename, const void *pdf, size_t len,
                             const char *actor, const struct store_submit_options *o, struct store_submitted *ret,
                             char **reterr) QUIRE_MUST_CHECK;
+
+/* A streaming submission of one original, for content that is never held whole.
+ *
+ * It works inside the caller's open transaction (db_begin), in a savepoint of its own:
+ * a refused or abandoned file leaves nothing, files written before it on the same
+ * transaction stay. One writer at a time per connection. store_writer_open() makes the
+ * document row (its content hash still unknown) and starts the sealed stream;
+ * store_writer_write() checks the bytes as they come (the size limit, the %PDF- signature
+ * within the first KiB), hashes them with the dedupe key and stores each complete chunk
+ * sealed; store_writer_finish() seals the last chunk and either finds a document with the
+ * same content (and drops what was written) or stores the file name and enqueues the job.
+ * The caller audits and commits. The writer holds two chunks of memory, whatever the size.
+ * After an error from store_writer_write(), only store_writer_abort() remains. */
+struct store_writer;
+
+struct store_writer_options {
+	size_t max_bytes;     /* the file's limit (QERR_TOO_LARGE beyond it); 0: VAULT_MAX_PAYLOAD */
+	bool require_pdf;     /* QERR_NOT_PDF unless %PDF- is within the first 1024 bytes */
+	struct queue_new job; /* copied, run_at included */
+	const char *doc_type; /* as in store_submit_options; copied */
+};
+
+/* *ret is finished or aborted by the caller (each frees it). */
+enum qerr store_writer_open(struct db *db, const struct vault *v, const struct store_writer_options *o,
+                            struct store_writer **ret, char **reterr) QUIRE_MUST_CHECK;
+/* The next len bytes of the file. QERR_TOO_LARGE, QERR_NOT_PDF, or a database error. */
+enum qerr store_writer_write(struct store_writer *w, const void *data, size_t len, char **reterr) QUIRE_MUST_CHECK;
+/* Ends the file and frees w, whatever the outcome; on failure nothing of the file stays.
+ * *ret: the new document, or the one with the same content (ret->existing). QERR_EMPTY for
+ * no bytes at all. */
+enum qerr store_writer_finish(struct store_writer *w, const char *filename, struct store_submitted *ret,
+                              char **reterr) QUIRE_MUST_CHECK;
+/* Drops the file (back to the writer's savepoint) and frees w; NULL is fine. */
+void store_writer_abort(struct store_writer *w);
+/* Bytes written so far. */
+uint64_t store_writer_size(const struct store_writer *w);
+
+/* Idempotency keys for callers that learn the key before the content (an upload's header):
+ * the document submitted under key, if any (*ret_found; *ret only when found)... */
+enum qerr store_find_key(struct db *db, const struct vault *v, const char *key, struct store_submitted *ret,
+                         bool *ret_found, char **reterr) QUIRE_MUST_CHECK;
+/* ...and recording key for doc_id once it is stored (QERR_CONFLICT when another document
+ * holds the key; QERR_BAD_INPUT for a key over STORE_MAX_IDEMPOTENCY_KEY bytes). */
+enum qerr store_set_key(struct db *db, const struct vault *v, int64_t doc_id, const char *key, char **reterr)
+	QUIRE_MUST_CHECK;
 
 /* The document type given at submission (g_free), or NULL in *ret when none was. */
 enum qerr store_doc_type_given(struct db *db, int64_t doc_id, char **ret, char **reterr) QUIRE_MUST_CHECK;

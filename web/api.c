@@ -38,7 +38,7 @@ static void post_documents(struct web_req *req, struct web_resp *resp)
 		return;
 	}
 	struct json *out = NULL;
-	docs_store_uploads(req, &out);
+	upload_commit(req, &out);
 	/* One file: its own status; several: 207-like summary with 200 if all were stored. */
 	size_t n = json_array_size(out);
 	double st = 0, worst = 0;

@@ -52,50 +52,6 @@ enum qerr docs_audit(struct web_req *req, const char *action, const char *type, 
 	return e;
 }
 
-static struct json *store_one(struct web_req *req, struct web_file *f, bool single)
-{
-	struct json *o = json_new_object();
-	json_add_string(o, "file", f->name);
-	g_autofree char *err = NULL;
-	enum qerr e = QERR_OK;
-	if (f->error)
-		e = qerr_set(&err, QERR_BAD_INPUT, "%s", f->error);
-	if (!e)
-		e = store_check_pdf(f->data->data, f->data->len, web_opt(req)->max_file_bytes, &err);
-	struct store_submitted sub = {0};
-	struct store_submit_options so = {.idempotency_key = single ? req->idempotency_key : NULL,
-	                                  .job = {.max_attempts = web_opt(req)->max_attempts}};
-	if (!e)
-		e = store_submit_with(req->db, web_vault(req), f->name, f->data->data, f->data->len, req->who.actor, &so,
-		                      &sub, &err);
-	if (!e && !sub.existing) {
-		char sid[24];
-		id_text(sub.doc_id, sid);
-		struct db_param p[2] = {DB_TEXT(sid), DB_TEXT(req->who.actor)};
-		e = db_query(req->db, "UPDATE documents SET uploaded_by = $2 WHERE id = $1::bigint", 2, p, NULL, &err);
-	}
-	if (e) {
-		const char *code = NULL;
-		json_add_number(o, "status", web_status_of(e, &code));
-		json_add_string(o, "error", code);
-		json_add_string(o, "message", err ? err : qerr_str(e));
-	} else {
-		json_add_number(o, "status", sub.existing ? 200 : 201);
-		json_add_number(o, "document_id", (double)sub.doc_id);
-		json_add_number(o, "job_id", (double)sub.job_id);
-		json_add_bool(o, "existing", sub.existing);
-	}
-	return o;
-}
-
-void docs_store_uploads(struct web_req *req, struct json **ret)
-{
-	struct json *arr = json_new_array();
-	for (guint i = 0; i < req->files->len; i++)
-		json_append(arr, store_one(req, req->files->pdata[i], req->files->len == 1));
-	*ret = arr;
-}
-
 enum qerr docs_payload(struct web_req *req, int64_t id, const char *purpose, struct vault_buf *ret, char **reterr)
 {
 	struct vault_dek *dek = NULL;

@@ -1,7 +1,8 @@
 /* internal: what the files of web/ share, and nothing outside web/ sees.
  *
  * server.c owns libmicrohttpd: it turns each HTTP request into a struct
- * web_req (method, path, client, query, form fields, uploaded files or a raw
+ * web_req (method, path, client, query, form fields, the outcomes of uploaded
+ * files whose bytes went on to the vault as they came (upload.c), or a JSON
  * body, all with limits), finds its route, authenticates it (session.c),
  * checks the route's permission and, for state changes, the CSRF defences,
  * then calls the handler with a database connection from the pool and sends
@@ -38,12 +39,19 @@ enum {
 	WEB_ANY_ROLE = 1 << 4, /* any authenticated principal */
 };
 
+/* One file of an upload and its outcome; its content went to the vault as it came (upload.c). */
 struct web_file {
 	char *field;
-	char *name;       /* as the client sent it, checked */
-	GByteArray *data; /* NULL once refused; wiped when freed */
-	char *error;      /* why this file is refused, or NULL */
+	char *name;       /* as the client sent it, made valid UTF-8 */
+	uint64_t bytes;   /* received */
+	bool stored;      /* in the upload's transaction (doc_id, job_id, existing) */
+	bool existing;    /* the same content (or Idempotency-Key) was there already */
+	int64_t doc_id, job_id;
+	enum qerr e;      /* why it is refused: QERR_OK, or the code of error */
+	char *error;      /* a message for people, or NULL */
 };
+
+struct upload;
 
 struct web_req {
 	struct server *srv;
@@ -53,8 +61,9 @@ struct web_req {
 	bool tls;
 	GHashTable *query; /* char* -> char* */
 	GHashTable *form;  /* char* -> char* */
-	GPtrArray *files;  /* struct web_file* */
-	GByteArray *body;  /* raw PDF or JSON */
+	GPtrArray *files;  /* struct web_file*, of an upload */
+	struct upload *upload; /* upload.c; NULL unless the body is an upload */
+	GByteArray *body;  /* JSON or a URL-encoded form (uploads never come here) */
 	char *content_type;
 	const char *idempotency_key; /* a request header, or NULL */
 	/* who is asking */
@@ -116,6 +125,9 @@ void web_stats(const struct web_req *req, uint64_t *ret_requests, uint64_t *ret_
 /* The latest audit verification: text (g_free) or NULL when none ran yet. */
 char *web_last_verify(const struct web_req *req);
 void web_set_last_verify(const struct web_req *req, const char *text);
+/* One of web.max_uploads for the request (false: all are taken), and its release. */
+bool web_uploads_enter(struct web_req *req);
+void web_uploads_leave(struct web_req *req);
 /* Login throttling: seconds the caller must still wait (0: may try now). */
 int web_throttle_wait(struct web_req *req, const char *name);
 void web_throttle_note(struct web_req *req, const char *name, bool ok);
@@ -129,6 +141,23 @@ bool session_origin_ok(const struct web_req *req);
 bool session_csrf_ok(const struct web_req *req);
 const char *session_cookie_name(const struct web_req *req);
 extern const struct web_route session_routes[];
+
+/* upload.c: the files of an upload body, streamed into the vault */
+struct json;
+/* With the headers of an upload: a connection and transaction of its own, and the request's
+ * Idempotency-Key looked up. 0, or an HTTP status with *code (static) and *msg (g_free). */
+unsigned upload_start(struct web_req *req, const char **code, char **msg);
+/* A file part begins (the file is added to req->files), continues, ends. A file refused on
+ * the way (name, declared type, size, signature, database) gets its outcome and the rest of
+ * its bytes are dropped. */
+void upload_file_begin(struct web_req *req, const char *field, const char *filename, const char *type);
+void upload_file_data(struct web_req *req, const void *data, size_t len);
+void upload_file_end(struct web_req *req);
+/* The request is accepted: stores what was received for good. *ret: each file's outcome
+ * (json array, json_free), or the earlier upload's when the Idempotency-Key named one. */
+void upload_commit(struct web_req *req, struct json **ret);
+/* Drops what was not committed and frees req->upload (NULL is fine). */
+void upload_end(struct web_req *req);
 
 /* html.c */
 void html_escape(GString *out, const char *text);
@@ -153,9 +182,6 @@ bool docs_visible(struct web_req *req, int64_t id);
 /* The documents matching the request's filters (state, type, from, to, review, q, before), newest
  * first, at most one page; operators get only their own. *ret: json array (json_free). */
 enum qerr docs_list(struct web_req *req, struct json **ret, char **reterr) QUIRE_MUST_CHECK;
-/* Stores each accepted file of req->files; per-file outcome in *ret (json array, json_free). */
-struct json;
-void docs_store_uploads(struct web_req *req, struct json **ret);
 /* The latest result of a document, parsed (json_free), and its version. */
 enum qerr docs_result(struct web_req *req, int64_t id, struct json **ret, int *ret_version, char **reterr)
 	QUIRE_MUST_CHECK;

@@ -136,7 +136,7 @@ static void get_upload(struct web_req *req, struct web_resp *resp)
 static void post_upload(struct web_req *req, struct web_resp *resp)
 {
 	struct json *out = NULL;
-	docs_store_uploads(req, &out);
+	upload_commit(req, &out);
 	html_begin(req, resp, "Upload", "upload");
 	GString *b = resp->body;
 	size_t n = json_array_size(out);

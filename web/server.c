@@ -3,8 +3,9 @@
  * libmicrohttpd calls the access handler several times per request: once
  * with the headers (we route, authenticate and check permissions and the
  * request's origin then, so a refused request is answered before its body is
- * read), once per piece of body (fed to the body sink, with limits), and once
- * at the end (CSRF token, then the handler). A request's state lives in a
+ * read), once per piece of body (fed to the body sink, with limits; the files
+ * of an upload go on to the vault piece by piece, upload.c), and once at the
+ * end (CSRF token, then the handler, which commits an upload). A request's state lives in a
  * struct conn_req from the first call until libmicrohttpd reports it
  * completed. Database connections come from a pool with one per thread of
  * the daemon, so a request never waits for another thread's query. */
@@ -45,6 +46,7 @@ struct server {
 	GHashTable *throttle;
 	/* statistics */
 	uint64_t requests, refused; /* __atomic builtins */
+	unsigned uploads;           /* being received; __atomic builtins */
 	GMutex verify_lock;
 	char *last_verify;
 };
@@ -54,7 +56,7 @@ struct conn_req {
 	const struct web_route *route;
 	enum sink sink;
 	struct multipart *mp;
-	struct web_file *file; /* the part being received */
+	bool in_file; /* the multipart part being received is a file of the upload */
 	size_t form_bytes;
 	size_t received;
 	bool answered; /* a response was queued early */
@@ -72,6 +74,17 @@ static const struct web_route *const route_tables[] = {session_routes, asset_rou
 
 const struct server_options *web_opt(const struct web_req *req) { return &req->srv->opt; }
 const struct vault *web_vault(const struct web_req *req) { return req->srv->opt.vault; }
+
+bool web_uploads_enter(struct web_req *req)
+{
+	struct server *s = req->srv;
+	if (__atomic_add_fetch(&s->uploads, 1, __ATOMIC_RELAXED) <= s->opt.max_uploads)
+		return true;
+	__atomic_sub_fetch(&s->uploads, 1, __ATOMIC_RELAXED);
+	return false;
+}
+
+void web_uploads_leave(struct web_req *req) { __atomic_sub_fetch(&req->srv->uploads, 1, __ATOMIC_RELAXED); }
 
 const char *web_header(const struct web_req *req, const char *name)
 {
@@ -329,7 +342,7 @@ static enum MHD_Result refuse(struct conn_req *cr, struct MHD_Connection *c, uns
 		web_json_error(&resp, status, code, "%s", message);
 	else
 		html_error(&cr->req, &resp, status, message);
-	if (status == 429)
+	if (status == 429 || status == 503)
 		web_resp_header(&resp, "Retry-After", "5");
 	cr->answered = true;
 	enum MHD_Result r = send_resp(cr->req.srv, c, &resp);
@@ -351,26 +364,10 @@ static void file_free(gpointer p)
 	struct web_file *f = p;
 	if (!f)
 		return;
-	if (f->data) {
-		wipe(f->data); /* plaintext of an upload */
-		g_byte_array_unref(f->data);
-	}
 	g_free(f->field);
 	g_free(f->name);
 	g_free(f->error);
 	g_free(f);
-}
-
-static void file_refuse(struct web_file *f, const char *why)
-{
-	if (f->error)
-		return;
-	f->error = g_strdup(why);
-	if (f->data) {
-		wipe(f->data);
-		g_byte_array_unref(f->data);
-		f->data = NULL;
-	}
 }
 
 static enum qerr form_add(struct conn_req *cr, const char *key, const char *value, size_t vlen, char **reterr)
@@ -385,7 +382,7 @@ static enum qerr form_add(struct conn_req *cr, const char *key, const char *valu
 static enum qerr mp_begin(void *ctx, const char *name, const char *filename, const char *type, char **reterr)
 {
 	struct conn_req *cr = ctx;
-	cr->file = NULL;
+	cr->in_file = false;
 	g_clear_pointer(&cr->field, g_free);
 	if (!filename) {
 		cr->field = g_strdup(name);
@@ -394,48 +391,35 @@ static enum qerr mp_begin(void *ctx, const char *name, const char *filename, con
 	}
 	if (!filename[0]) /* a file input left empty */
 		return QERR_OK;
-	if (!(cr->route->flags & WEB_UPLOAD))
+	if (!cr->req.upload)
 		return qerr_set(reterr, QERR_BAD_INPUT, "files are not accepted here");
 	if (cr->req.files->len >= WEB_MAX_FILES)
 		return qerr_set(reterr, QERR_BAD_INPUT, "at most %d files per upload", WEB_MAX_FILES);
-	struct web_file *f = g_new0(struct web_file, 1);
-	f->field = g_strdup(name);
-	f->name = g_utf8_make_valid(filename, -1);
-	f->data = g_byte_array_new();
-	g_ptr_array_add(cr->req.files, f);
-	cr->file = f;
-	if (!multipart_filename_ok(filename))
-		file_refuse(f, "the file name is not acceptable (path separators, control characters or a leading dot)");
-	else if (type[0] && g_ascii_strcasecmp(type, "application/pdf") != 0 &&
-	         g_ascii_strcasecmp(type, "application/octet-stream") != 0)
-		file_refuse(f, "the file's declared type is not application/pdf");
+	cr->in_file = true;
+	upload_file_begin(&cr->req, name, filename, type);
 	return QERR_OK;
 }
 
 static enum qerr mp_data(void *ctx, const void *data, size_t len, char **reterr)
 {
 	struct conn_req *cr = ctx;
-	struct web_file *f = cr->file;
 	if (cr->field) {
 		if (cr->form_bytes + cr->field_value->len + len > WEB_MAX_FORM)
 			return qerr_set(reterr, QERR_TOO_LARGE, "the form fields are too large");
 		g_string_append_len(cr->field_value, data, (gssize)len);
 		return QERR_OK;
 	}
-	if (!f || !f->data)
-		return QERR_OK;
-	if (f->data->len + len > cr->req.srv->opt.max_file_bytes) {
-		file_refuse(f, "the file is larger than the limit (limits.max_file_mb)");
-		return QERR_OK;
-	}
-	g_byte_array_append(f->data, data, (guint)len);
+	if (cr->in_file)
+		upload_file_data(&cr->req, data, len);
 	return QERR_OK;
 }
 
 static enum qerr mp_end(void *ctx, char **reterr)
 {
 	struct conn_req *cr = ctx;
-	cr->file = NULL;
+	if (cr->in_file)
+		upload_file_end(&cr->req);
+	cr->in_file = false;
 	if (!cr->field)
 		return QERR_OK;
 	enum qerr e = form_add(cr, cr->field, cr->field_value->str, cr->field_value->len, reterr);
@@ -469,8 +453,20 @@ static enum qerr parse_urlencoded(struct conn_req *cr, char **reterr)
 	return QERR_OK;
 }
 
-/* Chooses how to read the body from its declared type; 0 or an HTTP status with *code set. */
-static unsigned choose_sink(struct conn_req *cr, const char **code, const char **msg)
+/* An upload: its own transaction (upload.c); a PDF body is its one file. */
+static unsigned start_upload(struct conn_req *cr, const char **code, char **msg)
+{
+	unsigned st = upload_start(&cr->req, code, msg);
+	if (st || cr->sink != SINK_RAW_PDF)
+		return st;
+	const char *name = web_header(&cr->req, "X-Filename");
+	upload_file_begin(&cr->req, "file", name ? name : "upload.pdf", "application/pdf");
+	return 0;
+}
+
+/* Chooses how to read the body from its declared type; 0 or an HTTP status with *code set
+ * (and *msg, g_free). */
+static unsigned choose_sink(struct conn_req *cr, const char **code, char **msg)
 {
 	const char *ct = web_header(&cr->req, "Content-Type");
 	unsigned flags = cr->route->flags;
@@ -478,7 +474,7 @@ static unsigned choose_sink(struct conn_req *cr, const char **code, const char *
 	const char *len = web_header(&cr->req, "Content-Length");
 	if (len && g_ascii_strtoull(len, NULL, 10) > cr->req.srv->opt.max_request_bytes) {
 		*code = "too_large";
-		*msg = "the request body is larger than the server accepts";
+		*msg = g_strdup("the request body is larger than the server accepts");
 		return 413;
 	}
 	if (!ct) {
@@ -490,11 +486,11 @@ static unsigned choose_sink(struct conn_req *cr, const char **code, const char *
 		g_autofree char *err = NULL;
 		if (multipart_boundary(ct, boundary, &err) || multipart_new(boundary, &mp_handler, cr, &cr->mp, &err)) {
 			*code = "bad_request";
-			*msg = "the multipart Content-Type has no valid boundary";
+			*msg = g_strdup("the multipart Content-Type has no valid boundary");
 			return 400;
 		}
 		cr->sink = SINK_MULTIPART;
-		return 0;
+		return (flags & WEB_UPLOAD) ? start_upload(cr, code, msg) : 0;
 	}
 	if (g_ascii_strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 && !(flags & WEB_API)) {
 		cr->sink = SINK_FORM;
@@ -502,14 +498,14 @@ static unsigned choose_sink(struct conn_req *cr, const char **code, const char *
 	}
 	if (g_ascii_strncasecmp(ct, "application/pdf", 15) == 0 && (flags & WEB_UPLOAD) && (flags & WEB_API)) {
 		cr->sink = SINK_RAW_PDF;
-		return 0;
+		return start_upload(cr, code, msg);
 	}
 	if (g_ascii_strncasecmp(ct, "application/json", 16) == 0 && (flags & WEB_JSON)) {
 		cr->sink = SINK_JSON;
 		return 0;
 	}
 	*code = "unsupported_media_type";
-	*msg = "this Content-Type is not accepted here";
+	*msg = g_strdup("this Content-Type is not accepted here");
 	return 415;
 }
 
@@ -523,9 +519,7 @@ static unsigned feed(struct conn_req *cr, const char *data, size_t len, const ch
 		*msg = g_strdup("the request body is larger than the server accepts");
 		return 413;
 	}
-	size_t cap = cr->sink == SINK_RAW_PDF ? s->opt.max_file_bytes
-	             : cr->sink == SINK_JSON  ? WEB_MAX_JSON
-	                                      : WEB_MAX_FORM;
+	size_t cap = cr->sink == SINK_JSON ? WEB_MAX_JSON : WEB_MAX_FORM;
 	switch (cr->sink) {
 	case SINK_MULTIPART:
 		if (multipart_feed(cr->mp, data, len, msg) != QERR_OK) {
@@ -533,8 +527,10 @@ static unsigned feed(struct conn_req *cr, const char *data, size_t len, const ch
 			return 400;
 		}
 		return 0;
-	case SINK_FORM:
 	case SINK_RAW_PDF:
+		upload_file_data(&cr->req, data, len);
+		return 0;
+	case SINK_FORM:
 	case SINK_JSON:
 		if (cr->req.body->len + len > cap) {
 			*code = "too_large";
@@ -558,17 +554,8 @@ static unsigned finish_body(struct conn_req *cr, const char **code, char **msg)
 		return 400;
 	if (cr->sink == SINK_FORM && cr->req.body->len && parse_urlencoded(cr, msg) != QERR_OK)
 		return 400;
-	if (cr->sink == SINK_RAW_PDF) {
-		struct web_file *f = g_new0(struct web_file, 1);
-		const char *name = web_header(&cr->req, "X-Filename");
-		f->field = g_strdup("file");
-		f->name = g_utf8_make_valid(name ? name : "upload.pdf", -1);
-		f->data = cr->req.body;
-		cr->req.body = g_byte_array_new();
-		if (!multipart_filename_ok(f->name))
-			file_refuse(f, "the file name is not acceptable (path separators, control characters or a leading dot)");
-		g_ptr_array_add(cr->req.files, f);
-	}
+	if (cr->sink == SINK_RAW_PDF)
+		upload_file_end(&cr->req);
 	return 0;
 }
 
@@ -674,6 +661,7 @@ static void conn_req_free(struct conn_req *cr)
 	if (!cr)
 		return;
 	multipart_free(cr->mp);
+	upload_end(&cr->req); /* rolls back what the request did not commit */
 	g_hash_table_unref(cr->req.query);
 	g_hash_table_unref(cr->req.form);
 	g_ptr_array_unref(cr->req.files);
@@ -688,9 +676,11 @@ static void conn_req_free(struct conn_req *cr)
 	g_free(cr);
 }
 
-/* Frees what a refused body had gathered so far (uploads are wiped). */
+/* Frees what a refused body had gathered so far (uploads are rolled back). */
 static void drop_body(struct conn_req *cr)
 {
+	upload_end(&cr->req);
+	cr->in_file = false;
 	g_ptr_array_set_size(cr->req.files, 0);
 	wipe(cr->req.body);
 	g_byte_array_set_size(cr->req.body, 0);
@@ -752,12 +742,12 @@ static enum MHD_Result on_headers(struct conn_req *cr, struct MHD_Connection *c)
 		return MHD_YES;
 	if (!session_origin_ok(&cr->req))
 		return refuse(cr, c, 403, "cross_site", "cross-site requests are refused");
-	const char *code = NULL, *msg = NULL;
+	cr->req.idempotency_key = web_header(&cr->req, "Idempotency-Key");
+	const char *code = NULL;
+	g_autofree char *msg = NULL;
 	unsigned st = choose_sink(cr, &code, &msg);
 	if (st)
 		return refuse(cr, c, st, code, msg);
-	const char *ik = web_header(&cr->req, "Idempotency-Key");
-	cr->req.idempotency_key = ik;
 	return MHD_YES;
 }
 
@@ -887,6 +877,8 @@ static void defaults(struct server_options *o)
 		o->max_file_bytes = (size_t)100 << 20;
 	if (!o->max_request_bytes)
 		o->max_request_bytes = o->max_file_bytes * 4 + (1u << 20);
+	if (!o->max_uploads)
+		o->max_uploads = 8;
 	if (o->session_idle_s <= 0)
 		o->session_idle_s = 30 * 60;
 	if (o->session_max_s <= 0)

@@ -32,6 +32,7 @@ struct server_options {
 	unsigned timeout_s;         /* idle connection timeout; 0: 30 */
 	size_t max_file_bytes;      /* one uploaded PDF */
 	size_t max_request_bytes;   /* a whole request body */
+	unsigned max_uploads;       /* uploads received at once, each with a database connection; 0: 8 */
 	int max_attempts;           /* of the jobs uploads create */
 	int session_idle_s;         /* a session unused this long ends */
 	int session_max_s;          /* a session ends this long after login, used or not */

@@ -2,8 +2,10 @@
 # End-to-end HTTP tests of the web UI and the REST API against the real daemon:
 # login, logout, session rotation and expiry, throttling; CSRF and cross-site
 # refusals; routes x roles (and another user's objects); hostile uploads and
-# header floods refused with nothing stored; security headers; corrections and
-# approval through the API; export. Prints TAP. Usage: web.sh QUIRE MAKE_INVOICE
+# header floods refused with nothing stored; uploads streamed with the daemon's
+# memory bounded; security headers; corrections and approval through the API;
+# export; HTTPS with a given certificate and with `quire init --tls`. Prints TAP.
+# Usage: web.sh QUIRE MAKE_INVOICE
 set -u
 QUIRE=$1
 MAKE_INVOICE=$2
@@ -138,6 +140,18 @@ check "/web/header-flood" '[ "$(code "${hdrs[@]}" "$B/healthz")" = 431 ] &&
   big=$(head -c 70000 /dev/zero | tr "\0" a) && [ "$(code -H "X-Big: $big" "$B/healthz")" != 200 ] &&
   [ "$(code "$B/healthz")" = 200 ]'
 check "/web/upload/nothing-stored" '[ "$(docs_count)" = "$before" ]'
+"$MAKE_INVOICE" "$work/c.pdf" --number INV-WEB-C >/dev/null
+multi=$(curl -s "${H[@]}" -F "files=@$work/c.pdf;type=application/pdf" -F "files=@$work/big.pdf;type=application/pdf" \
+  -F "files=@$work/t.pdf;type=application/pdf" -F "files=@$work/small.pdf;type=application/pdf;filename=../c.pdf" \
+  -F "files=@$work/c.pdf;type=application/pdf;filename=c-again.pdf" "$B/api/v1/documents")
+check "/web/upload/several-files-each-its-outcome" 'echo "$multi" | python3 -c "
+import json, sys
+f = json.load(sys.stdin)[\"files\"]
+want = [(\"c.pdf\", 201), (\"big.pdf\", 413), (\"t.pdf\", 415), (\"../c.pdf\", 400), (\"c-again.pdf\", 200)]
+assert [(x[\"file\"], x[\"status\"]) for x in f] == want, f
+assert f[4][\"existing\"] and f[4][\"document_id\"] == f[0][\"document_id\"], f
+assert \"limit\" in f[1][\"message\"] and \"PDF\" in f[2][\"message\"] and \"name\" in f[3][\"message\"], f
+" && [ "$(docs_count)" = $((before + 1)) ]'
 
 # --- browser sessions ---
 declare -A jar
@@ -187,7 +201,11 @@ check "/web/no-state-change-on-get" '[ "$(code -b "${jar[reviewer]}" "$B/documen
 check "/web/upload/ui-per-file-errors" 'ca=$(csrf_of "${jar[operator]}") &&
   out=$(curl -s -b "${jar[operator]}" -F "csrf=$ca" -F "files=@$work/b.pdf;type=application/pdf" -F "files=@$work/t.pdf;type=application/pdf" "$B/upload") &&
   echo "$out" | grep -q "queued" && echo "$out" | grep -q "refused"'
-check "/web/upload/ui-needs-csrf" '[ "$(code -b "${jar[operator]}" -F "files=@$work/b.pdf;type=application/pdf" "$B/upload")" = 403 ]'
+"$MAKE_INVOICE" "$work/d.pdf" --number INV-WEB-D >/dev/null
+n_docs=$(docs_count)
+check "/web/upload/ui-needs-csrf" '[ "$(code -b "${jar[operator]}" -F "files=@$work/d.pdf;type=application/pdf" "$B/upload")" = 403 ] &&
+  [ "$(code -b "${jar[operator]}" -F "files=@$work/d.pdf;type=application/pdf" -F "csrf=AAAA$(csrf_of "${jar[operator]}")" "$B/upload")" = 403 ] &&
+  [ "$(docs_count)" = "$n_docs" ]'
 
 # --- login, logout, rotation, password change, throttling ---
 cp "$work/jar-cookie" "$work/jar-old"
@@ -220,6 +238,48 @@ check "/web/session/idle-expiry" '[ "$(login "$work/jar-e" reviewer1 pw-reviewer
   [ "$(code -b "$work/jar-e" "$B/")" = 200 ] && sleep 3 && [ "$(code -b "$work/jar-e" "$B/")" = 303 ]'
 check "/web/graceful-stop" 'kill -TERM ${pids[1]} && wait ${pids[1]} && kill -TERM ${pids[0]} && wait ${pids[0]}'
 pids=()
+# --- streamed uploads: memory bounded whatever the size, abandoned uploads leave nothing ---
+# A web-only daemon (no worker parsing the documents in the same process), 64 MiB files,
+# one upload at a time.
+start stream QUIRE_LIMITS_MAX_FILE_MB=64 QUIRE_WEB_MAX_UPLOADS=1 "$QUIRE" web
+spid=${pids[0]}
+{ printf '%%PDF-1.4\n'; head -c $((60 << 20)) /dev/urandom; } >"$work/huge.pdf"
+kb() { sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$spid/status"; }
+up_huge() { curl -s "${H[@]}" -H "Content-Type: application/pdf" -H "X-Filename: huge.pdf" \
+  --data-binary @"$work/huge.pdf" "$B/api/v1/documents"; }
+curl -s -o /dev/null "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/c.pdf" "$B/api/v1/documents"
+# the high-water mark restarts from the resident size where the kernel allows it
+if echo 5 2>/dev/null >"/proc/$spid/clear_refs"; then base=$(kb VmRSS); else base=$(kb VmHWM); fi
+huge=$(up_huge)
+hdoc=$(echo "$huge" | sed -n 's/.*"document_id":\([0-9]*\).*/\1/p')
+grown=$(( $(kb VmHWM) - base ))
+echo "# 60 MiB upload: the daemon's peak resident size grew by $grown kB"
+check "/web/stream/api-upload-bounded-memory" '[ -n "$hdoc" ] && [ "$grown" -lt 16384 ] &&
+  curl -s "${H[@]}" "$B/api/v1/documents/$hdoc" | grep -q "\"size_bytes\":$((9 + (60 << 20)))"'
+echo 5 2>/dev/null >"/proc/$spid/clear_refs" && base=$(kb VmRSS)
+printf '%%PDF-1.4\n%% another\n' | cat - "$work/huge.pdf" >"$work/huge2.pdf"
+multi=$(curl -s "${H[@]}" -F "files=@$work/huge2.pdf;type=application/pdf" -F "files=@$work/t.pdf;type=application/pdf" \
+  "$B/api/v1/documents")
+grown=$(( $(kb VmHWM) - base ))
+echo "# 60 MiB multipart upload: the daemon's peak resident size grew by $grown kB"
+check "/web/stream/multipart-upload-bounded-memory" '[ "$grown" -lt 16384 ] && echo "$multi" | grep -q "\"status\":201" &&
+  echo "$multi" | grep -q "\"status\":415"'
+check "/web/stream/over-the-limit" '{ cat "$work/huge.pdf" "$work/huge.pdf"; } >"$work/toobig.pdf" &&
+  [ "$(code "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/toobig.pdf" "$B/api/v1/documents")" = 413 ]'
+before=$(docs_count)
+curl -s -o /dev/null "${H[@]}" -H "Content-Type: application/pdf" --limit-rate 4M --data-binary @"$work/huge.pdf" \
+  "$B/api/v1/documents" &
+slow=$!
+sleep 1
+check "/web/stream/uploads-at-once-limited" 'curl -s -D - -o /dev/null "${H[@]}" -H "Content-Type: application/pdf" \
+  --data-binary @"$work/c.pdf" "$B/api/v1/documents" | tr -d "\r" | grep -q "^Retry-After: 5" &&
+  [ "$(code "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/c.pdf" "$B/api/v1/documents")" = 503 ]'
+kill "$slow"; wait "$slow" 2>/dev/null
+sleep 1
+check "/web/stream/abandoned-upload-leaves-nothing" '[ "$(docs_count)" = "$before" ] &&
+  [ "$(code "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/c.pdf" "$B/api/v1/documents")" = 200 ]'
+kill -TERM "$spid"; wait "$spid" 2>/dev/null; pids=()
+rm -f "$work/huge.pdf" "$work/huge2.pdf" "$work/toobig.pdf"
 # --- TLS: __Host- cookie with Secure, HSTS ---
 if command -v openssl >/dev/null; then
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
@@ -236,6 +296,26 @@ if command -v openssl >/dev/null; then
 else
   n=$((n + 1)); echo "ok $n - /web/tls/host-cookie-secure-hsts # SKIP openssl not installed"
 fi
+# --- quire init --tls: a self-signed certificate that quire serve then uses by itself ---
+"$QUIRE" init --tls --tls-name quire.test.internal >"$work/init-tls.out" 2>>"$log"
+tls_dir="$work/data/tls"
+check "/web/tls/init-makes-cert-and-key" '[ "$(stat -c %a "$tls_dir/key.pem")" = 600 ] && [ -s "$tls_dir/cert.pem" ] &&
+  grep -q "BEGIN PRIVATE KEY" "$tls_dir/key.pem" && grep -q "BEGIN CERTIFICATE" "$tls_dir/cert.pem" &&
+  grep -q "self-signed TLS certificate" "$work/init-tls.out" &&
+  "$QUIRE" init --tls 2>>"$log" | grep -q "kept" && [ "$(stat -c %a "$tls_dir/key.pem")" = 600 ] &&
+  "$QUIRE" doctor 2>>"$log" | grep -q "^ok    TLS key $tls_dir/key.pem (mode 600)"'
+start tls-init "$QUIRE" serve
+B=${B/http:/https:}
+CA=(--cacert "$tls_dir/cert.pem")
+t=$(curl -s "${CA[@]}" -c "$work/jar-tls2" "$B/login" | sed -n 's/.*name="login_token" value="\([^"]*\)".*/\1/p')
+h=$(curl -s "${CA[@]}" -D - -o /dev/null -c "$work/jar-tls2" -b "$work/jar-tls2" --data-urlencode "login_token=$t" \
+  --data-urlencode "name=reviewer1" --data-urlencode "password=pw-reviewer-0123456" "$B/login")
+check "/web/tls/init-tls-serve-https" 'grep -q "serving on https://127.0.0.1" "$work/tls-init.out" &&
+  echo "$h" | grep -qi "^Set-Cookie: __Host-quire=.*; Secure" && echo "$h" | grep -qi "^Strict-Transport-Security: max-age=" &&
+  [ "$(curl -s "${CA[@]}" -o /dev/null -w "%{http_code}" -b "$work/jar-tls2" "$B/")" = 200 ] &&
+  [ "$(curl -s "${CA[@]}" -o /dev/null -w "%{http_code}" "${B/127.0.0.1/localhost}/healthz")" = 200 ] &&
+  ! curl -s -o /dev/null "$B/healthz" && ! curl -s -o /dev/null "${B/https:/http:}/healthz"'
+kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null; pids=()
 echo "1..$n"
 [ "$failed" = 0 ] || { echo "# log:"; tail -30 "$log" | sed 's/^/# /'; }
 exit $((failed > 0))

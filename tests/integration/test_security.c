@@ -65,6 +65,16 @@ static void exec_sql(const char *sql)
 	ok(db_exec(db, sql, &err), err);
 }
 
+static int64_t count(const char *sql)
+{
+	struct db_res *res = NULL;
+	g_autofree char *err = NULL;
+	ok(db_query(db, sql, 0, NULL, &res, &err), err);
+	int64_t n = db_res_int(res, 0, 0);
+	db_res_free(res);
+	return n;
+}
+
 static void test_swaps_refused(void)
 {
 	struct store_submitted a = submit_on(db, vault, "SWAP-A"), b = submit_on(db, vault, "SWAP-B");
@@ -104,24 +114,63 @@ static void test_swaps_refused(void)
 	vault_dek_free(dek);
 }
 
+/* An original is a header in its payload row and one row per sealed chunk (migration 0006):
+ * a chunk cut short, dropped, duplicated at the end, swapped with another or taken from
+ * another document does not open, nor does a header moved from another document. */
 static void test_stream_in_database(void)
 {
-	struct store_submitted a = submit_on(db, vault, "STREAM-A");
+	/* three chunks: 64 KiB, 64 KiB and the rest */
+	GString *big = g_string_new("%PDF-1.4\n% STREAM-A\n");
+	while (big->len < 2 * VAULT_STREAM_CHUNK + 1000)
+		g_string_append(big, "0123456789abcdef");
+	struct store_submitted a, b = submit_on(db, vault, "STREAM-B");
 	g_autofree char *err = NULL;
+	ok(store_submit(db, vault, "big.pdf", big->str, big->len, "test", 3, &a, &err), err);
+	struct vault_dek *dek = NULL;
+	struct vault_buf buf = {0};
+	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	ok(store_get(db, dek, a.doc_id, "original", &buf, &err), err);
+	g_assert_cmpmem(buf.data, buf.len, big->str, big->len);
+	vault_buf_free(&buf);
+	g_autofree char *chunks = g_strdup_printf("SELECT chunks FROM payloads WHERE document_id = %lld AND purpose = 'original'",
+	                                          (long long)a.doc_id);
+	g_assert_cmpint(count(chunks), ==, 3);
 	g_autofree char *where = g_strdup_printf("WHERE document_id = %lld AND purpose = 'original'", (long long)a.doc_id);
-	g_autofree char *save = g_strdup_printf("CREATE TEMP TABLE saved AS SELECT sealed FROM payloads %s", where);
+	g_autofree char *save = g_strdup_printf("CREATE TEMP TABLE saved AS SELECT * FROM payload_chunks %s;"
+	                                        "CREATE TEMP TABLE saved_header AS SELECT sealed FROM payloads %s", where, where);
 	exec_sql(save);
-	g_autofree char *cut = g_strdup_printf("UPDATE payloads SET sealed = substring(sealed FROM 1 FOR length(sealed) - 17) %s", where);
-	exec_sql(cut);
-	g_assert_cmpint(read_original(db, vault, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
-	g_autofree char *restore = g_strdup_printf("UPDATE payloads SET sealed = (SELECT sealed FROM saved) %s", where);
-	exec_sql(restore);
-	ok(read_original(db, vault, a.doc_id, "STREAM-A", &err), err);
-	g_autofree char *extend = g_strdup_printf("UPDATE payloads SET sealed = sealed || '\\x00'::bytea %s", where);
-	exec_sql(extend);
-	g_assert_cmpint(read_original(db, vault, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
-	exec_sql(restore);
-	exec_sql("DROP TABLE saved");
+	g_autofree char *restore = g_strdup_printf("DELETE FROM payload_chunks %s; INSERT INTO payload_chunks SELECT * FROM saved;"
+	                                           "UPDATE payloads SET chunks = 3, sealed = (SELECT sealed FROM saved_header) %s",
+	                                           where, where);
+	/* {W}: A's original, {B}: B's document id */
+	const char *tamper[] = {
+		"UPDATE payload_chunks SET sealed = substring(sealed FROM 1 FOR length(sealed) - 17) {W} AND seq = 3",
+		"DELETE FROM payload_chunks {W} AND seq = 3",
+		"DELETE FROM payload_chunks {W} AND seq = 3; UPDATE payloads SET chunks = 2 {W}",
+		"INSERT INTO payload_chunks SELECT document_id, purpose, version, 4, sealed FROM saved WHERE seq = 1;"
+		" UPDATE payloads SET chunks = 4 {W}",
+		"UPDATE payload_chunks SET seq = 10 - seq {W} AND seq IN (1, 2); UPDATE payload_chunks SET seq = seq - 7 {W} AND seq > 7",
+		"UPDATE payload_chunks SET sealed = sealed || '\\x00'::bytea {W} AND seq = 3",
+		"UPDATE payloads SET sealed = (SELECT sealed FROM payloads WHERE document_id = {B} AND purpose = 'original') {W}",
+		"UPDATE payload_chunks SET sealed = (SELECT sealed FROM payload_chunks WHERE document_id = {B}"
+		" AND purpose = 'original' AND seq = 1) {W} AND seq = 3",
+	};
+	g_autofree char *bid = g_strdup_printf("%lld", (long long)b.doc_id);
+	for (size_t i = 0; i < G_N_ELEMENTS(tamper); i++) {
+		g_autoptr(GString) sql = g_string_new(tamper[i]);
+		g_string_replace(sql, "{W}", where, 0);
+		g_string_replace(sql, "{B}", bid, 0);
+		exec_sql(sql->str);
+		g_clear_pointer(&err, g_free);
+		g_assert_cmpint(store_get(db, dek, a.doc_id, "original", &buf, &err), ==, QERR_CRYPTO);
+		exec_sql(restore);
+		ok(store_get(db, dek, a.doc_id, "original", &buf, &err), err);
+		vault_buf_free(&buf);
+	}
+	exec_sql("DROP TABLE saved; DROP TABLE saved_header");
+	vault_dek_free(dek);
+	g_string_free(big, TRUE);
+	ok(read_original(db, vault, b.doc_id, "STREAM-B", &err), err);
 }
 
 struct load {
@@ -176,15 +225,6 @@ static gpointer reader(gpointer data)
 	return NULL;
 }
 
-static int64_t count(const char *sql)
-{
-	struct db_res *res = NULL;
-	g_autofree char *err = NULL;
-	ok(db_query(db, sql, 0, NULL, &res, &err), err);
-	int64_t n = db_res_int(res, 0, 0);
-	db_res_free(res);
-	return n;
-}
 
 static void test_rotation_under_load(void)
 {

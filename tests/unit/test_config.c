@@ -95,6 +95,49 @@ static void test_sample_parses(void)
 	config_free(cfg);
 }
 
+/* web.tls_cert and web.tls_key when set; else the files `quire init --tls` makes, when both exist. */
+static void test_tls_paths(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("quire-conf-XXXXXX", NULL);
+	g_autofree char *text = g_strdup_printf("[general]\ndata_dir = %s\n", dir);
+	g_autofree char *path = write_conf(text);
+	struct config *cfg = NULL;
+	g_assert_cmpint(config_load(path, &cfg, NULL), ==, QERR_OK);
+	g_autofree char *tls = config_tls_dir(cfg);
+	g_autofree char *cert_path = g_build_filename(tls, "cert.pem", NULL);
+	g_autofree char *key_path = g_build_filename(tls, "key.pem", NULL);
+	char *cert = NULL, *key = NULL, *err = NULL;
+	g_assert_cmpint(config_tls(cfg, &cert, &key, NULL), ==, QERR_OK);
+	g_assert_cmpstr(cert, ==, "");
+	g_assert_cmpstr(key, ==, "");
+	g_clear_pointer(&cert, g_free);
+	g_clear_pointer(&key, g_free);
+	g_assert_cmpint(g_mkdir_with_parents(tls, 0700), ==, 0);
+	g_assert_true(g_file_set_contents(cert_path, "cert", -1, NULL));
+	g_assert_cmpint(config_tls(cfg, &cert, &key, &err), ==, QERR_CONFIG);
+	g_assert_nonnull(strstr(err, "key.pem"));
+	g_clear_pointer(&err, g_free);
+	g_assert_true(g_file_set_contents(key_path, "key", -1, NULL));
+	g_assert_cmpint(config_tls(cfg, &cert, &key, NULL), ==, QERR_OK);
+	g_assert_cmpstr(cert, ==, cert_path);
+	g_assert_cmpstr(key, ==, key_path);
+	g_clear_pointer(&cert, g_free);
+	g_clear_pointer(&key, g_free);
+	g_free(cfg->web_tls_cert);
+	cfg->web_tls_cert = g_strdup("/etc/ssl/quire.pem");
+	g_assert_cmpint(config_tls(cfg, &cert, &key, NULL), ==, QERR_OK);
+	g_assert_cmpstr(cert, ==, "/etc/ssl/quire.pem");
+	g_assert_cmpstr(key, ==, ""); /* the server refuses one without the other */
+	g_free(cert);
+	g_free(key);
+	config_free(cfg);
+	g_assert_cmpint(remove(cert_path), ==, 0);
+	g_assert_cmpint(remove(key_path), ==, 0);
+	g_assert_cmpint(remove(tls), ==, 0);
+	g_assert_cmpint(remove(path), ==, 0);
+	g_assert_cmpint(remove(dir), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
 	g_unsetenv("QUIRE_CONFIG");
@@ -104,5 +147,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/bad-value-names-line", test_bad_value_names_line);
 	g_test_add_func("/config/env-override", test_env_override);
 	g_test_add_func("/config/sample-parses", test_sample_parses);
+	g_test_add_func("/config/tls-paths", test_tls_paths);
 	return g_test_run();
 }

@@ -239,6 +239,17 @@ static void test_subkeys_signatures_passwords(void)
 	vault_keyed_hash(v, "qt_abc", 6, a);
 	vault_token_hash(v, "qt_abc", b);
 	g_assert_false(vault_equal(a, b, sizeof a)); /* separate subkeys for separate purposes */
+	/* the keyed hash of content given in pieces equals the one of the whole */
+	struct vault_hash *h = NULL;
+	g_assert_cmpint(vault_hash_new(v, &h, NULL), ==, QERR_OK);
+	vault_hash_update(h, "qt_", 3);
+	vault_hash_update(h, "", 0);
+	vault_hash_update(h, "abc", 3);
+	g_assert_cmpint(vault_hash_final(h, b, NULL), ==, QERR_OK);
+	g_assert_true(vault_equal(a, b, sizeof a));
+	g_assert_cmpint(vault_hash_final(h, b, NULL), ==, QERR_INTERNAL);
+	vault_hash_free(h);
+	vault_hash_free(NULL);
 	char tok1[VAULT_TOKEN_CHARS + 1], tok2[VAULT_TOKEN_CHARS + 1];
 	vault_token_new(tok1);
 	vault_token_new(tok2);
