@@ -14,6 +14,7 @@
 
 #include "appliance/app.h"
 #include "appliance/config.h"
+#include "appliance/lifecycle.h"
 #include "appliance/pgembed.h"
 #include "core/audit.h"
 #include "core/log.h"
@@ -83,6 +84,10 @@ static int run(int argc, char **argv, struct config *cfg, bool with_worker)
 		return cmd_fail(what, err);
 	audit_set_signer(app.vault, cfg->checkpoint_entries, cfg->checkpoint_minutes * 60);
 	const char *conninfo = cfg->db_url[0] ? cfg->db_url : pgembed_conninfo(app.pg);
+	if (lifecycle_started(&app, what, &err)) {
+		app_close(&app);
+		return cmd_fail(what, err);
+	}
 	g_auto(GStrv) settings = settings_lines(cfg);
 	struct server_options so = {
 		.listen = cfg->web_listen, .conninfo = conninfo, .vault = app.vault, .threads = (unsigned)cfg->web_threads,
@@ -113,6 +118,7 @@ static int run(int argc, char **argv, struct config *cfg, bool with_worker)
 	}
 	ops_watch_stop(watcher);
 	server_stop(srv);
+	lifecycle_stopped(conninfo, what, rc ? "failed" : "ok");
 	app_close(&app);
 	return rc;
 }
