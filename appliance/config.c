@@ -36,6 +36,9 @@ static const struct setting settings[] = {
 	  "libpq connection string of an existing PostgreSQL server; empty: run a private embedded cluster"),
 	S("database", "run_as", db_run_as, "postgres", false,
 	  "Account that runs the embedded PostgreSQL server when quire runs as root"),
+	S("database", "role", db_role, "quire_app", false,
+	  "Role the application works as after connecting (SET ROLE; INSERT and SELECT only on the audit log); "
+	  "migrations run as the login role. Empty: the login role's own rights"),
 	S("vault", "key_file", key_file, "", false,
 	  "Key-encryption key file (mode 0600); empty: <data_dir>/keys/kek.key"),
 	S("vault", "kek_source", kek_source, "file", false,

@@ -17,6 +17,7 @@ struct config {
 	char *log_level;
 	char *db_url;
 	char *db_run_as;
+	char *db_role;
 	char *key_file;
 	char *kek_source;
 	char *credential;

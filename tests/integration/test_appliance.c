@@ -1,6 +1,7 @@
-/* Integration tests of appliance/lifecycle against a real PostgreSQL: service
- * start and stop entries, configuration changes named without their secret
- * values, and a first start that records nothing but the start. */
+/* Integration tests of appliance/ against a real PostgreSQL: service start and
+ * stop entries, configuration changes named without their secret values, and
+ * the application working as database.role (quire_app), which may append to
+ * the audit log but never change it, with or without the triggers. */
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "appliance/lifecycle.h"
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/migrate.h"
 #include "core/vault.h"
 #include "tests/integration/pgtest.h"
 
@@ -127,6 +129,83 @@ static void test_start_stop_and_changes(void)
 	ok(audit_verify(db, &n, &err), err);
 }
 
+static const char *one(struct db *conn, const char *sql, struct db_res **hold)
+{
+	g_autofree char *err = NULL;
+	ok(db_query(conn, sql, 0, NULL, hold, &err), err);
+	return db_res_text(*hold, 0, 0);
+}
+
+/* The application's connections (app_open's and every later one) work as quire_app. */
+static void test_app_role(void)
+{
+	g_autofree char *ini = g_strdup_printf("[general]\ndata_dir = %s/data\n[database]\nurl = %s\n"
+	                                       "[vault]\nkey_file = %s/kek.key\n",
+	                                       dir, pgtest_conninfo(), dir);
+	struct config *cfg = config_of(ini);
+	struct app app;
+	g_autofree char *err = NULL;
+	ok(app_open(cfg, APP_DB | APP_VAULT, &app, &err), err);
+	struct db *later = NULL;
+	ok(db_connect(pgtest_conninfo(), &later, &err), err);
+	struct db *conns[] = {app.db, later};
+	for (size_t i = 0; i < G_N_ELEMENTS(conns); i++) {
+		struct db *c = conns[i];
+		struct db_res *res = NULL;
+		g_assert_cmpstr(one(c, "SELECT current_user", &res), ==, "quire_app");
+		db_res_free(res);
+		/* appending is allowed */
+		struct audit_event ev = {.actor = "system:test", .action = "role.checked", .outcome = "ok"};
+		ok(db_begin(c, &err), err);
+		ok(audit_append(c, &ev, &err), err);
+		ok(db_commit(c, &err), err);
+		/* changing is refused by the role's rights, before any trigger could refuse it */
+		g_assert_cmpint(db_exec(c, "UPDATE audit_log SET outcome = 'forged'", &err), ==, QERR_DB);
+		g_assert_nonnull(strstr(err, "permission denied for table audit_log"));
+		g_clear_pointer(&err, g_free);
+		g_assert_cmpint(db_exec(c, "DELETE FROM audit_log", &err), ==, QERR_DB);
+		g_assert_nonnull(strstr(err, "permission denied for table audit_log"));
+		g_clear_pointer(&err, g_free);
+		g_assert_cmpint(db_exec(c, "DELETE FROM audit_checkpoints", &err), ==, QERR_DB);
+		g_assert_nonnull(strstr(err, "permission denied"));
+		g_clear_pointer(&err, g_free);
+		/* and the triggers cannot be switched off by it */
+		g_assert_cmpint(db_exec(c, "ALTER TABLE audit_log DISABLE TRIGGER USER", &err), ==, QERR_DB);
+		g_assert_nonnull(strstr(err, "must be owner"));
+		g_clear_pointer(&err, g_free);
+	}
+	/* the owner (migrations) is still the owner */
+	struct db_res *res = NULL;
+	g_assert_cmpstr(one(db, "SELECT current_user", &res), ==, "quire");
+	db_res_free(res);
+	g_assert_cmpint(count("SELECT count(*) FROM audit_log WHERE action = 'role.checked'"), ==, 2);
+	db_close(later);
+	app_close(&app);
+	config_free(cfg);
+	db_set_work_role(NULL);
+}
+
+/* A login role that may not take database.role keeps its own rights and works on. */
+static void test_app_role_not_granted(void)
+{
+	g_autofree char *err = NULL;
+	ok(db_exec(db, "CREATE ROLE quire_stranger LOGIN; GRANT USAGE ON SCHEMA public TO quire_stranger;"
+	               "GRANT SELECT ON schema_migrations TO quire_stranger",
+	           &err),
+	   err);
+	g_autofree char *url = g_strdup_printf("%s user=quire_stranger", pgtest_conninfo());
+	g_autofree char *ini = g_strdup_printf("[general]\ndata_dir = %s/data\n[database]\nurl = %s\n", dir, url);
+	struct config *cfg = config_of(ini);
+	struct app app;
+	ok(app_open(cfg, APP_DB, &app, &err), err);
+	struct db_res *res = NULL;
+	g_assert_cmpstr(one(app.db, "SELECT current_user", &res), ==, "quire_stranger");
+	db_res_free(res);
+	app_close(&app);
+	config_free(cfg);
+	db_set_work_role(NULL);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -137,6 +216,8 @@ int main(int argc, char **argv)
 	ok(vault_keyfile_create(key, &err), err);
 	ok(vault_open(key, &vault, &err), err);
 	g_test_add_func("/lifecycle/start-stop-and-config-changes", test_start_stop_and_changes);
+	g_test_add_func("/app/role/audit-log-append-only", test_app_role);
+	g_test_add_func("/app/role/not-granted", test_app_role_not_granted);
 	int rc = g_test_run();
 	vault_close(vault);
 	db_close(db);
