@@ -248,11 +248,15 @@ enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_opt
 	e = rules_extract(type, doc, lay, &rules, reterr);
 	if (!e && opt->model)
 		e = modelfields_extract(opt->model, type, doc, lay, &model, reterr);
-	if (!e)
+	if (!e) {
 		*ret_result = combine(type, rules, model, cls,
 		                      opt->auto_approve > 0 ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE, NULL);
-	else
+		struct json *stats = model ? copy_of(json_get(model, "model")) : NULL;
+		if (stats)
+			json_add_item(*ret_result, "model", stats);
+	} else {
 		json_free(cls);
+	}
 	json_free(rules);
 	json_free(model);
 	layout_free(lay);

@@ -13,7 +13,9 @@
  * lowest of its key fields', capped at 0.5 when a check failed), auto_approve
  * (the threshold applied), status
  * ("approved" when confidence reaches the auto-approval threshold and every
- * check passed, else "review"), review_reasons, and a page summary.
+ * check passed, else "review"), review_reasons, a page summary (pages
+ * [{page, method}], page_count) and, when the model read the fields, model
+ * {prompt_tokens, generated_tokens, chunks, generation_seconds}.
  *
  * Confidence of a field: the extractor's own (label position, OCR quality;
  * token probabilities for the model), raised when rules and model agree and
