@@ -19,8 +19,8 @@
 #include "core/log.h"
 #include "core/vault.h"
 
-#define VALUE_SHOWN 60    /* bytes of a value written in an audit entry */
-#define DETAIL_MAX 1500   /* bytes of the list of changes */
+#define VALUE_SHOWN 60  /* bytes of a value written in an audit entry */
+#define DETAIL_MAX 1500 /* bytes of the list of changes */
 #define CONFIG_LOCK "hashtext('quire.config_state')"
 
 static gint64 started_at;
@@ -107,13 +107,17 @@ static char *changes(const struct json *before, const struct json *now)
 	return g_string_free(d, FALSE);
 }
 
-static enum qerr append(struct db *db, const char *service, const char *action, const char *outcome,
-                        const char *detail, char **reterr)
+static enum qerr append(struct db *db, const char *service, const char *action, const char *outcome, const char *detail,
+                        char **reterr)
 {
 	g_autofree char *actor = g_strdup_printf("system:%s", service);
 	g_autofree char *client = where();
-	struct audit_event ev = {.actor = actor, .action = action, .object_type = "service", .outcome = outcome,
-	                         .client = client, .detail = detail};
+	struct audit_event ev = {.actor = actor,
+	                         .action = action,
+	                         .object_type = "service",
+	                         .outcome = outcome,
+	                         .client = client,
+	                         .detail = detail};
 	return audit_append(db, &ev, reterr);
 }
 
@@ -180,8 +184,9 @@ void lifecycle_stopped(const char *conninfo, const char *service, const char *ou
 	struct db *db = NULL;
 	g_autofree char *err = NULL;
 	g_autofree char *detail =
-	    started_at ? g_strdup_printf("after %lld s", (long long)((g_get_monotonic_time() - started_at) / G_USEC_PER_SEC))
-	               : NULL;
+	    started_at
+	        ? g_strdup_printf("after %lld s", (long long)((g_get_monotonic_time() - started_at) / G_USEC_PER_SEC))
+	        : NULL;
 	enum qerr e = db_connect(conninfo, &db, &err);
 	if (!e)
 		e = db_begin(db, &err);

@@ -49,7 +49,8 @@ enum qerr counters_add_job(struct db *db, const struct pdftext_doc *doc, const s
 		if (!all[i].name || !(all[i].value > 0))
 			continue;
 		g_ascii_dtostr(values[n], sizeof values[n], all[i].value);
-		g_string_append_printf(sql, "%s($%d, $%d, $%d::float8)", n ? ", " : "", 3 * n + 1, 3 * n + 2, 3 * n + 3);
+		g_string_append_printf(sql, "%s($%d, $%d, $%d::float8)", n ? ", " : "", 3 * n + 1, 3 * n + 2,
+		                       3 * n + 3);
 		p[3 * n] = DB_TEXT(all[i].name);
 		p[3 * n + 1] = DB_TEXT(all[i].label);
 		p[3 * n + 2] = DB_TEXT(values[n]);

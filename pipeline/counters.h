@@ -17,5 +17,5 @@ struct pdftext_doc;
  * borrowed) and, when the model read the fields, the model's figures from the
  * extraction result (its "model" object; result borrowed). Call inside the
  * completing transaction. */
-enum qerr counters_add_job(struct db *db, const struct pdftext_doc *doc, const struct json *result, char **reterr)
-	QUIRE_MUST_CHECK;
+enum qerr counters_add_job(struct db *db, const struct pdftext_doc *doc, const struct json *result,
+                           char **reterr) QUIRE_MUST_CHECK;

@@ -43,8 +43,8 @@ static int64_t count(const char *fmt, ...)
 
 static char *last(const char *action, const char *column)
 {
-	g_autofree char *sql = g_strdup_printf("SELECT %s FROM audit_log WHERE action = '%s' ORDER BY id DESC LIMIT 1",
-	                                       column, action);
+	g_autofree char *sql =
+	    g_strdup_printf("SELECT %s FROM audit_log WHERE action = '%s' ORDER BY id DESC LIMIT 1", column, action);
 	struct db_res *res = NULL;
 	g_autofree char *err = NULL;
 	ok(db_query(db, sql, 0, NULL, &res, &err), err);
@@ -108,7 +108,8 @@ static void test_start_stop_and_changes(void)
 	/* the secret is nowhere in the database */
 	g_assert_cmpint(count("SELECT count(*) FROM audit_log WHERE detail LIKE '%%hunter2%%'"), ==, 0);
 	g_assert_cmpint(count("SELECT count(*) FROM config_state WHERE settings::text LIKE '%%hunter2%%'"), ==, 0);
-	g_assert_cmpint(count("SELECT count(*) FROM config_state WHERE settings->'limits.max_pages'->>'v' = '77'"), ==, 1);
+	g_assert_cmpint(count("SELECT count(*) FROM config_state WHERE settings->'limits.max_pages'->>'v' = '77'"), ==,
+	                1);
 
 	/* the secret changes alone: named, not shown */
 	g_autofree char *secret2 = g_strdup_printf("%s[limits]\nmax_pages = 77\n[model]\nendpoint = "
@@ -189,8 +190,9 @@ static void test_app_role(void)
 static void test_app_role_not_granted(void)
 {
 	g_autofree char *err = NULL;
-	ok(db_exec(db, "CREATE ROLE quire_stranger LOGIN; GRANT USAGE ON SCHEMA public TO quire_stranger;"
-	               "GRANT SELECT ON schema_migrations TO quire_stranger",
+	ok(db_exec(db,
+	           "CREATE ROLE quire_stranger LOGIN; GRANT USAGE ON SCHEMA public TO quire_stranger;"
+	           "GRANT SELECT ON schema_migrations TO quire_stranger",
 	           &err),
 	   err);
 	g_autofree char *url = g_strdup_printf("%s user=quire_stranger", pgtest_conninfo());
