@@ -2,7 +2,8 @@
 # End-to-end: the services' own audit entries. `quire serve`, `quire web` and
 # `quire worker` record their start and stop (actor system:<service>, where
 # <host>/<pid>); a start with other settings than the host's last one records
-# config.changed naming them, without the value of a credential.
+# config.changed naming them, without the value of a credential. Under journald
+# (JOURNAL_STREAM names stderr) log lines carry no timestamp of their own.
 # Prints TAP. Usage: service.sh QUIRE
 set -u
 QUIRE=$1
@@ -26,7 +27,7 @@ audit() { "$psql" -h "$work/data/run" -U quire -d quire -XAtc \
   "SELECT actor, action, outcome, client, detail FROM audit_log WHERE object_type = 'service' ORDER BY id"; }
 host=$(hostname)
 
-echo "1..5"
+echo "1..7"
 check "/e2e/service/init" '"$QUIRE" init >>"$log" 2>&1 && "$QUIRE" start >>"$log" 2>&1'
 
 "$QUIRE" serve >"$work/serve.out" 2>>"$log" &
@@ -58,4 +59,13 @@ check "/e2e/service/secret-not-shown" 'grep -q "config.changed|ok|$host/[0-9]*|d
 audit >"$work/a4"
 check "/e2e/service/unchanged-not-recorded" '[ "$(grep -c config.changed "$work/a4")" = 2 ] &&
   [ "$(grep -c service.started "$work/a4")" = 4 ] && "$QUIRE" audit verify 2>>"$log" | grep -q "audit log intact"'
+# stderr is the journal's stream when JOURNAL_STREAM names its device and inode
+: >"$work/journal.txt"
+stream=$(stat -c '%d:%i' "$work/journal.txt")
+JOURNAL_STREAM=$stream "$QUIRE" --config "$work/quire.conf" worker --drain 2>>"$work/journal.txt"
+check "/e2e/service/journal-lines-without-time" 'grep -q "^<6>quire info: worker .* started" "$work/journal.txt" &&
+  ! grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T" "$work/journal.txt"'
+: >"$work/elsewhere.txt"
+JOURNAL_STREAM=$stream "$QUIRE" --config "$work/quire.conf" worker --drain 2>>"$work/elsewhere.txt"
+check "/e2e/service/other-stream-lines-with-time" 'grep -Eq "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z quire info: worker .* started" "$work/elsewhere.txt"'
 [ "$failed" -eq 0 ]
