@@ -650,9 +650,14 @@ int pdftext_einvoice_score(const char *name, const void *data, size_t len)
 	const char *colon = memchr(el, ':', (size_t)(stop - el));
 	const char *local = colon ? colon + 1 : el;
 	size_t n = (size_t)(stop - local);
-	static const char *const roots[] = {"CrossIndustryInvoice", "Invoice"};
+	/* the root's name and its standard's namespace: another program's <Invoice> is not one */
+	static const struct {
+		const char *root, *ns;
+	} roots[] = {{"CrossIndustryInvoice", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:"},
+	             {"Invoice", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"}};
 	for (size_t i = 0; i < G_N_ELEMENTS(roots); i++)
-		if (n == strlen(roots[i]) && memcmp(local, roots[i], n) == 0)
+		if (n == strlen(roots[i].root) && memcmp(local, roots[i].root, n) == 0 &&
+		    memmem(el, (size_t)(end - el), roots[i].ns, strlen(roots[i].ns)))
 			return 1;
 	return 0;
 }

@@ -75,8 +75,9 @@ struct pdftext_field {
 
 /* An embedded file that looks like a structured invoice: its name says so
  * (factur-x.xml, zugferd-invoice.xml, xrechnung.xml, ...) or it is XML whose
- * root element is a CII CrossIndustryInvoice or a UBL Invoice. The bytes are
- * unchecked XML for extractors/einvoice.h to judge. */
+ * root element is a CII CrossIndustryInvoice or a UBL Invoice in its
+ * standard's namespace. The bytes are unchecked XML for extractors/einvoice.h
+ * to judge. */
 struct pdftext_attachment {
 	char *name;    /* as the PDF names it (valid UTF-8), or NULL */
 	uint8_t *data; /* len bytes, NUL-terminated for convenience */
@@ -132,7 +133,7 @@ void pdftext_attachments(struct pdftext *p, struct pdftext_attachment **ret, uin
 void pdftext_attachment_done(struct pdftext_attachment *a);
 /* Whether an embedded file's name or first bytes mark it as a structured
  * invoice; 2 for a name of the standards (factur-x.xml ...), 1 for other XML
- * with an e-invoice root element, 0 otherwise. */
+ * with an e-invoice root element (name and namespace), 0 otherwise. */
 int pdftext_einvoice_score(const char *name, const void *data, size_t len);
 
 /* Warnings gathered so far (borrowed). */

@@ -462,6 +462,8 @@ static void test_einvoice_found_by_root(void)
 	g_assert_cmpint(pdftext_einvoice_score("a.xml", ubl, strlen(ubl)), ==, 1);
 	g_assert_cmpint(pdftext_einvoice_score("a.xml", notes, strlen(notes)), ==, 0);
 	g_assert_cmpint(pdftext_einvoice_score("a.xml", "<InvoiceList/>", 14), ==, 0);
+	g_assert_cmpint(pdftext_einvoice_score("a.xml", "<Invoice><Total>1</Total></Invoice>", 35), ==, 0);
+	g_assert_cmpint(pdftext_einvoice_score("a.xml", CII_XML, strlen(CII_XML)), ==, 1);
 	g_assert_cmpint(pdftext_einvoice_score(NULL, "<!-- never closed", 17), ==, 0);
 }
 
