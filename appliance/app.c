@@ -12,6 +12,7 @@
 #include "appliance/config.h"
 #include "appliance/pgembed.h"
 #include "core/db.h"
+#include "core/log.h"
 #include "core/vault.h"
 
 #define MAX_MIGRATIONS 256
@@ -60,8 +61,39 @@ static char *actor_name(void)
 	return g_strdup_printf("cli:%s", pw ? pw->pw_name : "unknown");
 }
 
+/* After the migrations, which the login role (the schema's owner) runs: the
+ * connections opened from now on work as database.role, and so does app->db
+ * unless the command changes the schema itself. A login role that may not take
+ * database.role (an existing server where it was not granted) keeps its own
+ * rights, with a warning. */
+static enum qerr take_role(struct app *app, unsigned needs, char **reterr)
+{
+	const char *role = app->cfg->db_role;
+	if (!role || !role[0])
+		return QERR_OK;
+	g_autofree char *err = NULL;
+	enum qerr e = db_set_role(app->db, role, &err);
+	if (e == QERR_DB) {
+		static gsize told;
+		if (g_once_init_enter(&told)) {
+			log_warn("the database login role cannot work as \"%s\" (%s); it keeps its own rights: grant it with "
+			         "GRANT %s TO <login role>, or set database.role empty",
+			         role, err, role);
+			g_once_init_leave(&told, 1);
+		}
+		return QERR_OK;
+	}
+	if (e)
+		return qerr_set(reterr, e, "%s", err);
+	db_set_work_role(role);
+	if (needs & APP_MIGRATE)
+		return db_set_role(app->db, NULL, reterr);
+	return QERR_OK;
+}
+
 static enum qerr open_db(struct app *app, unsigned needs, char **reterr)
 {
+	db_set_work_role(NULL); /* the login role checks and applies the migrations; take_role() follows */
 	const char *conninfo = app->cfg->db_url;
 	enum qerr e = QERR_OK;
 	if (!conninfo[0]) {
@@ -75,9 +107,10 @@ static enum qerr open_db(struct app *app, unsigned needs, char **reterr)
 		return e;
 	int n = 0;
 	const struct migration *list = app_migrations(&n);
-	if (needs & APP_MIGRATE)
-		return migrate_apply(app->db, list, n, NULL, reterr);
-	return migrate_check(app->db, list, n, reterr);
+	e = (needs & APP_MIGRATE) ? migrate_apply(app->db, list, n, NULL, reterr) : migrate_check(app->db, list, n, reterr);
+	if (!e)
+		e = take_role(app, needs, reterr);
+	return e;
 }
 
 enum qerr app_open(struct config *cfg, unsigned needs, struct app *ret, char **reterr)
@@ -97,6 +130,7 @@ enum qerr app_open(struct config *cfg, unsigned needs, struct app *ret, char **r
 
 void app_close(struct app *app)
 {
+	db_set_work_role(NULL);
 	db_close(app->db);
 	app->db = NULL;
 	pgembed_stop(app->pg);

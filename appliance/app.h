@@ -2,7 +2,10 @@
  *
  * Opening starts the embedded PostgreSQL when no database.url is configured
  * (and closing stops it again if this process started it), connects, checks or
- * applies the migrations compiled into the binary, and loads the vault key. */
+ * applies the migrations compiled into the binary, and loads the vault key.
+ * After the migrations, the connection and every one the process opens until
+ * app_close() work as database.role (core/db.h, db_set_work_role); call
+ * app_open before starting threads. */
 #pragma once
 
 #include <stdbool.h>

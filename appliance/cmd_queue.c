@@ -14,6 +14,7 @@
 
 #include "appliance/app.h"
 #include "appliance/config.h"
+#include "appliance/lifecycle.h"
 #include "appliance/pgembed.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -58,7 +59,8 @@ int cmd_worker(int argc, char **argv, struct config *cfg)
 	                             .concurrency = concurrency, .grace_s = cfg->worker_grace_s,
 	                             .poll_ms = cfg->worker_poll_ms, .retention_h = cfg->retention_h,
 	                             .dead_retention_h = cfg->dead_retention_h};
-	if (open_model(cfg, &opt.extract.model, &err)) {
+	if (open_model(cfg, &opt.extract.model, &err) || lifecycle_started(&app, "worker", &err)) {
+		modelfields_close(opt.extract.model);
 		app_close(&app);
 		return cmd_fail("worker", err);
 	}
@@ -75,6 +77,7 @@ int cmd_worker(int argc, char **argv, struct config *cfg)
 		log_info("worker %s stopped: %d done, %d failed, %d handed back to the queue", name, stats.done,
 		         stats.failed, stats.released);
 	modelfields_close(opt.extract.model);
+	lifecycle_stopped(opt.conninfo, "worker", rc ? "failed" : "ok");
 	app_close(&app);
 	return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "appliance/app.h"
 #include "appliance/config.h"
+#include "appliance/lifecycle.h"
 #include "appliance/pgembed.h"
 #include "core/audit.h"
 #include "core/log.h"
@@ -84,7 +85,7 @@ static int run(int argc, char **argv, struct config *cfg, bool with_worker)
 	audit_set_signer(app.vault, cfg->checkpoint_entries, cfg->checkpoint_minutes * 60);
 	const char *conninfo = cfg->db_url[0] ? cfg->db_url : pgembed_conninfo(app.pg);
 	g_autofree char *tls_cert = NULL, *tls_key = NULL;
-	if (config_tls(cfg, &tls_cert, &tls_key, &err)) {
+	if (config_tls(cfg, &tls_cert, &tls_key, &err) || lifecycle_started(&app, what, &err)) {
 		app_close(&app);
 		return cmd_fail(what, err);
 	}
@@ -119,6 +120,7 @@ static int run(int argc, char **argv, struct config *cfg, bool with_worker)
 	}
 	ops_watch_stop(watcher);
 	server_stop(srv);
+	lifecycle_stopped(conninfo, what, rc ? "failed" : "ok");
 	app_close(&app);
 	return rc;
 }

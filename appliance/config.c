@@ -21,19 +21,24 @@ struct setting {
 	int min, max;
 	bool reloadable;
 	const char *help;
+	bool secret; /* the value may hold a credential: never shown or recorded, only whether it changed */
 };
 
-#define S(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h}
-#define I(sec, k, field, d, lo, hi, rel, h) {sec, k, SET_INT, offsetof(struct config, field), d, lo, hi, rel, h}
+#define S(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, false}
+#define SECRET(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, true}
+#define I(sec, k, field, d, lo, hi, rel, h) {sec, k, SET_INT, offsetof(struct config, field), d, lo, hi, rel, h, false}
 
 static const struct setting settings[] = {
 	S("general", "data_dir", data_dir, NULL, false,
 	  "Where Quire keeps its database cluster, keys and state (default /var/lib/quire as root, else ~/.local/share/quire)"),
 	S("general", "log_level", log_level, "info", true, "Log threshold: error, warn, info or debug"),
-	S("database", "url", db_url, "", false,
+	SECRET("database", "url", db_url, "", false,
 	  "libpq connection string of an existing PostgreSQL server; empty: run a private embedded cluster"),
 	S("database", "run_as", db_run_as, "postgres", false,
 	  "Account that runs the embedded PostgreSQL server when quire runs as root"),
+	S("database", "role", db_role, "quire_app", false,
+	  "Role the application works as after connecting (SET ROLE; INSERT and SELECT only on the audit log); "
+	  "migrations run as the login role. Empty: the login role's own rights"),
 	S("vault", "key_file", key_file, "", false,
 	  "Key-encryption key file (mode 0600); empty: <data_dir>/keys/kek.key"),
 	S("vault", "kek_source", kek_source, "file", false,
@@ -75,7 +80,7 @@ static const struct setting settings[] = {
 	I("worker", "dead_retention_h", dead_retention_h, "720", 0, 87600, true,
 	  "Hours after which failed and dead jobs are deleted from the queue (0: keep)"),
 	S("model", "path", model_path, "", false, "GGUF model file for field extraction; empty: rules only"),
-	S("model", "endpoint", model_endpoint, "", false,
+	SECRET("model", "endpoint", model_endpoint, "", false,
 	  "Base URL of an on-premise OpenAI-compatible server (instead of model.path)"),
 	S("model", "template", model_template, "", false, "Chat template (chatml, llama3, mistral); empty: from the model file"),
 	I("model", "threads", model_threads, "0", 0, 1024, false, "Inference threads; 0: one per core"),
@@ -289,6 +294,18 @@ void config_print(const struct config *cfg, FILE *out)
 			fprintf(out, "%s.%s = %s\n", s->section, s->key, *str_field((struct config *)cfg, s));
 		else
 			fprintf(out, "%s.%s = %d\n", s->section, s->key, *int_field((struct config *)cfg, s));
+	}
+}
+
+void config_each(const struct config *cfg, config_each_fn fn, void *data)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		g_autofree char *key = g_strdup_printf("%s.%s", s->section, s->key);
+		g_autofree char *value = s->type == SET_STRING
+		                             ? g_strdup(*str_field((struct config *)cfg, s))
+		                             : g_strdup_printf("%d", *int_field((struct config *)cfg, s));
+		fn(key, value ? value : "", s->secret, data);
 	}
 }
 

@@ -17,6 +17,7 @@ struct config {
 	char *log_level;
 	char *db_url;
 	char *db_run_as;
+	char *db_role;
 	char *key_file;
 	char *kek_source;
 	char *credential;
@@ -74,6 +75,11 @@ void config_free(struct config *cfg);
 void config_print_sample(FILE *out);
 /* Writes the current effective values. */
 void config_print(const struct config *cfg, FILE *out);
+/* Calls fn for every setting in table order with its key ("section.key") and
+ * effective value as text (both borrowed for the call). secret: the value may
+ * hold a credential (database.url, model.endpoint) and must not be shown. */
+typedef void (*config_each_fn)(const char *key, const char *value, bool secret, void *data);
+void config_each(const struct config *cfg, config_each_fn fn, void *data);
 /* Path of the key file (key_file, or <data_dir>/keys/kek.key); g_free(). */
 char *config_key_path(const struct config *cfg);
 /* Where `quire init --tls` puts the web server's certificate and key: <data_dir>/tls; g_free(). */

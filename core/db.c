@@ -21,6 +21,26 @@ static void quiet_notice(void *arg, const char *message)
 	(void)message;
 }
 
+static char *work_role; /* set once, before threads start (db_set_work_role) */
+
+void db_set_work_role(const char *role)
+{
+	g_free(work_role);
+	work_role = role && role[0] ? g_strdup(role) : NULL;
+}
+
+enum qerr db_set_role(struct db *db, const char *role, char **reterr)
+{
+	if (!role)
+		return db_exec(db, "RESET ROLE", reterr);
+	char *quoted = PQescapeIdentifier(db->conn, role, strlen(role));
+	if (!quoted)
+		return qerr_set(reterr, QERR_NOMEM, "out of memory quoting a role name");
+	g_autofree char *sql = g_strdup_printf("SET ROLE %s", quoted);
+	PQfreemem(quoted);
+	return db_exec(db, sql, reterr);
+}
+
 enum qerr db_connect(const char *conninfo, struct db **ret, char **reterr)
 {
 	PGconn *conn = PQconnectdb(conninfo);
@@ -36,6 +56,13 @@ enum qerr db_connect(const char *conninfo, struct db **ret, char **reterr)
 	PQsetNoticeProcessor(conn, quiet_notice, NULL);
 	struct db *db = g_new0(struct db, 1);
 	db->conn = conn;
+	if (work_role) {
+		enum qerr e = db_set_role(db, work_role, reterr);
+		if (e) {
+			db_close(db);
+			return e;
+		}
+	}
 	*ret = db;
 	return QERR_OK;
 }

@@ -30,6 +30,17 @@ struct db_param {
 enum qerr db_connect(const char *conninfo, struct db **ret, char **reterr) QUIRE_MUST_CHECK;
 void db_close(struct db *db);
 
+/* The role the application works as: every later db_connect() switches each
+ * new connection to it (SET ROLE), so the statements it runs have that role's
+ * rights and no more (quire_app: INSERT and SELECT only on the audit tables).
+ * Migrations and restores keep a connection of the login role (the schema's
+ * owner) of their own. Process-wide: set it before starting threads. NULL or
+ * "": connections keep the login role's rights. */
+void db_set_work_role(const char *role);
+/* Switches db to role now (SET ROLE), or back to the login role when role is
+ * NULL (RESET ROLE). QERR_DB when the login role may not take role. */
+enum qerr db_set_role(struct db *db, const char *role, char **reterr) QUIRE_MUST_CHECK;
+
 /* Runs one or more statements without parameters, discarding results. */
 enum qerr db_exec(struct db *db, const char *sql, char **reterr) QUIRE_MUST_CHECK;
 /* Runs one statement; *ret (may be NULL when the rows are not wanted) is owned by the caller

@@ -1,4 +1,7 @@
-/* log: one line per event on stderr, journald-friendly.
+/* log: one line per event on stderr, journald-friendly: under the journal
+ * (JOURNAL_STREAM is stderr) a line has no timestamp of its own, since the
+ * journal stamps it, and starts with its syslog priority ("<6>"); elsewhere it
+ * starts with the UTC time.
  *
  * The macros test the level before formatting anything. Library-like modules
  * (runtime/, extractors/) do not log above debug; the worker, the server and
@@ -7,6 +10,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG, LOG_LEVEL_COUNT };
@@ -16,6 +20,9 @@ extern enum log_level log_threshold;
 /* Sets the threshold from a name ("error", "warn", "info", "debug"); returns 0, or -1 for an unknown name. */
 int log_set_level_name(const char *name);
 void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether fd is the stream journal_stream names ("DEVICE:INODE", the value of
+ * $JOURNAL_STREAM; NULL: not under the journal). */
+bool log_stream_is_journal(const char *journal_stream, int fd);
 
 #define LOG_AT(lvl, ...)                          \
 	do {                                      \

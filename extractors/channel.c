@@ -142,6 +142,15 @@ void channel_put_warning(struct channel_out *o, const char *text)
 	end_frame(o, at);
 }
 
+void channel_put_attachment(struct channel_out *o, const struct pdftext_attachment *a)
+{
+	size_t at = begin_frame(o, 'A');
+	put_str(o, a->name);
+	put_u32(o, a->len);
+	put(o, a->data, a->len);
+	end_frame(o, at);
+}
+
 void channel_put_error(struct channel_out *o, enum qerr e, const char *message)
 {
 	size_t at = begin_frame(o, 'E');
@@ -166,6 +175,8 @@ void channel_put_doc(struct channel_out *o, const struct pdftext_doc *doc)
 			if (doc->fields[f].page == i + 1)
 				channel_put_field(o, &doc->fields[f]);
 	}
+	for (uint32_t i = 0; i < doc->n_attachments; i++)
+		channel_put_attachment(o, &doc->attachments[i]);
 	for (uint32_t i = 0; i < doc->n_warnings; i++)
 		channel_put_warning(o, doc->warnings[i]);
 	channel_put_end(o, (uint32_t)doc->n_pages);
@@ -231,7 +242,7 @@ static bool rd_str(struct reader *r, size_t max, bool may_be_absent, char **out,
 struct parse {
 	struct pdftext_doc *doc;
 	int max_pages;
-	uint32_t pages_cap, fields_cap;
+	uint32_t pages_cap, fields_cap, attachments_cap;
 	size_t text_bytes;
 	struct channel_progress prog;
 };
@@ -244,6 +255,7 @@ static bool parse_meta(struct parse *ps, struct reader *r)
 		return false;
 	d->total_pages = (int)total;
 	ps->prog.opened = true;
+	ps->prog.total = (int)total;
 	return rd_str(r, PDFTEXT_MAX_STRING, true, &d->title, NULL) &&
 	       rd_str(r, PDFTEXT_MAX_STRING, true, &d->author, NULL) &&
 	       rd_str(r, PDFTEXT_MAX_STRING, true, &d->producer, NULL) &&
@@ -331,6 +343,28 @@ static bool parse_warning(struct parse *ps, struct reader *r)
 	return true;
 }
 
+/* An embedded e-invoice: after every page, a bounded number of bounded files. */
+static bool parse_attachment(struct parse *ps, struct reader *r)
+{
+	struct pdftext_doc *d = ps->doc;
+	if (d->n_pages != d->total_pages || d->n_attachments >= PDFTEXT_MAX_ATTACHMENTS)
+		return false;
+	if (d->n_attachments == ps->attachments_cap) {
+		ps->attachments_cap = ps->attachments_cap ? ps->attachments_cap * 2 : 2;
+		d->attachments = g_renew(struct pdftext_attachment, d->attachments, ps->attachments_cap);
+	}
+	struct pdftext_attachment *a = &d->attachments[d->n_attachments++];
+	memset(a, 0, sizeof *a);
+	if (!rd_str(r, PDFTEXT_MAX_NAME, true, &a->name, NULL) || !rd_u32(r, &a->len) ||
+	    a->len > PDFTEXT_MAX_ATTACHMENT || r->len - r->pos < a->len)
+		return false;
+	a->data = g_malloc((size_t)a->len + 1);
+	memcpy(a->data, r->p + r->pos, a->len);
+	a->data[a->len] = 0;
+	r->pos += a->len;
+	return true;
+}
+
 /* The child's own error: its code (a permanent or limit error only; a child
  * cannot claim to be a transient database failure) and message. */
 static enum qerr parse_error(struct reader *r, char **reterr)
@@ -371,6 +405,9 @@ static enum qerr parse_frame(struct parse *ps, struct reader *r, bool *done, cha
 		break;
 	case 'W':
 		ok = parse_warning(ps, &f);
+		break;
+	case 'A':
+		ok = parse_attachment(ps, &f);
 		break;
 	case 'Z':
 		ok = ps->prog.opened && rd_u32(&f, &n_pages) && n_pages == (uint32_t)ps->doc->n_pages;

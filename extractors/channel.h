@@ -11,9 +11,11 @@
  *               n_lines:u32 {first:u32 count:u32 box}*
  *   'F' field   page:u32 name:str type:str value:str box
  *   'W' warning text:str
+ *   'A' attachment  name:str data:bytes   (an embedded e-invoice XML, after the pages)
  *   'E' error   code:u32 message:str  (last frame)
  *   'Z' end     n_pages:u32           (last frame)
- *   str = length:u32 bytes (UTF-8, no NUL; 0xffffffff: absent), box = 4 x f32
+ *   str = length:u32 bytes (UTF-8, no NUL; 0xffffffff: absent), box = 4 x f32,
+ *   bytes = length:u32 bytes (anything)
  *
  * The parser is the parent's defence against a compromised child: it trusts
  * nothing, checks every count against the remaining bytes and the limits in
@@ -30,6 +32,7 @@
 struct pdftext_doc;
 struct pdftext_page;
 struct pdftext_field;
+struct pdftext_attachment;
 
 /* A growing byte buffer for frames. Zero-initialise; channel_out_done frees. */
 struct channel_out {
@@ -43,15 +46,17 @@ void channel_put_meta(struct channel_out *o, const struct pdftext_doc *meta);
 void channel_put_page(struct channel_out *o, uint32_t index, const struct pdftext_page *page);
 void channel_put_field(struct channel_out *o, const struct pdftext_field *field);
 void channel_put_warning(struct channel_out *o, const char *text);
+void channel_put_attachment(struct channel_out *o, const struct pdftext_attachment *a);
 void channel_put_error(struct channel_out *o, enum qerr e, const char *message);
 void channel_put_end(struct channel_out *o, uint32_t n_pages);
-/* A whole document: meta, pages with their fields, warnings, end. */
+/* A whole document: meta, pages with their fields, attachments, warnings, end. */
 void channel_put_doc(struct channel_out *o, const struct pdftext_doc *doc);
 
 /* How far a reply got, for messages about a child that died. */
 struct channel_progress {
 	bool opened;   /* the meta frame arrived */
 	int pages;     /* complete page frames */
+	int total;     /* pages the meta frame announced */
 	bool finished; /* an end or error frame arrived */
 };
 

@@ -248,11 +248,15 @@ enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_opt
 	e = rules_extract(type, doc, lay, &rules, reterr);
 	if (!e && opt->model)
 		e = modelfields_extract(opt->model, type, doc, lay, &model, reterr);
-	if (!e)
+	if (!e) {
 		*ret_result = combine(type, rules, model, cls,
 		                      opt->auto_approve > 0 ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE, NULL);
-	else
+		struct json *stats = model ? copy_of(json_get(model, "model")) : NULL;
+		if (stats)
+			json_add_item(*ret_result, "model", stats);
+	} else {
 		json_free(cls);
+	}
 	json_free(rules);
 	json_free(model);
 	layout_free(lay);
@@ -319,6 +323,49 @@ enum qerr extract_fields_einvoice(const struct pdftext_doc *doc, const char *xml
 	return e;
 }
 
+/* The fields from the first embedded e-invoice that reads (the child sends the
+ * likeliest first). *ret_result stays NULL when there is none, when a type other
+ * than invoice was given, or when none reads; then the page is the source, and
+ * *ret_refused (g_free) says which file was refused and why. */
+static enum qerr from_attachments(const struct pdftext_doc *doc, const struct extract_options *opt,
+                                  struct json **ret_result, char **ret_refused, char **reterr)
+{
+	*ret_result = NULL;
+	*ret_refused = NULL;
+	if (doc->n_attachments == 0 || (opt->doc_type && opt->doc_type[0] && strcmp(opt->doc_type, "invoice") != 0))
+		return QERR_OK;
+	for (uint32_t i = 0; i < doc->n_attachments; i++) {
+		const struct pdftext_attachment *a = &doc->attachments[i];
+		g_autofree char *err = NULL;
+		enum qerr e = extract_fields_einvoice(doc, (const char *)a->data, a->len, opt, ret_result, &err);
+		if (!e) {
+			json_add_string(json_get(*ret_result, "classification"), "file", a->name ? a->name : "");
+			g_clear_pointer(ret_refused, g_free);
+			return QERR_OK;
+		}
+		if (qerr_group(e) != QERR_GROUP_PERMANENT) {
+			g_clear_pointer(ret_refused, g_free);
+			if (reterr)
+				*reterr = g_steal_pointer(&err);
+			return e;
+		}
+		if (!*ret_refused)
+			*ret_refused = g_strdup_printf("embedded file \"%s\" is not a readable e-invoice: %s",
+			                               a->name ? a->name : "", err ? err : qerr_str(e));
+	}
+	return QERR_OK;
+}
+
+/* An embedded e-invoice that does not read: the page's fields stand, and a person looks. */
+static void note_refused(struct json *result, const char *refused)
+{
+	json_add_string(result, "einvoice_error", refused);
+	json_set_item(result, "status", json_string("review"));
+	struct json *rr = json_get(result, "review_reasons");
+	g_autofree char *reason = g_strdup_printf("einvoice: %s", refused);
+	json_append(rr, json_string(reason));
+}
+
 enum qerr extract_document(const void *pdf, size_t len, const struct extract_options *opt, struct json **ret_result,
                            struct pdftext_doc **ret_doc, char **reterr)
 {
@@ -327,7 +374,12 @@ enum qerr extract_document(const void *pdf, size_t len, const struct extract_opt
 	if (e)
 		return e;
 	struct json *result = NULL;
-	e = extract_fields(doc, opt, &result, reterr);
+	g_autofree char *refused = NULL;
+	e = from_attachments(doc, opt, &result, &refused, reterr);
+	if (!e && !result)
+		e = extract_fields(doc, opt, &result, reterr);
+	if (!e && refused)
+		note_refused(result, refused);
 	if (e) {
 		pdftext_doc_free(doc);
 		return e;

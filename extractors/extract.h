@@ -13,7 +13,9 @@
  * lowest of its key fields', capped at 0.5 when a check failed), auto_approve
  * (the threshold applied), status
  * ("approved" when confidence reaches the auto-approval threshold and every
- * check passed, else "review"), review_reasons, and a page summary.
+ * check passed, else "review"), review_reasons, a page summary (pages
+ * [{page, method}], page_count) and, when the model read the fields, model
+ * {prompt_tokens, generated_tokens, chunks, generation_seconds}.
  *
  * Confidence of a field: the extractor's own (label position, OCR quality;
  * token probabilities for the model), raised when rules and model agree and
@@ -56,8 +58,11 @@ enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_opt
  * fields ("method": "einvoice", classification method "einvoice"), the page
  * read by the rules extractor is compared with them ("agrees" per field, and
  * the check "einvoice_matches_page"), and a disagreement sends the document to
- * review. extract_document() takes this path once pdftext reports the PDF's
- * embedded files; until then callers that hold the XML call it. */
+ * review. extract_document() takes this path for a PDF whose embedded files
+ * (pdftext.h, struct pdftext_attachment) carry an invoice, unless a type other
+ * than invoice was given; classification then names the file. Where no
+ * embedded XML reads, the page's fields stand, with "einvoice_error" saying
+ * why and the document sent to review. */
 enum qerr extract_fields_einvoice(const struct pdftext_doc *doc, const char *xml, size_t len,
                                   const struct extract_options *opt, struct json **ret_result,
                                   char **reterr) QUIRE_MUST_CHECK;

@@ -364,6 +364,7 @@ enum qerr modelfields_extract(struct modelfields *mf, const struct doctype *type
 	size_t n = json_array_size(names);
 	struct json **slots = g_new0(struct json *, MAX(n, 1));
 	int prompt_tokens = 0, generated = 0, chunks = 0;
+	double gen_ms = 0;
 	enum qerr e = QERR_OK;
 	for (int first = 0; !e && chunks < MAX_CHUNKS && (first < doc->n_pages || chunks == 0); chunks++) {
 		struct rt_result *r = NULL;
@@ -382,7 +383,9 @@ enum qerr modelfields_extract(struct modelfields *mf, const struct doctype *type
 			merge_field(NULL, k, field_of(r, answer, k, doc, lay), &slots[i]);
 		}
 		prompt_tokens += r->n_prompt;
-		generated += (int)r->n_tokens;
+		/* a remote server reports no tokens, only its count through the rate */
+		generated += r->n_tokens ? (int)r->n_tokens : (int)lround(r->gen_tps * r->gen_ms / 1e3);
+		gen_ms += r->gen_ms;
 		json_free(answer);
 		rt_result_free(r);
 		first = next;
@@ -400,6 +403,7 @@ enum qerr modelfields_extract(struct modelfields *mf, const struct doctype *type
 		json_add_number(stats, "prompt_tokens", prompt_tokens);
 		json_add_number(stats, "generated_tokens", generated);
 		json_add_number(stats, "chunks", chunks);
+		json_add_number(stats, "generation_seconds", round(gen_ms) / 1e3);
 		*ret = root;
 	}
 	for (size_t i = 0; i < n; i++)

@@ -109,17 +109,22 @@ static char *dup_or_null(const char *s)
 	return s ? g_strdup(s) : NULL;
 }
 
+/* Cuts valid UTF-8 v to at most max bytes, at a character boundary; returns v. */
+static char *clip_utf8(char *v, size_t max)
+{
+	if (strlen(v) > max) {
+		char *end = g_utf8_find_prev_char(v, v + max);
+		*(end ? end : v) = '\0';
+	}
+	return v;
+}
+
 /* Metadata can hold anything: keep at most PDFTEXT_MAX_STRING bytes of valid UTF-8. */
 static char *clean_string(const char *s)
 {
 	if (!s)
 		return NULL;
-	char *v = g_utf8_make_valid(s, -1);
-	if (strlen(v) > PDFTEXT_MAX_STRING) {
-		char *end = g_utf8_find_prev_char(v, v + PDFTEXT_MAX_STRING);
-		*(end ? end : v) = '\0';
-	}
-	return v;
+	return clip_utf8(g_utf8_make_valid(s, -1), PDFTEXT_MAX_STRING);
 }
 
 static enum qerr open_error(const GError *err, const char *password, char **reterr)
@@ -582,6 +587,203 @@ static void page_fields(PopplerPage *page, int index, double page_h, struct pdft
 	poppler_page_free_form_field_mapping(map);
 }
 
+/* ---- embedded files: structured invoices ---- */
+
+#define MAX_CANDIDATES 16 /* embedded XML files read at most, per document */
+
+/* The local name of the XML's root element starts at the returned pointer
+ * (NULL when there is none in the first bytes): a BOM, white space, the XML
+ * declaration, comments, processing instructions and a DOCTYPE are skipped. */
+static const char *root_element(const char *s, const char *end)
+{
+	if (end - s >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;
+	while (s < end) {
+		while (s < end && g_ascii_isspace(*s))
+			s++;
+		if (end - s < 2 || *s != '<')
+			return NULL;
+		const char *close = NULL; /* the last character of what is skipped */
+		if (s[1] == '?') {
+			close = g_strstr_len(s, end - s, "?>");
+			close = close ? close + 1 : NULL;
+		} else if (end - s >= 4 && memcmp(s, "<!--", 4) == 0) {
+			close = g_strstr_len(s + 4, end - s - 4, "-->");
+			close = close ? close + 2 : NULL;
+		} else if (s[1] == '!') {
+			int depth = 0; /* a DOCTYPE's internal subset holds '>' inside [...] */
+			for (const char *c = s; c < end && !close; c++) {
+				depth += *c == '[' ? 1 : *c == ']' ? -1 : 0;
+				if (*c == '>' && depth <= 0)
+					close = c;
+			}
+		} else {
+			return s + 1;
+		}
+		if (!close)
+			return NULL;
+		s = close + 1;
+	}
+	return NULL;
+}
+
+int pdftext_einvoice_score(const char *name, const void *data, size_t len)
+{
+	static const char *const standard[] = {"factur-x.xml", "zugferd-invoice.xml", "zugferd_invoice.xml",
+	                                       "xrechnung.xml", "zugferd-invoice-1p0.xml"};
+	if (name) {
+		const char *base = strrchr(name, '/');
+		base = base ? base + 1 : name;
+		for (size_t i = 0; i < G_N_ELEMENTS(standard); i++)
+			if (g_ascii_strcasecmp(base, standard[i]) == 0)
+				return 2;
+	}
+	if (!data)
+		return 0;
+	const char *s = data, *end = s + MIN(len, 65536);
+	const char *el = root_element(s, end);
+	if (!el)
+		return 0;
+	const char *stop = el;
+	while (stop < end && (g_ascii_isalnum(*stop) || *stop == ':' || *stop == '_' || *stop == '-' || *stop == '.'))
+		stop++;
+	const char *colon = memchr(el, ':', (size_t)(stop - el));
+	const char *local = colon ? colon + 1 : el;
+	size_t n = (size_t)(stop - local);
+	/* the root's name and its standard's namespace: another program's <Invoice> is not one */
+	static const struct {
+		const char *root, *ns;
+	} roots[] = {{"CrossIndustryInvoice", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:"},
+	             {"Invoice", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"}};
+	for (size_t i = 0; i < G_N_ELEMENTS(roots); i++)
+		if (n == strlen(roots[i].root) && memcmp(local, roots[i].root, n) == 0 &&
+		    memmem(el, (size_t)(end - el), roots[i].ns, strlen(roots[i].ns)))
+			return 1;
+	return 0;
+}
+
+static bool has_xml_suffix(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	return n >= 4 && g_ascii_strcasecmp(name + n - 4, ".xml") == 0;
+}
+
+struct capped {
+	GByteArray *bytes;
+	bool over;
+};
+
+static gboolean save_capped(const gchar *buf, gsize count, gpointer data, GError **error)
+{
+	struct capped *c = data;
+	if (count > PDFTEXT_MAX_ATTACHMENT - c->bytes->len) {
+		c->over = true;
+		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "too large");
+		return FALSE;
+	}
+	g_byte_array_append(c->bytes, (const guint8 *)buf, (guint)count);
+	return TRUE;
+}
+
+/* Reads one embedded file into a (at most PDFTEXT_MAX_ATTACHMENT bytes); false with a warning when it cannot. */
+static bool read_attachment(struct pdftext *p, PopplerAttachment *pa, const char *shown, struct pdftext_attachment *a)
+{
+	if (poppler_attachment_get_size(pa) > PDFTEXT_MAX_ATTACHMENT) {
+		warn(p, "embedded file \"%s\" is larger than %u MiB; not read", shown, PDFTEXT_MAX_ATTACHMENT >> 20);
+		return false;
+	}
+	struct capped c = {.bytes = g_byte_array_new()};
+	g_autoptr(GError) gerr = NULL;
+	if (!poppler_attachment_save_to_callback(pa, save_capped, &c, &gerr)) {
+		if (c.over)
+			warn(p, "embedded file \"%s\" is larger than %u MiB; not read", shown,
+			     PDFTEXT_MAX_ATTACHMENT >> 20);
+		else
+			warn(p, "embedded file \"%s\" cannot be read: %s", shown,
+			     gerr ? gerr->message : "unknown reason");
+		g_byte_array_unref(c.bytes);
+		return false;
+	}
+	a->len = c.bytes->len;
+	g_byte_array_append(c.bytes, (const guint8 *)"", 1);
+	a->data = g_byte_array_free(c.bytes, FALSE);
+	return true;
+}
+
+struct ranked {
+	int score, index; /* index into the files read */
+};
+
+static gint by_score(gconstpointer a, gconstpointer b)
+{
+	const struct ranked *x = a, *y = b;
+	return y->score != x->score ? y->score - x->score : x->index - y->index; /* higher first, then PDF order */
+}
+
+void pdftext_attachments(struct pdftext *p, struct pdftext_attachment **ret, uint32_t *n_ret)
+{
+	*ret = NULL;
+	*n_ret = 0;
+	if (!poppler_document_has_attachments(p->pd))
+		return;
+	GList *list = poppler_document_get_attachments(p->pd);
+	GArray *found = g_array_new(FALSE, TRUE, sizeof(struct pdftext_attachment));
+	GArray *order = g_array_new(FALSE, FALSE, sizeof(struct ranked));
+	int candidates = 0;
+	for (GList *l = list; l; l = l->next) {
+		PopplerAttachment *pa = l->data;
+		const char *name = poppler_attachment_get_name(pa);
+		/* names are the PDF's: any bytes, any length */
+		g_autofree char *shown = clip_utf8(g_utf8_make_valid(name ? name : "(unnamed)", -1), 200);
+		int named = pdftext_einvoice_score(name, NULL, 0);
+		if (!named && !has_xml_suffix(name))
+			continue;
+		if (++candidates > MAX_CANDIDATES) {
+			warn(p, "more than %d embedded XML files; the rest are not read", MAX_CANDIDATES);
+			break;
+		}
+		struct pdftext_attachment a = {0};
+		if (!read_attachment(p, pa, shown, &a))
+			continue;
+		a.name = name ? clip_utf8(g_utf8_make_valid(name, -1), PDFTEXT_MAX_NAME) : NULL;
+		int score = MAX(named, pdftext_einvoice_score(NULL, a.data, a.len));
+		if (!score) {
+			pdftext_attachment_done(&a);
+			continue;
+		}
+		struct ranked key = {score, (int)found->len};
+		g_array_append_val(found, a);
+		g_array_append_val(order, key);
+	}
+	g_list_free_full(list, g_object_unref);
+	g_array_sort(order, by_score);
+	uint32_t keep = MIN(order->len, PDFTEXT_MAX_ATTACHMENTS);
+	if (order->len > keep)
+		warn(p, "%u embedded invoice files; only the first %d are used", order->len, PDFTEXT_MAX_ATTACHMENTS);
+	struct pdftext_attachment *out = keep ? g_new0(struct pdftext_attachment, keep) : NULL;
+	for (uint32_t i = 0; i < order->len; i++) {
+		int at = g_array_index(order, struct ranked, i).index;
+		struct pdftext_attachment *a = &g_array_index(found, struct pdftext_attachment, at);
+		if (i < keep)
+			out[i] = *a;
+		else
+			pdftext_attachment_done(a);
+	}
+	g_array_free(order, TRUE);
+	g_array_free(found, TRUE);
+	*ret = out;
+	*n_ret = keep;
+}
+
+void pdftext_attachment_done(struct pdftext_attachment *a)
+{
+	if (!a)
+		return;
+	g_free(a->name);
+	g_free(a->data);
+	memset(a, 0, sizeof *a);
+}
+
 /* ---- pages ---- */
 
 /* The page's /Rotate. poppler-glib has no getter, but it maps the rectangle of
@@ -672,6 +874,8 @@ enum qerr pdftext_extract(const void *pdf, size_t len, const struct pdftext_opti
 		if (!e)
 			doc->n_pages = i + 1;
 	}
+	if (!e)
+		pdftext_attachments(p, &doc->attachments, &doc->n_attachments);
 	doc->warnings = g_new0(char *, p->meta.n_warnings + 1);
 	for (uint32_t i = 0; i < p->meta.n_warnings; i++)
 		doc->warnings[doc->n_warnings++] = g_strdup(p->meta.warnings[i]);
@@ -718,6 +922,9 @@ void pdftext_doc_free(struct pdftext_doc *doc)
 	for (uint32_t i = 0; doc->warnings && i < doc->n_warnings; i++)
 		g_free(doc->warnings[i]);
 	g_free(doc->warnings);
+	for (uint32_t i = 0; doc->attachments && i < doc->n_attachments; i++)
+		pdftext_attachment_done(&doc->attachments[i]);
+	g_free(doc->attachments);
 	g_free(doc->title);
 	g_free(doc->author);
 	g_free(doc->producer);
@@ -797,6 +1004,12 @@ struct json *pdftext_doc_to_json(const struct pdftext_doc *doc)
 	struct json *warnings = json_add_item(root, "warnings", json_new_array());
 	for (uint32_t i = 0; i < doc->n_warnings; i++)
 		json_append(warnings, json_string(doc->warnings[i]));
+	struct json *files = json_add_item(root, "attachments", json_new_array());
+	for (uint32_t i = 0; i < doc->n_attachments; i++) {
+		struct json *a = json_append(files, json_new_object());
+		add_opt(a, "name", doc->attachments[i].name);
+		json_add_number(a, "bytes", doc->attachments[i].len);
+	}
 	return root;
 }
 

@@ -13,7 +13,10 @@
  * origin at the top-left corner of the page as displayed (rotation applied),
  * so a viewer can draw them over the rendered page. Limits: the page cap,
  * PDFTEXT_MAX_TEXT bytes of text, PDFTEXT_MAX_WORDS words per page and
- * PDFTEXT_MAX_FIELDS form fields. The result travels from the sandbox child to
+ * PDFTEXT_MAX_FIELDS form fields. Embedded files that carry a structured
+ * invoice (Factur-X, ZUGFeRD, XRechnung, UBL XML) come along as attachments:
+ * at most PDFTEXT_MAX_ATTACHMENTS of PDFTEXT_MAX_ATTACHMENT bytes each; other
+ * embedded files are never read. The result travels from the sandbox child to
  * the parent through extractors/channel.h, and can be written as JSON
  * (pdftext_doc_to_json / pdftext_doc_from_json). */
 #pragma once
@@ -32,6 +35,9 @@ struct json;
 #define PDFTEXT_MAX_FIELDS 10000
 #define PDFTEXT_MAX_WARNINGS 32
 #define PDFTEXT_MAX_STRING 65536 /* metadata values, field names and values */
+#define PDFTEXT_MAX_ATTACHMENTS 4
+#define PDFTEXT_MAX_ATTACHMENT (8u << 20) /* bytes of one embedded e-invoice XML */
+#define PDFTEXT_MAX_NAME 1024             /* an embedded file's name */
 
 struct pdftext_box {
 	float x0, y0, x1, y1; /* points, top-left origin, x0 <= x1, y0 <= y1 */
@@ -67,6 +73,17 @@ struct pdftext_field {
 	struct pdftext_box box;
 };
 
+/* An embedded file that looks like a structured invoice: its name says so
+ * (factur-x.xml, zugferd-invoice.xml, xrechnung.xml, ...) or it is XML whose
+ * root element is a CII CrossIndustryInvoice or a UBL Invoice in its
+ * standard's namespace. The bytes are unchecked XML for extractors/einvoice.h
+ * to judge. */
+struct pdftext_attachment {
+	char *name;    /* as the PDF names it (valid UTF-8), or NULL */
+	uint8_t *data; /* len bytes, NUL-terminated for convenience */
+	uint32_t len;
+};
+
 struct pdftext_doc {
 	int n_pages;     /* pages extracted */
 	int total_pages; /* pages in the file */
@@ -76,6 +93,8 @@ struct pdftext_doc {
 	struct pdftext_field *fields;
 	uint32_t n_warnings;
 	char **warnings; /* things repaired or skipped, for people to read */
+	uint32_t n_attachments;
+	struct pdftext_attachment *attachments; /* e-invoice XML files, the likeliest first */
 };
 
 struct pdftext_options {
@@ -106,6 +125,17 @@ const struct pdftext_doc *pdftext_meta(const struct pdftext *p);
  * pdftext_field_done and the array with g_free). */
 enum qerr pdftext_page_extract(struct pdftext *p, int index, struct pdftext_page *page, struct pdftext_field **fields,
                                uint32_t *n_fields, char **reterr) QUIRE_MUST_CHECK;
+/* Reads the embedded files that look like structured invoices (see struct
+ * pdftext_attachment) into *ret (n_ret of them; each pdftext_attachment_done,
+ * the array g_free; NULL when none). A file over the size limit, or one Poppler
+ * cannot read, is skipped with a warning. */
+void pdftext_attachments(struct pdftext *p, struct pdftext_attachment **ret, uint32_t *n_ret);
+void pdftext_attachment_done(struct pdftext_attachment *a);
+/* Whether an embedded file's name or first bytes mark it as a structured
+ * invoice; 2 for a name of the standards (factur-x.xml ...), 1 for other XML
+ * with an e-invoice root element (name and namespace), 0 otherwise. */
+int pdftext_einvoice_score(const char *name, const void *data, size_t len);
+
 /* Warnings gathered so far (borrowed). */
 const char *const *pdftext_warnings(const struct pdftext *p, uint32_t *n);
 
@@ -129,7 +159,9 @@ void pdftext_capture_diagnostics(void);
 
 /* JSON form: {"total_pages":N,"meta":{...},"pages":[{"page":1,"text":..,"method":..,
  * "width":..,"height":..,"rotation":..,"words":[[start,len,x0,y0,x1,y1,conf],..],
- * "lines":[[first,count,x0,y0,x1,y1],..]}],"fields":[..],"warnings":[..]}.
+ * "lines":[[first,count,x0,y0,x1,y1],..]}],"fields":[..],"warnings":[..],
+ * "attachments":[{"name":..,"bytes":N},..]} (the attachments' names and sizes,
+ * not their content).
  * Caller frees (json_free). */
 struct json *pdftext_doc_to_json(const struct pdftext_doc *doc);
 /* Reads the JSON form back (limits as above), without the words, lines and

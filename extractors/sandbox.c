@@ -278,6 +278,16 @@ static G_NORETURN void child_main(int fd, const void *pdf, size_t len, const cha
 		flush(&o);
 		e = child_pages(p, lim, &o, &err);
 	}
+	if (!e) {
+		struct pdftext_attachment *files = NULL;
+		uint32_t n = 0;
+		pdftext_attachments(p, &files, &n);
+		for (uint32_t i = 0; i < n; i++) {
+			channel_put_attachment(&o, &files[i]);
+			pdftext_attachment_done(&files[i]);
+		}
+		g_free(files);
+	}
 	if (e) {
 		channel_put_error(&o, e, err ? err : qerr_str(e));
 	} else {
@@ -332,10 +342,14 @@ static enum read_end read_reply(int fd, struct channel_out *out, const struct ti
 	}
 }
 
-/* Where the child was: "while opening the document" or "on page N". */
+/* Where the child was: "while opening the document", "on page N" or after the last page. */
 static char *where(const struct channel_progress *pr)
 {
-	return pr->opened ? g_strdup_printf("on page %d", pr->pages + 1) : g_strdup("while opening the document");
+	if (!pr->opened)
+		return g_strdup("while opening the document");
+	if (pr->pages >= pr->total)
+		return g_strdup("while reading its embedded files");
+	return g_strdup_printf("on page %d", pr->pages + 1);
 }
 
 static enum qerr child_died(int status, const struct sandbox_limits *lim, const struct channel_progress *pr,

@@ -7,7 +7,7 @@
  * exec, ptrace and other syscalls a parser never needs. The parent enforces a
  * wall-clock limit with SIGKILL. The child answers through a pipe with
  * length-prefixed frames (extractors/channel.h), one per page as soon as it is
- * done, which the parent reads with a size limit and parses with limits. A
+ * done, then the embedded files that carry an e-invoice, which the parent reads with a size limit and parses with limits. A
  * crash, hang or memory blow-up in the child becomes a clear error for this
  * one document, naming the page it happened on, and never affects the caller.
  * Safe to call from several threads at once. */

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/vault.h"
 #include "extractors/pdftext.h"
+#include "pipeline/counters.h"
 #include "pipeline/queue.h"
 #include "pipeline/store.h"
 
@@ -167,6 +168,8 @@ static enum qerr save_result(struct db *db, const struct vault_dek *dek, const s
 		             " auto_approved = $4::boolean, confidence = $5::real, approve_threshold = $6::real"
 		             " WHERE id = $1::bigint",
 		             6, p, NULL, reterr);
+	if (!e)
+		e = counters_add_job(db, doc, result, reterr);
 	if (!e)
 		e = audit_job(db, job, "job.completed", "ok", NULL, reterr);
 	if (!e)

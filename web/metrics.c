@@ -31,7 +31,19 @@ static const char METRICS_SQL[] =
 	"'processed','failed','erased','cancelled']) s LEFT JOIN (SELECT state, count(*) c FROM documents"
 	"  GROUP BY state) d ON d.state = s"
 	" UNION ALL SELECT 'pages', '', coalesce(sum(page_count), 0)::float8 FROM documents WHERE state = 'processed'"
-	" UNION ALL SELECT 'rejected', '', count(*)::float8 FROM audit_log WHERE action = 'watch.rejected'";
+	" UNION ALL SELECT 'rejected', '', count(*)::float8 FROM audit_log WHERE action = 'watch.rejected'"
+	" UNION ALL SELECT 'ocr_pages', '', coalesce((SELECT value FROM counters WHERE name = 'pages'"
+	"  AND label = 'ocr'), 0)"
+	" UNION ALL SELECT 'pages_read', m, coalesce(c.value, 0) FROM unnest(ARRAY['text','ocr','none']) m"
+	"  LEFT JOIN counters c ON c.name = 'pages' AND c.label = m"
+	" UNION ALL SELECT 'model_documents', '', coalesce((SELECT value FROM counters"
+	"  WHERE name = 'model_documents'), 0)"
+	" UNION ALL SELECT 'model_tokens', k, coalesce(c.value, 0) FROM unnest(ARRAY['prompt','generated']) k"
+	"  LEFT JOIN counters c ON c.name = 'model_' || k || '_tokens' AND c.label = ''"
+	" UNION ALL SELECT 'model_seconds', '', coalesce((SELECT value FROM counters"
+	"  WHERE name = 'model_generation_seconds'), 0)"
+	" UNION ALL SELECT 'model_tps', '', coalesce((SELECT t.value / nullif(s.value, 0) FROM counters t, counters s"
+	"  WHERE t.name = 'model_generated_tokens' AND s.name = 'model_generation_seconds'), 0)";
 
 struct metric {
 	const char *key;
@@ -51,6 +63,17 @@ static const struct metric metrics[] = {
 	{"documents", "quire_documents", "gauge", "state", "Documents by state."},
 	{"pages", "quire_pages_processed_total", "counter", NULL, "Pages of the processed documents."},
 	{"rejected", "quire_watch_rejected_total", "counter", NULL, "Files the watched folder refused."},
+	{"ocr_pages", "quire_ocr_pages_total", "counter", NULL, "Pages read by OCR (no usable text layer)."},
+	{"pages_read", "quire_pages_read_total", "counter", "method",
+	 "Pages of completed jobs by how their text was read: text layer, OCR, or none."},
+	{"model_documents", "quire_model_documents_total", "counter", NULL, "Completed jobs whose fields the model read."},
+	{"model_tokens", "quire_model_tokens_total", "counter", "kind",
+	 "Model tokens of field extraction: prompt tokens evaluated, tokens generated."},
+	{"model_seconds", "quire_model_generation_seconds_total", "counter", NULL,
+	 "Time the model spent generating; rate(quire_model_tokens_total{kind=\"generated\"}[5m]) / "
+	 "rate(quire_model_generation_seconds_total[5m]) is the recent generation speed."},
+	{"model_tps", "quire_model_tokens_per_second", "gauge", NULL,
+	 "Generated tokens per second of generation time, over every job counted so far."},
 };
 
 /* Label values may hold anything; the format escapes backslash, quote and newline. */

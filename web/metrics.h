@@ -12,7 +12,14 @@
  *   quire_documents{state}               documents by state (gauge)
  *   quire_pages_processed_total          pages of processed documents
  *   quire_watch_rejected_total           files the watched folder refused
- * Counters come from the append-only audit log, so they never go down.
+ *   quire_ocr_pages_total                pages read by OCR
+ *   quire_pages_read_total{method}       pages by method: text, ocr, none
+ *   quire_model_documents_total          jobs whose fields the model read
+ *   quire_model_tokens_total{kind}       model tokens: prompt, generated
+ *   quire_model_generation_seconds_total time the model spent generating
+ *   quire_model_tokens_per_second        generated tokens per generation second, overall
+ * Counters come from the append-only audit log or the counters table
+ * (pipeline/counters.h, added to when a job completes), so they never go down.
  * Label values are fixed texts (states, qerr descriptions), never document data. */
 #pragma once
 

@@ -28,6 +28,12 @@ static void check_doc(const struct pdftext_doc *d)
 	}
 	for (uint32_t f = 0; f < d->n_fields; f++)
 		g_assert_true(d->fields[f].page >= 1 && d->fields[f].page <= d->n_pages);
+	g_assert_cmpuint(d->n_attachments, <=, PDFTEXT_MAX_ATTACHMENTS);
+	for (uint32_t a = 0; a < d->n_attachments; a++) {
+		g_assert_cmpuint(d->attachments[a].len, <=, PDFTEXT_MAX_ATTACHMENT);
+		g_assert_true(d->attachments[a].data[d->attachments[a].len] == 0);
+		g_assert_true(!d->attachments[a].name || g_utf8_validate(d->attachments[a].name, -1, NULL));
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -48,6 +54,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_assert_cmpint(channel_parse(out.data, out.len, MAX_PAGES, &again, NULL, NULL), ==, QERR_OK);
 	g_assert_cmpint(again->n_pages, ==, doc->n_pages);
 	g_assert_cmpuint(again->n_fields, ==, doc->n_fields);
+	g_assert_cmpuint(again->n_attachments, ==, doc->n_attachments);
+	for (uint32_t a = 0; a < doc->n_attachments; a++)
+		g_assert_cmpmem(again->attachments[a].data, again->attachments[a].len, doc->attachments[a].data,
+		                doc->attachments[a].len);
 	for (int i = 0; i < doc->n_pages; i++) {
 		g_assert_cmpstr(again->pages[i].text, ==, doc->pages[i].text);
 		g_assert_cmpuint(again->pages[i].n_words, ==, doc->pages[i].n_words);

@@ -29,6 +29,8 @@ struct db *pgtest_start(void)
 	return db;
 }
 
+const char *pgtest_conninfo(void) { return pgembed_conninfo(pg); }
+
 struct db *pgtest_connect(void)
 {
 	struct db *db = NULL;

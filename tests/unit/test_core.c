@@ -2,9 +2,12 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/json.h"
+#include "core/log.h"
 #include "core/qerr.h"
 #include "core/vault.h"
 
@@ -116,6 +119,37 @@ static void test_vault_keyfile_checks(void)
 	g_assert_nonnull(strstr(err, "/nonexistent/kek.key"));
 }
 
+/* In the child: JOURNAL_STREAM names stderr (journal) or another file; one line is logged. */
+static void log_child(gconstpointer journal)
+{
+	if (!g_test_subprocess()) {
+		g_test_skip("run by /log/journal");
+		return;
+	}
+	struct stat st;
+	g_assert_cmpint(fstat(GPOINTER_TO_INT(journal) ? STDERR_FILENO : STDIN_FILENO, &st), ==, 0);
+	g_autofree char *v = g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+	g_setenv("JOURNAL_STREAM", v, TRUE);
+	log_warn("disk %d%% full", 93);
+	log_debug("not shown");
+}
+
+/* Under the journal a line has no timestamp of its own, but its priority. */
+static void test_log_journal(void)
+{
+	g_test_trap_subprocess("/log/journal/child-under", 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+	g_test_trap_assert_stderr_unmatched("*Z quire*");
+	g_test_trap_assert_stderr("<4>quire warn: disk 93% full\n");
+	g_test_trap_subprocess("/log/journal/child-elsewhere", 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+	g_test_trap_assert_stderr("20*-*-*T*:*:*.*Z quire warn: disk 93% full\n");
+	g_assert_false(log_stream_is_journal(NULL, STDERR_FILENO));
+	g_assert_false(log_stream_is_journal("", STDERR_FILENO));
+	g_assert_false(log_stream_is_journal("12:34x", STDERR_FILENO));
+	g_assert_false(log_stream_is_journal("garbage", STDERR_FILENO));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -124,5 +158,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/json/limits", test_json_limits);
 	g_test_add_func("/vault/roundtrip-and-binding", test_vault_roundtrip_and_binding);
 	g_test_add_func("/vault/keyfile-checks", test_vault_keyfile_checks);
+	g_test_add_func("/log/journal", test_log_journal);
+	g_test_add_data_func("/log/journal/child-under", GINT_TO_POINTER(1), log_child);
+	g_test_add_data_func("/log/journal/child-elsewhere", GINT_TO_POINTER(0), log_child);
 	return g_test_run();
 }

@@ -5,6 +5,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -14,7 +15,9 @@
 #include "extractors/evaluate.h"
 #include "extractors/extract.h"
 #include "extractors/pdftext.h"
+#include "extractors/channel.h"
 #include "extractors/validate.h"
+#include "tests/fixtures/pdfattach.h"
 
 static const struct sandbox_limits limits = {.timeout_s = 30, .memory_bytes = 1024u << 20, .max_pages = 50};
 
@@ -370,6 +373,167 @@ static void test_einvoice_cii(void)
 	json_free(r);
 }
 
+/* pdf with the files embedded (tests/fixtures/pdfattach.h). */
+static GBytes *with_files(GBytes *pdf, const struct pdfattach_file *files, size_t n)
+{
+	gsize len = 0;
+	const unsigned char *p = g_bytes_get_data(pdf, &len);
+	unsigned char *out = NULL;
+	size_t out_len = 0;
+	g_assert_cmpint(pdfattach_append(p, len, files, n, &out, &out_len), ==, 0);
+	GBytes *b = g_bytes_new(out, out_len);
+	free(out);
+	return b;
+}
+
+static GBytes *with_file(GBytes *pdf, const char *name, const void *data, size_t len)
+{
+	struct pdfattach_file f = {name, "text/xml", data, len};
+	return with_files(pdf, &f, 1);
+}
+
+static GBytes *einvoice_page(const char *total_on_page)
+{
+	struct text t[] = {
+		{50, 60, "Northwind Supplies GmbH", 0, false}, {50, 100, "Invoice number: FX-2026-17", 0, false},
+		{50, 115, "Invoice date: 14.03.2026", 0, false}, {300, 200, "Subtotal: 100,00 EUR", 0, false},
+		{300, 215, "VAT 19%: 19,00 EUR", 0, false},     {300, 230, total_on_page, 0, false},
+	};
+	return draw(t, G_N_ELEMENTS(t));
+}
+
+/* A Factur-X PDF through the sandbox: the embedded XML is the source, named in the result. */
+static void test_einvoice_embedded(void)
+{
+	g_autoptr(GBytes) page = einvoice_page("Total: 119,00 EUR");
+	g_autoptr(GBytes) pdf = with_file(page, "factur-x.xml", CII_XML, strlen(CII_XML));
+	struct json *r = extract(pdf, NULL);
+	g_assert_cmpstr(json_get_string(r, "method"), ==, "einvoice");
+	g_assert_cmpstr(json_get_string(json_get(r, "classification"), "method"), ==, "einvoice");
+	g_assert_cmpstr(json_get_string(json_get(r, "classification"), "file"), ==, "factur-x.xml");
+	g_assert_cmpstr(json_string_value(value(r, "invoice_number")), ==, "FX-2026-17");
+	g_assert_cmpuint(json_array_size(value(r, "line_items")), ==, 1); /* only the XML has them */
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "approved");
+	json_free(r);
+	/* the page says otherwise: the XML's value stands, and a person looks */
+	g_autoptr(GBytes) other = einvoice_page("Total: 191,00 EUR");
+	g_autoptr(GBytes) pdf2 = with_file(other, "factur-x.xml", CII_XML, strlen(CII_XML));
+	r = extract(pdf2, NULL);
+	g_assert_cmpstr(json_get_string(r, "method"), ==, "einvoice");
+	g_assert_cmpfloat_with_epsilon(number(r, "total_amount"), 119, 1e-9);
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "review");
+	g_autofree char *reasons = json_format(json_get(r, "review_reasons"), false);
+	g_assert_nonnull(strstr(reasons, "total_amount differs between the embedded invoice and the page"));
+	json_free(r);
+	/* a type other than invoice given at submission: the page is read as that type */
+	r = extract(pdf, "receipt");
+	g_assert_cmpstr(json_get_string(r, "document_type"), ==, "receipt");
+	g_assert_cmpstr(json_get_string(r, "method"), !=, "einvoice");
+	json_free(r);
+}
+
+/* An XML file under another name is taken by its root element; other files are not read. */
+static void test_einvoice_found_by_root(void)
+{
+	g_autoptr(GBytes) page = einvoice_page("Total: 119,00 EUR");
+	const char notes[] = "<?xml version=\"1.0\"?><notes><note>not an invoice</note></notes>";
+	const char png[] = "\x89PNG\r\n\x1a\n";
+	struct pdfattach_file files[] = {{"notes.xml", "text/xml", notes, strlen(notes)},
+	                                 {"logo.png", "image/png", png, 8},
+	                                 {"RE-17_data.xml", "application/xml", CII_XML, strlen(CII_XML)}};
+	g_autoptr(GBytes) pdf = with_files(page, files, G_N_ELEMENTS(files));
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(sandbox_extract(data, len, NULL, &limits, &doc, &err), ==, QERR_OK);
+	g_assert_cmpuint(doc->n_attachments, ==, 1);
+	g_assert_cmpstr(doc->attachments[0].name, ==, "RE-17_data.xml");
+	g_assert_cmpmem(doc->attachments[0].data, doc->attachments[0].len, CII_XML, strlen(CII_XML));
+	pdftext_doc_free(doc);
+	struct json *r = extract(pdf, NULL);
+	g_assert_cmpstr(json_get_string(r, "method"), ==, "einvoice");
+	json_free(r);
+
+	g_assert_cmpint(pdftext_einvoice_score("ZUGFeRD-invoice.xml", NULL, 0), ==, 2);
+	g_assert_cmpint(pdftext_einvoice_score("dir/xrechnung.xml", NULL, 0), ==, 2);
+	const char ubl[] = "\xef\xbb\xbf<?xml version=\"1.0\"?>\n<!-- x -->\n<!DOCTYPE Invoice [<!ENTITY a \"b>\">]>"
+	                   "<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\"/>";
+	g_assert_cmpint(pdftext_einvoice_score("a.xml", ubl, strlen(ubl)), ==, 1);
+	g_assert_cmpint(pdftext_einvoice_score("a.xml", notes, strlen(notes)), ==, 0);
+	g_assert_cmpint(pdftext_einvoice_score("a.xml", "<InvoiceList/>", 14), ==, 0);
+	g_assert_cmpint(pdftext_einvoice_score("a.xml", "<Invoice><Total>1</Total></Invoice>", 35), ==, 0);
+	g_assert_cmpint(pdftext_einvoice_score("a.xml", CII_XML, strlen(CII_XML)), ==, 1);
+	g_assert_cmpint(pdftext_einvoice_score(NULL, "<!-- never closed", 17), ==, 0);
+}
+
+/* An embedded invoice that does not parse, or is too large: the page's fields, sent to review. */
+static void test_einvoice_refused(void)
+{
+	g_autoptr(GBytes) page = einvoice_page("Total: 119,00 EUR");
+	const char broken[] = "<rsm:CrossIndustryInvoice xmlns:rsm=\"x\"><unclosed>";
+	g_autoptr(GBytes) pdf = with_file(page, "factur-x.xml", broken, strlen(broken));
+	struct json *r = extract(pdf, NULL);
+	g_assert_cmpstr(json_get_string(r, "method"), ==, "rules");
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "review");
+	g_assert_nonnull(strstr(json_get_string(r, "einvoice_error"), "factur-x.xml"));
+	g_assert_cmpstr(json_string_value(value(r, "invoice_number")), ==, "FX-2026-17");
+	json_free(r);
+
+	gsize big = PDFTEXT_MAX_ATTACHMENT + 1;
+	g_autofree char *huge = g_malloc(big);
+	memset(huge, ' ', big);
+	memcpy(huge, "<a>", 3);
+	g_autoptr(GBytes) pdf2 = with_file(page, "factur-x.xml", huge, big);
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf2, &len);
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(sandbox_extract(data, len, NULL, &limits, &doc, &err), ==, QERR_OK);
+	g_assert_cmpuint(doc->n_attachments, ==, 0);
+	g_assert_cmpuint(doc->n_warnings, ==, 1);
+	g_assert_nonnull(strstr(doc->warnings[0], "larger than 8 MiB"));
+	pdftext_doc_free(doc);
+}
+
+/* The channel carries attachments after the pages only, within the limits. */
+static void test_einvoice_channel(void)
+{
+	struct pdftext_page pg = {.text = (char *)"x", .method = (char *)"text", .width = 10, .height = 10,
+	                          .ocr_confidence = -1};
+	struct pdftext_doc meta = {.total_pages = 1};
+	struct pdftext_attachment a = {.name = (char *)"factur-x.xml", .data = (uint8_t *)"<a/>", .len = 4};
+	struct channel_out o = {0};
+	channel_put_meta(&o, &meta);
+	channel_put_page(&o, 0, &pg);
+	channel_put_attachment(&o, &a);
+	channel_put_end(&o, 1);
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(channel_parse(o.data, o.len, 10, &doc, NULL, &err), ==, QERR_OK);
+	g_assert_cmpuint(doc->n_attachments, ==, 1);
+	g_assert_cmpstr(doc->attachments[0].name, ==, "factur-x.xml");
+	g_assert_cmpmem(doc->attachments[0].data, doc->attachments[0].len, "<a/>", 4);
+	pdftext_doc_free(doc);
+	channel_out_done(&o);
+	/* before the last page: refused */
+	struct pdftext_doc two = {.total_pages = 2};
+	channel_put_meta(&o, &two);
+	channel_put_page(&o, 0, &pg);
+	channel_put_attachment(&o, &a);
+	g_assert_cmpint(channel_parse(o.data, o.len, 10, &doc, NULL, &err), ==, QERR_INTERNAL);
+	channel_out_done(&o);
+	/* more than the limit: refused */
+	channel_put_meta(&o, &meta);
+	channel_put_page(&o, 0, &pg);
+	for (int i = 0; i <= PDFTEXT_MAX_ATTACHMENTS; i++)
+		channel_put_attachment(&o, &a);
+	channel_put_end(&o, 1);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(channel_parse(o.data, o.len, 10, &doc, NULL, &err), ==, QERR_INTERNAL);
+	channel_out_done(&o);
+}
+
 static void test_einvoice_ubl_and_hostile(void)
 {
 	const char *ubl = "<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\""
@@ -417,5 +581,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/fields/doctype/unknown-refused", test_unknown_type_refused);
 	g_test_add_func("/fields/einvoice/cii-source-and-cross-check", test_einvoice_cii);
 	g_test_add_func("/fields/einvoice/ubl-and-hostile-xml", test_einvoice_ubl_and_hostile);
+	g_test_add_func("/fields/einvoice/embedded-in-pdf", test_einvoice_embedded);
+	g_test_add_func("/fields/einvoice/found-by-root-element", test_einvoice_found_by_root);
+	g_test_add_func("/fields/einvoice/refused-xml-means-review", test_einvoice_refused);
+	g_test_add_func("/fields/einvoice/channel-frames", test_einvoice_channel);
 	return g_test_run();
 }
