@@ -81,12 +81,13 @@ enum qerr queue_enqueue(struct db *db, int64_t doc_id, int priority, int max_att
 }
 
 /* One statement picks and marks: the sub-select locks the first due row nobody else has
- * locked, in the order jobs_claim_idx stores them. */
+ * locked, in the order jobs_claim_idx stores them. Page progress was cleared when the job
+ * went (back) to the queue, so the claim leaves those columns alone. */
 static const struct db_stmt claim_stmt = {
 	"queue_claim",
 	"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),"
 	" lease_expires_at = now() + make_interval(secs => $2::int), heartbeat_at = now(), worker = $1,"
-	" started_at = now(), progress = 'claimed', progress_page = NULL, progress_pages = NULL"
+	" started_at = now(), progress = 'claimed'"
 	" WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= now()"
 	"             ORDER BY priority DESC, run_at, id FOR UPDATE SKIP LOCKED LIMIT 1)"
 	" RETURNING id, document_id, attempts, max_attempts, lease_token",
@@ -198,9 +199,11 @@ int queue_backoff_s(int attempt)
 
 static const struct db_stmt fail_stmt = {
 	"queue_fail",
-	"UPDATE jobs SET state = $3, last_error = $4, lease_token = NULL, lease_expires_at = NULL,"
+	"UPDATE jobs SET state = $3::text, last_error = $4, lease_token = NULL, lease_expires_at = NULL,"
 	" run_at = now() + make_interval(secs => $5::int),"
-	" finished_at = CASE WHEN $3 = 'queued' THEN NULL ELSE now() END, progress = $3"
+	" finished_at = CASE WHEN $3 = 'queued' THEN NULL ELSE now() END, progress = $3,"
+	" progress_page = CASE WHEN $3 = 'queued' THEN NULL ELSE progress_page END,"
+	" progress_pages = CASE WHEN $3 = 'queued' THEN NULL ELSE progress_pages END"
 	" WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
 	5};
 
@@ -227,7 +230,8 @@ static enum qerr set_document_state(struct db *db, int64_t doc_id, const char *s
 static const struct db_stmt release_stmt = {
 	"queue_release",
 	"UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_token = NULL,"
-	" lease_expires_at = NULL, run_at = now(), progress = 'released', last_error = $3"
+	" lease_expires_at = NULL, run_at = now(), progress = 'released', last_error = $3,"
+	" progress_page = NULL, progress_pages = NULL"
 	" WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
 	3};
 
@@ -412,7 +416,8 @@ enum qerr queue_retry(struct db *db, int64_t job_id, const char *actor, char **r
 {
 	return operator_action(db, job_id, actor,
 	                       "UPDATE jobs SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL,"
-	                       " lease_token = NULL, lease_expires_at = NULL, progress = 'queued again by an operator'"
+	                       " lease_token = NULL, lease_expires_at = NULL, progress = 'queued again by an operator',"
+	                       " progress_page = NULL, progress_pages = NULL"
 	                       " WHERE id = $1::bigint AND state IN ('failed', 'dead', 'cancelled') RETURNING document_id",
 	                       "retried", "queued", reterr);
 }
