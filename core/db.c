@@ -177,11 +177,13 @@ enum qerr db_run(struct db *db, const struct db_stmt *st, const struct db_param 
 		if (!statement_lost(res))
 			return take_result(db, res, ret, reterr);
 		PQclear(res);
-		g_hash_table_remove_all(db->prepared);
+		/* only this one: preparing again a statement the server still has would fail */
+		g_hash_table_remove(db->prepared, st->name);
 		if (!may_retry || attempt > 0)
 			e = qerr_set(reterr, QERR_BUSY,
-			             "database: the connection lost its prepared statements; they are prepared again at the"
-			             " next try");
+			             "database: the connection lost its prepared statement %s; it is prepared again at the"
+			             " next try",
+			             st->name);
 	}
 	return e;
 }

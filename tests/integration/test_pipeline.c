@@ -79,17 +79,20 @@ static void test_migrate_idempotent_and_too_new(void)
 }
 
 static const struct db_stmt echo_stmt = {"test_echo", "SELECT $1::int + 1", 1};
+static const struct db_stmt twice_stmt = {"test_twice", "SELECT $1::int * 2", 1};
 
-static int64_t run_echo(struct db *c, const char *v)
+static int64_t run_stmt(struct db *c, const struct db_stmt *st, const char *v)
 {
 	struct db_param p[1] = {DB_TEXT(v)};
 	struct db_res *res = NULL;
 	g_autofree char *err = NULL;
-	ok(db_run(c, &echo_stmt, p, &res, &err), err);
+	ok(db_run(c, st, p, &res, &err), err);
 	int64_t n = db_res_int(res, 0, 0);
 	db_res_free(res);
 	return n;
 }
+
+static int64_t run_echo(struct db *c, const char *v) { return run_stmt(c, &echo_stmt, v); }
 
 /* A prepared statement: prepared once, rolled back transactions keep it, and a connection that
  * lost it prepares it again (at once outside a transaction, at the next try inside one). */
@@ -112,8 +115,11 @@ static void test_prepared_statements(void)
 	struct db_param bad[1] = {DB_TEXT("x")};
 	g_assert_cmpint(db_run(c, &echo_stmt, bad, NULL, &err), ==, QERR_DB);
 	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(run_stmt(c, &twice_stmt, "4"), ==, 8);
 	ok(db_exec(c, "DISCARD ALL", &err), err);
 	g_assert_cmpint(run_echo(c, "4"), ==, 5);
+	g_assert_cmpint(run_stmt(c, &twice_stmt, "5"), ==, 10);
+	g_assert_cmpint(run_echo(c, "5"), ==, 6);
 	ok(db_exec(c, "DEALLOCATE test_echo", &err), err);
 	ok(db_begin(c, &err), err);
 	struct db_param p[1] = {DB_TEXT("5")};
