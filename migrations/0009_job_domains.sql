@@ -1,4 +1,4 @@
--- 0006: the job row's value rules as domains instead of table CHECK constraints.
+-- 0009: the job row's value rules as domains instead of table CHECK constraints.
 --
 -- PostgreSQL reads a table's CHECK constraints back from their stored form
 -- and compiles them again at every statement that writes the table, whatever
