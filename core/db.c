@@ -1,4 +1,8 @@
-/* db: libpq wrapper with error classification. */
+/* db: libpq wrapper with error classification.
+ *
+ * A connection remembers which struct db_stmt it has prepared (name -> SQL, both
+ * borrowed from the static structs). Prepared statements are the session's, not a
+ * transaction's: a rollback keeps them, a new connection starts with none. */
 #include "core/db.h"
 
 #include <glib.h>
@@ -9,6 +13,7 @@
 
 struct db {
 	PGconn *conn;
+	GHashTable *prepared; /* db_stmt name -> sql, both borrowed; NULL until the first db_run() */
 };
 
 struct db_res {
@@ -73,6 +78,8 @@ void db_close(struct db *db)
 		return;
 	if (db->conn)
 		PQfinish(db->conn);
+	if (db->prepared)
+		g_hash_table_destroy(db->prepared);
 	g_free(db);
 }
 
@@ -107,21 +114,29 @@ enum qerr db_exec(struct db *db, const char *sql, char **reterr)
 
 #define DB_MAX_PARAMS 64
 
-enum qerr db_query(struct db *db, const char *sql, int n_params, const struct db_param *params,
-                   struct db_res **ret, char **reterr)
-{
-	g_assert(n_params >= 0 && n_params <= DB_MAX_PARAMS);
+/* libpq's parallel arrays for n parameters. */
+struct pq_params {
 	const char *values[DB_MAX_PARAMS];
 	int lengths[DB_MAX_PARAMS];
 	int formats[DB_MAX_PARAMS];
+};
+
+static enum qerr pq_params_init(struct pq_params *pp, int n_params, const struct db_param *params, char **reterr)
+{
+	g_assert(n_params >= 0 && n_params <= DB_MAX_PARAMS);
 	for (int i = 0; i < n_params; i++) {
-		values[i] = params[i].value;
+		pp->values[i] = params[i].value;
 		if (params[i].binary && params[i].len > INT32_MAX)
 			return qerr_set(reterr, QERR_TOO_LARGE, "parameter %d is too large for the database", i + 1);
-		lengths[i] = params[i].binary ? (int)params[i].len : 0;
-		formats[i] = params[i].binary ? 1 : 0;
+		pp->lengths[i] = params[i].binary ? (int)params[i].len : 0;
+		pp->formats[i] = params[i].binary ? 1 : 0;
 	}
-	PGresult *res = PQexecParams(db->conn, sql, n_params, NULL, values, lengths, formats, 0);
+	return QERR_OK;
+}
+
+/* Hands a successful result to *ret (or drops it); classifies a failed one. Takes res. */
+static enum qerr take_result(struct db *db, PGresult *res, struct db_res **ret, char **reterr)
+{
 	ExecStatusType st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		enum qerr e = classify(db, res, reterr);
@@ -136,6 +151,68 @@ enum qerr db_query(struct db *db, const char *sql, int n_params, const struct db
 		PQclear(res);
 	}
 	return QERR_OK;
+}
+
+enum qerr db_query(struct db *db, const char *sql, int n_params, const struct db_param *params,
+                   struct db_res **ret, char **reterr)
+{
+	struct pq_params pp;
+	enum qerr e = pq_params_init(&pp, n_params, params, reterr);
+	if (e)
+		return e;
+	PGresult *res = PQexecParams(db->conn, sql, n_params, NULL, pp.values, pp.lengths, pp.formats, 0);
+	return take_result(db, res, ret, reterr);
+}
+
+static enum qerr prepare(struct db *db, const struct db_stmt *st, char **reterr)
+{
+	if (!db->prepared)
+		db->prepared = g_hash_table_new(g_str_hash, g_str_equal);
+	const char *known = g_hash_table_lookup(db->prepared, st->name);
+	if (known) {
+		g_assert(known == st->sql || strcmp(known, st->sql) == 0); /* one name, one statement */
+		return QERR_OK;
+	}
+	PGresult *res = PQprepare(db->conn, st->name, st->sql, st->n_params, NULL);
+	enum qerr e = PQresultStatus(res) == PGRES_COMMAND_OK ? QERR_OK : classify(db, res, reterr);
+	PQclear(res);
+	if (!e)
+		g_hash_table_insert(db->prepared, (char *)st->name, (char *)st->sql);
+	return e;
+}
+
+/* The server no longer knows a statement this connection prepared (DISCARD ALL, or a
+ * pooler that moved the session). */
+static bool statement_lost(PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return PQresultStatus(res) == PGRES_FATAL_ERROR && state && strcmp(state, "26000") == 0;
+}
+
+enum qerr db_run(struct db *db, const struct db_stmt *st, const struct db_param *params, struct db_res **ret,
+                 char **reterr)
+{
+	struct pq_params pp;
+	enum qerr e = pq_params_init(&pp, st->n_params, params, reterr);
+	/* Outside a transaction a failed run leaves nothing behind, so it may be tried again. */
+	bool may_retry = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
+	for (int attempt = 0; !e; attempt++) {
+		e = prepare(db, st, reterr);
+		if (e)
+			break;
+		PGresult *res = PQexecPrepared(db->conn, st->name, st->n_params, pp.values, pp.lengths, pp.formats, 0);
+		if (!statement_lost(res))
+			return take_result(db, res, ret, reterr);
+		PQclear(res);
+		/* only this one: preparing again a statement the server still has would fail */
+		g_hash_table_remove(db->prepared, st->name);
+		if (!may_retry || attempt > 0)
+			e = qerr_set(reterr, QERR_BUSY,
+			             "database: the connection lost its prepared statement %s; it is prepared again at the"
+			             " next try",
+			             st->name);
+	}
+	return e;
 }
 
 void db_res_free(struct db_res *res)

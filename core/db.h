@@ -3,6 +3,9 @@
  * Queries use positional parameters ($1, $2, ...). Text parameters are
  * NUL-terminated strings; binary parameters (bytea) carry a length. Results
  * come back in text format; bytea columns are decoded with db_res_bytea().
+ * Statements run many times (the queue's) are described by a static struct
+ * db_stmt and run with db_run(): prepared on the server once per connection,
+ * so later runs skip parsing and planning.
  * Errors are classified: a lost connection or a server shutting down is
  * QERR_DB_UNAVAILABLE (transient), a serialization failure or deadlock is
  * QERR_BUSY (transient), anything else QERR_DB with the server's message. */
@@ -47,6 +50,19 @@ enum qerr db_exec(struct db *db, const char *sql, char **reterr) QUIRE_MUST_CHEC
  * and freed with db_res_free(). */
 enum qerr db_query(struct db *db, const char *sql, int n_params, const struct db_param *params,
                    struct db_res **ret, char **reterr) QUIRE_MUST_CHECK;
+
+/* A statement for db_run(): static data; name is unique among all such statements. */
+struct db_stmt {
+	const char *name;
+	const char *sql;
+	int n_params;
+};
+
+/* db_query() of a server-side prepared statement: prepared on this connection at its first
+ * run, run by name afterwards (a connection that lost it, after DISCARD ALL for example,
+ * prepares it again). Same results and errors as db_query(). */
+enum qerr db_run(struct db *db, const struct db_stmt *st, const struct db_param *params, struct db_res **ret,
+                 char **reterr) QUIRE_MUST_CHECK;
 
 void db_res_free(struct db_res *res);
 int db_res_rows(const struct db_res *res);

@@ -3,7 +3,12 @@
  *
  * Every statement that changes a running job names the job's id and lease
  * token and requires state = 'running': that is the fence. Numbers go to the
- * server as text parameters; nothing is formatted into SQL. */
+ * server as text parameters; nothing is formatted into SQL.
+ *
+ * The statements of a job's way through the queue (add, claim, heartbeat,
+ * progress, complete, fail, release) are prepared once per connection and
+ * each does its work in one round trip; the rare ones (reaper, retention,
+ * operator actions) are plain queries. */
 #include "pipeline/queue.h"
 
 #include <glib.h>
@@ -41,6 +46,16 @@ static enum qerr audit_job(struct db *db, const char *actor, int64_t doc_id, con
 	return audit_append(db, &ev, reterr);
 }
 
+/* The insert and the NOTIFY in one statement (delivered at commit). */
+static const struct db_stmt add_stmt = {
+	"queue_add",
+	"WITH j AS (INSERT INTO jobs (document_id, priority, max_attempts, run_at)"
+	" VALUES ($1::bigint, $2::int, $3::int,"
+	"  greatest(coalesce($4::timestamptz, now()), now() + make_interval(secs => $5::int)))"
+	" RETURNING id)"
+	" SELECT id, pg_notify('" QUEUE_CHANNEL "', '') FROM j",
+	5};
+
 enum qerr queue_add(struct db *db, int64_t doc_id, const struct queue_new *n, int64_t *ret_job_id, char **reterr)
 {
 	char id[24], prio[16], max[16], delay[16];
@@ -50,20 +65,12 @@ enum qerr queue_add(struct db *db, int64_t doc_id, const struct queue_new *n, in
 	int_text(delay, sizeof delay, n->delay_s > 0 ? n->delay_s : 0);
 	struct db_param p[5] = {DB_TEXT(id), DB_TEXT(prio), DB_TEXT(max), DB_TEXT(n->run_at), DB_TEXT(delay)};
 	struct db_res *res = NULL;
-	enum qerr e = db_query(db,
-	                       "INSERT INTO jobs (document_id, priority, max_attempts, run_at)"
-	                       " VALUES ($1::bigint, $2::int, $3::int,"
-	                       "  greatest(coalesce($4::timestamptz, now()), now() + make_interval(secs => $5::int)))"
-	                       " RETURNING id",
-	                       5, p, &res, reterr);
+	enum qerr e = db_run(db, &add_stmt, p, &res, reterr);
 	if (e)
 		return e;
-	int64_t job = db_res_int(res, 0, 0);
+	*ret_job_id = db_res_int(res, 0, 0);
 	db_res_free(res);
-	e = notify(db, reterr);
-	if (!e)
-		*ret_job_id = job;
-	return e;
+	return QERR_OK;
 }
 
 enum qerr queue_enqueue(struct db *db, int64_t doc_id, int priority, int max_attempts, int64_t *ret_job_id,
@@ -73,23 +80,26 @@ enum qerr queue_enqueue(struct db *db, int64_t doc_id, int priority, int max_att
 	return queue_add(db, doc_id, &n, ret_job_id, reterr);
 }
 
+/* One statement picks and marks: the sub-select locks the first due row nobody else has
+ * locked, in the order jobs_claim_idx stores them. Page progress was cleared when the job
+ * went (back) to the queue, so the claim leaves those columns alone. */
+static const struct db_stmt claim_stmt = {
+	"queue_claim",
+	"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),"
+	" lease_expires_at = now() + make_interval(secs => $2::int), heartbeat_at = now(), worker = $1,"
+	" started_at = now(), progress = 'claimed'"
+	" WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= now()"
+	"             ORDER BY priority DESC, run_at, id FOR UPDATE SKIP LOCKED LIMIT 1)"
+	" RETURNING id, document_id, attempts, max_attempts, lease_token",
+	2};
+
 enum qerr queue_claim(struct db *db, const char *worker, int lease_s, struct job *ret, bool *ret_found, char **reterr)
 {
 	char lease[16];
 	int_text(lease, sizeof lease, lease_s);
 	struct db_param p[2] = {DB_TEXT(worker), DB_TEXT(lease)};
 	struct db_res *res = NULL;
-	/* One statement picks and marks: the sub-select locks the first due row nobody else has
-	 * locked, in the order jobs_claim_idx stores them. */
-	enum qerr e = db_query(
-		db,
-		"UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),"
-		" lease_expires_at = now() + make_interval(secs => $2::int), heartbeat_at = now(), worker = $1,"
-		" started_at = now(), progress = 'claimed', progress_page = NULL, progress_pages = NULL"
-		" WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= now()"
-		"             ORDER BY priority DESC, run_at, id FOR UPDATE SKIP LOCKED LIMIT 1)"
-		" RETURNING id, document_id, attempts, max_attempts, lease_token",
-		2, p, &res, reterr);
+	enum qerr e = db_run(db, &claim_stmt, p, &res, reterr);
 	if (e)
 		return e;
 	*ret_found = db_res_rows(res) == 1;
@@ -104,6 +114,14 @@ enum qerr queue_claim(struct db *db, const char *worker, int lease_s, struct job
 	db_res_free(res);
 	return QERR_OK;
 }
+
+static const struct db_stmt heartbeat_stmt = {
+	"queue_heartbeat",
+	"UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => h.lease), heartbeat_at = now()"
+	" FROM unnest($1::bigint[], $2::uuid[], $3::int[]) AS h(id, token, lease)"
+	" WHERE j.id = h.id AND j.lease_token = h.token AND j.state = 'running'"
+	" RETURNING j.id",
+	3};
 
 enum qerr queue_heartbeat(struct db *db, const struct job *jobs, int n, bool *ret_held, char **reterr)
 {
@@ -122,13 +140,7 @@ enum qerr queue_heartbeat(struct db *db, const struct job *jobs, int n, bool *re
 	g_string_append_c(leases, '}');
 	struct db_param p[3] = {DB_TEXT(ids->str), DB_TEXT(tokens->str), DB_TEXT(leases->str)};
 	struct db_res *res = NULL;
-	enum qerr e = db_query(db,
-	                       "UPDATE jobs j SET lease_expires_at = now() + make_interval(secs => h.lease),"
-	                       " heartbeat_at = now()"
-	                       " FROM unnest($1::bigint[], $2::uuid[], $3::int[]) AS h(id, token, lease)"
-	                       " WHERE j.id = h.id AND j.lease_token = h.token AND j.state = 'running'"
-	                       " RETURNING j.id",
-	                       3, p, &res, reterr);
+	enum qerr e = db_run(db, &heartbeat_stmt, p, &res, reterr);
 	if (e)
 		return e;
 	for (int i = 0; i < n; i++) {
@@ -141,19 +153,19 @@ enum qerr queue_heartbeat(struct db *db, const struct job *jobs, int n, bool *re
 	return QERR_OK;
 }
 
-/* Runs sql with $1 = job id, $2 = lease token and up to 6 more parameters; the statement must
- * return one row when the fence holds. */
-static enum qerr fenced_update(struct db *db, const struct job *job, const char *sql, int n_extra,
+/* Runs st with $1 = job id, $2 = lease token and n_extra (up to 6) more parameters; the
+ * statement must return one row when the fence holds. */
+static enum qerr fenced_update(struct db *db, const struct job *job, const struct db_stmt *st, int n_extra,
                                const struct db_param *extra, char **reterr)
 {
-	g_assert(n_extra >= 0 && n_extra <= 6);
+	g_assert(n_extra >= 0 && n_extra <= 6 && st->n_params == 2 + n_extra);
 	char id[24];
 	int_text(id, sizeof id, job->id);
 	struct db_param p[8] = {DB_TEXT(id), DB_TEXT(job->lease_token[0] ? job->lease_token : NULL)};
 	for (int i = 0; i < n_extra; i++)
 		p[2 + i] = extra[i];
 	struct db_res *res = NULL;
-	enum qerr e = db_query(db, sql, 2 + n_extra, p, &res, reterr);
+	enum qerr e = db_run(db, st, p, &res, reterr);
 	if (e)
 		return e;
 	int rows = db_res_rows(res);
@@ -164,13 +176,16 @@ static enum qerr fenced_update(struct db *db, const struct job *job, const char 
 	return QERR_OK;
 }
 
+static const struct db_stmt complete_stmt = {
+	"queue_complete",
+	"UPDATE jobs SET state = 'done', finished_at = now(), lease_token = NULL, lease_expires_at = NULL,"
+	" progress = 'done', last_error = NULL"
+	" WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
+	2};
+
 enum qerr queue_complete(struct db *db, const struct job *job, char **reterr)
 {
-	return fenced_update(db, job,
-	                     "UPDATE jobs SET state = 'done', finished_at = now(), lease_token = NULL,"
-	                     " lease_expires_at = NULL, progress = 'done', last_error = NULL"
-	                     " WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
-	                     0, NULL, reterr);
+	return fenced_update(db, job, &complete_stmt, 0, NULL, reterr);
 }
 
 int queue_backoff_s(int attempt)
@@ -182,6 +197,16 @@ int queue_backoff_s(int attempt)
 	return delay + g_random_int_range(0, delay / 2 + 1);
 }
 
+static const struct db_stmt fail_stmt = {
+	"queue_fail",
+	"UPDATE jobs SET state = $3::text, last_error = $4, lease_token = NULL, lease_expires_at = NULL,"
+	" run_at = now() + make_interval(secs => $5::int),"
+	" finished_at = CASE WHEN $3 = 'queued' THEN NULL ELSE now() END, progress = $3,"
+	" progress_page = CASE WHEN $3 = 'queued' THEN NULL ELSE progress_page END,"
+	" progress_pages = CASE WHEN $3 = 'queued' THEN NULL ELSE progress_pages END"
+	" WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
+	5};
+
 enum qerr queue_fail(struct db *db, const struct job *job, enum qerr cause, const char *message, char **reterr)
 {
 	bool transient = qerr_group(cause) == QERR_GROUP_TRANSIENT;
@@ -191,12 +216,7 @@ enum qerr queue_fail(struct db *db, const struct job *job, enum qerr cause, cons
 	int_text(d, sizeof d, retry ? queue_backoff_s(job->attempt) : 0);
 	g_autofree char *msg = clip_error(message ? message : qerr_str(cause));
 	struct db_param extra[3] = {DB_TEXT(state), DB_TEXT(msg), DB_TEXT(d)};
-	return fenced_update(db, job,
-	                     "UPDATE jobs SET state = $3, last_error = $4, lease_token = NULL, lease_expires_at = NULL,"
-	                     " run_at = now() + make_interval(secs => $5::int),"
-	                     " finished_at = CASE WHEN $3 = 'queued' THEN NULL ELSE now() END, progress = $3"
-	                     " WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
-	                     3, extra, reterr);
+	return fenced_update(db, job, &fail_stmt, 3, extra, reterr);
 }
 
 static enum qerr set_document_state(struct db *db, int64_t doc_id, const char *state, char **reterr)
@@ -207,17 +227,21 @@ static enum qerr set_document_state(struct db *db, int64_t doc_id, const char *s
 	return db_query(db, "UPDATE documents SET state = $2 WHERE id = $1::bigint", 2, p, NULL, reterr);
 }
 
+static const struct db_stmt release_stmt = {
+	"queue_release",
+	"UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_token = NULL,"
+	" lease_expires_at = NULL, run_at = now(), progress = 'released', last_error = $3,"
+	" progress_page = NULL, progress_pages = NULL"
+	" WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
+	3};
+
 enum qerr queue_release(struct db *db, const struct job *job, const char *why, char **reterr)
 {
 	g_autofree char *msg = clip_error(why);
 	struct db_param extra[1] = {DB_TEXT(msg)};
 	enum qerr e = db_begin(db, reterr);
 	if (!e)
-		e = fenced_update(db, job,
-		                  "UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_token = NULL,"
-		                  " lease_expires_at = NULL, run_at = now(), progress = 'released', last_error = $3"
-		                  " WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
-		                  1, extra, reterr);
+		e = fenced_update(db, job, &release_stmt, 1, extra, reterr);
 	if (!e)
 		e = set_document_state(db, job->document_id, "queued", reterr);
 	if (!e)
@@ -231,6 +255,13 @@ enum qerr queue_release(struct db *db, const struct job *job, const char *why, c
 	return e;
 }
 
+static const struct db_stmt progress_stmt = {
+	"queue_progress",
+	"UPDATE jobs SET progress = $3, progress_page = $4::int, progress_pages = $5::int, heartbeat_at = now(),"
+	" lease_expires_at = greatest(lease_expires_at, now() + make_interval(secs => $6::int))"
+	" WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
+	6};
+
 enum qerr queue_progress_pages(struct db *db, const struct job *job, const char *step, int page, int pages,
                                char **reterr)
 {
@@ -241,12 +272,7 @@ enum qerr queue_progress_pages(struct db *db, const struct job *job, const char 
 	g_autofree char *note = clip_error(step);
 	struct db_param extra[4] = {DB_TEXT(note), DB_TEXT(pages > 0 ? spage : NULL), DB_TEXT(pages > 0 ? spages : NULL),
 	                            DB_TEXT(lease)};
-	return fenced_update(db, job,
-	                     "UPDATE jobs SET progress = $3, progress_page = $4::int, progress_pages = $5::int,"
-	                     " heartbeat_at = now(),"
-	                     " lease_expires_at = greatest(lease_expires_at, now() + make_interval(secs => $6::int))"
-	                     " WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
-	                     4, extra, reterr);
+	return fenced_update(db, job, &progress_stmt, 4, extra, reterr);
 }
 
 enum qerr queue_progress(struct db *db, const struct job *job, const char *note, char **reterr)
@@ -390,7 +416,8 @@ enum qerr queue_retry(struct db *db, int64_t job_id, const char *actor, char **r
 {
 	return operator_action(db, job_id, actor,
 	                       "UPDATE jobs SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL,"
-	                       " lease_token = NULL, lease_expires_at = NULL, progress = 'queued again by an operator'"
+	                       " lease_token = NULL, lease_expires_at = NULL, progress = 'queued again by an operator',"
+	                       " progress_page = NULL, progress_pages = NULL"
 	                       " WHERE id = $1::bigint AND state IN ('failed', 'dead', 'cancelled') RETURNING document_id",
 	                       "retried", "queued", reterr);
 }

@@ -5,9 +5,11 @@
  * NOTIFY included) and works them with C client threads, each on its own
  * connection, through queue_claim() + queue_complete() (lease, fresh token,
  * fenced completion). Then the reference: the minimal claim-and-complete loop
- * on a bare table in the same database, same clients, same wrapper. Each side
- * runs ROUNDS times, alternating; the best round of each is reported with the
- * ratio.
+ * on a bare table in the same database, same clients, same wrapper, its two
+ * statements sent with db_query() (parsed and planned by the server at each
+ * call, as a minimal client does); and the same loop once more on prepared
+ * statements (db_run(), as the queue sends its own). Each side runs ROUNDS
+ * times, alternating; the best round of each is reported with the ratios.
  *
  * Usage: bench_queue [N] [CLIENTS]   (default 5000 jobs, 4 clients) */
 #include <glib.h>
@@ -61,29 +63,47 @@ static gpointer real_client(gpointer data)
 	return NULL;
 }
 
-static gpointer plain_client(gpointer data)
+static const struct db_stmt plain_claim = {
+	"bench_plain_claim",
+	"UPDATE plain_jobs SET state = 'running' WHERE id = (SELECT id FROM plain_jobs"
+	" WHERE state = 'queued' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id",
+	0};
+static const struct db_stmt plain_complete = {"bench_plain_complete",
+                                              "UPDATE plain_jobs SET state = 'done' WHERE id = $1::bigint", 1};
+
+/* The minimal loop: claim one row, mark it done; prepared or not. */
+static void plain_loop(int *done, bool prepared)
 {
-	int *done = data;
 	struct db *db = connect_db();
 	for (;;) {
 		struct db_res *res = NULL;
 		g_autofree char *err = NULL;
-		must(db_query(db,
-		              "UPDATE plain_jobs SET state = 'running' WHERE id = (SELECT id FROM plain_jobs"
-		              " WHERE state = 'queued' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id",
-		              0, NULL, &res, &err),
+		must(prepared ? db_run(db, &plain_claim, NULL, &res, &err)
+		              : db_query(db, plain_claim.sql, 0, NULL, &res, &err),
 		     "plain claim", err);
 		if (db_res_rows(res) == 0) {
 			db_res_free(res);
 			break;
 		}
 		struct db_param p[1] = {DB_TEXT(db_res_text(res, 0, 0))};
-		must(db_query(db, "UPDATE plain_jobs SET state = 'done' WHERE id = $1::bigint", 1, p, NULL, &err),
+		must(prepared ? db_run(db, &plain_complete, p, NULL, &err)
+		              : db_query(db, plain_complete.sql, 1, p, NULL, &err),
 		     "plain complete", err);
 		db_res_free(res);
 		(*done)++;
 	}
 	db_close(db);
+}
+
+static gpointer plain_client(gpointer data)
+{
+	plain_loop(data, false);
+	return NULL;
+}
+
+static gpointer plain_prepared_client(gpointer data)
+{
+	plain_loop(data, true);
 	return NULL;
 }
 
@@ -170,24 +190,31 @@ int main(int argc, char **argv)
 	     "plain table", err);
 	int64_t doc = make_document(db);
 	printf("queue benchmark: %d no-op jobs, %d clients, best of %d rounds\n", n, clients, ROUNDS);
-	double best_enq = 0, best_real = 0, best_plain = 0;
+	double best_enq = 0, best_real = 0, best_plain = 0, best_prep = 0;
 	for (int r = 0; r < ROUNDS; r++) {
-		must(db_exec(db, "DELETE FROM jobs", &err), "clear jobs", err);
-		must(db_exec(db, "VACUUM ANALYZE jobs", &err), "vacuum jobs", err);
+		must(db_exec(db, "TRUNCATE jobs", &err), "clear jobs", err);
 		double enq = enqueue(db, doc, n);
+		/* the same start as the plain table's: fresh statistics, visibility map set */
+		must(db_exec(db, "VACUUM ANALYZE jobs", &err), "vacuum jobs", err);
 		double real = run_clients(real_client, clients, n);
 		fill_plain(db, n);
 		double plain = run_clients(plain_client, clients, n);
-		printf("  round %d: enqueue %.0f jobs/s, quire claim+complete %.0f jobs/s, plain loop %.0f jobs/s\n",
-		       r + 1, enq, real, plain);
+		fill_plain(db, n);
+		double prep = run_clients(plain_prepared_client, clients, n);
+		printf("  round %d: enqueue %.0f jobs/s, quire claim+complete %.0f jobs/s, plain loop %.0f jobs/s,"
+		       " prepared plain loop %.0f jobs/s\n",
+		       r + 1, enq, real, plain, prep);
 		best_enq = MAX(best_enq, enq);
 		best_real = MAX(best_real, real);
 		best_plain = MAX(best_plain, plain);
+		best_prep = MAX(best_prep, prep);
 	}
 	printf("enqueue (queue_add, one transaction each, with NOTIFY): %.0f jobs/s\n", best_enq);
 	printf("claim+complete, quire queue (lease, token, fenced completion): %.0f jobs/s\n", best_real);
 	printf("claim+complete, plain SKIP LOCKED loop (reference): %.0f jobs/s\n", best_plain);
+	printf("claim+complete, plain SKIP LOCKED loop on prepared statements: %.0f jobs/s\n", best_prep);
 	printf("ratio quire/plain: %.2f (target >= 0.70)\n", best_real / best_plain);
+	printf("ratio quire/prepared plain: %.2f\n", best_real / best_prep);
 	db_close(db);
 	pgembed_stop(pg);
 	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);

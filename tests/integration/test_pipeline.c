@@ -78,6 +78,59 @@ static void test_migrate_idempotent_and_too_new(void)
 	ok(db_exec(db, "DELETE FROM schema_migrations WHERE version = 9999", &err), err);
 }
 
+static const struct db_stmt echo_stmt = {"test_echo", "SELECT $1::int + 1", 1};
+static const struct db_stmt twice_stmt = {"test_twice", "SELECT $1::int * 2", 1};
+
+static int64_t run_stmt(struct db *c, const struct db_stmt *st, const char *v)
+{
+	struct db_param p[1] = {DB_TEXT(v)};
+	struct db_res *res = NULL;
+	g_autofree char *err = NULL;
+	ok(db_run(c, st, p, &res, &err), err);
+	int64_t n = db_res_int(res, 0, 0);
+	db_res_free(res);
+	return n;
+}
+
+static int64_t run_echo(struct db *c, const char *v) { return run_stmt(c, &echo_stmt, v); }
+
+/* A prepared statement: prepared once, rolled back transactions keep it, and a connection that
+ * lost it prepares it again (at once outside a transaction, at the next try inside one). */
+static void test_prepared_statements(void)
+{
+	struct db *c = pgtest_connect();
+	g_autofree char *err = NULL;
+	g_assert_cmpint(run_echo(c, "1"), ==, 2);
+	g_assert_cmpint(run_echo(c, "41"), ==, 42);
+	struct db_res *res = NULL;
+	ok(db_query(c, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_echo'", 0, NULL, &res, &err),
+	   err);
+	g_assert_cmpint(db_res_int(res, 0, 0), ==, 1);
+	g_clear_pointer(&res, db_res_free);
+	ok(db_begin(c, &err), err);
+	g_assert_cmpint(run_echo(c, "2"), ==, 3);
+	db_rollback(c);
+	g_assert_cmpint(run_echo(c, "3"), ==, 4);
+	/* bad input is the statement's error, not a lost statement */
+	struct db_param bad[1] = {DB_TEXT("x")};
+	g_assert_cmpint(db_run(c, &echo_stmt, bad, NULL, &err), ==, QERR_DB);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(run_stmt(c, &twice_stmt, "4"), ==, 8);
+	ok(db_exec(c, "DISCARD ALL", &err), err);
+	g_assert_cmpint(run_echo(c, "4"), ==, 5);
+	g_assert_cmpint(run_stmt(c, &twice_stmt, "5"), ==, 10);
+	g_assert_cmpint(run_echo(c, "5"), ==, 6);
+	ok(db_exec(c, "DEALLOCATE test_echo", &err), err);
+	ok(db_begin(c, &err), err);
+	struct db_param p[1] = {DB_TEXT("5")};
+	g_assert_cmpint(db_run(c, &echo_stmt, p, NULL, &err), ==, QERR_BUSY);
+	g_assert_nonnull(strstr(err, "prepared"));
+	g_clear_pointer(&err, g_free);
+	db_rollback(c);
+	g_assert_cmpint(run_echo(c, "6"), ==, 7);
+	db_close(c);
+}
+
 static void test_claim_skips_locked(void)
 {
 	struct store_submitted a = submit("SKIP-1"), b = submit("SKIP-2");
@@ -275,6 +328,7 @@ int main(int argc, char **argv)
 	ok(vault_keyfile_create(key, &err), err);
 	ok(vault_open(key, &vault, &err), err);
 	g_test_add_func("/migrate/idempotent-and-too-new", test_migrate_idempotent_and_too_new);
+	g_test_add_func("/db/prepared-statements", test_prepared_statements);
 	g_test_add_func("/queue/claim/skips-locked", test_claim_skips_locked);
 	g_test_add_func("/queue/complete/fenced", test_fenced_completion);
 	g_test_add_func("/queue/fail/retry-then-dead", test_retry_then_dead_and_permanent_failure);

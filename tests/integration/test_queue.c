@@ -357,6 +357,29 @@ static void test_progress(void)
 	g_assert_cmpstr(s, ==, "queued");
 	g_assert_cmpint(qt_int(t.db, "SELECT attempts FROM jobs WHERE id = %lld", (long long)id), ==, 0);
 	g_assert_cmpint(queue_progress(t.db, &j, "after release", &err), ==, QERR_CONFLICT);
+	g_clear_pointer(&err, g_free);
+	/* back in the queue, a job shows no pages of an earlier attempt, whichever way it went back */
+#define NO_PAGES "SELECT count(*) FROM jobs WHERE id = %lld AND progress_page IS NULL AND progress_pages IS NULL"
+	g_assert_cmpint(qt_int(t.db, NO_PAGES, (long long)id), ==, 1);
+	j = claim_one(t.db, 30);
+	g_assert_cmpint(qt_int(t.db, NO_PAGES, (long long)id), ==, 1);
+	ok(queue_progress_pages(t.db, &j, "extracting", 2, 10, &err), err);
+	ok(queue_fail(t.db, &j, QERR_TIMEOUT, "slow", &err), err);
+	g_assert_cmpint(qt_int(t.db, NO_PAGES, (long long)id), ==, 1);
+	qt_exec(t.db, "UPDATE jobs SET run_at = now() WHERE id = %lld", (long long)id);
+	j = claim_one(t.db, 30);
+	ok(queue_progress_pages(t.db, &j, "extracting", 4, 10, &err), err);
+	ok(queue_fail(t.db, &j, QERR_PARSE_FAILED, "damaged", &err), err);
+	/* a final failure keeps the page it stopped at */
+	g_assert_cmpint(qt_int(t.db, "SELECT progress_page FROM jobs WHERE id = %lld", (long long)id), ==, 4);
+	ok(queue_retry(t.db, id, "test", &err), err);
+	g_assert_cmpint(qt_int(t.db, NO_PAGES, (long long)id), ==, 1);
+	/* the rules on the row's values hold (job_state and job_page domains) */
+	g_autofree char *bad_state = g_strdup_printf("UPDATE jobs SET state = 'lost' WHERE id = %lld", (long long)id);
+	g_autofree char *bad_page = g_strdup_printf("UPDATE jobs SET progress_page = -1 WHERE id = %lld", (long long)id);
+	g_assert_cmpint(db_exec(t.db, bad_state, &err), ==, QERR_DB);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(db_exec(t.db, bad_page, &err), ==, QERR_DB);
 }
 
 struct notify_wait {

@@ -1,11 +1,14 @@
 /* The job queue with real `quire worker` processes against a real PostgreSQL:
  * kill -9 in the middle of a job, a worker frozen past its lease whose late
- * completion must be ignored, PostgreSQL stopped and restarted under 500 jobs,
- * and 1,000 jobs across 4 worker processes with injected permanent failures.
+ * completion must be ignored, SIGTERM in the middle of a job (finished within
+ * the grace period, or handed back when the grace period ends), PostgreSQL
+ * stopped and restarted under 500 jobs, and 1,000 jobs across 4 worker
+ * processes with injected permanent failures.
  * "Completes once in effect" is checked on the durable traces: exactly one
  * job.completed audit entry per document, the job done, the document processed. */
 #include <glib.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -114,6 +117,132 @@ static void test_frozen_worker_late_completion_ignored(void)
 	g_assert_nonnull(strstr(text, "lease"));
 }
 
+/* Starts a worker with worker.grace_s = grace_s and waits until it runs the job. */
+static pid_t worker_on_job(int64_t job, const char *grace_s)
+{
+	g_setenv("QUIRE_WORKER_GRACE_S", grace_s, TRUE);
+	pid_t pid = qt_worker(&t, 30, NULL);
+	g_unsetenv("QUIRE_WORKER_GRACE_S");
+	g_autofree char *sql = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'running'"
+	                                       " AND worker LIKE '%%:%d'",
+	                                       (long long)job, (int)pid);
+	g_assert_true(qt_until(t.db, 1, 90, sql));
+	return pid;
+}
+
+static int64_t seconds_since(gint64 t0) { return (g_get_monotonic_time() - t0) / G_USEC_PER_SEC; }
+
+/* The worker's parser child (the one process under it with a seccomp filter), or 0. */
+static pid_t parser_child(pid_t worker)
+{
+	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+	for (const char *name; proc && (name = g_dir_read_name(proc));) {
+		g_autofree char *stat_path = g_strdup_printf("/proc/%s/stat", name);
+		g_autofree char *status_path = g_strdup_printf("/proc/%s/status", name);
+		g_autofree char *stat = NULL, *status = NULL;
+		if (!g_ascii_isdigit(name[0]) || !g_file_get_contents(stat_path, &stat, NULL, NULL))
+			continue;
+		const char *after = strrchr(stat, ')'); /* "pid (comm) state ppid ..." */
+		char state = 0;
+		int ppid = 0;
+		if (!after || sscanf(after + 1, " %c %d", &state, &ppid) != 2 || ppid != (int)worker)
+			continue;
+		if (g_file_get_contents(status_path, &status, NULL, NULL) && strstr(status, "\nSeccomp:\t2"))
+			return (pid_t)g_ascii_strtoll(name, NULL, 10);
+	}
+	return 0;
+}
+
+/* Holds the worker's parser stopped (SIGSTOP), so that its job lasts until SIGCONT. */
+static pid_t hold_parser(pid_t worker)
+{
+	pid_t parser = 0;
+	for (gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC; !parser && g_get_monotonic_time() < end;)
+		if (!(parser = parser_child(worker)))
+			g_usleep(2000);
+	g_assert_cmpint(parser, >, 0);
+	kill(parser, SIGSTOP);
+	return parser;
+}
+
+/* SIGTERM with a grace period long enough: the worker claims nothing more, finishes the job it
+ * runs (held for a few seconds past the signal), and exits; the job is done once, by that
+ * worker, on its first attempt. */
+static void test_sigterm_finishes_within_grace(void)
+{
+	clear_queue();
+	int64_t doc = 0;
+	int64_t job = qt_submit(&t, "TERM-FINISH", 1500, 0, &doc);
+	int64_t other = qt_submit(&t, "TERM-WAITING", 1, -1, NULL);
+	pid_t w = worker_on_job(job, "120");
+	pid_t parser = hold_parser(w);
+	gint64 t0 = g_get_monotonic_time();
+	kill(w, SIGTERM);
+	/* still at it, job still held */
+	g_assert_cmpint(qt_wait(w, 3), ==, -1);
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs WHERE id = %lld AND state = 'running'", (long long)job),
+	                ==, 1);
+	kill(parser, SIGCONT);
+	g_assert_cmpint(qt_wait(w, 120), ==, 0);
+	g_test_message("the worker finished its job and exited %lld s after SIGTERM", (long long)seconds_since(t0));
+	g_autofree char *state = qt_text(t.db, "SELECT state FROM jobs WHERE id = %lld", (long long)job);
+	g_assert_cmpstr(state, ==, "done");
+	g_autofree char *by = qt_text(t.db, "SELECT worker FROM jobs WHERE id = %lld", (long long)job);
+	g_autofree char *ws = g_strdup_printf(":%d", (int)w);
+	g_assert_true(g_str_has_suffix(by, ws));
+	g_assert_cmpint(qt_int(t.db, "SELECT attempts FROM jobs WHERE id = %lld", (long long)job), ==, 1);
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM audit_log WHERE action = 'job.released'"
+	                             " AND object_id = %lld", (long long)doc), ==, 0);
+	/* a stopping worker claims nothing new */
+	g_autofree char *waiting = qt_text(t.db, "SELECT state FROM jobs WHERE id = %lld", (long long)other);
+	g_assert_cmpstr(waiting, ==, "queued");
+	qt_exec(t.db, "DELETE FROM jobs WHERE id = %lld", (long long)other);
+	assert_each_completed_once(1);
+}
+
+/* SIGTERM with a grace period shorter than the job (its parser is held stopped): when the
+ * grace period ends the job goes back to the queue without costing an attempt, while the
+ * stopping worker still waits for its parser; that worker's own finish later takes no effect,
+ * and the next worker completes the job exactly once. */
+static void test_sigterm_hands_back_after_grace(void)
+{
+	clear_queue();
+	int64_t doc = 0;
+	int64_t job = qt_submit(&t, "TERM-RELEASE", 1500, 0, &doc);
+	pid_t w1 = worker_on_job(job, "1");
+	pid_t parser = hold_parser(w1);
+	gint64 t0 = g_get_monotonic_time();
+	kill(w1, SIGTERM);
+	g_autofree char *queued = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'queued'",
+	                                          (long long)job);
+	/* the grace period (1 s) and the keeper's next turn, with room for a loaded machine */
+	g_assert_true(qt_until(t.db, 1, 15, queued));
+	g_test_message("job handed back %lld s after SIGTERM", (long long)seconds_since(t0));
+	g_assert_cmpint(qt_int(t.db, "SELECT attempts FROM jobs WHERE id = %lld", (long long)job), ==, 0);
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM audit_log WHERE action = 'job.released'"
+	                             " AND object_id = %lld", (long long)doc), ==, 1);
+	g_autofree char *doc_state = qt_text(t.db, "SELECT state FROM documents WHERE id = %lld", (long long)doc);
+	g_assert_cmpstr(doc_state, ==, "queued");
+	/* the stopping worker exits once its parse is over, and may no longer save the result */
+	g_assert_cmpint(qt_wait(w1, 1), ==, -1);
+	kill(parser, SIGCONT);
+	g_assert_cmpint(qt_wait(w1, 240), ==, 0);
+	g_test_message("the worker exited %lld s after SIGTERM", (long long)seconds_since(t0));
+	g_assert_cmpint(qt_int(t.db, "%s", queued), ==, 1);
+	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM audit_log WHERE action = 'job.completed'"
+	                             " AND object_id = %lld", (long long)doc), ==, 0);
+	pid_t w2 = qt_worker(&t, 30, NULL);
+	g_autofree char *done = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'done'",
+	                                        (long long)job);
+	g_assert_true(qt_until(t.db, 1, 240, done));
+	stop_worker(w2);
+	g_autofree char *by = qt_text(t.db, "SELECT worker FROM jobs WHERE id = %lld", (long long)job);
+	g_autofree char *w2s = g_strdup_printf(":%d", (int)w2);
+	g_assert_true(g_str_has_suffix(by, w2s));
+	g_assert_cmpint(qt_int(t.db, "SELECT attempts FROM jobs WHERE id = %lld", (long long)job), ==, 1);
+	assert_each_completed_once(1);
+}
+
 #define RESTART_JOBS 500
 
 static void test_postgres_restart_mid_run(void)
@@ -201,6 +330,8 @@ int main(int argc, char **argv)
 	qt_start(&t);
 	g_test_add_func("/queue/procs/kill-9-mid-job", test_kill9_mid_job);
 	g_test_add_func("/queue/procs/frozen-worker-late-completion-ignored", test_frozen_worker_late_completion_ignored);
+	g_test_add_func("/queue/procs/sigterm-finishes-within-grace", test_sigterm_finishes_within_grace);
+	g_test_add_func("/queue/procs/sigterm-hands-back-after-grace", test_sigterm_hands_back_after_grace);
 	g_test_add_func("/queue/procs/postgres-restart-500-jobs", test_postgres_restart_mid_run);
 	g_test_add_func("/queue/procs/1000-jobs-4-workers", test_many_jobs_four_workers);
 	int rc = g_test_run();

@@ -42,7 +42,8 @@ char *qt_text(struct db *db, const char *fmt, ...) __attribute__((format(printf,
 void qt_exec(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Starts `quire worker` with extra arguments (NULL-terminated) against the database;
- * lease_s is its worker.lease_s. Its stderr goes to <dir>/worker-<pid>.log. */
+ * lease_s is its worker.lease_s; worker.grace_s is 5 unless the test's environment sets
+ * QUIRE_WORKER_GRACE_S. Its stderr goes to <dir>/worker-<pid>.log. */
 pid_t qt_worker(struct qt *t, int lease_s, ...) __attribute__((sentinel));
 /* Waits for a process up to timeout_s; returns its exit status, or -1 on timeout. */
 int qt_wait(pid_t pid, int timeout_s);
