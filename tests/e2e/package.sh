@@ -19,9 +19,9 @@ check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
 
 work=$(mktemp -d /tmp/quire-pkg-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "1..12"
+echo "1..15"
 if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
-  for i in $(seq 12); do skip "/package/$i" "dpkg-dev or debhelper missing (packaging/deps.sh installs them)"; done
+  for i in $(seq 15); do skip "/package/$i" "dpkg-dev or debhelper missing (packaging/deps.sh installs them)"; done
   exit 0
 fi
 
@@ -49,6 +49,16 @@ check "/package/maintainer-scripts" 'for s in postinst postrm prerm; do sh -n "$
 check "/package/config" 'grep -qx "data_dir = /var/lib/quire" "$work/x/etc/quire/quire.conf" &&
   grep -qx "run_as = quire" "$work/x/etc/quire/quire.conf" &&
   QUIRE_CONFIG="$work/x/etc/quire/quire.conf" "$work/x/usr/bin/quire" config show | grep -qx "general.data_dir = /var/lib/quire"'
+# Every command `quire --help` lists has an entry of its own in the man page.
+man1="$SRC/packaging/quire.1"
+cmds=$("$work/x/usr/bin/quire" --help 2>&1 | sed -n 's/^  \([a-z]*\) .*/\1/p')
+tags=$(sed -n '/^\.TP/{n;p;}' "$man1" | sed 's/\\f[BIRP]//g; s/^\.BI\{0,1\} //')
+check "/package/man-page-commands" '[ -n "$cmds" ] && for c in $cmds; do
+    echo "$tags" | grep -Eq "(^|, )$c( |,|\$)" || { echo "# quire.1 lacks $c" >&2; exit 1; }; done'
+# The worker unit must start on a host without quire.service (database.url elsewhere).
+wunit="$work/x/lib/systemd/system/quire-worker@.service"
+check "/package/worker-unit-standalone" '! grep -q "^Requires=.*quire.service" "$wunit" &&
+  ! grep -q "^BindsTo=" "$wunit" && grep -q "^After=.*quire.service" "$wunit"'
 unit="$work/x/lib/systemd/system/quire.service"
 check "/package/unit-hardening" 'for d in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
     PrivateDevices=yes "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" SystemCallFilter=@system-service \
@@ -101,6 +111,16 @@ kill -TERM $pid
 wait $pid && echo "stopped ok"
 runuser -u quire -- quire show 1 2>/dev/null | grep -q '"INV-PKG-0001"' && echo "show ok"
 tail -n 15 /tmp/serve.out /tmp/serve.log >&2
+# Configuring again (an upgrade) keeps the key; with the key file moved away
+# (sealed as a credential), it makes no new one.
+sum=$(sha256sum </var/lib/quire/keys/kek.key)
+/var/lib/dpkg/info/quire.postinst configure 0.1.0 >/tmp/postinst2.log 2>&1 &&
+  [ "$(sha256sum </var/lib/quire/keys/kek.key)" = "$sum" ] && echo "reconfigure keeps key"
+mv /var/lib/quire/keys/kek.key /tmp/kek.sealed
+/var/lib/dpkg/info/quire.postinst configure 0.1.0 >/tmp/postinst3.log 2>&1 &&
+  [ ! -e /var/lib/quire/keys/kek.key ] && grep -q "not run" /tmp/postinst3.log && echo "reconfigure without key file ok"
+sed 's/^/postinst: /' /tmp/postinst2.log /tmp/postinst3.log >&2
+mv /tmp/kek.sealed /var/lib/quire/keys/kek.key
 dpkg --purge quire >/tmp/purge.log 2>&1 && echo "purged $(test -e /usr/bin/quire && echo binary-left) $(test -e /etc/quire/quire.conf && echo conf-left) $(test -d /var/lib/quire/keys && echo data-kept)"
 EOF
 if unshare -m true 2>/dev/null; then
@@ -125,9 +145,11 @@ if unshare -m true 2>/dev/null; then
   check "/package/doctor-as-service-user" 'saw "^doctor ok$"'
   check "/package/service-runs" 'saw "^healthz ok$" && saw "^processed ok$" && saw "^stopped ok$" && saw "^show ok$" ||
     { sed "s/^/# /" "$work/inside.err" >&2; false; }'
+  check "/package/postinst-keeps-key" 'saw "^reconfigure keeps key$" && saw "^reconfigure without key file ok$" ||
+    { grep "^postinst: " "$work/inside.err" | sed "s/^/# /" >&2; false; }'
   check "/package/purge" 'saw "^purged   data-kept$"'
 else
-  for t in install-scratch-root permissions doctor-as-service-user service-runs purge; do
+  for t in install-scratch-root permissions doctor-as-service-user service-runs postinst-keeps-key purge; do
     skip "/package/$t" "no private mount namespace here (needs root)"
   done
 fi
