@@ -19,9 +19,9 @@ check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
 
 work=$(mktemp -d /tmp/quire-pkg-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "1..15"
+echo "1..19"
 if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
-  for i in $(seq 15); do skip "/package/$i" "dpkg-dev or debhelper missing (packaging/deps.sh installs them)"; done
+  for i in $(seq 19); do skip "/package/$i" "dpkg-dev or debhelper missing (packaging/deps.sh installs them)"; done
   exit 0
 fi
 
@@ -73,6 +73,45 @@ if systemd-analyze --help 2>/dev/null | grep -q -- "--offline"; then
 else
   skip "/package/security-score-ok" "systemd-analyze without --offline"
 fi
+
+# The air-gapped bundle, built from this .deb without network: the Debian
+# packages quire depends on are stand-ins here (empty packages of the same
+# names and versions that satisfy the .deb's Depends, and the OCR data), since
+# CI cannot download the real closure. What is checked: the tarball's layout,
+# that bundle.sh refuses a bundle apt cannot resolve from itself alone, and
+# install.sh resolving quire and every dependency from the bundle alone for a
+# machine with nothing installed (apt-get --simulate; nothing is installed).
+mkdir -p "$work/deps" "$work/bundle" "$work/unpacked"
+standin() { # NAME VERSION
+  mkdir -p "$work/si/$1/DEBIAN"
+  printf 'Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: Quire tests <tests@localhost>\nDescription: stand-in\n' \
+    "$1" "$2" >"$work/si/$1/DEBIAN/control"
+  dpkg-deb --build --root-owner-group "$work/si/$1" "$work/deps/${1}_$2_all.deb" >/dev/null
+}
+(dpkg-deb -f "$deb" Depends; echo ", tesseract-ocr-eng") | tr ',' '\n' | sed 's/|.*//; s/^ *//; s/ *$//' | grep -v '^$' |
+  while read -r name op ver; do
+    ver=${ver%)}
+    case $op in "(>="* | "(="*) ;; *) ver=1.0 ;; esac
+    standin "$name" "${ver:-1.0}"
+  done
+ndeps=$(ls "$work/deps" | wc -l)
+tarball=$("$SRC/packaging/bundle.sh" --deb "$deb" --debs-from "$work/deps" "$work/bundle" 2>"$work/bundle.err" | tail -1)
+check "/package/bundle-builds" '[ "$ndeps" -gt 3 ] && [ -f "$tarball" ] || { sed "s/^/# /" "$work/bundle.err" >&2; false; }'
+tar -tzvf "$tarball" 2>/dev/null | awk '{print $1, $6}' >"$work/bundle.list"
+name=$(basename "${tarball:-none}" .tar.gz)
+check "/package/bundle-contents" 'grep -q " $name/debs/$(basename "$deb")\$" "$work/bundle.list" &&
+  grep -q " $name/debs/Packages.gz\$" "$work/bundle.list" && grep -q "^-rwx.* $name/install.sh\$" "$work/bundle.list" &&
+  for d in "$work"/deps/*.deb; do grep -q " $name/debs/$(basename "$d")\$" "$work/bundle.list" ||
+    { echo "# bundle lacks $(basename "$d")" >&2; exit 1; }; done'
+tar -xzf "$tarball" -C "$work/unpacked" 2>/dev/null
+"$work/unpacked/$name/install.sh" --check-complete >"$work/install.out" 2>&1
+check "/package/bundle-install-resolves-alone" 'grep -q "^Inst quire " "$work/install.out" &&
+  grep -q "^Inst postgresql-15 " "$work/install.out" && grep -q "^Inst tesseract-ocr-eng " "$work/install.out" &&
+  [ "$(grep -c "^Inst " "$work/install.out")" -eq "$((ndeps + 1))" ] || { sed "s/^/# /" "$work/install.out" >&2; false; }'
+rm "$work"/deps/postgresql-15_*.deb
+"$SRC/packaging/bundle.sh" --deb "$deb" --debs-from "$work/deps" "$work/bundle2" >/dev/null 2>"$work/bundle2.err"
+check "/package/bundle-refuses-incomplete" '! ls "$work"/bundle2/*.tar.gz >/dev/null 2>&1 &&
+  grep -q "does not hold every package" "$work/bundle2.err"'
 
 # The scratch root: / seen through an overlay whose upper layer is thrown away.
 root="$work/root"
