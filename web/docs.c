@@ -9,13 +9,16 @@
  * review ("pending"); approval and rejection apply to processed documents. */
 #include "web/internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/json.h"
 #include "core/vault.h"
+#include "extractors/doctype.h"
 #include "pipeline/store.h"
+#include "runtime/jsonschema.h"
 
 #define MAX_VALUE_CHARS 2000
 
@@ -98,11 +101,60 @@ static bool same_value(const struct json *a, const struct json *b)
 	const char *s = json_string_value(a), *t = json_string_value(b);
 	if (s && t)
 		return strcmp(s, t) == 0;
-	return json_is_null(a) && json_is_null(b);
+	if (json_is_null(a) || json_is_null(b))
+		return json_is_null(a) && json_is_null(b);
+	if (s || t || json_number_value(a, &x) || json_number_value(b, &y))
+		return false;
+	g_autofree char *ja = json_format(a, false), *jb = json_format(b, false);
+	return strcmp(ja, jb) == 0;
+}
+
+/* A table value (line items, tax lines, parties...) is taken only when it is
+ * valid for the field's schema in the document's type: the property is
+ * checked inside an object of its own, so that references to the type's
+ * "$defs" still resolve. */
+static enum qerr check_table(const char *schemas_dir, const struct json *result, const char *key,
+                             const struct json *v, char **reterr)
+{
+	const char *tname = json_get_string(result, "document_type");
+	const struct doctypes *types = NULL;
+	g_autofree char *terr = NULL;
+	if (doctypes_shared(schemas_dir, &types, &terr))
+		return qerr_set(reterr, QERR_INTERNAL, "document types: %s", terr);
+	const struct doctype *type = tname ? doctypes_find(types, tname) : NULL;
+	const struct json *prop = type ? doctype_property(type, key) : NULL;
+	if (!prop)
+		return qerr_set(reterr, QERR_BAD_INPUT, "field \"%.64s\" must be a string, a number or null", key);
+	struct json *wrap = json_new_object(), *props = json_new_object(), *inst = json_new_object();
+	json_add_string(wrap, "type", "object");
+	json_add_item(props, key, json_duplicate(prop));
+	json_add_item(wrap, "properties", props);
+	const char *defs_names[] = {"$defs", "definitions"};
+	for (size_t i = 0; i < G_N_ELEMENTS(defs_names); i++) {
+		const struct json *defs = json_get(type->schema, defs_names[i]);
+		if (defs)
+			json_add_item(wrap, defs_names[i], json_duplicate(defs));
+	}
+	json_add_item(inst, key, json_duplicate(v));
+	g_autofree char *schema_text = json_format(wrap, false), *text = json_format(inst, false);
+	json_free(wrap);
+	json_free(inst);
+	struct jsonschema *js = NULL;
+	char *verr = NULL;
+	enum qerr e = QERR_OK;
+	if (jsonschema_compile(schema_text, strlen(schema_text), &js, &verr) != RTERROR_OK)
+		e = qerr_set(reterr, QERR_INTERNAL, "schema of %s.%.64s: %s", tname, key, verr ? verr : "not usable");
+	else if (jsonschema_validate(js, text, strlen(text), &verr) != RTERROR_OK)
+		e = qerr_set(reterr, QERR_BAD_INPUT, "field \"%.64s\" does not match the %s schema: %s", key, tname,
+		             verr ? verr : "invalid");
+	jsonschema_free(js);
+	free(verr);
+	return e;
 }
 
 /* Builds the corrected result in place; *ret_names lists the fields that changed. */
-static enum qerr apply_changes(struct json *result, const struct json *changes, GString *names, char **reterr)
+static enum qerr apply_changes(const char *schemas_dir, struct json *result, const struct json *changes,
+                               GString *names, char **reterr)
 {
 	struct json *fields = json_get(result, "fields");
 	size_t n = json_object_size(changes);
@@ -116,8 +168,11 @@ static enum qerr apply_changes(struct json *result, const struct json *changes, 
 			return qerr_set(reterr, QERR_BAD_INPUT, "the result has no field \"%.64s\"", key);
 		const char *s = json_string_value(v);
 		double num;
-		if (!s && !json_number_value(v, &num) && !json_is_null(v))
-			return qerr_set(reterr, QERR_BAD_INPUT, "field \"%.64s\" must be a string, a number or null", key);
+		if (!s && !json_number_value(v, &num) && !json_is_null(v)) {
+			enum qerr e = check_table(schemas_dir, result, key, v, reterr);
+			if (e)
+				return e;
+		}
 		if (s && g_utf8_strlen(s, -1) > MAX_VALUE_CHARS)
 			return qerr_set(reterr, QERR_TOO_LARGE, "field \"%.64s\" is longer than %d characters", key,
 			                MAX_VALUE_CHARS);
@@ -193,7 +248,7 @@ enum qerr docs_correct(struct web_req *req, int64_t id, const struct json *chang
 		e = docs_result(req, id, &result, &version, reterr);
 	g_autoptr(GString) names = g_string_new(NULL);
 	if (!e)
-		e = apply_changes(result, changes, names, reterr);
+		e = apply_changes(web_opt(req)->schemas_dir, result, changes, names, reterr);
 	if (!e && names->len) {
 		version++;
 		e = save_version(req, id, result, version, names->str, reterr);

@@ -19,9 +19,9 @@ check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
 
 work=$(mktemp -d /tmp/quire-pkg-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "1..12"
+echo "1..19"
 if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
-  for i in $(seq 12); do skip "/package/$i" "dpkg-dev or debhelper missing (packaging/deps.sh installs them)"; done
+  for i in $(seq 19); do skip "/package/$i" "dpkg-dev or debhelper missing (packaging/deps.sh installs them)"; done
   exit 0
 fi
 
@@ -49,6 +49,16 @@ check "/package/maintainer-scripts" 'for s in postinst postrm prerm; do sh -n "$
 check "/package/config" 'grep -qx "data_dir = /var/lib/quire" "$work/x/etc/quire/quire.conf" &&
   grep -qx "run_as = quire" "$work/x/etc/quire/quire.conf" &&
   QUIRE_CONFIG="$work/x/etc/quire/quire.conf" "$work/x/usr/bin/quire" config show | grep -qx "general.data_dir = /var/lib/quire"'
+# Every command `quire --help` lists has an entry of its own in the man page.
+man1="$SRC/packaging/quire.1"
+cmds=$("$work/x/usr/bin/quire" --help 2>&1 | sed -n 's/^  \([a-z]*\) .*/\1/p')
+tags=$(sed -n '/^\.TP/{n;p;}' "$man1" | sed 's/\\f[BIRP]//g; s/^\.BI\{0,1\} //')
+check "/package/man-page-commands" '[ -n "$cmds" ] && for c in $cmds; do
+    echo "$tags" | grep -Eq "(^|, )$c( |,|\$)" || { echo "# quire.1 lacks $c" >&2; exit 1; }; done'
+# The worker unit must start on a host without quire.service (database.url elsewhere).
+wunit="$work/x/lib/systemd/system/quire-worker@.service"
+check "/package/worker-unit-standalone" '! grep -q "^Requires=.*quire.service" "$wunit" &&
+  ! grep -q "^BindsTo=" "$wunit" && grep -q "^After=.*quire.service" "$wunit"'
 unit="$work/x/lib/systemd/system/quire.service"
 check "/package/unit-hardening" 'for d in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
     PrivateDevices=yes "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" SystemCallFilter=@system-service \
@@ -63,6 +73,45 @@ if systemd-analyze --help 2>/dev/null | grep -q -- "--offline"; then
 else
   skip "/package/security-score-ok" "systemd-analyze without --offline"
 fi
+
+# The air-gapped bundle, built from this .deb without network: the Debian
+# packages quire depends on are stand-ins here (empty packages of the same
+# names and versions that satisfy the .deb's Depends, and the OCR data), since
+# CI cannot download the real closure. What is checked: the tarball's layout,
+# that bundle.sh refuses a bundle apt cannot resolve from itself alone, and
+# install.sh resolving quire and every dependency from the bundle alone for a
+# machine with nothing installed (apt-get --simulate; nothing is installed).
+mkdir -p "$work/deps" "$work/bundle" "$work/unpacked"
+standin() { # NAME VERSION
+  mkdir -p "$work/si/$1/DEBIAN"
+  printf 'Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: Quire tests <tests@localhost>\nDescription: stand-in\n' \
+    "$1" "$2" >"$work/si/$1/DEBIAN/control"
+  dpkg-deb --build --root-owner-group "$work/si/$1" "$work/deps/${1}_$2_all.deb" >/dev/null
+}
+(dpkg-deb -f "$deb" Depends; echo ", tesseract-ocr-eng") | tr ',' '\n' | sed 's/|.*//; s/^ *//; s/ *$//' | grep -v '^$' |
+  while read -r name op ver; do
+    ver=${ver%)}
+    case $op in "(>="* | "(="*) ;; *) ver=1.0 ;; esac
+    standin "$name" "${ver:-1.0}"
+  done
+ndeps=$(ls "$work/deps" | wc -l)
+tarball=$("$SRC/packaging/bundle.sh" --deb "$deb" --debs-from "$work/deps" "$work/bundle" 2>"$work/bundle.err" | tail -1)
+check "/package/bundle-builds" '[ "$ndeps" -gt 3 ] && [ -f "$tarball" ] || { sed "s/^/# /" "$work/bundle.err" >&2; false; }'
+tar -tzvf "$tarball" 2>/dev/null | awk '{print $1, $6}' >"$work/bundle.list"
+name=$(basename "${tarball:-none}" .tar.gz)
+check "/package/bundle-contents" 'grep -q " $name/debs/$(basename "$deb")\$" "$work/bundle.list" &&
+  grep -q " $name/debs/Packages.gz\$" "$work/bundle.list" && grep -q "^-rwx.* $name/install.sh\$" "$work/bundle.list" &&
+  for d in "$work"/deps/*.deb; do grep -q " $name/debs/$(basename "$d")\$" "$work/bundle.list" ||
+    { echo "# bundle lacks $(basename "$d")" >&2; exit 1; }; done'
+tar -xzf "$tarball" -C "$work/unpacked" 2>/dev/null
+"$work/unpacked/$name/install.sh" --check-complete >"$work/install.out" 2>&1
+check "/package/bundle-install-resolves-alone" 'grep -q "^Inst quire " "$work/install.out" &&
+  grep -q "^Inst postgresql-15 " "$work/install.out" && grep -q "^Inst tesseract-ocr-eng " "$work/install.out" &&
+  [ "$(grep -c "^Inst " "$work/install.out")" -eq "$((ndeps + 1))" ] || { sed "s/^/# /" "$work/install.out" >&2; false; }'
+rm "$work"/deps/postgresql-15_*.deb
+"$SRC/packaging/bundle.sh" --deb "$deb" --debs-from "$work/deps" "$work/bundle2" >/dev/null 2>"$work/bundle2.err"
+check "/package/bundle-refuses-incomplete" '! ls "$work"/bundle2/*.tar.gz >/dev/null 2>&1 &&
+  grep -q "does not hold every package" "$work/bundle2.err"'
 
 # The scratch root: / seen through an overlay whose upper layer is thrown away.
 root="$work/root"
@@ -101,6 +150,16 @@ kill -TERM $pid
 wait $pid && echo "stopped ok"
 runuser -u quire -- quire show 1 2>/dev/null | grep -q '"INV-PKG-0001"' && echo "show ok"
 tail -n 15 /tmp/serve.out /tmp/serve.log >&2
+# Configuring again (an upgrade) keeps the key; with the key file moved away
+# (sealed as a credential), it makes no new one.
+sum=$(sha256sum </var/lib/quire/keys/kek.key)
+/var/lib/dpkg/info/quire.postinst configure 0.1.0 >/tmp/postinst2.log 2>&1 &&
+  [ "$(sha256sum </var/lib/quire/keys/kek.key)" = "$sum" ] && echo "reconfigure keeps key"
+mv /var/lib/quire/keys/kek.key /tmp/kek.sealed
+/var/lib/dpkg/info/quire.postinst configure 0.1.0 >/tmp/postinst3.log 2>&1 &&
+  [ ! -e /var/lib/quire/keys/kek.key ] && grep -q "not run" /tmp/postinst3.log && echo "reconfigure without key file ok"
+sed 's/^/postinst: /' /tmp/postinst2.log /tmp/postinst3.log >&2
+mv /tmp/kek.sealed /var/lib/quire/keys/kek.key
 dpkg --purge quire >/tmp/purge.log 2>&1 && echo "purged $(test -e /usr/bin/quire && echo binary-left) $(test -e /etc/quire/quire.conf && echo conf-left) $(test -d /var/lib/quire/keys && echo data-kept)"
 EOF
 if unshare -m true 2>/dev/null; then
@@ -125,9 +184,11 @@ if unshare -m true 2>/dev/null; then
   check "/package/doctor-as-service-user" 'saw "^doctor ok$"'
   check "/package/service-runs" 'saw "^healthz ok$" && saw "^processed ok$" && saw "^stopped ok$" && saw "^show ok$" ||
     { sed "s/^/# /" "$work/inside.err" >&2; false; }'
+  check "/package/postinst-keeps-key" 'saw "^reconfigure keeps key$" && saw "^reconfigure without key file ok$" ||
+    { grep "^postinst: " "$work/inside.err" | sed "s/^/# /" >&2; false; }'
   check "/package/purge" 'saw "^purged   data-kept$"'
 else
-  for t in install-scratch-root permissions doctor-as-service-user service-runs purge; do
+  for t in install-scratch-root permissions doctor-as-service-user service-runs postinst-keeps-key purge; do
     skip "/package/$t" "no private mount namespace here (needs root)"
   done
 fi

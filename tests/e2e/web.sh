@@ -118,6 +118,22 @@ check "/web/api/correction-errors" '
   [ "$(code -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: application/json" -d "{\"fields\":{\"nope\":1}}" "$B/api/v1/documents/$doc/corrections")" = 400 ] &&
   [ "$(code -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: application/json" -d "{\"fields\":" "$B/api/v1/documents/$doc/corrections")" = 400 ] &&
   [ "$(code -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: text/plain" -d "x" "$B/api/v1/documents/$doc/corrections")" = 415 ]'
+# Table fields (line items) are corrected as arrays, checked against the invoice schema.
+items='{"fields":{"line_items":[{"description":"Fixed widget","quantity":3,"unit_price":2.5,"amount":7.5}]}}'
+corr=$(curl -s -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: application/json" -d "$items" \
+  "$B/api/v1/documents/$doc/corrections")
+check "/web/api/correction-of-line-items" 'echo "$corr" | grep -q "\"version\":3" &&
+  curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$doc/result" |
+  grep -q "\"line_items\":{\"value\":\[{\"description\":\"Fixed widget\",\"quantity\":3,\"unit_price\":2.5,\"amount\":7.5}\].*\"corrected\":true" ||
+  { echo "# $corr" >&2; false; }'
+bad=$(curl -s -w " %{http_code}" -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: application/json" \
+  -d '{"fields":{"line_items":[{"description":"x","quantity":"three"}]}}' "$B/api/v1/documents/$doc/corrections")
+bad2=$(curl -s -w " %{http_code}" -H "Authorization: Bearer ${tok[reviewer]}" -H "Content-Type: application/json" \
+  -d '{"fields":{"invoice_number":{"value":"x"}}}' "$B/api/v1/documents/$doc/corrections")
+check "/web/api/correction-of-line-items-invalid" 'echo "$bad" | grep -q "^{\"error\":{\"code\":\"bad_request\",\"message\":\"field .*line_items.* does not match the invoice schema: .*/line_items/0/quantity.* 400$" &&
+  echo "$bad2" | grep -q "^{\"error\":{\"code\":\"bad_request\".* 400$" &&
+  curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$doc/result" | grep -q "\"Fixed widget\"" ||
+  { echo "# $bad / $bad2" >&2; false; }'
 check "/web/api/approve-then-export" '[ "$(code -X POST -H "Authorization: Bearer ${tok[reviewer]}" "$B/api/v1/documents/$doc/approve")" = 200 ] &&
   curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$doc" | grep -q "\"review_state\":\"approved\",\"reviewed_by\":\"token:"'
 
