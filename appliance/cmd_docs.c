@@ -190,9 +190,37 @@ static enum qerr load_pdf(const char *path, size_t max, struct loaded *out, char
 	return QERR_OK;
 }
 
+/* The first line of a file ("-": standard input), its line end dropped, in guarded memory. A
+ * password never travels on the command line, where ps would show it. */
+static enum qerr read_password_file(const char *path, struct vault_buf *ret, char **reterr)
+{
+	g_autoptr(GError) gerr = NULL;
+	char *data = NULL;
+	gsize len = 0;
+	if (strcmp(path, "-") == 0) {
+		g_autoptr(GIOChannel) in = g_io_channel_unix_new(STDIN_FILENO);
+		if (g_io_channel_read_line(in, &data, &len, NULL, &gerr) == G_IO_STATUS_ERROR)
+			return qerr_set(reterr, QERR_IO, "standard input: %s", gerr->message);
+	} else if (!g_file_get_contents(path, &data, &len, &gerr)) {
+		return qerr_set(reterr, QERR_IO, "%s", gerr->message);
+	}
+	size_t n = data ? strcspn(data, "\r\n") : 0;
+	enum qerr e = n ? vault_buf_alloc(n + 1, ret, reterr)
+	                : qerr_set(reterr, QERR_BAD_INPUT, "%s holds no password", strcmp(path, "-") ? path : "standard input");
+	if (!e) {
+		memcpy(ret->data, data, n);
+		ret->data[n] = 0;
+		ret->len = n;
+	}
+	if (data)
+		explicit_bzero(data, len);
+	g_free(data);
+	return e;
+}
+
 int cmd_submit(int argc, char **argv, struct config *cfg)
 {
-	g_autofree char *type = NULL, *key = NULL, *run_at = NULL;
+	g_autofree char *type = NULL, *key = NULL, *run_at = NULL, *password_file = NULL;
 	int priority = 0;
 	GOptionEntry entries[] = {{"type", 't', 0, G_OPTION_ARG_STRING, &type,
 	                           "Document type of every file (invoice, receipt, medical_record, contract or one from "
@@ -206,6 +234,10 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	                           "N"},
 	                          {"run-at", 0, 0, G_OPTION_ARG_STRING, &run_at,
 	                           "Process not before this time, e.g. \"2026-03-01 08:00+00\"", "TIME"},
+	                          {"password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
+	                           "Read the password of encrypted PDFs from the first line of FILE (\"-\": standard "
+	                           "input); it is stored sealed with each document and used by the worker",
+	                           "FILE"},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE...", "Store PDFs encrypted and queue them. Every file is checked first; "
 	                                       "if any is unusable, nothing is submitted.",
@@ -221,6 +253,10 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 		return cmd_fail("submit", terr);
 	if (type && !doctypes_find(types, type))
 		return cmd_fail("submit", g_strdup_printf("unknown document type \"%s\"", type));
+	struct vault_buf password = {0};
+	g_autofree char *perr = NULL;
+	if (password_file && read_password_file(password_file, &password, &perr))
+		return cmd_fail("submit", perr);
 	size_t max = (size_t)cfg->max_file_mb << 20;
 	int n = argc - 1, rc = 0;
 	struct loaded *files = g_new0(struct loaded, n);
@@ -239,7 +275,8 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 		struct store_submit_options so = {.idempotency_key = key,
 		                                  .job = {.max_attempts = cfg->max_attempts, .priority = priority,
 		                                          .run_at = run_at},
-		                                  .doc_type = type};
+		                                  .doc_type = type,
+		                                  .password = (const char *)password.data};
 		if (store_submit_with(app.db, app.vault, base, files[i].data, files[i].len, app.actor, &so, &s, &err)) {
 			rc = cmd_fail("submit", err);
 			break;
@@ -248,6 +285,7 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 		       s.existing ? " (already submitted)" : "");
 	}
 	app_close(&app);
+	vault_buf_free(&password);
 	for (int i = 0; i < n; i++) {
 		g_free(files[i].path);
 		g_free(files[i].data);

@@ -120,6 +120,9 @@ static void upload_form(struct web_req *req, GString *b)
 	g_autofree char *lim = g_format_size(web_opt(req)->max_file_bytes);
 	g_string_append(b, "<h1>Upload</h1><form method=\"post\" action=\"/upload\" enctype=\"multipart/form-data\">");
 	html_csrf(req, b);
+	/* before the files: the upload reads it as each file begins */
+	g_string_append(b, "<label>Password of encrypted PDFs (optional) <input type=\"password\""
+	                   " name=\"pdf_password\" autocomplete=\"off\"></label>");
 	g_string_append_printf(b, "<label>PDF files (up to %d at once, %s each) <input type=\"file\" name=\"files\""
 	                          " accept=\"application/pdf,.pdf\" multiple required></label>"
 	                          "<button type=\"submit\">Upload</button></form>",

@@ -16,10 +16,17 @@
  * new document (the audit lock is taken only there, for a moment) and
  * commit. A request refused or abandoned at any point rolls everything back.
  * web.max_uploads bounds the uploads received at once, and so the
- * connections they hold. */
+ * connections they hold.
+ *
+ * The password of an encrypted PDF comes in the X-PDF-Password header or the
+ * form field "pdf_password", which a form must send before its files (the
+ * upload page does); it applies to every file of the request, is stored
+ * sealed with each document and is never logged. */
 #include "web/internal.h"
 
 #include <string.h>
+
+#define UPLOAD_PASSWORD_FIELD "pdf_password"
 
 #include "core/audit.h"
 #include "core/db.h"
@@ -95,9 +102,13 @@ void upload_file_begin(struct web_req *req, const char *field, const char *filen
 	}
 	if (u->hit)
 		return;
+	const char *password = web_header(req, "X-PDF-Password");
+	if (!password || !password[0])
+		password = web_form(req, UPLOAD_PASSWORD_FIELD);
 	struct store_writer_options o = {.max_bytes = web_opt(req)->max_file_bytes,
 	                                 .require_pdf = true,
-	                                 .job = {.max_attempts = web_opt(req)->max_attempts}};
+	                                 .job = {.max_attempts = web_opt(req)->max_attempts},
+	                                 .password = password};
 	g_autofree char *err = NULL;
 	enum qerr e = store_writer_open(u->db, web_vault(req), &o, &u->w, &err);
 	if (e)
@@ -269,6 +280,9 @@ void upload_end(struct web_req *req)
 	if (!u)
 		return;
 	store_writer_abort(u->w);
+	char *password = (char *)web_form(req, UPLOAD_PASSWORD_FIELD); /* the form's copy, wiped */
+	if (password)
+		explicit_bzero(password, strlen(password));
 	if (u->open)
 		db_rollback(u->db);
 	db_close(u->db);
