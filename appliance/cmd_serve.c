@@ -100,7 +100,7 @@ static int run(int argc, char **argv, struct config *cfg, bool with_worker)
 		.session_idle_s = cfg->web_session_idle_s, .session_max_s = cfg->web_session_max_h * 3600,
 		.password_ops = (unsigned long long)cfg->password_ops, .password_mem = (size_t)cfg->password_mem_mb << 20,
 		.token_days = cfg->token_days, .render_timeout_s = cfg->parse_timeout_s,
-		.render_memory = (size_t)cfg->parse_memory_mb << 20, .settings = (const char *const *)settings};
+		.render_memory = (size_t)cfg->parse_memory_mb << 20, .schemas_dir = cfg->schemas_dir, .settings = (const char *const *)settings};
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
