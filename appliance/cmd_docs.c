@@ -57,6 +57,7 @@ struct extract_options extract_options_of(const struct config *cfg)
 		           .ocr_dpi = cfg->ocr_dpi},
 		.schemas_dir = cfg->schemas_dir,
 		.auto_approve = cfg->auto_approve / 100.0,
+		.auto_approve_set = true,
 	};
 	return o;
 }
