@@ -21,7 +21,7 @@ canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 cleanup() { "$QUIRE" stop >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 
-echo "1..19"
+echo "1..20"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-E2E-0042 --canary "$canary"
 check "/e2e/init" '"$QUIRE" init >>"$log" 2>&1'
 check "/e2e/key-file-mode" '[ "$(stat -c %a "$work/data/keys/kek.key")" = 600 ]'
@@ -35,6 +35,16 @@ check "/e2e/show-values" 'grep -q "\"INV-E2E-0042\"" "$work/show.txt" && grep -q
   grep -q "\"Northwind Supplies GmbH\"" "$work/show.txt" && grep -q "\"EUR\"" "$work/show.txt"'
 check "/e2e/show-history" 'grep -q "document.submitted" "$work/show.txt" && grep -q "job.claimed" "$work/show.txt" &&
   grep -q "job.completed" "$work/show.txt" && grep -Eq "^[0-9]+[[:space:]]+done" "$work/show.txt"'
+
+# quire extract, no database and no model (the rules extractor): the values make-invoice writes
+check "/e2e/extract-fields" 'env -u QUIRE_MODEL_PATH -u QUIRE_MODEL_ENDPOINT "$QUIRE" extract "$work/invoice.pdf" 2>>"$log" |
+  python3 -c "
+import json, sys
+f = json.load(sys.stdin)[\"fields\"]
+v = {k: f[k][\"value\"] for k in (\"invoice_number\", \"issue_date\", \"due_date\", \"total_amount\", \"currency\")}
+sys.exit(v != {\"invoice_number\": \"INV-E2E-0042\", \"issue_date\": \"2026-03-14\", \"due_date\": \"2026-04-13\",
+               \"total_amount\": 1234.51, \"currency\": \"EUR\"})
+"'
 
 model="${QUIRE_SHARED_DIR:-}/models/stories260K.gguf"
 if [ -f "$model" ]; then
