@@ -195,27 +195,29 @@ static enum qerr load_pdf(const char *path, size_t max, struct loaded *out, char
  * password never travels on the command line, where ps would show it. */
 static enum qerr read_password_file(const char *path, struct vault_buf *ret, char **reterr)
 {
-	g_autoptr(GError) gerr = NULL;
-	char *data = NULL;
-	gsize len = 0;
-	if (strcmp(path, "-") == 0) {
-		g_autoptr(GIOChannel) in = g_io_channel_unix_new(STDIN_FILENO);
-		if (g_io_channel_read_line(in, &data, &len, NULL, &gerr) == G_IO_STATUS_ERROR)
-			return qerr_set(reterr, QERR_IO, "standard input: %s", gerr->message);
-	} else if (!g_file_get_contents(path, &data, &len, &gerr)) {
-		return qerr_set(reterr, QERR_IO, "%s", gerr->message);
-	}
-	size_t n = data ? strcspn(data, "\r\n") : 0;
-	enum qerr e = n ? vault_buf_alloc(n + 1, ret, reterr)
-	                : qerr_set(reterr, QERR_BAD_INPUT, "%s holds no password", strcmp(path, "-") ? path : "standard input");
+	bool std_in = strcmp(path, "-") == 0;
+	const char *name = std_in ? "standard input" : path;
+	FILE *f = std_in ? stdin : fopen(path, "re");
+	if (!f)
+		return qerr_set(reterr, QERR_IO, "%s: %s", path, g_strerror(errno));
+	char line[STORE_MAX_PASSWORD + 3]; /* the password, a CR LF and the NUL */
+	bool got = fgets(line, sizeof line, f) != NULL;
+	if (!std_in)
+		fclose(f);
+	size_t n = got ? strcspn(line, "\r\n") : 0;
+	enum qerr e = QERR_OK;
+	if (n > STORE_MAX_PASSWORD)
+		e = qerr_set(reterr, QERR_BAD_INPUT, "%s: the password is longer than %d bytes", name, STORE_MAX_PASSWORD);
+	else if (n == 0)
+		e = qerr_set(reterr, QERR_BAD_INPUT, "%s holds no password", name);
+	else
+		e = vault_buf_alloc(n + 1, ret, reterr);
 	if (!e) {
-		memcpy(ret->data, data, n);
+		memcpy(ret->data, line, n);
 		ret->data[n] = 0;
 		ret->len = n;
 	}
-	if (data)
-		explicit_bzero(data, len);
-	g_free(data);
+	explicit_bzero(line, sizeof line);
 	return e;
 }
 
@@ -254,10 +256,6 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 		return cmd_fail("submit", terr);
 	if (type && !doctypes_find(types, type))
 		return cmd_fail("submit", g_strdup_printf("unknown document type \"%s\"", type));
-	struct vault_buf password = {0};
-	g_autofree char *perr = NULL;
-	if (password_file && read_password_file(password_file, &password, &perr))
-		return cmd_fail("submit", perr);
 	size_t max = (size_t)cfg->max_file_mb << 20;
 	int n = argc - 1, rc = 0;
 	struct loaded *files = g_new0(struct loaded, n);
@@ -269,6 +267,9 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	struct app app = {0};
 	g_autofree char *err = NULL;
 	if (!rc && app_open(cfg, APP_DB | APP_VAULT, &app, &err))
+		rc = cmd_fail("submit", err);
+	struct vault_buf password = {0}; /* guarded memory: read once the vault is open */
+	if (!rc && password_file && read_password_file(password_file, &password, &err))
 		rc = cmd_fail("submit", err);
 	for (int i = 0; !rc && i < n; i++) {
 		struct store_submitted s;

@@ -254,8 +254,7 @@ enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_opt
 	if (!e && opt->model)
 		e = modelfields_extract(opt->model, type, doc, lay, &model, reterr);
 	if (!e) {
-		*ret_result = combine(type, rules, model, cls,
-		                      approve_threshold(opt), NULL);
+		*ret_result = combine(type, rules, model, cls, approve_threshold(opt), NULL);
 		struct json *stats = model ? copy_of(json_get(model, "model")) : NULL;
 		if (stats)
 			json_add_item(*ret_result, "model", stats);
@@ -316,9 +315,8 @@ enum qerr extract_fields_einvoice(const struct pdftext_doc *doc, const char *xml
 		json_add_string(cls, "syntax", syntax);
 		json_add_number(cls, "confidence", 1);
 		struct json *primary = einvoice_result(type, values);
-		*ret_result = combine(type, rules, primary, cls,
-		                      approve_threshold(opt),
-		                      einvoice_crosscheck(values, page));
+		*ret_result =
+		    combine(type, rules, primary, cls, approve_threshold(opt), einvoice_crosscheck(values, page));
 		json_free(primary);
 		json_free(page);
 	}

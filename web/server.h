@@ -41,7 +41,7 @@ struct server_options {
 	int token_days;             /* lifetime of API tokens made in the UI */
 	int render_timeout_s;       /* page images */
 	size_t render_memory;
-	const char *schemas_dir;    /* fields.schemas_dir: the document types an upload may name */
+	const char *schemas_dir; /* fields.schemas_dir: the document types an upload may name */
 	/* The effective settings, "section.key = value" lines, for the read-only settings page
 	 * (borrowed; secrets left out by the caller). NULL-terminated; may be NULL. */
 	const char *const *settings;

@@ -51,7 +51,7 @@ struct upload {
 	struct store_writer *w; /* its writer, or NULL when it is refused */
 	bool hit;               /* the Idempotency-Key names an earlier upload: nothing is stored */
 	struct store_submitted earlier;
-	char *doc_type;         /* given in the request's header or query; NULL: classify */
+	char *doc_type; /* given in the request's header or query; NULL: classify */
 };
 
 /* The type an uploader named: *ret (g_free) is NULL for none or "detect". QERR_BAD_INPUT

@@ -293,9 +293,11 @@ static void test_worker_encrypted_pdf(void)
 	ok(db_query(db, q, 0, NULL, &res, &err), err);
 	g_assert_cmpstr(db_res_text(res, 0, 0), ==, "1"); /* there, and not in the clear */
 	db_res_free(res);
-	struct worker_options opt = {.name = "test-worker", .lease_s = 60, .drain = true,
-	                             .extract = {.limits = {.timeout_s = 30, .memory_bytes = (size_t)2048 << 20,
-	                                                    .max_pages = 10}}};
+	struct worker_options opt = {
+	    .name = "test-worker",
+	    .lease_s = 60,
+	    .drain = true,
+	    .extract = {.limits = {.timeout_s = 30, .memory_bytes = (size_t)2048 << 20, .max_pages = 10}}};
 	struct worker_stats stats = {0};
 	ok(worker_run(db, vault, &opt, NULL, &stats, &err), err);
 	g_assert_cmpint(stats.done, ==, 1);

@@ -349,10 +349,10 @@ static const char *literal(const struct json *obj, const char *key)
 static void test_model_unsupported_value(void)
 {
 	static const char answer[] =
-		"{\"supplier_name\":\"Acme Paper Ltd\",\"supplier_address\":null,\"supplier_vat_id\":null,"
-		"\"iban\":null,\"invoice_number\":\"INV-4711-X\",\"issue_date\":\"2026-03-14\",\"due_date\":null,"
-		"\"currency\":\"GBP\",\"net_amount\":null,\"tax_amount\":null,\"total_amount\":120,"
-		"\"buyer_name\":null,\"tax_lines\":[],\"line_items\":[]}";
+	    "{\"supplier_name\":\"Acme Paper Ltd\",\"supplier_address\":null,\"supplier_vat_id\":null,"
+	    "\"iban\":null,\"invoice_number\":\"INV-4711-X\",\"issue_date\":\"2026-03-14\",\"due_date\":null,"
+	    "\"currency\":\"GBP\",\"net_amount\":null,\"tax_amount\":null,\"total_amount\":120,"
+	    "\"buyer_name\":null,\"tax_lines\":[],\"line_items\":[]}";
 	struct fake_endpoint f = {0};
 	fake_start(&f, answer);
 	g_autofree char *url = g_strdup_printf("http://127.0.0.1:%d", f.port);

@@ -158,8 +158,8 @@ static struct json *extract_approving(GBytes *pdf, bool set, double threshold)
 {
 	gsize len = 0;
 	const void *data = g_bytes_get_data(pdf, &len);
-	struct extract_options opt = {.limits = limits, .doc_type = "invoice", .auto_approve = threshold,
-	                              .auto_approve_set = set};
+	struct extract_options opt = {
+	    .limits = limits, .doc_type = "invoice", .auto_approve = threshold, .auto_approve_set = set};
 	struct json *r = NULL;
 	g_autofree char *err = NULL;
 	g_assert_cmpint(extract_document(data, len, &opt, &r, NULL, &err), ==, QERR_OK);
@@ -172,10 +172,10 @@ static struct json *extract_approving(GBytes *pdf, bool set, double threshold)
 static void test_auto_approve_threshold(void)
 {
 	struct text t[] = {
-		{50, 60, "Harbor Office Ltd", 0, false}, {50, 100, "Invoice number: INV-10", 0, false},
-		{50, 115, "Invoice date: 2026-01-10", 0, false}, {50, 130, "Due date: 2026-02-09", 0, false},
-		{300, 200, "Subtotal: 100.00 EUR", 0, false}, {300, 215, "VAT 20%: 20.00 EUR", 0, false},
-		{300, 230, "Total: 120.00 EUR", 0, false},
+	    {50, 60, "Harbor Office Ltd", 0, false},         {50, 100, "Invoice number: INV-10", 0, false},
+	    {50, 115, "Invoice date: 2026-01-10", 0, false}, {50, 130, "Due date: 2026-02-09", 0, false},
+	    {300, 200, "Subtotal: 100.00 EUR", 0, false},    {300, 215, "VAT 20%: 20.00 EUR", 0, false},
+	    {300, 230, "Total: 120.00 EUR", 0, false},
 	};
 	g_autoptr(GBytes) pdf = draw(t, G_N_ELEMENTS(t));
 	struct json *r = extract_approving(pdf, false, 0);
