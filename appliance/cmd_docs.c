@@ -57,6 +57,7 @@ struct extract_options extract_options_of(const struct config *cfg)
 		           .ocr_dpi = cfg->ocr_dpi},
 		.schemas_dir = cfg->schemas_dir,
 		.auto_approve = cfg->auto_approve / 100.0,
+		.auto_approve_set = true,
 	};
 	return o;
 }
@@ -190,9 +191,39 @@ static enum qerr load_pdf(const char *path, size_t max, struct loaded *out, char
 	return QERR_OK;
 }
 
+/* The first line of a file ("-": standard input), its line end dropped, in guarded memory. A
+ * password never travels on the command line, where ps would show it. */
+static enum qerr read_password_file(const char *path, struct vault_buf *ret, char **reterr)
+{
+	bool std_in = strcmp(path, "-") == 0;
+	const char *name = std_in ? "standard input" : path;
+	FILE *f = std_in ? stdin : fopen(path, "re");
+	if (!f)
+		return qerr_set(reterr, QERR_IO, "%s: %s", path, g_strerror(errno));
+	char line[STORE_MAX_PASSWORD + 3]; /* the password, a CR LF and the NUL */
+	bool got = fgets(line, sizeof line, f) != NULL;
+	if (!std_in)
+		fclose(f);
+	size_t n = got ? strcspn(line, "\r\n") : 0;
+	enum qerr e = QERR_OK;
+	if (n > STORE_MAX_PASSWORD)
+		e = qerr_set(reterr, QERR_BAD_INPUT, "%s: the password is longer than %d bytes", name, STORE_MAX_PASSWORD);
+	else if (n == 0)
+		e = qerr_set(reterr, QERR_BAD_INPUT, "%s holds no password", name);
+	else
+		e = vault_buf_alloc(n + 1, ret, reterr);
+	if (!e) {
+		memcpy(ret->data, line, n);
+		ret->data[n] = 0;
+		ret->len = n;
+	}
+	explicit_bzero(line, sizeof line);
+	return e;
+}
+
 int cmd_submit(int argc, char **argv, struct config *cfg)
 {
-	g_autofree char *type = NULL, *key = NULL, *run_at = NULL;
+	g_autofree char *type = NULL, *key = NULL, *run_at = NULL, *password_file = NULL;
 	int priority = 0;
 	GOptionEntry entries[] = {{"type", 't', 0, G_OPTION_ARG_STRING, &type,
 	                           "Document type of every file (invoice, receipt, medical_record, contract or one from "
@@ -206,6 +237,10 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	                           "N"},
 	                          {"run-at", 0, 0, G_OPTION_ARG_STRING, &run_at,
 	                           "Process not before this time, e.g. \"2026-03-01 08:00+00\"", "TIME"},
+	                          {"password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
+	                           "Read the password of encrypted PDFs from the first line of FILE (\"-\": standard "
+	                           "input); it is stored sealed with each document and used by the worker",
+	                           "FILE"},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE...", "Store PDFs encrypted and queue them. Every file is checked first; "
 	                                       "if any is unusable, nothing is submitted.",
@@ -233,13 +268,17 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	g_autofree char *err = NULL;
 	if (!rc && app_open(cfg, APP_DB | APP_VAULT, &app, &err))
 		rc = cmd_fail("submit", err);
+	struct vault_buf password = {0}; /* guarded memory: read once the vault is open */
+	if (!rc && password_file && read_password_file(password_file, &password, &err))
+		rc = cmd_fail("submit", err);
 	for (int i = 0; !rc && i < n; i++) {
 		struct store_submitted s;
 		g_autofree char *base = g_path_get_basename(files[i].path);
 		struct store_submit_options so = {.idempotency_key = key,
 		                                  .job = {.max_attempts = cfg->max_attempts, .priority = priority,
 		                                          .run_at = run_at},
-		                                  .doc_type = type};
+		                                  .doc_type = type,
+		                                  .password = (const char *)password.data};
 		if (store_submit_with(app.db, app.vault, base, files[i].data, files[i].len, app.actor, &so, &s, &err)) {
 			rc = cmd_fail("submit", err);
 			break;
@@ -248,6 +287,7 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 		       s.existing ? " (already submitted)" : "");
 	}
 	app_close(&app);
+	vault_buf_free(&password);
 	for (int i = 0; i < n; i++) {
 		g_free(files[i].path);
 		g_free(files[i].data);

@@ -229,6 +229,11 @@ static struct json *combine(const struct doctype *type, const struct json *rules
 	return root;
 }
 
+static double approve_threshold(const struct extract_options *opt)
+{
+	return opt->auto_approve_set ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE;
+}
+
 enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_options *opt, struct json **ret_result,
                          char **reterr)
 {
@@ -249,8 +254,7 @@ enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_opt
 	if (!e && opt->model)
 		e = modelfields_extract(opt->model, type, doc, lay, &model, reterr);
 	if (!e) {
-		*ret_result = combine(type, rules, model, cls,
-		                      opt->auto_approve > 0 ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE, NULL);
+		*ret_result = combine(type, rules, model, cls, approve_threshold(opt), NULL);
 		struct json *stats = model ? copy_of(json_get(model, "model")) : NULL;
 		if (stats)
 			json_add_item(*ret_result, "model", stats);
@@ -311,9 +315,8 @@ enum qerr extract_fields_einvoice(const struct pdftext_doc *doc, const char *xml
 		json_add_string(cls, "syntax", syntax);
 		json_add_number(cls, "confidence", 1);
 		struct json *primary = einvoice_result(type, values);
-		*ret_result = combine(type, rules, primary, cls,
-		                      opt->auto_approve > 0 ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE,
-		                      einvoice_crosscheck(values, page));
+		*ret_result =
+		    combine(type, rules, primary, cls, approve_threshold(opt), einvoice_crosscheck(values, page));
 		json_free(primary);
 		json_free(page);
 	}

@@ -23,6 +23,8 @@
  * and raised a little by each passed cross-check (totals, line sums). */
 #pragma once
 
+#include <stdbool.h>
+
 #include <stddef.h>
 
 #include "core/qerr.h"
@@ -40,7 +42,11 @@ struct extract_options {
 	struct modelfields *model; /* NULL: the rules extractor only (see modelfields.h) */
 	const char *schemas_dir;   /* operator's document types (doctype.h); NULL or "": built-in only */
 	const char *doc_type;      /* the type given at submission; NULL: classify */
-	double auto_approve;       /* document confidence for automatic approval; <= 0: EXTRACT_DEFAULT_APPROVE */
+	/* Document confidence at or above which results are approved without review: 0 approves
+	 * every result whose checks pass, above 1 none. Used only when auto_approve_set, so a
+	 * zeroed struct gets EXTRACT_DEFAULT_APPROVE and a configured 0 stays 0. */
+	double auto_approve;
+	bool auto_approve_set;
 };
 
 /* *ret_result (json_free) receives the fields; *ret_doc (pdftext_doc_free, may be

@@ -154,6 +154,7 @@ struct store_writer {
 	const struct vault *v;
 	struct store_writer_options o;
 	char *run_at, *doc_type; /* copies behind o */
+	struct vault_buf password; /* guarded copy of o.password (o.password points into it) */
 	struct vault_dek *dek;
 	struct vault_stream *stream;
 	struct vault_hash *hash;
@@ -178,6 +179,7 @@ static void writer_free(struct store_writer *w)
 	g_free(w->sealed);
 	g_free(w->run_at);
 	g_free(w->doc_type);
+	vault_buf_free(&w->password); /* wipes */
 	g_free(w);
 }
 
@@ -186,6 +188,22 @@ static void writer_rollback(struct store_writer *w)
 	/* Errors ignored: after a lost connection the transaction is gone anyway. */
 	if (db_exec(w->db, "ROLLBACK TO SAVEPOINT store_writer; RELEASE SAVEPOINT store_writer", NULL) != QERR_OK)
 		return;
+}
+
+/* A copy in guarded memory; an empty password counts as none. */
+static enum qerr writer_keep_password(struct store_writer *w, const char *password, char **reterr)
+{
+	size_t len = password ? strlen(password) : 0;
+	if (!len)
+		return QERR_OK;
+	if (len > STORE_MAX_PASSWORD)
+		return qerr_set(reterr, QERR_BAD_INPUT, "the PDF password is longer than %d bytes", STORE_MAX_PASSWORD);
+	enum qerr e = vault_buf_alloc(len + 1, &w->password, reterr);
+	if (e)
+		return e;
+	memcpy(w->password.data, password, len + 1);
+	w->o.password = (const char *)w->password.data;
+	return QERR_OK;
 }
 
 enum qerr store_writer_open(struct db *db, const struct vault *v, const struct store_writer_options *o,
@@ -202,9 +220,12 @@ enum qerr store_writer_open(struct db *db, const struct vault *v, const struct s
 		w->o.max_bytes = VAULT_MAX_PAYLOAD;
 	w->o.job.run_at = w->run_at = g_strdup(o->job.run_at);
 	w->o.doc_type = w->doc_type = g_strdup(o->doc_type);
+	w->o.password = NULL;
 	w->sealed = g_malloc(VAULT_STREAM_CHUNK + VAULT_STREAM_ABYTES);
 	uint8_t header[VAULT_STREAM_HEADER_BYTES];
 	e = vault_buf_alloc(VAULT_STREAM_CHUNK, &w->buf, reterr);
+	if (!e)
+		e = writer_keep_password(w, o->password, reterr);
 	if (!e)
 		e = vault_dek_new(&w->dek, reterr);
 	if (!e)
@@ -303,6 +324,8 @@ static enum qerr writer_complete(struct store_writer *w, const uint8_t mac[VAULT
 		e = store_put(w->db, w->dek, w->id, "filename", filename, strlen(filename), reterr);
 	if (!e && w->o.doc_type)
 		e = set_doc_type(w->db, w->id, w->o.doc_type, reterr);
+	if (!e && w->o.password)
+		e = store_put(w->db, w->dek, w->id, "password", w->o.password, strlen(w->o.password), reterr);
 	if (!e)
 		e = queue_add(w->db, w->id, &w->o.job, ret_job, reterr);
 	return e;
@@ -365,7 +388,7 @@ static enum qerr submit_tx(struct db *db, const struct vault *v, const char *fil
                            const char *actor, const struct store_submit_options *o, const char *key,
                            struct store_submitted *ret, char **reterr)
 {
-	struct store_writer_options wo = {.job = o->job, .doc_type = o->doc_type};
+	struct store_writer_options wo = {.job = o->job, .doc_type = o->doc_type, .password = o->password};
 	struct store_writer *w = NULL;
 	enum qerr e = store_writer_open(db, v, &wo, &w, reterr);
 	for (size_t off = 0; !e && off < len; off += VAULT_STREAM_CHUNK)
@@ -554,6 +577,29 @@ static enum qerr get_chunks(struct db *db, const struct vault_dek *dek, int64_t 
 	if (!e)
 		e = vault_stream_unseal(dek, doc_id, purpose, all->data, all->len, ret, reterr);
 	g_byte_array_unref(all);
+	return e;
+}
+
+enum qerr store_password(struct db *db, const struct vault_dek *dek, int64_t doc_id, struct vault_buf *ret,
+                         char **reterr)
+{
+	struct vault_buf sealed = {0}, out = {0};
+	g_autofree char *err = NULL;
+	enum qerr e = store_get(db, dek, doc_id, "password", &sealed, &err);
+	if (e == QERR_NOT_FOUND) {
+		*ret = (struct vault_buf){0};
+		return QERR_OK;
+	}
+	if (e)
+		return qerr_set(reterr, e, "%s", err);
+	e = vault_buf_alloc(sealed.len + 1, &out, reterr);
+	if (!e) {
+		memcpy(out.data, sealed.data, sealed.len);
+		out.data[sealed.len] = 0;
+		out.len = sealed.len;
+		*ret = out;
+	}
+	vault_buf_free(&sealed);
 	return e;
 }
 

@@ -45,6 +45,7 @@ struct store_submit_options {
 	const char *idempotency_key;
 	struct queue_new job; /* priority, run-at, attempt limit of the job */
 	const char *doc_type; /* document type given by the submitter (overrides classification); NULL: none */
+	const char *password; /* an encrypted PDF's password, stored sealed as payload "password"; NULL: none */
 };
 
 /* store_submit() with an idempotency key and the job's priority and schedule. */
@@ -71,6 +72,7 @@ struct store_writer_options {
 	bool require_pdf;     /* QERR_NOT_PDF unless %PDF- is within the first 1024 bytes */
 	struct queue_new job; /* copied, run_at included */
 	const char *doc_type; /* as in store_submit_options; copied */
+	const char *password; /* as in store_submit_options; copied into guarded memory */
 };
 
 /* *ret is finished or aborted by the caller (each frees it). */
@@ -99,6 +101,13 @@ enum qerr store_set_key(struct db *db, const struct vault *v, int64_t doc_id, co
 
 /* The document type given at submission (g_free), or NULL in *ret when none was. */
 enum qerr store_doc_type_given(struct db *db, int64_t doc_id, char **ret, char **reterr) QUIRE_MUST_CHECK;
+
+#define STORE_MAX_PASSWORD 1024
+
+/* The password given at submission, in guarded memory (vault_buf_free), NUL-terminated (len
+ * excludes the NUL); *ret stays empty when none was given. */
+enum qerr store_password(struct db *db, const struct vault_dek *dek, int64_t doc_id, struct vault_buf *ret,
+                         char **reterr) QUIRE_MUST_CHECK;
 
 /* The document's data key, unwrapped (vault_dek_free). QERR_NOT_FOUND for an unknown id. */
 enum qerr store_dek(struct db *db, const struct vault *v, int64_t doc_id, struct vault_dek **ret, char **reterr)

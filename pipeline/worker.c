@@ -225,7 +225,7 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 {
 	struct pool *p = s->pool;
 	struct vault_dek *dek = NULL;
-	struct vault_buf pdf = {0};
+	struct vault_buf pdf = {0}, password = {0};
 	struct json *result = NULL;
 	struct pdftext_doc *doc = NULL;
 	enum qerr e = store_dek(s->db, p->v, job->document_id, &dek, reterr);
@@ -237,8 +237,11 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 	g_autofree char *given = NULL; /* the type given at submission overrides classification */
 	if (!e)
 		e = store_doc_type_given(s->db, job->document_id, &given, reterr);
+	if (!e)
+		e = store_password(s->db, dek, job->document_id, &password, reterr);
 	struct extract_options xo = p->opt->extract;
 	xo.doc_type = given;
+	xo.password = password.data ? (const char *)password.data : NULL; /* never logged */
 	if (!e) {
 		/* The model serves one thread at a time; parsing alone needs no lock. */
 		if (p->opt->extract.model)
@@ -248,6 +251,7 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 			g_mutex_unlock(&p->model_lock);
 	}
 	vault_buf_free(&pdf);
+	vault_buf_free(&password);
 	if (!e)
 		e = queue_progress_pages(s->db, job, "saving", doc->total_pages, doc->total_pages, reterr);
 	if (!e || (e == QERR_DB_UNAVAILABLE && result))

@@ -15,6 +15,7 @@
 #include "core/db.h"
 #include "core/json.h"
 #include "core/vault.h"
+#include "extractors/doctype.h"
 #include "pipeline/queue.h"
 #include "web/export.h"
 
@@ -120,6 +121,19 @@ static void upload_form(struct web_req *req, GString *b)
 	g_autofree char *lim = g_format_size(web_opt(req)->max_file_bytes);
 	g_string_append(b, "<h1>Upload</h1><form method=\"post\" action=\"/upload\" enctype=\"multipart/form-data\">");
 	html_csrf(req, b);
+	/* before the files: the upload reads these as each file begins */
+	g_string_append(b, "<label>Document type <select name=\"type\"><option value=\"detect\">detect</option>");
+	const struct doctypes *types = NULL;
+	if (doctypes_shared(web_opt(req)->schemas_dir, &types, NULL) == QERR_OK) {
+		for (size_t i = 0; i < doctypes_count(types); i++) {
+			g_string_append(b, "<option>");
+			html_escape(b, doctypes_at(types, i)->name);
+			g_string_append(b, "</option>");
+		}
+	}
+	g_string_append(b, "</select></label>");
+	g_string_append(b, "<label>Password of encrypted PDFs (optional) <input type=\"password\""
+	                   " name=\"pdf_password\" autocomplete=\"off\"></label>");
 	g_string_append_printf(b, "<label>PDF files (up to %d at once, %s each) <input type=\"file\" name=\"files\""
 	                          " accept=\"application/pdf,.pdf\" multiple required></label>"
 	                          "<button type=\"submit\">Upload</button></form>",

@@ -39,7 +39,8 @@ struct server_options {
 	unsigned long long password_ops; /* Argon2id cost of password changes */
 	size_t password_mem;
 	int token_days;             /* lifetime of API tokens made in the UI */
-	const char *schemas_dir;    /* operator's document types (fields.schemas_dir), for corrections; borrowed */
+	const char *schemas_dir;    /* fields.schemas_dir: the operator's document types, which an upload may
+	                             * name and corrections are checked against; borrowed */
 	int render_timeout_s;       /* page images */
 	size_t render_memory;
 	/* The effective settings, "section.key = value" lines, for the read-only settings page

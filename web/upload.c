@@ -16,15 +16,30 @@
  * new document (the audit lock is taken only there, for a moment) and
  * commit. A request refused or abandoned at any point rolls everything back.
  * web.max_uploads bounds the uploads received at once, and so the
- * connections they hold. */
+ * connections they hold.
+ *
+ * The password of an encrypted PDF comes in the X-PDF-Password header or the
+ * form field "pdf_password", which a form must send before its files (the
+ * upload page does); it applies to every file of the request, is stored
+ * sealed with each document and is never logged.
+ *
+ * A document type chosen by the uploader (the API's X-Document-Type header or
+ * ?type=, checked before the body is read, or the form field "type", sent
+ * before the files) overrides classification for every file; "detect" or
+ * nothing leaves it to classification. An unknown type is refused. */
 #include "web/internal.h"
 
 #include <string.h>
+
+#define UPLOAD_PASSWORD_FIELD "pdf_password"
+#define UPLOAD_TYPE_FIELD "type"
+#define UPLOAD_TYPE_DETECT "detect"
 
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "extractors/doctype.h"
 #include "pipeline/store.h"
 #include "web/multipart.h"
 
@@ -36,7 +51,31 @@ struct upload {
 	struct store_writer *w; /* its writer, or NULL when it is refused */
 	bool hit;               /* the Idempotency-Key names an earlier upload: nothing is stored */
 	struct store_submitted earlier;
+	char *doc_type; /* given in the request's header or query; NULL: classify */
 };
+
+/* The type an uploader named: *ret (g_free) is NULL for none or "detect". QERR_BAD_INPUT
+ * names the known types when name is not one of them. */
+static enum qerr check_type(struct web_req *req, const char *name, char **ret, char **reterr)
+{
+	*ret = NULL;
+	if (!name || !name[0] || strcmp(name, UPLOAD_TYPE_DETECT) == 0)
+		return QERR_OK;
+	const struct doctypes *types = NULL;
+	enum qerr e = doctypes_shared(web_opt(req)->schemas_dir, &types, reterr);
+	if (e)
+		return e;
+	if (doctypes_find(types, name)) {
+		*ret = g_strdup(name);
+		return QERR_OK;
+	}
+	g_autoptr(GString) known = g_string_new(NULL);
+	for (size_t i = 0; i < doctypes_count(types); i++)
+		g_string_append_printf(known, "%s%s", i ? ", " : "", doctypes_at(types, i)->name);
+	g_autofree char *shown = g_utf8_make_valid(name, MIN(strlen(name), 64));
+	return qerr_set(reterr, QERR_BAD_INPUT, "unknown document type \"%s\"; known: %s, or %s to classify", shown,
+	                known->str, UPLOAD_TYPE_DETECT);
+}
 
 unsigned upload_start(struct web_req *req, const char **code, char **msg)
 {
@@ -49,7 +88,15 @@ unsigned upload_start(struct web_req *req, const char **code, char **msg)
 	}
 	u->slot = true;
 	g_autofree char *err = NULL;
-	enum qerr e = db_connect(web_opt(req)->conninfo, &u->db, &err);
+	const char *type = web_header(req, "X-Document-Type");
+	if (!type || !type[0])
+		type = web_query(req, UPLOAD_TYPE_FIELD);
+	enum qerr e = check_type(req, type, &u->doc_type, &err);
+	if (e) {
+		*msg = g_steal_pointer(&err);
+		return web_status_of(e, code);
+	}
+	e = db_connect(web_opt(req)->conninfo, &u->db, &err);
 	if (!e)
 		e = db_begin(u->db, &err);
 	u->open = !e;
@@ -95,11 +142,21 @@ void upload_file_begin(struct web_req *req, const char *field, const char *filen
 	}
 	if (u->hit)
 		return;
+	g_autofree char *form_type = NULL, *err = NULL;
+	enum qerr e = check_type(req, web_form(req, UPLOAD_TYPE_FIELD), &form_type, &err);
+	if (e) {
+		file_refuse(f, e, err);
+		return;
+	}
+	const char *password = web_header(req, "X-PDF-Password");
+	if (!password || !password[0])
+		password = web_form(req, UPLOAD_PASSWORD_FIELD);
 	struct store_writer_options o = {.max_bytes = web_opt(req)->max_file_bytes,
 	                                 .require_pdf = true,
-	                                 .job = {.max_attempts = web_opt(req)->max_attempts}};
-	g_autofree char *err = NULL;
-	enum qerr e = store_writer_open(u->db, web_vault(req), &o, &u->w, &err);
+	                                 .job = {.max_attempts = web_opt(req)->max_attempts},
+	                                 .password = password,
+	                                 .doc_type = form_type ? form_type : u->doc_type};
+	e = store_writer_open(u->db, web_vault(req), &o, &u->w, &err);
 	if (e)
 		file_refuse(f, e, err);
 }
@@ -269,11 +326,15 @@ void upload_end(struct web_req *req)
 	if (!u)
 		return;
 	store_writer_abort(u->w);
+	char *password = (char *)web_form(req, UPLOAD_PASSWORD_FIELD); /* the form's copy, wiped */
+	if (password)
+		explicit_bzero(password, strlen(password));
 	if (u->open)
 		db_rollback(u->db);
 	db_close(u->db);
 	if (u->slot)
 		web_uploads_leave(req);
+	g_free(u->doc_type);
 	g_free(u);
 	req->upload = NULL;
 }

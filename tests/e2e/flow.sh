@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end: the real quire binary, from outside.
 # init -> submit a generated invoice -> worker --drain -> show; bad submissions;
-# a canary string from the PDF appears nowhere in pg_dump, the data directory or the logs.
-# Prints TAP. Usage: flow.sh QUIRE MAKE_INVOICE
+# a canary string from the PDF (and from a PDF password) appears nowhere in pg_dump, the data
+# directory or the logs;
+# encrypted PDFs submitted with their password (file, stdin) and without it.
+# Prints TAP. Usage: flow.sh QUIRE MAKE_INVOICE MAKE_ENCRYPTED
 set -u
 QUIRE=$1
 MAKE_INVOICE=$2
+MAKE_ENCRYPTED=$3
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -21,7 +24,7 @@ canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 cleanup() { "$QUIRE" stop >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 
-echo "1..19"
+echo "1..22"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-E2E-0042 --canary "$canary"
 check "/e2e/init" '"$QUIRE" init >>"$log" 2>&1'
 check "/e2e/key-file-mode" '[ "$(stat -c %a "$work/data/keys/kek.key")" = 600 ]'
@@ -35,6 +38,16 @@ check "/e2e/show-values" 'grep -q "\"INV-E2E-0042\"" "$work/show.txt" && grep -q
   grep -q "\"Northwind Supplies GmbH\"" "$work/show.txt" && grep -q "\"EUR\"" "$work/show.txt"'
 check "/e2e/show-history" 'grep -q "document.submitted" "$work/show.txt" && grep -q "job.claimed" "$work/show.txt" &&
   grep -q "job.completed" "$work/show.txt" && grep -Eq "^[0-9]+[[:space:]]+done" "$work/show.txt"'
+
+# quire extract, no database and no model (the rules extractor): the values make-invoice writes
+check "/e2e/extract-fields" 'env -u QUIRE_MODEL_PATH -u QUIRE_MODEL_ENDPOINT "$QUIRE" extract "$work/invoice.pdf" 2>>"$log" |
+  python3 -c "
+import json, sys
+f = json.load(sys.stdin)[\"fields\"]
+v = {k: f[k][\"value\"] for k in (\"invoice_number\", \"issue_date\", \"due_date\", \"total_amount\", \"currency\")}
+sys.exit(v != {\"invoice_number\": \"INV-E2E-0042\", \"issue_date\": \"2026-03-14\", \"due_date\": \"2026-04-13\",
+               \"total_amount\": 1234.51, \"currency\": \"EUR\"})
+"'
 
 model="${QUIRE_SHARED_DIR:-}/models/stories260K.gguf"
 if [ -f "$model" ]; then
@@ -76,6 +89,20 @@ k2=$("$QUIRE" submit --idempotency-key upload-77 "$work/retry-b.pdf" 2>>"$log")
 check "/e2e/submit-idempotency-key" 'd1=$(echo "$k1" | sed -n "s/.*document \([0-9]*\),.*/\1/p") &&
   d2=$(echo "$k2" | sed -n "s/.*document \([0-9]*\),.*/\1/p") && [ -n "$d1" ] && [ "$d1" = "$d2" ] &&
   echo "$k2" | grep -q "already submitted" && "$QUIRE" worker --drain >>"$log" 2>&1'
+
+# password-protected PDFs: the password (holding the canary) from a file or stdin, or none
+for x in 1 2 3; do "$MAKE_ENCRYPTED" "$work/locked-$x.pdf" "Invoice number: ENC-77$x" "pw-$canary"; done
+printf 'pw-%s\n' "$canary" >"$work/pw.txt"
+docof() { sed -n 's/.*document \([0-9]*\),.*/\1/p'; }
+e1=$("$QUIRE" submit --type invoice --password-file "$work/pw.txt" "$work/locked-1.pdf" 2>>"$log" | docof)
+e2=$(printf 'pw-%s\n' "$canary" | "$QUIRE" submit --type invoice --password-file - "$work/locked-2.pdf" 2>>"$log" | docof)
+e3=$("$QUIRE" submit --type invoice "$work/locked-3.pdf" 2>>"$log" | docof)
+"$QUIRE" worker --drain >>"$log" 2>&1
+check "/e2e/submit-password-file" '[ -n "$e1" ] && [ -n "$e2" ] && "$QUIRE" show "$e1" 2>>"$log" | grep -q "\"ENC-771\"" &&
+  "$QUIRE" show "$e2" 2>>"$log" | grep -q "\"ENC-772\""'
+check "/e2e/submit-without-password-fails" '[ -n "$e3" ] && "$QUIRE" show "$e3" 2>>"$log" >"$work/show3.txt" &&
+  grep -Eq "^[0-9]+[[:space:]]+failed[[:space:]]+1[[:space:]].*password-protected" "$work/show3.txt"'
+rm -f "$work/pw.txt"
 
 pg_dump=$(ls -d /usr/lib/postgresql/*/bin/pg_dump 2>/dev/null | sort -V | tail -1)
 [ -n "$pg_dump" ] || pg_dump=$(command -v pg_dump)

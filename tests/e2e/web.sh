@@ -73,6 +73,40 @@ for _ in $(seq 100); do
 done
 check "/web/api/result" 'curl -s -H "Authorization: Bearer ${tok[reviewer]}" "$B/api/v1/documents/$doc/result" |
   grep -q "\"value\":\"INV-WEB-A\""'
+# --- document type given at upload (header, query, form field), unknown types refused ---
+wait_processed() { # doc
+  for _ in $(seq 100); do
+    curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$1" | grep -q '"state":"processed"' && return 0
+    sleep 0.2
+  done
+  return 1
+}
+type_of() { # doc -> document_type of its result
+  curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$1/result" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["result"].get("document_type", ""))'
+}
+for x in T1 T2 T3 T4; do "$MAKE_INVOICE" "$work/type-$x.pdf" --number "INV-TYPE-$x" >/dev/null; done
+up_typed() { # file curl-args... -> document id
+  local f=$1; shift
+  curl -s -H "Authorization: Bearer ${tok[operator]}" "$@" "$B/api/v1/documents${QS:-}" |
+    sed -n 's/.*"document_id":\([0-9]*\).*/\1/p'
+}
+d1=$(up_typed "$work/type-T1.pdf" -H "Content-Type: application/pdf" -H "X-Document-Type: receipt" --data-binary @"$work/type-T1.pdf")
+d2=$(QS="?type=receipt" up_typed "$work/type-T2.pdf" -H "Content-Type: application/pdf" --data-binary @"$work/type-T2.pdf")
+d3=$(up_typed "$work/type-T3.pdf" -F "type=receipt" -F "files=@$work/type-T3.pdf;type=application/pdf")
+d4=$(up_typed "$work/type-T4.pdf" -H "Content-Type: application/pdf" -H "X-Document-Type: detect" --data-binary @"$work/type-T4.pdf")
+check "/web/api/upload-type-header" '[ -n "$d1" ] && wait_processed "$d1" && [ "$(type_of "$d1")" = receipt ]'
+check "/web/api/upload-type-query" '[ -n "$d2" ] && wait_processed "$d2" && [ "$(type_of "$d2")" = receipt ]'
+check "/web/api/upload-type-form-field" '[ -n "$d3" ] && wait_processed "$d3" && [ "$(type_of "$d3")" = receipt ]'
+check "/web/api/upload-type-detect" '[ -n "$d4" ] && wait_processed "$d4" && [ "$(type_of "$d4")" = invoice ]'
+n_docs=$(docs_count)
+"$MAKE_INVOICE" "$work/type-bad.pdf" --number INV-TYPE-BAD >/dev/null
+check "/web/api/upload-type-unknown" 'out=$(curl -s -w " %{http_code}" -H "Authorization: Bearer ${tok[operator]}" \
+    -H "Content-Type: application/pdf" -H "X-Document-Type: bogus" --data-binary @"$work/type-bad.pdf" "$B/api/v1/documents") &&
+  [ "${out##* }" = 400 ] && echo "$out" | grep -q "unknown document type .*bogus.*known: .*invoice" &&
+  out=$(curl -s -w " %{http_code}" -H "Authorization: Bearer ${tok[operator]}" -F "type=bogus" \
+    -F "files=@$work/type-bad.pdf;type=application/pdf" "$B/api/v1/documents") &&
+  [ "${out##* }" = 400 ] && echo "$out" | grep -q "unknown document type" && [ "$(docs_count)" = "$n_docs" ]'
 check "/web/api/unauthenticated-json-error" '[ "$(curl -s "$B/api/v1/documents")" = "{\"error\":{\"code\":\"unauthenticated\",\"message\":\"a valid API token (Authorization: Bearer) is required\"}}" ]'
 check "/web/api/bad-token" '[ "$(code -H "Authorization: Bearer qt_nope" "$B/api/v1/documents")" = 401 ]'
 
@@ -217,6 +251,11 @@ check "/web/no-state-change-on-get" '[ "$(code -b "${jar[reviewer]}" "$B/documen
 check "/web/upload/ui-per-file-errors" 'ca=$(csrf_of "${jar[operator]}") &&
   out=$(curl -s -b "${jar[operator]}" -F "csrf=$ca" -F "files=@$work/b.pdf;type=application/pdf" -F "files=@$work/t.pdf;type=application/pdf" "$B/upload") &&
   echo "$out" | grep -q "queued" && echo "$out" | grep -q "refused"'
+check "/web/upload/ui-type-select" 'curl -s -b "${jar[operator]}" "$B/upload" | grep -q "<select name=\"type\"><option value=\"detect\">detect</option>.*<option>receipt</option>" &&
+  "$MAKE_INVOICE" "$work/type-ui.pdf" --number INV-TYPE-UI >/dev/null && ca=$(csrf_of "${jar[operator]}") &&
+  out=$(curl -s -b "${jar[operator]}" -F "csrf=$ca" -F "type=receipt" -F "files=@$work/type-ui.pdf;type=application/pdf" "$B/upload") &&
+  du=$(echo "$out" | sed -n "s/.*documents\/\([0-9]*\)\".*/\1/p" | head -1) && [ -n "$du" ] && wait_processed "$du" &&
+  [ "$(type_of "$du")" = receipt ]'
 "$MAKE_INVOICE" "$work/d.pdf" --number INV-WEB-D >/dev/null
 n_docs=$(docs_count)
 check "/web/upload/ui-needs-csrf" '[ "$(code -b "${jar[operator]}" -F "files=@$work/d.pdf;type=application/pdf" "$B/upload")" = 403 ] &&

@@ -13,6 +13,7 @@
 #include "pipeline/store.h"
 #include "pipeline/worker.h"
 #include "tests/integration/pgtest.h"
+#include "tests/unit/test_pdf_fixtures.h"
 
 static struct db *db;
 static struct vault *vault;
@@ -318,6 +319,59 @@ static void test_worker_drains_queue(void)
 	db_res_free(res);
 }
 
+static struct store_submitted submit_encrypted(const char *text, const char *password)
+{
+	g_autoptr(GBytes) pdf = fixture_encrypted(text, "s3cret-pw");
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct store_submit_options o = {.job = {.max_attempts = 3}, .doc_type = "invoice", .password = password};
+	struct store_submitted s;
+	g_autofree char *err = NULL;
+	ok(store_submit_with(db, vault, "locked.pdf", data, len, "test", &o, &s, &err), err);
+	return s;
+}
+
+/* The password given at submission is stored sealed and opens the PDF in the worker; without
+ * it the job fails at once (no retries) and says a password is needed. */
+static void test_worker_encrypted_pdf(void)
+{
+	g_autofree char *err = NULL;
+	ok(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')", &err), err);
+	struct store_submitted with = submit_encrypted("Invoice number: ENC-2041", "s3cret-pw");
+	struct store_submitted without = submit_encrypted("Invoice number: ENC-2042", NULL);
+	struct db_res *res = NULL;
+	g_autofree char *q = g_strdup_printf("SELECT count(*) FROM payloads WHERE document_id = %lld AND purpose ="
+	                                     " 'password' AND position('s3cret-pw'::bytea in sealed) = 0",
+	                                     (long long)with.doc_id);
+	ok(db_query(db, q, 0, NULL, &res, &err), err);
+	g_assert_cmpstr(db_res_text(res, 0, 0), ==, "1"); /* there, and not in the clear */
+	db_res_free(res);
+	struct worker_options opt = {
+	    .name = "test-worker",
+	    .lease_s = 60,
+	    .drain = true,
+	    .extract = {.limits = {.timeout_s = 30, .memory_bytes = (size_t)2048 << 20, .max_pages = 10}}};
+	struct worker_stats stats = {0};
+	ok(worker_run(db, vault, &opt, NULL, &stats, &err), err);
+	g_assert_cmpint(stats.done, ==, 1);
+	g_assert_cmpint(stats.failed, ==, 1);
+	struct vault_dek *dek = NULL;
+	ok(store_dek(db, vault, with.doc_id, &dek, &err), err);
+	struct vault_buf buf = {0};
+	ok(store_get(db, dek, with.doc_id, "result", &buf, &err), err);
+	struct json *r = NULL;
+	ok(json_parse((const char *)buf.data, buf.len, &r, &err), err);
+	g_assert_cmpstr(json_get_string(json_get(json_get(r, "fields"), "invoice_number"), "value"), ==, "ENC-2041");
+	json_free(r);
+	vault_buf_free(&buf);
+	vault_dek_free(dek);
+	g_assert_cmpstr(job_state(with.job_id, &res), ==, "done");
+	db_res_free(res);
+	g_assert_cmpstr(job_state(without.job_id, &res), ==, "failed");
+	g_assert_nonnull(strstr(db_res_text(res, 0, 2), "password"));
+	db_res_free(res);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -335,6 +389,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/audit/chain", test_audit_chain);
 	g_test_add_func("/store/dedupe-and-binding", test_store_dedupe_and_binding);
 	g_test_add_func("/worker/drains-queue", test_worker_drains_queue);
+	g_test_add_func("/worker/encrypted-pdf", test_worker_encrypted_pdf);
 	int rc = g_test_run();
 	vault_close(vault);
 	db_close(db);

@@ -1,10 +1,19 @@
-/* Unit tests of extractors/: number and date forms, invoice rules, the sandboxed parser on real PDFs. */
+/* Unit tests of extractors/: number and date forms, invoice rules, the sandboxed parser on real PDFs,
+ * and the model's answers checked against the document (an OpenAI-compatible endpoint scripted on
+ * 127.0.0.1 plays the model). */
+#include <arpa/inet.h>
 #include <cairo-pdf.h>
 #include <glib.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/json.h"
+#include "extractors/doctype.h"
 #include "extractors/extract.h"
+#include "extractors/layout.h"
 #include "extractors/modelfields.h"
 #include "extractors/pdftext.h"
 #include "extractors/rules.h"
@@ -230,6 +239,166 @@ static void test_model_fields(void)
 	modelfields_close(mf);
 }
 
+/* A chat-completions endpoint that answers every request with one canned model answer. */
+struct fake_endpoint {
+	int fd;
+	int port;
+	GThread *thread;
+	gint stop;
+	char *reply; /* the whole HTTP response */
+	gint requests;
+};
+
+static void fake_read_request(int c)
+{
+	GString *in = g_string_new(NULL);
+	long want = -1;
+	bool continued = false;
+	char buf[8192];
+	for (;;) {
+		struct pollfd p = {c, POLLIN, 0};
+		if (poll(&p, 1, 5000) <= 0)
+			break;
+		ssize_t n = read(c, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		g_string_append_len(in, buf, n);
+		const char *end = strstr(in->str, "\r\n\r\n");
+		if (!end)
+			continue;
+		if (want < 0) {
+			const char *cl = strcasestr(in->str, "Content-Length:");
+			want = cl ? g_ascii_strtoll(cl + 15, NULL, 10) : 0;
+		}
+		if (!continued && strcasestr(in->str, "Expect: 100-continue")) {
+			continued = true;
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			if (write(c, cont, sizeof cont - 1) < 0)
+				break;
+		}
+		if ((long)(in->len - (size_t)(end + 4 - in->str)) >= want)
+			break;
+	}
+	g_string_free(in, TRUE);
+}
+
+static gpointer fake_serve(gpointer data)
+{
+	struct fake_endpoint *f = data;
+	while (!g_atomic_int_get(&f->stop)) {
+		struct pollfd p = {f->fd, POLLIN, 0};
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		int c = accept(f->fd, NULL, NULL);
+		if (c < 0)
+			continue;
+		fake_read_request(c);
+		g_atomic_int_inc(&f->requests);
+		if (write(c, f->reply, strlen(f->reply)) < 0)
+			g_printerr("fake endpoint: write failed\n");
+		close(c);
+	}
+	return NULL;
+}
+
+/* Serves answer (the model's JSON text) as the content of every chat completion. */
+static void fake_start(struct fake_endpoint *f, const char *answer)
+{
+	struct json *body = json_new_object();
+	struct json *choice = json_append(json_add_item(body, "choices", json_new_array()), json_new_object());
+	struct json *msg = json_add_item(choice, "message", json_new_object());
+	json_add_string(msg, "role", "assistant");
+	json_add_string(msg, "content", answer);
+	json_add_string(choice, "finish_reason", "stop");
+	g_autofree char *text = json_format(body, false);
+	json_free(body);
+	f->reply = g_strdup_printf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+	                           "Connection: close\r\n\r\n%s",
+	                           strlen(text), text);
+	f->fd = socket(AF_INET, SOCK_STREAM, 0);
+	g_assert_cmpint(f->fd, >=, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof a;
+	g_assert_cmpint(bind(f->fd, (struct sockaddr *)&a, sizeof a), ==, 0);
+	g_assert_cmpint(listen(f->fd, 4), ==, 0);
+	g_assert_cmpint(getsockname(f->fd, (struct sockaddr *)&a, &alen), ==, 0);
+	f->port = ntohs(a.sin_port);
+	f->thread = g_thread_new("fake-endpoint", fake_serve, f);
+}
+
+static void fake_stop(struct fake_endpoint *f)
+{
+	g_atomic_int_set(&f->stop, 1);
+	g_thread_join(f->thread);
+	close(f->fd);
+	g_free(f->reply);
+}
+
+/* A member's JSON text ("true", "false", ...), for the tests' comparisons; "" when absent. */
+static const char *literal(const struct json *obj, const char *key)
+{
+	static char out[64];
+	const struct json *v = json_get(obj, key);
+	g_autofree char *t = v ? json_format(v, false) : NULL;
+	g_strlcpy(out, t ? t : "", sizeof out);
+	return out;
+}
+
+/* The model's answer checked against the page: a value the document holds is supported, with its
+ * page and box; one it does not (an invented invoice number) is flagged and its confidence cut. */
+static void test_model_unsupported_value(void)
+{
+	static const char answer[] =
+	    "{\"supplier_name\":\"Acme Paper Ltd\",\"supplier_address\":null,\"supplier_vat_id\":null,"
+	    "\"iban\":null,\"invoice_number\":\"INV-4711-X\",\"issue_date\":\"2026-03-14\",\"due_date\":null,"
+	    "\"currency\":\"GBP\",\"net_amount\":null,\"tax_amount\":null,\"total_amount\":120,"
+	    "\"buyer_name\":null,\"tax_lines\":[],\"line_items\":[]}";
+	struct fake_endpoint f = {0};
+	fake_start(&f, answer);
+	g_autofree char *url = g_strdup_printf("http://127.0.0.1:%d", f.port);
+	struct modelfields_options mo = {.endpoint = url, .context = 4096, .time_limit_s = 20};
+	struct modelfields *mf = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(modelfields_open(&mo, &mf, &err), ==, QERR_OK);
+	const char *lines[] = {"Acme Paper Ltd", "Invoice No: 2026-0007", "Date: 14 March 2026", "Total: 120.00 GBP",
+	                       NULL};
+	g_autoptr(GBytes) pdf = make_pdf(lines, 1);
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct pdftext_doc *doc = NULL;
+	g_assert_cmpint(sandbox_extract(data, len, NULL, &limits, &doc, &err), ==, QERR_OK);
+	struct layout *lay = layout_build(doc);
+	const struct doctypes *types = NULL;
+	g_assert_cmpint(doctypes_shared(NULL, &types, &err), ==, QERR_OK);
+	struct json *r = NULL;
+	g_assert_cmpint(modelfields_extract(mf, doctypes_find(types, "invoice"), doc, lay, &r, &err), ==, QERR_OK);
+	g_assert_cmpint(g_atomic_int_get(&f.requests), >=, 1);
+	const struct json *fields = json_get(r, "fields");
+	/* present in the text: supported, with the page and the box it was found in */
+	const struct json *total = json_get(fields, "total_amount");
+	g_assert_cmpstr(literal(total, "supported"), ==, "true");
+	double page = 0, conf = 0, invented_conf = 1;
+	g_assert_true(json_get_number(total, "page", &page));
+	g_assert_cmpfloat(page, ==, 1);
+	g_assert_cmpuint(json_array_size(json_get(total, "box")), ==, 4);
+	g_assert_true(json_get_number(total, "confidence", &conf));
+	g_assert_cmpstr(literal(json_get(fields, "issue_date"), "supported"), ==, "true"); /* written 14 March 2026 */
+	/* nowhere in the text: unsupported, no page, its confidence a quarter of a supported one's */
+	const struct json *invented = json_get(fields, "invoice_number");
+	g_assert_cmpstr(json_get_string(invented, "value"), ==, "INV-4711-X");
+	g_assert_cmpstr(literal(invented, "supported"), ==, "false");
+	g_assert_true(json_is_null(json_get(invented, "page")));
+	g_assert_null(json_get(invented, "box"));
+	g_assert_true(json_get_number(invented, "confidence", &invented_conf));
+	g_assert_cmpfloat(conf, >, 0);
+	g_assert_cmpfloat_with_epsilon(invented_conf, conf * 0.25, 0.001);
+	json_free(r);
+	layout_free(lay);
+	pdftext_doc_free(doc);
+	modelfields_close(mf);
+	fake_stop(&f);
+}
+
 static void test_model_bad_file(void)
 {
 	g_autofree char *dir = g_dir_make_tmp("quire-model-XXXXXX", NULL);
@@ -254,5 +423,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/extract/invoice-document", test_extract_document);
 	g_test_add_func("/modelfields/constrained-answer", test_model_fields);
 	g_test_add_func("/modelfields/bad-file", test_model_bad_file);
+	g_test_add_func("/modelfields/unsupported-value", test_model_unsupported_value);
 	return g_test_run();
 }

@@ -154,6 +154,61 @@ static void test_two_columns_and_page_break(void)
 	g_ptr_array_free(keep, TRUE);
 }
 
+static struct json *extract_approving(GBytes *pdf, bool set, double threshold)
+{
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct extract_options opt = {
+	    .limits = limits, .doc_type = "invoice", .auto_approve = threshold, .auto_approve_set = set};
+	struct json *r = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(extract_document(data, len, &opt, &r, NULL, &err), ==, QERR_OK);
+	return r;
+}
+
+/* fields.auto_approve is honoured as given, 0 included (it once fell back to the default):
+ * at or above the threshold a document is approved, below it reviewed; unset means the
+ * default. */
+static void test_auto_approve_threshold(void)
+{
+	struct text t[] = {
+	    {50, 60, "Harbor Office Ltd", 0, false},         {50, 100, "Invoice number: INV-10", 0, false},
+	    {50, 115, "Invoice date: 2026-01-10", 0, false}, {50, 130, "Due date: 2026-02-09", 0, false},
+	    {300, 200, "Subtotal: 100.00 EUR", 0, false},    {300, 215, "VAT 20%: 20.00 EUR", 0, false},
+	    {300, 230, "Total: 120.00 EUR", 0, false},
+	};
+	g_autoptr(GBytes) pdf = draw(t, G_N_ELEMENTS(t));
+	struct json *r = extract_approving(pdf, false, 0);
+	double c = 0, th = 0;
+	g_assert_true(json_get_number(r, "confidence", &c));
+	g_assert_true(json_get_number(r, "auto_approve", &th));
+	g_assert_cmpfloat(th, ==, EXTRACT_DEFAULT_APPROVE);
+	g_assert_cmpfloat(c, >, 0.5);
+	json_free(r);
+	r = extract_approving(pdf, true, c);
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "approved");
+	json_free(r);
+	r = extract_approving(pdf, true, c + 0.01);
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "review");
+	json_free(r);
+	r = extract_approving(pdf, true, 1.01); /* fields.auto_approve = 101: never */
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "review");
+	json_free(r);
+	/* no total found: confidence 0, reviewed by default, approved when the threshold is 0 */
+	t[6].s = "Amount: 120.00 EUR";
+	g_autoptr(GBytes) weak = draw(t, G_N_ELEMENTS(t));
+	r = extract_approving(weak, false, 0);
+	g_assert_true(json_get_number(r, "confidence", &c));
+	g_assert_cmpfloat(c, <, EXTRACT_DEFAULT_APPROVE);
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "review");
+	json_free(r);
+	r = extract_approving(weak, true, 0);
+	g_assert_true(json_get_number(r, "auto_approve", &th));
+	g_assert_cmpfloat(th, ==, 0);
+	g_assert_cmpstr(json_get_string(r, "status"), ==, "approved");
+	json_free(r);
+}
+
 /* A total that does not add up: the check fails, confidence drops, the document waits for review. */
 static void test_failed_check_means_review(void)
 {
@@ -576,6 +631,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fields/rules/two-columns-and-page-break", test_two_columns_and_page_break);
 	g_test_add_func("/fields/validate/failed-check-means-review", test_failed_check_means_review);
 	g_test_add_func("/fields/validate/checks", test_validators);
+	g_test_add_func("/fields/validate/auto-approve-threshold", test_auto_approve_threshold);
 	g_test_add_func("/fields/eval/counts", test_eval_counts);
 	g_test_add_func("/fields/doctype/operator-type", test_operator_type);
 	g_test_add_func("/fields/doctype/unknown-refused", test_unknown_type_refused);
