@@ -21,7 +21,7 @@ canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 cleanup() { "$QUIRE" stop >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 
-echo "1..19"
+echo "1..20"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-E2E-0042 --canary "$canary"
 check "/e2e/init" '"$QUIRE" init >>"$log" 2>&1'
 check "/e2e/key-file-mode" '[ "$(stat -c %a "$work/data/keys/kek.key")" = 600 ]'
@@ -36,6 +36,8 @@ check "/e2e/show-values" 'grep -q "\"INV-E2E-0042\"" "$work/show.txt" && grep -q
 check "/e2e/show-history" 'grep -q "document.submitted" "$work/show.txt" && grep -q "job.claimed" "$work/show.txt" &&
   grep -q "job.completed" "$work/show.txt" && grep -Eq "^[0-9]+[[:space:]]+done" "$work/show.txt"'
 
+check "/e2e/show-recorded" 'grep -Eq "[[:space:]]cli:[^[:space:]]+[[:space:]]+document.viewed[[:space:]]+ok[[:space:]]+quire show, result" "$work/show.txt" &&
+  grep -Eq "[[:space:]]cli:[^[:space:]]+[[:space:]]+audit.read[[:space:]]+ok[[:space:]]+quire show, the document.s history" "$work/show.txt"'
 model="${QUIRE_SHARED_DIR:-}/models/stories260K.gguf"
 if [ -f "$model" ]; then
   check "/e2e/extract-with-model" 'QUIRE_MODEL_PATH="$model" QUIRE_MODEL_CONTEXT=512 "$QUIRE" extract "$work/invoice.pdf" 2>>"$log" |
