@@ -11,7 +11,8 @@
  *   the keyring: numbered wrapping-key versions (random 256-bit keys) in a
  *     file sealed under the keyring subkey. `keys rotate` adds a version,
  *     `keys retire` destroys one. The keyring lives outside the database so
- *     that destroying a version also defeats database backups taken before;
+ *     that destroying a version also defeats copies of the database taken
+ *     before (not a keyring copy from before, which `quire backup` includes);
  *   per-document data keys (DEKs), random, stored wrapped under one keyring
  *     version, the wrapping binding document id and key version.
  *
