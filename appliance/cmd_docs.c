@@ -335,9 +335,32 @@ static int show_history(struct db *db, const char *doc)
 	return 0;
 }
 
+/* Records that the CLI user saw the document (its result, if any) and its audit history. */
+static enum qerr show_record(struct app *app, int64_t id, bool has_result, char **reterr)
+{
+	struct audit_event viewed = {.actor = app->actor, .action = "document.viewed", .object_type = "document",
+	                             .object_id = id, .outcome = "ok", .client = "cli",
+	                             .detail = has_result ? "quire show, result" : "quire show, no result yet"};
+	struct audit_event read = {.actor = app->actor, .action = "audit.read", .object_type = "document",
+	                           .object_id = id, .outcome = "ok", .client = "cli",
+	                           .detail = "quire show, the document's history"};
+	enum qerr e = db_begin(app->db, reterr);
+	if (!e)
+		e = audit_append(app->db, &viewed, reterr);
+	if (!e)
+		e = audit_append(app->db, &read, reterr);
+	if (!e)
+		e = db_commit(app->db, reterr);
+	if (e)
+		db_rollback(app->db);
+	return e;
+}
+
 int cmd_show(int argc, char **argv, struct config *cfg)
 {
-	if (cmd_parse(&argc, &argv, "DOC", "Print a document's decrypted result and its history.", NULL))
+	if (cmd_parse(&argc, &argv, "DOC",
+	              "Print a document's decrypted result and its history; the viewing is recorded in the audit log.",
+	              NULL))
 		return 2;
 	if (argc != 2)
 		return cmd_fail("show", "give one document id");
@@ -352,13 +375,22 @@ int cmd_show(int argc, char **argv, struct config *cfg)
 	struct vault_dek *dek = NULL;
 	struct vault_buf result = {0};
 	int rc = 0;
+	bool has_result = false;
 	enum qerr e = store_dek(app.db, app.vault, id, &dek, &err);
 	if (!e) {
 		e = store_get(app.db, dek, id, "result", &result, &err);
+		has_result = !e;
 		if (e == QERR_NOT_FOUND) {
-			printf("document %lld has no result yet\n", id);
+			g_clear_pointer(&err, g_free);
 			e = QERR_OK;
-		} else if (!e) {
+		}
+	}
+	if (!e)
+		e = show_record(&app, id, has_result, &err);
+	if (!e) {
+		if (!has_result) {
+			printf("document %lld has no result yet\n", id);
+		} else {
 			struct json *j = NULL;
 			if (json_parse((const char *)result.data, result.len, &j, &err) == QERR_OK) {
 				g_autofree char *pretty = json_format(j, true);

@@ -288,17 +288,40 @@ int cmd_keys(int argc, char **argv, struct config *cfg)
 	return rc;
 }
 
+/* What an erasure leaves behind: the keyring copies made before it (`quire backup` files among them)
+ * still hold the key version that wrapped the erased documents' data keys. */
+static void erase_reminder(const char *when, bool rotated)
+{
+	if (rotated)
+		printf("erased at %s. Copies of the database rows taken before no longer open with the keyring as it "
+		       "is now, but they do with a keyring copy from before %s. Every `quire backup` file made before %s "
+		       "holds both the rows and such a keyring: with the key-encryption key it restores the erased "
+		       "documents. Destroy those backup files (and any other keyring copy from before), or take a new "
+		       "backup now and destroy the older ones.\n",
+		       when, when, when);
+	else
+		printf("erased at %s without rotating: the key version that wrapped the erased documents' data keys is "
+		       "still in the keyring, so copies of their rows taken before (every `quire backup` file made before "
+		       "%s among them) can still be decrypted. Run `quire keys rotate` and `quire keys retire` for the "
+		       "old version, then destroy the backups made before the retirement.\n",
+		       when, when);
+}
+
 int cmd_erase(int argc, char **argv, struct config *cfg)
 {
 	gboolean keep = FALSE;
 	GOptionEntry entries[] = {{"no-rotate", 0, 0, G_OPTION_ARG_NONE, &keep,
-	                           "Do not rotate and retire the key version now (backups stay decryptable until then)",
+	                           "Do not rotate and retire the key version now (copies of the rows stay decryptable "
+	                           "with the keyring until then)",
 	                           NULL},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "DOC...",
 	              "Erase documents for good (crypto-shredding): their data keys, originals, text and results are "
-	              "destroyed; then the key version is rotated away and retired, so that backups taken before cannot "
-	              "be decrypted either.",
+	              "destroyed; then the key version is rotated away and retired, so that copies of the database rows "
+	              "taken before the erasure cannot be decrypted without a keyring copy from before it (or the "
+	              "documents' data keys, unwrapped with one). Backups made by `quire backup` before the erasure hold "
+	              "such a keyring: with the key-encryption key they still restore the erased documents, so destroy "
+	              "them and take a new backup.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
 	if (argc < 2)
@@ -322,9 +345,15 @@ int cmd_erase(int argc, char **argv, struct config *cfg)
 	if (!rc && !keep && (rotate(&app, REWRAP_BATCH, &v, &done, &err) || retire_unused(&app, &err)))
 		rc = cmd_fail("erase", err);
 	else if (!rc && !keep)
-		printf("key version %d is active (%lld data keys rewrapped); copies of the erased documents taken "
-		       "earlier can no longer be decrypted\n",
+		printf("key version %d is active (%lld data keys rewrapped); the older versions are destroyed in the "
+		       "keyring\n",
 		       (int)v, (long long)done);
+	if (!rc) {
+		/* Taken after the retirement: a keyring copied before this moment may still hold the old version. */
+		g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+		g_autofree char *when = g_date_time_format(now, "%Y-%m-%d %H:%M:%S UTC");
+		erase_reminder(when, !keep);
+	}
 	app_close(&app);
 	return rc;
 }

@@ -768,18 +768,23 @@ enum qerr vault_dek_unwrap(const struct vault *v, const uint8_t *wrapped, size_t
 	return QERR_OK;
 }
 
-enum qerr vault_seal(const struct vault_dek *dek, int64_t doc_id, const char *purpose, const void *plain,
-                     size_t len, uint8_t **ret, size_t *ret_len, char **reterr)
+/* Layout 2 names its own prefix, so its associated data never equals a layout-1 text. */
+static char *bind_row_ad(int64_t doc_id, const char *purpose, int32_t version)
+{
+	return g_strdup_printf("quire/v2 doc=%lld purpose=%s row=%d", (long long)doc_id, purpose, (int)version);
+}
+
+static enum qerr seal_box(const struct vault_dek *dek, const char *ad, const void *plain, size_t len, uint8_t **ret,
+                          size_t *ret_len, char **reterr)
 {
 	if (len > VAULT_MAX_PAYLOAD)
 		return qerr_set(reterr, QERR_TOO_LARGE, "payload of %zu bytes exceeds the vault limit", len);
-	g_autofree char *ad = bind_ad(doc_id, purpose, 0);
 	seal_raw(dek->key, ad, plain, len, ret, ret_len);
 	return QERR_OK;
 }
 
-enum qerr vault_unseal(const struct vault_dek *dek, int64_t doc_id, const char *purpose, const uint8_t *sealed,
-                       size_t len, struct vault_buf *ret, char **reterr)
+static enum qerr open_box(const struct vault_dek *dek, const char *ad, int64_t doc_id, const char *purpose,
+                          const uint8_t *sealed, size_t len, struct vault_buf *ret, char **reterr)
 {
 	if (len < NONCE_BYTES + TAG_BYTES || len - NONCE_BYTES - TAG_BYTES > VAULT_MAX_PAYLOAD)
 		return qerr_set(reterr, QERR_CRYPTO, "sealed %s of document %lld has a bad length", purpose,
@@ -788,7 +793,6 @@ enum qerr vault_unseal(const struct vault_dek *dek, int64_t doc_id, const char *
 	uint8_t *out = sodium_malloc(plen + 1);
 	if (!out)
 		return qerr_set(reterr, QERR_NOMEM, "out of secure memory for %zu bytes", plen);
-	g_autofree char *ad = bind_ad(doc_id, purpose, 0);
 	enum qerr e = open_raw(dek->key, ad, sealed, len, out, reterr);
 	if (e) {
 		sodium_free(out);
@@ -798,6 +802,34 @@ enum qerr vault_unseal(const struct vault_dek *dek, int64_t doc_id, const char *
 	ret->data = out;
 	ret->len = plen;
 	return QERR_OK;
+}
+
+enum qerr vault_seal(const struct vault_dek *dek, int64_t doc_id, const char *purpose, const void *plain,
+                     size_t len, uint8_t **ret, size_t *ret_len, char **reterr)
+{
+	g_autofree char *ad = bind_ad(doc_id, purpose, 0);
+	return seal_box(dek, ad, plain, len, ret, ret_len, reterr);
+}
+
+enum qerr vault_unseal(const struct vault_dek *dek, int64_t doc_id, const char *purpose, const uint8_t *sealed,
+                       size_t len, struct vault_buf *ret, char **reterr)
+{
+	g_autofree char *ad = bind_ad(doc_id, purpose, 0);
+	return open_box(dek, ad, doc_id, purpose, sealed, len, ret, reterr);
+}
+
+enum qerr vault_seal_version(const struct vault_dek *dek, int64_t doc_id, const char *purpose, int32_t version,
+                             const void *plain, size_t len, uint8_t **ret, size_t *ret_len, char **reterr)
+{
+	g_autofree char *ad = bind_row_ad(doc_id, purpose, version);
+	return seal_box(dek, ad, plain, len, ret, ret_len, reterr);
+}
+
+enum qerr vault_unseal_version(const struct vault_dek *dek, int64_t doc_id, const char *purpose, int32_t version,
+                               const uint8_t *sealed, size_t len, struct vault_buf *ret, char **reterr)
+{
+	g_autofree char *ad = bind_row_ad(doc_id, purpose, version);
+	return open_box(dek, ad, doc_id, purpose, sealed, len, ret, reterr);
 }
 
 enum qerr vault_buf_alloc(size_t len, struct vault_buf *ret, char **reterr)

@@ -11,7 +11,8 @@
  *   the keyring: numbered wrapping-key versions (random 256-bit keys) in a
  *     file sealed under the keyring subkey. `keys rotate` adds a version,
  *     `keys retire` destroys one. The keyring lives outside the database so
- *     that destroying a version also defeats database backups taken before;
+ *     that destroying a version also defeats copies of the database taken
+ *     before (not a keyring copy from before, which `quire backup` includes);
  *   per-document data keys (DEKs), random, stored wrapped under one keyring
  *     version, the wrapping binding document id and key version.
  *
@@ -20,7 +21,10 @@
  * (header || chunk...), so truncation, reordering and appended data are
  * detected. Every ciphertext binds "doc id, purpose" (and, for wrapped keys,
  * the key version) as associated data, so one moved to another row or purpose
- * fails to open. Keys and plaintexts live in sodium_malloc'd memory (not
+ * fails to open. Boxes sealed with vault_seal_version() also bind the payload
+ * row's version (layout 2), so an older version of a result copied over a
+ * newer one fails too; vault_seal() is the layout-1 form, still read for boxes
+ * written before that. Keys and plaintexts live in sodium_malloc'd memory (not
  * swapped, not in core dumps) and are wiped when freed. No key, plaintext or
  * passphrase ever appears in an error message.
  *
@@ -112,6 +116,15 @@ enum qerr vault_seal(const struct vault_dek *dek, int64_t doc_id, const char *pu
 /* Opens a sealed payload; *ret is guarded plaintext (vault_buf_free). QERR_CRYPTO when it does not authenticate. */
 enum qerr vault_unseal(const struct vault_dek *dek, int64_t doc_id, const char *purpose, const uint8_t *sealed,
                        size_t len, struct vault_buf *ret, char **reterr) QUIRE_MUST_CHECK;
+/* Seals len bytes for (doc_id, purpose, row version): layout 2, which also binds the version of the
+ * payload row it is stored in. *ret (g_free) holds nonce || ciphertext || tag. */
+enum qerr vault_seal_version(const struct vault_dek *dek, int64_t doc_id, const char *purpose, int32_t version,
+                             const void *plain, size_t len, uint8_t **ret, size_t *ret_len, char **reterr)
+	QUIRE_MUST_CHECK;
+/* Opens a layout-2 box stored at row version (vault_buf_free); QERR_CRYPTO when it does not authenticate. */
+enum qerr vault_unseal_version(const struct vault_dek *dek, int64_t doc_id, const char *purpose, int32_t version,
+                               const uint8_t *sealed, size_t len, struct vault_buf *ret, char **reterr)
+	QUIRE_MUST_CHECK;
 /* Guarded, zeroed memory of len bytes for plaintext the caller fills (vault_buf_free). */
 enum qerr vault_buf_alloc(size_t len, struct vault_buf *ret, char **reterr) QUIRE_MUST_CHECK;
 void vault_buf_free(struct vault_buf *buf);

@@ -9,7 +9,8 @@
  * (crypto-shredding) deletes a document's wrapped data key, its payloads and
  * the keyed hashes of its content, keeping a content-free row for the audit
  * trail; once the key version its data key was wrapped under is rotated away
- * and retired, copies of its rows taken earlier (backups) cannot be decrypted.
+ * and retired, copies of its rows taken earlier cannot be decrypted without a
+ * keyring copy from before the retirement (a `quire backup` file holds one).
  *
  * Submissions take the active version FOR SHARE (pipeline/store.c), so a
  * rotation waits for submissions in flight and then finds their documents. */

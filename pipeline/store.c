@@ -520,23 +520,44 @@ enum qerr store_dek(struct db *db, const struct vault *v, int64_t doc_id, struct
 	return vault_dek_unwrap(v, wrapped, wlen, doc_id, ver, ret, reterr);
 }
 
+/* Stores a sealed payload row; replace: a row already there at that version is overwritten. */
+static enum qerr put_row(struct db *db, int64_t doc_id, const char *purpose, int32_t version, const uint8_t *sealed,
+                         size_t slen, bool replace, char **reterr)
+{
+	char sid[24], ver[16];
+	g_snprintf(sid, sizeof sid, "%lld", (long long)doc_id);
+	g_snprintf(ver, sizeof ver, "%d", (int)version);
+	struct db_param p[4] = {DB_TEXT(sid), DB_TEXT(purpose), DB_TEXT(ver), DB_BIN(sealed, slen)};
+	g_autofree char *sql = g_strdup_printf(
+		"INSERT INTO payloads (document_id, purpose, version, sealed, layout) VALUES ($1::bigint, $2, $3::int, $4, 2)%s",
+		replace ? " ON CONFLICT (document_id, purpose, version) DO UPDATE SET sealed = EXCLUDED.sealed,"
+		          " chunks = NULL, layout = 2, created_at = now()"
+		        : "");
+	return db_query(db, sql, 4, p, NULL, reterr);
+}
+
 enum qerr store_put(struct db *db, const struct vault_dek *dek, int64_t doc_id, const char *purpose, const void *data,
                     size_t len, char **reterr)
 {
 	g_autofree uint8_t *sealed = NULL;
 	size_t slen = 0;
 	enum qerr e = streamed(purpose) ? vault_stream_seal(dek, doc_id, purpose, data, len, &sealed, &slen, reterr)
-	                                : vault_seal(dek, doc_id, purpose, data, len, &sealed, &slen, reterr);
-	if (e)
-		return e;
-	char sid[24];
-	g_snprintf(sid, sizeof sid, "%lld", (long long)doc_id);
-	struct db_param p[3] = {DB_TEXT(sid), DB_TEXT(purpose), DB_BIN(sealed, slen)};
-	return db_query(db,
-	                "INSERT INTO payloads (document_id, purpose, sealed) VALUES ($1::bigint, $2, $3)"
-	                " ON CONFLICT (document_id, purpose, version) DO UPDATE SET sealed = EXCLUDED.sealed, chunks = NULL,"
-	                " created_at = now()",
-	                3, p, NULL, reterr);
+	                                : vault_seal_version(dek, doc_id, purpose, 1, data, len, &sealed, &slen, reterr);
+	if (!e)
+		e = put_row(db, doc_id, purpose, 1, sealed, slen, true, reterr);
+	return e;
+}
+
+enum qerr store_put_version(struct db *db, const struct vault_dek *dek, int64_t doc_id, const char *purpose,
+                            int32_t version, const void *data, size_t len, char **reterr)
+{
+	g_assert(!streamed(purpose) && version >= 1);
+	g_autofree uint8_t *sealed = NULL;
+	size_t slen = 0;
+	enum qerr e = vault_seal_version(dek, doc_id, purpose, version, data, len, &sealed, &slen, reterr);
+	if (!e)
+		e = put_row(db, doc_id, purpose, version, sealed, slen, false, reterr);
+	return e;
 }
 
 /* A chunked payload: header (from its payload row) and chunk rows, opened as one stream. */
@@ -611,8 +632,8 @@ enum qerr store_get(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 	struct db_param p[2] = {DB_TEXT(sid), DB_TEXT(purpose)};
 	struct db_res *res = NULL;
 	enum qerr e = db_query(db,
-	                       "SELECT sealed, chunks, version FROM payloads WHERE document_id = $1::bigint AND purpose = $2"
-	                       " ORDER BY version DESC LIMIT 1",
+	                       "SELECT sealed, chunks, version, layout FROM payloads WHERE document_id = $1::bigint"
+	                       " AND purpose = $2 ORDER BY version DESC LIMIT 1",
 	                       2, p, &res, reterr);
 	if (e)
 		return e;
@@ -625,6 +646,8 @@ enum qerr store_get(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 	bool chunked = !db_res_isnull(res, 0, 1);
 	int64_t chunks = chunked ? db_res_int(res, 0, 1) : 0;
 	g_autofree char *version = g_strdup(db_res_text(res, 0, 2));
+	int32_t row_version = (int32_t)db_res_int(res, 0, 2);
+	bool layout2 = db_res_int(res, 0, 3) >= 2;
 	db_res_free(res);
 	if (!sealed)
 		return qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is unreadable", purpose, (long long)doc_id);
@@ -635,5 +658,7 @@ enum qerr store_get(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 		                (long long)doc_id);
 	if (streamed(purpose))
 		return vault_stream_unseal(dek, doc_id, purpose, sealed, slen, ret, reterr);
-	return vault_unseal(dek, doc_id, purpose, sealed, slen, ret, reterr);
+	if (layout2)
+		return vault_unseal_version(dek, doc_id, purpose, row_version, sealed, slen, ret, reterr);
+	return vault_unseal(dek, doc_id, purpose, sealed, slen, ret, reterr); /* written before migration 0010 */
 }

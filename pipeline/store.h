@@ -112,9 +112,15 @@ enum qerr store_password(struct db *db, const struct vault_dek *dek, int64_t doc
 /* The document's data key, unwrapped (vault_dek_free). QERR_NOT_FOUND for an unknown id. */
 enum qerr store_dek(struct db *db, const struct vault *v, int64_t doc_id, struct vault_dek **ret, char **reterr)
 	QUIRE_MUST_CHECK;
-/* Seals and stores (replacing) a payload. */
+/* Seals and stores (replacing) a payload at version 1. */
 enum qerr store_put(struct db *db, const struct vault_dek *dek, int64_t doc_id, const char *purpose, const void *data,
                     size_t len, char **reterr) QUIRE_MUST_CHECK;
-/* Loads and opens a payload into guarded memory (vault_buf_free). QERR_NOT_FOUND when absent. */
+/* Seals and stores a new version of a small payload (not "original"; a version already there is a
+ * conflict), binding the version into its box (layout 2, migrations/0010_payload_layout.sql): a box
+ * copied to another version's row does not open. */
+enum qerr store_put_version(struct db *db, const struct vault_dek *dek, int64_t doc_id, const char *purpose,
+                            int32_t version, const void *data, size_t len, char **reterr) QUIRE_MUST_CHECK;
+/* Loads and opens the newest version of a payload into guarded memory (vault_buf_free), in the layout
+ * its row names. QERR_NOT_FOUND when absent. */
 enum qerr store_get(struct db *db, const struct vault_dek *dek, int64_t doc_id, const char *purpose,
                     struct vault_buf *ret, char **reterr) QUIRE_MUST_CHECK;

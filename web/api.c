@@ -109,8 +109,12 @@ static void get_result(struct web_req *req, struct web_resp *resp)
 		e = qerr_set(&err, QERR_CONFLICT, "the document is %s; it has no result yet", state ? state : "unknown");
 	if (!e)
 		e = docs_result(req, id, &result, &version, &err);
+	g_autofree char *detail = g_strdup_printf("API result, version %d", version);
+	if (!e)
+		e = docs_audit(req, "document.viewed", "document", id, "ok", detail, &err);
 	if (e) {
 		json_free(info);
+		json_free(result);
 		api_error(resp, e, err);
 		return;
 	}

@@ -205,11 +205,9 @@ static enum qerr save_version(struct web_req *req, int64_t id, const struct json
 {
 	g_autofree char *text = json_format(result, false);
 	struct vault_dek *dek = NULL;
-	g_autofree uint8_t *sealed = NULL;
-	size_t slen = 0;
 	enum qerr e = store_dek(req->db, web_vault(req), id, &dek, reterr);
 	if (!e)
-		e = vault_seal(dek, id, "result", text, strlen(text), &sealed, &slen, reterr);
+		e = store_put_version(req->db, dek, id, "result", version, text, strlen(text), reterr);
 	vault_dek_free(dek);
 	explicit_bzero(text, strlen(text));
 	if (e)
@@ -217,13 +215,9 @@ static enum qerr save_version(struct web_req *req, int64_t id, const struct json
 	char sid[24], ver[16];
 	id_text(id, sid);
 	g_snprintf(ver, sizeof ver, "%d", version);
-	struct db_param p[5] = {DB_TEXT(sid), DB_TEXT(ver), DB_BIN(sealed, slen), DB_TEXT(req->who.actor),
-	                        DB_TEXT(names)};
-	e = db_query(req->db, "INSERT INTO payloads (document_id, purpose, version, sealed) VALUES ($1::bigint,"
-	             " 'result', $2::int, $3)", 3, p, NULL, reterr);
-	if (!e)
-		e = db_query(req->db, "INSERT INTO result_versions (document_id, version, actor, fields) VALUES"
-		             " ($1::bigint, $2::int, $3, $4)", 4, (struct db_param[4]){p[0], p[1], p[3], p[4]}, NULL, reterr);
+	struct db_param p[4] = {DB_TEXT(sid), DB_TEXT(ver), DB_TEXT(req->who.actor), DB_TEXT(names)};
+	e = db_query(req->db, "INSERT INTO result_versions (document_id, version, actor, fields) VALUES"
+	             " ($1::bigint, $2::int, $3, $4)", 4, p, NULL, reterr);
 	if (!e)
 		e = db_query(req->db, "UPDATE documents SET review_state = 'pending', reviewed_by = NULL, reviewed_at = NULL,"
 		             " auto_approved = false"

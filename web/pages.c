@@ -445,6 +445,12 @@ static void post_verify(struct web_req *req, struct web_resp *resp)
 	g_autofree char *text = e ? g_strdup_printf("%s: BROKEN — %s", when, err ? err : qerr_str(e))
 	                          : g_strdup_printf("%s: intact, %lld entries checked", when, (long long)n);
 	web_set_last_verify(req, text);
+	/* A broken chain can still take a new entry: the check itself is then on record too. */
+	g_autofree char *detail = g_strdup_printf("entries=%lld", (long long)n);
+	if (docs_audit(req, "audit.verified", "audit_log", 0, e ? "failed" : "ok", detail, NULL) != QERR_OK) {
+		html_error(req, resp, 503, "The check ran but could not be recorded in the audit log; try again.");
+		return;
+	}
 	web_redirect(resp, "/audit");
 }
 
@@ -463,6 +469,19 @@ static void get_audit(struct web_req *req, struct web_resp *resp)
 	             " AND ($5 = '' OR at < $5::date + 1) ORDER BY id DESC LIMIT 200",
 	             5, p, &res, NULL) != QERR_OK) {
 		db_failed(req, resp);
+		return;
+	}
+	g_autoptr(GString) detail = g_string_new("filters:");
+	const char *const used[][2] = {{"actor", actor}, {"action", action}, {"object", p[2].value},
+	                               {"from", p[3].value}, {"to", p[4].value}};
+	for (size_t i = 0; i < G_N_ELEMENTS(used); i++)
+		if (*used[i][1] && strcmp(used[i][1], "0") != 0)
+			g_string_append_printf(detail, " %s=%s", used[i][0], used[i][1]);
+	if (detail->len == strlen("filters:"))
+		g_string_append(detail, " none");
+	if (docs_audit(req, "audit.read", "audit_log", 0, "ok", detail->str, NULL) != QERR_OK) {
+		db_res_free(res);
+		html_error(req, resp, 503, "Reading the audit log could not be recorded in it; try again.");
 		return;
 	}
 	html_begin(req, resp, "Audit log", "audit");

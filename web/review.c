@@ -284,12 +284,16 @@ static void get_review(struct web_req *req, struct web_resp *resp)
 		return;
 	}
 	struct vault_buf tb = {0};
-	if (docs_result(req, id, &result, &version, &err) == QERR_OK &&
-	    docs_payload(req, id, "text", &tb, &err) == QERR_OK &&
-	    json_parse((const char *)tb.data, tb.len, &text, &err) == QERR_OK)
-		render_review(req, resp, id, info, result, version, text);
-	else
+	bool opened = docs_result(req, id, &result, &version, &err) == QERR_OK &&
+	              docs_payload(req, id, "text", &tb, &err) == QERR_OK &&
+	              json_parse((const char *)tb.data, tb.len, &text, &err) == QERR_OK;
+	g_autofree char *detail = g_strdup_printf("review page, result version %d", version);
+	if (!opened)
 		html_error(req, resp, 503, "The document's results could not be opened.");
+	else if (docs_audit(req, "document.viewed", "document", id, "ok", detail, NULL) != QERR_OK)
+		html_error(req, resp, 503, "Viewing the document could not be recorded in the audit log; try again.");
+	else
+		render_review(req, resp, id, info, result, version, text);
 	vault_buf_free(&tb);
 	json_free(info);
 	json_free(result);
@@ -315,6 +319,11 @@ static void get_page_image(struct web_req *req, struct web_resp *resp)
 	if (e) {
 		const char *code;
 		html_error(req, resp, web_status_of(e, &code), err ? err : qerr_str(e));
+		return;
+	}
+	g_autofree char *detail = g_strdup_printf("page %lld image", (long long)req->ids[1]);
+	if (docs_audit(req, "document.viewed", "document", id, "ok", detail, NULL) != QERR_OK) {
+		html_error(req, resp, 503, "Viewing the page could not be recorded in the audit log; try again.");
 		return;
 	}
 	resp->type = "image/png";

@@ -24,7 +24,7 @@ canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 cleanup() { "$QUIRE" stop >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 
-echo "1..22"
+echo "1..23"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-E2E-0042 --canary "$canary"
 check "/e2e/init" '"$QUIRE" init >>"$log" 2>&1'
 check "/e2e/key-file-mode" '[ "$(stat -c %a "$work/data/keys/kek.key")" = 600 ]'
@@ -38,6 +38,9 @@ check "/e2e/show-values" 'grep -q "\"INV-E2E-0042\"" "$work/show.txt" && grep -q
   grep -q "\"Northwind Supplies GmbH\"" "$work/show.txt" && grep -q "\"EUR\"" "$work/show.txt"'
 check "/e2e/show-history" 'grep -q "document.submitted" "$work/show.txt" && grep -q "job.claimed" "$work/show.txt" &&
   grep -q "job.completed" "$work/show.txt" && grep -Eq "^[0-9]+[[:space:]]+done" "$work/show.txt"'
+
+check "/e2e/show-recorded" 'grep -Eq "[[:space:]]cli:[^[:space:]]+[[:space:]]+document.viewed[[:space:]]+ok[[:space:]]+quire show, result" "$work/show.txt" &&
+  grep -Eq "[[:space:]]cli:[^[:space:]]+[[:space:]]+audit.read[[:space:]]+ok[[:space:]]+quire show, the document.s history" "$work/show.txt"'
 
 # quire extract, no database and no model (the rules extractor): the values make-invoice writes
 check "/e2e/extract-fields" 'env -u QUIRE_MODEL_PATH -u QUIRE_MODEL_ENDPOINT "$QUIRE" extract "$work/invoice.pdf" 2>>"$log" |

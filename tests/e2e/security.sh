@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end: the security commands of the real quire binary.
 # Key file checks, keys rotate/status/retire, users and tokens, signed audit checkpoints against
-# a superuser's edit, erasure, a passphrase keyring with a wrong passphrase, and a canary string
-# from the PDF found nowhere in pg_dump, the data directory or the logs afterwards.
+# a superuser's edit, erasure (and a backup from before it, which still restores the erased
+# document, as `quire erase` reminds), a passphrase keyring with a wrong passphrase, and a
+# canary string from the PDF found nowhere in pg_dump, the data directory or the logs afterwards.
 # Prints TAP. Usage: security.sh QUIRE MAKE_INVOICE
 set -u
 QUIRE=$1
@@ -23,12 +24,13 @@ canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 cleanup() {
   "$QUIRE" stop >/dev/null 2>&1
   QUIRE_GENERAL_DATA_DIR="$work/pdata" "$QUIRE" stop >/dev/null 2>&1
+  QUIRE_GENERAL_DATA_DIR="$work/rdata" "$QUIRE" stop >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
-echo "1..17"
+echo "1..18"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-SEC-7 --canary "$canary"
 "$MAKE_INVOICE" "$work/other.pdf" --number INV-SEC-8
 check "/e2e/security/init-keyring" '"$QUIRE" init >>"$log" 2>&1 && [ "$(stat -c %a "$work/data/keys/keyring")" = 600 ]'
@@ -52,10 +54,21 @@ token=$("$QUIRE" token create ci --role operator --days 7 2>>"$log" | grep "^qt_
 check "/e2e/security/tokens" '[ ${#token} -gt 40 ] && "$QUIRE" token list | grep -Eq "^1[[:space:]]+ci[[:space:]]+operator[[:space:]]+valid" &&
   ! "$QUIRE" token list | grep -q "$token" && "$QUIRE" token revoke 1 >>"$log" 2>&1 &&
   "$QUIRE" token list | grep -q "revoked"'
-check "/e2e/security/erase" '"$QUIRE" erase "$doc" 2>>"$log" | grep -q "can no longer be decrypted" &&
+"$QUIRE" backup "$work/pre-erase.backup" >>"$log" 2>&1
+check "/e2e/security/erase" '"$QUIRE" erase "$doc" 2>>"$log" >"$work/erase.out" &&
+  grep -Eq "^erased at [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC\. " "$work/erase.out" &&
+  grep -q "Every \`quire backup\` file made before [0-9-]* [0-9:]* UTC holds both the rows and such a keyring" "$work/erase.out" &&
   ! "$QUIRE" show "$doc" 2>"$work/err" && grep -q "erased" "$work/err" &&
   "$QUIRE" show "$other" 2>>"$log" | grep -q "INV-SEC-8" &&
   "$QUIRE" keys status | grep -Eq "^2[[:space:]]+retired[[:space:]]+no[[:space:]]+0$"'
+# What the reminder says: a backup made before the erasure, restored with the key file, still
+# opens the erased document.
+mkdir -p "$work/rdata/keys" && chmod 700 "$work/rdata" "$work/rdata/keys"
+cp "$work/data/keys/kek.key" "$work/rdata/keys/kek.key" && chmod 600 "$work/rdata/keys/kek.key"
+check "/e2e/security/pre-erasure-backup-restores-erased" 'QUIRE_GENERAL_DATA_DIR="$work/rdata" "$QUIRE" restore "$work/pre-erase.backup" >>"$log" 2>&1 &&
+  QUIRE_GENERAL_DATA_DIR="$work/rdata" "$QUIRE" show "$doc" 2>>"$log" | grep -q "INV-SEC-7"'
+QUIRE_GENERAL_DATA_DIR="$work/rdata" "$QUIRE" stop >/dev/null 2>&1
+rm -rf "$work/rdata" "$work/pre-erase.backup"
 check "/e2e/security/audit-checkpoint-verify" '"$QUIRE" audit checkpoint --out "$work/cp.txt" >>"$log" 2>&1 &&
   grep -q "^signature: " "$work/cp.txt" && "$QUIRE" audit verify --checkpoint "$work/cp.txt" 2>>"$log" | grep -q "audit log intact"'
 has_actions() {

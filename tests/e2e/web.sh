@@ -4,6 +4,7 @@
 # refusals; routes x roles (and another user's objects); hostile uploads and
 # header floods refused with nothing stored; uploads streamed with the daemon's
 # memory bounded; security headers; corrections and approval through the API;
+# views, audit reads and checks on record in the audit log;
 # export; HTTPS with a given certificate and with `quire init --tls`. Prints TAP.
 # Usage: web.sh QUIRE MAKE_INVOICE
 set -u
@@ -280,6 +281,16 @@ check "/web/login/throttled" '[ "$(login "$work/jar-t" operator2 pw-operator-012
 check "/web/audit-log-viewer" 'curl -s -b "${jar[admin]}" "$B/audit?action=document.corrected" | grep -q "fields invoice_number,total_amount" &&
   curl -s -b "${jar[auditor]}" "$B/audit" >/dev/null; c=$(csrf_of "${jar[admin]}") &&
   [ "$(code -b "${jar[admin]}" -d "csrf=$c" "$B/audit/verify")" = 303 ] && curl -s -b "${jar[admin]}" "$B/audit" | grep -q "intact"'
+audit_rows() { curl -s -b "${jar[admin]}" "$B/audit?action=$1" | sed 's/<tr>/\n/g'; }
+row() { printf '<td>%s</td><td>%s</td><td>%s</td><td>ok</td><td>[^<]*</td><td>%s</td>' "$@"; }
+check "/web/audit/document-viewed" 'v=$(audit_rows document.viewed) &&
+  echo "$v" | grep -q "$(row "token:[0-9]*" document.viewed "document $doc" "API result, version 1")" &&
+  echo "$v" | grep -q "$(row user:reviewer1 document.viewed "document $doc" "review page, result version [0-9]*")" &&
+  echo "$v" | grep -q "$(row user:reviewer1 document.viewed "document $doc" "page 1 image")" &&
+  ! echo "$v" | grep -q "<td>user:operator1</td><td>document.viewed</td>"'
+check "/web/audit/read-and-verified" 'v=$(audit_rows audit.) &&
+  echo "$v" | grep -q "$(row user:admin1 audit.read audit_log "filters: action=document.corrected")" &&
+  echo "$v" | grep -q "$(row user:admin1 audit.verified audit_log "entries=[0-9]*")"'
 check "/web/openapi-lists-routes" 'curl -s "$B/api/v1/openapi.json" | python3 -c "
 import json, sys
 d = json.load(sys.stdin)

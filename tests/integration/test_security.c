@@ -1,7 +1,7 @@
 /* Integration tests of the security core against a real PostgreSQL: ciphertexts and wrapped
- * keys bound to their rows, streams in the database, rotation under load, erasure against a
- * pre-erasure copy, audit tampering by a superuser against signed checkpoints, the database
- * role's rights, users, roles and API tokens. */
+ * keys bound to their rows (result boxes to their version too), streams in the database,
+ * rotation under load, erasure against a pre-erasure copy, audit tampering by a superuser
+ * against signed checkpoints, the database role's rights, users, roles and API tokens. */
 #include <glib.h>
 #include <sodium.h>
 #include <string.h>
@@ -113,6 +113,76 @@ static void test_swaps_refused(void)
 	g_assert_cmpint(store_get(db, dek, a.doc_id, "filename", &buf, &err), ==, QERR_CRYPTO);
 	vault_dek_free(dek);
 }
+
+/* Opens doc's newest result; on success checks it is want. */
+static enum qerr read_result(const struct vault_dek *dek, int64_t doc, const char *want, char **reterr)
+{
+	struct vault_buf buf = {0};
+	enum qerr e = store_get(db, dek, doc, "result", &buf, reterr);
+	if (!e && want)
+		g_assert_cmpstr((const char *)buf.data, ==, want);
+	vault_buf_free(&buf);
+	return e;
+}
+
+/* A result version's box binds its row version: version 1 copied over version 2 (undoing a
+ * correction) is refused, and so is marking the row as written before the binding existed;
+ * a row that was written before (layout 1) still opens. */
+static void test_result_versions_bound(void)
+{
+	struct store_submitted a = submit_on(db, vault, "VERSIONS");
+	g_autofree char *err = NULL;
+	struct vault_dek *dek = NULL;
+	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	ok(store_put(db, dek, a.doc_id, "result", "{\"total\":1}", 11, &err), err);
+	ok(store_put_version(db, dek, a.doc_id, "result", 2, "{\"total\":2}", 11, &err), err);
+	g_assert_cmpint(store_put_version(db, dek, a.doc_id, "result", 2, "{\"total\":3}", 11, &err), ==,
+	                QERR_CONFLICT);
+	g_clear_pointer(&err, g_free);
+	ok(read_result(dek, a.doc_id, "{\"total\":2}", &err), err);
+	g_autofree char *keep = g_strdup_printf("CREATE TABLE result_v2 AS SELECT sealed FROM payloads"
+	                                        " WHERE document_id = %lld AND purpose = 'result' AND version = 2",
+	                                        (long long)a.doc_id);
+	exec_sql(keep);
+	g_autofree char *swap = g_strdup_printf(
+		"UPDATE payloads SET sealed = (SELECT sealed FROM payloads WHERE document_id = %lld AND purpose = 'result'"
+		" AND version = 1) WHERE document_id = %lld AND purpose = 'result' AND version = 2",
+		(long long)a.doc_id, (long long)a.doc_id);
+	exec_sql(swap);
+	g_assert_cmpint(read_result(dek, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
+	g_clear_pointer(&err, g_free);
+	/* the older layout cannot be claimed for a row written in the new one */
+	g_autofree char *downgrade = g_strdup_printf("UPDATE payloads SET layout = 1 WHERE document_id = %lld"
+	                                             " AND purpose = 'result' AND version = 2",
+	                                             (long long)a.doc_id);
+	g_assert_cmpint(db_exec(db, downgrade, &err), ==, QERR_DB);
+	g_clear_pointer(&err, g_free);
+	g_autofree char *restore = g_strdup_printf("UPDATE payloads SET sealed = (SELECT sealed FROM result_v2)"
+	                                           " WHERE document_id = %lld AND purpose = 'result' AND version = 2",
+	                                           (long long)a.doc_id);
+	exec_sql(restore);
+	exec_sql("DROP TABLE result_v2");
+	ok(read_result(dek, a.doc_id, "{\"total\":2}", &err), err);
+
+	/* a row written before the binding existed, as migration 0010 marks them */
+	g_autofree uint8_t *old = NULL;
+	size_t olen = 0;
+	ok(vault_seal(dek, a.doc_id, "result", "{\"total\":0}", 11, &old, &olen, &err), err);
+	char sid[24];
+	g_snprintf(sid, sizeof sid, "%lld", (long long)a.doc_id);
+	struct db_param p[2] = {DB_TEXT(sid), DB_BIN(old, olen)};
+	ok(db_begin(db, &err), err);
+	exec_sql("SET LOCAL session_replication_role = replica"); /* triggers off: the row predates them */
+	ok(db_query(db,
+	            "INSERT INTO payloads (document_id, purpose, version, sealed, layout) VALUES ($1::bigint,"
+	            " 'result', 3, $2, 1)",
+	            2, p, NULL, &err),
+	   err);
+	ok(db_commit(db, &err), err);
+	ok(read_result(dek, a.doc_id, "{\"total\":0}", &err), err);
+	vault_dek_free(dek);
+}
+
 
 /* An original is a header in its payload row and one row per sealed chunk (migration 0006):
  * a chunk cut short, dropped, duplicated at the end, swapped with another or taken from
@@ -549,6 +619,7 @@ int main(int argc, char **argv)
 	ok(vault_keyfile_create(key_path, &err), err);
 	ok(vault_open(key_path, &vault, &err), err);
 	g_test_add_func("/security/swaps-refused", test_swaps_refused);
+	g_test_add_func("/security/result-versions-bound", test_result_versions_bound);
 	g_test_add_func("/security/stream-in-database", test_stream_in_database);
 	g_test_add_func("/security/rotation-under-load", test_rotation_under_load);
 	g_test_add_func("/security/erasure-defeats-backup", test_erasure_defeats_backup);

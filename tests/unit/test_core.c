@@ -86,6 +86,17 @@ static void test_vault_roundtrip_and_binding(void)
 	sealed[slen - 1] ^= 1;
 	g_assert_cmpint(vault_unseal(dek, 7, "text", sealed, slen, &out, NULL), ==, QERR_CRYPTO);
 	g_assert_cmpint(vault_unseal(dek, 7, "text", sealed, 3, &out, NULL), ==, QERR_CRYPTO);
+	/* layout 2 binds the row version too, and never opens as layout 1 */
+	uint8_t *boxed = NULL;
+	size_t blen = 0;
+	g_assert_cmpint(vault_seal_version(dek, 7, "result", 2, plain, strlen(plain), &boxed, &blen, NULL), ==, QERR_OK);
+	g_assert_cmpint(vault_unseal_version(dek, 7, "result", 2, boxed, blen, &out, NULL), ==, QERR_OK);
+	g_assert_cmpmem(out.data, out.len, plain, strlen(plain));
+	vault_buf_free(&out);
+	g_assert_cmpint(vault_unseal_version(dek, 7, "result", 1, boxed, blen, &out, NULL), ==, QERR_CRYPTO);
+	g_assert_cmpint(vault_unseal_version(dek, 8, "result", 2, boxed, blen, &out, NULL), ==, QERR_CRYPTO);
+	g_assert_cmpint(vault_unseal(dek, 7, "result", boxed, blen, &out, NULL), ==, QERR_CRYPTO);
+	g_free(boxed);
 	/* wrapped data key: bound to its document */
 	uint8_t *wrapped = NULL;
 	size_t wlen = 0;
