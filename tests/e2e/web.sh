@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end HTTP tests of the web UI and the REST API against the real daemon:
 # login, logout, session rotation and expiry, throttling; CSRF and cross-site
-# refusals; routes x roles (and another user's objects); hostile uploads and
-# header floods refused with nothing stored; uploads streamed with the daemon's
-# memory bounded; security headers; corrections and approval through the API;
-# views, audit reads and checks on record in the audit log;
-# export; HTTPS with a given certificate and with `quire init --tls`. Prints TAP.
+# refusals; routes x roles (and another user's objects), for API tokens and for
+# every state-changing page and export; hostile uploads and header floods
+# refused with nothing stored; uploads streamed with the daemon's memory
+# bounded; security headers; corrections and approval through the API; views,
+# audit reads and checks on record in the audit log; export; the OpenAPI
+# document against the routes served; HTTPS with a given certificate and with
+# `quire init --tls`. Prints TAP.
 # Usage: web.sh QUIRE MAKE_INVOICE
 set -u
 QUIRE=$1
@@ -346,6 +348,105 @@ check "/web/stream/abandoned-upload-leaves-nothing" '[ "$(docs_count)" = "$befor
   [ "$(code "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/c.pdf" "$B/api/v1/documents")" = 200 ]'
 kill -TERM "$spid"; wait "$spid" 2>/dev/null; pids=()
 rm -f "$work/huge.pdf" "$work/huge2.pdf" "$work/toobig.pdf"
+# --- state-changing pages x roles, each with a valid form token (so a refusal is the role's) ---
+# A web-only daemon (no worker): the job of a document uploaded here stays queued, so every role
+# allowed to cancels it and queues it again; operator3 (another operator) must not see it at all.
+QUIRE_PASSWORD="pw-operator-0123456" "$QUIRE" user add operator3 --role operator >>"$log" 2>&1
+rev_tok=$("$QUIRE" token create matrix-revoke --role reviewer 2>>"$log" | sed -n 's/^token \([0-9]*\) .*/\1/p')
+start matrix "$QUIRE" web
+declare -A mjar muser=([admin]=admin1 [operator]=operator1 [reviewer]=reviewer1 [auditor]=auditor1 [other]=operator3)
+declare -A mpw=([admin]=pw-admin-0123456 [operator]=pw-operator-0123456 [reviewer]=pw-reviewer-0123456
+  [auditor]=pw-auditor-new-987 [other]=pw-operator-0123456)
+mroles="admin operator reviewer auditor other"
+mlogin_ok=0
+for r in $mroles; do
+  mjar[$r]="$work/jar-m-$r"
+  [ "$(login "${mjar[$r]}" "${muser[$r]}" "${mpw[$r]}")" = 303 ] || { echo "# login ${muser[$r]} failed"; mlogin_ok=1; }
+done
+"$MAKE_INVOICE" "$work/job.pdf" --number INV-WEB-JOB >/dev/null
+jdoc=$(curl -s -b "${mjar[operator]}" -F "csrf=$(csrf_of "${mjar[operator]}")" -F "files=@$work/job.pdf;type=application/pdf" \
+  "$B/upload" | sed -n 's/.*documents\/\([0-9]*\)".*/\1/p' | head -1)
+job_of() { curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$1" | sed -n "s/.*\"job_id\":\([0-9]*\).*/\1/p"; }
+job=$(job_of "$jdoc")
+check "/web/forms/setup" '[ $mlogin_ok = 0 ] && [ -n "$jdoc" ] && [ -n "$job" ] && [ -n "$rev_tok" ]'
+expect_form() { # role method path expected form-data
+  local r=$1 m=$2 p=$3 want=$4 data=${5//ROLE/$1} out got
+  p=${p//DOC/$doc}; p=${p//JOB/$job}; p=${p//TOK/$rev_tok}
+  if [ "$m" = POST ]; then
+    out=$(curl -s -w '\n%{http_code}' -b "${mjar[$r]}" -H "Origin: $B" --data-urlencode "csrf=$(csrf_of "${mjar[$r]}")" \
+      -d "$data" "$B$p")
+  else
+    out=$(curl -s -w '\n%{http_code}' -b "${mjar[$r]}" "$B$p")
+  fi
+  got=${out##*$'\n'}
+  if [ "$got" != "$want" ]; then echo "# $r $m $p: got $got, want $want"; return 1; fi
+  if [ "$got" = 403 ] && ! echo "$out" | grep -q "role does not allow"; then echo "# $r $m $p: 403 not for the role"; return 1; fi
+}
+# Rows run in order for one role, then for the next: cancel before retry, reject before approve.
+forms=$(cat <<'EOF'
+POST /jobs/JOB/cancel 303 303 403 403 404 x=1
+POST /jobs/JOB/retry 303 303 403 403 404 x=1
+POST /users 303 403 403 403 403 name=m-ROLE&password=pw-matrix-0123456&role=reviewer
+POST /users/disable 303 403 403 403 403 name=m-ROLE
+POST /tokens 200 403 403 403 403 name=m-ROLE&role=reviewer
+POST /tokens/TOK/revoke 303 403 403 403 403 x=1
+POST /documents/DOC/correct 303 403 303 403 403 field.currency=USD
+POST /documents/DOC/reject 303 403 303 403 403 x=1
+POST /documents/DOC/approve 303 403 303 403 403 x=1
+POST /audit/verify 303 403 403 303 403 x=1
+GET /export/approved.jsonl 200 403 403 403 403 -
+GET /export/training.jsonl 200 403 403 403 403 -
+EOF
+)
+forms_ok=0
+for r in $mroles; do
+  while read -r m p admin operator reviewer auditor other data; do
+    expect_form "$r" "$m" "$p" "${!r}" "$data" || forms_ok=1
+  done <<<"$forms"
+done
+check "/web/forms/routes-by-role" '[ $forms_ok = 0 ]'
+check "/web/forms/other-users-job-refused" 'v=$(curl -s -b "${mjar[admin]}" "$B/audit?action=job." | sed "s/<tr>/\n/g") &&
+  [ "$(echo "$v" | grep -c "<td>user:admin1</td><td>job\.\(cancelled\|retried\)</td>")" = 2 ] &&
+  [ "$(echo "$v" | grep -c "<td>user:operator1</td><td>job\.\(cancelled\|retried\)</td>")" = 2 ] &&
+  ! echo "$v" | grep -q "<td>user:\(operator3\|reviewer1\|auditor1\)</td><td>job\." &&
+  curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$jdoc" | grep -q "\"job_state\":\"queued\""'
+check "/web/forms/users-and-tokens-only-by-admin" 'u=$("$QUIRE" user list 2>>"$log") && t=$("$QUIRE" token list 2>>"$log") &&
+  echo "$u" | grep -q "m-admin" && ! echo "$u" | grep -q "m-\(operator\|reviewer\|auditor\|other\)" &&
+  echo "$t" | grep -q "m-admin" && ! echo "$t" | grep -q "m-\(operator\|reviewer\|auditor\|other\)"'
+check "/web/forms/exports-jsonl" 'curl -s -b "${mjar[admin]}" "$B/export/approved.jsonl" >"$work/approved.jsonl" &&
+  curl -s -b "${mjar[admin]}" "$B/export/training.jsonl" >"$work/training.jsonl" && grep -q "INV-WEB-A-FIXED" "$work/approved.jsonl" &&
+  python3 -c "
+import json, sys
+for f in sys.argv[1:]:
+    for line in open(f):
+        if line.strip():
+            json.loads(line)
+" "$work/approved.jsonl" "$work/training.jsonl"'
+
+# --- the OpenAPI document lists exactly the API's routes and methods ---
+# Every listed path and method is served (not 404/405); every other method on a listed path is
+# 405; paths not listed are 404.
+oa_ok=0
+oa_n=0
+curl -s "$B/api/v1/openapi.json" >"$work/openapi.json"
+while read -r m p want; do
+  oa_n=$((oa_n + 1))
+  got=$(code -X "$m" -H "Authorization: Bearer ${tok[admin]}" "$B${p//\{id\}/$doc}")
+  if [ "$want" = served ]; then [ "$got" != 404 ] && [ "$got" != 405 ] && [ "$got" != 000 ]; else [ "$got" = "$want" ]; fi ||
+    { echo "# openapi: $m $p: got $got, want $want"; oa_ok=1; }
+done < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+for p, ops in d["paths"].items():
+    for m in ("get", "post", "put", "delete", "patch"):
+        print(m.upper(), p, "served" if m in ops else 405)
+for p in ("/api/v1/users", "/api/v1/tokens", "/api/v1/documents/{id}/page/1", "/api/v1/documents/{id}/correct",
+          "/api/v2/documents", "/api/v1/audit"):
+    for m in ("GET", "POST"):
+        print(m, p, 404)
+' "$work/openapi.json")
+check "/web/openapi-matches-served-routes" '[ $oa_ok = 0 ] && [ $oa_n -gt 50 ]'
+kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null; pids=()
 # --- TLS: __Host- cookie with Secure, HSTS ---
 if command -v openssl >/dev/null; then
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
