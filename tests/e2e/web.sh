@@ -282,7 +282,7 @@ check "/web/login/throttled" '[ "$(login "$work/jar-t" operator2 pw-operator-012
 
 check "/web/audit-log-viewer" 'curl -s -b "${jar[admin]}" "$B/audit?action=document.corrected" | grep -q "fields invoice_number,total_amount" &&
   curl -s -b "${jar[auditor]}" "$B/audit" >/dev/null; c=$(csrf_of "${jar[admin]}") &&
-  [ "$(code -b "${jar[admin]}" -d "csrf=$c" "$B/audit/verify")" = 303 ] && curl -s -b "${jar[admin]}" "$B/audit" | grep -q "intact"'
+  [ "$(code -b "${jar[admin]}" -d "csrf=$c" "$B/audit/verify")" = 303 ] && curl -s -b "${jar[admin]}" "$B/audit" | grep -q "intact, [0-9]* entries and [0-9]* signed checkpoints checked"'
 audit_rows() { curl -s -b "${jar[admin]}" "$B/audit?action=$1" | sed 's/<tr>/\n/g'; }
 row() { printf '<td>%s</td><td>%s</td><td>%s</td><td>ok</td><td>[^<]*</td><td>%s</td>' "$@"; }
 check "/web/audit/document-viewed" 'v=$(audit_rows document.viewed) &&
@@ -292,7 +292,7 @@ check "/web/audit/document-viewed" 'v=$(audit_rows document.viewed) &&
   ! echo "$v" | grep -q "<td>user:operator1</td><td>document.viewed</td>"'
 check "/web/audit/read-and-verified" 'v=$(audit_rows audit.) &&
   echo "$v" | grep -q "$(row user:admin1 audit.read audit_log "filters: action=document.corrected")" &&
-  echo "$v" | grep -q "$(row user:admin1 audit.verified audit_log "entries=[0-9]*")"'
+  echo "$v" | grep -q "$(row user:admin1 audit.verified audit_log "entries=[0-9]* checkpoints=[0-9]*")"'
 check "/web/openapi-lists-routes" 'curl -s "$B/api/v1/openapi.json" | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
