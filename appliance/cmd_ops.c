@@ -545,8 +545,24 @@ static void check_database(struct doctor *d, struct config *cfg)
 	g_autofree char *what = g_strdup_printf("database reachable (%s), schema version %d, up to date",
 	                                        cfg->db_url[0] ? "database.url" : "embedded", n ? m[n - 1].version : 0);
 	report(d, 0, what, NULL);
-	int64_t docs = 0;
 	struct db_res *res = NULL;
+	if (cfg->db_role && cfg->db_role[0] && db_query(app.db, "SELECT current_user::text", 0, NULL, &res, NULL) == QERR_OK &&
+	    db_res_rows(res) == 1) {
+		const char *user = db_res_text(res, 0, 0);
+		if (strcmp(user, cfg->db_role) == 0) {
+			g_autofree char *ok = g_strdup_printf("the application works as database role \"%s\"", user);
+			report(d, 0, ok, NULL);
+		} else {
+			g_autofree char *warn = g_strdup_printf("the application works as the login role \"%s\", not as "
+			                                        "database.role \"%s\" (the audit log is guarded by its "
+			                                        "triggers only)", user, cfg->db_role);
+			g_autofree char *fix = g_strdup_printf("as an administrator: GRANT %s TO %s", cfg->db_role, user);
+			report(d, 1, warn, fix);
+		}
+	}
+	db_res_free(res);
+	res = NULL;
+	int64_t docs = 0;
 	if (db_query(app.db, "SELECT max(id), count(*) FROM documents WHERE wrapped_key IS NOT NULL", 0, NULL, &res,
 	             NULL) == QERR_OK &&
 	    db_res_rows(res) == 1 && (docs = db_res_int(res, 0, 1)) > 0) {

@@ -68,7 +68,8 @@ check "/ops/watch-documents-and-audit" '"$QUIRE" status 2>>"$log" | grep -Eq "qu
 "$QUIRE" stop >>"$log" 2>&1
 
 check "/ops/doctor-ok" '"$QUIRE" doctor >"$work/doctor.out" 2>&1 && grep -q "all checks passed" "$work/doctor.out" &&
-  grep -q "^ok    database reachable" "$work/doctor.out" && grep -q "^ok    Tesseract languages:.*eng" "$work/doctor.out"'
+  grep -q "^ok    database reachable" "$work/doctor.out" && grep -q "^ok    Tesseract languages:.*eng" "$work/doctor.out" &&
+  grep -q "^ok    the application works as database role \"quire_app\"" "$work/doctor.out"'
 chmod 644 "$work/a/keys/kek.key"
 check "/ops/doctor-finds-bad-key-mode" '! "$QUIRE" doctor >"$work/doctor2.out" 2>&1 &&
   grep -q "^FAIL  key file .* mode 644" "$work/doctor2.out" && grep -q "fix: chmod 600" "$work/doctor2.out"'
