@@ -14,6 +14,11 @@
 #include <string.h>
 
 #define KERNELS_NT 4
+/* Software prefetch distances in bytes ahead of the block being decoded: as in
+ * kernels_avx512.c, far enough that one core streaming weights for a single
+ * token keeps enough lines in flight. */
+#define KERNELS_PREFETCH_Q8 4096
+#define KERNELS_PREFETCH_K 8192
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float f16(quant_f16 h)
@@ -159,7 +164,7 @@ INLINE __m256i q5_0_codes(const uint8_t *w, int64_t ib)
 		for (int t = 0; t < N; t++)                                                                  \
 			acc[t] = _mm256_setzero_ps();                                                        \
 		for (int64_t ib = 0; ib < n / 32; ib++) {                                                    \
-			_mm_prefetch((const char *)((const btype *)w + ib + 8), _MM_HINT_T0);                \
+			_mm_prefetch((const char *)((const btype *)w + ib) + KERNELS_PREFETCH_Q8, _MM_HINT_T0); \
 			q8_0_block_accumulate(codes(w, ib), f16(((const btype *)w + ib)->d), x, xs, ib, acc, N); \
 		}                                                                                            \
 		for (int t = 0; t < N; t++)                                                                  \
@@ -215,9 +220,8 @@ INLINE void row_kq(int64_t n, const uint8_t *w, bool q5, const uint8_t *x, size_
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t ib = 0; ib < n / QK_K; ib++) {
 		const uint8_t *blk = w + (size_t)ib * bsz;
-		_mm_prefetch((const char *)blk + 4 * bsz, _MM_HINT_T0);
-		_mm_prefetch((const char *)blk + 4 * bsz + 64, _MM_HINT_T0);
-		_mm_prefetch((const char *)blk + 4 * bsz + 128, _MM_HINT_T0);
+		for (size_t o = 0; o < bsz; o += 64)
+			_mm_prefetch((const char *)blk + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
 		const uint8_t *qs = q5 ? ((const struct block_q5_K *)blk)->qs : ((const struct block_q4_K *)blk)->qs;
 		quant_f16 dd[2];
 		uint8_t sm[16];
@@ -264,8 +268,8 @@ INLINE void row_q6_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, f
 	const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
 	for (int64_t ib = 0; ib < n / QK_K; ib++) {
 		const struct block_q6_K *bb = b + ib;
-		for (int k = 0; k < 4; k++)
-			_mm_prefetch((const char *)(bb + 4) + 64 * k, _MM_HINT_T0);
+		for (size_t o = 0; o < sizeof(*bb); o += 64)
+			_mm_prefetch((const char *)bb + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
 		__m256i wc[8]; /* wc[j]: elements 32j..32j+31 */
 		for (int h = 0; h < 2; h++) {
 			__m256i l0 = _mm256_loadu_si256((const __m256i *)(bb->ql + 64 * h));
