@@ -1,9 +1,12 @@
 /* pgtest: throwaway PostgreSQL for integration tests. */
 #include "tests/integration/pgtest.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "appliance/app.h"
 #include "appliance/pgembed.h"
@@ -12,11 +15,36 @@
 static struct pgembed *pg;
 static char *dir;
 
+void pgtest_watchdog(const char *tmpdir)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0)
+		g_error("pipe: %s", g_strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		g_error("fork: %s", g_strerror(errno));
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (dup2(p[0], 0) < 0 || null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+			_exit(127);
+		setsid();
+		/* the end of the pipe: the test process is gone; a server still running
+		 * (postmaster.pid) gets an immediate shutdown, then the directory goes */
+		execl("/bin/sh", "sh", "-c",
+		      "cat >/dev/null; f=\"$1/data/postgres/postmaster.pid\"; "
+		      "if [ -f \"$f\" ]; then kill -QUIT \"$(head -n 1 \"$f\")\" 2>/dev/null; sleep 2; fi; rm -rf \"$1\"",
+		      "sh", tmpdir, (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]); /* p[1] stays open, unseen by exec'd children, until this process ends */
+}
+
 struct db *pgtest_start(void)
 {
 	dir = g_dir_make_tmp("quire-it-XXXXXX", NULL);
 	g_assert_nonnull(dir);
 	chmod(dir, 0711);
+	pgtest_watchdog(dir);
 	g_autofree char *data = g_build_filename(dir, "data", NULL);
 	g_autofree char *err = NULL;
 	if (pgembed_start(data, "postgres", &pg, &err) != QERR_OK)

@@ -11,5 +11,10 @@ struct db *pgtest_start(void);
 const char *pgtest_conninfo(void);
 /* A second connection to the same database. */
 struct db *pgtest_connect(void);
+/* Makes sure the server started under tmpdir (tmpdir/data/postgres) does not
+ * outlive this process: when the process ends without stopping it (a failed
+ * assertion aborts, a timeout kills), a watchdog process in a session of its
+ * own stops the server and removes tmpdir. */
+void pgtest_watchdog(const char *tmpdir);
 /* Stops the cluster and removes the directory. */
 void pgtest_stop(void);

@@ -1,6 +1,8 @@
 /* test_queue_util: throwaway PostgreSQL, PDFs and worker processes for the queue tests. */
 #include "tests/integration/test_queue_util.h"
 
+#include "tests/integration/pgtest.h"
+
 #include <cairo-pdf.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -57,6 +59,7 @@ void qt_start(struct qt *t)
 	t->dir = g_dir_make_tmp("quire-qt-XXXXXX", NULL);
 	g_assert_nonnull(t->dir);
 	chmod(t->dir, 0711); /* the server runs as another account when the tests run as root */
+	pgtest_watchdog(t->dir);
 	t->pgdir = g_build_filename(t->dir, "data", NULL);
 	t->key = g_build_filename(t->dir, "kek.key", NULL);
 	qt_pg_up(t);
