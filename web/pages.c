@@ -492,8 +492,20 @@ static void get_audit(struct web_req *req, struct web_resp *resp)
 	html_begin(req, resp, "Audit log", "audit");
 	GString *b = resp->body;
 	g_autofree char *last = web_last_verify(req);
+	if (!last) { /* none from this server since it started: the latest on record, from any server or the CLI */
+		struct db_res *lv = NULL;
+		if (db_query(req->db,
+		             "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), actor, outcome, detail"
+		             " FROM audit_log WHERE action = 'audit.verified' ORDER BY id DESC LIMIT 1",
+		             0, NULL, &lv, NULL) == QERR_OK &&
+		    db_res_rows(lv) == 1)
+			last = g_strdup_printf("%s UTC: %s, by %s (%s)", db_res_text(lv, 0, 0),
+			                       strcmp(db_res_text(lv, 0, 2), "ok") == 0 ? "intact" : "BROKEN",
+			                       db_res_text(lv, 0, 1), db_res_text(lv, 0, 3));
+		db_res_free(lv);
+	}
 	g_string_append(b, "<h1>Audit log</h1><p>Latest verification: <strong>");
-	html_escape(b, last ? last : "not run since the server started");
+	html_escape(b, last ? last : "none on record");
 	g_string_append(b, "</strong></p><form method=\"post\" action=\"/audit/verify\">");
 	html_csrf(req, b);
 	g_string_append(b, "<button type=\"submit\" class=\"secondary\">Verify the chain now</button></form>"

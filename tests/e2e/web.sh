@@ -304,6 +304,10 @@ sys.exit(0 if want <= set(d[\"paths\"]) and d[\"openapi\"].startswith(\"3.\") el
 start web QUIRE_WEB_SESSION_IDLE_S=2 "$QUIRE" web
 check "/web/session/idle-expiry" '[ "$(login "$work/jar-e" reviewer1 pw-reviewer-0123456)" = 303 ] &&
   [ "$(code -b "$work/jar-e" "$B/")" = 200 ] && sleep 3 && [ "$(code -b "$work/jar-e" "$B/")" = 303 ]'
+# A server just started shows the latest verification on record (the first server's Verify above).
+check "/web/audit/latest-verification-on-record" '[ "$(login "$work/jar-v" admin1 pw-admin-0123456)" = 303 ] &&
+  curl -s -b "$work/jar-v" "$B/audit" |
+  grep -Eq "Latest verification: <strong>[0-9-]+ [0-9:]+ UTC: intact, by user:admin1 \(entries=[0-9]+ checkpoints=[0-9]+\)"'
 check "/web/graceful-stop" 'kill -TERM ${pids[1]} && wait ${pids[1]} && kill -TERM ${pids[0]} && wait ${pids[0]}'
 pids=()
 # --- streamed uploads: memory bounded whatever the size, abandoned uploads leave nothing ---
