@@ -9,10 +9,7 @@
 set -u
 QUIRE=$1
 MAKE_LABELLED=$2
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+. "$(dirname "$0")/tap.sh"
 
 work=$(mktemp -d /tmp/quire-eval-XXXXXX)
 chmod 711 "$work"

@@ -14,12 +14,7 @@ QUIRE=$1
 DURATION=${QUIRE_LOAD_DURATION:-5}
 CONNS=200
 HWM_LIMIT_KB=$((256 << 10))
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+. "$(dirname "$0")/tap.sh"
 
 TESTS="load-healthz load-api still-answering memory-bounded max-connections max-per-address"
 echo "1..6"

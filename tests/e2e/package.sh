@@ -10,12 +10,7 @@
 set -u
 SRC=$1
 MAKE_INVOICE=$2
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+. "$(dirname "$0")/tap.sh"
 
 work=$(mktemp -d /tmp/quire-pkg-XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -8,11 +8,7 @@
 set -u
 QUIRE=$1
 MAKE_INVOICE=$2
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+. "$(dirname "$0")/tap.sh"
 
 work=$(mktemp -d /tmp/quire-e2e-sec-XXXXXX)
 chmod 711 "$work"
