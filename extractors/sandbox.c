@@ -375,13 +375,21 @@ static enum qerr child_died(int status, const struct sandbox_limits *lim, const 
 }
 
 /* Judges a finished child from how it ended and what it said. */
-static enum qerr judge(enum read_end how, int status, const struct channel_out *reply, const struct sandbox_limits *lim,
-                       struct pdftext_doc **ret, char **reterr)
+static enum qerr judge(enum read_end how, int status, double cpu_s, const struct channel_out *reply,
+                       const struct sandbox_limits *lim, struct pdftext_doc **ret, char **reterr)
 {
 	struct channel_progress pr = {0};
 	g_autofree char *perr = NULL;
 	enum qerr e = channel_parse(reply->data, reply->len, lim->max_pages, ret, &pr, &perr);
 	g_autofree char *at = where(&pr);
+	/* Out of time while computing: the document asks too much. Out of time while
+	 * hardly computing: the parser was blocked or starved of the processor,
+	 * which says nothing about the document, so the error is one to retry. */
+	if (how == READ_TIMEOUT && cpu_s < lim->timeout_s / 2.0)
+		return qerr_set(reterr, QERR_TIMEOUT,
+		                "the PDF parser made no progress within the %d s limit %s (%.1f s of processor time); "
+		                "it can be tried again",
+		                lim->timeout_s, at, cpu_s);
 	if (how == READ_TIMEOUT)
 		return qerr_set(reterr, QERR_TOO_LARGE, "PDF exceeded the %d s limit %s (limits.parse_timeout_s)",
 		                lim->timeout_s, at);
@@ -431,10 +439,13 @@ enum qerr sandbox_extract(const void *pdf, size_t len, const char *password, con
 		kill(pid, SIGKILL);
 	close(fds[0]);
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	struct rusage ru = {0};
+	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
 		;
+	double cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 	struct pdftext_doc *doc = NULL;
-	enum qerr e = judge(how, status, &reply, lim, &doc, reterr);
+	enum qerr e = judge(how, status, cpu_s, &reply, lim, &doc, reterr);
 	channel_out_done(&reply);
 	if (e) {
 		pdftext_doc_free(doc);

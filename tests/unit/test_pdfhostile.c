@@ -227,7 +227,17 @@ static void test_simple_refusals(void)
 	g_assert_nonnull(strstr(err, "has 2 pages; the limit is 1"));
 }
 
+static void fault_either(enum sandbox_fault f, int page, int timeout_s, enum qerr want, enum qerr or_want,
+                         const char *words);
+
 static void fault(enum sandbox_fault f, int page, int timeout_s, enum qerr want, const char *words)
+{
+	fault_either(f, page, timeout_s, want, want, words);
+}
+
+/* The fault f on page ends the parse with want (or or_want) and words in the message. */
+static void fault_either(enum sandbox_fault f, int page, int timeout_s, enum qerr want, enum qerr or_want,
+                         const char *words)
 {
 	g_autoptr(GBytes) pdf = valid_pdf();
 	gsize len = 0;
@@ -238,7 +248,9 @@ static void fault(enum sandbox_fault f, int page, int timeout_s, enum qerr want,
 	lim.test_fault_page = page;
 	gint64 t0 = g_get_monotonic_time();
 	g_autofree char *err = NULL;
-	g_assert_cmpint(run(data, len, &lim, &err), ==, want);
+	enum qerr got = run(data, len, &lim, &err);
+	if (got != want && got != or_want)
+		g_error("got %s: %s", qerr_str(got), err ? err : "");
 	if (!strstr(err, words))
 		g_error("\"%s\" not in \"%s\"", words, err);
 	/* the parent waited no longer than the limit (and a little to reap) */
@@ -253,11 +265,14 @@ static void test_child_crash(void)
 }
 static void test_child_hang(void)
 {
-	fault(SANDBOX_FAULT_HANG, 2, 1, QERR_TOO_LARGE, "PDF exceeded the 1 s limit on page 2");
+	/* a parser that blocks uses no processor time: an error to retry, not the document's fault */
+	fault(SANDBOX_FAULT_HANG, 2, 1, QERR_TIMEOUT, "the PDF parser made no progress within the 1 s limit on page 2");
 }
 static void test_child_spin(void)
 {
-	fault(SANDBOX_FAULT_SPIN, 1, 1, QERR_TOO_LARGE, "limit");
+	/* spinning uses the processor: the document's fault, unless the machine is so busy that
+	 * the parser got less than half of the time, which counts as starved */
+	fault_either(SANDBOX_FAULT_SPIN, 1, 1, QERR_TOO_LARGE, QERR_TIMEOUT, "limit");
 }
 static void test_child_garbage(void)
 {
