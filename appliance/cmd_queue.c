@@ -35,7 +35,7 @@ int cmd_worker(int argc, char **argv, struct config *cfg)
 	gboolean drain = FALSE;
 	int concurrency = cfg->worker_concurrency;
 	GOptionEntry entries[] = {
-		{"drain", 0, 0, G_OPTION_ARG_NONE, &drain, "Stop when no job is waiting", NULL},
+		{"drain", 0, 0, G_OPTION_ARG_NONE, &drain, "Stop when no job is left to run (jobs waiting for a retry included)", NULL},
 		{"concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency, "Jobs run at once (default worker.concurrency)", "N"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "", "Process queued documents until SIGTERM or SIGINT.",

@@ -422,6 +422,18 @@ enum qerr queue_retry(struct db *db, int64_t job_id, const char *actor, char **r
 	                       "retried", "queued", reterr);
 }
 
+enum qerr queue_retry_pending(struct db *db, bool *ret, char **reterr)
+{
+	struct db_res *res = NULL;
+	enum qerr e = db_query(db, "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND attempts > 0)", 0,
+	                       NULL, &res, reterr);
+	if (e)
+		return e;
+	*ret = strcmp(db_res_text(res, 0, 0), "t") == 0;
+	db_res_free(res);
+	return QERR_OK;
+}
+
 enum qerr queue_next_due_ms(struct db *db, int64_t *ret_ms, char **reterr)
 {
 	struct db_res *res = NULL;

@@ -103,6 +103,9 @@ enum qerr queue_prune(struct db *db, int done_h, int failed_h, int *ret_deleted,
 enum qerr queue_cancel(struct db *db, int64_t job_id, const char *actor, char **reterr) QUIRE_MUST_CHECK;
 enum qerr queue_retry(struct db *db, int64_t job_id, const char *actor, char **reterr) QUIRE_MUST_CHECK;
 
+/* *ret: whether a queued job waits for another attempt after a transient error
+ * (a draining worker waits for those before it stops). */
+enum qerr queue_retry_pending(struct db *db, bool *ret, char **reterr) QUIRE_MUST_CHECK;
 /* Milliseconds until the earliest scheduled queued job is due (0 when one is due now);
  * *ret_ms is -1 when nothing is queued. */
 enum qerr queue_next_due_ms(struct db *db, int64_t *ret_ms, char **reterr) QUIRE_MUST_CHECK;

@@ -445,8 +445,11 @@ static gpointer slot_main(gpointer data)
 			run_job(s, &job);
 			continue;
 		}
+		bool retry_pending = false;
 		if (!e && p->opt->drain)
-			break;
+			e = queue_retry_pending(s->db, &retry_pending, &err);
+		if (!e && p->opt->drain && !retry_pending)
+			break; /* nothing to run now, and no job waiting for another attempt */
 		if (!e)
 			e = idle_wait(s, &err);
 		if (e && !slot_error(s, e, err))

@@ -319,6 +319,30 @@ static void test_worker_drains_queue(void)
 	db_res_free(res);
 }
 
+/* A job waiting for another attempt after a transient error (queued, attempts > 0, run_at
+ * ahead) keeps a draining worker until it has run. */
+static void test_worker_drain_waits_for_retry(void)
+{
+	g_autofree char *err = NULL;
+	ok(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')", &err), err);
+	struct store_submitted s = submit("WORK-78");
+	g_autofree char *q = g_strdup_printf("UPDATE jobs SET attempts = 1, run_at = now() + interval '2 seconds'"
+	                                     " WHERE id = %lld",
+	                                     (long long)s.job_id);
+	ok(db_exec(db, q, &err), err);
+	struct worker_options opt = {.name = "test-worker", .lease_s = 60, .drain = true, .poll_ms = 200,
+	                             .extract = {.limits = {.timeout_s = 30, .memory_bytes = (size_t)2048 << 20,
+	                                                    .max_pages = 10}}};
+	struct worker_stats stats = {0};
+	gint64 t0 = g_get_monotonic_time();
+	ok(worker_run(db, vault, &opt, NULL, &stats, &err), err);
+	g_assert_cmpint(stats.done, ==, 1);
+	g_assert_cmpint(g_get_monotonic_time() - t0, >=, G_USEC_PER_SEC); /* it waited for run_at */
+	struct db_res *res = NULL;
+	g_assert_cmpstr(job_state(s.job_id, &res), ==, "done");
+	db_res_free(res);
+}
+
 static struct store_submitted submit_encrypted(const char *text, const char *password)
 {
 	g_autoptr(GBytes) pdf = fixture_encrypted(text, "s3cret-pw");
@@ -390,6 +414,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/store/dedupe-and-binding", test_store_dedupe_and_binding);
 	g_test_add_func("/worker/drains-queue", test_worker_drains_queue);
 	g_test_add_func("/worker/encrypted-pdf", test_worker_encrypted_pdf);
+	g_test_add_func("/worker/drain-waits-for-retry", test_worker_drain_waits_for_retry);
 	int rc = g_test_run();
 	vault_close(vault);
 	db_close(db);
