@@ -11,9 +11,12 @@
 #include "appliance/app.h"
 #include "appliance/pgembed.h"
 #include "core/db.h"
+#include "core/vault.h"
 
 static struct pgembed *pg;
 static char *dir;
+static struct vault *vault;
+static char *key_path;
 
 void pgtest_watchdog(const char *tmpdir)
 {
@@ -68,8 +71,25 @@ struct db *pgtest_connect(void)
 	return db;
 }
 
+struct vault *pgtest_vault(const char **ret_key_path)
+{
+	if (!vault) {
+		key_path = g_build_filename(dir, "kek.key", NULL);
+		g_autofree char *err = NULL;
+		if (vault_keyfile_create(key_path, &err) != QERR_OK || vault_open(key_path, &vault, &err) != QERR_OK)
+			g_error("key file: %s", err);
+	}
+	if (ret_key_path)
+		*ret_key_path = key_path;
+	return vault;
+}
+
 void pgtest_stop(void)
 {
+	vault_close(vault);
+	vault = NULL;
+	g_free(key_path);
+	key_path = NULL;
 	pgembed_stop(pg);
 	pg = NULL;
 	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);

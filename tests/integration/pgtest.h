@@ -16,5 +16,9 @@ struct db *pgtest_connect(void);
  * assertion aborts, a timeout kills), a watchdog process in a session of its
  * own stops the server and removes tmpdir. */
 void pgtest_watchdog(const char *tmpdir);
-/* Stops the cluster and removes the directory. */
+struct vault;
+/* A vault opened on a new key file in the cluster's directory (the same one on every call);
+ * *ret_key_path (may be NULL) gets the file's path. Both borrowed until pgtest_stop(). */
+struct vault *pgtest_vault(const char **ret_key_path);
+/* Closes the vault, stops the cluster and removes the directory. */
 void pgtest_stop(void);

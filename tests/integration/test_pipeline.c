@@ -400,11 +400,7 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	db = pgtest_start();
-	g_autofree char *dir = g_dir_make_tmp("quire-it-key-XXXXXX", NULL);
-	g_autofree char *key = g_build_filename(dir, "kek.key", NULL);
-	g_autofree char *err = NULL;
-	ok(vault_keyfile_create(key, &err), err);
-	ok(vault_open(key, &vault, &err), err);
+	vault = pgtest_vault(NULL);
 	g_test_add_func("/migrate/idempotent-and-too-new", test_migrate_idempotent_and_too_new);
 	g_test_add_func("/db/prepared-statements", test_prepared_statements);
 	g_test_add_func("/queue/claim/skips-locked", test_claim_skips_locked);
@@ -416,7 +412,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/worker/encrypted-pdf", test_worker_encrypted_pdf);
 	g_test_add_func("/worker/drain-waits-for-retry", test_worker_drain_waits_for_retry);
 	int rc = g_test_run();
-	vault_close(vault);
 	db_close(db);
 	pgtest_stop();
 	return rc;

@@ -16,7 +16,7 @@
 
 static struct db *db;
 static struct vault *vault;
-static char *key_path;
+static const char *key_path;
 
 static void ok(enum qerr e, const char *err)
 {
@@ -613,11 +613,7 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	db = pgtest_start();
-	g_autofree char *dir = g_dir_make_tmp("quire-it-key-XXXXXX", NULL);
-	key_path = g_build_filename(dir, "kek.key", NULL);
-	g_autofree char *err = NULL;
-	ok(vault_keyfile_create(key_path, &err), err);
-	ok(vault_open(key_path, &vault, &err), err);
+	vault = pgtest_vault(&key_path);
 	g_test_add_func("/security/swaps-refused", test_swaps_refused);
 	g_test_add_func("/security/result-versions-bound", test_result_versions_bound);
 	g_test_add_func("/security/stream-in-database", test_stream_in_database);
@@ -627,11 +623,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/security/audit/database-refuses", test_database_refuses);
 	g_test_add_func("/security/users-and-tokens", test_users_and_tokens);
 	int rc = g_test_run();
-	vault_close(vault);
 	db_close(db);
 	pgtest_stop();
-	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-	g_assert_cmpint(system(cmd), ==, 0);
-	g_free(key_path);
 	return rc;
 }

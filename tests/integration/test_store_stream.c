@@ -270,20 +270,13 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	db = pgtest_start();
-	g_autofree char *dir = g_dir_make_tmp("quire-it-key-XXXXXX", NULL);
-	g_autofree char *key_path = g_build_filename(dir, "kek.key", NULL);
-	g_autofree char *err = NULL;
-	ok(vault_keyfile_create(key_path, &err), err);
-	ok(vault_open(key_path, &vault, &err), err);
+	vault = pgtest_vault(NULL);
 	g_test_add_func("/store/stream/bounded-memory", test_bounded_memory);
 	g_test_add_func("/store/stream/refusals-leave-nothing", test_refusals_leave_nothing);
 	g_test_add_func("/store/stream/concurrent-same-content", test_concurrent_same_content);
 	g_test_add_func("/store/stream/idempotency-keys", test_idempotency_keys);
 	int rc = g_test_run();
-	vault_close(vault);
 	db_close(db);
 	pgtest_stop();
-	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-	g_assert_cmpint(system(cmd), ==, 0);
 	return rc;
 }

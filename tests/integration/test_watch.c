@@ -294,18 +294,13 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	db = pgtest_start();
-	g_autofree char *dir = g_dir_make_tmp("quire-it-key-XXXXXX", NULL);
-	g_autofree char *key = g_build_filename(dir, "kek.key", NULL);
-	g_autofree char *err = NULL;
-	ok(vault_keyfile_create(key, &err), err);
-	ok(vault_open(key, &vault, &err), err);
+	vault = pgtest_vault(NULL);
 	g_test_add_func("/watch/takes-complete-files", test_takes_complete_files);
 	g_test_add_func("/watch/waits-for-writer", test_waits_for_writer);
 	g_test_add_func("/watch/crash-after-commit", test_crash_after_commit);
 	g_test_add_func("/watch/kill9-exactly-once", test_kill9_exactly_once);
 	g_test_add_func("/metrics/format", test_metrics);
 	int rc = g_test_run();
-	vault_close(vault);
 	db_close(db);
 	pgtest_stop();
 	return rc;
