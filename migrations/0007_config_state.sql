@@ -1,4 +1,4 @@
--- 0006: the configuration each host last started a service with, so that a
+-- 0007: the configuration each host last started a service with, so that a
 -- change between two starts is recorded in the audit log (appliance/lifecycle.c).
 -- Per setting, a keyed hash of its value (the vault's key, never a plain hash)
 -- and, unless the setting may hold a credential, the value itself.

@@ -1,4 +1,4 @@
--- 0007: running totals of the work done, for /metrics (pipeline/counters.c).
+-- 0008: running totals of the work done, for /metrics (pipeline/counters.c).
 -- One row per counter and label, added to in the transaction that completes a
 -- job, so every worker on every host counts into the same totals and a job
 -- counts once. Totals never go down: erasing documents or pruning jobs does

@@ -36,7 +36,7 @@ dpkg-deb -x "$deb" "$work/x"
 check "/package/control" 'dpkg-deb -f "$deb" Depends | grep -q "postgresql-15" &&
   dpkg-deb -f "$deb" Depends | grep -q "adduser" && dpkg-deb -f "$deb" Depends | grep -q "libpoppler-glib8" &&
   grep -qx "/etc/quire/quire.conf" "$work/ctl/conffiles"'
-check "/package/maintainer-scripts" 'for s in postinst postrm prerm; do sh -n "$work/ctl/$s" || exit 1; done &&
+check "/package/maintainer-scripts" '(for s in postinst postrm prerm; do sh -n "$work/ctl/$s" || exit 1; done) &&
   grep -q "adduser --system --group --home /var/lib/quire" "$work/ctl/postinst" &&
   grep -q "runuser -u quire -- .*quire init" "$work/ctl/postinst" &&
   grep -q "deb-systemd-helper enable .quire.service." "$work/ctl/postinst" &&
@@ -48,17 +48,17 @@ check "/package/config" 'grep -qx "data_dir = /var/lib/quire" "$work/x/etc/quire
 man1="$SRC/packaging/quire.1"
 cmds=$("$work/x/usr/bin/quire" --help 2>&1 | sed -n 's/^  \([a-z]*\) .*/\1/p')
 tags=$(sed -n '/^\.TP/{n;p;}' "$man1" | sed 's/\\f[BIRP]//g; s/^\.BI\{0,1\} //')
-check "/package/man-page-commands" '[ -n "$cmds" ] && for c in $cmds; do
-    echo "$tags" | grep -Eq "(^|, )$c( |,|\$)" || { echo "# quire.1 lacks $c" >&2; exit 1; }; done'
+check "/package/man-page-commands" '[ -n "$cmds" ] && (for c in $cmds; do
+    echo "$tags" | grep -Eq "(^|, )$c( |,|\$)" || { echo "# quire.1 lacks $c" >&2; exit 1; }; done)'
 # The worker unit must start on a host without quire.service (database.url elsewhere).
 wunit="$work/x/lib/systemd/system/quire-worker@.service"
 check "/package/worker-unit-standalone" '! grep -q "^Requires=.*quire.service" "$wunit" &&
   ! grep -q "^BindsTo=" "$wunit" && grep -q "^After=.*quire.service" "$wunit"'
 unit="$work/x/lib/systemd/system/quire.service"
-check "/package/unit-hardening" 'for d in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
+check "/package/unit-hardening" '(for d in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
     PrivateDevices=yes "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" SystemCallFilter=@system-service \
     MemoryMax= TasksMax= StateDirectory=quire User=quire LoadCredential=quire-kek:; do
-    grep -q "^$d" "$unit" || { echo "# missing $d" >&2; exit 1; }; done'
+    grep -q "^$d" "$unit" || { echo "# missing $d" >&2; exit 1; }; done)'
 if systemd-analyze --help 2>/dev/null | grep -q -- "--offline"; then
   score() { systemd-analyze security --offline=true "$1" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p'; }
   s1=$(score "$unit")
@@ -96,8 +96,8 @@ tar -tzvf "$tarball" 2>/dev/null | awk '{print $1, $6}' >"$work/bundle.list"
 name=$(basename "${tarball:-none}" .tar.gz)
 check "/package/bundle-contents" 'grep -q " $name/debs/$(basename "$deb")\$" "$work/bundle.list" &&
   grep -q " $name/debs/Packages.gz\$" "$work/bundle.list" && grep -q "^-rwx.* $name/install.sh\$" "$work/bundle.list" &&
-  for d in "$work"/deps/*.deb; do grep -q " $name/debs/$(basename "$d")\$" "$work/bundle.list" ||
-    { echo "# bundle lacks $(basename "$d")" >&2; exit 1; }; done'
+  (for d in "$work"/deps/*.deb; do grep -q " $name/debs/$(basename "$d")\$" "$work/bundle.list" ||
+    { echo "# bundle lacks $(basename "$d")" >&2; exit 1; }; done)'
 tar -xzf "$tarball" -C "$work/unpacked" 2>/dev/null
 "$work/unpacked/$name/install.sh" --check-complete >"$work/install.out" 2>&1
 check "/package/bundle-install-resolves-alone" 'grep -q "^Inst quire " "$work/install.out" &&

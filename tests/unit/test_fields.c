@@ -576,7 +576,12 @@ static void test_einvoice_channel(void)
 	channel_put_meta(&o, &two);
 	channel_put_page(&o, 0, &pg);
 	channel_put_attachment(&o, &a);
+	channel_put_page(&o, 1, &pg);
+	channel_put_end(&o, 2); /* a complete stream: only the attachment's place is wrong */
+	g_free(err);
+	err = NULL;
 	g_assert_cmpint(channel_parse(o.data, o.len, 10, &doc, NULL, &err), ==, QERR_INTERNAL);
+	g_assert_nonnull(err);
 	channel_out_done(&o);
 	/* more than the limit: refused */
 	channel_put_meta(&o, &meta);
