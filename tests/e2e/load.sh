@@ -118,7 +118,8 @@ echo "# web.max_connections=$limit: 120 idle connections opened (${opened:-0} co
   "${closed:-0} closed by it at once; the others wait unaccepted"
 after=
 for _ in $(seq 50); do after=$(code "$B/healthz"); [ "$after" = 200 ] && break; sleep 0.2; done
-check "/load/max-connections" '[ "${opened:-0}" -gt "$limit" ] && [ "$held" -le "$limit" ] && [ "$after" = 200 ]'
+check "/load/max-connections" '[ "${opened:-0}" -gt "$limit" ] && [ "$held" -gt 0 ] && [ "$held" -le "$limit" ] &&
+  [ "${closed:-0}" -eq 0 ] && [ "$after" = 200 ]'
 stop
 
 per=20
