@@ -122,9 +122,6 @@ void web_redirect(struct web_resp *resp, const char *location);
 unsigned web_status_of(enum qerr e, const char **ret_code);
 /* Statistics shared with the dashboard and /metrics. */
 void web_stats(const struct web_req *req, uint64_t *ret_requests, uint64_t *ret_refused);
-/* The latest audit verification: text (g_free) or NULL when none ran yet. */
-char *web_last_verify(const struct web_req *req);
-void web_set_last_verify(const struct web_req *req, const char *text);
 /* One of web.max_uploads for the request (false: all are taken), and its release. */
 bool web_uploads_enter(struct web_req *req);
 void web_uploads_leave(struct web_req *req);

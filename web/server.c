@@ -47,8 +47,6 @@ struct server {
 	/* statistics */
 	uint64_t requests, refused; /* __atomic builtins */
 	unsigned uploads;           /* being received; __atomic builtins */
-	GMutex verify_lock;
-	char *last_verify;
 };
 
 struct conn_req {
@@ -169,22 +167,6 @@ void web_stats(const struct web_req *req, uint64_t *ret_requests, uint64_t *ret_
 {
 	*ret_requests = __atomic_load_n(&req->srv->requests, __ATOMIC_RELAXED);
 	*ret_refused = __atomic_load_n(&req->srv->refused, __ATOMIC_RELAXED);
-}
-
-char *web_last_verify(const struct web_req *req)
-{
-	g_mutex_lock(&req->srv->verify_lock);
-	char *t = g_strdup(req->srv->last_verify);
-	g_mutex_unlock(&req->srv->verify_lock);
-	return t;
-}
-
-void web_set_last_verify(const struct web_req *req, const char *text)
-{
-	g_mutex_lock(&req->srv->verify_lock);
-	g_free(req->srv->last_verify);
-	req->srv->last_verify = g_strdup(text);
-	g_mutex_unlock(&req->srv->verify_lock);
 }
 
 /* Growing delays: nothing for the first three failures, then 1, 2, 4 ... seconds, at most 5 minutes. */
@@ -899,7 +881,6 @@ enum qerr server_start(const struct server_options *opt, struct server **ret, ch
 	g_mutex_init(&s->pool_lock);
 	g_cond_init(&s->pool_cond);
 	g_mutex_init(&s->throttle_lock);
-	g_mutex_init(&s->verify_lock);
 	s->throttle = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	e = load_tls(s, reterr);
 	if (!e)
@@ -947,11 +928,9 @@ void server_stop(struct server *s)
 	g_free(s->cert_pem);
 	if (s->throttle)
 		g_hash_table_unref(s->throttle);
-	g_free(s->last_verify);
 	g_mutex_clear(&s->pool_lock);
 	g_cond_clear(&s->pool_cond);
 	g_mutex_clear(&s->throttle_lock);
-	g_mutex_clear(&s->verify_lock);
 	g_free(s);
 }
 

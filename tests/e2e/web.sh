@@ -278,7 +278,7 @@ check "/web/login/throttled" '[ "$(login "$work/jar-t" operator2 pw-operator-012
 
 check "/web/audit-log-viewer" 'curl -s -b "${jar[admin]}" "$B/audit?action=document.corrected" | grep -q "fields invoice_number,total_amount" &&
   curl -s -b "${jar[auditor]}" "$B/audit" >/dev/null; c=$(csrf_of "${jar[admin]}") &&
-  [ "$(code -b "${jar[admin]}" -d "csrf=$c" "$B/audit/verify")" = 303 ] && curl -s -b "${jar[admin]}" "$B/audit" | grep -q "intact, [0-9]* entries and [0-9]* signed checkpoints checked"'
+  [ "$(code -b "${jar[admin]}" -d "csrf=$c" "$B/audit/verify")" = 303 ] && curl -s -b "${jar[admin]}" "$B/audit" | grep -Eq "UTC: intact, by user:admin1 \(entries=[0-9]+ checkpoints=[0-9]+\)"'
 audit_rows() { curl -s -b "${jar[admin]}" "$B/audit?action=$1" | sed 's/<tr>/\n/g'; }
 row() { printf '<td>%s</td><td>%s</td><td>%s</td><td>ok</td><td>[^<]*</td><td>%s</td>' "$@"; }
 check "/web/audit/document-viewed" 'v=$(audit_rows document.viewed) &&
