@@ -479,8 +479,10 @@ static void check_private(struct doctor *d, const char *label, const char *path,
 static void check_tls(struct doctor *d, const struct config *cfg)
 {
 	g_autofree char *cert = NULL, *key = NULL, *err = NULL;
-	if (config_tls(cfg, &cert, &key, &err)) {
-		report(d, 2, err, "restore the missing file, or delete the other and run `quire init --tls`");
+	enum qerr e = config_tls(cfg, &cert, &key, &err);
+	if (e) {
+		report(d, 2, err, e == QERR_CONFIG ? "set both, or neither"
+		                                   : "restore the missing file, or delete the other and run `quire init --tls`");
 		return;
 	}
 	if (!cert[0] && !key[0]) {
@@ -488,10 +490,6 @@ static void check_tls(struct doctor *d, const struct config *cfg)
 		report(d, local ? 0 : 1, "HTTPS off: the web server speaks plain HTTP",
 		       local ? NULL : "web.listen is reachable from other machines: run `quire init --tls`, or set "
 		                      "web.tls_cert and web.tls_key");
-		return;
-	}
-	if (!cert[0] || !key[0]) {
-		report(d, 2, "web.tls_cert and web.tls_key must be set together", "set both, or neither");
 		return;
 	}
 	g_autofree char *what = g_strdup_printf("TLS certificate %s", cert);

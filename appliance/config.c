@@ -320,7 +320,9 @@ char *config_tls_dir(const struct config *cfg) { return g_build_filename(cfg->da
 
 enum qerr config_tls(const struct config *cfg, char **ret_cert, char **ret_key, char **reterr)
 {
-	if (cfg->web_tls_cert[0] || cfg->web_tls_key[0]) {
+	if (!cfg->web_tls_cert[0] != !cfg->web_tls_key[0])
+		return qerr_set(reterr, QERR_CONFIG, "web.tls_cert and web.tls_key must be set together");
+	if (cfg->web_tls_cert[0]) {
 		*ret_cert = g_strdup(cfg->web_tls_cert);
 		*ret_key = g_strdup(cfg->web_tls_key);
 		return QERR_OK;

@@ -85,6 +85,7 @@ char *config_key_path(const struct config *cfg);
 /* Where `quire init --tls` puts the web server's certificate and key: <data_dir>/tls; g_free(). */
 char *config_tls_dir(const struct config *cfg);
 /* The web server's certificate and key files (g_free both): web.tls_cert and web.tls_key when
- * either is set, else cert.pem and key.pem of config_tls_dir() when both exist, else "" and ""
- * (plain HTTP). QERR_CONFIG when only one of the two files there exists. */
+ * they are set (QERR_CONFIG when only one is), else cert.pem and key.pem of config_tls_dir()
+ * when both exist, else "" and "" (plain HTTP). QERR_CONFIG when only one of the two files there
+ * exists. */
 enum qerr config_tls(const struct config *cfg, char **ret_cert, char **ret_key, char **reterr) QUIRE_MUST_CHECK;
