@@ -14,11 +14,6 @@
 #include <string.h>
 
 #define KERNELS_NT 4
-/* Software prefetch distances in bytes ahead of the block being decoded: as in
- * kernels_avx512.c, far enough that one core streaming weights for a single
- * token keeps enough lines in flight. */
-#define KERNELS_PREFETCH_Q8 4096
-#define KERNELS_PREFETCH_K 8192
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float f16(quant_f16 h)

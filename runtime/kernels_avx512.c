@@ -19,15 +19,6 @@
 #include <string.h>
 
 #define KERNELS_NT 4
-/* Software prefetch distances, in bytes ahead of the block being decoded.
- * With one token, a core streams weights from memory and the hardware
- * prefetcher alone keeps too few lines in flight (it stops at every 4 KiB
- * page); fetching whole blocks 4-8 KiB ahead measured 25-40% more bytes per
- * second on one core for every type. The Q8_0 family's blocks are small, so
- * it looks a little less far ahead than the K-quants. Rows of a work item are
- * contiguous, so the distance runs on into the next row. */
-#define KERNELS_PREFETCH_Q8 4096
-#define KERNELS_PREFETCH_K 8192
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float f16(quant_f16 h)
