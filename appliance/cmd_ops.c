@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <pwd.h>
@@ -476,6 +477,21 @@ static void check_private(struct doctor *d, const char *label, const char *path,
 	}
 }
 
+/* Whether web.listen ("host:port", "[v6]:port") names a loopback address. */
+static bool listen_is_loopback(const char *listen)
+{
+	const char *colon = strrchr(listen, ':');
+	g_autofree char *host = g_strndup(listen, colon ? (size_t)(colon - listen) : strlen(listen));
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = 0;
+	}
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	g_autoptr(GInetAddress) a = g_inet_address_new_from_string(host);
+	return a && g_inet_address_get_is_loopback(a);
+}
+
 static void check_tls(struct doctor *d, const struct config *cfg)
 {
 	g_autofree char *cert = NULL, *key = NULL, *err = NULL;
@@ -486,7 +502,7 @@ static void check_tls(struct doctor *d, const struct config *cfg)
 		return;
 	}
 	if (!cert[0] && !key[0]) {
-		bool local = g_str_has_prefix(cfg->web_listen, "127.");
+		bool local = listen_is_loopback(cfg->web_listen);
 		report(d, local ? 0 : 1, "HTTPS off: the web server speaks plain HTTP",
 		       local ? NULL : "web.listen is reachable from other machines: run `quire init --tls`, or set "
 		                      "web.tls_cert and web.tls_key");

@@ -16,6 +16,7 @@ deb=
 from=
 while [ $# -gt 0 ]; do
   case $1 in
+  --deb | --debs-from) [ $# -ge 2 ] || { echo "bundle.sh: $1 needs a path" >&2; exit 2; } ;;&
   --deb) deb=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
   --debs-from) from=$(cd "$2" && pwd); shift 2 ;;
   --*) echo "bundle.sh: unknown option $1" >&2; exit 2 ;;

@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 files=12
 
-echo "1..16"
+echo "1..17"
 check "/ops/init" '"$QUIRE" init >>"$log" 2>&1'
 # The server stays up while watchers come and go, as under systemd.
 "$QUIRE" start >>"$log" 2>&1
@@ -66,6 +66,8 @@ check "/ops/watch-documents-and-audit" '"$QUIRE" status 2>>"$log" | grep -Eq "qu
 check "/ops/doctor-ok" '"$QUIRE" doctor >"$work/doctor.out" 2>&1 && grep -q "all checks passed" "$work/doctor.out" &&
   grep -q "^ok    database reachable" "$work/doctor.out" && grep -q "^ok    Tesseract languages:.*eng" "$work/doctor.out" &&
   grep -q "^ok    the application works as database role \"quire_app\"" "$work/doctor.out"'
+check "/ops/doctor-listen-reach" 'QUIRE_WEB_LISTEN="[::1]:8640" "$QUIRE" doctor 2>/dev/null | grep -q "^ok    HTTPS off" &&
+  QUIRE_WEB_LISTEN=0.0.0.0:8640 "$QUIRE" doctor 2>/dev/null | grep -q "^warn  HTTPS off"'
 chmod 644 "$work/a/keys/kek.key"
 check "/ops/doctor-finds-bad-key-mode" '! "$QUIRE" doctor >"$work/doctor2.out" 2>&1 &&
   grep -q "^FAIL  key file .* mode 644" "$work/doctor2.out" && grep -q "fix: chmod 600" "$work/doctor2.out"'
