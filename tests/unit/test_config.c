@@ -128,6 +128,7 @@ static void test_tls_paths(void)
 	g_clear_pointer(&err, g_free);
 	g_assert_cmpint(config_tls(cfg, &cert, &key, &err), ==, QERR_CONFIG); /* one without the other */
 	g_assert_cmpstr(err, ==, "web.tls_cert and web.tls_key must be set together");
+	g_clear_pointer(&err, g_free);
 	g_free(cfg->web_tls_key);
 	cfg->web_tls_key = g_strdup("/etc/ssl/quire.key");
 	g_assert_cmpint(config_tls(cfg, &cert, &key, NULL), ==, QERR_OK);
