@@ -226,7 +226,7 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		struct extract_options opt = extract_options_of(cfg);
 		if (open_model(cfg, &opt.model, &err))
 			return cmd_fail("eval", err);
-		struct eval_einvoice_flags f = {.as_scans = as_scans, .min_header_right = min_right,
+		struct eval_einvoice_flags f = {.as_scans = as_scans, .concurrency = concurrency, .min_header_right = min_right,
 		                                .min_items_f1 = min_items};
 		int rc = eval_einvoice_dir(argv[1], cfg, &opt, &f);
 		modelfields_close(opt.model);
