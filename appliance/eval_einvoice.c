@@ -7,7 +7,11 @@
  * One sandboxed parse gives both. The folder is walked recursively; each
  * case counts overall, under the language of its pages and under its folder
  * relative to DIR. With --as-scans each document is also rendered to an
- * image-only PDF (extractors/render.h) and read again through OCR. */
+ * image-only PDF (extractors/render.h) and read again through OCR. With
+ * --learn the set is replayed in file order: each document is read with the
+ * corrections remembered so far (extractors/learn.h), counted as its
+ * supplier's first document or a later one, and then every field it got
+ * wrong is corrected with the XML's value, as a reviewer would. */
 #include "appliance/eval_einvoice.h"
 
 #include <glib.h>
@@ -18,6 +22,8 @@
 #include "core/json.h"
 #include "extractors/einvoice.h"
 #include "extractors/evaluate.h"
+#include "extractors/layout.h"
+#include "extractors/learn.h"
 #include "extractors/pdftext.h"
 #include "extractors/render.h"
 #include "extractors/sandbox.h"
@@ -39,6 +45,9 @@ struct run {
 	GHashTable *groups; /* "all" / "language xx" / "folder a/b" -> struct group */
 	long pdfs, labelled, failed;
 	size_t max_bytes;
+	struct learn_memory *memory; /* --learn: corrections remembered so far */
+	GHashTable *seen;            /* --learn: supplier identities already met */
+	struct eval *first, *later;  /* --learn: a supplier's first document, its later ones */
 };
 
 static void group_free(gpointer p)
@@ -217,6 +226,39 @@ static void read_in_pool(gpointer data, gpointer user)
 	g_mutex_unlock(&b->lock);
 }
 
+static struct json *memory_lookup(void *ctx, char *const *keys) { return learn_memory_lookup(ctx, keys); }
+
+/* Reads the document with what was learned so far, counts it, then corrects what it got wrong. */
+static void learn_step(struct run *r, struct one *o)
+{
+	struct extract_options opt = r->opt;
+	opt.learned = (struct extract_learned){memory_lookup, r->memory};
+	struct json *result = NULL;
+	if (extract_fields(o->doc, &opt, &result, NULL))
+		result = NULL;
+	const struct json *truth = json_get(o->truth, "fields");
+	char **keys = learn_supplier_keys(truth, NULL);
+	bool known = false;
+	for (size_t i = 0; keys[i]; i++)
+		known |= g_hash_table_contains(r->seen, keys[i]);
+	eval_add(known ? r->later : r->first, o->truth, result);
+	struct layout *lay = layout_build(o->doc);
+	for (size_t i = 0; i < json_object_size(truth); i++) {
+		const char *field = NULL;
+		const struct json *want = json_object_at(truth, i, &field);
+		const struct json *got = json_get(json_get(json_get(result, "fields"), field), "value");
+		struct json *hint = eval_same(want, got) ? NULL : learn_hint(lay, field, want);
+		if (hint)
+			learn_memory_put(r->memory, keys, field, hint);
+		json_free(hint);
+	}
+	for (size_t i = 0; keys[i]; i++)
+		g_hash_table_add(r->seen, g_strdup(keys[i]));
+	layout_free(lay);
+	g_strfreev(keys);
+	json_free(result);
+}
+
 static void count_one(struct run *r, struct one *o)
 {
 	r->pdfs++;
@@ -227,6 +269,8 @@ static void count_one(struct run *r, struct one *o)
 		return;
 	r->labelled++;
 	add_to_groups(r, o->rel, o->lang, o->truth, o->text, o->scan);
+	if (r->memory)
+		learn_step(r, o);
 }
 
 /* Reads the files in batches, several at a time, and counts each batch in file order. */
@@ -302,6 +346,24 @@ static bool target(const char *what, double got, double want)
 	return got >= want;
 }
 
+static void learn_row(const char *name, const struct eval *ev)
+{
+	struct eval_totals t = eval_totals(ev);
+	printf("%-36s %5ld  %5.3f (%4ld of %4ld)  %6.3f\n", name, t.documents,
+	       t.header_total ? (double)t.header_right / (double)t.header_total : 0, t.header_right, t.header_total,
+	       eval_score(ev, "invoice_line_items").f1);
+}
+
+static void learn_report(const struct run *r)
+{
+	printf("\nlearning from corrections (the set replayed in order, wrong fields corrected after each document):\n");
+	printf("%-36s %5s  %-21s  %6s\n", "documents", "docs", "header fields right", "items");
+	learn_row("a supplier's first document", r->first);
+	learn_row("a supplier's later documents", r->later);
+	printf("\nlater documents, per field:\n");
+	eval_print(r->later, stdout, 0);
+}
+
 static int report(struct run *r, double seconds)
 {
 	struct group *all = g_hash_table_lookup(r->groups, "all");
@@ -315,6 +377,8 @@ static int report(struct run *r, double seconds)
 		eval_print(all->scan, stdout, 0);
 	}
 	print_groups(r);
+	if (r->memory)
+		learn_report(r);
 	struct eval_totals t = eval_totals(all->text);
 	double right = t.header_total ? (double)t.header_right / (double)t.header_total : 0;
 	printf("\n");
@@ -337,6 +401,12 @@ int eval_einvoice_dir(const char *dir, const struct config *cfg, const struct ex
 	r.opt.pages_only = true;
 	r.groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, group_free);
 	group_of(&r, "all");
+	if (flags->learn) {
+		r.memory = learn_memory_new();
+		r.seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		r.first = eval_new();
+		r.later = eval_new();
+	}
 	r.max_bytes = (size_t)cfg->max_file_mb << 20;
 	gint64 t0 = g_get_monotonic_time();
 	read_all(&r, dir, files);
@@ -345,5 +415,10 @@ int eval_einvoice_dir(const char *dir, const struct config *cfg, const struct ex
 		fprintf(stderr, "quire eval: no PDF in %s has an expected .json beside it or a readable embedded invoice\n",
 		        dir);
 	g_hash_table_destroy(r.groups);
+	learn_memory_free(r.memory);
+	if (r.seen)
+		g_hash_table_destroy(r.seen);
+	eval_free(r.first);
+	eval_free(r.later);
 	return rc;
 }
