@@ -18,3 +18,4 @@ CREATE TABLE learned_fields (
     PRIMARY KEY (supplier_key, field)
 );
 CREATE INDEX learned_fields_document_idx ON learned_fields (document_id);
+GRANT SELECT, INSERT, UPDATE, DELETE ON learned_fields TO quire_app;
