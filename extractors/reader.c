@@ -110,6 +110,8 @@ static const struct vocab VOCAB[] = {
 	{RF_NUMBER, 1.0, "(?:numero|n[°ºo.])\\s*(?:della\\s+)?fattura|fattura\\s*(?:n[°ºo.]|nr\\.?|num(?:ero|\\.)?|#)"},
 	{RF_NUMBER, 1.0, "factuur\\s*-?(?:nummer|nr\\.?|#)|factuurnummer|factuurnr\\.?|creditnota\\s*(?:nummer|nr\\.?)"},
 	{RF_NUMBER, 1.0, "credit\\s+(?:note|memo)\\s*(?:no\\.?|number|#)"},
+	{RF_NUMBER, 0.9,
+	 "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\b[^:]{0,40}?(?:nr|no|n[°º]|nummer|number|num[ée]ro|#)\\.?"},
 	{RF_NUMBER, 0.7, "document\\s*(?:no\\.?|number|nr\\.?)|doc\\.?\\s*no\\.?"},
 	/* issue date */
 	{RF_ISSUE, 1.0, "invoice\\s+date|date\\s+of\\s+(?:issue|invoice)|issue\\s+date|date\\s+issued|issued\\s+on|billing\\s+date"},
@@ -118,11 +120,11 @@ static const struct vocab VOCAB[] = {
 	{RF_ISSUE, 1.0, "fecha\\s+(?:de\\s+)?(?:la\\s+)?(?:factura|emisi[óo]n|expedici[óo]n)"},
 	{RF_ISSUE, 1.0, "data\\s+(?:della\\s+)?fattura|data\\s+(?:di\\s+)?emissione|factuurdatum|datum\\s+factuur"},
 	{RF_ISSUE, 0.9,
-	 "(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\b.{0,60}?\\b(?:vom|du|dated|del|van|of|from|d\\.d\\.)"},
+	 "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\b.{0,60}?\\b(?:vom|du|dated|del|van|of|from|d\\.d\\.)"},
 	{RF_ISSUE, 0.55, "dat(?:e|um|a)|fecha|date\\s+le"},
 	/* due date */
 	{RF_DUE, 1.0, "due\\s+date|payment\\s+due(?:\\s+date)?|due\\s+(?:by|on)|pay(?:able)?\\s+(?:by|before|until)|payment\\s+date"},
-	{RF_DUE, 1.0, "f[äa]lligkeit(?:sdatum)?|f[äa]llig\\s+(?:am|bis|zum)|zahlbar\\s+(?:bis|sp[äa]testens)|zahlungsziel|zahlungstermin"},
+	{RF_DUE, 1.0, "f[äa]lligkeit(?:sdatum|stag|stermin)?|f[äa]llig\\s+(?:am|bis|zum)|zahlbar\\s+(?:bis|sp[äa]testens)|zahlungsziel|zahlungstermin"},
 	{RF_DUE, 1.0,
 	 "date\\s+d'[ée]ch[ée]ance|[ée]ch[ée]ance|[àa]\\s+payer\\s+(?:avant\\s+le|avant|le)|date\\s+(?:limite\\s+)?de\\s+(?:paiement|r[èe]glement)"},
 	{RF_DUE, 1.0, "fecha\\s+(?:de\\s+)?vencimiento|vencimiento|fecha\\s+(?:l[íi]mite\\s+)?de\\s+pago|(?:data\\s+(?:di\\s+)?)?scadenza"},
@@ -139,6 +141,10 @@ static const char NOT_ISSUE[] =
     "\\bdue\\b|f[äa]llig|[ée]ch[ée]ance|vencimiento|scadenza|verval|zahl|payment|paiement|pago|pagamento|betaal|skonto|"
     "period|zeitraum|p[ée]riode|valid|g[üu]ltig|print|druck|birth|geburt|start|\\bend\\b|\\bvon\\b|\\bbis\\b|until|reference|"
     "referenz|contract|vertrag|contrat|mandat|bestellung|auftrag";
+
+/* Numbers of other documents that a sentence about the invoice may name. */
+static const char NOT_NUMBER[] = "bestell|order|commande|pedido|ordine|bestel|kunden|customer|client|auftrag|lieferschein|"
+                                 "delivery|livraison|contract|vertrag|contrat|steuer|tax|vat|ust|tva|iban|konto|account";
 
 static GRegex *vocab_re(size_t i)
 {
@@ -183,8 +189,58 @@ static bool date_at(const char *text, size_t within, char out[11])
 	return rules_parse_date(head, out);
 }
 
+static int to_int(const char *s)
+{
+	return (int)g_ascii_strtoll(s, NULL, 10);
+}
+
+static const char SLASHED[] = "(?<!\\d)(\\d{1,2})/(\\d{1,2})/(\\d{4})(?!\\d)";
+
+/* Rereads a slashed date month first where the page writes them so. */
+static void month_first(const char *text, char iso[11])
+{
+	g_autoptr(GMatchInfo) mi = NULL;
+	if (!g_regex_match(reader_re(SLASHED), text, 0, &mi))
+		return;
+	g_autofree char *a = g_match_info_fetch(mi, 1);
+	g_autofree char *b = g_match_info_fetch(mi, 2);
+	g_autofree char *y = g_match_info_fetch(mi, 3);
+	char dmy[11];
+	g_snprintf(dmy, sizeof dmy, "%s-%02d-%02d", y, to_int(b), to_int(a));
+	int m = to_int(a), d = to_int(b);
+	if (strcmp(dmy, iso) == 0 && m >= 1 && m <= 12 && d >= 1 && d <= 31 &&
+	    g_date_valid_dmy((GDateDay)d, (GDateMonth)m, (GDateYear)to_int(y)))
+		g_snprintf(iso, 11, "%s-%02d-%02d", y, m, d);
+}
+
+/* Whether the page writes n/n/yyyy month first: a date that can only be read so
+ * (13/... can only be a day), else an English page whose currency is not the pound. */
+static bool dates_month_first(const struct layout *l)
+{
+	int dmy = 0, mdy = 0, english = 0, other = 0, pound = 0;
+	for (int p = 0; p < l->n_pages; p++)
+		for (size_t i = 0; i < l->pages[p].n_cells; i++) {
+			const char *t = l->pages[p].cells[i].text;
+			if (strlen(t) > 1024)
+				continue;
+			g_autoptr(GMatchInfo) mi = NULL;
+			for (g_regex_match(reader_re(SLASHED), t, 0, &mi); g_match_info_matches(mi); g_match_info_next(mi, NULL)) {
+				g_autofree char *a = g_match_info_fetch(mi, 1);
+				g_autofree char *b = g_match_info_fetch(mi, 2);
+				dmy += to_int(a) > 12;
+				mdy += to_int(b) > 12;
+			}
+			english += reader_has("\\b(?:invoice|due\\s+date|bill\\s+to|total|amount)\\b", t);
+			other += reader_has("rechnung|facture|factura|fattura|factuur|betrag|montant|importe|totaal", t);
+			pound += reader_has("£|\\bGBP\\b", t);
+		}
+	if (dmy || mdy)
+		return mdy > dmy;
+	return english > 0 && other == 0 && pound == 0;
+}
+
 /* The value of field f in text (the part after a label, or a whole cell). */
-static bool value_in(enum rfield f, const char *text, bool rest, char **ret_text)
+static bool value_in(enum rfield f, const char *text, bool rest, bool mdy, char **ret_text)
 {
 	char iso[11];
 	while (*text == ' ' || *text == ':' || *text == '\t')
@@ -198,6 +254,8 @@ static bool value_in(enum rfield f, const char *text, bool rest, char **ret_text
 	if (f == RF_ISSUE || f == RF_DUE) {
 		if (!date_at(text, rest ? 48 : 4, iso))
 			return false;
+		if (mdy)
+			month_first(text, iso);
 		*ret_text = g_strdup(iso);
 		return true;
 	}
@@ -210,6 +268,7 @@ static bool value_in(enum rfield f, const char *text, bool rest, char **ret_text
 
 struct fields {
 	struct reader_value *v[RF_COUNT];
+	bool mdy; /* ambiguous n/n/yyyy dates are month first */
 };
 
 static double page_factor(const struct layout_cell *c)
@@ -231,15 +290,19 @@ static void offer_label(const struct layout *l, const struct layout_cell *c, int
 		                                               "delivery|due|order|supply|service|prestation|entrega|vencimiento)",
 		                                               after))
 			return;
-	} else if (v->field == RF_ISSUE && start > 0) {
-		g_autofree char *before = g_strndup(c->text, (gsize)start);
+	} else if (v->field == RF_ISSUE) {
+		g_autofree char *before = g_strndup(c->text, (gsize)end);
 		if (reader_has(NOT_ISSUE, before))
+			return;
+	} else if (v->field == RF_NUMBER) {
+		g_autofree char *label = g_strndup(c->text + start, (gsize)(end - start));
+		if (reader_has(NOT_NUMBER, label))
 			return;
 	}
 	if (start > 0 && v->field != RF_ISSUE && v->field != RF_DUE)
 		w *= 0.9; /* inside a sentence */
 	char *val = NULL;
-	if (value_in(v->field, c->text + end, true, &val)) {
+	if (value_in(v->field, c->text + end, true, fs->mdy, &val)) {
 		reader_offer(fs->v[v->field], val, 0, w, c);
 		g_free(val);
 		return;
@@ -251,7 +314,7 @@ static void offer_label(const struct layout *l, const struct layout_cell *c, int
 		const struct layout_cell *r = right_of(l, c, k);
 		if (!r)
 			break;
-		if (value_in(v->field, r->text, false, &val)) {
+		if (value_in(v->field, r->text, false, fs->mdy, &val)) {
 			reader_offer(fs->v[v->field], val, 0, w * (k == 1 ? 0.95 : 0.85), r);
 			g_free(val);
 			return;
@@ -260,7 +323,7 @@ static void offer_label(const struct layout *l, const struct layout_cell *c, int
 			break; /* only separators may stand between */
 	}
 	const struct layout_cell *b = reader_below(l, c);
-	if (b && value_in(v->field, b->text, false, &val)) {
+	if (b && value_in(v->field, b->text, false, fs->mdy, &val)) {
 		reader_offer(fs->v[v->field], val, 0, w * 0.85, b);
 		g_free(val);
 	}
@@ -302,6 +365,34 @@ static void read_heading_number(const struct layout *l, struct reader_invoice *r
 			if (id)
 				reader_offer(&r->number, id, 0, 0.75, &pg->cells[i]);
 		}
+	}
+}
+
+/* A date standing alone at the top of page one ("München, 11. März 2014"): the letter's date,
+ * unless the words above it say it is another. */
+static void read_letter_date(const struct layout *l, struct reader_invoice *r, bool mdy)
+{
+	if (r->issue_date.set || l->n_pages == 0)
+		return;
+	const struct layout_page *pg = &l->pages[0];
+	for (size_t i = 0; i < pg->n_cells; i++) {
+		const struct layout_cell *c = &pg->cells[i];
+		const struct layout_row *row = &pg->rows[c->row];
+		char iso[11];
+		if ((c->has_box && c->box.y0 > 0.4 * pg->height) || strlen(c->text) > 40 || row->n > 2 ||
+		    !reader_has("^(?:[\\p{L} .-]{2,30},\\s*)?(?:\\d{1,2}|\\p{L}+)[ ./-]", c->text) || !date_at(c->text, 30, iso))
+			continue;
+		bool other = false;
+		for (size_t k = (size_t)c->row; k-- > 0 && k + 3 > (size_t)c->row;)
+			for (size_t j = pg->rows[k].first; j < pg->rows[k].first + pg->rows[k].n; j++)
+				other = other || (pg->cells[j].box.x1 > c->box.x0 && pg->cells[j].box.x0 < c->box.x1 &&
+				                  reader_has(NOT_ISSUE, pg->cells[j].text));
+		if (other)
+			continue;
+		if (mdy)
+			month_first(c->text, iso);
+		reader_offer(&r->issue_date, iso, 0, 0.45, c);
+		return;
 	}
 }
 
@@ -365,9 +456,10 @@ static void read_currency(const struct layout *l, struct reader_invoice *r)
 void reader_invoice_read(const struct layout *lay, struct reader_invoice *ret)
 {
 	memset(ret, 0, sizeof *ret);
-	struct fields fs = {{&ret->number, &ret->issue_date, &ret->due_date, &ret->currency}};
+	struct fields fs = {{&ret->number, &ret->issue_date, &ret->due_date, &ret->currency}, dates_month_first(lay)};
 	read_labels(lay, &fs);
 	read_heading_number(lay, ret);
+	read_letter_date(lay, ret, fs.mdy);
 	read_credit_note(lay, ret);
 	reader_parties(lay, ret);
 	totals_read(lay, ret);

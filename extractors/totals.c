@@ -114,7 +114,8 @@ static void cell_numbers(const struct layout_cell *c, struct num *nums, int *n)
 		g_autofree char *pct = g_match_info_fetch(mi, 4);
 		struct num x = {.cell = c, .percent = pct && pct[0]};
 		x.v = number_value(digits, &x.decimals);
-		if ((sign && sign[0]) || (trail && trail[0]))
+		/* "(35,13 €)" on an invoice is an amount shown for information, not a negative one */
+		if ((sign && sign[0] == '-') || (trail && strchr(trail, '-')))
 			x.v = -x.v;
 		nums[(*n)++] = x;
 	}
@@ -199,6 +200,30 @@ static bool money(const struct num *x)
 	return !x->percent && x->decimals <= 2;
 }
 
+/* A column header's values: the amounts under it; the last one (the breakdown's sum) is likelier. */
+static void column(const struct layout *l, const struct layout_cell *label, const double w[R_COUNT], struct pool *pool)
+{
+	const struct layout_cell *b = label, *last_cell = NULL;
+	double last = 0;
+	for (int k = 0; k < 12 && (b = reader_below(l, b)) && !has_words(b->text); k++) {
+		struct num nums[MAX_NUMS];
+		int n = 0;
+		cell_numbers(b, nums, &n);
+		if (n != 1 || !money(&nums[0]))
+			break;
+		if (last_cell)
+			for (int r = 0; r < R_COUNT; r++)
+				if (w[r] > 0)
+					add_cand(pool, (enum role)r, last, w[r] * 0.8 * place(l, last_cell), last_cell);
+		last = nums[0].v;
+		last_cell = b;
+	}
+	if (last_cell)
+		for (int r = 0; r < R_COUNT; r++)
+			if (w[r] > 0)
+				add_cand(pool, (enum role)r, last, w[r] * 0.88 * place(l, last_cell), last_cell);
+}
+
 /* The segment of words at cells[from] with its numbers (up to the next cell with words). */
 static void segment(const struct layout *l, const struct layout_page *p, const struct layout_row *row, size_t from,
                     struct pool *pool)
@@ -217,22 +242,13 @@ static void segment(const struct layout *l, const struct layout_page *p, const s
 	for (int i = 0; i < n; i++)
 		if (money(&nums[i]))
 			last = &nums[i];
-	double factor = 1.0;
 	if (!last) {
-		const struct layout_cell *b = reader_below(l, label);
-		n = 0;
-		if (b && !has_words(b->text))
-			cell_numbers(b, nums, &n);
-		for (int i = 0; i < n; i++)
-			if (money(&nums[i]))
-				last = &nums[i];
-		factor = 0.85;
-	}
-	if (!last)
+		column(l, label, w, pool);
 		return;
+	}
 	for (int r = 0; r < R_COUNT; r++)
 		if (w[r] > 0)
-			add_cand(pool, (enum role)r, last->v, w[r] * factor * place(l, last->cell), last->cell);
+			add_cand(pool, (enum role)r, last->v, w[r] * place(l, last->cell), last->cell);
 }
 
 static bool rate_like(const struct num *x)
