@@ -141,8 +141,9 @@ static const struct layout_cell *block_name(const struct layout *l, const struct
 			}
 			continue;
 		}
-		if (strchr(x->text, ':') || !name_like(x->text))
-			continue;
+		const struct layout_cell *xr = layout_right_of(l, x);
+		if (strchr(x->text, ':') || !name_like(x->text) || (xr && xr->text[0] == ':'))
+			continue; /* a "key: value" line of the block */
 		*ret = g_strdup(x->text);
 		found = x;
 		if (!block)

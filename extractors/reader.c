@@ -111,7 +111,7 @@ static const struct vocab VOCAB[] = {
 	{RF_NUMBER, 1.0, "factuur\\s*-?(?:nummer|nr\\.?|#)|factuurnummer|factuurnr\\.?|creditnota\\s*(?:nummer|nr\\.?)"},
 	{RF_NUMBER, 1.0, "credit\\s+(?:note|memo)\\s*(?:no\\.?|number|#)"},
 	{RF_NUMBER, 0.9,
-	 "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\b[^:]{0,40}?(?:nr|no|n[°º]|nummer|number|num[ée]ro|#)\\.?"},
+	 "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*[^:\\p{L}][^:]{0,40}?(?:nr|no|n[°º]|nummer|number|num[ée]ro|#)\\.?"},
 	{RF_NUMBER, 0.7, "document\\s*(?:no\\.?|number|nr\\.?)|doc\\.?\\s*no\\.?"},
 	/* issue date */
 	{RF_ISSUE, 1.0, "invoice\\s+date|date\\s+of\\s+(?:issue|invoice)|issue\\s+date|date\\s+issued|issued\\s+on|billing\\s+date"},
@@ -120,7 +120,7 @@ static const struct vocab VOCAB[] = {
 	{RF_ISSUE, 1.0, "fecha\\s+(?:de\\s+)?(?:la\\s+)?(?:factura|emisi[óo]n|expedici[óo]n)"},
 	{RF_ISSUE, 1.0, "data\\s+(?:della\\s+)?fattura|data\\s+(?:di\\s+)?emissione|factuurdatum|datum\\s+factuur"},
 	{RF_ISSUE, 0.9,
-	 "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\b.{0,60}?\\b(?:vom|du|dated|del|van|of|from|d\\.d\\.)"},
+	 "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*\\b.{0,60}?\\b(?:vom|du|dated|del|van|of|from|d\\.d\\.)"},
 	{RF_ISSUE, 0.55, "dat(?:e|um|a)|fecha|date\\s+le"},
 	/* due date */
 	{RF_DUE, 1.0, "due\\s+date|payment\\s+due(?:\\s+date)?|due\\s+(?:by|on)|pay(?:able)?\\s+(?:by|before|until)|payment\\s+date"},
