@@ -71,7 +71,8 @@ check "/web/api/result" 'curl -s -H "Authorization: Bearer ${tok[reviewer]}" "$B
   grep -q "\"value\":\"INV-WEB-A\""'
 # --- document type given at upload (header, query, form field), unknown types refused ---
 wait_processed() { # doc
-  wait_for 'curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$1" | grep -q "\"state\":\"processed\""'
+  local doc_id=$1 # (inside wait_for, $1 is its own argument)
+  wait_for 'curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$doc_id" | grep -q "\"state\":\"processed\""'
 }
 type_of() { # doc -> document_type of its result
   curl -s -H "Authorization: Bearer ${tok[admin]}" "$B/api/v1/documents/$1/result" |
