@@ -53,6 +53,7 @@ static const struct nav_item nav[] = {
 	{"upload", "/upload", "Upload", P(USERS_PERM_UPLOAD)},
 	{"documents", "/documents", "Documents", P(USERS_PERM_DOC_VIEW) | P(USERS_PERM_UPLOAD)},
 	{"jobs", "/jobs", "Failed jobs", P(USERS_PERM_QUEUE_VIEW)},
+	{"quality", "/quality", "Quality", P(USERS_PERM_DOC_VIEW)},
 	{"audit", "/audit", "Audit log", P(USERS_PERM_AUDIT_READ)},
 	{"users", "/users", "Users", P(USERS_PERM_USER_ADMIN)},
 	{"settings", "/settings", "Settings", P(USERS_PERM_CONFIG)},

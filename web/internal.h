@@ -173,6 +173,25 @@ extern const struct web_route page_routes[];
 extern const struct web_route review_routes[];
 extern const struct web_route api_routes[];
 
+/* charts.c: bar and line charts as inline SVG (no script, no style attribute) */
+struct chart_series {
+	const char *name; /* in each bar's title */
+	const char *cls;  /* the stylesheet's class for its colour */
+	const double *v;  /* n values */
+};
+/* The top of a value axis for values up to max: 1, 2 or 5 times a power of ten (1 for none). */
+double chart_axis_max(double max);
+/* n slots of ns stacked series; labels (n, or NULL) under every label_every-th slot. */
+void chart_bars(GString *b, const char *title, const struct chart_series *s, int ns, int n,
+                const char *const *labels, int label_every);
+/* One series of n points joined by a line. */
+void chart_line(GString *b, const char *title, const char *name, const double *v, int n, const char *const *labels,
+                int label_every);
+
+/* insights.c: the dashboard's charts and the quality page */
+void insights_dashboard(struct web_req *req, GString *b);
+extern const struct web_route insight_routes[];
+
 /* reviewtable.c: the review screen's tables, checks and flow */
 /* A list-of-objects field (line items, tax lines) as an editable table: inputs named
  * table.KEY.ROW.COLUMN, a spare row, a Remove box per row, hidden table.KEY = the row count. */

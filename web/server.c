@@ -70,7 +70,7 @@ struct conn_req {
 };
 
 static const struct web_route *const route_tables[] = {session_routes, asset_routes, page_routes, review_routes,
-                                                       api_routes};
+                                                       insight_routes, api_routes};
 
 const struct server_options *web_opt(const struct web_req *req) { return &req->srv->opt; }
 const struct vault *web_vault(const struct web_req *req) { return req->srv->opt.vault; }
