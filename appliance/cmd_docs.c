@@ -68,7 +68,8 @@ enum qerr open_model(const struct config *cfg, struct modelfields **ret, char **
 	if (!cfg->model_path[0] && !cfg->model_endpoint[0])
 		return QERR_OK;
 	struct modelfields_options mo = {.model_path = cfg->model_path, .endpoint = cfg->model_endpoint,
-	                                 .chat_template = cfg->model_template, .threads = cfg->model_threads,
+	                                 .chat_template = cfg->model_template, .adapters = cfg->model_adapters,
+	                                 .threads = cfg->model_threads,
 	                                 .context = cfg->model_context, .time_limit_s = cfg->parse_timeout_s * 5};
 	return modelfields_open(&mo, ret, reterr);
 }

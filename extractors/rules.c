@@ -15,6 +15,7 @@
 #include "extractors/doctype.h"
 #include "extractors/layout.h"
 #include "extractors/pdftext.h"
+#include "extractors/reader.h"
 #include "extractors/table.h"
 
 #define MAX_CELL 4096
@@ -180,6 +181,7 @@ struct field {
 	GRegex *labels;
 	enum kind kind;
 	struct hit hit;
+	bool read; /* set by the invoice reader; later strategies leave it */
 };
 
 struct ctx {
@@ -763,6 +765,44 @@ static int order_of(const struct field *f)
 	return 1;
 }
 
+static void take(struct ctx *c, const char *name, const struct reader_value *v)
+{
+	struct field *f = field_named(c, name);
+	if (!f || !v->set)
+		return;
+	double conf = v->confidence * (v->cell ? ocr_factor(c, v->cell->page) : 1.0);
+	set_hit(f, v->cell, v->text ? json_string(v->text) : json_number(round(v->number * 100) / 100), conf);
+	f->read = true;
+}
+
+/* The invoice reader's fields (reader.h) replace the labelled ones where it found a value. */
+static void read_invoice(struct ctx *c)
+{
+	struct reader_invoice r;
+	reader_invoice_read(c->lay, &r);
+	take(c, "invoice_number", &r.number);
+	take(c, "issue_date", &r.issue_date);
+	take(c, "due_date", &r.due_date);
+	take(c, "supplier_name", &r.supplier);
+	take(c, "buyer_name", &r.buyer);
+	take(c, "currency", &r.currency);
+	take(c, "net_amount", &r.net);
+	take(c, "tax_amount", &r.tax);
+	take(c, "total_amount", &r.total);
+	struct field *tl = field_named(c, "tax_lines");
+	if (tl && r.n_tax_lines > 0) {
+		struct json *list = json_new_array();
+		for (size_t i = 0; i < r.n_tax_lines; i++) {
+			struct json *o = json_append(list, json_new_object());
+			json_add_number(o, "rate", r.tax_lines[i].rate);
+			json_add_number(o, "tax", round(r.tax_lines[i].tax * 100) / 100);
+		}
+		set_hit(tl, r.tax.cell, list, r.tax.confidence);
+		tl->read = true;
+	}
+	reader_invoice_done(&r);
+}
+
 enum qerr rules_extract(const struct doctype *type, const struct pdftext_doc *doc, const struct layout *lay,
                         struct json **ret, char **reterr)
 {
@@ -779,10 +819,14 @@ enum qerr rules_extract(const struct doctype *type, const struct pdftext_doc *do
 		f->labels = label_regex(json_get_string(f->hints, "labels"));
 	}
 	assign_labels(&c);
-	for (int pass = 0; pass < 2; pass++)
+	const char *reader = json_get_string(type->hints, "reader");
+	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < c.n_fields; i++)
-			if (order_of(&c.fields[i]) == pass)
+			if (order_of(&c.fields[i]) == pass && !c.fields[i].read)
 				find_field(&c, &c.fields[i]);
+		if (pass == 0 && reader && strcmp(reader, "invoice") == 0)
+			read_invoice(&c);
+	}
 	struct json *root = json_new_object();
 	json_add_string(root, "document_type", type->name);
 	json_add_string(root, "method", "rules");
