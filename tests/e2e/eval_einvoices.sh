@@ -2,15 +2,18 @@
 # End-to-end: `quire eval` on the real e-invoices of ../shared/corpora/einvoices-dev, whose
 # embedded XML labels each page. Prints the figures (per field, header fields right, line
 # items F1, per language and per folder, text layer beside image-only copies read by OCR)
-# into the log. It checks that every PDF of the folder counts as a labelled case and that
-# every figure is printed, not a level of accuracy. Prints TAP. Usage: eval_einvoices.sh QUIRE
+# into the log; then the set replayed with --learn (a supplier's first and later documents);
+# then image-only copies of one folder read by OCR (the whole set takes long on a small
+# machine: `quire eval --as-scans DIR` gives it). It checks that every PDF of the folder
+# counts as a labelled case and that every figure is printed, not a level of accuracy.
+# Prints TAP. Usage: eval_einvoices.sh QUIRE
 set -u
 QUIRE=$1
 . "$(dirname "$0")/tap.sh"
 set_dir="${QUIRE_SHARED_DIR:-}/corpora/einvoices-dev"
-echo "1..5"
+echo "1..6"
 if [ ! -d "$set_dir" ]; then
-  for t in every-pdf-labelled exit-status fields-reported groups-reported scans-reported; do
+  for t in every-pdf-labelled exit-status fields-reported groups-reported scans-reported learn-reported; do
     skip "/eval-einvoices/$t" "../shared/corpora/einvoices-dev is not present"
   done
   exit 0
@@ -23,10 +26,16 @@ trap 'rm -rf "$work"' EXIT
 pdfs=$(find "$set_dir" -name '*.pdf' | wc -l)
 folders=$(find "$set_dir" -name '*.pdf' -exec dirname {} \; | sort -u | wc -l)
 
-"$QUIRE" eval "$set_dir" --as-scans --concurrency "$(nproc)" >"$work/eval.txt" 2>"$work/eval.err"
+"$QUIRE" eval "$set_dir" --learn --concurrency "$(nproc)" >"$work/eval.txt" 2>"$work/eval.err"
 rc=$?
 sed 's/^/# /' "$work/eval.txt"
 sed 's/^/# stderr: /' "$work/eval.err"
+scan_dir="$set_dir/ZUGFeRDv2/correct/FNFE-factur-x-examples"
+scan_pdfs=$(find "$scan_dir" -name '*.pdf' | wc -l)
+"$QUIRE" eval "$scan_dir" --as-scans --concurrency "$(nproc)" >"$work/scans.txt" 2>"$work/scans.err"
+scan_rc=$?
+sed 's/^/# scans: /' "$work/scans.txt"
+sed 's/^/# scans stderr: /' "$work/scans.err"
 check "/eval-einvoices/every-pdf-labelled" '[ "$pdfs" -gt 0 ] &&
   grep -q "^$pdfs PDFs, $pdfs labelled by their embedded invoice XML, 0 without one, 0 unreadable" "$work/eval.txt"'
 check "/eval-einvoices/exit-status" '[ $rc = 0 ]'
@@ -35,6 +44,11 @@ check "/eval-einvoices/fields-reported" 'for f in invoice_number issue_date due_
     [ "$(grep -c "^invoice\.$f " "$work/eval.txt")" = 2 ] || exit 1; done'
 check "/eval-einvoices/groups-reported" 'grep -Eq "^all +$pdfs +[01]\.[0-9]{3} \( *[0-9]+ of +[0-9]+\)" "$work/eval.txt" &&
   [ "$(grep -c "^folder " "$work/eval.txt")" = "$folders" ] && grep -q "^language de " "$work/eval.txt"'
-check "/eval-einvoices/scans-reported" 'grep -q "^image-only copies" "$work/eval.txt" &&
-  grep -Eq "^all +$pdfs +[01]\.[0-9]{3} \( *[0-9]+ of +[0-9]+\) +[01]\.[0-9]{3} +[01]\.[0-9]{3} \( *[0-9]+ of" "$work/eval.txt" &&
-  ! grep -q "image-only copy:" "$work/eval.err"'
+check "/eval-einvoices/scans-reported" '[ $scan_rc = 0 ] && grep -q "^image-only copies" "$work/scans.txt" &&
+  grep -Eq "^all +$scan_pdfs +[01]\.[0-9]{3} \( *[0-9]+ of +[0-9]+\) +[01]\.[0-9]{3} +[01]\.[0-9]{3} \( *[0-9]+ of" "$work/scans.txt" &&
+  ! grep -q "image-only copy:" "$work/scans.err"'
+check "/eval-einvoices/learn-reported" 'grep -Eq "^a supplier.s first document +[0-9]+ +[01]\.[0-9]{3}" "$work/eval.txt" &&
+  first=$(sed -n "s/^a supplier.s first document *\([0-9]*\) .*/\1/p" "$work/eval.txt") &&
+  later=$(sed -n "s/^a supplier.s later documents *\([0-9]*\) .*/\1/p" "$work/eval.txt") &&
+  [ $((first + later)) = "$pdfs" ] && [ "$first" -ge 1 ]'
+[ "$failed" -eq 0 ]
