@@ -234,11 +234,12 @@ static void anchor_cell(const struct layout *lay, const struct layout_cell *c, c
 	f->rank = f->anchor ? 2 : 1;
 }
 
-/* Where value first sits in cell c: the word it starts at and the words it spans. */
+/* Where value sits in cell c: the word it starts at and the words it spans, the shortest span
+ * that reads as it (amounts and dates are also found inside longer text). */
 static bool value_in_cell(enum kind k, const struct json *value, char **w, size_t n, size_t *ret_at, int *ret_n)
 {
-	for (size_t i = 0; i < n; i++)
-		for (size_t len = 1; len <= MAX_VALUE_WORDS && i + len <= n; len++) {
+	for (size_t len = 1; len <= MAX_VALUE_WORDS && len <= n; len++)
+		for (size_t i = 0; i + len <= n; i++) {
 			g_autofree char *t = join(w, i, i + len);
 			if (same(k, value, t)) {
 				*ret_at = i;
