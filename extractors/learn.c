@@ -40,6 +40,16 @@ static char *fold(const char *s)
 	return g_string_free(o, FALSE);
 }
 
+/* s without its spaces (g_free). */
+static char *squash(const char *s)
+{
+	GString *o = g_string_new(NULL);
+	for (; *s; s++)
+		if (*s != ' ')
+			g_string_append_c(o, *s);
+	return g_string_free(o, FALSE);
+}
+
 static bool has_letter(const char *s)
 {
 	for (const char *p = s; *p; p = g_utf8_next_char(p))
@@ -115,6 +125,10 @@ static bool same(enum kind k, const struct json *want, const char *text)
 		g_autofree char *x = fold(json_string_value(want));
 		g_autofree char *y = fold(text);
 		eq = strcmp(x, y) == 0;
+		if (!eq && !strchr(x, ' ')) { /* "DE08 7009 0100" written for DE087009... */
+			g_autofree char *z = squash(y);
+			eq = strcmp(x, z) == 0;
+		}
 	}
 	json_free(got);
 	return eq;
@@ -176,6 +190,8 @@ struct found {
 	char *anchor;    /* folded, or NULL */
 	const char *rel; /* "inline", "right", "below", "box" */
 	int words;       /* words the value spans */
+	int at;          /* the word of its cell it starts at */
+	bool squash;     /* written with spaces the value has not */
 	int rank;
 };
 
@@ -214,6 +230,7 @@ static void anchor_cell(const struct layout *lay, const struct layout_cell *c, c
 {
 	f->cell = c;
 	f->words = n;
+	f->at = (int)at;
 	f->anchor = anchor_before(w, at);
 	if (f->anchor) {
 		f->rel = "inline";
@@ -279,6 +296,10 @@ struct json *learn_hint(const struct layout *lay, const char *field, const struc
 				continue;
 			struct found f = {0};
 			anchor_cell(lay, c, w, at, len, &f);
+			if (k == K_TEXT) {
+				g_autofree char *span = join(w, at, at + (size_t)len);
+				f.squash = !strchr(json_string_value(value), ' ') && strchr(span, ' ');
+			}
 			/* amounts: the last of equal rank (totals close the page); others the first */
 			if (f.rank > best.rank || (f.rank == best.rank && k == K_AMOUNT)) {
 				g_free(best.anchor);
@@ -296,6 +317,9 @@ struct json *learn_hint(const struct layout *lay, const char *field, const struc
 	if (best.anchor)
 		json_add_string(h, "anchor", best.anchor);
 	json_add_number(h, "words", best.words);
+	json_add_number(h, "at", best.at);
+	if (best.squash)
+		json_add_bool(h, "squash", true);
 	json_add_number(h, "page", best.cell->page);
 	box_json(h, lay, best.cell);
 	g_free(best.anchor);
@@ -307,7 +331,8 @@ struct json *learn_hint(const struct layout *lay, const char *field, const struc
 struct hint {
 	enum kind kind;
 	const char *rel, *anchor;
-	int words, page;
+	int words, page, at;
+	bool squash;
 	double box[4]; /* fractions of the page */
 };
 
@@ -321,6 +346,10 @@ static bool hint_of(const struct json *j, struct hint *h)
 	    words < 1 || words > MAX_VALUE_WORDS || page < 1 || json_array_size(json_get(j, "box")) != 4)
 		return false;
 	h->kind = strcmp(kind, "amount") == 0 ? K_AMOUNT : strcmp(kind, "date") == 0 ? K_DATE : K_TEXT;
+	double at = 0;
+	json_get_number(j, "at", &at);
+	h->at = at >= 0 && at < MAX_CELL_WORDS ? (int)at : 0;
+	h->squash = json_get(j, "squash") != NULL;
 	h->words = (int)words;
 	h->page = (int)page;
 	for (int i = 0; i < 4; i++)
@@ -344,13 +373,20 @@ static struct json *parse_span(enum kind k, char **w, size_t n, size_t from, int
 	return NULL;
 }
 
-static struct json *parse_cell(enum kind k, const char *text, int want)
+/* The value of a whole cell: for text the words where it was (from word at), else what parses. */
+static struct json *parse_cell(enum kind k, const char *text, int at, int want)
 {
-	struct json *v = k == K_TEXT ? NULL : parse_as(k, text);
-	if (v || k == K_TEXT)
-		return k == K_TEXT ? parse_as(k, text) : v;
 	size_t n = 0;
 	g_auto(GStrv) w = words_of(text, &n);
+	if (k == K_TEXT) {
+		if ((size_t)at >= n)
+			return NULL;
+		g_autofree char *span = join(w, (size_t)at, MIN(n, (size_t)(at + want)));
+		return parse_as(k, span);
+	}
+	struct json *v = parse_as(k, text);
+	if (v)
+		return v;
 	for (size_t i = 0; i < n; i++)
 		if ((v = parse_span(k, w, n, i, want)))
 			return v;
@@ -392,7 +428,7 @@ static struct json *read_at_anchor(const struct layout *lay, const struct layout
 	if (strcmp(f, h->anchor) != 0)
 		return NULL;
 	const struct layout_cell *t = strcmp(h->rel, "right") == 0 ? layout_right_of(lay, c) : layout_below(lay, c);
-	struct json *v = t ? parse_cell(h->kind, t->text, h->words) : NULL;
+	struct json *v = t ? parse_cell(h->kind, t->text, h->at, h->words) : NULL;
 	*ret_cell = v ? t : NULL;
 	return v;
 }
@@ -442,7 +478,12 @@ struct json *learn_read(const struct layout *lay, const struct json *hint, int *
 			}
 		}
 	if (!best && (at = cell_at_box(lay, &h)))
-		best = parse_cell(h.kind, at->text, h.words);
+		best = parse_cell(h.kind, at->text, h.at, h.words);
+	if (best && h.squash && json_string_value(best)) {
+		g_autofree char *z = squash(json_string_value(best));
+		json_free(best);
+		best = json_string(z);
+	}
 	if (best) {
 		*ret_page = at->page;
 		double b[4] = {at->box.x0, at->box.y0, at->box.x1, at->box.y1};
