@@ -255,6 +255,10 @@ static enum qerr learn_correction(struct web_req *req, int64_t id, const struct 
 	if (!e)
 		e = learned_from_correction(req->db, web_vault(req), id, result, doc, names, req->who.actor, NULL, reterr);
 	pdftext_doc_free(doc);
+	if (e && qerr_group(e) == QERR_GROUP_PERMANENT) { /* unreadable stored text: the correction stands, unlearned */
+		g_clear_pointer(reterr, g_free);
+		e = QERR_OK;
+	}
 	return e;
 }
 
