@@ -251,6 +251,19 @@ static void segment(const struct layout *l, const struct layout_page *p, const s
 			add_cand(pool, (enum role)r, last->v, w[r] * place(l, last->cell), last->cell);
 }
 
+/* A tax line (base NAN when the page gives none); the same breakdown printed again counts once. */
+static void add_line(struct pool *pool, double rate, double base, double tax, const struct layout_cell *cell)
+{
+	for (size_t k = 0; k < pool->n_lines; k++)
+		if (pool->lines[k].rate == rate && pool->lines[k].tax == tax)
+			return;
+	if (pool->n_lines < READER_MAX_TAX_LINES) {
+		pool->lines[pool->n_lines] = (struct reader_tax_line){rate, tax};
+		pool->bases[pool->n_lines++] = base;
+		pool->line_cell = pool->line_cell ? pool->line_cell : cell;
+	}
+}
+
 static bool rate_like(const struct num *x)
 {
 	return x->v >= 0 && x->v <= 30 && x->decimals <= 2 && (x->percent || x->decimals == 0 || fmod(x->v * 10, 1) < 1e-6);
@@ -266,6 +279,15 @@ static void tax_line(const struct layout_page *p, const struct layout_row *row, 
 		cell_numbers(&p->cells[i], nums, &n);
 		taxword = taxword || reader_has(TAX, p->cells[i].text);
 	}
+	g_autofree char *text = layout_row_text(p, (size_t)(row - p->rows));
+	if (n < 2 || reader_has(IGNORE, text))
+		return; /* a discount's or a charge's tax is not a tax line */
+	double w[R_COUNT];
+	roles_of(text, w);
+	if (n == 2 && w[R_TAX] > 0 && nums[0].percent && rate_like(&nums[0]) && money(&nums[1]) && !nums[1].percent) {
+		add_line(pool, nums[0].v, NAN, nums[1].v, nums[1].cell); /* "MwSt. 19 %: 7.995,83" */
+		return;
+	}
 	for (int r = 0; r < n; r++) {
 		if (!rate_like(&nums[r]) || (!nums[r].percent && !taxword))
 			continue;
@@ -277,14 +299,7 @@ static void tax_line(const struct layout_page *p, const struct layout_row *row, 
 					continue;
 				if (fabs(B->v * nums[r].v / 100 - T->v) > 0.011 + 0.0005 * fabs(T->v))
 					continue;
-				for (size_t k = 0; k < pool->n_lines; k++)
-					if (pool->lines[k].rate == nums[r].v && pool->lines[k].tax == T->v && pool->bases[k] == B->v)
-						return; /* the same breakdown printed again */
-				if (pool->n_lines < READER_MAX_TAX_LINES) {
-					pool->lines[pool->n_lines] = (struct reader_tax_line){nums[r].v, T->v};
-					pool->bases[pool->n_lines++] = B->v;
-					pool->line_cell = pool->line_cell ? pool->line_cell : T->cell;
-				}
+				add_line(pool, nums[r].v, B->v, T->v, T->cell);
 				return;
 			}
 	}
@@ -355,7 +370,8 @@ void totals_read(const struct layout *lay, struct reader_invoice *r)
 		for (size_t i = 0; i < p->n_lines; i++)
 			tax += p->lines[i].tax, base += p->bases[i];
 		add_cand(p, R_TAX, round(tax * 100) / 100, 0.9, p->line_cell);
-		add_cand(p, R_NET, round(base * 100) / 100, 0.6, p->line_cell);
+		if (!isnan(base))
+			add_cand(p, R_NET, round(base * 100) / 100, 0.6, p->line_cell);
 		memcpy(r->tax_lines, p->lines, sizeof p->lines);
 		r->n_tax_lines = p->n_lines;
 	}
