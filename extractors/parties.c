@@ -36,7 +36,8 @@ static const char NAME_LABEL[] =
     "denominaci[óo]n)\\s*:?\\s*";
 static const char LEGAL_FORM[] =
     "(?-i:(?<![\\p{L}])(?:GmbH|gGmbH|AG|KG|KGaA|OHG|GbR|UG|e\\.\\s?K\\.|SE|mbH|SARL|S\\.A\\.R\\.L\\.|SAS|S\\.A\\.S\\.|"
-    "SA|S\\.A\\.|EURL|a\\.\\s?G\\.|e\\.\\s?V\\.|eG|Ltd\\.?|LTD|Limited|LLC|LLP|PLC|plc|Inc\\.?|Corp\\.?|Corporation|B\\.V\\.|BV|N\\.V\\.|NV|S\\.L\\.U?\\.?|"
+    "SA|S\\.A\\.|EURL|a\\.\\s?G\\.|e\\.\\s?V\\.|eG|Ltd\\.?|LTD|Limited|LLC|LLP|PLC|plc|Inc\\.?|Corp\\.?|Corporation|"
+    "B\\.V\\.|BV|N\\.V\\.|NV|S\\.L\\.U?\\.?|"
     "SLU?|S\\.r\\.l\\.|Srl|SRL|S\\.p\\.A\\.|SpA|SPA|S\\.n\\.c\\.|GMBH|Sp\\.\\s?z\\s?o\\.o\\.)(?![\\p{L}]))";
 static const char HEADING[] = "^\\s*(?:\\p{L}*rechnung|invoice|tax\\s+invoice|facture|factura|fattura|factuur|avoir|"
                               "gutschrift|credit\\s+note|page|seite)\\b";
@@ -186,8 +187,8 @@ static void sender_line(GArray *cands, const struct layout_page *p, GHashTable *
 	static const char SEP[] = "\\s+[-–·•|]\\s+|\\s*,\\s+|\\s{2,}";
 	for (size_t i = 0; i < p->n_cells; i++) {
 		const struct layout_cell *c = &p->cells[i];
-		if (g_hash_table_contains(block, c) || (c->has_box && c->box.y0 > 0.5 * p->height) || strlen(c->text) > 300 ||
-		    !reader_has("\\b\\d{4,5}\\b", c->text))
+		if (g_hash_table_contains(block, c) || (c->has_box && c->box.y0 > 0.5 * p->height) ||
+		    strlen(c->text) > 300 || !reader_has("\\b\\d{4,5}\\b", c->text))
 			continue;
 		g_auto(GStrv) seg = g_regex_split(reader_re(SEP), c->text, 0);
 		if (g_strv_length(seg) >= 3 && !reader_has("\\d", seg[0]))
