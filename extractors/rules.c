@@ -26,8 +26,8 @@ static GRegex *amount_re(void)
 {
 	static GRegex *re;
 	if (g_once_init_enter(&re))
-		g_once_init_leave(&re, g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2})?"
-		                                   "|\\d+(?:[.,]\\d{1,2})?)(?!\\d)",
+		g_once_init_leave(&re, g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2}(?:\\d\\d)?)?"
+		                                   "|\\d+(?:[.,]\\d{1,2}(?:\\d\\d)?)?)(?!\\d)",
 		                                   G_REGEX_OPTIMIZE, 0, NULL));
 	return re;
 }
@@ -39,12 +39,16 @@ int rules_parse_amount(const char *text, double *ret)
 		return 0;
 	g_autofree char *sign = g_match_info_fetch(mi, 1);
 	g_autofree char *num = g_match_info_fetch(mi, 2);
-	/* The decimal separator is a '.' or ',' followed by one or two digits at the end. */
+	/* The decimal separator is a '.' or ',' followed by one or two digits at the end, or by
+	 * four (unit prices), or the last one where both kinds appear. */
 	size_t len = strlen(num);
 	long dec = -1;
-	for (long i = (long)len - 1; i >= 0 && i >= (long)len - 3; i--)
+	bool dot = strchr(num, '.') != NULL, comma = strchr(num, ',') != NULL;
+	for (long i = (long)len - 1; i >= 0; i--)
 		if (num[i] == '.' || num[i] == ',') {
-			dec = i;
+			long after = (long)len - 1 - i;
+			if (after <= 2 || after == 4 || (dot && comma))
+				dec = i;
 			break;
 		}
 	GString *clean = g_string_new(NULL);

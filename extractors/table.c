@@ -39,33 +39,102 @@ static bool whole_match(GRegex *re, const char *text)
 	       text[e + strspn(text + e, " :.")] == '\0';
 }
 
-/* A header row sets the columns; false when the row is not one. */
+/* A header cell: its extent and its text, which may be stacked over several lines. */
+struct head {
+	float x0, x1;
+	GString *text;
+};
+
+/* A row of words and marks ("#", "%"), no amounts: what a header line looks like. */
+static bool words_only(const struct layout_page *pg, const struct layout_row *row)
+{
+	bool letters = false;
+	for (size_t i = row->first; i < row->first + row->n; i++) {
+		const char *t = pg->cells[i].text;
+		double v = 0;
+		if (!pg->cells[i].has_box || strlen(t) > 200 || (rules_parse_amount(t, &v) && strpbrk(t, ",.")))
+			return false;
+		letters = letters || t[strcspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")];
+	}
+	return letters;
+}
+
+/* Adds the cells of row to the header cells, joining each to the one it overlaps. */
+static void stack_row(struct head *h, size_t *n, const struct layout_page *pg, const struct layout_row *row)
+{
+	for (size_t i = row->first; i < row->first + row->n; i++) {
+		const struct layout_cell *c = &pg->cells[i];
+		size_t k = 0;
+		while (k < *n && !(c->box.x0 < h[k].x1 && c->box.x1 > h[k].x0))
+			k++;
+		if (k == *n) {
+			if (*n == MAX_COLS)
+				continue;
+			h[(*n)++] = (struct head){c->box.x0, c->box.x1, g_string_new(NULL)};
+		}
+		if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] != '-')
+			g_string_append_c(h[k].text, ' ');
+		g_string_append(h[k].text, c->text);
+		h[k].x0 = MIN(h[k].x0, c->box.x0), h[k].x1 = MAX(h[k].x1, c->box.x1);
+	}
+}
+
+/* The spec column a header cell's text names (whole text, or the first line of a stacked one). */
+static const struct table_column *named(const struct state *st, const char *text)
+{
+	for (size_t k = 0; k < st->spec->n_cols; k++)
+		if (whole_match(st->spec->cols[k].header, text))
+			return &st->spec->cols[k];
+	return NULL;
+}
+
+static gint by_x0(gconstpointer a, gconstpointer b)
+{
+	const struct head *x = a, *y = b;
+	return (x->x0 > y->x0) - (x->x0 < y->x0);
+}
+
+/* A header row sets the columns; false when the row is not one. Header cells may be
+ * stacked over the word-only lines just above and below ("Positions-" / "betrag"). */
 static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 {
 	const struct layout_row *row = &pg->rows[r];
-	if (row->n < 3 || row->n > MAX_COLS)
+	if (row->n < 3 || row->n > MAX_COLS || !words_only(pg, row))
 		return false;
+	struct head h[MAX_COLS];
+	size_t n = 0;
+	float lh = row->box.y1 - row->box.y0;
+	stack_row(h, &n, pg, row);
+	/* the lines packed tight above and below (a header's lines are closer than its rows) */
+	for (size_t k = r; k > 0 && k + 3 > r && pg->rows[k].box.y0 - pg->rows[k - 1].box.y1 < 0.6f * lh &&
+	                  words_only(pg, &pg->rows[k - 1]);
+	     k--)
+		stack_row(h, &n, pg, &pg->rows[k - 1]);
+	for (size_t k = r; k + 1 < pg->n_rows && k < r + 3 && pg->rows[k + 1].box.y0 - pg->rows[k].box.y1 < 0.6f * lh &&
+	                  words_only(pg, &pg->rows[k + 1]);
+	     k++)
+		stack_row(h, &n, pg, &pg->rows[k + 1]);
+	qsort(h, n, sizeof h[0], by_x0);
 	struct col cols[MAX_COLS];
 	bool have_desc = false, have_amount = false;
 	int known = 0;
-	for (size_t i = 0; i < row->n; i++) {
-		const struct layout_cell *c = &pg->cells[row->first + i];
-		if (!c->has_box)
-			return false;
-		cols[i] = (struct col){NULL, c->box.x0, c->box.x1};
-		for (size_t k = 0; k < st->spec->n_cols && !cols[i].spec; k++)
-			if (whole_match(st->spec->cols[k].header, c->text))
-				cols[i].spec = &st->spec->cols[k];
-		if (!cols[i].spec)
+	for (size_t i = 0; i < n; i++) {
+		const struct table_column *spec = named(st, h[i].text->str);
+		g_auto(GStrv) words = spec ? NULL : g_strsplit(h[i].text->str, " ", -1);
+		for (size_t w = 0; !spec && words[w]; w++)
+			spec = named(st, words[w]);
+		cols[i] = (struct col){spec, h[i].x0, h[i].x1};
+		g_string_free(h[i].text, TRUE);
+		if (!spec)
 			continue;
 		known++;
-		have_desc |= strcmp(cols[i].spec->key, st->spec->description) == 0;
-		have_amount |= strcmp(cols[i].spec->key, st->spec->amount) == 0;
+		have_desc |= strcmp(spec->key, st->spec->description) == 0;
+		have_amount |= strcmp(spec->key, st->spec->amount) == 0;
 	}
 	if (!have_desc || !have_amount || known < 3)
 		return false;
-	memcpy(st->cols, cols, row->n * sizeof cols[0]);
-	st->n = row->n;
+	memcpy(st->cols, cols, n * sizeof cols[0]);
+	st->n = n;
 	st->active = true;
 	st->row_h = 0; /* no description continues across a header */
 	return true;
