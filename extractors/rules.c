@@ -195,6 +195,7 @@ struct ctx {
 	struct field *fields;
 	size_t n_fields;
 	GHashTable *owner; /* label cell -> struct field * */
+	bool credit_note;  /* the reader saw one: items' amounts are magnitudes too */
 };
 
 static enum kind kind_of(const struct doctype *t, const char *name, const struct json *hints)
@@ -694,6 +695,13 @@ static void find_table(struct ctx *c, struct field *f)
 	                          anchored(json_get_string(f->hints, "stop"))};
 	const struct layout_cell *first = NULL;
 	struct json *items = table_items(c->lay, &spec, &first);
+	for (size_t i = 0; c->credit_note && i < json_array_size(items); i++)
+		for (size_t k = 0; k < n; k++) {
+			double v = 0;
+			struct json *o = json_array_at(items, i);
+			if (cols[k].number && json_get_number(o, cols[k].key, &v) && v < 0)
+				json_set_item(o, cols[k].key, json_number(-v));
+		}
 	if (items)
 		set_hit(f, first, items, 0.85 * ocr_factor(c, first ? first->page : 1));
 	for (size_t i = 0; i < n; i++)
@@ -804,6 +812,7 @@ static void read_invoice(struct ctx *c)
 		set_hit(tl, r.tax.cell, list, r.tax.confidence);
 		tl->read = true;
 	}
+	c->credit_note = r.credit_note;
 	reader_invoice_done(&r);
 }
 

@@ -29,7 +29,18 @@ struct state {
 	GArray *items;         /* struct item */
 	float last_y1, row_h;  /* bottom of the last item's row and its height */
 	const struct layout_cell *first;
+	GString *pending[MAX_COLS]; /* an item's first line whose amount is on the next one */
+	float pending_y1;
 };
+
+static void drop_pending(struct state *st)
+{
+	for (size_t k = 0; k < MAX_COLS; k++)
+		if (st->pending[k]) {
+			g_string_free(st->pending[k], TRUE);
+			st->pending[k] = NULL;
+		}
+}
 
 static bool whole_match(GRegex *re, const char *text)
 {
@@ -75,7 +86,6 @@ static void stack_row(struct head *h, size_t *n, const struct layout_page *pg, c
 		if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] != '-')
 			g_string_append_c(h[k].text, ' ');
 		g_string_append(h[k].text, c->text);
-		h[k].x0 = MIN(h[k].x0, c->box.x0), h[k].x1 = MAX(h[k].x1, c->box.x1);
 	}
 }
 
@@ -105,15 +115,27 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 	size_t n = 0;
 	float lh = row->box.y1 - row->box.y0;
 	stack_row(h, &n, pg, row);
-	/* the lines packed tight above and below (a header's lines are closer than its rows) */
-	for (size_t k = r; k > 0 && k + 3 > r && pg->rows[k].box.y0 - pg->rows[k - 1].box.y1 < 0.6f * lh &&
-	                  words_only(pg, &pg->rows[k - 1]);
-	     k--)
-		stack_row(h, &n, pg, &pg->rows[k - 1]);
-	for (size_t k = r; k + 1 < pg->n_rows && k < r + 3 && pg->rows[k + 1].box.y0 - pg->rows[k].box.y1 < 0.6f * lh &&
-	                  words_only(pg, &pg->rows[k + 1]);
-	     k++)
-		stack_row(h, &n, pg, &pg->rows[k + 1]);
+	/* the lines packed tight above and below (a header's lines are closer than its rows);
+	 * specks much smaller than the header (a margin's rotated letters) are passed over */
+	float top = row->box.y0, bottom = row->box.y1;
+	for (size_t k = r; k > 0 && k + 6 > r; k--) {
+		const struct layout_row *x = &pg->rows[k - 1];
+		if (x->box.y1 - x->box.y0 < 0.6f * lh)
+			continue;
+		if (top - x->box.y1 >= 0.6f * lh || !words_only(pg, x))
+			break;
+		stack_row(h, &n, pg, x);
+		top = x->box.y0;
+	}
+	for (size_t k = r + 1; k < pg->n_rows && k < r + 6; k++) {
+		const struct layout_row *x = &pg->rows[k];
+		if (x->box.y1 - x->box.y0 < 0.6f * lh)
+			continue;
+		if (x->box.y0 - bottom >= 0.6f * lh || !words_only(pg, x))
+			break;
+		stack_row(h, &n, pg, x);
+		bottom = x->box.y1;
+	}
 	qsort(h, n, sizeof h[0], by_x0);
 	struct col cols[MAX_COLS];
 	bool have_desc = false, have_amount = false;
@@ -154,6 +176,20 @@ static int column_of(const struct state *st, const struct layout_cell *c)
 	}
 	if (best >= 0)
 		return best;
+	/* Text left of the first number column under no header of its own: the description,
+	 * whose header is often centred over a wide column. */
+	int desc = -1;
+	float first_number = 1e9f;
+	for (size_t i = 0; i < st->n; i++) {
+		const struct table_column *spec = st->cols[i].spec;
+		if (spec && spec->number)
+			first_number = MIN(first_number, st->cols[i].x0);
+		if (spec && strcmp(spec->key, st->spec->description) == 0)
+			desc = (int)i;
+	}
+	double v = 0;
+	if (desc >= 0 && c->box.x1 <= first_number && !rules_parse_amount(c->text, &v))
+		return desc;
 	float cx = (c->box.x0 + c->box.x1) / 2;
 	for (size_t i = 0; i < st->n; i++) {
 		float d = fabsf(cx - (st->cols[i].x0 + st->cols[i].x1) / 2);
@@ -179,20 +215,42 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	const struct layout_row *row = &pg->rows[r];
 	GString *cells[MAX_COLS] = {0};
 	const struct layout_cell *amount_cell = NULL;
+	bool has_desc = false, has_number = false;
 	for (size_t i = 0; i < row->n; i++) {
 		const struct layout_cell *c = &pg->cells[row->first + i];
 		int k = column_of(st, c);
 		if (k < 0)
 			continue;
+		const struct table_column *spec = st->cols[k].spec;
+		bool desc = spec && strcmp(spec->key, st->spec->description) == 0;
+		if (desc && i == 0 && row->n > 1 && strlen(c->text) <= 3 && strspn(c->text, "0123456789") == strlen(c->text))
+			continue; /* the item's position number, under a header cell it shares */
 		add_text(cells, k, c->text);
-		if (st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->amount) == 0)
+		has_desc = has_desc || desc;
+		has_number = has_number || (spec && spec->number);
+		if (spec && strcmp(spec->key, st->spec->amount) == 0)
 			amount_cell = c;
 	}
+	if (!amount_cell && has_desc && has_number) {
+		/* quantity and price without the amount: the amount may come on the next line */
+		drop_pending(st);
+		memcpy(st->pending, cells, sizeof cells);
+		st->pending_y1 = row->box.y1;
+		return;
+	}
+	if (amount_cell && !has_desc) {
+		for (size_t k = 0; k < st->n; k++)
+			if (st->pending[k] && !cells[k] && row->box.y0 - st->pending_y1 < row->box.y1 - row->box.y0) {
+				cells[k] = st->pending[k];
+				st->pending[k] = NULL;
+			}
+	}
+	drop_pending(st);
 	double amount = 0;
-	bool only_desc = true;
+	bool only_desc = true; /* nothing in the number columns, and no "key: value" note */
 	for (size_t k = 0; k < st->n; k++) {
 		const struct table_column *spec = st->cols[k].spec;
-		if (cells[k] && (!spec || strcmp(spec->key, st->spec->description) != 0))
+		if (cells[k] && ((spec && spec->number) || strchr(cells[k]->str, ':')))
 			only_desc = false;
 	}
 	if (amount_cell && rules_parse_amount(amount_cell->text, &amount)) {
@@ -237,6 +295,10 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 				continue;
 			if (!st.active)
 				continue;
+			if (st.items->len > 0 && pg->rows[r].n >= 3 && words_only(pg, &pg->rows[r])) {
+				st.finished = true; /* another table's header */
+				continue;
+			}
 			const struct layout_cell *lead = &pg->cells[pg->rows[r].first];
 			if (spec->stop && g_regex_match(spec->stop, lead->text, 0, NULL)) {
 				st.finished = st.items->len > 0;
@@ -264,6 +326,7 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 			g_free(it->text[k]);
 	}
 	g_array_free(st.items, TRUE);
+	drop_pending(&st);
 	if (items)
 		*ret_first = st.first;
 	return items;
