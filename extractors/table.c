@@ -29,6 +29,7 @@ struct state {
 	GArray *items;         /* struct item */
 	float last_y1, row_h;  /* bottom of the last item's row and its height */
 	const struct layout_cell *first;
+	float head_h;               /* height of the header's text: much smaller specks are not text of the table */
 	GString *pending[MAX_COLS]; /* an item's first line whose amount is on the next one */
 	float pending_y1;
 };
@@ -157,6 +158,7 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 		return false;
 	memcpy(st->cols, cols, n * sizeof cols[0]);
 	st->n = n;
+	st->head_h = lh;
 	st->active = true;
 	st->row_h = 0; /* no description continues across a header */
 	return true;
@@ -209,6 +211,12 @@ static void add_text(GString **cells, int col, const char *text)
 		g_string_append_printf(cells[col], " %s", text);
 }
 
+/* Text far smaller than the header's (a margin's rotated letters crossing the table). */
+static bool speck(const struct state *st, const struct layout_cell *c)
+{
+	return c->has_box && c->box.y1 - c->box.y0 < 0.6f * st->head_h;
+}
+
 /* An item from a row, a continued description, or nothing. */
 static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 {
@@ -218,7 +226,7 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	bool has_desc = false, has_number = false;
 	for (size_t i = 0; i < row->n; i++) {
 		const struct layout_cell *c = &pg->cells[row->first + i];
-		int k = column_of(st, c);
+		int k = speck(st, c) ? -1 : column_of(st, c);
 		if (k < 0)
 			continue;
 		const struct table_column *spec = st->cols[k].spec;
@@ -300,6 +308,8 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 				continue;
 			}
 			const struct layout_cell *lead = &pg->cells[pg->rows[r].first];
+			for (size_t i = 1; speck(&st, lead) && i < pg->rows[r].n; i++)
+				lead = &pg->cells[pg->rows[r].first + i];
 			if (spec->stop && g_regex_match(spec->stop, lead->text, 0, NULL)) {
 				st.finished = st.items->len > 0;
 				st.active = st.finished ? false : st.active;
