@@ -335,7 +335,8 @@ static enum qerr from_attachments(const struct pdftext_doc *doc, const struct ex
 {
 	*ret_result = NULL;
 	*ret_refused = NULL;
-	if (doc->n_attachments == 0 || (opt->doc_type && opt->doc_type[0] && strcmp(opt->doc_type, "invoice") != 0))
+	if (doc->n_attachments == 0 || opt->pages_only ||
+	    (opt->doc_type && opt->doc_type[0] && strcmp(opt->doc_type, "invoice") != 0))
 		return QERR_OK;
 	for (uint32_t i = 0; i < doc->n_attachments; i++) {
 		const struct pdftext_attachment *a = &doc->attachments[i];

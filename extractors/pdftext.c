@@ -654,6 +654,7 @@ int pdftext_einvoice_score(const char *name, const void *data, size_t len)
 	static const struct {
 		const char *root, *ns;
 	} roots[] = {{"CrossIndustryInvoice", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:"},
+	             {"CrossIndustryDocument", "urn:ferd:CrossIndustryDocument:invoice:1p0"},
 	             {"Invoice", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"}};
 	for (size_t i = 0; i < G_N_ELEMENTS(roots); i++)
 		if (n == strlen(roots[i].root) && memcmp(local, roots[i].root, n) == 0 &&
@@ -688,7 +689,9 @@ static gboolean save_capped(const gchar *buf, gsize count, gpointer data, GError
 /* Reads one embedded file into a (at most PDFTEXT_MAX_ATTACHMENT bytes); false with a warning when it cannot. */
 static bool read_attachment(struct pdftext *p, PopplerAttachment *pa, const char *shown, struct pdftext_attachment *a)
 {
-	if (poppler_attachment_get_size(pa) > PDFTEXT_MAX_ATTACHMENT) {
+	/* A file spec without /Params /Size reads as (gsize)-1: unknown, so the copy's cap decides. */
+	gsize declared = poppler_attachment_get_size(pa);
+	if (declared != (gsize)-1 && declared > PDFTEXT_MAX_ATTACHMENT) {
 		warn(p, "embedded file \"%s\" is larger than %u MiB; not read", shown, PDFTEXT_MAX_ATTACHMENT >> 20);
 		return false;
 	}

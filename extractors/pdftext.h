@@ -75,9 +75,9 @@ struct pdftext_field {
 
 /* An embedded file that looks like a structured invoice: its name says so
  * (factur-x.xml, zugferd-invoice.xml, xrechnung.xml, ...) or it is XML whose
- * root element is a CII CrossIndustryInvoice or a UBL Invoice in its
- * standard's namespace. The bytes are unchecked XML for extractors/einvoice.h
- * to judge. */
+ * root element is a CII CrossIndustryInvoice, a ZUGFeRD 1.0
+ * CrossIndustryDocument or a UBL Invoice in its standard's namespace. The
+ * bytes are unchecked XML for extractors/einvoice.h to judge. */
 struct pdftext_attachment {
 	char *name;    /* as the PDF names it (valid UTF-8), or NULL */
 	uint8_t *data; /* len bytes, NUL-terminated for convenience */

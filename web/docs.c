@@ -225,6 +225,39 @@ static enum qerr save_version(struct web_req *req, int64_t id, const struct json
 	return e;
 }
 
+/* Notes the extraction's confidence of fields a person corrected (names: "a,b") or, with
+ * corrected false, of every field not corrected when the document was decided
+ * (field_reviews, migration 0015; the quality page reads it). A field corrected after it
+ * was kept turns corrected; its confidence stays the extraction's. */
+static enum qerr note_reviews(struct web_req *req, int64_t id, const struct json *fields, const char *names,
+                              bool corrected, char **reterr)
+{
+	char sid[24];
+	id_text(id, sid);
+	g_auto(GStrv) list = names ? g_strsplit(names, ",", -1) : NULL;
+	size_t n = list ? g_strv_length(list) : json_object_size(fields);
+	for (size_t i = 0; i < n; i++) {
+		const char *key = list ? list[i] : NULL;
+		const struct json *f = list ? json_get(fields, key) : json_object_at(fields, i, &key);
+		double conf = -1;
+		if (!key || !key[0] || strlen(key) > 128 || (!corrected && json_get(f, "corrected")))
+			continue;
+		char cbuf[32] = "";
+		if (json_get_number(f, "confidence", &conf) && conf >= 0 && conf <= 1)
+			g_snprintf(cbuf, sizeof cbuf, "%.4f", conf);
+		struct db_param p[4] = {DB_TEXT(sid), DB_TEXT(key), DB_TEXT(cbuf[0] ? cbuf : NULL),
+		                        DB_TEXT(corrected ? "true" : "false")};
+		enum qerr e = db_query(req->db,
+		                       "INSERT INTO field_reviews (document_id, field, confidence, corrected)"
+		                       " VALUES ($1::bigint, $2, $3::real, $4::boolean) ON CONFLICT (document_id, field) DO"
+		                       " UPDATE SET corrected = true, at = now() WHERE $4::boolean AND NOT field_reviews.corrected",
+		                       4, p, NULL, reterr);
+		if (e)
+			return e;
+	}
+	return QERR_OK;
+}
+
 enum qerr docs_correct(struct web_req *req, int64_t id, const struct json *changes, int *ret_version, char **reterr)
 {
 	struct json *result = NULL;
@@ -241,8 +274,12 @@ enum qerr docs_correct(struct web_req *req, int64_t id, const struct json *chang
 	if (!e)
 		e = docs_result(req, id, &result, &version, reterr);
 	g_autoptr(GString) names = g_string_new(NULL);
+	struct json *before = !e && json_get(result, "fields") ? json_duplicate(json_get(result, "fields")) : NULL;
 	if (!e)
 		e = apply_changes(web_opt(req)->schemas_dir, result, changes, names, reterr);
+	if (!e && names->len)
+		e = note_reviews(req, id, before, names->str, true, reterr);
+	json_free(before);
 	if (!e && names->len) {
 		version++;
 		e = save_version(req, id, result, version, names->str, reterr);
@@ -275,6 +312,12 @@ enum qerr docs_review(struct web_req *req, int64_t id, const char *state, char *
 	if (!e && db_res_rows(res) != 1)
 		e = qerr_set(reterr, QERR_CONFLICT, "only processed documents can be approved or rejected");
 	db_res_free(res);
+	struct json *result = NULL;
+	if (!e)
+		e = docs_result(req, id, &result, NULL, reterr);
+	if (!e)
+		e = note_reviews(req, id, json_get(result, "fields"), NULL, false, reterr);
+	json_free(result);
 	g_autofree char *action = g_strdup_printf("document.%s", state);
 	struct audit_event ev = {.actor = req->who.actor, .action = action, .object_type = "document", .object_id = id,
 	                         .outcome = "ok", .client = req->client};
