@@ -225,13 +225,13 @@ static void test_merged(const char *file, const char *arch, double tol)
 	char *bytes = read_file(path, &len);
 	struct gguf_file *g = NULL;
 	struct model *merged = NULL, *m = NULL;
-	static struct mat pairs[256];
+	static struct mat pairs[512];
 	int n = 0;
 	const float scale = 0.75f, alpha = 8.0f;
 	const int rank = 4;
 	bool ok = bytes && gguf_open_memory(bytes, len, &g, NULL) == RTERROR_OK;
 	if (ok) {
-		n = make_pairs(g, rank, pairs, 256);
+		n = make_pairs(g, rank, pairs, 512);
 		merge(g, pairs, n, scale * alpha / rank);
 		ok = model_load_gguf(g, &merged, NULL) == RTERROR_OK;
 		if (!ok)
