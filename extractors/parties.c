@@ -36,7 +36,8 @@ static const char NAME_LABEL[] =
     "denominaci[óo]n)\\s*:?\\s*";
 static const char LEGAL_FORM[] =
     "(?-i:(?<![\\p{L}])(?:GmbH|gGmbH|AG|KG|KGaA|OHG|GbR|UG|e\\.\\s?K\\.|SE|mbH|SARL|S\\.A\\.R\\.L\\.|SAS|S\\.A\\.S\\.|"
-    "SA|S\\.A\\.|EURL|Ltd\\.?|LTD|Limited|LLC|LLP|PLC|plc|Inc\\.?|Corp\\.?|Corporation|B\\.V\\.|BV|N\\.V\\.|NV|S\\.L\\.U?\\.?|"
+    "SA|S\\.A\\.|EURL|a\\.\\s?G\\.|e\\.\\s?V\\.|eG|Ltd\\.?|LTD|Limited|LLC|LLP|PLC|plc|Inc\\.?|Corp\\.?|Corporation|"
+    "B\\.V\\.|BV|N\\.V\\.|NV|S\\.L\\.U?\\.?|"
     "SLU?|S\\.r\\.l\\.|Srl|SRL|S\\.p\\.A\\.|SpA|SPA|S\\.n\\.c\\.|GMBH|Sp\\.\\s?z\\s?o\\.o\\.)(?![\\p{L}]))";
 static const char HEADING[] = "^\\s*(?:\\p{L}*rechnung|invoice|tax\\s+invoice|facture|factura|fattura|factuur|avoir|"
                               "gutschrift|credit\\s+note|page|seite)\\b";
@@ -186,8 +187,8 @@ static void sender_line(GArray *cands, const struct layout_page *p, GHashTable *
 	static const char SEP[] = "\\s+[-–·•|]\\s+|\\s*,\\s+|\\s{2,}";
 	for (size_t i = 0; i < p->n_cells; i++) {
 		const struct layout_cell *c = &p->cells[i];
-		if (g_hash_table_contains(block, c) || (c->has_box && c->box.y0 > 0.5 * p->height) || strlen(c->text) > 300 ||
-		    !reader_has("\\b\\d{4,5}\\b", c->text))
+		if (g_hash_table_contains(block, c) || (c->has_box && c->box.y0 > 0.5 * p->height) ||
+		    strlen(c->text) > 300 || !reader_has("\\b\\d{4,5}\\b", c->text))
 			continue;
 		g_auto(GStrv) seg = g_regex_split(reader_re(SEP), c->text, 0);
 		if (g_strv_length(seg) >= 3 && !reader_has("\\d", seg[0]))
@@ -249,6 +250,44 @@ static void labelled(const struct layout *l, struct reader_invoice *r, GHashTabl
 	}
 }
 
+/* The line of row k in c's column, flush with c's left edge and of the same size, or NULL. */
+static const struct layout_cell *flush(const struct layout_page *p, size_t k, const struct layout_cell *c)
+{
+	const struct layout_cell *x = under(p, k, c);
+	if (!x || !x->has_box || fabsf(x->box.x0 - c->box.x0) > 3 ||
+	    fabsf((x->box.y1 - x->box.y0) - (c->box.y1 - c->box.y0)) > 1.5f ||
+	    fabsf(x->box.y0 - c->box.y0) > 1.8f * (c->box.y1 - c->box.y0) || strchr(x->text, ':') ||
+	    !name_like(x->text) || is_label(x->text))
+		return NULL;
+	return x;
+}
+
+/* A company name wrapped onto two lines, its legal form on the second ("MVM Musterhafter" /
+ * "Versicherungsverein Musterstadt a.G."): both lines. */
+static void unwrap(const struct layout *l, struct reader_value *v)
+{
+	const struct layout_cell *c = v->cell;
+	if (!c || !c->has_box || !v->text || strcmp(v->text, c->text) != 0)
+		return;
+	const struct layout_page *p = &l->pages[c->page - 1];
+	if (!reader_has(LEGAL_FORM, c->text) && (size_t)c->row + 1 < p->n_rows) {
+		const struct layout_cell *next = flush(p, (size_t)c->row + 1, c);
+		if (next && reader_has(LEGAL_FORM, next->text)) {
+			char *t = g_strdup_printf("%s %s", c->text, next->text);
+			g_free(v->text);
+			v->text = t;
+		}
+	} else if (reader_has(LEGAL_FORM, c->text) && c->row > 0 && p->rows[c->row].n > 1) {
+		/* a "Name:" row whose value began on the line above, where no label stands */
+		const struct layout_cell *prev = flush(p, (size_t)c->row - 1, c);
+		if (prev && p->rows[prev->row].n == 1 && !reader_has(LEGAL_FORM, prev->text)) {
+			char *t = g_strdup_printf("%s %s", prev->text, c->text);
+			g_free(v->text);
+			v->text = t;
+		}
+	}
+}
+
 void reader_parties(const struct layout *lay, struct reader_invoice *r)
 {
 	if (lay->n_pages == 0)
@@ -264,6 +303,7 @@ void reader_parties(const struct layout *lay, struct reader_invoice *r)
 		if (!buyer || strcmp(buyer, c->key) != 0)
 			reader_offer(&r->supplier, c->name, 0, MIN(c->score, 1.0) * 0.95, c->cell);
 	}
+	unwrap(lay, &r->supplier);
 	cands_free(cands);
 	g_hash_table_destroy(block);
 }

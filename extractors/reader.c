@@ -40,8 +40,7 @@ bool reader_has(const char *pattern, const char *text)
 	return text && strlen(text) <= MAX_TEXT && g_regex_match(reader_re(pattern), text, 0, NULL);
 }
 
-void reader_offer(struct reader_value *v, const char *text, double number, double score,
-                  const struct layout_cell *cell)
+void reader_offer(struct reader_value *v, const char *text, double number, double score, const struct layout_cell *cell)
 {
 	if (v->set && score <= v->confidence)
 		return;
@@ -80,7 +79,8 @@ const struct layout_cell *reader_below(const struct layout *l, const struct layo
 			const struct layout_cell *x = &p->cells[i];
 			bool overlaps = x->box.x0 < c->box.x1 && x->box.x1 > c->box.x0;
 			bool under = x->box.x0 >= c->box.x0 - 2 && x->box.x0 < limit;
-			if ((overlaps || under) && (!best || fabsf(x->box.x0 - c->box.x0) < fabsf(best->box.x0 - c->box.x0)))
+			if ((overlaps || under) &&
+			    (!best || fabsf(x->box.x0 - c->box.x0) < fabsf(best->box.x0 - c->box.x0)))
 				best = x;
 		}
 		if (best)
@@ -101,50 +101,67 @@ struct vocab {
 
 /* Labels whose value follows them (same cell, right, below). Word-bounded when matched. */
 static const struct vocab VOCAB[] = {
-	/* invoice number */
-	{RF_NUMBER, 1.0, "invoice\\s*(?:no\\.?|number|num\\.?|nr\\.?|#|n[°º]|id)"},
-	{RF_NUMBER, 1.0, "rechnungs?-?\\s*(?:nummer|nr\\.?|no\\.?)|(?:\\p{L}*rechnung)\\s*(?:\\(\\d+\\)\\s*)?(?:nr\\.?|nummer|no\\.?|#)"},
-	{RF_NUMBER, 1.0, "gutschrifts?-?\\s*(?:nummer|nr\\.?)|beleg-?\\s*(?:nummer|nr\\.?)"},
-	{RF_NUMBER, 1.0, "(?:n[°ºo]\\.?|num[ée]ro)\\s*(?:de\\s+(?:la\\s+)?)?(?:facture|l'avoir|avoir)|(?:facture|avoir)\\s*(?:n[°ºo]\\.?|num[ée]ro|#)"},
-	{RF_NUMBER, 1.0, "(?:n[úu]mero|n[°ºo]\\.?|num\\.?)\\s*(?:de\\s+)?factura|factura\\s*(?:n[°ºo.]|n[úu]m(?:ero|\\.)?|#)"},
-	{RF_NUMBER, 1.0, "(?:numero|n[°ºo.])\\s*(?:della\\s+)?fattura|fattura\\s*(?:n[°ºo.]|nr\\.?|num(?:ero|\\.)?|#)"},
-	{RF_NUMBER, 1.0, "factuur\\s*-?(?:nummer|nr\\.?|#)|factuurnummer|factuurnr\\.?|creditnota\\s*(?:nummer|nr\\.?)"},
-	{RF_NUMBER, 1.0, "credit\\s+(?:note|memo)\\s*(?:no\\.?|number|#)"},
-	{RF_NUMBER, 0.9,
-	 "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*[^:\\p{L}][^:]{0,40}?(?:nr|no|n[°º]|nummer|number|num[ée]ro|#)\\.?"},
-	{RF_NUMBER, 0.7, "document\\s*(?:no\\.?|number|nr\\.?)|doc\\.?\\s*no\\.?"},
-	/* issue date */
-	{RF_ISSUE, 1.0, "invoice\\s+date|date\\s+of\\s+(?:issue|invoice)|issue\\s+date|date\\s+issued|issued\\s+on|billing\\s+date"},
-	{RF_ISSUE, 1.0, "rechnungs-?\\s*datum|ausstellungsdatum|belegdatum|gutschriftsdatum|datum\\s+der\\s+rechnung"},
-	{RF_ISSUE, 1.0, "date\\s+(?:de\\s+(?:la\\s+)?)?(?:facture|facturation)|date\\s+d'[ée]mission|date\\s+de\\s+l'avoir"},
-	{RF_ISSUE, 1.0, "fecha\\s+(?:de\\s+)?(?:la\\s+)?(?:factura|emisi[óo]n|expedici[óo]n)"},
-	{RF_ISSUE, 1.0, "data\\s+(?:della\\s+)?fattura|data\\s+(?:di\\s+)?emissione|factuurdatum|datum\\s+factuur"},
-	{RF_ISSUE, 0.9,
-	 "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*\\b.{0,60}?\\b(?:vom|du|dated|del|van|of|from|d\\.d\\.)"},
-	{RF_ISSUE, 0.55, "dat(?:e|um|a)|fecha|date\\s+le"},
-	/* due date */
-	{RF_DUE, 1.0, "due\\s+date|payment\\s+due(?:\\s+date)?|due\\s+(?:by|on)|pay(?:able)?\\s+(?:by|before|until)|payment\\s+date"},
-	{RF_DUE, 1.0, "f[äa]lligkeit(?:sdatum|stag|stermin)?|f[äa]llig\\s+(?:am|bis|zum)|zahlbar\\s+(?:bis|sp[äa]testens)|zahlungsziel|zahlungstermin"},
-	{RF_DUE, 1.0,
-	 "date\\s+d'[ée]ch[ée]ance|[ée]ch[ée]ance|[àa]\\s+payer\\s+(?:avant\\s+le|avant|le)|date\\s+(?:limite\\s+)?de\\s+(?:paiement|r[èe]glement)"},
-	{RF_DUE, 1.0, "fecha\\s+(?:de\\s+)?vencimiento|vencimiento|fecha\\s+(?:l[íi]mite\\s+)?de\\s+pago|(?:data\\s+(?:di\\s+)?)?scadenza"},
-	{RF_DUE, 1.0, "vervaldatum|vervaldag|te\\s+betalen\\s+(?:voor|v[óo][óo]r|uiterlijk)|uiterste\\s+betaaldatum"},
-	/* currency */
-	{RF_CURRENCY, 1.0,
-	 "(?:rechnungs)?w[äa]hrung|currency|devise|monnaie|moneda|divisa|valuta|betr[äa]ge\\s+in|amounts?\\s+in|montants?\\s+en|importes\\s+en|"
-	 "bedragen\\s+in|importi\\s+in"},
+    /* invoice number */
+    {RF_NUMBER, 1.0, "invoice\\s*(?:no\\.?|number|num\\.?|nr\\.?|#|n[°º]|id)"},
+    {RF_NUMBER, 1.0,
+     "rechnungs?-?\\s*(?:nummer|nr\\.?|no\\.?)|(?:\\p{L}*rechnung)\\s*(?:\\(\\d+\\)\\s*)?(?:nr\\.?|nummer|no\\.?|#)"},
+    {RF_NUMBER, 1.0, "gutschrifts?-?\\s*(?:nummer|nr\\.?)|beleg-?\\s*(?:nummer|nr\\.?)"},
+    {RF_NUMBER, 1.0,
+     "(?:n[°ºo]\\.?|num[ée]ro)\\s*(?:de\\s+(?:la\\s+)?)?(?:facture|l'avoir|avoir)|(?:facture|avoir)\\s*(?:n[°ºo]\\.?|"
+     "num[ée]ro|#)"},
+    {RF_NUMBER, 1.0,
+     "(?:n[úu]mero|n[°ºo]\\.?|num\\.?)\\s*(?:de\\s+)?factura|factura\\s*(?:n[°ºo.]|n[úu]m(?:ero|\\.)?|#)"},
+    {RF_NUMBER, 1.0, "(?:numero|n[°ºo.])\\s*(?:della\\s+)?fattura|fattura\\s*(?:n[°ºo.]|nr\\.?|num(?:ero|\\.)?|#)"},
+    {RF_NUMBER, 1.0, "factuur\\s*-?(?:nummer|nr\\.?|#)|factuurnummer|factuurnr\\.?|creditnota\\s*(?:nummer|nr\\.?)"},
+    {RF_NUMBER, 1.0, "credit\\s+(?:note|memo)\\s*(?:no\\.?|number|#)"},
+    {RF_NUMBER, 0.9,
+     "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*[^:\\p{L}][^:]{0,40}?(?:nr|no|"
+     "n[°º]|nummer|number|num[ée]ro|#)\\.?"},
+    {RF_NUMBER, 0.7, "document\\s*(?:no\\.?|number|nr\\.?)|doc\\.?\\s*no\\.?"},
+    /* issue date */
+    {RF_ISSUE, 1.0,
+     "invoice\\s+date|date\\s+of\\s+(?:issue|invoice)|issue\\s+date|date\\s+issued|issued\\s+on|billing\\s+date"},
+    {RF_ISSUE, 1.0, "rechnungs-?\\s*datum|ausstellungsdatum|belegdatum|gutschriftsdatum|datum\\s+der\\s+rechnung"},
+    {RF_ISSUE, 1.0,
+     "date\\s+(?:de\\s+(?:la\\s+)?)?(?:facture|facturation)|date\\s+d'[ée]mission|date\\s+de\\s+l'avoir"},
+    {RF_ISSUE, 1.0, "fecha\\s+(?:de\\s+)?(?:la\\s+)?(?:factura|emisi[óo]n|expedici[óo]n)"},
+    {RF_ISSUE, 1.0, "data\\s+(?:della\\s+)?fattura|data\\s+(?:di\\s+)?emissione|factuurdatum|datum\\s+factuur"},
+    {RF_ISSUE, 0.9,
+     "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*\\b.{0,60}?\\b(?:vom|du|dated|"
+     "del|van|of|from|d\\.d\\.)"},
+    {RF_ISSUE, 0.55, "dat(?:e|um|a)|fecha|date\\s+le"},
+    /* due date */
+    {RF_DUE, 1.0,
+     "due\\s+date|payment\\s+due(?:\\s+date)?|due\\s+(?:by|on)|pay(?:able)?\\s+(?:by|before|until)|payment\\s+date"},
+    {RF_DUE, 1.0,
+     "f[äa]lligkeit(?:sdatum|stag|stermin)?|f[äa]llig\\s+(?:am|bis|zum)|zahlbar\\s+(?:bis|sp[äa]testens)|zahlungsziel|"
+     "zahlungstermin"},
+    {RF_DUE, 1.0,
+     "date\\s+d'[ée]ch[ée]ance|[ée]ch[ée]ance|[àa]\\s+payer\\s+(?:avant\\s+le|avant|le)|date\\s+(?:limite\\s+)?de\\s+(?"
+     ":paiement|r[èe]glement)"},
+    {RF_DUE, 1.0,
+     "fecha\\s+(?:de\\s+)?vencimiento|vencimiento|fecha\\s+(?:l[íi]mite\\s+)?de\\s+pago|(?:data\\s+(?:di\\s+)?)?"
+     "scadenza"},
+    {RF_DUE, 1.0, "vervaldatum|vervaldag|te\\s+betalen\\s+(?:voor|v[óo][óo]r|uiterlijk)|uiterste\\s+betaaldatum"},
+    /* currency */
+    {RF_CURRENCY, 1.0,
+     "(?:rechnungs)?w[äa]hrung|currency|devise|monnaie|moneda|divisa|valuta|betr[äa]ge\\s+in|amounts?\\s+in|montants?"
+     "\\s+en|importes\\s+en|"
+     "bedragen\\s+in|importi\\s+in"},
 };
 
 /* Words that make a date something other than the issue date, before or right after its label. */
 static const char NOT_ISSUE[] =
     "liefer|leistung|deliver|ship|versand|livraison|entrega|consegna|levering|bestell|order|commande|pedido|ordine|"
     "\\bdue\\b|f[äa]llig|[ée]ch[ée]ance|vencimiento|scadenza|verval|zahl|payment|paiement|pago|pagamento|betaal|skonto|"
-    "period|zeitraum|p[ée]riode|valid|g[üu]ltig|print|druck|birth|geburt|start|\\bend\\b|\\bvon\\b|\\bbis\\b|until|reference|"
+    "period|zeitraum|p[ée]riode|valid|g[üu]ltig|print|druck|birth|geburt|start|\\bend\\b|\\bvon\\b|\\bbis\\b|until|"
+    "reference|"
     "referenz|contract|vertrag|contrat|mandat|bestellung|auftrag";
 
 /* Numbers of other documents that a sentence about the invoice may name. */
-static const char NOT_NUMBER[] = "bestell|order|commande|pedido|ordine|bestel|kunden|customer|client|auftrag|lieferschein|"
-                                 "delivery|livraison|contract|vertrag|contrat|steuer|tax|vat|ust|tva|iban|konto|account";
+static const char NOT_NUMBER[] =
+    "bestell|order|commande|pedido|ordine|bestel|kunden|customer|client|auftrag|lieferschein|"
+    "delivery|livraison|contract|vertrag|contrat|steuer|tax|vat|ust|tva|iban|konto|account";
 
 static GRegex *vocab_re(size_t i)
 {
@@ -224,14 +241,16 @@ static bool dates_month_first(const struct layout *l)
 			if (strlen(t) > 1024)
 				continue;
 			g_autoptr(GMatchInfo) mi = NULL;
-			for (g_regex_match(reader_re(SLASHED), t, 0, &mi); g_match_info_matches(mi); g_match_info_next(mi, NULL)) {
+			for (g_regex_match(reader_re(SLASHED), t, 0, &mi); g_match_info_matches(mi);
+			     g_match_info_next(mi, NULL)) {
 				g_autofree char *a = g_match_info_fetch(mi, 1);
 				g_autofree char *b = g_match_info_fetch(mi, 2);
 				dmy += to_int(a) > 12;
 				mdy += to_int(b) > 12;
 			}
 			english += reader_has("\\b(?:invoice|due\\s+date|bill\\s+to|total|amount)\\b", t);
-			other += reader_has("rechnung|facture|factura|fattura|factuur|betrag|montant|importe|totaal", t);
+			other +=
+			    reader_has("rechnung|facture|factura|fattura|factuur|betrag|montant|importe|totaal", t);
 			pound += reader_has("£|\\bGBP\\b", t);
 		}
 	if (dmy || mdy)
@@ -286,9 +305,10 @@ static void offer_label(const struct layout *l, const struct layout_cell *c, int
 		/* A bare "Date": the words around it decide what date it is. */
 		g_autofree char *before = g_strndup(c->text, (gsize)end);
 		g_autofree char *after = g_strndup(c->text + end, 24);
-		if (reader_has(NOT_ISSUE, before) || reader_has("^\\s*(?:de\\s+|d'|of\\s+)?(?:livraison|[ée]ch[ée]ance|commande|paiement|"
-		                                               "delivery|due|order|supply|service|prestation|entrega|vencimiento)",
-		                                               after))
+		if (reader_has(NOT_ISSUE, before) ||
+		    reader_has("^\\s*(?:de\\s+|d'|of\\s+)?(?:livraison|[ée]ch[ée]ance|commande|paiement|"
+		               "delivery|due|order|supply|service|prestation|entrega|vencimiento)",
+		               after))
 			return;
 	} else if (v->field == RF_ISSUE) {
 		g_autofree char *before = g_strndup(c->text, (gsize)end);
@@ -340,7 +360,8 @@ static void read_labels(const struct layout *l, struct fields *fs)
 			for (size_t v = 0; v < G_N_ELEMENTS(VOCAB); v++) {
 				g_autoptr(GMatchInfo) mi = NULL;
 				int s = 0, e = 0;
-				if (g_regex_match(vocab_re(v), c->text, 0, &mi) && g_match_info_fetch_pos(mi, 0, &s, &e))
+				if (g_regex_match(vocab_re(v), c->text, 0, &mi) &&
+				    g_match_info_fetch_pos(mi, 0, &s, &e))
 					offer_label(l, c, s, e, v, fs);
 			}
 		}
@@ -350,15 +371,17 @@ static void read_labels(const struct layout *l, struct fields *fs)
 /* "Facture FA-2017-0009", "Invoice INV-42", "Gutschrift G-7": a heading with its number. */
 static void read_heading_number(const struct layout *l, struct reader_invoice *r)
 {
-	static const char HEAD[] = "^\\s*(?:tax\\s+|commercial\\s+|pro[- ]?forma\\s+)?(?:invoice|rechnung|facture|factura|fattura|"
-	                           "factuur|avoir|gutschrift|credit\\s+note|creditnota|nota\\s+de\\s+cr[ée]dito|nota\\s+di\\s+credito)"
-	                           "\\s+(?=\\S*\\d)";
+	static const char HEAD[] =
+	    "^\\s*(?:tax\\s+|commercial\\s+|pro[- ]?forma\\s+)?(?:invoice|rechnung|facture|factura|fattura|"
+	    "factuur|avoir|gutschrift|credit\\s+note|creditnota|nota\\s+de\\s+cr[ée]dito|nota\\s+di\\s+credito)"
+	    "\\s+(?=\\S*\\d)";
 	for (int p = 0; p < MIN(l->n_pages, 1); p++) {
 		const struct layout_page *pg = &l->pages[p];
 		for (size_t i = 0; i < pg->n_cells; i++) {
 			g_autoptr(GMatchInfo) mi = NULL;
 			int s = 0, e = 0;
-			if (strlen(pg->cells[i].text) > 200 || !g_regex_match(reader_re(HEAD), pg->cells[i].text, 0, &mi) ||
+			if (strlen(pg->cells[i].text) > 200 ||
+			    !g_regex_match(reader_re(HEAD), pg->cells[i].text, 0, &mi) ||
 			    !g_match_info_fetch_pos(mi, 0, &s, &e))
 				continue;
 			g_autofree char *id = id_at(pg->cells[i].text + e);
@@ -380,7 +403,8 @@ static void read_letter_date(const struct layout *l, struct reader_invoice *r, b
 		const struct layout_row *row = &pg->rows[c->row];
 		char iso[11];
 		if ((c->has_box && c->box.y0 > 0.4 * pg->height) || strlen(c->text) > 40 || row->n > 2 ||
-		    !reader_has("^(?:[\\p{L} .-]{2,30},\\s*)?(?:\\d{1,2}|\\p{L}+)[ ./-]", c->text) || !date_at(c->text, 30, iso))
+		    !reader_has("^(?:[\\p{L} .-]{2,30},\\s*)?(?:\\d{1,2}|\\p{L}+)[ ./-]", c->text) ||
+		    !date_at(c->text, 30, iso))
 			continue;
 		bool other = false;
 		for (size_t k = (size_t)c->row; k-- > 0 && k + 3 > (size_t)c->row;)
@@ -398,13 +422,15 @@ static void read_letter_date(const struct layout *l, struct reader_invoice *r, b
 
 static void read_credit_note(const struct layout *l, struct reader_invoice *r)
 {
-	static const char CREDIT[] = "^\\s*(?:gutschrift|avoir|credit\\s+(?:note|memo)|nota\\s+de\\s+cr[ée]dito|nota\\s+di\\s+credito|"
-	                             "creditnota|creditfactuur)(?![\\p{L}])";
+	static const char CREDIT[] =
+	    "^\\s*(?:gutschrift|avoir|credit\\s+(?:note|memo)|nota\\s+de\\s+cr[ée]dito|nota\\s+di\\s+credito|"
+	    "creditnota|creditfactuur)(?![\\p{L}])";
 	if (l->n_pages == 0)
 		return;
 	const struct layout_page *pg = &l->pages[0];
 	for (size_t i = 0; i < pg->n_cells; i++)
-		if ((!pg->cells[i].has_box || pg->cells[i].box.y0 < 0.5 * pg->height) && reader_has(CREDIT, pg->cells[i].text))
+		if ((!pg->cells[i].has_box || pg->cells[i].box.y0 < 0.5 * pg->height) &&
+		    reader_has(CREDIT, pg->cells[i].text))
 			r->credit_note = true;
 }
 

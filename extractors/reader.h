@@ -33,7 +33,7 @@ struct reader_value {
 	char *text; /* string value (g_free), or NULL for a number */
 	double number;
 	bool set;
-	double confidence;               /* 0..1 */
+	double confidence;              /* 0..1 */
 	const struct layout_cell *cell; /* where it was read (borrowed from the layout) */
 };
 

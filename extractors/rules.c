@@ -26,8 +26,8 @@ static GRegex *amount_re(void)
 {
 	static GRegex *re;
 	if (g_once_init_enter(&re))
-		g_once_init_leave(&re, g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2})?"
-		                                   "|\\d+(?:[.,]\\d{1,2})?)(?!\\d)",
+		g_once_init_leave(&re, g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2}(?:\\d\\d)?)?"
+		                                   "|\\d+(?:[.,]\\d{1,2}(?:\\d\\d)?)?)(?!\\d)",
 		                                   G_REGEX_OPTIMIZE, 0, NULL));
 	return re;
 }
@@ -39,12 +39,16 @@ int rules_parse_amount(const char *text, double *ret)
 		return 0;
 	g_autofree char *sign = g_match_info_fetch(mi, 1);
 	g_autofree char *num = g_match_info_fetch(mi, 2);
-	/* The decimal separator is a '.' or ',' followed by one or two digits at the end. */
+	/* The decimal separator is a '.' or ',' followed by one or two digits at the end, or by
+	 * four (unit prices), or the last one where both kinds appear. */
 	size_t len = strlen(num);
 	long dec = -1;
-	for (long i = (long)len - 1; i >= 0 && i >= (long)len - 3; i--)
+	bool dot = strchr(num, '.') != NULL, comma = strchr(num, ',') != NULL;
+	for (long i = (long)len - 1; i >= 0; i--)
 		if (num[i] == '.' || num[i] == ',') {
-			dec = i;
+			long after = (long)len - 1 - i;
+			if (after <= 2 || after == 4 || (dot && comma))
+				dec = i;
 			break;
 		}
 	GString *clean = g_string_new(NULL);
@@ -191,6 +195,7 @@ struct ctx {
 	struct field *fields;
 	size_t n_fields;
 	GHashTable *owner; /* label cell -> struct field * */
+	bool credit_note;  /* the reader saw one: items' amounts are magnitudes too */
 };
 
 static enum kind kind_of(const struct doctype *t, const char *name, const struct json *hints)
@@ -690,6 +695,13 @@ static void find_table(struct ctx *c, struct field *f)
 	                          anchored(json_get_string(f->hints, "stop"))};
 	const struct layout_cell *first = NULL;
 	struct json *items = table_items(c->lay, &spec, &first);
+	for (size_t i = 0; c->credit_note && i < json_array_size(items); i++)
+		for (size_t k = 0; k < n; k++) {
+			double v = 0;
+			struct json *o = json_array_at(items, i);
+			if (cols[k].number && json_get_number(o, cols[k].key, &v) && v < 0)
+				json_set_item(o, cols[k].key, json_number(-v));
+		}
 	if (items)
 		set_hit(f, first, items, 0.85 * ocr_factor(c, first ? first->page : 1));
 	for (size_t i = 0; i < n; i++)
@@ -800,6 +812,7 @@ static void read_invoice(struct ctx *c)
 		set_hit(tl, r.tax.cell, list, r.tax.confidence);
 		tl->read = true;
 	}
+	c->credit_note = r.credit_note;
 	reader_invoice_done(&r);
 }
 

@@ -17,8 +17,8 @@
 #include "extractors/internal.h"
 #include "extractors/layout.h"
 
-#define MAX_NUMS 64   /* numbers of one row */
-#define MAX_CANDS 16  /* per role, the best kept */
+#define MAX_NUMS 64  /* numbers of one row */
+#define MAX_CANDS 16 /* per role, the best kept */
 #define CONSISTENT 1.5
 
 struct num {
@@ -64,8 +64,9 @@ static void add_cand(struct pool *p, enum role r, double v, double score, const 
 
 /* ---- numbers ---- */
 
-static const char NUM[] = "(?<![\\p{L}\\p{N}.,/:])(\\(|-\\s?)?(\\d{1,3}(?:(?:[.,'\\x{2019}]|\\s|\\x{a0}|\\x{202f})\\d{3})+"
-                          "(?:[.,]\\d{1,4})?|\\d+(?:[.,]\\d{1,4})?)(?![\\p{N}]|[.,]\\d)(\\)|\\s?-(?![\\p{N}]))?(\\s?%)?";
+static const char NUM[] =
+    "(?<![\\p{L}\\p{N}.,/:])(\\(|-\\s?)?(\\d{1,3}(?:(?:[.,'\\x{2019}]|\\s|\\x{a0}|\\x{202f})\\d{3})+"
+    "(?:[.,]\\d{1,4})?|\\d+(?:[.,]\\d{1,4})?)(?![\\p{N}]|[.,]\\d)(\\)|\\s?-(?![\\p{N}]))?(\\s?%)?";
 static const char DATE_LIKE[] = "\\d{1,4}[./-]\\d{1,2}[./-]\\d{1,4}|\\d{1,2}\\.\\s?\\p{L}+\\.?\\s\\d{4}";
 
 /* The value of a number as written: the last '.' or ',' followed by 1, 2 or 4 digits
@@ -124,7 +125,8 @@ static void cell_numbers(const struct layout_cell *c, struct num *nums, int *n)
 /* Whether a cell's text, without its numbers and currency, still has words. */
 static bool has_words(const char *text)
 {
-	static const char NOISE[] = "[\\d.,'%()\\s+*:=/\\-]|€|\\$|£|¥|\\b(?:EUR|USD|GBP|CHF|JPY|SEK|NOK|DKK|PLN|CZK|CAD|AUD)\\b";
+	static const char NOISE[] =
+	    "[\\d.,'%()\\s+*:=/\\-]|€|\\$|£|¥|\\b(?:EUR|USD|GBP|CHF|JPY|SEK|NOK|DKK|PLN|CZK|CAD|AUD)\\b";
 	if (strlen(text) > 1024)
 		return false;
 	g_autofree char *rest = g_regex_replace_literal(reader_re(NOISE), text, -1, 0, "", 0, NULL);
@@ -134,28 +136,34 @@ static bool has_words(const char *text)
 /* ---- roles ---- */
 
 static const char IGNORE[] =
-    "rabatt|discount|remise|abschl[äa]g|zuschl[äa]g|skonto|anzahlung|prepaid|paid|deposit|acompte|vers[ée]|r[èe]glement|"
+    "rabatt|discount|remise|abschl[äa]g|zuschl[äa]g|skonto|anzahlung|prepaid|paid|deposit|acompte|vers[ée]|r[èe]"
+    "glement|"
     "already|erhalten|bezahlt|descuento|sconto|korting|aanbetaling|rounding|rundung|arrondi|shipping|fracht|porto|"
     "leergut|pfand|gutschein|einbehalt|retention|allowance|charge|frais|nachlass|bonus|stk|menge|quantity|qty";
 static const char GROSS[] =
-    "grand\\s+total|total\\s+(?:incl|inc\\.|including|with|gross|amount|invoice)|invoice\\s+total|gross|brutto|inkl|incl|"
-    "gesamtbetrag|gesamtsumme|endbetrag|rechnungsbetrag|rechnungssumme\\s+brutto|\\bttc\\b|net\\s+[àa]\\s+payer|montant\\s+total|"
+    "grand\\s+total|total\\s+(?:incl|inc\\.|including|with|gross|amount|invoice)|invoice\\s+total|gross|brutto|inkl|"
+    "incl|"
+    "gesamtbetrag|gesamtsumme|endbetrag|rechnungsbetrag|rechnungssumme\\s+brutto|\\bttc\\b|net\\s+[àa]\\s+payer|"
+    "montant\\s+total|"
     "importe\\s+total|total\\s+factura|totale\\s+(?:fattura|documento)|importo\\s+totale|totaalbedrag|factuurbedrag|"
     "totaal\\s+(?:incl|te\\s+betalen)";
 static const char PAYABLE[] = "zahlbetrag|zu\\s+zahlen|amount\\s+due|balance\\s+due|total\\s+due|[àa]\\s+payer|solde|"
                               "te\\s+betalen|da\\s+pagare|a\\s+pagar|payable|now\\s+due";
-static const char NET[] =
-    "\\bnet(?:to)?\\b|netto|sub-?\\s*total|zwischensumme|warenwert|excl|exkl|excluding|\\bohne\\b|zzgl|hors\\s+tax|\\bht\\b|h\\.t\\.|"
-    "base\\s+imponible|imponibile|subtotaal|taxable\\s+amount|before\\s+tax|steuerpflichtig";
+static const char NET[] = "\\bnet(?:to)?\\b|netto|sub-?\\s*total|zwischensumme|warenwert|excl|exkl|excluding|"
+                          "\\bohne\\b|hors\\s+tax|\\bht\\b|h\\.t\\.|"
+                          "base\\s+imponible|imponibile|subtotaal|taxable\\s+amount|before\\s+tax|steuerpflichtig";
 static const char ITEMS_SUM[] = "positionssumme|summe\\s+(?:der\\s+)?positionen|line\\s+total|total\\s+(?:lines|items)|"
                                 "warenwert|total\\s+des\\s+lignes|suma\\s+de\\s+l[íi]neas";
-static const char TAX[] = "\\bvat\\b|v\\.a\\.t|\\btax(?:es)?\\b|\\bgst\\b|\\bhst\\b|mwst|mehrwertsteuer|\\bust\\b|ust\\.|umsatzsteuer|"
-                          "steuer|\\btva\\b|\\btaxe|\\bbtw\\b|\\biva\\b|imposta|impuesto";
+static const char TAX[] =
+    "\\bvat\\b|v\\.a\\.t|\\btax(?:es)?\\b|\\bgst\\b|\\bhst\\b|mwst|mehrwertsteuer|\\bust\\b|ust\\.|umsatzsteuer|"
+    "steuer|\\btva\\b|\\btaxe|\\bbtw\\b|\\biva\\b|imposta|impuesto";
 static const char BASE[] = "basis|\\bbase\\b|bemessung|taxable|imponible|grondslag|imponibile|steuersatz|tax\\s+rate";
-static const char TOTALISH[] = "total|summe|gesamt|betrag|montant|importe|totale|totaal|bedrag|amount|\\bsum\\b|\\bsomme\\b";
-static const char EXEMPT[] = "steuerfrei|tax\\s+exempt|exempt|exon[ée]r|reverse\\s+charge|autoliquidation|innergemeinschaftlich|"
-                             "intra-?community|intracommunautaire|vat\\s+0|0\\s?%|nicht\\s+steuerbar|kleinunternehmer|"
-                             "art(?:icle)?\\.?\\s+\\d+.*(?:cgi|ustg)|\\b19\\s+ustg|franchise\\s+en\\s+base";
+static const char TOTALISH[] =
+    "total|summe|gesamt|betrag|montant|importe|totale|totaal|bedrag|amount|\\bsum\\b|\\bsomme\\b";
+static const char EXEMPT[] =
+    "steuerfrei|tax\\s+exempt|exempt|exon[ée]r|reverse\\s+charge|autoliquidation|innergemeinschaftlich|"
+    "intra-?community|intracommunautaire|vat\\s+0|0\\s?%|nicht\\s+steuerbar|kleinunternehmer|"
+    "art(?:icle)?\\.?\\s+\\d+.*(?:cgi|ustg)|\\b19\\s+ustg|franchise\\s+en\\s+base";
 
 /* The roles a label gives its amount, with their weights. */
 static void roles_of(const char *label, double w[R_COUNT])
@@ -251,9 +259,39 @@ static void segment(const struct layout *l, const struct layout_page *p, const s
 			add_cand(pool, (enum role)r, last->v, w[r] * place(l, last->cell), last->cell);
 }
 
+/* A tax line (base NAN when the page gives none); the same breakdown printed again counts once. */
+static void add_line(struct pool *pool, double rate, double base, double tax, const struct layout_cell *cell)
+{
+	for (size_t k = 0; k < pool->n_lines; k++)
+		if (pool->lines[k].rate == rate && pool->lines[k].tax == tax)
+			return;
+	if (pool->n_lines < READER_MAX_TAX_LINES) {
+		pool->lines[pool->n_lines] = (struct reader_tax_line){rate, tax};
+		pool->bases[pool->n_lines++] = base;
+		pool->line_cell = pool->line_cell ? pool->line_cell : cell;
+	}
+}
+
 static bool rate_like(const struct num *x)
 {
-	return x->v >= 0 && x->v <= 30 && x->decimals <= 2 && (x->percent || x->decimals == 0 || fmod(x->v * 10, 1) < 1e-6);
+	return x->v >= 0 && x->v <= 30 && x->decimals <= 2 &&
+	       (x->percent || x->decimals == 0 || fmod(x->v * 10, 1) < 1e-6);
+}
+
+/* Whether the header over cell c (the nearest cell with words above it in its column) names a rate. */
+static bool rate_column(const struct layout_page *p, const struct layout_cell *c)
+{
+	if (!c->has_box)
+		return false;
+	for (size_t k = (size_t)c->row; k-- > 0 && k + 8 > (size_t)c->row;) {
+		const struct layout_row *row = &p->rows[k];
+		for (size_t i = row->first; i < row->first + row->n; i++) {
+			const struct layout_cell *x = &p->cells[i];
+			if (x->box.x0 < c->box.x1 && x->box.x1 > c->box.x0 && has_words(x->text))
+				return reader_has("%|\\brate\\b|satz|taux|tasa|aliquota|tarief", x->text);
+		}
+	}
+	return false;
 }
 
 /* A row with a rate, a base and a tax that agree (base × rate / 100 = tax). */
@@ -266,8 +304,17 @@ static void tax_line(const struct layout_page *p, const struct layout_row *row, 
 		cell_numbers(&p->cells[i], nums, &n);
 		taxword = taxword || reader_has(TAX, p->cells[i].text);
 	}
+	g_autofree char *text = layout_row_text(p, (size_t)(row - p->rows));
+	if (n < 2 || reader_has(IGNORE, text))
+		return; /* a discount's or a charge's tax is not a tax line */
+	double w[R_COUNT];
+	roles_of(text, w);
+	if (n == 2 && w[R_TAX] > 0 && nums[0].percent && rate_like(&nums[0]) && money(&nums[1]) && !nums[1].percent) {
+		add_line(pool, nums[0].v, NAN, nums[1].v, nums[1].cell); /* "MwSt. 19 %: 7.995,83" */
+		return;
+	}
 	for (int r = 0; r < n; r++) {
-		if (!rate_like(&nums[r]) || (!nums[r].percent && !taxword))
+		if (!rate_like(&nums[r]) || (!nums[r].percent && !taxword && !rate_column(p, nums[r].cell)))
 			continue;
 		for (int b = 0; b < n; b++)
 			for (int t = 0; t < n; t++) {
@@ -277,14 +324,7 @@ static void tax_line(const struct layout_page *p, const struct layout_row *row, 
 					continue;
 				if (fabs(B->v * nums[r].v / 100 - T->v) > 0.011 + 0.0005 * fabs(T->v))
 					continue;
-				for (size_t k = 0; k < pool->n_lines; k++)
-					if (pool->lines[k].rate == nums[r].v && pool->lines[k].tax == T->v && pool->bases[k] == B->v)
-						return; /* the same breakdown printed again */
-				if (pool->n_lines < READER_MAX_TAX_LINES) {
-					pool->lines[pool->n_lines] = (struct reader_tax_line){nums[r].v, T->v};
-					pool->bases[pool->n_lines++] = B->v;
-					pool->line_cell = pool->line_cell ? pool->line_cell : T->cell;
-				}
+				add_line(pool, nums[r].v, B->v, T->v, T->cell);
 				return;
 			}
 	}
@@ -332,11 +372,14 @@ static void choose(struct pool *p, struct reader_invoice *r)
 	bool consistent = bn->score > 0 && bt->score > 0 && bg->score > 0 && fabs(bn->v + bt->v - bg->v) < 0.011;
 	double conf = consistent ? 0.95 : 0.7;
 	if (bn->score > 0)
-		reader_offer(&r->net, NULL, bn->v, MIN(1.0, conf * MIN(bn->score, 1.0) + (consistent ? 0.05 : 0)), bn->cell);
+		reader_offer(&r->net, NULL, bn->v, MIN(1.0, conf * MIN(bn->score, 1.0) + (consistent ? 0.05 : 0)),
+		             bn->cell);
 	if (bt->score > 0)
-		reader_offer(&r->tax, NULL, bt->v, MIN(1.0, conf * MIN(bt->score, 1.0) + (consistent ? 0.05 : 0)), bt->cell);
+		reader_offer(&r->tax, NULL, bt->v, MIN(1.0, conf * MIN(bt->score, 1.0) + (consistent ? 0.05 : 0)),
+		             bt->cell);
 	if (bg->score > 0)
-		reader_offer(&r->total, NULL, bg->v, MIN(1.0, conf * MIN(bg->score, 1.0) + (consistent ? 0.05 : 0)), bg->cell);
+		reader_offer(&r->total, NULL, bg->v, MIN(1.0, conf * MIN(bg->score, 1.0) + (consistent ? 0.05 : 0)),
+		             bg->cell);
 	/* Two of the three give the third. */
 	if (r->net.set && r->total.set && !r->tax.set && fabs(r->total.number) >= fabs(r->net.number))
 		reader_offer(&r->tax, NULL, round((r->total.number - r->net.number) * 100) / 100, 0.5, r->total.cell);
@@ -355,7 +398,8 @@ void totals_read(const struct layout *lay, struct reader_invoice *r)
 		for (size_t i = 0; i < p->n_lines; i++)
 			tax += p->lines[i].tax, base += p->bases[i];
 		add_cand(p, R_TAX, round(tax * 100) / 100, 0.9, p->line_cell);
-		add_cand(p, R_NET, round(base * 100) / 100, 0.6, p->line_cell);
+		if (!isnan(base))
+			add_cand(p, R_NET, round(base * 100) / 100, 0.6, p->line_cell);
 		memcpy(r->tax_lines, p->lines, sizeof p->lines);
 		r->n_tax_lines = p->n_lines;
 	}
