@@ -32,6 +32,7 @@
 #define EVAL_MAX_DEPTH 16
 #define BATCH 64
 #define SCAN_WIDTH 2000 /* pixels across a page: about 240 dpi on A4 */
+#define SCAN_ATTEMPTS 3
 
 /* Measures of one group of documents (all, a language, a folder). */
 struct group {
@@ -134,8 +135,15 @@ static struct json *scan_result(struct run *r, const char *rel, const char *pdf,
 	size_t scan_len = 0;
 	g_autofree char *err = NULL;
 	struct json *result = NULL;
-	if (render_scan_pdf(pdf, len, w, h, doc->n_pages, SCAN_WIDTH, &lim, &scan, &scan_len, &err) ||
-	    extract_document(scan, scan_len, &r->opt, &result, NULL, &err)) {
+	enum qerr e = render_scan_pdf(pdf, len, w, h, doc->n_pages, SCAN_WIDTH, &lim, &scan, &scan_len, &err);
+	/* OCR starved by a busy machine is a transient error: tried again, as the worker does */
+	for (int attempt = 0; !e && attempt < SCAN_ATTEMPTS; attempt++) {
+		g_clear_pointer(&err, g_free);
+		e = extract_document(scan, scan_len, &r->opt, &result, NULL, &err);
+		if (qerr_group(e) != QERR_GROUP_TRANSIENT)
+			break;
+	}
+	if (e) {
 		fprintf(stderr, "quire eval: %s: image-only copy: %s\n", rel, err ? err : "failed");
 		return NULL;
 	}
