@@ -170,7 +170,7 @@ static void add_to_groups(struct run *r, const char *rel, const char *lang, cons
 struct one {
 	const char *rel; /* borrowed from the file list */
 	bool unreadable;
-	char *problem;   /* for stderr, or NULL */
+	char *problem; /* for stderr, or NULL */
 	struct pdftext_doc *doc;
 	struct json *truth, *text, *scan;
 	const char *lang;
@@ -234,7 +234,10 @@ static void read_in_pool(gpointer data, gpointer user)
 	g_mutex_unlock(&b->lock);
 }
 
-static struct json *memory_lookup(void *ctx, char *const *keys) { return learn_memory_lookup(ctx, keys); }
+static struct json *memory_lookup(void *ctx, char *const *keys)
+{
+	return learn_memory_lookup(ctx, keys);
+}
 
 /* Reads the document with what was learned so far, counts it, then corrects what it got wrong. */
 static void learn_step(struct run *r, struct one *o)
@@ -319,8 +322,9 @@ static void print_row(const char *name, const struct group *g, bool scans)
 	       eval_score(g->text, "invoice_line_items").f1);
 	if (scans) {
 		struct eval_totals s = eval_totals(g->scan);
-		printf("  %5.3f (%4ld of %4ld)  %6.3f", s.header_total ? (double)s.header_right / (double)s.header_total : 0,
-		       s.header_right, s.header_total, eval_score(g->scan, "invoice_line_items").f1);
+		printf("  %5.3f (%4ld of %4ld)  %6.3f",
+		       s.header_total ? (double)s.header_right / (double)s.header_total : 0, s.header_right,
+		       s.header_total, eval_score(g->scan, "invoice_line_items").f1);
 	}
 	printf("\n");
 }
@@ -343,7 +347,8 @@ static void print_groups(struct run *r)
 			g_ptr_array_add(keys, k);
 	g_ptr_array_sort(keys, by_str);
 	for (guint i = 0; i < keys->len; i++)
-		print_row(g_ptr_array_index(keys, i), g_hash_table_lookup(r->groups, g_ptr_array_index(keys, i)), scans);
+		print_row(g_ptr_array_index(keys, i), g_hash_table_lookup(r->groups, g_ptr_array_index(keys, i)),
+		          scans);
 }
 
 static bool target(const char *what, double got, double want)
@@ -364,7 +369,8 @@ static void learn_row(const char *name, const struct eval *ev)
 
 static void learn_report(const struct run *r)
 {
-	printf("\nlearning from corrections (the set replayed in order, wrong fields corrected after each document):\n");
+	printf(
+	    "\nlearning from corrections (the set replayed in order, wrong fields corrected after each document):\n");
 	printf("%-36s %5s  %-21s  %6s\n", "documents", "docs", "header fields right", "items");
 	learn_row("a supplier's first document", r->first);
 	learn_row("a supplier's later documents", r->later);
@@ -420,7 +426,8 @@ int eval_einvoice_dir(const char *dir, const struct config *cfg, const struct ex
 	read_all(&r, dir, files);
 	int rc = r.labelled ? report(&r, (double)(g_get_monotonic_time() - t0) / 1e6) : 1;
 	if (!r.labelled)
-		fprintf(stderr, "quire eval: no PDF in %s has an expected .json beside it or a readable embedded invoice\n",
+		fprintf(stderr,
+		        "quire eval: no PDF in %s has an expected .json beside it or a readable embedded invoice\n",
 		        dir);
 	g_hash_table_destroy(r.groups);
 	learn_memory_free(r.memory);

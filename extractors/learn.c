@@ -175,7 +175,8 @@ char **learn_supplier_keys(const struct json *values, const struct pdftext_doc *
 	add_key(keys, "iban:", json_get_string(values, "iban"));
 	for (int i = 0; doc && i < doc->n_pages; i++) {
 		const char *t = doc->pages[i].text ? doc->pages[i].text : "";
-		add_matches(keys, "vat:", "\\b(?:[A-Z]{2} ?[0-9]{8,12}|ATU[0-9]{8}|[A-Z]{2}[0-9A-Z]{2}[0-9]{7,10})\\b", t);
+		add_matches(keys, "vat:", "\\b(?:[A-Z]{2} ?[0-9]{8,12}|ATU[0-9]{8}|[A-Z]{2}[0-9A-Z]{2}[0-9]{7,10})\\b",
+		            t);
 		add_matches(keys, "iban:", "\\b[A-Z]{2}[0-9]{2}(?: ?[0-9A-Z]{4}){3,7}(?: ?[0-9A-Z]{1,3})?\\b", t);
 	}
 	add_key(keys, "name:", json_get_string(values, "supplier_name"));
@@ -240,7 +241,8 @@ static void anchor_cell(const struct layout *lay, const struct layout_cell *c, c
 	const struct layout_page *p = &lay->pages[c->page - 1];
 	const struct layout_row *row = &p->rows[c->row];
 	const struct layout_cell *left = c > &p->cells[row->first] ? c - 1 : NULL;
-	if (at == 0 && left && has_letter(left->text) && !has_digit(left->text) && strlen(left->text) <= LEARN_MAX_ANCHOR) {
+	if (at == 0 && left && has_letter(left->text) && !has_digit(left->text) &&
+	    strlen(left->text) <= LEARN_MAX_ANCHOR) {
 		f->anchor = fold(left->text);
 		f->rel = "right";
 		f->rank = 3;

@@ -15,7 +15,10 @@
 
 #define MAX_FIELDS 64
 
-static char *purpose_of(const char *field) { return g_strdup_printf("learned:%s", field); }
+static char *purpose_of(const char *field)
+{
+	return g_strdup_printf("learned:%s", field);
+}
 
 static enum qerr put_hint(struct db *db, const struct vault *v, const struct vault_dek *dek, int64_t doc_id,
                           char *const *keys, const char *field, const struct json *hint, const char *actor,
@@ -99,8 +102,10 @@ enum qerr learned_lookup(struct db *db, const struct vault *v, char *const *keys
 		vault_keyed_hash(v, keys[i], strlen(keys[i]), h);
 		struct db_param p[1] = {DB_BIN(h, sizeof h)};
 		struct db_res *res = NULL;
-		enum qerr e = db_query(db, "SELECT field, document_id, hint FROM learned_fields WHERE supplier_key = $1"
-		                       " ORDER BY field", 1, p, &res, reterr);
+		enum qerr e = db_query(db,
+		                       "SELECT field, document_id, hint FROM learned_fields WHERE supplier_key = $1"
+		                       " ORDER BY field",
+		                       1, p, &res, reterr);
 		if (e)
 			return e;
 		struct json *hints = json_new_object();

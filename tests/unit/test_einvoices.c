@@ -19,34 +19,34 @@
 static const struct sandbox_limits limits = {.timeout_s = 60, .memory_bytes = (size_t)2048 << 20, .max_pages = 20};
 
 static const char ZF1_XML[] =
-	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-	"<rsm:CrossIndustryDocument xmlns:rsm=\"urn:ferd:CrossIndustryDocument:invoice:1p0\""
-	" xmlns:ram=\"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12\""
-	" xmlns:udt=\"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15\">"
-	"<rsm:HeaderExchangedDocument><ram:ID>ZF1-0815</ram:ID>"
-	"<ram:IssueDateTime><udt:DateTimeString format=\"102\">20140519</udt:DateTimeString></ram:IssueDateTime>"
-	"</rsm:HeaderExchangedDocument><rsm:SpecifiedSupplyChainTradeTransaction>"
-	"<ram:ApplicableSupplyChainTradeAgreement><ram:SellerTradeParty><ram:Name>Lieferant GmbH</ram:Name>"
-	"<ram:SpecifiedTaxRegistration><ram:ID schemeID=\"VA\">DE123456789</ram:ID></ram:SpecifiedTaxRegistration>"
-	"</ram:SellerTradeParty><ram:BuyerTradeParty><ram:Name>Kunden AG</ram:Name></ram:BuyerTradeParty>"
-	"</ram:ApplicableSupplyChainTradeAgreement><ram:ApplicableSupplyChainTradeSettlement>"
-	"<ram:InvoiceCurrencyCode>EUR</ram:InvoiceCurrencyCode><ram:SpecifiedTradePaymentTerms><ram:DueDateDateTime>"
-	"<udt:DateTimeString format=\"102\">20140618</udt:DateTimeString></ram:DueDateDateTime>"
-	"</ram:SpecifiedTradePaymentTerms><ram:SpecifiedTradeSettlementMonetarySummation>"
-	"<ram:TaxBasisTotalAmount currencyID=\"EUR\">200.00</ram:TaxBasisTotalAmount>"
-	"<ram:TaxTotalAmount currencyID=\"EUR\">38.00</ram:TaxTotalAmount>"
-	"<ram:GrandTotalAmount currencyID=\"EUR\">238.00</ram:GrandTotalAmount>"
-	"</ram:SpecifiedTradeSettlementMonetarySummation></ram:ApplicableSupplyChainTradeSettlement>"
-	"<ram:IncludedSupplyChainTradeLineItem><ram:AssociatedDocumentLineDocument><ram:IncludedNote>"
-	"<ram:Content>Only a note</ram:Content></ram:IncludedNote></ram:AssociatedDocumentLineDocument>"
-	"</ram:IncludedSupplyChainTradeLineItem><ram:IncludedSupplyChainTradeLineItem>"
-	"<ram:SpecifiedSupplyChainTradeDelivery><ram:BilledQuantity unitCode=\"C62\">2</ram:BilledQuantity>"
-	"</ram:SpecifiedSupplyChainTradeDelivery><ram:SpecifiedSupplyChainTradeSettlement>"
-	"<ram:SpecifiedTradeSettlementMonetarySummation><ram:LineTotalAmount>200.00</ram:LineTotalAmount>"
-	"</ram:SpecifiedTradeSettlementMonetarySummation></ram:SpecifiedSupplyChainTradeSettlement>"
-	"<ram:SpecifiedTradeProduct><ram:Name>Trennblätter A4</ram:Name></ram:SpecifiedTradeProduct>"
-	"</ram:IncludedSupplyChainTradeLineItem></rsm:SpecifiedSupplyChainTradeTransaction>"
-	"</rsm:CrossIndustryDocument>";
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+    "<rsm:CrossIndustryDocument xmlns:rsm=\"urn:ferd:CrossIndustryDocument:invoice:1p0\""
+    " xmlns:ram=\"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12\""
+    " xmlns:udt=\"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15\">"
+    "<rsm:HeaderExchangedDocument><ram:ID>ZF1-0815</ram:ID>"
+    "<ram:IssueDateTime><udt:DateTimeString format=\"102\">20140519</udt:DateTimeString></ram:IssueDateTime>"
+    "</rsm:HeaderExchangedDocument><rsm:SpecifiedSupplyChainTradeTransaction>"
+    "<ram:ApplicableSupplyChainTradeAgreement><ram:SellerTradeParty><ram:Name>Lieferant GmbH</ram:Name>"
+    "<ram:SpecifiedTaxRegistration><ram:ID schemeID=\"VA\">DE123456789</ram:ID></ram:SpecifiedTaxRegistration>"
+    "</ram:SellerTradeParty><ram:BuyerTradeParty><ram:Name>Kunden AG</ram:Name></ram:BuyerTradeParty>"
+    "</ram:ApplicableSupplyChainTradeAgreement><ram:ApplicableSupplyChainTradeSettlement>"
+    "<ram:InvoiceCurrencyCode>EUR</ram:InvoiceCurrencyCode><ram:SpecifiedTradePaymentTerms><ram:DueDateDateTime>"
+    "<udt:DateTimeString format=\"102\">20140618</udt:DateTimeString></ram:DueDateDateTime>"
+    "</ram:SpecifiedTradePaymentTerms><ram:SpecifiedTradeSettlementMonetarySummation>"
+    "<ram:TaxBasisTotalAmount currencyID=\"EUR\">200.00</ram:TaxBasisTotalAmount>"
+    "<ram:TaxTotalAmount currencyID=\"EUR\">38.00</ram:TaxTotalAmount>"
+    "<ram:GrandTotalAmount currencyID=\"EUR\">238.00</ram:GrandTotalAmount>"
+    "</ram:SpecifiedTradeSettlementMonetarySummation></ram:ApplicableSupplyChainTradeSettlement>"
+    "<ram:IncludedSupplyChainTradeLineItem><ram:AssociatedDocumentLineDocument><ram:IncludedNote>"
+    "<ram:Content>Only a note</ram:Content></ram:IncludedNote></ram:AssociatedDocumentLineDocument>"
+    "</ram:IncludedSupplyChainTradeLineItem><ram:IncludedSupplyChainTradeLineItem>"
+    "<ram:SpecifiedSupplyChainTradeDelivery><ram:BilledQuantity unitCode=\"C62\">2</ram:BilledQuantity>"
+    "</ram:SpecifiedSupplyChainTradeDelivery><ram:SpecifiedSupplyChainTradeSettlement>"
+    "<ram:SpecifiedTradeSettlementMonetarySummation><ram:LineTotalAmount>200.00</ram:LineTotalAmount>"
+    "</ram:SpecifiedTradeSettlementMonetarySummation></ram:SpecifiedSupplyChainTradeSettlement>"
+    "<ram:SpecifiedTradeProduct><ram:Name>Trennblätter A4</ram:Name></ram:SpecifiedTradeProduct>"
+    "</ram:IncludedSupplyChainTradeLineItem></rsm:SpecifiedSupplyChainTradeTransaction>"
+    "</rsm:CrossIndustryDocument>";
 
 static void draw_page(cairo_t *cr, int page, void *data)
 {
@@ -107,14 +107,16 @@ static void test_zugferd1_in_kids_tree(void)
 	g_assert_cmpfloat_with_epsilon(total, 238, 1e-9);
 	/* the note-only line is no item */
 	g_assert_cmpuint(json_array_size(value(r, "line_items")), ==, 1);
-	g_assert_cmpstr(json_get_string(json_array_at(value(r, "line_items"), 0), "description"), ==, "Trennblätter A4");
+	g_assert_cmpstr(json_get_string(json_array_at(value(r, "line_items"), 0), "description"), ==,
+	                "Trennblätter A4");
 	json_free(r);
 }
 
 /* Each Factur-X / ZUGFeRD / XRechnung name, with and without a declared size; --pages-only leaves it aside. */
 static void test_names_and_pages_only(void)
 {
-	static const char *const names[] = {"factur-x.xml", "zugferd-invoice.xml", "ZUGFeRD-invoice.xml", "xrechnung.xml"};
+	static const char *const names[] = {"factur-x.xml", "zugferd-invoice.xml", "ZUGFeRD-invoice.xml",
+	                                    "xrechnung.xml"};
 	for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
 		for (int no_size = 0; no_size < 2; no_size++) {
 			struct pdfattach_style style = {.no_size = no_size};
@@ -147,23 +149,24 @@ static char *xml_text(xmlXPathContextPtr ctx, const char *xpath)
 
 #define LN(x) "*[local-name()='" x "']"
 #define HEADER_DOC "/*/" LN("ExchangedDocument") "|/*/" LN("HeaderExchangedDocument")
-#define SUMMATION                                                                                                   \
-	"//*[(local-name()='SpecifiedTradeSettlementHeaderMonetarySummation' or "                                       \
-	"local-name()='SpecifiedTradeSettlementMonetarySummation') and not(ancestor::" LN("IncludedSupplyChainTradeLineItem") ")]/"
+#define SUMMATION                                                                                                      \
+	"//*[(local-name()='SpecifiedTradeSettlementHeaderMonetarySummation' or "                                      \
+	"local-name()='SpecifiedTradeSettlementMonetarySummation') and not(ancestor::" LN(                             \
+	    "IncludedSupplyChainTradeLineItem") ")]/"
 
 static const struct {
 	const char *field, *xpath;
 	char kind; /* t text, d date, a amount */
 } TRUTH[] = {
-	{"invoice_number", "(" HEADER_DOC ")/" LN("ID"), 't'},
-	{"issue_date", "(" HEADER_DOC ")/" LN("IssueDateTime") "/" LN("DateTimeString"), 'd'},
-	{"due_date", "//" LN("SpecifiedTradePaymentTerms") "/" LN("DueDateDateTime") "/" LN("DateTimeString"), 'd'},
-	{"currency", "//" LN("InvoiceCurrencyCode"), 't'},
-	{"net_amount", SUMMATION LN("TaxBasisTotalAmount"), 'a'},
-	{"tax_amount", SUMMATION LN("TaxTotalAmount"), 'a'},
-	{"total_amount", SUMMATION LN("GrandTotalAmount"), 'a'},
-	{"supplier_name", "//" LN("SellerTradeParty") "/" LN("Name"), 't'},
-	{"buyer_name", "//" LN("BuyerTradeParty") "/" LN("Name"), 't'},
+    {"invoice_number", "(" HEADER_DOC ")/" LN("ID"), 't'},
+    {"issue_date", "(" HEADER_DOC ")/" LN("IssueDateTime") "/" LN("DateTimeString"), 'd'},
+    {"due_date", "//" LN("SpecifiedTradePaymentTerms") "/" LN("DueDateDateTime") "/" LN("DateTimeString"), 'd'},
+    {"currency", "//" LN("InvoiceCurrencyCode"), 't'},
+    {"net_amount", SUMMATION LN("TaxBasisTotalAmount"), 'a'},
+    {"tax_amount", SUMMATION LN("TaxTotalAmount"), 'a'},
+    {"total_amount", SUMMATION LN("GrandTotalAmount"), 'a'},
+    {"supplier_name", "//" LN("SellerTradeParty") "/" LN("Name"), 't'},
+    {"buyer_name", "//" LN("BuyerTradeParty") "/" LN("Name"), 't'},
 };
 
 static void check_field(const char *path, const char *field, char kind, const char *want, const struct json *got)
@@ -179,8 +182,9 @@ static void check_field(const char *path, const char *field, char kind, const ch
 			g_error("%s: %s is %s in the XML", path, field, want);
 		return;
 	}
-	g_autofree char *iso = kind == 'd' && strlen(want) == 8 ? g_strdup_printf("%.4s-%.2s-%.2s", want, want + 4, want + 6)
-	                                                     : g_strdup(want);
+	g_autofree char *iso = kind == 'd' && strlen(want) == 8
+	                           ? g_strdup_printf("%.4s-%.2s-%.2s", want, want + 4, want + 6)
+	                           : g_strdup(want);
 	if (g_strcmp0(json_string_value(got), iso) != 0)
 		g_error("%s: %s is \"%s\" in the XML, read \"%s\"", path, field, iso, json_string_value(got));
 }

@@ -49,11 +49,9 @@ static struct pdftext_doc *supplier_page(const char *order, const char *date_lin
                                          const char *corner, const char *label_above_value)
 {
 	struct text t[] = {
-		{50, 60, "Acme Tools Ltd"},         {50, 75, "VAT DE811234567"},
-		{50, 140, "Invoice 4711"},          {50, 170, order},
-		{50, 190, date_line},               {300, 400, "Grand total"},
-		{420, 400, total},                  {480, 800, corner},
-		{300, 250, "Purchase order"},       {300, 265, label_above_value},
+	    {50, 60, "Acme Tools Ltd"},   {50, 75, "VAT DE811234567"},   {50, 140, "Invoice 4711"}, {50, 170, order},
+	    {50, 190, date_line},         {300, 400, "Grand total"},     {420, 400, total},         {480, 800, corner},
+	    {300, 250, "Purchase order"}, {300, 265, label_above_value},
 	};
 	return doc_of(t, G_N_ELEMENTS(t));
 }
@@ -172,7 +170,10 @@ static void test_supplier_keys(void)
 	pdftext_doc_free(a);
 }
 
-static struct json *lookup(void *ctx, char *const *keys) { return learn_memory_lookup(ctx, keys); }
+static struct json *lookup(void *ctx, char *const *keys)
+{
+	return learn_memory_lookup(ctx, keys);
+}
 
 /* Through extract_fields: the supplier's remembered field overrides the reader, flagged as learned;
  * another supplier's document is read as before. */
@@ -194,8 +195,10 @@ static void test_extract_uses_memory(void)
 	g_assert_cmpstr(json_get_string(f, "value"), ==, "PO-2222");
 	g_assert_nonnull(json_get(f, "learned"));
 	json_free(r);
-	struct text other[] = {{50, 60, "Other Supplier SA"}, {50, 75, "TVA FR40303265045"},
-	                       {50, 170, "Order ref: PO-3333"}, {50, 200, "Facture n° F-9"}};
+	struct text other[] = {{50, 60, "Other Supplier SA"},
+	                       {50, 75, "TVA FR40303265045"},
+	                       {50, 170, "Order ref: PO-3333"},
+	                       {50, 200, "Facture n° F-9"}};
 	struct pdftext_doc *c = doc_of(other, G_N_ELEMENTS(other));
 	g_assert_cmpint(extract_fields(c, &opt, &r, &err), ==, QERR_OK);
 	f = json_get(json_get(r, "fields"), "invoice_number");
