@@ -1,8 +1,9 @@
 /* launcher: starts parser processes ahead of need and hands them to the worker.
  *
- * The launcher is quire-parse itself, exec'd by the worker process before it
- * loads a key or starts a thread (sandbox_start), so it never held anything
- * of the worker's. It moves into an empty user and network namespace that all
+ * The launcher is forked by quire's main() before it loads a key or starts a
+ * thread (sandbox_launch), or else started as `quire-parse launcher` with
+ * posix_spawn, so it never held anything of the worker's. Parsers are
+ * started from it with exec. It moves into an empty user and network namespace that all
  * parsers inherit, keeps a few parsers started and waiting (a pool per set of
  * options), and for each request hands one over: the worker gets the
  * parser's channel, its standard error and an event socket, and the launcher
@@ -270,6 +271,8 @@ int launcher_run(const char *self)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	syscall(SYS_close_range, PARSER_FD + 1, ~0u, 0);
 	dev_null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (dev_null >= 0 && (dup2(dev_null, STDIN_FILENO) < 0 || dup2(dev_null, STDOUT_FILENO) < 0))
+		return 1;
 	/* an empty network namespace for every parser, where the kernel lets an
 	 * unprivileged process have one; the allow list refuses sockets either way */
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)

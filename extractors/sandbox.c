@@ -90,6 +90,37 @@ static enum qerr launcher_up(char **reterr)
 	return QERR_OK;
 }
 
+enum qerr sandbox_launch(char **reterr)
+{
+	g_mutex_lock(&launcher_lock);
+	g_autofree char *path = launcher_fd < 0 ? parser_path() : NULL;
+	enum qerr e = QERR_OK;
+	int sv[2] = {-1, -1};
+	if (path && !g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
+		e = qerr_set(reterr, QERR_DEPENDENCY,
+		             "the PDF parser program %s is missing (install quire completely, or set QUIRE_PARSER)", path);
+	else if (path && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		e = qerr_set(reterr, QERR_IO, "cannot create a socket for the PDF parser: %s", g_strerror(errno));
+	pid_t pid = path && !e ? fork() : 0;
+	if (path && !e && pid == 0) {
+		/* the launcher: a copy of a process that holds no key and runs one thread */
+		if (dup2(sv[1], PARSER_FD) < 0)
+			_exit(1);
+		_exit(launcher_run(path));
+	}
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (path && !e && pid < 0) {
+		close(sv[0]);
+		e = qerr_set(reterr, QERR_IO, "cannot start the PDF parser's launcher: %s", g_strerror(errno));
+	} else if (path && !e) {
+		launcher_fd = sv[0];
+		launcher_pid = pid;
+	}
+	g_mutex_unlock(&launcher_lock);
+	return e;
+}
+
 /* After a failed exchange: the launcher is gone; reap it so that the next call starts one. */
 static void launcher_lost(void)
 {
@@ -164,8 +195,8 @@ static int pool_size = 1;
 
 enum qerr sandbox_start(const struct sandbox_limits *lim, int pool, char **reterr)
 {
-	pool_size = pool < 1 ? 1 : pool;
-	struct launch_req req = {.op = 'P', .pool = pool_size, .key = limits_key(lim)};
+	pool_size = pool < 0 ? 0 : pool;
+	struct launch_req req = {.op = 'P', .pool = MAX(pool_size, 1), .key = limits_key(lim)};
 	struct launch_rep rep = {0};
 	int fds[3] = {-1, -1, -1};
 	return ask(&req, &rep, fds, reterr);

@@ -67,12 +67,16 @@ struct sandbox_memory {
 };
 struct sandbox_source sandbox_source_memory(struct sandbox_memory *m, const void *p, size_t len);
 
-/* Starts the launcher (quire-parse) now, and keeps `pool` parsers started and
- * waiting for limits lim. Call it first thing in main(), before any key is
- * loaded or thread started; otherwise the first extraction starts it. Errors:
- * QERR_DEPENDENCY when quire-parse is not found (it looks at $QUIRE_PARSER,
- * then beside the running program, then in the installed libexec folder),
- * QERR_IO when it cannot be started. */
+/* Forks the launcher from the calling process, which must not have loaded a
+ * key nor started a thread: call it first thing in main(). Without it, the
+ * first use starts the launcher as `quire-parse launcher` with posix_spawn
+ * (which copies nothing). Errors: QERR_DEPENDENCY when quire-parse is not
+ * found (it looks at $QUIRE_PARSER, then beside the running program, then in
+ * the installed libexec folder), QERR_IO when it cannot be started. */
+enum qerr sandbox_launch(char **reterr) QUIRE_MUST_CHECK;
+/* Has a parser started now for limits lim, and after each document handed out
+ * keeps `pool` of them started and waiting (0: none after the first; a
+ * command that reads one document). Errors: as sandbox_launch. */
 enum qerr sandbox_start(const struct sandbox_limits *lim, int pool, char **reterr) QUIRE_MUST_CHECK;
 /* main() of quire-parse: "launcher" or "parse ..." as the launcher starts it. */
 int sandbox_program_main(int argc, char **argv);
