@@ -26,7 +26,7 @@
 #include "extractors/sandbox.h"
 
 #define PARSE_MAGIC 0x31525051u /* "QPR1" */
-#define PARSER_FD 3              /* the channel, in the parser; the control socket, in the launcher */
+#define PARSER_FD 3             /* the channel, in the parser; the control socket, in the launcher */
 
 enum parse_mode { PARSE_EXTRACT = 1, PARSE_RENDER = 2 };
 

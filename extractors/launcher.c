@@ -36,9 +36,9 @@
 
 struct parser {
 	pid_t pid;
-	bool ready;   /* started, not handed out */
-	int ev;       /* the launcher's end of the event socket; -1 once closed */
-	int give[3];  /* channel, stderr read end, worker's event end: until handed out */
+	bool ready;  /* started, not handed out */
+	int ev;      /* the launcher's end of the event socket; -1 once closed */
+	int give[3]; /* channel, stderr read end, worker's event end: until handed out */
 	struct launch_key key;
 };
 
@@ -188,10 +188,10 @@ static void reap(void)
 		for (int i = 0; i < n_parsers; i++) {
 			if (parsers[i].pid != pid)
 				continue;
-			struct launch_exit ex = {
-			    .status = status,
-			    .cpu_us = (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
-			              ru.ru_stime.tv_usec};
+			struct launch_exit ex = {.status = status,
+			                         .cpu_us =
+			                             (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+			                             ru.ru_utime.tv_usec + ru.ru_stime.tv_usec};
 			if (!parsers[i].ready && parsers[i].ev >= 0)
 				send(parsers[i].ev, &ex, sizeof ex, MSG_NOSIGNAL);
 			forget(i);
@@ -257,8 +257,7 @@ static bool step(int ctl, int sig, pid_t parent)
 		} else if (got == (ssize_t)sizeof req && req.op == 'P') {
 			top_up(&req.key, req.pool < 0 ? 0 : req.pool > MAX_POOL ? MAX_POOL : req.pool);
 			reply(ctl, 0, 0, NULL);
-		}
-		else if (got > 0)
+		} else if (got > 0)
 			reply(ctl, EINVAL, 0, NULL);
 	}
 	return true;

@@ -11,6 +11,7 @@
 #include "extractors/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <signal.h>
 #include <stdio.h>
@@ -97,6 +98,14 @@ static void fault(enum sandbox_fault f)
 	case SANDBOX_FAULT_GARBAGE:
 		fd_write_all(PARSER_FD, "P\x07\0\0\0garbage", 12);
 		_exit(0);
+	case SANDBOX_FAULT_OPEN: {
+		const char *path = getenv("QUIRE_TEST_OPEN");
+		int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		struct channel_out o = {0};
+		channel_put_error(&o, QERR_PARSE_FAILED, fd >= 0 ? "open succeeded" : "open refused");
+		flush(&o);
+		_exit(0);
+	}
 	case SANDBOX_FAULT_SYSCALL:
 		/* what an exploit would try first: a connection out */
 		syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);

@@ -491,14 +491,13 @@ void pdftext_preload_ocr(const char *lang)
 }
 
 /* One page with one line in an unembedded standard font. */
-static const char warm_pdf[] =
-    "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-    "2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-    "3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 100 40]/Contents 4 0 R"
-    "/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
-    "4 0 obj<</Length 37>>stream\nBT /F1 12 Tf 5 15 Td (Warm up) Tj ET\nendstream endobj\n"
-    "5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
-    "trailer<</Root 1 0 R>>\n%%EOF\n";
+static const char warm_pdf[] = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+                               "2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+                               "3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 100 40]/Contents 4 0 R"
+                               "/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+                               "4 0 obj<</Length 37>>stream\nBT /F1 12 Tf 5 15 Td (Warm up) Tj ET\nendstream endobj\n"
+                               "5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+                               "trailer<</Root 1 0 R>>\n%%EOF\n";
 
 void pdftext_warm_up(void)
 {

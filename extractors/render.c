@@ -41,8 +41,8 @@ void render_to_fd(int out, const void *pdf, size_t len, int page, int width)
 	GBytes *bytes = g_bytes_new_static(pdf, len);
 	PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
 	PopplerPage *pg = doc && page >= 1 && page <= poppler_document_get_n_pages(doc)
-	                          ? poppler_document_get_page(doc, page - 1)
-	                          : NULL;
+	                      ? poppler_document_get_page(doc, page - 1)
+	                      : NULL;
 	double w = 0, h = 0;
 	if (pg)
 		poppler_page_get_size(pg, &w, &h);
@@ -69,12 +69,14 @@ static enum qerr judge(enum run_end how, int status, const struct channel_out *r
 	if (how == RUN_TIMEOUT)
 		return qerr_set(reterr, QERR_TOO_LARGE, "rendering page %d took too long", page);
 	if (how == RUN_TOO_BIG)
-		return qerr_set(reterr, QERR_TOO_LARGE, "the image of page %d exceeds %zu MiB", page, RENDER_MAX_PNG >> 20);
+		return qerr_set(reterr, QERR_TOO_LARGE, "the image of page %d exceeds %zu MiB", page,
+		                RENDER_MAX_PNG >> 20);
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
 		return qerr_set(reterr, QERR_PARSE_FAILED,
 		                "hostile PDF: rendering page %d made the parser attempt a forbidden system call", page);
 	if (how != RUN_EOF || reply->len == 0)
-		return qerr_set(reterr, QERR_PARSE_FAILED, "the page renderer ended without a reply (status %d)", status);
+		return qerr_set(reterr, QERR_PARSE_FAILED, "the page renderer ended without a reply (status %d)",
+		                status);
 	switch (reply->data[0]) {
 	case 0:
 		break;

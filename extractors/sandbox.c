@@ -98,7 +98,8 @@ enum qerr sandbox_launch(char **reterr)
 	int sv[2] = {-1, -1};
 	if (path && !g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
 		e = qerr_set(reterr, QERR_DEPENDENCY,
-		             "the PDF parser program %s is missing (install quire completely, or set QUIRE_PARSER)", path);
+		             "the PDF parser program %s is missing (install quire completely, or set QUIRE_PARSER)",
+		             path);
 	else if (path && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
 		e = qerr_set(reterr, QERR_IO, "cannot create a socket for the PDF parser: %s", g_strerror(errno));
 	pid_t pid = path && !e ? fork() : 0;
@@ -303,7 +304,8 @@ static enum qerr pump(struct parser_run *r, struct io *io, double deadline, char
 		if (io->err >= 0 && p[1].revents)
 			drain_stderr(io);
 		if (sending && (p[0].revents & POLLOUT)) {
-			ssize_t n = send(io->chan, io->out + io->out_pos, io->out_len - io->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+			ssize_t n = send(io->chan, io->out + io->out_pos, io->out_len - io->out_pos,
+			                 MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n > 0)
 				io->out_pos += (size_t)n;
 			else if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -373,8 +375,12 @@ enum qerr parser_run(struct parser_run *r, char **reterr)
 	r->rq.magic = PARSE_MAGIC;
 	r->rq.pdf_len = r->src->len;
 	r->rq.password_len = (uint32_t)pw;
-	struct io io = {.chan = fds[0], .err = fds[1], .ev = fds[2], .stderr_text = g_string_new(NULL),
-	                .out = g_malloc(MAX(CHUNK, sizeof r->rq + pw)), .src_left = r->src->len};
+	struct io io = {.chan = fds[0],
+	                .err = fds[1],
+	                .ev = fds[2],
+	                .stderr_text = g_string_new(NULL),
+	                .out = g_malloc(MAX(CHUNK, sizeof r->rq + pw)),
+	                .src_left = r->src->len};
 	memcpy(io.out, &r->rq, sizeof r->rq);
 	if (pw)
 		memcpy(io.out + sizeof r->rq, r->password, pw);
@@ -448,10 +454,11 @@ static enum qerr parser_died(const struct parser_run *r, const struct sandbox_li
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
 		if (sig == SIGSYS)
-			return qerr_set(reterr, QERR_PARSE_FAILED,
-			                "hostile PDF: it made the parser attempt a system call outside its allow list %s; "
-			                "the parser was killed",
-			                at);
+			return qerr_set(
+			    reterr, QERR_PARSE_FAILED,
+			    "hostile PDF: it made the parser attempt a system call outside its allow list %s; "
+			    "the parser was killed",
+			    at);
 		if (sig == SIGXCPU)
 			return qerr_set(reterr, QERR_TOO_LARGE,
 			                "PDF exceeded its processor time limit of %d s %s (limits.parse_timeout_s)",
@@ -459,8 +466,8 @@ static enum qerr parser_died(const struct parser_run *r, const struct sandbox_li
 		if (sig == SIGABRT || sig == SIGTRAP)
 			return qerr_set(
 			    reterr, QERR_PARSE_FAILED,
-			    "PDF parser aborted %s, most likely out of memory (limit %zu MiB, limits.parse_memory_mb)", at,
-			    lim->memory_bytes >> 20);
+			    "PDF parser aborted %s, most likely out of memory (limit %zu MiB, limits.parse_memory_mb)",
+			    at, lim->memory_bytes >> 20);
 		return qerr_set(reterr, QERR_PARSE_FAILED, "PDF parser crashed %s (signal %d, %s)", at, sig,
 		                strsignal(sig));
 	}
@@ -474,20 +481,21 @@ static enum qerr parser_died(const struct parser_run *r, const struct sandbox_li
  * it hung, which a parser reading from memory only
  * does on a document made to hang it. In between: the machine was too busy to
  * give it its time, which says nothing about the document. */
-static enum qerr timed_out(const struct parser_run *r, const struct sandbox_limits *lim, const char *at,
-                           char **reterr)
+static enum qerr timed_out(const struct parser_run *r, const struct sandbox_limits *lim, const char *at, char **reterr)
 {
 	if (r->cpu_s >= lim->timeout_s * 0.9)
 		return qerr_set(reterr, QERR_TOO_LARGE,
-		                "PDF used its processor time limit of %d s %s (limits.parse_timeout_s)", lim->timeout_s, at);
+		                "PDF used its processor time limit of %d s %s (limits.parse_timeout_s)", lim->timeout_s,
+		                at);
 	if (!r->was_running)
 		return qerr_set(reterr, QERR_PARSE_FAILED,
-		                "the PDF parser hung %s: %.2f s of processor time in %.0f s; the document is refused", at,
-		                r->cpu_s, r->wall_used_s);
-	return qerr_set(reterr, QERR_TIMEOUT,
-	                "the PDF parser got only %.1f s of processor time in %.0f s %s (its limit is %d s); the machine "
-	                "is busy, and the document can be tried again",
-	                r->cpu_s, r->wall_used_s, at, lim->timeout_s);
+		                "the PDF parser hung %s: %.2f s of processor time in %.0f s; the document is refused",
+		                at, r->cpu_s, r->wall_used_s);
+	return qerr_set(
+	    reterr, QERR_TIMEOUT,
+	    "the PDF parser got only %.1f s of processor time in %.0f s %s (its limit is %d s); the machine "
+	    "is busy, and the document can be tried again",
+	    r->cpu_s, r->wall_used_s, at, lim->timeout_s);
 }
 
 /* Judges a finished parser from how it ended and what it said. */
@@ -528,8 +536,8 @@ static void log_stderr(const char *text)
 			log_debug("PDF parser: %s", lines[i]);
 }
 
-enum qerr sandbox_extract_from(const struct sandbox_source *src, const char *password,
-                               const struct sandbox_limits *lim, struct pdftext_doc **ret, char **reterr)
+enum qerr sandbox_extract_from(const struct sandbox_source *src, const char *password, const struct sandbox_limits *lim,
+                               struct pdftext_doc **ret, char **reterr)
 {
 	struct parser_run r = {.src = src,
 	                       .password = password,

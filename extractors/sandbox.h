@@ -32,6 +32,7 @@ enum sandbox_fault {
 	SANDBOX_FAULT_MEMORY,  /* allocates until the address-space limit stops it */
 	SANDBOX_FAULT_GARBAGE, /* writes bytes that are not a valid reply */
 	SANDBOX_FAULT_SYSCALL, /* makes a system call outside the allow list (opens a socket) */
+	SANDBOX_FAULT_OPEN,    /* opens $QUIRE_TEST_OPEN; fails with "open refused" or "open succeeded" */
 	SANDBOX_FAULT_COUNT
 };
 
@@ -96,6 +97,5 @@ int sandbox_launcher_pid(void);
 enum qerr sandbox_extract(const void *pdf, size_t len, const char *password, const struct sandbox_limits *lim,
                           struct pdftext_doc **ret, char **reterr) QUIRE_MUST_CHECK;
 /* The same, reading the document from src. Errors also: the source's own. */
-enum qerr sandbox_extract_from(const struct sandbox_source *src, const char *password,
-                               const struct sandbox_limits *lim, struct pdftext_doc **ret,
-                               char **reterr) QUIRE_MUST_CHECK;
+enum qerr sandbox_extract_from(const struct sandbox_source *src, const char *password, const struct sandbox_limits *lim,
+                               struct pdftext_doc **ret, char **reterr) QUIRE_MUST_CHECK;

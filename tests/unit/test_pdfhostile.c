@@ -63,7 +63,8 @@ static void test_truncations(void)
 			g_assert_cmpint(e, ==, QERR_NOT_PDF);
 		else {
 			g_assert_cmpint(e, ==, QERR_PARSE_FAILED);
-			g_assert_nonnull(strstr(err, "truncated"));
+			if (!strstr(err, "truncated"))
+				g_error("%s", err);
 		}
 	}
 }
