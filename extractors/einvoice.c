@@ -12,12 +12,12 @@
 #include "extractors/evaluate.h"
 
 static const char *const NS[][2] = {
-	{"rsm", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"},
-	{"ram", "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"},
-	{"udt", "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"},
-	{"ubl", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"},
-	{"cac", "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"},
-	{"cbc", "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"},
+    {"rsm", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"},
+    {"ram", "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"},
+    {"udt", "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"},
+    {"ubl", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"},
+    {"cac", "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"},
+    {"cbc", "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"},
 };
 
 enum vkind { V_TEXT, V_DATE, V_AMOUNT };
@@ -29,39 +29,49 @@ struct path {
 };
 
 static const struct path CII[] = {
-	{"invoice_number", V_TEXT, "rsm:ExchangedDocument/ram:ID"},
-	{"issue_date", V_DATE, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString"},
-	{"supplier_name", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:Name"},
-	{"supplier_vat_id", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/"
-	                            "ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']"},
-	{"buyer_name", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerTradeParty/ram:Name"},
-	{"currency", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode"},
-	{"iban", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-	                 "ram:SpecifiedTradeSettlementPaymentMeans/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"},
-	{"due_date", V_DATE, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-	                     "ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString"},
-	{"net_amount", V_AMOUNT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-	                         "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxBasisTotalAmount"},
-	{"tax_amount", V_AMOUNT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-	                         "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount"},
-	{"total_amount", V_AMOUNT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-	                           "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:GrandTotalAmount"},
+    {"invoice_number", V_TEXT, "rsm:ExchangedDocument/ram:ID"},
+    {"issue_date", V_DATE, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString"},
+    {"supplier_name", V_TEXT,
+     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:Name"},
+    {"supplier_vat_id", V_TEXT,
+     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/"
+     "ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']"},
+    {"buyer_name", V_TEXT,
+     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerTradeParty/ram:Name"},
+    {"currency", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode"},
+    {"iban", V_TEXT,
+     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+     "ram:SpecifiedTradeSettlementPaymentMeans/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"},
+    {"due_date", V_DATE,
+     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+     "ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString"},
+    {"net_amount", V_AMOUNT,
+     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+     "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxBasisTotalAmount"},
+    {"tax_amount", V_AMOUNT,
+     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+     "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount"},
+    {"total_amount", V_AMOUNT,
+     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+     "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:GrandTotalAmount"},
 };
 
 static const struct path UBL[] = {
-	{"invoice_number", V_TEXT, "cbc:ID"},
-	{"issue_date", V_DATE, "cbc:IssueDate"},
-	{"supplier_name", V_TEXT, "cac:AccountingSupplierParty/cac:Party/cac:PartyName/cbc:Name|"
-	                          "cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"},
-	{"supplier_vat_id", V_TEXT, "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"},
-	{"buyer_name", V_TEXT, "cac:AccountingCustomerParty/cac:Party/cac:PartyName/cbc:Name|"
-	                       "cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"},
-	{"currency", V_TEXT, "cbc:DocumentCurrencyCode"},
-	{"iban", V_TEXT, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID"},
-	{"due_date", V_DATE, "cbc:DueDate"},
-	{"net_amount", V_AMOUNT, "cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount"},
-	{"tax_amount", V_AMOUNT, "cac:TaxTotal/cbc:TaxAmount"},
-	{"total_amount", V_AMOUNT, "cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount"},
+    {"invoice_number", V_TEXT, "cbc:ID"},
+    {"issue_date", V_DATE, "cbc:IssueDate"},
+    {"supplier_name", V_TEXT,
+     "cac:AccountingSupplierParty/cac:Party/cac:PartyName/cbc:Name|"
+     "cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"},
+    {"supplier_vat_id", V_TEXT, "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"},
+    {"buyer_name", V_TEXT,
+     "cac:AccountingCustomerParty/cac:Party/cac:PartyName/cbc:Name|"
+     "cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"},
+    {"currency", V_TEXT, "cbc:DocumentCurrencyCode"},
+    {"iban", V_TEXT, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID"},
+    {"due_date", V_DATE, "cbc:DueDate"},
+    {"net_amount", V_AMOUNT, "cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount"},
+    {"tax_amount", V_AMOUNT, "cac:TaxTotal/cbc:TaxAmount"},
+    {"total_amount", V_AMOUNT, "cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount"},
 };
 
 struct syntax {
@@ -75,22 +85,32 @@ struct syntax {
 };
 
 static const struct syntax SYNTAXES[] = {
-	{"cii", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100", "CrossIndustryInvoice", CII,
-	 G_N_ELEMENTS(CII), "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem",
-	 "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax",
-	 {{"description", V_TEXT, "ram:SpecifiedTradeProduct/ram:Name"},
-	  {"quantity", V_AMOUNT, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"},
-	  {"unit_price", V_AMOUNT, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount"},
-	  {"amount", V_AMOUNT, "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/"
-	                       "ram:LineTotalAmount"}},
-	 {{"rate", V_AMOUNT, "ram:RateApplicablePercent"}, {"tax", V_AMOUNT, "ram:CalculatedAmount"}}},
-	{"ubl", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2", "Invoice", UBL, G_N_ELEMENTS(UBL),
-	 "cac:InvoiceLine", "cac:TaxTotal/cac:TaxSubtotal",
-	 {{"description", V_TEXT, "cac:Item/cbc:Name"},
-	  {"quantity", V_AMOUNT, "cbc:InvoicedQuantity"},
-	  {"unit_price", V_AMOUNT, "cac:Price/cbc:PriceAmount"},
-	  {"amount", V_AMOUNT, "cbc:LineExtensionAmount"}},
-	 {{"rate", V_AMOUNT, "cac:TaxCategory/cbc:Percent"}, {"tax", V_AMOUNT, "cbc:TaxAmount"}}},
+    {"cii",
+     "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+     "CrossIndustryInvoice",
+     CII,
+     G_N_ELEMENTS(CII),
+     "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem",
+     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax",
+     {{"description", V_TEXT, "ram:SpecifiedTradeProduct/ram:Name"},
+      {"quantity", V_AMOUNT, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"},
+      {"unit_price", V_AMOUNT, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount"},
+      {"amount", V_AMOUNT,
+       "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/"
+       "ram:LineTotalAmount"}},
+     {{"rate", V_AMOUNT, "ram:RateApplicablePercent"}, {"tax", V_AMOUNT, "ram:CalculatedAmount"}}},
+    {"ubl",
+     "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+     "Invoice",
+     UBL,
+     G_N_ELEMENTS(UBL),
+     "cac:InvoiceLine",
+     "cac:TaxTotal/cac:TaxSubtotal",
+     {{"description", V_TEXT, "cac:Item/cbc:Name"},
+      {"quantity", V_AMOUNT, "cbc:InvoicedQuantity"},
+      {"unit_price", V_AMOUNT, "cac:Price/cbc:PriceAmount"},
+      {"amount", V_AMOUNT, "cbc:LineExtensionAmount"}},
+     {{"rate", V_AMOUNT, "cac:TaxCategory/cbc:Percent"}, {"tax", V_AMOUNT, "cbc:TaxAmount"}}},
 };
 
 /* The trimmed text of the first node xpath selects under node, or NULL (g_free). */
@@ -154,7 +174,8 @@ static struct json *list_of(xmlXPathContextPtr ctx, xmlNodePtr root, const char 
 	for (int i = 0; i < count; i++) {
 		struct json *it = json_append(list, json_new_object());
 		for (size_t k = 0; k < n; k++)
-			add_value(it, paths[k].field, paths[k].kind, text_at(ctx, o->nodesetval->nodeTab[i], paths[k].xpath));
+			add_value(it, paths[k].field, paths[k].kind,
+			          text_at(ctx, o->nodesetval->nodeTab[i], paths[k].xpath));
 	}
 	xmlXPathFreeObject(o);
 	return list;
@@ -201,7 +222,7 @@ enum qerr einvoice_parse(const char *xml, size_t len, struct json **ret, const c
 
 struct json *einvoice_crosscheck(const struct json *einvoice, const struct json *page)
 {
-	static const char *const fields[] = {"invoice_number", "issue_date", "due_date", "currency",
+	static const char *const fields[] = {"invoice_number", "issue_date", "due_date",    "currency",
 	                                     "net_amount",     "tax_amount", "total_amount"};
 	struct json *check = json_new_object();
 	json_add_string(check, "check", "einvoice_matches_page");
@@ -216,8 +237,8 @@ struct json *einvoice_crosscheck(const struct json *einvoice, const struct json 
 		if (eval_same(a, b))
 			continue;
 		json_append(bad, json_string(fields[i]));
-		g_string_append_printf(reason, "%s%s differs between the embedded invoice and the page", reason->len ? "; " : "",
-		                       fields[i]);
+		g_string_append_printf(reason, "%s%s differs between the embedded invoice and the page",
+		                       reason->len ? "; " : "", fields[i]);
 	}
 	json_add_bool(check, "ok", json_array_size(bad) == 0);
 	json_add_item(check, "fields", bad);

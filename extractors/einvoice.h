@@ -26,8 +26,8 @@ struct json;
  * line_items and tax_lines as lists. *ret_syntax: "cii" or "ubl" (static).
  * QERR_PARSE_FAILED for XML that does not parse, QERR_UNSUPPORTED for XML
  * that is neither syntax, QERR_TOO_LARGE above the limit. */
-enum qerr einvoice_parse(const char *xml, size_t len, struct json **ret, const char **ret_syntax, char **reterr)
-	QUIRE_MUST_CHECK;
+enum qerr einvoice_parse(const char *xml, size_t len, struct json **ret, const char **ret_syntax,
+                         char **reterr) QUIRE_MUST_CHECK;
 
 /* Compares the e-invoice's values with those read from the page (both plain
  * {"field": value} objects, borrowed): for each of number, dates, currency,

@@ -10,7 +10,7 @@
 
 #define EVAL_MAX_LIST 2000
 
-static const char *const HEADER[] = {"invoice_number", "issue_date", "due_date",  "supplier_name",
+static const char *const HEADER[] = {"invoice_number", "issue_date", "due_date",   "supplier_name",
                                      "currency",       "net_amount", "tax_amount", "total_amount"};
 
 struct counts {
@@ -129,7 +129,8 @@ bool eval_same(const struct json *expected, const struct json *got)
 
 static void count_list(struct counts *c, const struct json *exp, const struct json *got)
 {
-	size_t ne = MIN(json_array_size(exp), (size_t)EVAL_MAX_LIST), ng = MIN(json_array_size(got), (size_t)EVAL_MAX_LIST);
+	size_t ne = MIN(json_array_size(exp), (size_t)EVAL_MAX_LIST),
+	       ng = MIN(json_array_size(got), (size_t)EVAL_MAX_LIST);
 	bool *used = g_new0(bool, ng + 1);
 	long matched = 0;
 	for (size_t i = 0; i < ne; i++)
@@ -200,7 +201,10 @@ static void count_result(struct eval *ev, const struct json *result, long errors
 	}
 }
 
-struct eval_totals eval_totals(const struct eval *ev) { return ev->t; }
+struct eval_totals eval_totals(const struct eval *ev)
+{
+	return ev->t;
+}
 
 void eval_add(struct eval *ev, const struct json *expected, const struct json *result)
 {

@@ -38,7 +38,7 @@ struct pdftext_doc;
 
 struct extract_options {
 	struct sandbox_limits limits;
-	const char *password; /* may be NULL */
+	const char *password;      /* may be NULL */
 	struct modelfields *model; /* NULL: the rules extractor only (see modelfields.h) */
 	const char *schemas_dir;   /* operator's document types (doctype.h); NULL or "": built-in only */
 	const char *doc_type;      /* the type given at submission; NULL: classify */

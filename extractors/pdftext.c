@@ -128,14 +128,14 @@ static char *clean_string(const char *s)
 	return clip_utf8(g_utf8_make_valid(s, -1), PDFTEXT_MAX_STRING);
 }
 
-static enum qerr open_error(const GError *err, const char *password, char **reterr)
+static enum qerr open_error(const GError *err, const char *password, const char *repair, char **reterr)
 {
 	if (g_error_matches(err, POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))
 		return password
 		           ? qerr_set(reterr, QERR_KEY, "the password given does not open this PDF")
 		           : qerr_set(reterr, QERR_KEY, "the PDF is password-protected; submit it with its password");
-	return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF is damaged and cannot be opened: %s",
-	                err ? err->message : "unknown reason");
+	return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF is damaged and cannot be opened: %s%s%s",
+	                err ? err->message : "unknown reason", repair ? "; " : "", repair ? repair : "");
 }
 
 static void fill_meta(PopplerDocument *pd, struct pdftext_doc *doc)
@@ -153,6 +153,8 @@ static void fill_meta(PopplerDocument *pd, struct pdftext_doc *doc)
 	}
 }
 
+static void warn(struct pdftext *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options *opt, struct pdftext **ret,
                        char **reterr)
 {
@@ -160,7 +162,8 @@ enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options
 		return qerr_set(reterr, QERR_EMPTY, "the file is empty");
 	if (!pdftext_looks_like_pdf(pdf, len))
 		return qerr_set(reterr, QERR_NOT_PDF, "the file is not a PDF (no %%PDF- header)");
-	enum qerr e = pdfcheck_scan(pdf, len, reterr);
+	g_autofree char *repair = NULL;
+	enum qerr e = pdfcheck_scan(pdf, len, &repair, reterr);
 	if (e)
 		return e;
 	g_free(diag_take());
@@ -179,7 +182,7 @@ enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options
 	p->pd = poppler_document_new_from_stream(in, (goffset)len, opt->password, NULL, &gerr);
 	int total = p->pd ? poppler_document_get_n_pages(p->pd) : 0;
 	if (!p->pd)
-		e = open_error(gerr, opt->password, reterr);
+		e = open_error(gerr, opt->password, repair, reterr);
 	if (!e)
 		e = diag_check(reterr);
 	if (!e && total <= 0)
@@ -193,6 +196,8 @@ enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options
 	}
 	p->meta.total_pages = total;
 	fill_meta(p->pd, &p->meta);
+	if (repair)
+		warn(p, "%s; it was read as Poppler repaired it", repair);
 	*ret = p;
 	return QERR_OK;
 }
@@ -228,7 +233,6 @@ const char *const *pdftext_warnings(const struct pdftext *p, uint32_t *n)
 	return (const char *const *)p->meta.warnings;
 }
 
-static void warn(struct pdftext *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void warn(struct pdftext *p, const char *fmt, ...)
 {
 	if (p->meta.n_warnings >= PDFTEXT_MAX_WARNINGS)

@@ -34,7 +34,7 @@ static cairo_status_t png_out(void *closure, const unsigned char *data, unsigned
 void render_to_fd(int out, const void *pdf, size_t len, int page, int width)
 {
 	uint8_t status = 1;
-	if (pdfcheck_scan(pdf, len, NULL) != QERR_OK) {
+	if (pdfcheck_scan(pdf, len, NULL, NULL) != QERR_OK) {
 		fd_write_all(out, &status, 1);
 		return;
 	}

@@ -18,8 +18,8 @@
 #define RENDER_MAX_PNG ((size_t)32 << 20)
 
 struct render_limits {
-	int timeout_s;        /* wall clock and CPU; 0: 20 */
-	size_t memory_bytes;  /* address space of the child; 0: 1 GiB */
+	int timeout_s;       /* wall clock and CPU; 0: 20 */
+	size_t memory_bytes; /* address space of the child; 0: 1 GiB */
 };
 
 /* Renders page (1-based) of pdf at width pixels (clamped to 100..RENDER_MAX_WIDTH).

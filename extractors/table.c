@@ -26,8 +26,8 @@ struct state {
 	struct col cols[MAX_COLS];
 	size_t n;
 	bool active, finished;
-	GArray *items;         /* struct item */
-	float last_y1, row_h;  /* bottom of the last item's row and its height */
+	GArray *items;        /* struct item */
+	float last_y1, row_h; /* bottom of the last item's row and its height */
 	const struct layout_cell *first;
 };
 
@@ -147,7 +147,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			if (strcmp(st->spec->cols[k].key, st->spec->description) == 0)
 				for (size_t i = 0; i < st->n; i++)
 					if (cells[i] && st->cols[i].spec == &st->spec->cols[k]) {
-						char *joined = g_strdup_printf("%s %s", last->text[k] ? last->text[k] : "", cells[i]->str);
+						char *joined = g_strdup_printf(
+						    "%s %s", last->text[k] ? last->text[k] : "", cells[i]->str);
 						g_free(last->text[k]);
 						last->text[k] = g_strstrip(joined);
 					}
