@@ -382,8 +382,16 @@ static void note_refused(struct json *result, const char *refused)
 enum qerr extract_document(const void *pdf, size_t len, const struct extract_options *opt, struct json **ret_result,
                            struct pdftext_doc **ret_doc, char **reterr)
 {
+	struct sandbox_memory m;
+	struct sandbox_source src = sandbox_source_memory(&m, pdf, len);
+	return extract_document_from(&src, opt, ret_result, ret_doc, reterr);
+}
+
+enum qerr extract_document_from(const struct sandbox_source *src, const struct extract_options *opt,
+                                struct json **ret_result, struct pdftext_doc **ret_doc, char **reterr)
+{
 	struct pdftext_doc *doc = NULL;
-	enum qerr e = sandbox_extract(pdf, len, opt->password, &opt->limits, &doc, reterr);
+	enum qerr e = sandbox_extract_from(src, opt->password, &opt->limits, &doc, reterr);
 	if (e)
 		return e;
 	struct json *result = NULL;

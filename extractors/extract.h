@@ -53,6 +53,10 @@ struct extract_options {
  * NULL if not wanted) the page text. */
 enum qerr extract_document(const void *pdf, size_t len, const struct extract_options *opt, struct json **ret_result,
                            struct pdftext_doc **ret_doc, char **reterr) QUIRE_MUST_CHECK;
+/* The same, reading the PDF from src chunk by chunk (extractors/sandbox.h). */
+struct sandbox_source;
+enum qerr extract_document_from(const struct sandbox_source *src, const struct extract_options *opt,
+                                struct json **ret_result, struct pdftext_doc **ret_doc, char **reterr) QUIRE_MUST_CHECK;
 
 /* The same from already extracted text (doc borrowed), without the sandbox. An
  * unknown opt->doc_type is QERR_BAD_INPUT. */

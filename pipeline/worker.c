@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/vault.h"
 #include "extractors/pdftext.h"
+#include "extractors/sandbox.h"
 #include "pipeline/counters.h"
 #include "pipeline/queue.h"
 #include "pipeline/store.h"
@@ -51,16 +52,25 @@ struct pool {
 	GMutex model_lock;
 	struct slot *slots;
 	int n;
-	int live; /* job threads still running, under lock */
-	struct worker_stats stats; /* under lock */
-	enum qerr fatal;            /* under lock */
-	char *fatal_msg;            /* under lock */
+	int live;                     /* job threads still running, under lock */
+	struct worker_stats stats;    /* under lock */
+	enum qerr fatal;              /* under lock */
+	char *fatal_msg;              /* under lock */
 	gint64 next_reap, next_prune; /* keeper chores (or the single thread's, when borrowed) */
 };
 
-static bool stop_requested(const struct pool *p) { return p->stop && *p->stop; }
-static bool halted(struct pool *p) { return g_atomic_int_get(&p->halt) != 0; }
-static bool stopping(struct pool *p) { return stop_requested(p) || halted(p); }
+static bool stop_requested(const struct pool *p)
+{
+	return p->stop && *p->stop;
+}
+static bool halted(struct pool *p)
+{
+	return g_atomic_int_get(&p->halt) != 0;
+}
+static bool stopping(struct pool *p)
+{
+	return stop_requested(p) || halted(p);
+}
 
 static void set_fatal(struct pool *p, enum qerr e, const char *msg)
 {
@@ -102,8 +112,8 @@ static enum qerr open_conn(const char *conninfo, bool listen, struct db **ret, c
 
 /* Opens *db, retrying with capped exponential backoff and jitter while quit() is false.
  * The database being away is the normal case here (a restart), not an error. */
-static enum qerr connect_retry(struct pool *p, struct db **db, bool listen, const char *who, bool (*quit)(struct pool *),
-                               char **reterr)
+static enum qerr connect_retry(struct pool *p, struct db **db, bool listen, const char *who,
+                               bool (*quit)(struct pool *), char **reterr)
 {
 	int delay = RECONNECT_FIRST_MS;
 	bool told = false;
@@ -127,8 +137,12 @@ static enum qerr connect_retry(struct pool *p, struct db **db, bool listen, cons
 static enum qerr audit_job(struct db *db, const struct job *job, const char *action, const char *outcome,
                            const char *detail, char **reterr)
 {
-	struct audit_event ev = {.actor = "system:worker", .action = action, .object_type = "document",
-	                         .object_id = job->document_id, .outcome = outcome, .client = "worker",
+	struct audit_event ev = {.actor = "system:worker",
+	                         .action = action,
+	                         .object_type = "document",
+	                         .object_id = job->document_id,
+	                         .outcome = outcome,
+	                         .client = "worker",
 	                         .detail = detail};
 	return audit_append(db, &ev, reterr);
 }
@@ -151,9 +165,12 @@ static enum qerr save_result(struct db *db, const struct vault_dek *dek, const s
 		g_snprintf(conf, sizeof conf, "%.3f", c);
 	if (json_get_number(result, "auto_approve", &t))
 		g_snprintf(threshold, sizeof threshold, "%.3f", t);
-	struct db_param p[6] = {DB_TEXT(sid), DB_TEXT(type ? type : "unknown"), DB_TEXT(pages),
+	struct db_param p[6] = {DB_TEXT(sid),
+	                        DB_TEXT(type ? type : "unknown"),
+	                        DB_TEXT(pages),
 	                        DB_TEXT(review && strcmp(review, "approved") == 0 ? "true" : "false"),
-	                        DB_TEXT(conf[0] ? conf : NULL), DB_TEXT(threshold[0] ? threshold : NULL)};
+	                        DB_TEXT(conf[0] ? conf : NULL),
+	                        DB_TEXT(threshold[0] ? threshold : NULL)};
 	enum qerr e = db_begin(db, reterr);
 	/* The fence first: a worker that lost its lease writes nothing. */
 	if (!e)
@@ -187,8 +204,14 @@ static bool lease_lost(struct slot *s)
 	return lost;
 }
 
-static bool give_up_job(struct pool *p) { return halted(p); }
-static bool give_up_idle(struct pool *p) { return stopping(p); }
+static bool give_up_job(struct pool *p)
+{
+	return halted(p);
+}
+static bool give_up_idle(struct pool *p)
+{
+	return stopping(p);
+}
 
 /* Drops a broken connection and opens a new one (not when borrowed: that error is final). */
 static enum qerr slot_reconnect(struct slot *s, bool in_job, char **reterr)
@@ -225,12 +248,13 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 {
 	struct pool *p = s->pool;
 	struct vault_dek *dek = NULL;
-	struct vault_buf pdf = {0}, password = {0};
+	struct vault_buf password = {0};
+	struct store_reader *pdf = NULL;
 	struct json *result = NULL;
 	struct pdftext_doc *doc = NULL;
 	enum qerr e = store_dek(s->db, p->v, job->document_id, &dek, reterr);
 	if (!e)
-		e = store_get(s->db, dek, job->document_id, "original", &pdf, reterr);
+		e = store_reader_open(s->db, dek, job->document_id, &pdf, reterr);
 	if (!e)
 		e = queue_progress(s->db, job, p->opt->extract.model ? "parsing, then fields by the model" : "parsing",
 		                   reterr);
@@ -246,11 +270,13 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 		/* The model serves one thread at a time; parsing alone needs no lock. */
 		if (p->opt->extract.model)
 			g_mutex_lock(&p->model_lock);
-		e = extract_document(pdf.data, pdf.len, &xo, &result, &doc, reterr);
+		/* the original goes to the parser as it is decrypted, never whole here */
+		struct sandbox_source src = {.len = store_reader_size(pdf), .read = store_reader_read, .ctx = pdf};
+		e = extract_document_from(&src, &xo, &result, &doc, reterr);
 		if (p->opt->extract.model)
 			g_mutex_unlock(&p->model_lock);
 	}
-	vault_buf_free(&pdf);
+	store_reader_close(pdf);
 	vault_buf_free(&password);
 	if (!e)
 		e = queue_progress_pages(s->db, job, "saving", doc->total_pages, doc->total_pages, reterr);
@@ -262,8 +288,7 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 	return e;
 }
 
-static enum qerr record_failure(struct db *db, const struct job *job, enum qerr cause, const char *msg,
-                                char **reterr)
+static enum qerr record_failure(struct db *db, const struct job *job, enum qerr cause, const char *msg, char **reterr)
 {
 	char sid[24];
 	g_snprintf(sid, sizeof sid, "%lld", (long long)job->id);
@@ -286,8 +311,7 @@ static enum qerr record_failure(struct db *db, const struct job *job, enum qerr 
 	return e;
 }
 
-static enum qerr claim(struct db *db, const struct worker_options *opt, struct job *job, bool *found,
-                       char **reterr)
+static enum qerr claim(struct db *db, const struct worker_options *opt, struct job *job, bool *found, char **reterr)
 {
 	enum qerr e = db_begin(db, reterr);
 	if (!e)
@@ -333,8 +357,8 @@ static void fail_job(struct slot *s, const struct job *job, enum qerr pe, const 
 	if (e == QERR_DB_UNAVAILABLE && !s->pool->borrowed && !slot_reconnect(s, true, NULL))
 		e = record_failure(s->db, job, pe, err, &ferr);
 	if (e)
-		log_job(LOG_LEVEL_WARN, job->id, job->attempt, "could not record the failure: %s, the lease will expire",
-		        ferr ? ferr : qerr_str(e));
+		log_job(LOG_LEVEL_WARN, job->id, job->attempt,
+		        "could not record the failure: %s, the lease will expire", ferr ? ferr : qerr_str(e));
 }
 
 static void run_job(struct slot *s, const struct job *job)
@@ -513,14 +537,15 @@ static void release_all(struct pool *p, struct db **db)
 	int n = in_flight(p, jobs, slot_of);
 	for (int i = 0; i < n; i++) {
 		g_autofree char *err = NULL;
-		enum qerr e = *db ? queue_release(*db, &jobs[i], "released at worker shutdown", &err) : QERR_DB_UNAVAILABLE;
+		enum qerr e =
+		    *db ? queue_release(*db, &jobs[i], "released at worker shutdown", &err) : QERR_DB_UNAVAILABLE;
 		mark_lost(p, slot_of[i], jobs[i].id);
 		if (!e) {
 			count(p, &p->stats.released);
 			log_job(LOG_LEVEL_INFO, jobs[i].id, jobs[i].attempt, "released to the queue at shutdown%s", "");
 		} else {
-			log_job(LOG_LEVEL_WARN, jobs[i].id, jobs[i].attempt, "could not release: %s; its lease will expire",
-			        err ? err : qerr_str(e));
+			log_job(LOG_LEVEL_WARN, jobs[i].id, jobs[i].attempt,
+			        "could not release: %s; its lease will expire", err ? err : qerr_str(e));
 		}
 	}
 }

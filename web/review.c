@@ -18,6 +18,8 @@
 #include "core/json.h"
 #include "core/vault.h"
 #include "extractors/render.h"
+#include "extractors/sandbox.h"
+#include "pipeline/store.h"
 
 #define MAX_PAGES_SHOWN 30
 #define IMAGE_WIDTH 1200
@@ -118,16 +120,18 @@ static void page_svg(GString *b, int64_t id, int n, const struct json *page, con
 	double w = 595, h = 842;
 	json_get_number(page, "width", &w);
 	json_get_number(page, "height", &h);
-	g_string_append_printf(b, "<div class=\"page\"><svg viewBox=\"0 0 %.1f %.1f\" role=\"img\""
-	                          " aria-label=\"page %d\"><image href=\"/documents/%lld/page/%d\" width=\"%.1f\""
-	                          " height=\"%.1f\"/>",
+	g_string_append_printf(b,
+	                       "<div class=\"page\"><svg viewBox=\"0 0 %.1f %.1f\" role=\"img\""
+	                       " aria-label=\"page %d\"><image href=\"/documents/%lld/page/%d\" width=\"%.1f\""
+	                       " height=\"%.1f\"/>",
 	                       w, h, n, (long long)id, n, w, h);
 	for (size_t i = 0; i < json_object_size(fields); i++) {
 		const struct box *x = &boxes[i];
 		if (x->page != n)
 			continue;
-		g_string_append_printf(b, "<rect class=\"box\" id=\"src-%zu\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\""
-		                          " height=\"%.1f\"/>",
+		g_string_append_printf(b,
+		                       "<rect class=\"box\" id=\"src-%zu\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\""
+		                       " height=\"%.1f\"/>",
 		                       i, x->x0 - 2, x->y0 - 2, x->x1 - x->x0 + 4, x->y1 - x->y0 + 4);
 	}
 	g_string_append(b, "</svg></div>");
@@ -140,17 +144,18 @@ static void field_row(struct web_req *req, GString *b, size_t i, const char *key
 	json_get_number(f, "confidence", &conf);
 	struct json *v = json_get(f, "value");
 	bool structured = v && !json_string_value(v) && !json_number_value(v, &num) && !json_is_null(v);
-	g_autofree char *text = json_string_value(v) ? g_strdup(json_string_value(v))
+	g_autofree char *text = json_string_value(v)         ? g_strdup(json_string_value(v))
 	                        : json_number_value(v, &num) ? g_strdup_printf("%.2f", num)
 	                                                     : g_strdup("");
 	g_string_append(b, "<tr><th scope=\"row\"><label for=\"f-");
 	g_string_append_printf(b, "%zu\">", i);
 	html_escape(b, key);
-	g_string_append_printf(b, "</label>%s</th>", json_get(f, "corrected") ? " <span class=\"badge\">corrected</span>" : "");
+	g_string_append_printf(b, "</label>%s</th>",
+	                       json_get(f, "corrected") ? " <span class=\"badge\">corrected</span>" : "");
 	if (structured) { /* tables (line items, tax lines) are corrected through the API */
 		size_t count = json_array_size(v) + json_object_size(v);
-		g_string_append_printf(b, "<td class=\"hint\" id=\"f-%zu\">%zu entr%s (correct through the API)</td>", i, count,
-		                       count == 1 ? "y" : "ies");
+		g_string_append_printf(b, "<td class=\"hint\" id=\"f-%zu\">%zu entr%s (correct through the API)</td>",
+		                       i, count, count == 1 ? "y" : "ies");
 	} else {
 		g_string_append_printf(b, "<td><input id=\"f-%zu\" name=\"field.", i);
 		html_escape(b, key);
@@ -172,10 +177,13 @@ static void history(struct web_req *req, GString *b, int64_t id)
 	g_snprintf(sid, sizeof sid, "%lld", (long long)id);
 	struct db_param p[1] = {DB_TEXT(sid)};
 	struct db_res *res = NULL;
-	if (db_query(req->db, "SELECT version, actor, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), fields"
-	             " FROM result_versions WHERE document_id = $1::bigint ORDER BY version DESC", 1, p, &res, NULL))
+	if (db_query(req->db,
+	             "SELECT version, actor, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), fields"
+	             " FROM result_versions WHERE document_id = $1::bigint ORDER BY version DESC",
+	             1, p, &res, NULL))
 		return;
-	g_string_append(b, "<h2>Versions</h2><table><tr><th>Version</th><th>By</th><th>When (UTC)</th><th>Fields</th></tr>");
+	g_string_append(
+	    b, "<h2>Versions</h2><table><tr><th>Version</th><th>By</th><th>When (UTC)</th><th>Fields</th></tr>");
 	for (int r = 0; r < db_res_rows(res); r++) {
 		g_string_append(b, "<tr>");
 		for (int c = 0; c < 4; c++) {
@@ -206,8 +214,10 @@ static void review_forms(struct web_req *req, GString *b, int64_t id, const stru
 		g_string_append_printf(b, "<form method=\"post\" action=\"/documents/%lld/approve\">", (long long)id);
 		html_csrf(req, b);
 		g_string_append(b, "<button class=\"ok\" type=\"submit\">Approve</button></form>");
-		g_string_append_printf(b, "<form method=\"post\" action=\"/documents/%lld/reject\""
-		                          " data-confirm=\"Reject this document?\">", (long long)id);
+		g_string_append_printf(b,
+		                       "<form method=\"post\" action=\"/documents/%lld/reject\""
+		                       " data-confirm=\"Reject this document?\">",
+		                       (long long)id);
 		html_csrf(req, b);
 		g_string_append(b, "<button class=\"danger\" type=\"submit\">Reject</button></form>");
 	}
@@ -220,8 +230,9 @@ static void fields_panel(struct web_req *req, GString *b, int64_t id, const stru
 	bool edit = users_allowed(req->who.role, USERS_PERM_DOC_CORRECT);
 	g_string_append_printf(b, "<form method=\"post\" action=\"/documents/%lld/correct\">", (long long)id);
 	html_csrf(req, b);
-	g_string_append_printf(b, "<input type=\"hidden\" name=\"version\" value=\"%d\"><table class=\"fields\"><tr>"
-	                          "<th>Field</th><th>Value</th><th>Confidence</th><th>Source</th></tr>",
+	g_string_append_printf(b,
+	                       "<input type=\"hidden\" name=\"version\" value=\"%d\"><table class=\"fields\"><tr>"
+	                       "<th>Field</th><th>Value</th><th>Confidence</th><th>Source</th></tr>",
 	                       version);
 	for (size_t i = 0; i < json_object_size(fields); i++) {
 		const char *key = NULL;
@@ -254,9 +265,9 @@ static void render_review(struct web_req *req, struct web_resp *resp, int64_t id
 	struct json *pages = json_get(text, "pages");
 	for (size_t p = 0; p < json_array_size(pages) && p < MAX_PAGES_SHOWN; p++)
 		page_svg(b, id, (int)p + 1, json_array_at(pages, p), fields, boxes);
-	g_string_append_printf(b, "</div><div class=\"sticky\"><p class=\"hint\">Type %s, version %d.</p>",
-	                       json_get_string(result, "document_type") ? json_get_string(result, "document_type") : "?",
-	                       version);
+	g_string_append_printf(
+	    b, "</div><div class=\"sticky\"><p class=\"hint\">Type %s, version %d.</p>",
+	    json_get_string(result, "document_type") ? json_get_string(result, "document_type") : "?", version);
 	fields_panel(req, b, id, fields, boxes, version);
 	review_forms(req, b, id, info);
 	history(req, b, id);
@@ -277,8 +288,8 @@ static void get_review(struct web_req *req, struct web_resp *resp)
 	}
 	const char *state = json_get_string(info, "state");
 	if (!state || strcmp(state, "processed") != 0) {
-		g_autofree char *msg = g_strdup_printf("Document %lld is %s; there is nothing to review yet.", (long long)id,
-		                                       state ? state : "unknown");
+		g_autofree char *msg = g_strdup_printf("Document %lld is %s; there is nothing to review yet.",
+		                                       (long long)id, state ? state : "unknown");
 		html_error(req, resp, 409, msg);
 		json_free(info);
 		return;
@@ -307,15 +318,22 @@ static void get_page_image(struct web_req *req, struct web_resp *resp)
 		html_error(req, resp, 404, "No such page.");
 		return;
 	}
-	struct vault_buf pdf = {0};
 	g_autofree char *err = NULL;
 	g_autofree uint8_t *png = NULL;
 	size_t len = 0;
 	struct render_limits lim = {web_opt(req)->render_timeout_s, web_opt(req)->render_memory};
-	enum qerr e = docs_payload(req, id, "original", &pdf, &err);
+	/* the original goes to the renderer as it is decrypted, never whole here */
+	struct vault_dek *dek = NULL;
+	struct store_reader *pdf = NULL;
+	enum qerr e = store_dek(req->db, web_vault(req), id, &dek, &err);
 	if (!e)
-		e = render_page_png(pdf.data, pdf.len, (int)req->ids[1], IMAGE_WIDTH, &lim, &png, &len, &err);
-	vault_buf_free(&pdf);
+		e = store_reader_open(req->db, dek, id, &pdf, &err);
+	if (!e) {
+		struct sandbox_source src = {.len = store_reader_size(pdf), .read = store_reader_read, .ctx = pdf};
+		e = render_page_png_from(&src, (int)req->ids[1], IMAGE_WIDTH, &lim, &png, &len, &err);
+	}
+	store_reader_close(pdf);
+	vault_dek_free(dek);
 	if (e) {
 		const char *code;
 		html_error(req, resp, web_status_of(e, &code), err ? err : qerr_str(e));
@@ -377,14 +395,20 @@ static void review_action(struct web_req *req, struct web_resp *resp, const char
 	web_redirect(resp, loc);
 }
 
-static void post_approve(struct web_req *req, struct web_resp *resp) { review_action(req, resp, "approved"); }
-static void post_reject(struct web_req *req, struct web_resp *resp) { review_action(req, resp, "rejected"); }
+static void post_approve(struct web_req *req, struct web_resp *resp)
+{
+	review_action(req, resp, "approved");
+}
+static void post_reject(struct web_req *req, struct web_resp *resp)
+{
+	review_action(req, resp, "rejected");
+}
 
 const struct web_route review_routes[] = {
-	{"GET", "/documents/*", P(USERS_PERM_DOC_VIEW), 0, get_review},
-	{"GET", "/documents/*/page/*", P(USERS_PERM_DOC_VIEW), 0, get_page_image},
-	{"POST", "/documents/*/correct", P(USERS_PERM_DOC_CORRECT), 0, post_correct},
-	{"POST", "/documents/*/approve", P(USERS_PERM_DOC_APPROVE), 0, post_approve},
-	{"POST", "/documents/*/reject", P(USERS_PERM_DOC_APPROVE), 0, post_reject},
-	{NULL, NULL, 0, 0, NULL},
+    {"GET", "/documents/*", P(USERS_PERM_DOC_VIEW), 0, get_review},
+    {"GET", "/documents/*/page/*", P(USERS_PERM_DOC_VIEW), 0, get_page_image},
+    {"POST", "/documents/*/correct", P(USERS_PERM_DOC_CORRECT), 0, post_correct},
+    {"POST", "/documents/*/approve", P(USERS_PERM_DOC_APPROVE), 0, post_approve},
+    {"POST", "/documents/*/reject", P(USERS_PERM_DOC_APPROVE), 0, post_reject},
+    {NULL, NULL, 0, 0, NULL},
 };
