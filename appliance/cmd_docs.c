@@ -51,14 +51,14 @@ int cmd_parse(int *argc, char ***argv, const char *params, const char *summary, 
 struct extract_options extract_options_of(const struct config *cfg)
 {
 	struct extract_options o = {
-	    .limits = {.timeout_s = cfg->parse_timeout_s,
-	               .memory_bytes = (size_t)cfg->parse_memory_mb << 20,
-	               .max_pages = cfg->max_pages,
-	               .ocr_lang = cfg->ocr_language,
-	               .ocr_dpi = cfg->ocr_dpi},
-	    .schemas_dir = cfg->schemas_dir,
-	    .auto_approve = cfg->auto_approve / 100.0,
-	    .auto_approve_set = true,
+		.limits = {.timeout_s = cfg->parse_timeout_s,
+		           .memory_bytes = (size_t)cfg->parse_memory_mb << 20,
+		           .max_pages = cfg->max_pages,
+		           .ocr_lang = cfg->ocr_language,
+		           .ocr_dpi = cfg->ocr_dpi},
+		.schemas_dir = cfg->schemas_dir,
+		.auto_approve = cfg->auto_approve / 100.0,
+		.auto_approve_set = true,
 	};
 	return o;
 }
@@ -68,12 +68,10 @@ enum qerr open_model(const struct config *cfg, struct modelfields **ret, char **
 	*ret = NULL;
 	if (!cfg->model_path[0] && !cfg->model_endpoint[0])
 		return QERR_OK;
-	struct modelfields_options mo = {.model_path = cfg->model_path,
-	                                 .endpoint = cfg->model_endpoint,
-	                                 .chat_template = cfg->model_template,
+	struct modelfields_options mo = {.model_path = cfg->model_path, .endpoint = cfg->model_endpoint,
+	                                 .chat_template = cfg->model_template, .adapters = cfg->model_adapters,
 	                                 .threads = cfg->model_threads,
-	                                 .context = cfg->model_context,
-	                                 .time_limit_s = cfg->parse_timeout_s * 5};
+	                                 .context = cfg->model_context, .time_limit_s = cfg->parse_timeout_s * 5};
 	return modelfields_open(&mo, ret, reterr);
 }
 
@@ -92,8 +90,7 @@ static enum qerr init_tls(const struct config *cfg, const char *const *names, ch
 		return QERR_OK;
 	}
 	if (have_cert || have_key)
-		return qerr_set(reterr, QERR_CONFLICT,
-		                "%s exists without %s: restore it, or delete it to make both anew",
+		return qerr_set(reterr, QERR_CONFLICT, "%s exists without %s: restore it, or delete it to make both anew",
 		                have_cert ? cert : key, have_cert ? key : cert);
 	if (!configured && g_mkdir_with_parents(dir, 0700) != 0)
 		return qerr_set(reterr, QERR_IO, "cannot create %s: %s", dir, g_strerror(errno));
@@ -114,15 +111,14 @@ int cmd_init(int argc, char **argv, struct config *cfg)
 	gboolean tls = FALSE;
 	g_auto(GStrv) names = NULL;
 	GOptionEntry entries[] = {
-	    {"tls", 0, 0, G_OPTION_ARG_NONE, &tls,
-	     "Make a self-signed certificate and key for HTTPS (in <data_dir>/tls unless web.tls_cert and web.tls_key "
-	     "name other files), unless they exist",
-	     NULL},
-	    {"tls-name", 0, 0, G_OPTION_ARG_STRING_ARRAY, &names,
-	     "A host name or IP address clients use, besides this host's name, localhost, 127.0.0.1 and ::1 "
-	     "(repeatable)",
-	     "NAME"},
-	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+		{"tls", 0, 0, G_OPTION_ARG_NONE, &tls,
+		 "Make a self-signed certificate and key for HTTPS (in <data_dir>/tls unless web.tls_cert and web.tls_key "
+		 "name other files), unless they exist",
+		 NULL},
+		{"tls-name", 0, 0, G_OPTION_ARG_STRING_ARRAY, &names,
+		 "A host name or IP address clients use, besides this host's name, localhost, 127.0.0.1 and ::1 (repeatable)",
+		 "NAME"},
+		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "", "Create the data directory, the key file and the database.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
@@ -181,8 +177,8 @@ static enum qerr load_pdf(const char *path, size_t max, struct loaded *out, char
 	if (!S_ISREG(st.st_mode))
 		return qerr_set(reterr, QERR_BAD_INPUT, "%s: not a regular file", path);
 	if ((size_t)st.st_size > max)
-		return qerr_set(reterr, QERR_TOO_LARGE, "%s: %lld bytes exceeds the limit of %zu (limits.max_file_mb)",
-		                path, (long long)st.st_size, max);
+		return qerr_set(reterr, QERR_TOO_LARGE, "%s: %lld bytes exceeds the limit of %zu (limits.max_file_mb)", path,
+		                (long long)st.st_size, max);
 	g_autoptr(GError) gerr = NULL;
 	if (!g_file_get_contents(path, &out->data, &out->len, &gerr))
 		return qerr_set(reterr, QERR_IO, "%s", gerr->message);
@@ -213,8 +209,7 @@ static enum qerr read_password_file(const char *path, struct vault_buf *ret, cha
 	size_t n = got ? strcspn(line, "\r\n") : 0;
 	enum qerr e = QERR_OK;
 	if (n > STORE_MAX_PASSWORD)
-		e = qerr_set(reterr, QERR_BAD_INPUT, "%s: the password is longer than %d bytes", name,
-		             STORE_MAX_PASSWORD);
+		e = qerr_set(reterr, QERR_BAD_INPUT, "%s: the password is longer than %d bytes", name, STORE_MAX_PASSWORD);
 	else if (n == 0)
 		e = qerr_set(reterr, QERR_BAD_INPUT, "%s holds no password", name);
 	else
@@ -232,26 +227,25 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 {
 	g_autofree char *type = NULL, *key = NULL, *run_at = NULL, *password_file = NULL;
 	int priority = 0;
-	GOptionEntry entries[] = {
-	    {"type", 't', 0, G_OPTION_ARG_STRING, &type,
-	     "Document type of every file (invoice, receipt, medical_record, contract or one from "
-	     "fields.schemas_dir); default: classified",
-	     "TYPE"},
-	    {"idempotency-key", 'k', 0, G_OPTION_ARG_STRING, &key,
-	     "Client key of this upload: submitting again with the same key returns the same "
-	     "document (one file only)",
-	     "KEY"},
-	    {"priority", 'p', 0, G_OPTION_ARG_INT, &priority, "Job priority; higher runs first (0)", "N"},
-	    {"run-at", 0, 0, G_OPTION_ARG_STRING, &run_at, "Process not before this time, e.g. \"2026-03-01 08:00+00\"",
-	     "TIME"},
-	    {"password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
-	     "Read the password of encrypted PDFs from the first line of FILE (\"-\": standard "
-	     "input); it is stored sealed with each document and used by the worker",
-	     "FILE"},
-	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
-	if (cmd_parse(&argc, &argv, "FILE...",
-	              "Store PDFs encrypted and queue them. Every file is checked first; "
-	              "if any is unusable, nothing is submitted.",
+	GOptionEntry entries[] = {{"type", 't', 0, G_OPTION_ARG_STRING, &type,
+	                           "Document type of every file (invoice, receipt, medical_record, contract or one from "
+	                           "fields.schemas_dir); default: classified",
+	                           "TYPE"},
+	                          {"idempotency-key", 'k', 0, G_OPTION_ARG_STRING, &key,
+	                           "Client key of this upload: submitting again with the same key returns the same "
+	                           "document (one file only)",
+	                           "KEY"},
+	                          {"priority", 'p', 0, G_OPTION_ARG_INT, &priority, "Job priority; higher runs first (0)",
+	                           "N"},
+	                          {"run-at", 0, 0, G_OPTION_ARG_STRING, &run_at,
+	                           "Process not before this time, e.g. \"2026-03-01 08:00+00\"", "TIME"},
+	                          {"password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
+	                           "Read the password of encrypted PDFs from the first line of FILE (\"-\": standard "
+	                           "input); it is stored sealed with each document and used by the worker",
+	                           "FILE"},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	if (cmd_parse(&argc, &argv, "FILE...", "Store PDFs encrypted and queue them. Every file is checked first; "
+	                                       "if any is unusable, nothing is submitted.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
 	if (argc < 2)
@@ -282,11 +276,11 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	for (int i = 0; !rc && i < n; i++) {
 		struct store_submitted s;
 		g_autofree char *base = g_path_get_basename(files[i].path);
-		struct store_submit_options so = {
-		    .idempotency_key = key,
-		    .job = {.max_attempts = cfg->max_attempts, .priority = priority, .run_at = run_at},
-		    .doc_type = type,
-		    .password = (const char *)password.data};
+		struct store_submit_options so = {.idempotency_key = key,
+		                                  .job = {.max_attempts = cfg->max_attempts, .priority = priority,
+		                                          .run_at = run_at},
+		                                  .doc_type = type,
+		                                  .password = (const char *)password.data};
 		if (store_submit_with(app.db, app.vault, base, files[i].data, files[i].len, app.actor, &so, &s, &err)) {
 			rc = cmd_fail("submit", err);
 			break;
@@ -346,19 +340,11 @@ static int show_history(struct db *db, const char *doc)
 /* Records that the CLI user saw the document (its result, if any) and its audit history. */
 static enum qerr show_record(struct app *app, int64_t id, bool has_result, char **reterr)
 {
-	struct audit_event viewed = {.actor = app->actor,
-	                             .action = "document.viewed",
-	                             .object_type = "document",
-	                             .object_id = id,
-	                             .outcome = "ok",
-	                             .client = "cli",
+	struct audit_event viewed = {.actor = app->actor, .action = "document.viewed", .object_type = "document",
+	                             .object_id = id, .outcome = "ok", .client = "cli",
 	                             .detail = has_result ? "quire show, result" : "quire show, no result yet"};
-	struct audit_event read = {.actor = app->actor,
-	                           .action = "audit.read",
-	                           .object_type = "document",
-	                           .object_id = id,
-	                           .outcome = "ok",
-	                           .client = "cli",
+	struct audit_event read = {.actor = app->actor, .action = "audit.read", .object_type = "document",
+	                           .object_id = id, .outcome = "ok", .client = "cli",
 	                           .detail = "quire show, the document's history"};
 	enum qerr e = db_begin(app->db, reterr);
 	if (!e)
@@ -427,13 +413,14 @@ int cmd_show(int argc, char **argv, struct config *cfg)
 
 int cmd_extract(int argc, char **argv, struct config *cfg)
 {
-	gboolean text = FALSE, full = FALSE;
+	gboolean text = FALSE, full = FALSE, pages_only = FALSE;
 	char *password = NULL;
-	GOptionEntry entries[] = {
-	    {"text", 0, 0, G_OPTION_ARG_NONE, &text, "Print the text of each page", NULL},
-	    {"json", 0, 0, G_OPTION_ARG_NONE, &full, "Print fields and page text as JSON", NULL},
-	    {"password", 0, 0, G_OPTION_ARG_STRING, &password, "Password of an encrypted PDF", "PW"},
-	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	GOptionEntry entries[] = {{"text", 0, 0, G_OPTION_ARG_NONE, &text, "Print the text of each page", NULL},
+	                          {"json", 0, 0, G_OPTION_ARG_NONE, &full, "Print fields and page text as JSON", NULL},
+	                          {"pages-only", 0, 0, G_OPTION_ARG_NONE, &pages_only,
+	                           "Read the fields from the pages, leaving an embedded e-invoice XML aside", NULL},
+	                          {"password", 0, 0, G_OPTION_ARG_STRING, &password, "Password of an encrypted PDF", "PW"},
+	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE", "Extract one PDF and print its fields as JSON; no database is used.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
@@ -445,6 +432,7 @@ int cmd_extract(int argc, char **argv, struct config *cfg)
 		return cmd_fail("extract", err);
 	struct extract_options opt = extract_options_of(cfg);
 	opt.password = password;
+	opt.pages_only = pages_only;
 	struct json *result = NULL;
 	struct pdftext_doc *doc = NULL;
 	int rc = 0;
@@ -477,8 +465,8 @@ int cmd_extract(int argc, char **argv, struct config *cfg)
 
 int cmd_config(int argc, char **argv, struct config *cfg)
 {
-	if (cmd_parse(&argc, &argv, "sample|show",
-	              "Print the documented sample configuration, or the effective values.", NULL))
+	if (cmd_parse(&argc, &argv, "sample|show", "Print the documented sample configuration, or the effective values.",
+	              NULL))
 		return 2;
 	if (argc == 2 && strcmp(argv[1], "sample") == 0)
 		config_print_sample(stdout);
@@ -491,9 +479,8 @@ int cmd_config(int argc, char **argv, struct config *cfg)
 
 int cmd_start(int argc, char **argv, struct config *cfg)
 {
-	if (cmd_parse(&argc, &argv, "",
-	              "Start the embedded PostgreSQL server and leave it running (for tools such as "
-	              "pg_dump); `quire stop` stops it.",
+	if (cmd_parse(&argc, &argv, "", "Start the embedded PostgreSQL server and leave it running (for tools such as "
+	                                "pg_dump); `quire stop` stops it.",
 	              NULL))
 		return 2;
 	if (cfg->db_url[0])

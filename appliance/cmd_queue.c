@@ -35,11 +35,10 @@ int cmd_worker(int argc, char **argv, struct config *cfg)
 {
 	gboolean drain = FALSE;
 	int concurrency = cfg->worker_concurrency;
-	GOptionEntry entries[] = {{"drain", 0, 0, G_OPTION_ARG_NONE, &drain,
-	                           "Stop when no job is left to run (jobs waiting for a retry included)", NULL},
-	                          {"concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency,
-	                           "Jobs run at once (default worker.concurrency)", "N"},
-	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	GOptionEntry entries[] = {
+		{"drain", 0, 0, G_OPTION_ARG_NONE, &drain, "Stop when no job is left to run (jobs waiting for a retry included)", NULL},
+		{"concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency, "Jobs run at once (default worker.concurrency)", "N"},
+		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "", "Process queued documents until SIGTERM or SIGINT.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
@@ -60,15 +59,11 @@ int cmd_worker(int argc, char **argv, struct config *cfg)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	g_autofree char *name = g_strdup_printf("%s:%d", g_get_host_name(), (int)getpid());
-	struct worker_options opt = {.name = name,
-	                             .lease_s = cfg->lease_s,
-	                             .drain = drain,
+	struct worker_options opt = {.name = name, .lease_s = cfg->lease_s, .drain = drain,
 	                             .extract = extract_options_of(cfg),
 	                             .conninfo = cfg->db_url[0] ? cfg->db_url : pgembed_conninfo(app.pg),
-	                             .concurrency = concurrency,
-	                             .grace_s = cfg->worker_grace_s,
-	                             .poll_ms = cfg->worker_poll_ms,
-	                             .retention_h = cfg->retention_h,
+	                             .concurrency = concurrency, .grace_s = cfg->worker_grace_s,
+	                             .poll_ms = cfg->worker_poll_ms, .retention_h = cfg->retention_h,
 	                             .dead_retention_h = cfg->dead_retention_h};
 	if (open_model(cfg, &opt.extract.model, &err) || lifecycle_started(&app, "worker", &err)) {
 		modelfields_close(opt.extract.model);

@@ -24,113 +24,103 @@ struct setting {
 	bool secret; /* the value may hold a credential: never shown or recorded, only whether it changed */
 };
 
-#define S(sec, k, field, d, rel, h)                                                                                    \
-	{                                                                                                              \
-		sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, false                             \
-	}
-#define SECRET(sec, k, field, d, rel, h)                                                                               \
-	{                                                                                                              \
-		sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, true                              \
-	}
-#define I(sec, k, field, d, lo, hi, rel, h)                                                                            \
-	{                                                                                                              \
-		sec, k, SET_INT, offsetof(struct config, field), d, lo, hi, rel, h, false                              \
-	}
+#define S(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, false}
+#define SECRET(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, true}
+#define I(sec, k, field, d, lo, hi, rel, h) {sec, k, SET_INT, offsetof(struct config, field), d, lo, hi, rel, h, false}
 
 static const struct setting settings[] = {
-    S("general", "data_dir", data_dir, NULL, false,
-      "Where Quire keeps its database cluster, keys and state (default /var/lib/quire as root, else "
-      "~/.local/share/quire)"),
-    S("general", "log_level", log_level, "info", true, "Log threshold: error, warn, info or debug"),
-    SECRET("database", "url", db_url, "", false,
-           "libpq connection string of an existing PostgreSQL server; empty: run a private embedded cluster"),
-    S("database", "run_as", db_run_as, "postgres", false,
-      "Account that runs the embedded PostgreSQL server when quire runs as root"),
-    S("database", "role", db_role, "quire_app", false,
-      "Role the application works as after connecting (SET ROLE; INSERT and SELECT only on the audit log); "
-      "migrations run as the login role. Empty: the login role's own rights"),
-    S("vault", "key_file", key_file, "", false, "Key-encryption key file (mode 0600); empty: <data_dir>/keys/kek.key"),
-    S("vault", "kek_source", kek_source, "file", false,
-      "Where the key-encryption key comes from: file (vault.key_file), passphrase (Argon2id; $QUIRE_PASSPHRASE or "
-      "asked on the terminal) or credential (systemd $CREDENTIALS_DIRECTORY/<vault.credential>)"),
-    S("vault", "credential", credential, "quire-kek", false, "Name of the systemd credential holding the key"),
-    S("vault", "keyring", keyring, "", false,
-      "Keyring file of wrapping-key versions (mode 0600); empty: keyring next to the key file"),
-    I("vault", "argon2_ops", argon2_ops, "3", 1, 64, false,
-      "Argon2id passes for a passphrase; used when the keyring is created, then pinned in it"),
-    I("vault", "argon2_mem_mb", argon2_mem_mb, "256", 8, 4096, false,
-      "Argon2id memory for a passphrase, in MiB; used when the keyring is created, then pinned in it"),
-    I("audit", "checkpoint_entries", checkpoint_entries, "1000", 1, 10000000, true,
-      "A signed audit checkpoint is made after this many entries..."),
-    I("audit", "checkpoint_minutes", checkpoint_minutes, "60", 1, 525600, true, "...or after this many minutes"),
-    I("auth", "password_ops", password_ops, "2", 1, 64, true,
-      "Argon2id passes for password hashes; a change rehashes each password at its next login"),
-    I("auth", "password_mem_mb", password_mem_mb, "64", 8, 4096, true,
-      "Argon2id memory for password hashes, in MiB; a change rehashes each password at its next login"),
-    I("auth", "token_days", token_days, "90", 1, 3650, true, "Default lifetime of a new API token, in days"),
-    I("limits", "max_file_mb", max_file_mb, "100", 1, 4096, true, "Largest PDF accepted, in MiB"),
-    I("limits", "max_pages", max_pages, "2000", 1, 100000, true, "Most pages processed per document"),
-    I("limits", "parse_timeout_s", parse_timeout_s, "60", 1, 3600, true,
-      "Processor time for parsing one document (wall clock: 3 times it)"),
-    I("limits", "parse_memory_mb", parse_memory_mb, "2048", 64, 65536, true,
-      "Address-space limit of the parser process, in MiB"),
-    S("ocr", "language", ocr_language, "eng", true,
-      "Tesseract language(s) for pages without a text layer, joined by + (deu+eng); each needs its Debian "
-      "package tesseract-ocr-<lang>"),
-    I("ocr", "dpi", ocr_dpi, "300", 72, 600, true, "Resolution at which such pages are rendered for OCR"),
-    I("worker", "concurrency", worker_concurrency, "1", 1, 256, false, "Jobs one worker process runs at once"),
-    I("worker", "max_attempts", max_attempts, "3", 1, 100, true, "Attempts before a job is declared dead"),
-    I("worker", "lease_s", lease_s, "300", 5, 86400, true, "Lease of a claimed job; renewed by heartbeat"),
-    I("worker", "grace_s", worker_grace_s, "30", 1, 3600, true,
-      "On SIGTERM, time jobs in flight get to finish before they are handed back to the queue"),
-    I("worker", "poll_ms", worker_poll_ms, "5000", 100, 600000, true,
-      "Idle workers look for jobs at least this often even without a notification"),
-    I("worker", "retention_h", retention_h, "72", 0, 87600, true,
-      "Hours after which done and cancelled jobs are deleted from the queue (0: keep)"),
-    I("worker", "dead_retention_h", dead_retention_h, "720", 0, 87600, true,
-      "Hours after which failed and dead jobs are deleted from the queue (0: keep)"),
-    S("model", "path", model_path, "", false, "GGUF model file for field extraction; empty: rules only"),
-    SECRET("model", "endpoint", model_endpoint, "", false,
-           "Base URL of an on-premise OpenAI-compatible server (instead of model.path)"),
-    S("model", "template", model_template, "", false,
-      "Chat template (chatml, llama3, mistral); empty: from the model file"),
-    I("model", "threads", model_threads, "0", 0, 1024, false, "Inference threads; 0: one per core"),
-    I("model", "context", model_context, "4096", 256, 131072, false, "Context length in tokens"),
-    S("fields", "schemas_dir", schemas_dir, "", true,
-      "Folder of document type schemas (NAME.json) added to or replacing the built-in ones; empty: built-in only"),
-    I("fields", "auto_approve", auto_approve, "85", 0, 101, true,
-      "Document confidence in percent at or above which results are approved without review (101: never)"),
-    S("web", "listen", web_listen, "127.0.0.1:8640", false, "Address and port of the web server"),
-    I("web", "threads", web_threads, "4", 1, 256, false, "Threads of the web server (each with a database connection)"),
-    S("web", "tls_cert", web_tls_cert, "", false,
-      "PEM certificate for HTTPS (with web.tls_key); empty: <data_dir>/tls/cert.pem when `quire init --tls` made "
-      "one, else plain HTTP"),
-    S("web", "tls_key", web_tls_key, "", false,
-      "PEM private key for HTTPS (mode 0600); empty: <data_dir>/tls/key.pem, with the certificate above"),
-    I("web", "max_connections", web_max_connections, "256", 1, 100000, false, "Open connections at most"),
-    I("web", "max_per_address", web_max_per_address, "64", 1, 100000, false, "Open connections per client address"),
-    I("web", "timeout_s", web_timeout_s, "30", 1, 3600, false, "A connection idle this long is closed"),
-    I("web", "max_request_mb", web_max_request_mb, "256", 1, 16384, false,
-      "Largest request body (an upload of several files), in MiB"),
-    I("web", "max_uploads", web_max_uploads, "8", 1, 1000, false,
-      "Uploads received at once (each holds a database connection until its body is in); more wait with 503"),
-    I("web", "session_idle_s", web_session_idle_s, "1800", 2, 604800, false, "A session unused this many seconds ends"),
-    I("web", "session_max_h", web_session_max_h, "12", 1, 720, false, "A session ends this long after login"),
-    S("watch", "dir", watch_dir, "", false,
-      "Watched folder: `quire serve` ingests the PDFs dropped there (into processed/ or failed/); empty: none"),
-    I("watch", "settle_ms", watch_settle_ms, "2000", 100, 600000, false,
-      "A watched file unchanged this long counts as completely written (a close after writing counts at once)"),
+	S("general", "data_dir", data_dir, NULL, false,
+	  "Where Quire keeps its database cluster, keys and state (default /var/lib/quire as root, else ~/.local/share/quire)"),
+	S("general", "log_level", log_level, "info", true, "Log threshold: error, warn, info or debug"),
+	SECRET("database", "url", db_url, "", false,
+	  "libpq connection string of an existing PostgreSQL server; empty: run a private embedded cluster"),
+	S("database", "run_as", db_run_as, "postgres", false,
+	  "Account that runs the embedded PostgreSQL server when quire runs as root"),
+	S("database", "role", db_role, "quire_app", false,
+	  "Role the application works as after connecting (SET ROLE; INSERT and SELECT only on the audit log); "
+	  "migrations run as the login role. Empty: the login role's own rights"),
+	S("vault", "key_file", key_file, "", false,
+	  "Key-encryption key file (mode 0600); empty: <data_dir>/keys/kek.key"),
+	S("vault", "kek_source", kek_source, "file", false,
+	  "Where the key-encryption key comes from: file (vault.key_file), passphrase (Argon2id; $QUIRE_PASSPHRASE or "
+	  "asked on the terminal) or credential (systemd $CREDENTIALS_DIRECTORY/<vault.credential>)"),
+	S("vault", "credential", credential, "quire-kek", false, "Name of the systemd credential holding the key"),
+	S("vault", "keyring", keyring, "", false,
+	  "Keyring file of wrapping-key versions (mode 0600); empty: keyring next to the key file"),
+	I("vault", "argon2_ops", argon2_ops, "3", 1, 64, false,
+	  "Argon2id passes for a passphrase; used when the keyring is created, then pinned in it"),
+	I("vault", "argon2_mem_mb", argon2_mem_mb, "256", 8, 4096, false,
+	  "Argon2id memory for a passphrase, in MiB; used when the keyring is created, then pinned in it"),
+	I("audit", "checkpoint_entries", checkpoint_entries, "1000", 1, 10000000, true,
+	  "A signed audit checkpoint is made after this many entries..."),
+	I("audit", "checkpoint_minutes", checkpoint_minutes, "60", 1, 525600, true, "...or after this many minutes"),
+	I("audit", "witness_syslog", witness_syslog, "1", 0, 1, false,
+	  "1: each signed head of the audit log also goes to syslog (so it can be shipped off the host); 0: only to "
+	  "the witness file (audit.witness in the key folder)"),
+	I("auth", "password_ops", password_ops, "2", 1, 64, true,
+	  "Argon2id passes for password hashes; a change rehashes each password at its next login"),
+	I("auth", "password_mem_mb", password_mem_mb, "64", 8, 4096, true,
+	  "Argon2id memory for password hashes, in MiB; a change rehashes each password at its next login"),
+	I("auth", "token_days", token_days, "90", 1, 3650, true, "Default lifetime of a new API token, in days"),
+	I("limits", "max_file_mb", max_file_mb, "100", 1, 4096, true, "Largest PDF accepted, in MiB"),
+	I("limits", "max_pages", max_pages, "2000", 1, 100000, true, "Most pages processed per document"),
+	I("limits", "parse_timeout_s", parse_timeout_s, "60", 1, 3600, true, "Processor time for parsing one document (wall clock: 3 times it)"),
+	I("limits", "parse_memory_mb", parse_memory_mb, "2048", 64, 65536, true,
+	  "Address-space limit of the parser process, in MiB"),
+	S("ocr", "language", ocr_language, "eng", true,
+	  "Tesseract language(s) for pages without a text layer, joined by + (deu+eng); each needs its Debian "
+	  "package tesseract-ocr-<lang>"),
+	I("ocr", "dpi", ocr_dpi, "300", 72, 600, true, "Resolution at which such pages are rendered for OCR"),
+	I("worker", "concurrency", worker_concurrency, "1", 1, 256, false, "Jobs one worker process runs at once"),
+	I("worker", "max_attempts", max_attempts, "3", 1, 100, true, "Attempts before a job is declared dead"),
+	I("worker", "lease_s", lease_s, "300", 5, 86400, true, "Lease of a claimed job; renewed by heartbeat"),
+	I("worker", "grace_s", worker_grace_s, "30", 1, 3600, true,
+	  "On SIGTERM, time jobs in flight get to finish before they are handed back to the queue"),
+	I("worker", "poll_ms", worker_poll_ms, "5000", 100, 600000, true,
+	  "Idle workers look for jobs at least this often even without a notification"),
+	I("worker", "retention_h", retention_h, "72", 0, 87600, true,
+	  "Hours after which done and cancelled jobs are deleted from the queue (0: keep)"),
+	I("worker", "dead_retention_h", dead_retention_h, "720", 0, 87600, true,
+	  "Hours after which failed and dead jobs are deleted from the queue (0: keep)"),
+	S("model", "path", model_path, "", false, "GGUF model file for field extraction; empty: rules only"),
+	SECRET("model", "endpoint", model_endpoint, "", false,
+	  "Base URL of an on-premise OpenAI-compatible server (instead of model.path)"),
+	S("model", "template", model_template, "", false,
+	  "Chat template (chatml, llama3, mistral, phi3, gemma); empty: from the model file"),
+	S("model", "adapters", model_adapters, "", false,
+	  "LoRA adapters (GGUF) applied to model.path at load, without merging: FILE or FILE@SCALE (scale 1 when "
+	  "left out), several separated by commas; `quire model info` shows them with their SHA-256"),
+	I("model", "threads", model_threads, "0", 0, 1024, false, "Inference threads; 0: one per core"),
+	I("model", "context", model_context, "4096", 256, 131072, false, "Context length in tokens"),
+	S("fields", "schemas_dir", schemas_dir, "", true,
+	  "Folder of document type schemas (NAME.json) added to or replacing the built-in ones; empty: built-in only"),
+	I("fields", "auto_approve", auto_approve, "85", 0, 101, true,
+	  "Document confidence in percent at or above which results are approved without review (101: never)"),
+	S("web", "listen", web_listen, "127.0.0.1:8640", false, "Address and port of the web server"),
+	I("web", "threads", web_threads, "4", 1, 256, false, "Threads of the web server (each with a database connection)"),
+	S("web", "tls_cert", web_tls_cert, "", false,
+	  "PEM certificate for HTTPS (with web.tls_key); empty: <data_dir>/tls/cert.pem when `quire init --tls` made "
+	  "one, else plain HTTP"),
+	S("web", "tls_key", web_tls_key, "", false,
+	  "PEM private key for HTTPS (mode 0600); empty: <data_dir>/tls/key.pem, with the certificate above"),
+	I("web", "max_connections", web_max_connections, "256", 1, 100000, false, "Open connections at most"),
+	I("web", "max_per_address", web_max_per_address, "64", 1, 100000, false, "Open connections per client address"),
+	I("web", "timeout_s", web_timeout_s, "30", 1, 3600, false, "A connection idle this long is closed"),
+	I("web", "max_request_mb", web_max_request_mb, "256", 1, 16384, false,
+	  "Largest request body (an upload of several files), in MiB"),
+	I("web", "max_uploads", web_max_uploads, "8", 1, 1000, false,
+	  "Uploads received at once (each holds a database connection until its body is in); more wait with 503"),
+	I("web", "session_idle_s", web_session_idle_s, "1800", 2, 604800, false, "A session unused this many seconds ends"),
+	I("web", "session_max_h", web_session_max_h, "12", 1, 720, false, "A session ends this long after login"),
+	S("watch", "dir", watch_dir, "", false,
+	  "Watched folder: `quire serve` ingests the PDFs dropped there (into processed/ or failed/); empty: none"),
+	I("watch", "settle_ms", watch_settle_ms, "2000", 100, 600000, false,
+	  "A watched file unchanged this long counts as completely written (a close after writing counts at once)"),
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
-static char **str_field(struct config *c, const struct setting *s)
-{
-	return (char **)((char *)c + s->offset);
-}
-static int *int_field(struct config *c, const struct setting *s)
-{
-	return (int *)((char *)c + s->offset);
-}
+static char **str_field(struct config *c, const struct setting *s) { return (char **)((char *)c + s->offset); }
+static int *int_field(struct config *c, const struct setting *s) { return (int *)((char *)c + s->offset); }
 
 static char *default_data_dir(void)
 {
@@ -214,8 +204,8 @@ static enum qerr read_file(struct config *c, const char *path, char **reterr)
 			int line = line_of(text, groups[g], keys[k]);
 			const struct setting *s = find_setting(groups[g], keys[k]);
 			if (!s)
-				return qerr_set(reterr, QERR_CONFIG, "%s:%d: unknown key \"%s\" in section [%s]", path,
-				                line, keys[k], groups[g]);
+				return qerr_set(reterr, QERR_CONFIG, "%s:%d: unknown key \"%s\" in section [%s]", path, line,
+				                keys[k], groups[g]);
 			g_autofree char *v = g_key_file_get_string(kf, groups[g], keys[k], NULL);
 			g_autofree char *where = g_strdup_printf("%s:%d", path, line);
 			enum qerr e = set_value(c, s, v ? g_strstrip(v) : "", where, reterr);
@@ -333,10 +323,7 @@ char *config_key_path(const struct config *cfg)
 	return g_build_filename(cfg->data_dir, "keys", "kek.key", NULL);
 }
 
-char *config_tls_dir(const struct config *cfg)
-{
-	return g_build_filename(cfg->data_dir, "tls", NULL);
-}
+char *config_tls_dir(const struct config *cfg) { return g_build_filename(cfg->data_dir, "tls", NULL); }
 
 enum qerr config_tls(const struct config *cfg, char **ret_cert, char **ret_key, char **reterr)
 {
@@ -352,8 +339,7 @@ enum qerr config_tls(const struct config *cfg, char **ret_cert, char **ret_key, 
 	g_autofree char *key = g_build_filename(dir, "key.pem", NULL);
 	bool have_cert = g_file_test(cert, G_FILE_TEST_EXISTS), have_key = g_file_test(key, G_FILE_TEST_EXISTS);
 	if (have_cert != have_key)
-		return qerr_set(reterr, QERR_CONFIG,
-		                "%s exists without %s: restore it, or delete both and run `quire init --tls`",
+		return qerr_set(reterr, QERR_CONFIG, "%s exists without %s: restore it, or delete both and run `quire init --tls`",
 		                have_cert ? cert : key, have_cert ? key : cert);
 	*ret_cert = have_cert ? g_steal_pointer(&cert) : g_strdup("");
 	*ret_key = have_key ? g_steal_pointer(&key) : g_strdup("");

@@ -24,8 +24,8 @@ static double score_of(const struct doctype *t, const char *text)
 	}
 	const struct json *names = doctype_fields(t);
 	for (size_t i = 0; i < json_array_size(names); i++) {
-		const char *labels =
-		    json_get_string(doctype_field_hints(t, json_string_value(json_array_at(names, i))), "labels");
+		const char *labels = json_get_string(doctype_field_hints(t, json_string_value(json_array_at(names, i))),
+		                                     "labels");
 		g_autofree char *p = labels ? g_strdup_printf("^\\s*(?:%s)(?![\\p{L}])", labels) : NULL;
 		g_autoptr(GRegex) re = p ? g_regex_new(p, G_REGEX_CASELESS | G_REGEX_MULTILINE, 0, NULL) : NULL;
 		if (re && g_regex_match(re, text, 0, NULL))

@@ -13,8 +13,8 @@ struct doctypes;
 struct pdftext_doc;
 
 struct classify_result {
-	const char *type;  /* borrowed from the registry */
-	double confidence; /* 0..1 */
+	const char *type;   /* borrowed from the registry */
+	double confidence;  /* 0..1 */
 };
 
 /* By keywords. Never fails: with no keyword anywhere, the first type (invoice)

@@ -10,7 +10,7 @@
  * instead: ioctl (terminal probes), getpeername and getsockname (GLib's
  * question whether standard error is the journal), clone3, opening a file
  * for writing, and every open at all where the kernel has no Landlock. */
-#include "extractors/internal.h"
+#include "extractors/sandbox_proto.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -41,8 +41,8 @@ static struct json *copy_of(const struct json *j)
 /* The schema for the runtime: the keywords it knows, without "x-quire". */
 static char *runtime_schema(const struct json *file)
 {
-	static const char *const keys[] = {"title",    "description",          "type",  "properties",
-	                                   "required", "additionalProperties", "$defs", "definitions"};
+	static const char *const keys[] = {"title", "description", "type", "properties", "required",
+	                                   "additionalProperties", "$defs", "definitions"};
 	struct json *s = json_new_object();
 	for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
 		const struct json *v = json_get(file, keys[i]);
@@ -69,15 +69,13 @@ static enum qerr parse_type(const char *name, const char *text, size_t len, cons
 	const struct json *req = json_get(j, "required");
 	if (!props || json_array_size(req) == 0) {
 		json_free(j);
-		return qerr_set(reterr, QERR_CONFIG, "%s: needs \"properties\" and a \"required\" list of the fields",
-		                origin);
+		return qerr_set(reterr, QERR_CONFIG, "%s: needs \"properties\" and a \"required\" list of the fields", origin);
 	}
 	for (size_t i = 0; i < json_array_size(req); i++) {
 		const char *f = json_string_value(json_array_at(req, i));
 		if (!f || !json_get(props, f)) {
 			json_free(j);
-			return qerr_set(reterr, QERR_CONFIG, "%s: \"required\" names a field without a property",
-			                origin);
+			return qerr_set(reterr, QERR_CONFIG, "%s: \"required\" names a field without a property", origin);
 		}
 	}
 	ret->name = g_strdup(name);
@@ -192,15 +190,9 @@ enum qerr doctypes_shared(const char *dir, const struct doctypes **ret, char **r
 	return e;
 }
 
-size_t doctypes_count(const struct doctypes *t)
-{
-	return t ? t->n : 0;
-}
+size_t doctypes_count(const struct doctypes *t) { return t ? t->n : 0; }
 
-const struct doctype *doctypes_at(const struct doctypes *t, size_t i)
-{
-	return i < t->n ? &t->types[i] : NULL;
-}
+const struct doctype *doctypes_at(const struct doctypes *t, size_t i) { return i < t->n ? &t->types[i] : NULL; }
 
 const struct doctype *doctypes_find(const struct doctypes *t, const char *name)
 {
@@ -210,10 +202,7 @@ const struct doctype *doctypes_find(const struct doctypes *t, const char *name)
 	return NULL;
 }
 
-const struct json *doctype_fields(const struct doctype *d)
-{
-	return json_get(d->schema, "required");
-}
+const struct json *doctype_fields(const struct doctype *d) { return json_get(d->schema, "required"); }
 
 const struct json *doctype_field_hints(const struct doctype *d, const char *field)
 {

@@ -22,9 +22,9 @@ struct json;
 #define DOCTYPE_MAX_FILE (256u << 10)
 
 struct doctype {
-	char *name;               /* file name without .json: [a-z0-9_]{1,40} */
-	char *schema_text;        /* the JSON Schema without "x-quire", compact */
-	struct json *schema;      /* the whole file, parsed */
+	char *name;              /* file name without .json: [a-z0-9_]{1,40} */
+	char *schema_text;       /* the JSON Schema without "x-quire", compact */
+	struct json *schema;     /* the whole file, parsed */
 	const struct json *hints; /* its "x-quire" object (borrowed from schema); may be NULL */
 	int builtin;
 };

@@ -12,12 +12,16 @@
 #include "extractors/evaluate.h"
 
 static const char *const NS[][2] = {
-    {"rsm", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"},
-    {"ram", "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"},
-    {"udt", "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"},
-    {"ubl", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"},
-    {"cac", "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"},
-    {"cbc", "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"},
+	{"rsm", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"},
+	{"ram", "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"},
+	{"udt", "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"},
+	{"ubl", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"},
+	{"cac", "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"},
+	{"cbc", "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"},
+	/* ZUGFeRD 1.0: CII's predecessor, its own root and versions of ram and udt */
+	{"zf", "urn:ferd:CrossIndustryDocument:invoice:1p0"},
+	{"zram", "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12"},
+	{"zudt", "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15"},
 };
 
 enum vkind { V_TEXT, V_DATE, V_AMOUNT };
@@ -29,49 +33,58 @@ struct path {
 };
 
 static const struct path CII[] = {
-    {"invoice_number", V_TEXT, "rsm:ExchangedDocument/ram:ID"},
-    {"issue_date", V_DATE, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString"},
-    {"supplier_name", V_TEXT,
-     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:Name"},
-    {"supplier_vat_id", V_TEXT,
-     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/"
-     "ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']"},
-    {"buyer_name", V_TEXT,
-     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerTradeParty/ram:Name"},
-    {"currency", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode"},
-    {"iban", V_TEXT,
-     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-     "ram:SpecifiedTradeSettlementPaymentMeans/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"},
-    {"due_date", V_DATE,
-     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-     "ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString"},
-    {"net_amount", V_AMOUNT,
-     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-     "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxBasisTotalAmount"},
-    {"tax_amount", V_AMOUNT,
-     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-     "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount"},
-    {"total_amount", V_AMOUNT,
-     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
-     "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:GrandTotalAmount"},
+	{"invoice_number", V_TEXT, "rsm:ExchangedDocument/ram:ID"},
+	{"issue_date", V_DATE, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString"},
+	{"supplier_name", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:Name"},
+	{"supplier_vat_id", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/"
+	                            "ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']"},
+	{"buyer_name", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerTradeParty/ram:Name"},
+	{"currency", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:InvoiceCurrencyCode"},
+	{"iban", V_TEXT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+	                 "ram:SpecifiedTradeSettlementPaymentMeans/ram:PayeePartyCreditorFinancialAccount/ram:IBANID"},
+	{"due_date", V_DATE, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+	                     "ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString"},
+	{"net_amount", V_AMOUNT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+	                         "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxBasisTotalAmount"},
+	{"tax_amount", V_AMOUNT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+	                         "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount"},
+	{"total_amount", V_AMOUNT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+	                           "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:GrandTotalAmount"},
+};
+
+#define ZF_AGREEMENT "zf:SpecifiedSupplyChainTradeTransaction/zram:ApplicableSupplyChainTradeAgreement/"
+#define ZF_SETTLEMENT "zf:SpecifiedSupplyChainTradeTransaction/zram:ApplicableSupplyChainTradeSettlement/"
+#define ZF_SUM ZF_SETTLEMENT "zram:SpecifiedTradeSettlementMonetarySummation/"
+
+static const struct path ZF1[] = {
+	{"invoice_number", V_TEXT, "zf:HeaderExchangedDocument/zram:ID"},
+	{"issue_date", V_DATE, "zf:HeaderExchangedDocument/zram:IssueDateTime/zudt:DateTimeString"},
+	{"supplier_name", V_TEXT, ZF_AGREEMENT "zram:SellerTradeParty/zram:Name"},
+	{"supplier_vat_id", V_TEXT, ZF_AGREEMENT "zram:SellerTradeParty/zram:SpecifiedTaxRegistration/zram:ID[@schemeID='VA']"},
+	{"buyer_name", V_TEXT, ZF_AGREEMENT "zram:BuyerTradeParty/zram:Name"},
+	{"currency", V_TEXT, ZF_SETTLEMENT "zram:InvoiceCurrencyCode"},
+	{"iban", V_TEXT, ZF_SETTLEMENT "zram:SpecifiedTradeSettlementPaymentMeans/zram:PayeePartyCreditorFinancialAccount/"
+	                 "zram:IBANID"},
+	{"due_date", V_DATE, ZF_SETTLEMENT "zram:SpecifiedTradePaymentTerms/zram:DueDateDateTime/zudt:DateTimeString"},
+	{"net_amount", V_AMOUNT, ZF_SUM "zram:TaxBasisTotalAmount"},
+	{"tax_amount", V_AMOUNT, ZF_SUM "zram:TaxTotalAmount"},
+	{"total_amount", V_AMOUNT, ZF_SUM "zram:GrandTotalAmount"},
 };
 
 static const struct path UBL[] = {
-    {"invoice_number", V_TEXT, "cbc:ID"},
-    {"issue_date", V_DATE, "cbc:IssueDate"},
-    {"supplier_name", V_TEXT,
-     "cac:AccountingSupplierParty/cac:Party/cac:PartyName/cbc:Name|"
-     "cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"},
-    {"supplier_vat_id", V_TEXT, "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"},
-    {"buyer_name", V_TEXT,
-     "cac:AccountingCustomerParty/cac:Party/cac:PartyName/cbc:Name|"
-     "cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"},
-    {"currency", V_TEXT, "cbc:DocumentCurrencyCode"},
-    {"iban", V_TEXT, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID"},
-    {"due_date", V_DATE, "cbc:DueDate"},
-    {"net_amount", V_AMOUNT, "cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount"},
-    {"tax_amount", V_AMOUNT, "cac:TaxTotal/cbc:TaxAmount"},
-    {"total_amount", V_AMOUNT, "cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount"},
+	{"invoice_number", V_TEXT, "cbc:ID"},
+	{"issue_date", V_DATE, "cbc:IssueDate"},
+	{"supplier_name", V_TEXT, "cac:AccountingSupplierParty/cac:Party/cac:PartyName/cbc:Name|"
+	                          "cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"},
+	{"supplier_vat_id", V_TEXT, "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"},
+	{"buyer_name", V_TEXT, "cac:AccountingCustomerParty/cac:Party/cac:PartyName/cbc:Name|"
+	                       "cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"},
+	{"currency", V_TEXT, "cbc:DocumentCurrencyCode"},
+	{"iban", V_TEXT, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID"},
+	{"due_date", V_DATE, "cbc:DueDate"},
+	{"net_amount", V_AMOUNT, "cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount"},
+	{"tax_amount", V_AMOUNT, "cac:TaxTotal/cbc:TaxAmount"},
+	{"total_amount", V_AMOUNT, "cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount"},
 };
 
 struct syntax {
@@ -85,32 +98,30 @@ struct syntax {
 };
 
 static const struct syntax SYNTAXES[] = {
-    {"cii",
-     "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
-     "CrossIndustryInvoice",
-     CII,
-     G_N_ELEMENTS(CII),
-     "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem",
-     "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax",
-     {{"description", V_TEXT, "ram:SpecifiedTradeProduct/ram:Name"},
-      {"quantity", V_AMOUNT, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"},
-      {"unit_price", V_AMOUNT, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount"},
-      {"amount", V_AMOUNT,
-       "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/"
-       "ram:LineTotalAmount"}},
-     {{"rate", V_AMOUNT, "ram:RateApplicablePercent"}, {"tax", V_AMOUNT, "ram:CalculatedAmount"}}},
-    {"ubl",
-     "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
-     "Invoice",
-     UBL,
-     G_N_ELEMENTS(UBL),
-     "cac:InvoiceLine",
-     "cac:TaxTotal/cac:TaxSubtotal",
-     {{"description", V_TEXT, "cac:Item/cbc:Name"},
-      {"quantity", V_AMOUNT, "cbc:InvoicedQuantity"},
-      {"unit_price", V_AMOUNT, "cac:Price/cbc:PriceAmount"},
-      {"amount", V_AMOUNT, "cbc:LineExtensionAmount"}},
-     {{"rate", V_AMOUNT, "cac:TaxCategory/cbc:Percent"}, {"tax", V_AMOUNT, "cbc:TaxAmount"}}},
+	{"cii", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100", "CrossIndustryInvoice", CII,
+	 G_N_ELEMENTS(CII), "rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem",
+	 "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax",
+	 {{"description", V_TEXT, "ram:SpecifiedTradeProduct/ram:Name"},
+	  {"quantity", V_AMOUNT, "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity"},
+	  {"unit_price", V_AMOUNT, "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount"},
+	  {"amount", V_AMOUNT, "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/"
+	                       "ram:LineTotalAmount"}},
+	 {{"rate", V_AMOUNT, "ram:RateApplicablePercent"}, {"tax", V_AMOUNT, "ram:CalculatedAmount"}}},
+	{"zugferd1", "urn:ferd:CrossIndustryDocument:invoice:1p0", "CrossIndustryDocument", ZF1, G_N_ELEMENTS(ZF1),
+	 "zf:SpecifiedSupplyChainTradeTransaction/zram:IncludedSupplyChainTradeLineItem", ZF_SETTLEMENT "zram:ApplicableTradeTax",
+	 {{"description", V_TEXT, "zram:SpecifiedTradeProduct/zram:Name"},
+	  {"quantity", V_AMOUNT, "zram:SpecifiedSupplyChainTradeDelivery/zram:BilledQuantity"},
+	  {"unit_price", V_AMOUNT, "zram:SpecifiedSupplyChainTradeAgreement/zram:NetPriceProductTradePrice/zram:ChargeAmount"},
+	  {"amount", V_AMOUNT, "zram:SpecifiedSupplyChainTradeSettlement/zram:SpecifiedTradeSettlementMonetarySummation/"
+	                       "zram:LineTotalAmount"}},
+	 {{"rate", V_AMOUNT, "zram:ApplicablePercent"}, {"tax", V_AMOUNT, "zram:CalculatedAmount"}}},
+	{"ubl", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2", "Invoice", UBL, G_N_ELEMENTS(UBL),
+	 "cac:InvoiceLine", "cac:TaxTotal/cac:TaxSubtotal",
+	 {{"description", V_TEXT, "cac:Item/cbc:Name"},
+	  {"quantity", V_AMOUNT, "cbc:InvoicedQuantity"},
+	  {"unit_price", V_AMOUNT, "cac:Price/cbc:PriceAmount"},
+	  {"amount", V_AMOUNT, "cbc:LineExtensionAmount"}},
+	 {{"rate", V_AMOUNT, "cac:TaxCategory/cbc:Percent"}, {"tax", V_AMOUNT, "cbc:TaxAmount"}}},
 };
 
 /* The trimmed text of the first node xpath selects under node, or NULL (g_free). */
@@ -172,10 +183,17 @@ static struct json *list_of(xmlXPathContextPtr ctx, xmlNodePtr root, const char 
 	xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)xpath, ctx);
 	int count = o && o->nodesetval ? MIN(o->nodesetval->nodeNr, EINVOICE_MAX_LINES) : 0;
 	for (int i = 0; i < count; i++) {
-		struct json *it = json_append(list, json_new_object());
-		for (size_t k = 0; k < n; k++)
-			add_value(it, paths[k].field, paths[k].kind,
-			          text_at(ctx, o->nodesetval->nodeTab[i], paths[k].xpath));
+		struct json *it = json_new_object();
+		bool any = false;
+		for (size_t k = 0; k < n; k++) {
+			add_value(it, paths[k].field, paths[k].kind, text_at(ctx, o->nodesetval->nodeTab[i], paths[k].xpath));
+			any |= !json_is_null(json_get(it, paths[k].field));
+		}
+		/* a line that is only a note (ZUGFeRD 1.0 writes such) is no item */
+		if (any)
+			json_append(list, it);
+		else
+			json_free(it);
 	}
 	xmlXPathFreeObject(o);
 	return list;
@@ -203,7 +221,7 @@ enum qerr einvoice_parse(const char *xml, size_t len, struct json **ret, const c
 	const struct syntax *sx = syntax_of(root);
 	if (!sx) {
 		xmlFreeDoc(doc);
-		return qerr_set(reterr, QERR_UNSUPPORTED, "embedded XML is neither a CII nor a UBL invoice");
+		return qerr_set(reterr, QERR_UNSUPPORTED, "embedded XML is not a CII, ZUGFeRD 1.0 or UBL invoice");
 	}
 	xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
 	for (size_t i = 0; i < G_N_ELEMENTS(NS); i++)
@@ -222,7 +240,7 @@ enum qerr einvoice_parse(const char *xml, size_t len, struct json **ret, const c
 
 struct json *einvoice_crosscheck(const struct json *einvoice, const struct json *page)
 {
-	static const char *const fields[] = {"invoice_number", "issue_date", "due_date",    "currency",
+	static const char *const fields[] = {"invoice_number", "issue_date", "due_date", "currency",
 	                                     "net_amount",     "tax_amount", "total_amount"};
 	struct json *check = json_new_object();
 	json_add_string(check, "check", "einvoice_matches_page");
@@ -237,8 +255,8 @@ struct json *einvoice_crosscheck(const struct json *einvoice, const struct json 
 		if (eval_same(a, b))
 			continue;
 		json_append(bad, json_string(fields[i]));
-		g_string_append_printf(reason, "%s%s differs between the embedded invoice and the page",
-		                       reason->len ? "; " : "", fields[i]);
+		g_string_append_printf(reason, "%s%s differs between the embedded invoice and the page", reason->len ? "; " : "",
+		                       fields[i]);
 	}
 	json_add_bool(check, "ok", json_array_size(bad) == 0);
 	json_add_item(check, "fields", bad);

@@ -14,7 +14,7 @@
  * closes or its parent changes, so nothing outlives the worker; a parser whose
  * event socket closes is killed; every parser is reaped, and its exit status
  * and processor time go to the worker that holds it. */
-#include "extractors/internal.h"
+#include "extractors/sandbox_proto.h"
 
 #include <errno.h>
 #include <fcntl.h>

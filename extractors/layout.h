@@ -17,8 +17,8 @@
 
 struct layout_cell {
 	char *text;
-	int page; /* 1-based */
-	int row;  /* index into the page's rows */
+	int page;  /* 1-based */
+	int row;   /* index into the page's rows */
 	bool has_box;
 	struct pdftext_box box;
 };

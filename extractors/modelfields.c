@@ -25,25 +25,19 @@ struct modelfields {
 };
 
 static const char SYSTEM_PROMPT[] =
-    "You read the text of a business document and return its fields as JSON. Copy values exactly as they "
-    "appear; write dates as YYYY-MM-DD and amounts as plain numbers; use null for a field the document does "
-    "not contain. Never guess.";
+	"You read the text of a business document and return its fields as JSON. Copy values exactly as they "
+	"appear; write dates as YYYY-MM-DD and amounts as plain numbers; use null for a field the document does "
+	"not contain. Never guess.";
 
 static enum qerr rt_to_qerr(enum rterror e)
 {
 	switch (e) {
-	case RTERROR_OK:
-		return QERR_OK;
-	case RTERROR_TIMEOUT:
-		return QERR_TIMEOUT;
-	case RTERROR_BUSY:
-		return QERR_BUSY;
-	case RTERROR_NOMEM:
-		return QERR_NOMEM;
-	case RTERROR_IO:
-		return QERR_IO;
-	default:
-		return QERR_MODEL;
+	case RTERROR_OK: return QERR_OK;
+	case RTERROR_TIMEOUT: return QERR_TIMEOUT;
+	case RTERROR_BUSY: return QERR_BUSY;
+	case RTERROR_NOMEM: return QERR_NOMEM;
+	case RTERROR_IO: return QERR_IO;
+	default: return QERR_MODEL;
 	}
 }
 
@@ -55,18 +49,18 @@ enum qerr modelfields_open(const struct modelfields_options *opt, struct modelfi
 	char *err = NULL;
 	enum rterror re;
 	if (opt->model_path && opt->model_path[0]) {
-		struct rt_local_options lo = {
-		    .n_threads = opt->threads,
-		    .n_ctx = mf->context,
-		    .chat_template = opt->chat_template && opt->chat_template[0] ? opt->chat_template : NULL};
+		struct rt_local_options lo = {.n_threads = opt->threads, .n_ctx = mf->context,
+		                              .chat_template = opt->chat_template && opt->chat_template[0]
+		                                                       ? opt->chat_template : NULL,
+		                              .adapters = opt->adapters};
 		re = rt_model_open_local(opt->model_path, &lo, &mf->model, &err);
 	} else {
 		struct rt_remote_options ro = {.base_url = opt->endpoint, .retries = 2};
 		re = rt_model_open_remote(&ro, &mf->model, &err);
 	}
 	if (re) {
-		qerr_set(reterr, rt_to_qerr(re), "model %s: %s",
-		         opt->model_path && opt->model_path[0] ? opt->model_path : opt->endpoint,
+		qerr_set(reterr, rt_to_qerr(re), "model %s: %s", opt->model_path && opt->model_path[0] ? opt->model_path
+		                                                                                     : opt->endpoint,
 		         err ? err : rterror_str(re));
 		free(err);
 		modelfields_close(mf);
@@ -296,14 +290,11 @@ static enum rterror generate_chunk(struct modelfields *mf, const struct doctype 
                                    const struct layout *lay, int first, int *next, struct rt_result **r, char **err)
 {
 	/* Start from about three bytes per token of the context left after the answer. */
-	size_t budget =
-	    (size_t)(mf->context > 2 * MAX_ANSWER_TOKENS ? mf->context - MAX_ANSWER_TOKENS : mf->context / 2) * 3;
+	size_t budget = (size_t)(mf->context > 2 * MAX_ANSWER_TOKENS ? mf->context - MAX_ANSWER_TOKENS : mf->context / 2) * 3;
 	enum rterror re = RTERROR_LIMIT;
 	for (int tries = 0; re == RTERROR_LIMIT && tries < 8 && budget >= 64; tries++, budget /= 2) {
 		g_autofree char *prompt = build_prompt(doc, lay, first, budget, type->name, next);
-		struct rt_request req = {.system = SYSTEM_PROMPT,
-		                         .prompt = prompt,
-		                         .schema = type->schema_text,
+		struct rt_request req = {.system = SYSTEM_PROMPT, .prompt = prompt, .schema = type->schema_text,
 		                         .max_tokens = MAX_ANSWER_TOKENS,
 		                         .time_limit_ms = (int64_t)mf->time_limit_s * 1000};
 		free(*err);
@@ -382,8 +373,7 @@ enum qerr modelfields_extract(struct modelfields *mf, const struct doctype *type
 		int next = first + 1;
 		enum rterror re = generate_chunk(mf, type, doc, lay, first, &next, &r, &err);
 		if (re) {
-			e = qerr_set(reterr, rt_to_qerr(re), "model extraction failed: %s",
-			             err ? err : rterror_str(re));
+			e = qerr_set(reterr, rt_to_qerr(re), "model extraction failed: %s", err ? err : rterror_str(re));
 			free(err);
 			break;
 		}
@@ -440,18 +430,14 @@ enum qerr modelfields_classify(struct modelfields *mf, const struct doctypes *ty
 	const char *t = doc->n_pages > 0 && doc->pages[0].text ? doc->pages[0].text : "";
 	const char *cut = strlen(t) > CLASSIFY_PROMPT ? g_utf8_find_prev_char(t, t + CLASSIFY_PROMPT) : NULL;
 	g_string_append_len(prompt, t, cut ? cut - t : (gssize)strlen(t));
-	struct rt_request req = {.system = SYSTEM_PROMPT,
-	                         .prompt = prompt->str,
-	                         .schema = schema_text,
-	                         .max_tokens = 32,
+	struct rt_request req = {.system = SYSTEM_PROMPT, .prompt = prompt->str, .schema = schema_text, .max_tokens = 32,
 	                         .time_limit_ms = (int64_t)mf->time_limit_s * 1000};
 	struct rt_result *r = NULL;
 	char *err = NULL;
 	enum rterror re = rt_generate(mf->model, &req, &r, &err);
 	g_string_free(prompt, TRUE);
 	if (re) {
-		enum qerr e =
-		    qerr_set(reterr, rt_to_qerr(re), "model classification failed: %s", err ? err : rterror_str(re));
+		enum qerr e = qerr_set(reterr, rt_to_qerr(re), "model classification failed: %s", err ? err : rterror_str(re));
 		free(err);
 		return e;
 	}
@@ -461,8 +447,7 @@ enum qerr modelfields_classify(struct modelfields *mf, const struct doctypes *ty
 	if (d) {
 		ret->type = d->name;
 		size_t s = 0, end = 0;
-		ret->confidence =
-		    r->tokens && value_span(r->text, "document_type", &s, &end) ? span_confidence(r, s, end) : 0.5;
+		ret->confidence = r->tokens && value_span(r->text, "document_type", &s, &end) ? span_confidence(r, s, end) : 0.5;
 	} else if (!e) {
 		e = qerr_set(reterr, QERR_MODEL, "model classification gave no known type");
 	}
@@ -471,7 +456,8 @@ enum qerr modelfields_classify(struct modelfields *mf, const struct doctypes *ty
 	return e;
 }
 
-enum qerr modelfields_invoice(struct modelfields *mf, const struct pdftext_doc *doc, struct json **ret, char **reterr)
+enum qerr modelfields_invoice(struct modelfields *mf, const struct pdftext_doc *doc, struct json **ret,
+                              char **reterr)
 {
 	const struct doctypes *types = NULL;
 	enum qerr e = doctypes_shared(NULL, &types, reterr);

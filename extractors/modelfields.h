@@ -20,9 +20,10 @@ struct pdftext_doc;
 struct modelfields;
 
 struct modelfields_options {
-	const char *model_path;    /* a GGUF file */
-	const char *endpoint;      /* or a remote base URL (when model_path is empty) */
+	const char *model_path; /* a GGUF file */
+	const char *endpoint;   /* or a remote base URL (when model_path is empty) */
 	const char *chat_template; /* NULL/"": from the file */
+	const char *adapters;      /* LoRA adapters of the local model: "FILE[@SCALE], ..." (runtime.h); may be NULL */
 	int threads;
 	int context;
 	int time_limit_s;
@@ -30,8 +31,8 @@ struct modelfields_options {
 
 /* Loads the model once; reuse it for many documents (one thread at a time).
  * *ret owned by the caller; modelfields_close() frees it. */
-enum qerr modelfields_open(const struct modelfields_options *opt, struct modelfields **ret,
-                           char **reterr) QUIRE_MUST_CHECK;
+enum qerr modelfields_open(const struct modelfields_options *opt, struct modelfields **ret, char **reterr)
+	QUIRE_MUST_CHECK;
 void modelfields_close(struct modelfields *mf);
 
 /* Extracts the fields of type from doc (lay: its layout, for the boxes of values;

@@ -8,7 +8,7 @@
  * or, to render, with a status byte and a PNG. It holds no key, no database
  * connection and no descriptor but the channel, /dev/null and its standard
  * error, which is a pipe the worker reads. */
-#include "extractors/internal.h"
+#include "extractors/sandbox_proto.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,6 +15,7 @@
 #include "extractors/doctype.h"
 #include "extractors/layout.h"
 #include "extractors/pdftext.h"
+#include "extractors/reader.h"
 #include "extractors/table.h"
 
 #define MAX_CELL 4096
@@ -25,11 +26,9 @@ static GRegex *amount_re(void)
 {
 	static GRegex *re;
 	if (g_once_init_enter(&re))
-		g_once_init_leave(
-		    &re,
-		    g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2})?"
-		                "|\\d+(?:[.,]\\d{1,2})?)(?!\\d)",
-		                G_REGEX_OPTIMIZE, 0, NULL));
+		g_once_init_leave(&re, g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2}(?:\\d\\d)?)?"
+		                                   "|\\d+(?:[.,]\\d{1,2}(?:\\d\\d)?)?)(?!\\d)",
+		                                   G_REGEX_OPTIMIZE, 0, NULL));
 	return re;
 }
 
@@ -40,12 +39,16 @@ int rules_parse_amount(const char *text, double *ret)
 		return 0;
 	g_autofree char *sign = g_match_info_fetch(mi, 1);
 	g_autofree char *num = g_match_info_fetch(mi, 2);
-	/* The decimal separator is a '.' or ',' followed by one or two digits at the end. */
+	/* The decimal separator is a '.' or ',' followed by one or two digits at the end, or by
+	 * four (unit prices), or the last one where both kinds appear. */
 	size_t len = strlen(num);
 	long dec = -1;
-	for (long i = (long)len - 1; i >= 0 && i >= (long)len - 3; i--)
+	bool dot = strchr(num, '.') != NULL, comma = strchr(num, ',') != NULL;
+	for (long i = (long)len - 1; i >= 0; i--)
 		if (num[i] == '.' || num[i] == ',') {
-			dec = i;
+			long after = (long)len - 1 - i;
+			if (after <= 2 || after == 4 || (dot && comma))
+				dec = i;
 			break;
 		}
 	GString *clean = g_string_new(NULL);
@@ -62,11 +65,11 @@ int rules_parse_amount(const char *text, double *ret)
 }
 
 static const char *const month_names[][12] = {
-    {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"},
-    {"jan", "feb", "mär", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"},
-    {"janv", "févr", "mars", "avr", "mai", "juin", "juil", "août", "sept", "oct", "nov", "déc"},
-    {"jan", "feb", "maa", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
-    {"ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"},
+	{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"},
+	{"jan", "feb", "mär", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"},
+	{"janv", "févr", "mars", "avr", "mai", "juin", "juil", "août", "sept", "oct", "nov", "déc"},
+	{"jan", "feb", "maa", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
+	{"ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"},
 };
 
 static int month_of(const char *word)
@@ -98,10 +101,10 @@ static GRegex **date_res(void)
 	static gsize done;
 	if (g_once_init_enter(&done)) {
 		static const char *const patterns[D_PATTERNS] = {
-		    "(?<!\\d)(\\d{4})-(\\d{1,2})-(\\d{1,2})(?!\\d)",
-		    "(?<!\\d)(\\d{1,2})[./-](\\d{1,2})[./-](\\d{4})(?!\\d)",
-		    "(?<!\\d)(\\d{1,2})\\.?\\s+(?:de\\s+)?(\\p{L}{3,})\\.?,?\\s+(?:de\\s+)?(\\d{4})(?!\\d)",
-		    "(\\p{L}{3,})\\.?\\s+(\\d{1,2}),?\\s+(\\d{4})(?!\\d)",
+			"(?<!\\d)(\\d{4})-(\\d{1,2})-(\\d{1,2})(?!\\d)",
+			"(?<!\\d)(\\d{1,2})[./-](\\d{1,2})[./-](\\d{4})(?!\\d)",
+			"(?<!\\d)(\\d{1,2})\\.?\\s+(?:de\\s+)?(\\p{L}{3,})\\.?,?\\s+(?:de\\s+)?(\\d{4})(?!\\d)",
+			"(\\p{L}{3,})\\.?\\s+(\\d{1,2}),?\\s+(\\d{4})(?!\\d)",
 		};
 		for (int i = 0; i < D_PATTERNS; i++)
 			res[i] = g_regex_new(patterns[i], G_REGEX_OPTIMIZE | G_REGEX_CASELESS, 0, NULL);
@@ -144,8 +147,8 @@ int rules_parse_date(const char *text, char out[11])
 
 const char *rules_currency(const char *text)
 {
-	static const char *const codes[] = {"EUR", "USD", "GBP", "CHF", "SEK", "NOK",
-	                                    "DKK", "PLN", "CZK", "JPY", "CAD", "AUD"};
+	static const char *const codes[] = {"EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK",
+	                                    "PLN", "CZK", "JPY", "CAD", "AUD"};
 	if (!text)
 		return NULL;
 	for (size_t i = 0; i < G_N_ELEMENTS(codes); i++) {
@@ -182,6 +185,7 @@ struct field {
 	GRegex *labels;
 	enum kind kind;
 	struct hit hit;
+	bool read; /* set by the invoice reader; later strategies leave it */
 };
 
 struct ctx {
@@ -191,16 +195,14 @@ struct ctx {
 	struct field *fields;
 	size_t n_fields;
 	GHashTable *owner; /* label cell -> struct field * */
+	bool credit_note;  /* the reader saw one: items' amounts are magnitudes too */
 };
 
 static enum kind kind_of(const struct doctype *t, const char *name, const struct json *hints)
 {
 	const char *k = json_get_string(hints, "kind");
 	if (k)
-		return strcmp(k, "id") == 0       ? K_ID
-		       : strcmp(k, "date") == 0   ? K_DATE
-		       : strcmp(k, "amount") == 0 ? K_AMOUNT
-		                                  : K_TEXT;
+		return strcmp(k, "id") == 0 ? K_ID : strcmp(k, "date") == 0 ? K_DATE : strcmp(k, "amount") == 0 ? K_AMOUNT : K_TEXT;
 	const struct json *p = doctype_property(t, name);
 	g_autofree char *type = json_format(json_get(p, "type"), false);
 	if (json_get_string(p, "format") && strcmp(json_get_string(p, "format"), "date") == 0)
@@ -273,8 +275,7 @@ static struct json *parse_kind(enum kind k, const char *text, double *conf)
 	if (k == K_ID) {
 		static GRegex *re;
 		if (g_once_init_enter(&re))
-			g_once_init_leave(
-			    &re, g_regex_new("^[:#\\s]*([\\p{L}\\p{N}][\\p{L}\\p{N}\\-/._]{0,63})", 0, 0, NULL));
+			g_once_init_leave(&re, g_regex_new("^[:#\\s]*([\\p{L}\\p{N}][\\p{L}\\p{N}\\-/._]{0,63})", 0, 0, NULL));
 		g_autoptr(GMatchInfo) mi = NULL;
 		if (!g_regex_match(re, text, 0, &mi))
 			return NULL;
@@ -345,8 +346,7 @@ static void each_label_hit(struct ctx *c, struct field *f, void (*fn)(struct hit
 		const struct layout_page *pg = &c->lay->pages[p];
 		for (size_t i = 0; i < pg->n_cells; i++) {
 			struct hit h = {0};
-			if (g_hash_table_lookup(c->owner, &pg->cells[i]) == f &&
-			    value_of_label(c, f, &pg->cells[i], &h))
+			if (g_hash_table_lookup(c->owner, &pg->cells[i]) == f && value_of_label(c, f, &pg->cells[i], &h))
 				fn(&h, data);
 		}
 	}
@@ -400,9 +400,7 @@ static void sum_by_rate(GArray *hits, struct hit *ret)
 			conf = MIN(conf, h->confidence);
 		}
 		struct hit *l = &g_array_index(hits, struct hit, hits->len - 1);
-		*ret = (struct hit){.label = l->label,
-		                    .cell = l->cell,
-		                    .value = json_number(round(sum * 100) / 100),
+		*ret = (struct hit){.label = l->label, .cell = l->cell, .value = json_number(round(sum * 100) / 100),
 		                    .confidence = conf * 0.95};
 	}
 	g_hash_table_destroy(last);
@@ -434,6 +432,7 @@ static struct field *field_named(struct ctx *c, const char *name)
 			return &c->fields[i];
 	return NULL;
 }
+
 
 static void set_hit(struct field *f, const struct layout_cell *cell, struct json *value, double conf)
 {
@@ -536,8 +535,7 @@ static void find_pattern(struct ctx *c, struct field *f)
 			g_autoptr(GMatchInfo) mi = NULL;
 			if (strlen(pg->cells[i].text) > MAX_CELL)
 				continue;
-			for (g_regex_match(re, pg->cells[i].text, 0, &mi); g_match_info_matches(mi);
-			     g_match_info_next(mi, NULL)) {
+			for (g_regex_match(re, pg->cells[i].text, 0, &mi); g_match_info_matches(mi); g_match_info_next(mi, NULL)) {
 				g_autofree char *m = g_match_info_fetch(mi, 0);
 				GString *v = g_string_new(NULL);
 				for (const char *s = m; *s; s++)
@@ -547,8 +545,7 @@ static void find_pattern(struct ctx *c, struct field *f)
 					g_string_free(v, TRUE);
 					continue;
 				}
-				set_hit(f, &pg->cells[i], json_string(v->str),
-				        (iban ? 0.95 : 0.85) * ocr_factor(c, p + 1));
+				set_hit(f, &pg->cells[i], json_string(v->str), (iban ? 0.95 : 0.85) * ocr_factor(c, p + 1));
 				g_string_free(v, TRUE);
 				return;
 			}
@@ -698,6 +695,13 @@ static void find_table(struct ctx *c, struct field *f)
 	                          anchored(json_get_string(f->hints, "stop"))};
 	const struct layout_cell *first = NULL;
 	struct json *items = table_items(c->lay, &spec, &first);
+	for (size_t i = 0; c->credit_note && i < json_array_size(items); i++)
+		for (size_t k = 0; k < n; k++) {
+			double v = 0;
+			struct json *o = json_array_at(items, i);
+			if (cols[k].number && json_get_number(o, cols[k].key, &v) && v < 0)
+				json_set_item(o, cols[k].key, json_number(-v));
+		}
 	if (items)
 		set_hit(f, first, items, 0.85 * ocr_factor(c, first ? first->page : 1));
 	for (size_t i = 0; i < n; i++)
@@ -733,8 +737,7 @@ static bool too_long(const struct doctype *t, const struct field *f)
 {
 	const char *s = json_string_value(f->hit.value);
 	double max = 0;
-	return s && json_get_number(doctype_property(t, f->name), "maxLength", &max) &&
-	       g_utf8_strlen(s, -1) > (glong)max;
+	return s && json_get_number(doctype_property(t, f->name), "maxLength", &max) && g_utf8_strlen(s, -1) > (glong)max;
 }
 
 static void emit(const struct doctype *type, struct json *fields, const struct field *f)
@@ -774,15 +777,51 @@ static int order_of(const struct field *f)
 	return 1;
 }
 
+static void take(struct ctx *c, const char *name, const struct reader_value *v)
+{
+	struct field *f = field_named(c, name);
+	if (!f || !v->set)
+		return;
+	double conf = v->confidence * (v->cell ? ocr_factor(c, v->cell->page) : 1.0);
+	set_hit(f, v->cell, v->text ? json_string(v->text) : json_number(round(v->number * 100) / 100), conf);
+	f->read = true;
+}
+
+/* The invoice reader's fields (reader.h) replace the labelled ones where it found a value. */
+static void read_invoice(struct ctx *c)
+{
+	struct reader_invoice r;
+	reader_invoice_read(c->lay, &r);
+	take(c, "invoice_number", &r.number);
+	take(c, "issue_date", &r.issue_date);
+	take(c, "due_date", &r.due_date);
+	take(c, "supplier_name", &r.supplier);
+	take(c, "buyer_name", &r.buyer);
+	take(c, "currency", &r.currency);
+	take(c, "net_amount", &r.net);
+	take(c, "tax_amount", &r.tax);
+	take(c, "total_amount", &r.total);
+	struct field *tl = field_named(c, "tax_lines");
+	if (tl && r.n_tax_lines > 0) {
+		struct json *list = json_new_array();
+		for (size_t i = 0; i < r.n_tax_lines; i++) {
+			struct json *o = json_append(list, json_new_object());
+			json_add_number(o, "rate", r.tax_lines[i].rate);
+			json_add_number(o, "tax", round(r.tax_lines[i].tax * 100) / 100);
+		}
+		set_hit(tl, r.tax.cell, list, r.tax.confidence);
+		tl->read = true;
+	}
+	c->credit_note = r.credit_note;
+	reader_invoice_done(&r);
+}
+
 enum qerr rules_extract(const struct doctype *type, const struct pdftext_doc *doc, const struct layout *lay,
                         struct json **ret, char **reterr)
 {
 	(void)reterr;
 	const struct json *names = doctype_fields(type);
-	struct ctx c = {.type = type,
-	                .doc = doc,
-	                .lay = lay,
-	                .n_fields = json_array_size(names),
+	struct ctx c = {.type = type, .doc = doc, .lay = lay, .n_fields = json_array_size(names),
 	                .owner = g_hash_table_new(NULL, NULL)};
 	c.fields = g_new0(struct field, MAX(c.n_fields, 1));
 	for (size_t i = 0; i < c.n_fields; i++) {
@@ -793,10 +832,14 @@ enum qerr rules_extract(const struct doctype *type, const struct pdftext_doc *do
 		f->labels = label_regex(json_get_string(f->hints, "labels"));
 	}
 	assign_labels(&c);
-	for (int pass = 0; pass < 2; pass++)
+	const char *reader = json_get_string(type->hints, "reader");
+	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < c.n_fields; i++)
-			if (order_of(&c.fields[i]) == pass)
+			if (order_of(&c.fields[i]) == pass && !c.fields[i].read)
 				find_field(&c, &c.fields[i]);
+		if (pass == 0 && reader && strcmp(reader, "invoice") == 0)
+			read_invoice(&c);
+	}
 	struct json *root = json_new_object();
 	json_add_string(root, "document_type", type->name);
 	json_add_string(root, "method", "rules");

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "extractors/internal.h"
+#include "extractors/sandbox_proto.h"
 #include "extractors/pdftext.h"
 
 #define SANDBOX_MAX_REPLY ((size_t)PDFTEXT_MAX_TEXT * 4 + ((size_t)64 << 20))

@@ -38,22 +38,11 @@ static bool full_match(const char *pattern, const char *text)
 bool validate_vat_id(const char *v)
 {
 	static const char *const formats[][2] = {
-	    {"AT", "^ATU\\d{8}$"},
-	    {"BE", "^BE[01]\\d{9}$"},
-	    {"DE", "^DE\\d{9}$"},
-	    {"DK", "^DK\\d{8}$"},
-	    {"ES", "^ES[0-9A-Z]\\d{7}[0-9A-Z]$"},
-	    {"FI", "^FI\\d{8}$"},
-	    {"FR", "^FR[0-9A-HJ-NP-Z]{2}\\d{9}$"},
-	    {"GB", "^GB(?:\\d{9}|\\d{12}|GD\\d{3}|HA\\d{3})$"},
-	    {"IE", "^IE\\d[0-9A-Z+*]\\d{5}[A-Z]{1,2}$"},
-	    {"IT", "^IT\\d{11}$"},
-	    {"LU", "^LU\\d{8}$"},
-	    {"NL", "^NL\\d{9}B\\d{2}$"},
-	    {"PL", "^PL\\d{10}$"},
-	    {"PT", "^PT\\d{9}$"},
-	    {"SE", "^SE\\d{10}01$"},
-	    {"CH", "^CHE\\d{9}(?:MWST|TVA|IVA)?$"},
+		{"AT", "^ATU\\d{8}$"}, {"BE", "^BE[01]\\d{9}$"}, {"DE", "^DE\\d{9}$"}, {"DK", "^DK\\d{8}$"},
+		{"ES", "^ES[0-9A-Z]\\d{7}[0-9A-Z]$"}, {"FI", "^FI\\d{8}$"}, {"FR", "^FR[0-9A-HJ-NP-Z]{2}\\d{9}$"},
+		{"GB", "^GB(?:\\d{9}|\\d{12}|GD\\d{3}|HA\\d{3})$"}, {"IE", "^IE\\d[0-9A-Z+*]\\d{5}[A-Z]{1,2}$"},
+		{"IT", "^IT\\d{11}$"}, {"LU", "^LU\\d{8}$"}, {"NL", "^NL\\d{9}B\\d{2}$"}, {"PL", "^PL\\d{10}$"},
+		{"PT", "^PT\\d{9}$"}, {"SE", "^SE\\d{10}01$"}, {"CH", "^CHE\\d{9}(?:MWST|TVA|IVA)?$"},
 	};
 	if (!v || strlen(v) < 4 || strlen(v) > 20)
 		return false;
@@ -115,8 +104,7 @@ static void check_sums(const struct json *v, struct json *checks)
 	size_t n = 0;
 	if (num(v, "net_amount", &net) && num(v, "tax_amount", &tax) && num(v, "total_amount", &total)) {
 		bool ok = fabs(net + tax - total) < CENT;
-		g_autofree char *r =
-		    g_strdup_printf("net %.2f + tax %.2f = %.2f, total %.2f", net, tax, net + tax, total);
+		g_autofree char *r = g_strdup_printf("net %.2f + tax %.2f = %.2f, total %.2f", net, tax, net + tax, total);
 		add_check(checks, "totals", ok, "net_amount,tax_amount,total_amount", r);
 	}
 	if (sum_of(json_get(v, "line_items"), "amount", &s, &n) && num(v, "net_amount", &net)) {
@@ -152,10 +140,9 @@ static void check_line_arithmetic(const struct json *v, struct json *checks)
 	}
 	if (!checked)
 		return;
-	g_autofree char *r =
-	    bad ? g_strdup_printf("%zu of %zu lines: quantity x unit price is not the amount (line %zu first)", bad,
-	                          checked, first_bad)
-	        : g_strdup_printf("%zu lines: quantity x unit price = amount", checked);
+	g_autofree char *r = bad ? g_strdup_printf("%zu of %zu lines: quantity x unit price is not the amount (line %zu first)",
+	                                           bad, checked, first_bad)
+	                         : g_strdup_printf("%zu lines: quantity x unit price = amount", checked);
 	add_check(checks, "line_item_arithmetic", bad == 0, "line_items", r);
 }
 
@@ -172,8 +159,8 @@ static void check_order(const struct json *v, struct json *checks, const char *a
 
 static void check_formats(const struct json *v, struct json *checks)
 {
-	static const char *const dates[] = {"issue_date",     "due_date",       "date",          "date_of_birth",
-	                                    "admission_date", "discharge_date", "effective_date"};
+	static const char *const dates[] = {"issue_date", "due_date", "date", "date_of_birth", "admission_date",
+	                                    "discharge_date", "effective_date"};
 	for (size_t i = 0; i < G_N_ELEMENTS(dates); i++) {
 		const char *d = json_get_string(v, dates[i]);
 		if (d && !validate_date(d)) {
@@ -188,8 +175,7 @@ static void check_formats(const struct json *v, struct json *checks)
 	const char *vat = json_get_string(v, "supplier_vat_id");
 	if (vat)
 		add_check(checks, "vat_id", validate_vat_id(vat), "supplier_vat_id",
-		          validate_vat_id(vat) ? "matches its country's format"
-		                               : "not in a known country's VAT number format");
+		          validate_vat_id(vat) ? "matches its country's format" : "not in a known country's VAT number format");
 	const struct json *diags = json_get(v, "diagnoses");
 	size_t bad = 0;
 	for (size_t i = 0; i < json_array_size(diags); i++)

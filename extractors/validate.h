@@ -22,4 +22,4 @@ struct json *validate_values(const struct json *values);
 bool validate_iban(const char *iban);     /* without spaces */
 bool validate_vat_id(const char *vat_id); /* with its country prefix, without spaces */
 bool validate_icd10(const char *code);
-bool validate_date(const char *iso); /* YYYY-MM-DD, a real day */
+bool validate_date(const char *iso);      /* YYYY-MM-DD, a real day */

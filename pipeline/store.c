@@ -19,18 +19,15 @@
 
 /* Originals can be large: they are sealed as a chunked secretstream, which detects
  * truncated, reordered and extended ciphertexts. Small payloads are one AEAD box. */
-static bool streamed(const char *purpose)
-{
-	return strcmp(purpose, "original") == 0;
-}
+static bool streamed(const char *purpose) { return strcmp(purpose, "original") == 0; }
 
 enum qerr store_check_pdf(const void *pdf, size_t len, size_t max_bytes, char **reterr)
 {
 	if (len == 0)
 		return qerr_set(reterr, QERR_EMPTY, "the file is empty");
 	if (len > max_bytes)
-		return qerr_set(reterr, QERR_TOO_LARGE, "the file has %zu bytes; the limit is %zu (limits.max_file_mb)",
-		                len, max_bytes);
+		return qerr_set(reterr, QERR_TOO_LARGE, "the file has %zu bytes; the limit is %zu (limits.max_file_mb)", len,
+		                max_bytes);
 	if (!pdftext_looks_like_pdf(pdf, len))
 		return qerr_set(reterr, QERR_NOT_PDF, "the file is not a PDF (it does not start with %%PDF-)");
 	return QERR_OK;
@@ -85,8 +82,8 @@ static enum qerr active_version(struct db *db, int32_t *ret, char **reterr)
 }
 
 /* mac NULL: a placeholder until the content is known (see the top of the file). */
-static enum qerr insert_document(struct db *db, const struct vault *v, const struct vault_dek *dek, const uint8_t *mac,
-                                 size_t len, int64_t *ret_id, char **reterr)
+static enum qerr insert_document(struct db *db, const struct vault *v, const struct vault_dek *dek,
+                                 const uint8_t *mac, size_t len, int64_t *ret_id, char **reterr)
 {
 	int32_t version = 0;
 	enum qerr e = active_version(db, &version, reterr);
@@ -113,7 +110,8 @@ static enum qerr insert_document(struct db *db, const struct vault *v, const str
 	g_snprintf(sid, sizeof sid, "%lld", (long long)id);
 	g_snprintf(ssize, sizeof ssize, "%zu", len);
 	g_snprintf(sver, sizeof sver, "%d", (int)version);
-	struct db_param p[5] = {DB_TEXT(sid), DB_TEXT(ssize), DB_BIN(mac, mlen), DB_BIN(wrapped, wlen), DB_TEXT(sver)};
+	struct db_param p[5] = {DB_TEXT(sid), DB_TEXT(ssize), DB_BIN(mac, mlen), DB_BIN(wrapped, wlen),
+	                        DB_TEXT(sver)};
 	e = db_query(db,
 	             "INSERT INTO documents (id, size_bytes, content_mac, wrapped_key, key_version)"
 	             " VALUES ($1::bigint, $2::bigint, $3, $4, $5::int)",
@@ -155,7 +153,7 @@ struct store_writer {
 	struct db *db;
 	const struct vault *v;
 	struct store_writer_options o;
-	char *run_at, *doc_type;   /* copies behind o */
+	char *run_at, *doc_type; /* copies behind o */
 	struct vault_buf password; /* guarded copy of o.password (o.password points into it) */
 	struct vault_dek *dek;
 	struct vault_stream *stream;
@@ -166,7 +164,7 @@ struct store_writer {
 	size_t fill;
 	uint8_t *sealed; /* one sealed chunk */
 	uint64_t total;
-	int chunks;   /* chunk rows stored */
+	int chunks; /* chunk rows stored */
 	bool checked; /* the signature was looked for */
 };
 
@@ -239,10 +237,8 @@ enum qerr store_writer_open(struct db *db, const struct vault *v, const struct s
 	g_snprintf(w->sid, sizeof w->sid, "%lld", (long long)w->id);
 	struct db_param p[2] = {DB_TEXT(w->sid), DB_BIN(header, sizeof header)};
 	if (!e)
-		e = db_query(db,
-		             "INSERT INTO payloads (document_id, purpose, sealed, chunks) VALUES ($1::bigint,"
-		             " 'original', $2, 0)",
-		             2, p, NULL, reterr);
+		e = db_query(db, "INSERT INTO payloads (document_id, purpose, sealed, chunks) VALUES ($1::bigint,"
+		             " 'original', $2, 0)", 2, p, NULL, reterr);
 	if (e) {
 		store_writer_abort(w);
 		return e;
@@ -260,10 +256,8 @@ static enum qerr writer_flush(struct store_writer *w, bool final, char **reterr)
 	char seq[16];
 	g_snprintf(seq, sizeof seq, "%d", w->chunks + 1);
 	struct db_param p[3] = {DB_TEXT(w->sid), DB_TEXT(seq), DB_BIN(w->sealed, w->fill + VAULT_STREAM_ABYTES)};
-	e = db_query(w->db,
-	             "INSERT INTO payload_chunks (document_id, purpose, version, seq, sealed) VALUES"
-	             " ($1::bigint, 'original', 1, $2::int, $3)",
-	             3, p, NULL, reterr);
+	e = db_query(w->db, "INSERT INTO payload_chunks (document_id, purpose, version, seq, sealed) VALUES"
+	             " ($1::bigint, 'original', 1, $2::int, $3)", 3, p, NULL, reterr);
 	if (e)
 		return e;
 	w->chunks++;
@@ -286,8 +280,8 @@ enum qerr store_writer_write(struct store_writer *w, const void *data, size_t le
 {
 	const uint8_t *in = data;
 	if (len > w->o.max_bytes - MIN(w->total, w->o.max_bytes))
-		return qerr_set(reterr, QERR_TOO_LARGE,
-		                "the file is larger than the limit of %zu bytes (limits.max_file_mb)", w->o.max_bytes);
+		return qerr_set(reterr, QERR_TOO_LARGE, "the file is larger than the limit of %zu bytes (limits.max_file_mb)",
+		                w->o.max_bytes);
 	while (len) {
 		if (w->fill == VAULT_STREAM_CHUNK) {
 			enum qerr e = writer_flush(w, false, reterr);
@@ -310,10 +304,7 @@ enum qerr store_writer_write(struct store_writer *w, const void *data, size_t le
 	return QERR_OK;
 }
 
-uint64_t store_writer_size(const struct store_writer *w)
-{
-	return w->total;
-}
+uint64_t store_writer_size(const struct store_writer *w) { return w->total; }
 
 /* The stream is complete: the real hash, size and chunk count, then the rest of a submission. */
 static enum qerr writer_complete(struct store_writer *w, const uint8_t mac[VAULT_HASH_BYTES], const char *filename,
@@ -323,15 +314,12 @@ static enum qerr writer_complete(struct store_writer *w, const uint8_t mac[VAULT
 	g_snprintf(size, sizeof size, "%llu", (unsigned long long)w->total);
 	g_snprintf(chunks, sizeof chunks, "%d", w->chunks);
 	struct db_param p[3] = {DB_TEXT(w->sid), DB_BIN(mac, VAULT_HASH_BYTES), DB_TEXT(size)};
-	enum qerr e =
-	    db_query(w->db, "UPDATE documents SET content_mac = $2, size_bytes = $3::bigint WHERE id = $1::bigint", 3,
-	             p, NULL, reterr);
+	enum qerr e = db_query(w->db, "UPDATE documents SET content_mac = $2, size_bytes = $3::bigint WHERE id = $1::bigint",
+	                       3, p, NULL, reterr);
 	struct db_param q[2] = {DB_TEXT(w->sid), DB_TEXT(chunks)};
 	if (!e)
-		e = db_query(w->db,
-		             "UPDATE payloads SET chunks = $2::int WHERE document_id = $1::bigint"
-		             " AND purpose = 'original' AND version = 1",
-		             2, q, NULL, reterr);
+		e = db_query(w->db, "UPDATE payloads SET chunks = $2::int WHERE document_id = $1::bigint"
+		             " AND purpose = 'original' AND version = 1", 2, q, NULL, reterr);
 	if (!e)
 		e = store_put(w->db, w->dek, w->id, "filename", filename, strlen(filename), reterr);
 	if (!e && w->o.doc_type)
@@ -343,7 +331,8 @@ static enum qerr writer_complete(struct store_writer *w, const uint8_t mac[VAULT
 	return e;
 }
 
-enum qerr store_writer_finish(struct store_writer *w, const char *filename, struct store_submitted *ret, char **reterr)
+enum qerr store_writer_finish(struct store_writer *w, const char *filename, struct store_submitted *ret,
+                              char **reterr)
 {
 	uint8_t mac[VAULT_HASH_BYTES];
 	enum qerr e = w->total ? QERR_OK : qerr_set(reterr, QERR_EMPTY, "the file is empty");
@@ -414,12 +403,8 @@ static enum qerr submit_tx(struct db *db, const struct vault *v, const char *fil
 	if (key)
 		e = store_set_key(db, v, ret->doc_id, key, reterr);
 	if (!e) {
-		struct audit_event ev = {.actor = actor,
-		                         .action = "document.submitted",
-		                         .object_type = "document",
-		                         .object_id = ret->doc_id,
-		                         .outcome = "ok",
-		                         .client = "cli"};
+		struct audit_event ev = {.actor = actor, .action = "document.submitted", .object_type = "document",
+		                         .object_id = ret->doc_id, .outcome = "ok", .client = "cli"};
 		e = audit_append(db, &ev, reterr);
 	}
 	return e;
@@ -437,8 +422,8 @@ static enum qerr key_mac_of(const struct vault *v, const char *key, uint8_t out[
 {
 	size_t klen = strlen(key);
 	if (klen > STORE_MAX_IDEMPOTENCY_KEY)
-		return qerr_set(reterr, QERR_BAD_INPUT, "the idempotency key has %zu bytes; at most %d are accepted",
-		                klen, STORE_MAX_IDEMPOTENCY_KEY);
+		return qerr_set(reterr, QERR_BAD_INPUT, "the idempotency key has %zu bytes; at most %d are accepted", klen,
+		                STORE_MAX_IDEMPOTENCY_KEY);
 	g_autofree char *tagged = g_strconcat("idempotency-key:", key, NULL);
 	vault_keyed_hash(v, tagged, strlen(tagged), out);
 	return QERR_OK;
@@ -517,8 +502,8 @@ enum qerr store_dek(struct db *db, const struct vault *v, int64_t doc_id, struct
 	g_snprintf(sid, sizeof sid, "%lld", (long long)doc_id);
 	struct db_param p[1] = {DB_TEXT(sid)};
 	struct db_res *res = NULL;
-	enum qerr e =
-	    db_query(db, "SELECT wrapped_key, key_version FROM documents WHERE id = $1::bigint", 1, p, &res, reterr);
+	enum qerr e = db_query(db, "SELECT wrapped_key, key_version FROM documents WHERE id = $1::bigint", 1, p, &res,
+	                       reterr);
 	if (e)
 		return e;
 	if (db_res_rows(res) != 1) {
@@ -544,11 +529,10 @@ static enum qerr put_row(struct db *db, int64_t doc_id, const char *purpose, int
 	g_snprintf(ver, sizeof ver, "%d", (int)version);
 	struct db_param p[4] = {DB_TEXT(sid), DB_TEXT(purpose), DB_TEXT(ver), DB_BIN(sealed, slen)};
 	g_autofree char *sql = g_strdup_printf(
-	    "INSERT INTO payloads (document_id, purpose, version, sealed, layout) VALUES ($1::bigint, $2, $3::int, $4, "
-	    "2)%s",
-	    replace ? " ON CONFLICT (document_id, purpose, version) DO UPDATE SET sealed = EXCLUDED.sealed,"
-	              " chunks = NULL, layout = 2, created_at = now()"
-	            : "");
+		"INSERT INTO payloads (document_id, purpose, version, sealed, layout) VALUES ($1::bigint, $2, $3::int, $4, 2)%s",
+		replace ? " ON CONFLICT (document_id, purpose, version) DO UPDATE SET sealed = EXCLUDED.sealed,"
+		          " chunks = NULL, layout = 2, created_at = now()"
+		        : "");
 	return db_query(db, sql, 4, p, NULL, reterr);
 }
 
@@ -557,9 +541,8 @@ enum qerr store_put(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 {
 	g_autofree uint8_t *sealed = NULL;
 	size_t slen = 0;
-	enum qerr e = streamed(purpose)
-	                  ? vault_stream_seal(dek, doc_id, purpose, data, len, &sealed, &slen, reterr)
-	                  : vault_seal_version(dek, doc_id, purpose, 1, data, len, &sealed, &slen, reterr);
+	enum qerr e = streamed(purpose) ? vault_stream_seal(dek, doc_id, purpose, data, len, &sealed, &slen, reterr)
+	                                : vault_seal_version(dek, doc_id, purpose, 1, data, len, &sealed, &slen, reterr);
 	if (!e)
 		e = put_row(db, doc_id, purpose, 1, sealed, slen, true, reterr);
 	return e;
@@ -598,8 +581,8 @@ static enum qerr get_chunks(struct db *db, const struct vault_dek *dek, int64_t 
 		dense = db_res_int(res, r, 0) == r + 1;
 	if (!dense) {
 		db_res_free(res);
-		return qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is incomplete (%d of %lld chunks)",
-		                purpose, (long long)doc_id, rows, (long long)chunks);
+		return qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is incomplete (%d of %lld chunks)", purpose,
+		                (long long)doc_id, rows, (long long)chunks);
 	}
 	GByteArray *all = g_byte_array_new();
 	g_byte_array_append(all, header, (guint)hlen);
@@ -607,8 +590,7 @@ static enum qerr get_chunks(struct db *db, const struct vault_dek *dek, int64_t 
 		size_t n = 0;
 		g_autofree uint8_t *c = db_res_bytea(res, r, 1, &n);
 		if (!c || all->len + n > VAULT_MAX_PAYLOAD + VAULT_MAX_PAYLOAD / 64)
-			e = qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is unreadable", purpose,
-			             (long long)doc_id);
+			e = qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is unreadable", purpose, (long long)doc_id);
 		else
 			g_byte_array_append(all, c, (guint)n);
 	}
@@ -668,13 +650,12 @@ enum qerr store_get(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 	bool layout2 = db_res_int(res, 0, 3) >= 2;
 	db_res_free(res);
 	if (!sealed)
-		return qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is unreadable", purpose,
-		                (long long)doc_id);
+		return qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is unreadable", purpose, (long long)doc_id);
 	if (chunked && streamed(purpose))
 		return get_chunks(db, dek, doc_id, purpose, version, sealed, slen, chunks, ret, reterr);
 	if (chunked)
-		return qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is chunked, which it never is",
-		                purpose, (long long)doc_id);
+		return qerr_set(reterr, QERR_CRYPTO, "stored %s of document %lld is chunked, which it never is", purpose,
+		                (long long)doc_id);
 	if (streamed(purpose))
 		return vault_stream_unseal(dek, doc_id, purpose, sealed, slen, ret, reterr);
 	if (layout2)

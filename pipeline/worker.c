@@ -19,6 +19,7 @@
 #include "extractors/sandbox.h"
 #include "pipeline/counters.h"
 #include "pipeline/queue.h"
+#include "pipeline/learned.h"
 #include "pipeline/store.h"
 
 #define MAX_THREADS QUEUE_MAX_HEARTBEAT
@@ -52,25 +53,16 @@ struct pool {
 	GMutex model_lock;
 	struct slot *slots;
 	int n;
-	int live;                     /* job threads still running, under lock */
-	struct worker_stats stats;    /* under lock */
-	enum qerr fatal;              /* under lock */
-	char *fatal_msg;              /* under lock */
+	int live; /* job threads still running, under lock */
+	struct worker_stats stats; /* under lock */
+	enum qerr fatal;            /* under lock */
+	char *fatal_msg;            /* under lock */
 	gint64 next_reap, next_prune; /* keeper chores (or the single thread's, when borrowed) */
 };
 
-static bool stop_requested(const struct pool *p)
-{
-	return p->stop && *p->stop;
-}
-static bool halted(struct pool *p)
-{
-	return g_atomic_int_get(&p->halt) != 0;
-}
-static bool stopping(struct pool *p)
-{
-	return stop_requested(p) || halted(p);
-}
+static bool stop_requested(const struct pool *p) { return p->stop && *p->stop; }
+static bool halted(struct pool *p) { return g_atomic_int_get(&p->halt) != 0; }
+static bool stopping(struct pool *p) { return stop_requested(p) || halted(p); }
 
 static void set_fatal(struct pool *p, enum qerr e, const char *msg)
 {
@@ -112,8 +104,8 @@ static enum qerr open_conn(const char *conninfo, bool listen, struct db **ret, c
 
 /* Opens *db, retrying with capped exponential backoff and jitter while quit() is false.
  * The database being away is the normal case here (a restart), not an error. */
-static enum qerr connect_retry(struct pool *p, struct db **db, bool listen, const char *who,
-                               bool (*quit)(struct pool *), char **reterr)
+static enum qerr connect_retry(struct pool *p, struct db **db, bool listen, const char *who, bool (*quit)(struct pool *),
+                               char **reterr)
 {
 	int delay = RECONNECT_FIRST_MS;
 	bool told = false;
@@ -137,12 +129,8 @@ static enum qerr connect_retry(struct pool *p, struct db **db, bool listen, cons
 static enum qerr audit_job(struct db *db, const struct job *job, const char *action, const char *outcome,
                            const char *detail, char **reterr)
 {
-	struct audit_event ev = {.actor = "system:worker",
-	                         .action = action,
-	                         .object_type = "document",
-	                         .object_id = job->document_id,
-	                         .outcome = outcome,
-	                         .client = "worker",
+	struct audit_event ev = {.actor = "system:worker", .action = action, .object_type = "document",
+	                         .object_id = job->document_id, .outcome = outcome, .client = "worker",
 	                         .detail = detail};
 	return audit_append(db, &ev, reterr);
 }
@@ -165,12 +153,9 @@ static enum qerr save_result(struct db *db, const struct vault_dek *dek, const s
 		g_snprintf(conf, sizeof conf, "%.3f", c);
 	if (json_get_number(result, "auto_approve", &t))
 		g_snprintf(threshold, sizeof threshold, "%.3f", t);
-	struct db_param p[6] = {DB_TEXT(sid),
-	                        DB_TEXT(type ? type : "unknown"),
-	                        DB_TEXT(pages),
+	struct db_param p[6] = {DB_TEXT(sid), DB_TEXT(type ? type : "unknown"), DB_TEXT(pages),
 	                        DB_TEXT(review && strcmp(review, "approved") == 0 ? "true" : "false"),
-	                        DB_TEXT(conf[0] ? conf : NULL),
-	                        DB_TEXT(threshold[0] ? threshold : NULL)};
+	                        DB_TEXT(conf[0] ? conf : NULL), DB_TEXT(threshold[0] ? threshold : NULL)};
 	enum qerr e = db_begin(db, reterr);
 	/* The fence first: a worker that lost its lease writes nothing. */
 	if (!e)
@@ -204,14 +189,8 @@ static bool lease_lost(struct slot *s)
 	return lost;
 }
 
-static bool give_up_job(struct pool *p)
-{
-	return halted(p);
-}
-static bool give_up_idle(struct pool *p)
-{
-	return stopping(p);
-}
+static bool give_up_job(struct pool *p) { return halted(p); }
+static bool give_up_idle(struct pool *p) { return stopping(p); }
 
 /* Drops a broken connection and opens a new one (not when borrowed: that error is final). */
 static enum qerr slot_reconnect(struct slot *s, bool in_job, char **reterr)
@@ -244,6 +223,16 @@ static enum qerr save_retrying(struct slot *s, const struct vault_dek *dek, cons
 	return e;
 }
 
+/* Corrections remembered for the supplier, read on the job's own connection; none on an error. */
+static struct json *slot_learned(void *ctx, char *const *keys)
+{
+	struct slot *s = ctx;
+	struct json *hints = NULL;
+	if (learned_lookup(s->db, s->pool->v, keys, &hints, NULL) != QERR_OK)
+		return NULL;
+	return hints;
+}
+
 static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 {
 	struct pool *p = s->pool;
@@ -266,6 +255,7 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 	struct extract_options xo = p->opt->extract;
 	xo.doc_type = given;
 	xo.password = password.data ? (const char *)password.data : NULL; /* never logged */
+	xo.learned = (struct extract_learned){slot_learned, s};
 	if (!e) {
 		/* The model serves one thread at a time; parsing alone needs no lock. */
 		if (p->opt->extract.model)
@@ -288,7 +278,8 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 	return e;
 }
 
-static enum qerr record_failure(struct db *db, const struct job *job, enum qerr cause, const char *msg, char **reterr)
+static enum qerr record_failure(struct db *db, const struct job *job, enum qerr cause, const char *msg,
+                                char **reterr)
 {
 	char sid[24];
 	g_snprintf(sid, sizeof sid, "%lld", (long long)job->id);
@@ -311,7 +302,8 @@ static enum qerr record_failure(struct db *db, const struct job *job, enum qerr 
 	return e;
 }
 
-static enum qerr claim(struct db *db, const struct worker_options *opt, struct job *job, bool *found, char **reterr)
+static enum qerr claim(struct db *db, const struct worker_options *opt, struct job *job, bool *found,
+                       char **reterr)
 {
 	enum qerr e = db_begin(db, reterr);
 	if (!e)
@@ -357,8 +349,8 @@ static void fail_job(struct slot *s, const struct job *job, enum qerr pe, const 
 	if (e == QERR_DB_UNAVAILABLE && !s->pool->borrowed && !slot_reconnect(s, true, NULL))
 		e = record_failure(s->db, job, pe, err, &ferr);
 	if (e)
-		log_job(LOG_LEVEL_WARN, job->id, job->attempt,
-		        "could not record the failure: %s, the lease will expire", ferr ? ferr : qerr_str(e));
+		log_job(LOG_LEVEL_WARN, job->id, job->attempt, "could not record the failure: %s, the lease will expire",
+		        ferr ? ferr : qerr_str(e));
 }
 
 static void run_job(struct slot *s, const struct job *job)
@@ -537,15 +529,14 @@ static void release_all(struct pool *p, struct db **db)
 	int n = in_flight(p, jobs, slot_of);
 	for (int i = 0; i < n; i++) {
 		g_autofree char *err = NULL;
-		enum qerr e =
-		    *db ? queue_release(*db, &jobs[i], "released at worker shutdown", &err) : QERR_DB_UNAVAILABLE;
+		enum qerr e = *db ? queue_release(*db, &jobs[i], "released at worker shutdown", &err) : QERR_DB_UNAVAILABLE;
 		mark_lost(p, slot_of[i], jobs[i].id);
 		if (!e) {
 			count(p, &p->stats.released);
 			log_job(LOG_LEVEL_INFO, jobs[i].id, jobs[i].attempt, "released to the queue at shutdown%s", "");
 		} else {
-			log_job(LOG_LEVEL_WARN, jobs[i].id, jobs[i].attempt,
-			        "could not release: %s; its lease will expire", err ? err : qerr_str(e));
+			log_job(LOG_LEVEL_WARN, jobs[i].id, jobs[i].attempt, "could not release: %s; its lease will expire",
+			        err ? err : qerr_str(e));
 		}
 	}
 }
