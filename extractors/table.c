@@ -48,7 +48,7 @@ static bool whole_match(GRegex *re, const char *text)
 	g_autoptr(GMatchInfo) mi = NULL;
 	int s = 0, e = 0;
 	return re && g_regex_match(re, text, 0, &mi) && g_match_info_fetch_pos(mi, 0, &s, &e) &&
-	       text[e + strspn(text + e, " :.")] == '\0';
+	       text[e + strspn(text + e, " :./-")] == '\0';
 }
 
 /* A header cell: its extent and its text, which may be stacked over several lines. */
@@ -84,7 +84,9 @@ static void stack_row(struct head *h, size_t *n, const struct layout_page *pg, c
 				continue;
 			h[(*n)++] = (struct head){c->box.x0, c->box.x1, g_string_new(NULL)};
 		}
-		if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] != '-')
+		if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] == '-')
+			g_string_truncate(h[k].text, h[k].text->len - 1); /* a word hyphenated at the line's end */
+		else if (h[k].text->len > 0)
 			g_string_append_c(h[k].text, ' ');
 		g_string_append(h[k].text, c->text);
 	}
@@ -115,9 +117,10 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 	struct head h[MAX_COLS];
 	size_t n = 0;
 	float lh = row->box.y1 - row->box.y0;
-	stack_row(h, &n, pg, row);
-	/* the lines packed tight above and below (a header's lines are closer than its rows);
-	 * specks much smaller than the header (a margin's rotated letters) are passed over */
+	/* the lines packed tight above and below (a header's lines are closer than its rows),
+	 * stacked top to bottom; specks much smaller than the header (a margin's rotated
+	 * letters) are passed over */
+	size_t lo = r, hi = r;
 	float top = row->box.y0, bottom = row->box.y1;
 	for (size_t k = r; k > 0 && k + 6 > r; k--) {
 		const struct layout_row *x = &pg->rows[k - 1];
@@ -125,7 +128,7 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 			continue;
 		if (top - x->box.y1 >= 0.6f * lh || !words_only(pg, x))
 			break;
-		stack_row(h, &n, pg, x);
+		lo = k - 1;
 		top = x->box.y0;
 	}
 	for (size_t k = r + 1; k < pg->n_rows && k < r + 6; k++) {
@@ -134,9 +137,12 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 			continue;
 		if (x->box.y0 - bottom >= 0.6f * lh || !words_only(pg, x))
 			break;
-		stack_row(h, &n, pg, x);
+		hi = k;
 		bottom = x->box.y1;
 	}
+	for (size_t k = lo; k <= hi; k++)
+		if (k == r || pg->rows[k].box.y1 - pg->rows[k].box.y0 >= 0.6f * lh)
+			stack_row(h, &n, pg, &pg->rows[k]);
 	qsort(h, n, sizeof h[0], by_x0);
 	struct col cols[MAX_COLS];
 	bool have_desc = false, have_amount = false;
