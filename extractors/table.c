@@ -239,7 +239,11 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		bool desc = spec && strcmp(spec->key, st->spec->description) == 0;
 		if (desc && i == 0 && row->n > 1 && strlen(c->text) <= 3 && strspn(c->text, "0123456789") == strlen(c->text))
 			continue; /* the item's position number, under a header cell it shares */
-		add_text(cells, k, c->text);
+		double v = 0;
+		if (spec && strcmp(spec->key, st->spec->amount) == 0 && cells[k] && rules_parse_amount(c->text, &v))
+			g_string_assign(cells[k], c->text); /* a rate printed left of the amount under its header */
+		else
+			add_text(cells, k, c->text);
 		has_desc = has_desc || desc;
 		has_number = has_number || (spec && spec->number);
 		if (spec && strcmp(spec->key, st->spec->amount) == 0)
@@ -299,6 +303,23 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			g_string_free(cells[k], TRUE);
 }
 
+/* A description without the article code in front of it ("TB100A4 Trennblätter A4"): a
+ * first word of capitals and digits, when words follow. */
+static const char *without_code(const char *text)
+{
+	const char *sp = strchr(text, ' ');
+	if (!sp || !sp[1])
+		return text;
+	bool digit = false, upper = false;
+	for (const char *p = text; p < sp; p++) {
+		if (g_ascii_islower(*p))
+			return text;
+		digit = digit || g_ascii_isdigit(*p);
+		upper = upper || g_ascii_isupper(*p) || (unsigned char)*p >= 0x80;
+	}
+	return digit && upper && sp - text >= 3 ? sp + 1 : text;
+}
+
 struct json *table_items(const struct layout *lay, const struct table_spec *spec, const struct layout_cell **ret_first)
 {
 	struct state st = {.spec = spec, .items = g_array_new(FALSE, TRUE, sizeof(struct item))};
@@ -333,6 +354,8 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 			double v = 0;
 			if (it->text[k] && spec->cols[k].number && rules_parse_amount(it->text[k], &v))
 				json_add_number(o, spec->cols[k].key, round(v * 100) / 100);
+			else if (it->text[k] && !spec->cols[k].number && strcmp(spec->cols[k].key, spec->description) == 0)
+				json_add_string(o, spec->cols[k].key, without_code(it->text[k]));
 			else if (it->text[k] && !spec->cols[k].number)
 				json_add_string(o, spec->cols[k].key, it->text[k]);
 			else
