@@ -675,6 +675,19 @@ static void find_lines(struct ctx *c, struct field *f)
 		json_free(list);
 }
 
+/* An item whose amount is less than quantity × the printed price had a discount: its unit
+ * price is the net one (amount / quantity), as an invoice's lines carry it. */
+static void net_unit_price(struct json *item)
+{
+	double q = 0, p = 0, a = 0;
+	if (!json_get_number(item, "quantity", &q) || !json_get_number(item, "unit_price", &p) ||
+	    !json_get_number(item, "amount", &a) || fabs(q) < 1e-9)
+		return;
+	double net = a / q;
+	if (fabs(q * p - a) > 0.01 + 0.005 * fabs(a) && fabs(net) < fabs(p) && fabs(net) > 0)
+		json_set_item(item, "unit_price", json_number(round(fabs(net) * 100) / 100 * (p < 0 ? -1 : 1)));
+}
+
 /* Line items from a table (extractors/table.h); the columns' header patterns are the hints'. */
 static void find_table(struct ctx *c, struct field *f)
 {
@@ -695,6 +708,8 @@ static void find_table(struct ctx *c, struct field *f)
 	                          anchored(json_get_string(f->hints, "stop"))};
 	const struct layout_cell *first = NULL;
 	struct json *items = table_items(c->lay, &spec, &first);
+	for (size_t i = 0; i < json_array_size(items); i++)
+		net_unit_price(json_array_at(items, i));
 	for (size_t i = 0; c->credit_note && i < json_array_size(items); i++)
 		for (size_t k = 0; k < n; k++) {
 			double v = 0;

@@ -107,6 +107,23 @@ static gint by_x0(gconstpointer a, gconstpointer b)
 	return (x->x0 > y->x0) - (x->x0 < y->x0);
 }
 
+/* The height of a row's type: its cells' median height (a row's box may be taller, and a
+ * speck in it smaller). */
+static float text_height(const struct layout_page *pg, const struct layout_row *row)
+{
+	float h[MAX_COLS];
+	size_t n = 0;
+	for (size_t i = row->first; i < row->first + row->n && n < MAX_COLS; i++)
+		h[n++] = pg->cells[i].box.y1 - pg->cells[i].box.y0;
+	for (size_t i = 1; i < n; i++) /* insertion sort: a header has a handful of cells */
+		for (size_t j = i; j > 0 && h[j - 1] > h[j]; j--) {
+			float t = h[j];
+			h[j] = h[j - 1];
+			h[j - 1] = t;
+		}
+	return n ? h[n / 2] : row->box.y1 - row->box.y0;
+}
+
 /* A header row sets the columns; false when the row is not one. Header cells may be
  * stacked over the word-only lines just above and below ("Positions-" / "betrag"). */
 static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
@@ -116,7 +133,7 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 		return false;
 	struct head h[MAX_COLS];
 	size_t n = 0;
-	float lh = row->box.y1 - row->box.y0;
+	float lh = text_height(pg, row);
 	/* the lines packed tight above and below (a header's lines are closer than its rows),
 	 * stacked top to bottom; specks much smaller than the header (a margin's rotated
 	 * letters) are passed over */
@@ -195,8 +212,10 @@ static int column_of(const struct state *st, const struct layout_cell *c)
 		if (spec && strcmp(spec->key, st->spec->description) == 0)
 			desc = (int)i;
 	}
-	double v = 0;
-	if (desc >= 0 && c->box.x1 <= first_number && !rules_parse_amount(c->text, &v))
+	bool letters = false;
+	for (const char *t = c->text; *t && !letters; t = g_utf8_next_char(t))
+		letters = g_unichar_isalpha(g_utf8_get_char(t));
+	if (desc >= 0 && c->box.x1 <= first_number && letters)
 		return desc;
 	float cx = (c->box.x0 + c->box.x1) / 2;
 	for (size_t i = 0; i < st->n; i++) {
@@ -271,7 +290,10 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		if (cells[k] && ((spec && spec->number) || strchr(cells[k]->str, ':')))
 			only_desc = false;
 	}
-	if (amount_cell && rules_parse_amount(amount_cell->text, &amount)) {
+	size_t filled = 0; /* columns besides the amount: a lone number ("Seite 2") is no item */
+	for (size_t k = 0; k < st->n; k++)
+		filled += cells[k] && !(st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->amount) == 0);
+	if (amount_cell && filled > 0 && rules_parse_amount(amount_cell->text, &amount)) {
 		struct item it = {0};
 		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
 			for (size_t i = 0; i < st->n; i++)
