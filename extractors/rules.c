@@ -70,6 +70,8 @@ static const char *const month_names[][12] = {
 	{"janv", "févr", "mars", "avr", "mai", "juin", "juil", "août", "sept", "oct", "nov", "déc"},
 	{"jan", "feb", "maa", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
 	{"ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"},
+	{"gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"},
+	{"jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
 };
 
 static int month_of(const char *word)
@@ -103,8 +105,8 @@ static GRegex **date_res(void)
 		static const char *const patterns[D_PATTERNS] = {
 			"(?<!\\d)(\\d{4})-(\\d{1,2})-(\\d{1,2})(?!\\d)",
 			"(?<!\\d)(\\d{1,2})[./-](\\d{1,2})[./-](\\d{4})(?!\\d)",
-			"(?<!\\d)(\\d{1,2})\\.?\\s+(?:de\\s+)?(\\p{L}{3,})\\.?,?\\s+(?:de\\s+)?(\\d{4})(?!\\d)",
-			"(\\p{L}{3,})\\.?\\s+(\\d{1,2}),?\\s+(\\d{4})(?!\\d)",
+			"(?<!\\d)(\\d{1,2})(?:st|nd|rd|th)?\\.?\\s+(?:de\\s+|of\\s+)?(\\p{L}{3,})\\.?,?\\s+(?:de\\s+)?(\\d{4})(?!\\d)",
+			"(\\p{L}{3,})\\.?\\s+(\\d{1,2})(?:st|nd|rd|th)?,?\\s+(\\d{4})(?!\\d)",
 		};
 		for (int i = 0; i < D_PATTERNS; i++)
 			res[i] = g_regex_new(patterns[i], G_REGEX_OPTIMIZE | G_REGEX_CASELESS, 0, NULL);

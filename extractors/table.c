@@ -26,8 +26,8 @@ struct state {
 	struct col cols[MAX_COLS];
 	size_t n;
 	bool active, finished;
-	GArray *items;         /* struct item */
-	float last_y1, row_h;  /* bottom of the last item's row and its height */
+	GArray *items;        /* struct item */
+	float last_y1, row_h; /* bottom of the last item's row and its height */
 	const struct layout_cell *first;
 	float head_h;               /* height of the header's text: much smaller specks are not text of the table */
 	GString *pending[MAX_COLS]; /* an item's first line whose amount is on the next one */
@@ -256,7 +256,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			continue;
 		const struct table_column *spec = st->cols[k].spec;
 		bool desc = spec && strcmp(spec->key, st->spec->description) == 0;
-		if (desc && i == 0 && row->n > 1 && strlen(c->text) <= 3 && strspn(c->text, "0123456789") == strlen(c->text))
+		if (desc && i == 0 && row->n > 1 && strlen(c->text) <= 3 &&
+		    strspn(c->text, "0123456789") == strlen(c->text))
 			continue; /* the item's position number, under a header cell it shares */
 		double v = 0;
 		if (spec && strcmp(spec->key, st->spec->amount) == 0 && cells[k] && rules_parse_amount(c->text, &v))
@@ -314,7 +315,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			if (strcmp(st->spec->cols[k].key, st->spec->description) == 0)
 				for (size_t i = 0; i < st->n; i++)
 					if (cells[i] && st->cols[i].spec == &st->spec->cols[k]) {
-						char *joined = g_strdup_printf("%s %s", last->text[k] ? last->text[k] : "", cells[i]->str);
+						char *joined = g_strdup_printf(
+						    "%s %s", last->text[k] ? last->text[k] : "", cells[i]->str);
 						g_free(last->text[k]);
 						last->text[k] = g_strstrip(joined);
 					}
@@ -376,7 +378,8 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 			double v = 0;
 			if (it->text[k] && spec->cols[k].number && rules_parse_amount(it->text[k], &v))
 				json_add_number(o, spec->cols[k].key, round(v * 100) / 100);
-			else if (it->text[k] && !spec->cols[k].number && strcmp(spec->cols[k].key, spec->description) == 0)
+			else if (it->text[k] && !spec->cols[k].number &&
+			         strcmp(spec->cols[k].key, spec->description) == 0)
 				json_add_string(o, spec->cols[k].key, without_code(it->text[k]));
 			else if (it->text[k] && !spec->cols[k].number)
 				json_add_string(o, spec->cols[k].key, it->text[k]);

@@ -379,6 +379,52 @@ static void test_plain_text(void)
 	json_free(r);
 }
 
+/* A VAT registration number is no tax amount, an ordinal date reads, "Invoice: X" is a number. */
+static void test_identifiers_and_ordinals(void)
+{
+	const struct cell page[] = {{60, 40, 18, "Thames Print Ltd"},
+	                            {60, 100, 12, "Invoice: TP-0088"},
+	                            {60, 120, 10, "Date: 5th March 2024"},
+	                            {330, 300, 10, "Net"},
+	                            {480, 300, 10, "£250.00"},
+	                            {330, 314, 10, "VAT"},
+	                            {480, 314, 10, "£50.00"},
+	                            {330, 328, 10, "Total"},
+	                            {480, 328, 10, "£300.00"},
+	                            {60, 780, 8, "VAT Reg No. 123456789"},
+	                            {300, 780, 8, "Company No. 04512345"},
+	                            {0, 0, 0, NULL}};
+	struct json *r = read_cells(page);
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "TP-0088");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2024-03-05");
+	assert_amount(r, "net_amount", 250);
+	assert_amount(r, "tax_amount", 50);
+	assert_amount(r, "total_amount", 300);
+	g_assert_cmpstr(str_of(r, "currency"), ==, "GBP");
+	json_free(r);
+}
+
+/* Month names of every language the reader knows, ordinals, day-first and ISO forms. */
+static void test_date_forms(void)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+	    {"19 maggio 2014", "2014-05-19"},     {"19 mei 2014", "2014-05-19"},      {"19 mrt 2014", "2014-03-19"},
+	    {"19. Mai 2014", "2014-05-19"},       {"19 mai 2014", "2014-05-19"},      {"May 19th, 2014", "2014-05-19"},
+	    {"19 de mayo de 2014", "2014-05-19"}, {"1st of June 2014", "2014-06-01"}, {"19.05.2014", "2014-05-19"}};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		char out[11] = "";
+		g_assert_true(rules_parse_date(cases[i].text, out));
+		g_assert_cmpstr(out, ==, cases[i].want);
+	}
+	double v = 0;
+	g_assert_true(rules_parse_amount("9,9000", &v));
+	g_assert_cmpfloat_with_epsilon(v, 9.9, 1e-9);
+	g_assert_true(rules_parse_amount("1.234", &v));
+	g_assert_cmpfloat_with_epsilon(v, 1234, 1e-9);
+}
+
 /* Nothing to read: no value is made up. */
 static void test_nothing(void)
 {
@@ -406,6 +452,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/reader/credit-note", test_credit_note);
 	g_test_add_func("/reader/party-blocks", test_party_blocks);
 	g_test_add_func("/reader/plain-text", test_plain_text);
+	g_test_add_func("/reader/identifiers-and-ordinals", test_identifiers_and_ordinals);
+	g_test_add_func("/reader/date-forms", test_date_forms);
 	g_test_add_func("/reader/nothing", test_nothing);
 	reader_pdf_tests();
 	return g_test_run();
