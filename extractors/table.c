@@ -32,6 +32,7 @@ struct state {
 	float head_h;               /* height of the header's text: much smaller specks are not text of the table */
 	GString *pending[MAX_COLS]; /* an item's first line whose amount is on the next one */
 	float pending_y1;
+	float desc_x0, pending_desc_x0; /* where the last item's description starts on its first line */
 };
 
 static void drop_pending(struct state *st)
@@ -249,6 +250,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	GString *cells[MAX_COLS] = {0};
 	const struct layout_cell *amount_cell = NULL;
 	bool has_desc = false, has_number = false;
+	float desc_x0 = 1e9f;
+	g_autoptr(GString) aligned = g_string_new(NULL); /* description text flush with the item's */
 	for (size_t i = 0; i < row->n; i++) {
 		const struct layout_cell *c = &pg->cells[row->first + i];
 		int k = speck(st, c) ? -1 : column_of(st, c);
@@ -266,6 +269,10 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			add_text(cells, k, c->text);
 		has_desc = has_desc || desc;
 		has_number = has_number || (spec && spec->number);
+		if (desc)
+			desc_x0 = MIN(desc_x0, c->box.x0);
+		if (desc && c->box.x0 >= st->desc_x0 - 3)
+			g_string_append_printf(aligned, "%s%s", aligned->len ? " " : "", c->text);
 		if (spec && strcmp(spec->key, st->spec->amount) == 0)
 			amount_cell = c;
 	}
@@ -274,6 +281,7 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		drop_pending(st);
 		memcpy(st->pending, cells, sizeof cells);
 		st->pending_y1 = row->box.y1;
+		st->pending_desc_x0 = desc_x0;
 		return;
 	}
 	if (amount_cell && !has_desc) {
@@ -281,6 +289,7 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			if (st->pending[k] && !cells[k] && row->box.y0 - st->pending_y1 < row->box.y1 - row->box.y0) {
 				cells[k] = st->pending[k];
 				st->pending[k] = NULL;
+				desc_x0 = st->pending_desc_x0;
 			}
 	}
 	drop_pending(st);
@@ -308,15 +317,18 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		st->first = st->first ? st->first : amount_cell;
 		st->last_y1 = row->box.y1;
 		st->row_h = row->box.y1 - row->box.y0;
+		st->desc_x0 = desc_x0 < 1e9f ? desc_x0 : 0;
 	} else if (only_desc && st->items->len > 0 && st->row_h > 0 && row->box.y0 - st->last_y1 < 0.8f * st->row_h) {
 		/* A wrapped description: the line under an item with text only in the description column. */
 		struct item *last = &g_array_index(st->items, struct item, st->items->len - 1);
 		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
 			if (strcmp(st->spec->cols[k].key, st->spec->description) == 0)
 				for (size_t i = 0; i < st->n; i++)
-					if (cells[i] && st->cols[i].spec == &st->spec->cols[k]) {
+					if (cells[i] && st->cols[i].spec == &st->spec->cols[k] && aligned->len) {
+						/* only what lines up with the item's description, not a code column
+						 * its header shares */
 						char *joined = g_strdup_printf(
-						    "%s %s", last->text[k] ? last->text[k] : "", cells[i]->str);
+						    "%s %s", last->text[k] ? last->text[k] : "", aligned->str);
 						g_free(last->text[k]);
 						last->text[k] = g_strstrip(joined);
 					}
