@@ -243,6 +243,16 @@ static bool speck(const struct state *st, const struct layout_cell *c)
 	return c->has_box && c->box.y1 - c->box.y0 < 0.6f * st->head_h;
 }
 
+/* A remark printed under an item ("Bestellt wurden 5 kg ..."): a sentence of more than eight
+ * words, where a wrapped description gives short pieces. */
+static bool note(const char *text)
+{
+	int words = 0;
+	for (const char *p = text; *p; p++)
+		words += (p == text || p[-1] == ' ') && *p != ' ';
+	return words > 8;
+}
+
 /* An item from a row, a continued description, or nothing. */
 static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 {
@@ -324,7 +334,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
 			if (strcmp(st->spec->cols[k].key, st->spec->description) == 0)
 				for (size_t i = 0; i < st->n; i++)
-					if (cells[i] && st->cols[i].spec == &st->spec->cols[k] && aligned->len) {
+					if (cells[i] && st->cols[i].spec == &st->spec->cols[k] && aligned->len &&
+					    !note(aligned->str)) {
 						/* only what lines up with the item's description, not a code column
 						 * its header shares */
 						char *joined = g_strdup_printf(
