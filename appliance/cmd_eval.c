@@ -189,7 +189,7 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	gboolean direct = FALSE;
 	int concurrency = cfg->worker_concurrency;
 	double min_header = 0, min_items = 0, min_rate = 0;
-	gboolean all_valid = FALSE, as_scans = FALSE;
+	gboolean all_valid = FALSE, as_scans = FALSE, learn = FALSE;
 	double min_right = 0;
 	GOptionEntry entries[] = {
 		{"direct", 0, 0, G_OPTION_ARG_NONE, &direct, "Extract in this process, without the database and queue", NULL},
@@ -200,6 +200,10 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		{"all-valid", 0, 0, G_OPTION_ARG_NONE, &all_valid, "Fail unless every result is valid for its schema", NULL},
 		{"as-scans", 0, 0, G_OPTION_ARG_NONE, &as_scans,
 		 "E-invoices: also read image-only copies of the pages (rendered, then OCR)", NULL},
+		{"learn", 0, 0, G_OPTION_ARG_NONE, &learn,
+		 "E-invoices: replay in order, correcting wrong fields after each document; report first and later "
+		 "documents of each supplier",
+		 NULL},
 		{"min-header-right", 0, 0, G_OPTION_ARG_DOUBLE, &min_right,
 		 "E-invoices: fail below this share of header fields right", "F"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL}};
@@ -226,7 +230,8 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		struct extract_options opt = extract_options_of(cfg);
 		if (open_model(cfg, &opt.model, &err))
 			return cmd_fail("eval", err);
-		struct eval_einvoice_flags f = {.as_scans = as_scans, .min_header_right = min_right,
+		struct eval_einvoice_flags f = {.as_scans = as_scans, .concurrency = concurrency, .learn = learn,
+		                                .min_header_right = min_right,
 		                                .min_items_f1 = min_items};
 		int rc = eval_einvoice_dir(argv[1], cfg, &opt, &f);
 		modelfields_close(opt.model);

@@ -7,7 +7,11 @@
  * One sandboxed parse gives both. The folder is walked recursively; each
  * case counts overall, under the language of its pages and under its folder
  * relative to DIR. With --as-scans each document is also rendered to an
- * image-only PDF (extractors/render.h) and read again through OCR. */
+ * image-only PDF (extractors/render.h) and read again through OCR. With
+ * --learn the set is replayed in file order: each document is read with the
+ * corrections remembered so far (extractors/learn.h), counted as its
+ * supplier's first document or a later one, and then every field it got
+ * wrong is corrected with the XML's value, as a reviewer would. */
 #include "appliance/eval_einvoice.h"
 
 #include <glib.h>
@@ -18,12 +22,15 @@
 #include "core/json.h"
 #include "extractors/einvoice.h"
 #include "extractors/evaluate.h"
+#include "extractors/layout.h"
+#include "extractors/learn.h"
 #include "extractors/pdftext.h"
 #include "extractors/render.h"
 #include "extractors/sandbox.h"
 
 #define EVAL_MAX_FILES 100000
 #define EVAL_MAX_DEPTH 16
+#define BATCH 64
 #define SCAN_WIDTH 2000 /* pixels across a page: about 240 dpi on A4 */
 
 /* Measures of one group of documents (all, a language, a folder). */
@@ -37,6 +44,10 @@ struct run {
 	struct extract_options opt;
 	GHashTable *groups; /* "all" / "language xx" / "folder a/b" -> struct group */
 	long pdfs, labelled, failed;
+	size_t max_bytes;
+	struct learn_memory *memory; /* --learn: corrections remembered so far */
+	GHashTable *seen;            /* --learn: supplier identities already met */
+	struct eval *first, *later;  /* --learn: a supplier's first document, its later ones */
 };
 
 static void group_free(gpointer p)
@@ -147,42 +158,149 @@ static void add_to_groups(struct run *r, const char *rel, const char *lang, cons
 	}
 }
 
-/* One PDF: parsed once in the sandbox; the truth from its XML, the fields from its pages. */
-static void eval_one(struct run *r, const char *root, const char *rel, size_t max)
+/* One PDF's outcome, read by a pool thread and counted afterwards in file order. */
+struct one {
+	const char *rel; /* borrowed from the file list */
+	bool unreadable;
+	char *problem;   /* for stderr, or NULL */
+	struct pdftext_doc *doc;
+	struct json *truth, *text, *scan;
+	const char *lang;
+};
+
+static void one_done(struct one *o)
 {
-	g_autofree char *path = g_build_filename(root, rel, NULL);
+	g_free(o->problem);
+	pdftext_doc_free(o->doc);
+	json_free(o->truth);
+	json_free(o->text);
+	json_free(o->scan);
+	memset(o, 0, sizeof *o);
+}
+
+/* Parsed once in the sandbox: the truth from its XML, the fields from its pages. */
+static void read_one(struct run *r, const char *root, struct one *o)
+{
+	g_autofree char *path = g_build_filename(root, o->rel, NULL);
 	g_autofree char *pdf = NULL;
 	gsize len = 0;
 	g_autofree char *err = NULL;
-	struct pdftext_doc *doc = NULL;
+	if (!g_file_get_contents(path, &pdf, &len, NULL) || len > r->max_bytes) {
+		o->unreadable = true;
+		o->problem = g_strdup("cannot be read or exceeds limits.max_file_mb");
+		return;
+	}
+	if (sandbox_extract(pdf, len, NULL, &r->opt.limits, &o->doc, &err)) {
+		o->unreadable = true;
+		o->problem = g_steal_pointer(&err);
+		return;
+	}
+	o->truth = truth_of(o->doc);
+	if (!o->truth) {
+		o->problem = g_strdup("no readable embedded invoice XML; not a labelled case");
+		return;
+	}
+	if (extract_fields(o->doc, &r->opt, &o->text, &err))
+		o->problem = g_steal_pointer(&err); /* counts as nothing found */
+	if (r->flags->as_scans)
+		o->scan = scan_result(r, o->rel, pdf, len, o->doc);
+	g_autofree char *all = pages_text(o->doc);
+	o->lang = eval_language(all);
+}
+
+struct batch {
+	struct run *r;
+	const char *root;
+	GMutex lock;
+	GCond done;
+	guint left; /* files of the batch not read yet */
+};
+
+static void read_in_pool(gpointer data, gpointer user)
+{
+	struct batch *b = user;
+	read_one(b->r, b->root, data);
+	g_mutex_lock(&b->lock);
+	if (--b->left == 0)
+		g_cond_signal(&b->done);
+	g_mutex_unlock(&b->lock);
+}
+
+static struct json *memory_lookup(void *ctx, char *const *keys) { return learn_memory_lookup(ctx, keys); }
+
+/* Reads the document with what was learned so far, counts it, then corrects what it got wrong. */
+static void learn_step(struct run *r, struct one *o)
+{
+	struct extract_options opt = r->opt;
+	opt.learned = (struct extract_learned){memory_lookup, r->memory};
+	struct json *result = NULL;
+	if (extract_fields(o->doc, &opt, &result, NULL))
+		result = NULL;
+	const struct json *truth = json_get(o->truth, "fields");
+	char **keys = learn_supplier_keys(truth, NULL);
+	bool known = false;
+	for (size_t i = 0; keys[i]; i++)
+		known |= g_hash_table_contains(r->seen, keys[i]);
+	eval_add(known ? r->later : r->first, o->truth, result);
+	struct layout *lay = layout_build(o->doc);
+	for (size_t i = 0; i < json_object_size(truth); i++) {
+		const char *field = NULL;
+		const struct json *want = json_object_at(truth, i, &field);
+		const struct json *got = json_get(json_get(json_get(result, "fields"), field), "value");
+		struct json *hint = eval_same(want, got) ? NULL : learn_hint(lay, field, want);
+		if (hint)
+			learn_memory_put(r->memory, keys, field, hint);
+		json_free(hint);
+	}
+	for (size_t i = 0; keys[i]; i++)
+		g_hash_table_add(r->seen, g_strdup(keys[i]));
+	layout_free(lay);
+	g_strfreev(keys);
+	json_free(result);
+}
+
+static void count_one(struct run *r, struct one *o)
+{
 	r->pdfs++;
-	if (!g_file_get_contents(path, &pdf, &len, NULL) || len > max) {
-		fprintf(stderr, "quire eval: %s: cannot be read or exceeds limits.max_file_mb\n", rel);
-		r->failed++;
+	if (o->problem)
+		fprintf(stderr, "quire eval: %s: %s\n", o->rel, o->problem);
+	r->failed += o->unreadable;
+	if (!o->truth)
 		return;
+	r->labelled++;
+	add_to_groups(r, o->rel, o->lang, o->truth, o->text, o->scan);
+	if (r->memory)
+		learn_step(r, o);
+}
+
+/* Reads the files in batches, several at a time, and counts each batch in file order. */
+static void read_all(struct run *r, const char *root, GPtrArray *files)
+{
+	struct batch b = {.r = r, .root = root};
+	g_mutex_init(&b.lock);
+	g_cond_init(&b.done);
+	GThreadPool *pool = g_thread_pool_new(read_in_pool, &b, r->flags->concurrency, TRUE, NULL);
+	struct one *ones = g_new0(struct one, BATCH);
+	for (guint at = 0; at < files->len; at += BATCH) {
+		guint n = MIN(BATCH, files->len - at);
+		b.left = n;
+		for (guint i = 0; i < n; i++) {
+			ones[i].rel = g_ptr_array_index(files, at + i);
+			g_thread_pool_push(pool, &ones[i], NULL);
+		}
+		g_mutex_lock(&b.lock);
+		while (b.left > 0)
+			g_cond_wait(&b.done, &b.lock);
+		g_mutex_unlock(&b.lock);
+		for (guint i = 0; i < n; i++) {
+			count_one(r, &ones[i]);
+			one_done(&ones[i]);
+		}
 	}
-	if (sandbox_extract(pdf, len, NULL, &r->opt.limits, &doc, &err)) {
-		fprintf(stderr, "quire eval: %s: %s\n", rel, err);
-		r->failed++;
-		return;
-	}
-	struct json *truth = truth_of(doc);
-	struct json *text = NULL, *scan = NULL;
-	if (!truth) {
-		fprintf(stderr, "quire eval: %s: no readable embedded invoice XML; not a labelled case\n", rel);
-	} else {
-		r->labelled++;
-		if (extract_fields(doc, &r->opt, &text, &err))
-			fprintf(stderr, "quire eval: %s: %s\n", rel, err); /* counts as nothing found */
-		if (r->flags->as_scans)
-			scan = scan_result(r, rel, pdf, len, doc);
-		g_autofree char *all = pages_text(doc);
-		add_to_groups(r, rel, eval_language(all), truth, text, scan);
-	}
-	json_free(truth);
-	json_free(text);
-	json_free(scan);
-	pdftext_doc_free(doc);
+	g_thread_pool_free(pool, FALSE, TRUE);
+	g_mutex_clear(&b.lock);
+	g_cond_clear(&b.done);
+	g_free(ones);
 }
 
 static void print_row(const char *name, const struct group *g, bool scans)
@@ -228,6 +346,24 @@ static bool target(const char *what, double got, double want)
 	return got >= want;
 }
 
+static void learn_row(const char *name, const struct eval *ev)
+{
+	struct eval_totals t = eval_totals(ev);
+	printf("%-36s %5ld  %5.3f (%4ld of %4ld)  %6.3f\n", name, t.documents,
+	       t.header_total ? (double)t.header_right / (double)t.header_total : 0, t.header_right, t.header_total,
+	       eval_score(ev, "invoice_line_items").f1);
+}
+
+static void learn_report(const struct run *r)
+{
+	printf("\nlearning from corrections (the set replayed in order, wrong fields corrected after each document):\n");
+	printf("%-36s %5s  %-21s  %6s\n", "documents", "docs", "header fields right", "items");
+	learn_row("a supplier's first document", r->first);
+	learn_row("a supplier's later documents", r->later);
+	printf("\nlater documents, per field:\n");
+	eval_print(r->later, stdout, 0);
+}
+
 static int report(struct run *r, double seconds)
 {
 	struct group *all = g_hash_table_lookup(r->groups, "all");
@@ -241,6 +377,8 @@ static int report(struct run *r, double seconds)
 		eval_print(all->scan, stdout, 0);
 	}
 	print_groups(r);
+	if (r->memory)
+		learn_report(r);
 	struct eval_totals t = eval_totals(all->text);
 	double right = t.header_total ? (double)t.header_right / (double)t.header_total : 0;
 	printf("\n");
@@ -263,13 +401,24 @@ int eval_einvoice_dir(const char *dir, const struct config *cfg, const struct ex
 	r.opt.pages_only = true;
 	r.groups = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, group_free);
 	group_of(&r, "all");
+	if (flags->learn) {
+		r.memory = learn_memory_new();
+		r.seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		r.first = eval_new();
+		r.later = eval_new();
+	}
+	r.max_bytes = (size_t)cfg->max_file_mb << 20;
 	gint64 t0 = g_get_monotonic_time();
-	for (guint i = 0; i < files->len; i++)
-		eval_one(&r, dir, g_ptr_array_index(files, i), (size_t)cfg->max_file_mb << 20);
+	read_all(&r, dir, files);
 	int rc = r.labelled ? report(&r, (double)(g_get_monotonic_time() - t0) / 1e6) : 1;
 	if (!r.labelled)
 		fprintf(stderr, "quire eval: no PDF in %s has an expected .json beside it or a readable embedded invoice\n",
 		        dir);
 	g_hash_table_destroy(r.groups);
+	learn_memory_free(r.memory);
+	if (r.seen)
+		g_hash_table_destroy(r.seen);
+	eval_free(r.first);
+	eval_free(r.later);
 	return rc;
 }

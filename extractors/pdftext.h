@@ -164,6 +164,7 @@ void pdftext_capture_diagnostics(void);
  * not their content).
  * Caller frees (json_free). */
 struct json *pdftext_doc_to_json(const struct pdftext_doc *doc);
-/* Reads the JSON form back (limits as above), without the words, lines and
- * field boxes, which are for viewers. *ret owned by the caller. */
+/* Reads the JSON form back (limits as above) with the words and their boxes,
+ * so a layout (extractors/layout.h) can be rebuilt from it; without the lines
+ * and field boxes, which are for viewers. *ret owned by the caller. */
 enum qerr pdftext_doc_from_json(const struct json *j, struct pdftext_doc **ret, char **reterr) QUIRE_MUST_CHECK;

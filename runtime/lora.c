@@ -216,6 +216,6 @@ enum rterror lora_attach(struct lora_adapter *ad, const struct lora_target *t, s
 		*tail = &links[k++];
 	}
 	*ret_links = links;
-	*ret_n_links = (int32_t)n_links;
+	*ret_n_links = (int32_t)ad->n_pairs; /* each pair was used: tensors changed */
 	return RTERROR_OK;
 }

@@ -65,7 +65,8 @@ struct lora_target {
 /* Appends one link to the chain of each target that a pair of ad names.
  * Every pair must fit the shape of the tensor it names and name one of the
  * targets; nothing changes otherwise. *ret_links (free() once no chain uses
- * it) holds the links; *ret_n_links counts the targets changed. */
+ * it) holds the links; *ret_n_links counts the tensors changed (a fused
+ * tensor's parts are one). */
 enum rterror lora_attach(struct lora_adapter *ad, const struct lora_target *t, size_t n_targets,
                          struct lora_link **ret_links, int32_t *ret_n_links, char **reterr)
     __attribute__((warn_unused_result));

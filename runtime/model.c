@@ -57,6 +57,7 @@ struct model {
 	int32_t n_rot;     /* leading dimensions of each head that RoPE rotates */
 	bool rope_neox;    /* rotate (x[i], x[i + n_rot/2]) rather than (x[2i], x[2i+1]) */
 	float *rope_freqs; /* optional per-pair divisors of the angle, n_rot/2 */
+	float *rope_long;  /* LongRoPE's divisors for contexts above ap.n_ctx_orig (rope_freqs: the short ones) */
 	struct matmul_weight tok_embd, output;
 	float *output_norm;
 	struct layer *layers;
@@ -80,6 +81,7 @@ struct model_ctx {
 	/* scratch for one micro-batch */
 	float *x, *xn, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin;
 	float *rope_cos_swa, *rope_sin_swa; /* windowed layers' own RoPE base (gemma3) */
+	const float *rope_freqs;            /* the model's, or its long ones for a long context */
 	float *lora_ax, *lora_out;
 	float *scores; /* n_threads * n_ctx */
 	float (*dot)(const float *a, const float *b, int n);
@@ -342,6 +344,10 @@ static enum rterror load_tensors(struct model *m, char **reterr)
 		                                   .n_in = in->n_embd, .n_out = in->n_vocab};
 	if ((err = load_vector(m, "rope_freqs.weight", m->n_rot / 2, false, &m->rope_freqs, reterr)))
 		return err;
+	if (!m->rope_freqs &&
+	    ((err = load_vector(m, "rope_factors_short.weight", m->n_rot / 2, false, &m->rope_freqs, reterr)) ||
+	     (err = load_vector(m, "rope_factors_long.weight", m->n_rot / 2, false, &m->rope_long, reterr))))
+		return err;
 	if (m->ap.gelu && !(m->gelu_table = arch_gelu_table_new()))
 		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
 	m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
@@ -415,6 +421,7 @@ void model_free(struct model *m)
 	free(m->layers);
 	free(m->output_norm);
 	free(m->rope_freqs);
+	free(m->rope_long);
 	gguf_close(m->gguf);
 	free(m);
 }
@@ -572,6 +579,7 @@ enum rterror model_ctx_new(const struct model *m, int32_t n_ctx, int n_threads,
 	c->prec = prec;
 	c->n_ctx = n_ctx;
 	c->tp = threadpool_new(n_threads);
+	c->rope_freqs = m->rope_long && n_ctx > m->ap.n_ctx_orig ? m->rope_long : m->rope_freqs;
 	pick_kernels(c);
 	enum rterror err = c->tp ? ctx_alloc(c, reterr)
 	                         : rterror_set(reterr, RTERROR_NOMEM, "cannot start %d threads", n_threads);
@@ -639,17 +647,19 @@ static void rmsnorm(const float *x, const float *w, float *y, int n, float eps)
 /* cos/sin of each rotated pair's angle for positions pos0 .. pos0+nb-1. The angle is
  * built by repeated multiplication, as the reference engine does, so that
  * rounding matches it closely. */
-static void rope_fill(const struct model *m, float base, float scale, int32_t pos0, int nb, float *cos_out,
+static void rope_fill(const struct model_ctx *c, float base, float scale, int32_t pos0, int nb, float *cos_out,
                       float *sin_out)
 {
+	const struct model *m = c->m;
+	const float *freqs = c->rope_freqs, mscale = m->ap.rope_mscale;
 	int half = m->n_rot / 2;
 	float theta_scale = powf(base, -2.0f / (float)m->n_rot);
 	for (int t = 0; t < nb; t++) {
 		float theta = (float)(pos0 + t);
 		for (int i = 0; i < half; i++) {
-			float th = (m->rope_freqs ? theta / m->rope_freqs[i] : theta) * scale;
-			cos_out[t * half + i] = cosf(th);
-			sin_out[t * half + i] = sinf(th);
+			float th = (freqs ? theta / freqs[i] : theta) * scale;
+			cos_out[t * half + i] = cosf(th) * mscale;
+			sin_out[t * half + i] = sinf(th) * mscale;
 			theta *= theta_scale;
 		}
 	}
@@ -658,9 +668,9 @@ static void rope_fill(const struct model *m, float base, float scale, int32_t po
 static void rope_tables(struct model_ctx *c, int32_t pos0, int nb)
 {
 	const struct model *m = c->m;
-	rope_fill(m, m->info.rope_base, m->ap.rope_scale, pos0, nb, c->rope_cos, c->rope_sin);
+	rope_fill(c, m->info.rope_base, m->ap.rope_scale, pos0, nb, c->rope_cos, c->rope_sin);
 	if (c->rope_cos_swa)
-		rope_fill(m, m->ap.rope_base_swa, 1.0f, pos0, nb, c->rope_cos_swa, c->rope_sin_swa);
+		rope_fill(c, m->ap.rope_base_swa, 1.0f, pos0, nb, c->rope_cos_swa, c->rope_sin_swa);
 }
 
 /* windowed: the layer is a windowed one, which may have its own RoPE base */

@@ -31,10 +31,12 @@ static enum rterror opt_float(const struct gguf_file *g, const char *name, const
 	return RTERROR_OK;
 }
 
-static enum rterror opt_window(const struct gguf_file *g, const char *name, int32_t *out, char **reterr)
+/* An optional integer from 0 to ARCH_MAX_WINDOW; *out keeps its value when the key is absent. */
+static enum rterror opt_u32(const struct gguf_file *g, const char *name, const char *key, int32_t *out,
+                            char **reterr)
 {
 	char full[128];
-	snprintf(full, sizeof full, "%s.attention.sliding_window", name);
+	snprintf(full, sizeof full, "%s.%s", name, key);
 	if (gguf_find_key(g, full) < 0)
 		return RTERROR_OK;
 	uint32_t v;
@@ -65,7 +67,8 @@ static enum rterror rope_scaling(const struct gguf_file *g, const char *name, fl
 enum rterror arch_params_read(const struct gguf_file *g, enum model_arch arch, const char *name,
                               const struct model_info *in, struct arch_params *ret, char **reterr)
 {
-	struct arch_params ap = {.arch = arch, .embd_scale = 1.0f, .rope_scale = 1.0f};
+	struct arch_params ap = {
+		.arch = arch, .embd_scale = 1.0f, .rope_scale = 1.0f, .n_ctx_orig = in->n_ctx_train, .rope_mscale = 1.0f};
 	/* the largest Gemma models scale q by n_embd / n_head rather than the head size */
 	bool wide_scale =
 	    (arch == MODEL_ARCH_GEMMA2 && in->n_layer == 46) || (arch == MODEL_ARCH_GEMMA3 && in->n_layer == 62);
@@ -90,9 +93,13 @@ enum rterror arch_params_read(const struct gguf_file *g, enum model_arch arch, c
 	if (!err && (arch == MODEL_ARCH_GEMMA2 || arch == MODEL_ARCH_GEMMA3))
 		err = opt_float(g, name, "final_logit_softcapping", &ap.final_softcap, reterr);
 	if (!err && (arch == MODEL_ARCH_PHI3 || arch == MODEL_ARCH_GEMMA2 || arch == MODEL_ARCH_GEMMA3))
-		err = opt_window(g, name, &ap.n_swa, reterr);
+		err = opt_u32(g, name, "attention.sliding_window", &ap.n_swa, reterr);
 	if (!err)
 		err = rope_scaling(g, name, &ap.rope_scale, reterr);
+	if (!err)
+		err = opt_float(g, name, "rope.scaling.attn_factor", &ap.rope_mscale, reterr);
+	if (!err)
+		err = opt_u32(g, name, "rope.scaling.original_context_length", &ap.n_ctx_orig, reterr);
 	if (err)
 		return err;
 	*ret = ap;

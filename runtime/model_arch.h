@@ -27,6 +27,11 @@ struct arch_params {
 	int32_t n_swa;       /* sliding window: a windowed layer's query at p sees keys p-n_swa+1..p; 0: none */
 	float rope_base_swa; /* RoPE base of windowed layers; 0: the model's rope.freq_base */
 	float rope_scale;    /* linear RoPE scaling of the other layers: positions are multiplied by it */
+	/* LongRoPE (Phi-3.5, Phi-4-mini: rope_factors_long/short tensors): the long
+	 * factors serve contexts above n_ctx_orig; cos and sin are multiplied by
+	 * rope_mscale (rope.scaling.attn_factor) */
+	int32_t n_ctx_orig;
+	float rope_mscale;
 };
 
 /* Fills *ret for a model of architecture arch (name: its metadata prefix) whose
