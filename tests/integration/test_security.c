@@ -398,6 +398,8 @@ static void test_database_refuses(void)
 	g_assert_cmpint(db_exec(db, "TRUNCATE audit_log", &err), ==, QERR_DB);
 	g_assert_nonnull(strstr(err, "append-only"));
 	g_clear_pointer(&err, g_free);
+	struct audit_checkpoint cp;
+	ok(audit_checkpoint_now(db, vault, &cp, &err), err);
 	g_assert_cmpint(db_exec(db, "DELETE FROM audit_checkpoints", &err), ==, QERR_DB);
 	/* the application's role may insert and read, never change or delete, even with the triggers off */
 	ok(db_begin(db, &err), err);
@@ -490,6 +492,58 @@ static void test_users_and_tokens(void)
 	ok(audit_verify(db, &entries, &err), err);
 }
 
+/* Opens two web sessions for user (as the login page does, by row). */
+static void open_sessions(const char *user)
+{
+	g_autofree char *sql = g_strdup_printf(
+		"INSERT INTO web_sessions (token_mac, user_id, csrf) SELECT gen_random_uuid()::text::bytea, id, 'c'"
+		" FROM users, generate_series(1, 2) WHERE name = '%s'",
+		user);
+	exec_sql(sql);
+}
+
+static int64_t sessions_of(const char *user)
+{
+	g_autofree char *sql = g_strdup_printf("SELECT count(*) FROM web_sessions s JOIN users u ON u.id = s.user_id"
+	                                       " WHERE u.name = '%s'",
+	                                       user);
+	return count(sql);
+}
+
+/* A password, role or disabled flag changed from the command line ends that user's sessions at
+ * once, and no one else's; disabling also revokes the API tokens the user made. */
+static void test_user_changes_end_sessions(void)
+{
+	g_autofree char *err = NULL;
+	struct users_policy pol = {.ops = 1, .mem = 8 << 20};
+	int64_t id = 0;
+	ok(users_add(db, &pol, "carol", "carol's long password", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err), err);
+	ok(users_add(db, &pol, "dave", "dave's long password", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err), err);
+	open_sessions("carol");
+	open_sessions("dave");
+	ok(users_passwd(db, &pol, "carol", "a new long password", "cli:root", "cli", &err), err);
+	g_assert_cmpint(sessions_of("carol"), ==, 0);
+	g_assert_cmpint(sessions_of("dave"), ==, 2);
+	open_sessions("carol");
+	ok(users_set_role(db, "carol", USERS_ROLE_AUDITOR, "cli:root", "cli", &err), err);
+	g_assert_cmpint(sessions_of("carol"), ==, 0);
+	open_sessions("carol");
+	char *mine = NULL, *other = NULL;
+	ok(users_token_create(db, vault, "carols", USERS_ROLE_AUDITOR, 3600, "user:carol", "10.0.0.1", &mine, &id, &err),
+	   err);
+	ok(users_token_create(db, vault, "daves", USERS_ROLE_AUDITOR, 3600, "user:dave", "10.0.0.1", &other, &id, &err),
+	   err);
+	struct users_principal who;
+	ok(users_token_check(db, vault, mine, "10.0.0.1", &who, &err), err);
+	ok(users_disable(db, "carol", "cli:root", "cli", &err), err);
+	g_assert_cmpint(sessions_of("carol"), ==, 0);
+	g_assert_cmpint(sessions_of("dave"), ==, 2);
+	g_assert_cmpint(users_token_check(db, vault, mine, "10.0.0.1", &who, &err), ==, QERR_DENIED);
+	ok(users_token_check(db, vault, other, "10.0.0.1", &who, &err), err);
+	g_free(mine);
+	g_free(other);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -502,6 +556,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/security/erasure-defeats-backup", test_erasure_defeats_backup);
 	g_test_add_func("/security/audit/database-refuses", test_database_refuses);
 	g_test_add_func("/security/users-and-tokens", test_users_and_tokens);
+	g_test_add_func("/security/users/changes-end-sessions", test_user_changes_end_sessions);
 	int rc = g_test_run();
 	db_close(db);
 	pgtest_stop();
