@@ -105,7 +105,11 @@ static const struct setting settings[] = {
 	S("model", "path", model_path, "", false, "GGUF model file for field extraction; empty: rules only"),
 	SECRET("model", "endpoint", model_endpoint, "", false,
 	  "Base URL of an on-premise OpenAI-compatible server (instead of model.path)"),
-	S("model", "template", model_template, "", false, "Chat template (chatml, llama3, mistral); empty: from the model file"),
+	S("model", "template", model_template, "", false,
+	  "Chat template (chatml, llama3, mistral, phi3, gemma); empty: from the model file"),
+	S("model", "adapters", model_adapters, "", false,
+	  "LoRA adapters (GGUF) applied to model.path at load, without merging: FILE or FILE@SCALE (scale 1 when "
+	  "left out), several separated by commas; `quire model info` shows them with their SHA-256"),
 	I("model", "threads", model_threads, "0", 0, 1024, false, "Inference threads; 0: one per core"),
 	I("model", "context", model_context, "4096", 256, 131072, false, "Context length in tokens"),
 	S("fields", "schemas_dir", schemas_dir, "", true,

@@ -46,6 +46,7 @@ struct config {
 	char *model_path;
 	char *model_endpoint;
 	char *model_template;
+	char *model_adapters;
 	int model_threads;
 	int model_context;
 	char *schemas_dir;
