@@ -164,25 +164,109 @@ static void test_result_versions_bound(void)
 	exec_sql("DROP TABLE result_v2");
 	ok(read_result(dek, a.doc_id, "{\"total\":2}", &err), err);
 
-	/* a row written before the binding existed, as migration 0010 marks them */
+	vault_dek_free(dek);
+
+	/* a row written before the binding existed, as migration 0010 marks them (and before result
+	 * versions were recorded in the audit log: a document with no record) */
+	struct store_submitted b = submit_on(db, vault, "LEGACY");
+	ok(store_dek(db, vault, b.doc_id, &dek, &err), err);
 	g_autofree uint8_t *old = NULL;
 	size_t olen = 0;
-	ok(vault_seal(dek, a.doc_id, "result", "{\"total\":0}", 11, &old, &olen, &err), err);
+	ok(vault_seal(dek, b.doc_id, "result", "{\"total\":0}", 11, &old, &olen, &err), err);
 	char sid[24];
-	g_snprintf(sid, sizeof sid, "%lld", (long long)a.doc_id);
+	g_snprintf(sid, sizeof sid, "%lld", (long long)b.doc_id);
 	struct db_param p[2] = {DB_TEXT(sid), DB_BIN(old, olen)};
 	ok(db_begin(db, &err), err);
 	exec_sql("SET LOCAL session_replication_role = replica"); /* triggers off: the row predates them */
 	ok(db_query(db,
 	            "INSERT INTO payloads (document_id, purpose, version, sealed, layout) VALUES ($1::bigint,"
-	            " 'result', 3, $2, 1)",
+	            " 'result', 1, $2, 1)",
 	            2, p, NULL, &err),
 	   err);
 	ok(db_commit(db, &err), err);
-	ok(read_result(dek, a.doc_id, "{\"total\":0}", &err), err);
+	ok(read_result(dek, b.doc_id, "{\"total\":0}", &err), err);
 	vault_dek_free(dek);
 }
 
+/* Writes a result version the way the worker (version 1) and a correction (later ones) do. */
+static void put_result(const struct vault_dek *dek, int64_t doc, int32_t version, const char *json)
+{
+	g_autofree char *err = NULL;
+	ok(db_begin(db, &err), err);
+	if (version == 1)
+		ok(store_put(db, dek, doc, "result", json, strlen(json), &err), err);
+	else
+		ok(store_put_version(db, dek, doc, "result", version, json, strlen(json), &err), err);
+	ok(db_commit(db, &err), err);
+}
+
+/* The current result version is on record in the audit log: the newest version deleted by a
+ * superuser does not bring the uncorrected values back as current, nor does a box of another
+ * version restored in its place; removing the record as well breaks the audit chain. */
+static void test_result_rollback(void)
+{
+	struct store_submitted a = submit_on(db, vault, "ROLLBACK");
+	g_autofree char *err = NULL;
+	struct vault_dek *dek = NULL;
+	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	put_result(dek, a.doc_id, 1, "{\"total\":100}");
+	put_result(dek, a.doc_id, 2, "{\"total\":999}");
+	ok(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
+	struct audit_event viewed = {.actor = "user:alice", .action = "document.viewed", .object_type = "document",
+	                             .object_id = a.doc_id, .outcome = "ok"};
+	ok(db_begin(db, &err), err);
+	ok(audit_append(db, &viewed, &err), err);
+	ok(db_commit(db, &err), err);
+	g_autofree char *records = g_strdup_printf("SELECT count(*) FROM audit_log WHERE action = 'result.stored' AND"
+	                                           " object_id = %lld AND detail LIKE 'version=2 %%'",
+	                                           (long long)a.doc_id);
+	g_assert_cmpint(count(records), ==, 1);
+	g_autofree char *keep = g_strdup_printf("CREATE TABLE result_keep AS SELECT * FROM payloads WHERE document_id = %lld"
+	                                        " AND purpose = 'result' AND version = 2",
+	                                        (long long)a.doc_id);
+	exec_sql(keep);
+	g_autofree char *del = g_strdup_printf("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM payloads"
+	                                       " WHERE document_id = %lld AND purpose = 'result' AND version = 2; COMMIT",
+	                                       (long long)a.doc_id);
+	exec_sql(del);
+	g_assert_cmpint(read_result(dek, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
+	g_test_message("newest version deleted: %s", err);
+	g_assert_nonnull(strstr(err, "records version 2, the database's newest is version 1"));
+	/* version 1's box put back as version 2 (its row version rewritten too) */
+	g_autofree char *back = g_strdup_printf(
+		"BEGIN; SET LOCAL session_replication_role = replica; INSERT INTO payloads (document_id, purpose, version,"
+		" sealed, layout) SELECT document_id, purpose, 2, sealed, layout FROM payloads WHERE document_id = %lld"
+		" AND purpose = 'result' AND version = 1; COMMIT",
+		(long long)a.doc_id);
+	exec_sql(back);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(read_result(dek, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
+	g_assert_nonnull(strstr(err, "with another content"));
+	exec_sql("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM payloads p USING result_keep k"
+	         " WHERE p.document_id = k.document_id AND p.purpose = 'result' AND p.version = 2;"
+	         " INSERT INTO payloads SELECT * FROM result_keep; DROP TABLE result_keep; COMMIT");
+	ok(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
+	/* the record removed along with the row: the result reads as version 1, and the log is broken */
+	int64_t n = 0;
+	ok(audit_verify(db, &n, &err), err);
+	g_autofree char *save = g_strdup_printf("CREATE TABLE record_keep AS SELECT * FROM audit_log WHERE action ="
+	                                        " 'result.stored' AND object_id = %lld AND detail LIKE 'version=2 %%'",
+	                                        (long long)a.doc_id);
+	exec_sql(save);
+	g_autofree char *both = g_strdup_printf(
+		"BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM payloads WHERE document_id = %lld"
+		" AND purpose = 'result' AND version = 2; DELETE FROM audit_log WHERE action = 'result.stored'"
+		" AND object_id = %lld AND detail LIKE 'version=2 %%'; COMMIT",
+		(long long)a.doc_id, (long long)a.doc_id);
+	exec_sql(both);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(audit_verify(db, &n, &err), ==, QERR_CRYPTO);
+	g_test_message("record removed too: %s", err);
+	exec_sql("BEGIN; SET LOCAL session_replication_role = replica; INSERT INTO audit_log SELECT * FROM record_keep;"
+	         " DROP TABLE record_keep; COMMIT");
+	ok(audit_verify(db, &n, &err), err);
+	vault_dek_free(dek);
+}
 
 /* An original is a header in its payload row and one row per sealed chunk (migration 0006):
  * a chunk cut short, dropped, duplicated at the end, swapped with another or taken from
@@ -551,6 +635,7 @@ int main(int argc, char **argv)
 	vault = pgtest_vault(&key_path);
 	g_test_add_func("/security/swaps-refused", test_swaps_refused);
 	g_test_add_func("/security/result-versions-bound", test_result_versions_bound);
+	g_test_add_func("/security/result-rollback-refused", test_result_rollback);
 	g_test_add_func("/security/stream-in-database", test_stream_in_database);
 	g_test_add_func("/security/rotation-under-load", test_rotation_under_load);
 	g_test_add_func("/security/erasure-defeats-backup", test_erasure_defeats_backup);
