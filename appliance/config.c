@@ -54,6 +54,9 @@ static const struct setting settings[] = {
 	I("audit", "checkpoint_entries", checkpoint_entries, "1000", 1, 10000000, true,
 	  "A signed audit checkpoint is made after this many entries..."),
 	I("audit", "checkpoint_minutes", checkpoint_minutes, "60", 1, 525600, true, "...or after this many minutes"),
+	I("audit", "witness_syslog", witness_syslog, "1", 0, 1, false,
+	  "1: each signed head of the audit log also goes to syslog (so it can be shipped off the host); 0: only to "
+	  "the witness file (audit.witness in the key folder)"),
 	I("auth", "password_ops", password_ops, "2", 1, 64, true,
 	  "Argon2id passes for password hashes; a change rehashes each password at its next login"),
 	I("auth", "password_mem_mb", password_mem_mb, "64", 8, 4096, true,

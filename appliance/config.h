@@ -26,6 +26,7 @@ struct config {
 	int argon2_mem_mb;
 	int checkpoint_entries;
 	int checkpoint_minutes;
+	int witness_syslog;
 	int password_ops;
 	int password_mem_mb;
 	int token_days;
