@@ -29,6 +29,7 @@
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "runtime/runtime.h"
 #include "core/vault.h"
 #include "pipeline/store.h"
 #include "pipeline/watch.h"
@@ -618,6 +619,31 @@ static void check_database(struct doctor *d, struct config *cfg)
 	app_close(&app);
 }
 
+/* model.adapters: loaded onto model.path as a worker would, so that an adapter
+ * that does not fit shows here rather than at the next start. */
+static void check_adapters(struct doctor *d, const struct config *cfg)
+{
+	if (!cfg->model_adapters[0])
+		return;
+	struct rt_local_options lo = {.n_threads = 1, .n_ctx = 256, .chat_template = "raw", .adapters = cfg->model_adapters};
+	struct rt_model *m = NULL;
+	char *err = NULL;
+	enum rterror e = rt_model_open_local(cfg->model_path, &lo, &m, &err);
+	g_autofree char *what = NULL;
+	if (e) {
+		what = g_strdup_printf("model.adapters: %s", err ? err : rterror_str(e));
+		report(d, 2, what, "check model.adapters: each adapter must be made for model.path's base model");
+	} else {
+		struct rt_model_info info;
+		rt_model_describe(m, &info);
+		what = g_strdup_printf("model.adapters: %u LoRA adapter%s fit %s", info.n_adapters,
+		                       info.n_adapters == 1 ? "" : "s", cfg->model_path);
+		report(d, 0, what, NULL);
+	}
+	free(err);
+	rt_model_close(m);
+}
+
 static void check_model(struct doctor *d, const struct config *cfg)
 {
 	if (cfg->model_endpoint[0]) {
@@ -644,6 +670,7 @@ static void check_model(struct doctor *d, const struct config *cfg)
 	} else {
 		what = g_strdup_printf("model file %s (GGUF)", cfg->model_path);
 		report(d, 0, what, NULL);
+		check_adapters(d, cfg);
 	}
 }
 
