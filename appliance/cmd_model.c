@@ -35,10 +35,8 @@ static int model_info(int argc, char **argv, struct config *cfg)
 		return 2;
 	if (argc != 2)
 		return cmd_fail("model info", "give one GGUF file");
-	struct rt_local_options lo = {.n_threads = 1,
-	                              .n_ctx = 0,
-	                              .chat_template =
-	                                  tmpl ? tmpl : (cfg->model_template[0] ? cfg->model_template : NULL)};
+	struct rt_local_options lo = {.n_threads = 1, .n_ctx = 0,
+	                              .chat_template = tmpl ? tmpl : (cfg->model_template[0] ? cfg->model_template : NULL)};
 	struct rt_model *m = NULL;
 	char *err = NULL;
 	enum rterror e = rt_model_open_local(argv[1], &lo, &m, &err);
@@ -75,19 +73,18 @@ static int model_bench(int argc, char **argv, struct config *cfg)
 	gboolean exact = FALSE, nobw = FALSE, noref = FALSE;
 	g_autofree char *reference = NULL;
 	GOptionEntry entries[] = {
-	    {"threads", 't', 0, G_OPTION_ARG_INT, &o.n_threads, "Threads (default: one per core)", "N"},
-	    {"prompt", 'p', 0, G_OPTION_ARG_INT, &o.n_prompt, "Prompt tokens, evaluated as one batch (512)", "N"},
-	    {"gen", 'n', 0, G_OPTION_ARG_INT, &o.n_gen, "Tokens generated one at a time (128)", "N"},
-	    {"ctx", 'c', 0, G_OPTION_ARG_INT, &o.n_ctx, "Context to allocate (4096)", "N"},
-	    {"reps", 'r', 0, G_OPTION_ARG_INT, &o.reps, "Repetitions, averaged", "N"},
-	    {"exact", 0, 0, G_OPTION_ARG_NONE, &exact, "F32 arithmetic on dequantized weights", NULL},
-	    {"no-bandwidth", 0, 0, G_OPTION_ARG_NONE, &nobw, "Skip the memory bandwidth measurement", NULL},
-	    {"reference", 0, 0, G_OPTION_ARG_FILENAME, &reference,
-	     "llama.cpp's llama-bench, run on the same file in the same run (default: found beside quire, beside "
-	     "FILE, or at ../shared/tools/llama.cpp/llama-bench)",
-	     "PATH"},
-	    {"no-reference", 0, 0, G_OPTION_ARG_NONE, &noref, "Quire's figures only", NULL},
-	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+		{"threads", 't', 0, G_OPTION_ARG_INT, &o.n_threads, "Threads (default: one per core)", "N"},
+		{"prompt", 'p', 0, G_OPTION_ARG_INT, &o.n_prompt, "Prompt tokens, evaluated as one batch (512)", "N"},
+		{"gen", 'n', 0, G_OPTION_ARG_INT, &o.n_gen, "Tokens generated one at a time (128)", "N"},
+		{"ctx", 'c', 0, G_OPTION_ARG_INT, &o.n_ctx, "Context to allocate (4096)", "N"},
+		{"reps", 'r', 0, G_OPTION_ARG_INT, &o.reps, "Repetitions, averaged", "N"},
+		{"exact", 0, 0, G_OPTION_ARG_NONE, &exact, "F32 arithmetic on dequantized weights", NULL},
+		{"no-bandwidth", 0, 0, G_OPTION_ARG_NONE, &nobw, "Skip the memory bandwidth measurement", NULL},
+		{"reference", 0, 0, G_OPTION_ARG_FILENAME, &reference,
+		 "llama.cpp's llama-bench, run on the same file in the same run (default: found beside quire, beside "
+		 "FILE, or at ../shared/tools/llama.cpp/llama-bench)", "PATH"},
+		{"no-reference", 0, 0, G_OPTION_ARG_NONE, &noref, "Quire's figures only", NULL},
+		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE",
 	              "Measure prompt processing and generation speed and peak memory, side by side with llama.cpp's "
 	              "llama-bench when it is at hand.",
@@ -126,8 +123,8 @@ static enum rterror open_for_run(const char *file, const struct run_args *a, con
 	}
 	struct rt_local_options lo = {.n_threads = a->threads ? a->threads : cfg->model_threads,
 	                              .n_ctx = a->ctx ? a->ctx : cfg->model_context,
-	                              .chat_template =
-	                                  a->tmpl ? a->tmpl : (cfg->model_template[0] ? cfg->model_template : NULL)};
+	                              .chat_template = a->tmpl ? a->tmpl
+	                                                       : (cfg->model_template[0] ? cfg->model_template : NULL)};
 	return rt_model_open_local(file, &lo, m, err);
 }
 
@@ -135,17 +132,17 @@ static int model_run(int argc, char **argv, struct config *cfg)
 {
 	struct run_args a = {.max_tokens = 256};
 	GOptionEntry entries[] = {
-	    {"prompt", 0, 0, G_OPTION_ARG_STRING, &a.prompt, "The user's message", "TEXT"},
-	    {"system", 0, 0, G_OPTION_ARG_STRING, &a.system, "A system message", "TEXT"},
-	    {"schema", 0, 0, G_OPTION_ARG_FILENAME, &a.schema_path, "JSON Schema the answer must match", "FILE"},
-	    {"template", 0, 0, G_OPTION_ARG_STRING, &a.tmpl, "Chat template (chatml, llama3, mistral, raw)", "NAME"},
-	    {"endpoint", 0, 0, G_OPTION_ARG_STRING, &a.endpoint, "OpenAI-compatible server instead of FILE", "URL"},
-	    {"max-tokens", 0, 0, G_OPTION_ARG_INT, &a.max_tokens, "Tokens to generate at most (256)", "N"},
-	    {"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &a.temperature, "Sampling temperature (0: greedy)", "T"},
-	    {"seed", 0, 0, G_OPTION_ARG_INT, &a.seed, "Sampling seed", "N"},
-	    {"threads", 't', 0, G_OPTION_ARG_INT, &a.threads, "Threads", "N"},
-	    {"ctx", 'c', 0, G_OPTION_ARG_INT, &a.ctx, "Context length", "N"},
-	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
+		{"prompt", 0, 0, G_OPTION_ARG_STRING, &a.prompt, "The user's message", "TEXT"},
+		{"system", 0, 0, G_OPTION_ARG_STRING, &a.system, "A system message", "TEXT"},
+		{"schema", 0, 0, G_OPTION_ARG_FILENAME, &a.schema_path, "JSON Schema the answer must match", "FILE"},
+		{"template", 0, 0, G_OPTION_ARG_STRING, &a.tmpl, "Chat template (chatml, llama3, mistral, raw)", "NAME"},
+		{"endpoint", 0, 0, G_OPTION_ARG_STRING, &a.endpoint, "OpenAI-compatible server instead of FILE", "URL"},
+		{"max-tokens", 0, 0, G_OPTION_ARG_INT, &a.max_tokens, "Tokens to generate at most (256)", "N"},
+		{"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &a.temperature, "Sampling temperature (0: greedy)", "T"},
+		{"seed", 0, 0, G_OPTION_ARG_INT, &a.seed, "Sampling seed", "N"},
+		{"threads", 't', 0, G_OPTION_ARG_INT, &a.threads, "Threads", "N"},
+		{"ctx", 'c', 0, G_OPTION_ARG_INT, &a.ctx, "Context length", "N"},
+		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE", "Generate an answer to a prompt, optionally under a JSON Schema.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
@@ -162,21 +159,16 @@ static int model_run(int argc, char **argv, struct config *cfg)
 	else if ((e = open_for_run(argv[1], &a, cfg, &m, &err)))
 		rc = rt_fail("model run", e, err);
 	if (!rc) {
-		struct rt_request req = {.system = a.system,
-		                         .prompt = a.prompt,
-		                         .schema = schema,
-		                         .max_tokens = a.max_tokens,
-		                         .temperature = (float)a.temperature,
+		struct rt_request req = {.system = a.system, .prompt = a.prompt, .schema = schema,
+		                         .max_tokens = a.max_tokens, .temperature = (float)a.temperature,
 		                         .seed = (uint64_t)a.seed};
 		struct rt_result *r = NULL;
 		if ((e = rt_generate(m, &req, &r, &err))) {
 			rc = rt_fail("model run", e, err);
 		} else {
 			printf("%s\n", r->text);
-			fprintf(stderr,
-			        "[%d prompt tokens (%d reused) at %.1f tok/s; %zu generated at %.1f tok/s; stop: %s]\n",
-			        r->n_prompt, r->n_reused, r->prompt_tps, r->n_tokens, r->gen_tps,
-			        rt_stop_name(r->stop));
+			fprintf(stderr, "[%d prompt tokens (%d reused) at %.1f tok/s; %zu generated at %.1f tok/s; stop: %s]\n",
+			        r->n_prompt, r->n_reused, r->prompt_tps, r->n_tokens, r->gen_tps, rt_stop_name(r->stop));
 			rt_result_free(r);
 		}
 	}
@@ -197,11 +189,10 @@ int cmd_model(int argc, char **argv, struct config *cfg)
 		return model_bench(argc - 1, argv + 1, cfg);
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return model_run(argc - 1, argv + 1, cfg);
-	fprintf(stderr,
-	        "Usage: quire model info|bench|run FILE [OPTIONS]\n"
-	        "  info   architecture, sizes, tensor types, template, context\n"
-	        "  bench  prompt and generation tokens/s and peak memory, beside llama-bench's in the same run;\n"
-	        "         --extract: a whole extraction, with and without the extraction speed-ups\n"
-	        "  run    generate from --prompt, optionally under --schema FILE\n");
+	fprintf(stderr, "Usage: quire model info|bench|run FILE [OPTIONS]\n"
+	                "  info   architecture, sizes, tensor types, template, context\n"
+	                "  bench  prompt and generation tokens/s and peak memory, beside llama-bench's in the same run;\n"
+	                "         --extract: a whole extraction, with and without the extraction speed-ups\n"
+	                "  run    generate from --prompt, optionally under --schema FILE\n");
 	return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
 }

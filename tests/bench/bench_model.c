@@ -20,36 +20,17 @@ int main(int argc, char **argv)
 	int c;
 	while ((c = getopt(argc, argv, "t:p:n:c:r:fBR:N")) != -1) {
 		switch (c) {
-		case 't':
-			o.n_threads = (int)strtol(optarg, NULL, 10);
-			break;
-		case 'p':
-			o.n_prompt = (int)strtol(optarg, NULL, 10);
-			break;
-		case 'n':
-			o.n_gen = (int)strtol(optarg, NULL, 10);
-			break;
-		case 'c':
-			o.n_ctx = (int)strtol(optarg, NULL, 10);
-			break;
-		case 'r':
-			o.reps = (int)strtol(optarg, NULL, 10);
-			break;
-		case 'f':
-			o.prec = MATMUL_F32;
-			break;
-		case 'B':
-			o.bandwidth = false;
-			break;
-		case 'R':
-			o.reference = optarg;
-			break;
-		case 'N':
-			o.no_reference = true;
-			break;
+		case 't': o.n_threads = (int)strtol(optarg, NULL, 10); break;
+		case 'p': o.n_prompt = (int)strtol(optarg, NULL, 10); break;
+		case 'n': o.n_gen = (int)strtol(optarg, NULL, 10); break;
+		case 'c': o.n_ctx = (int)strtol(optarg, NULL, 10); break;
+		case 'r': o.reps = (int)strtol(optarg, NULL, 10); break;
+		case 'f': o.prec = MATMUL_F32; break;
+		case 'B': o.bandwidth = false; break;
+		case 'R': o.reference = optarg; break;
+		case 'N': o.no_reference = true; break;
 		default:
-			fprintf(stderr, "usage: bench_model FILE [-t THREADS] [-p PROMPT] [-n GEN] [-c CTX] [-r REPS] "
-			                "[-f] [-B] [-R LLAMA_BENCH] [-N]\n");
+			fprintf(stderr, "usage: bench_model FILE [-t THREADS] [-p PROMPT] [-n GEN] [-c CTX] [-r REPS] [-f] [-B] [-R LLAMA_BENCH] [-N]\n");
 			return 2;
 		}
 	}
