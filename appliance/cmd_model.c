@@ -112,6 +112,7 @@ struct run_args {
 	char *prompt, *system, *schema_path, *tmpl, *endpoint;
 	int max_tokens, threads, ctx, seed;
 	double temperature;
+	gboolean plain;
 };
 
 static enum rterror open_for_run(const char *file, const struct run_args *a, const struct config *cfg,
@@ -142,6 +143,8 @@ static int model_run(int argc, char **argv, struct config *cfg)
 		{"seed", 0, 0, G_OPTION_ARG_INT, &a.seed, "Sampling seed", "N"},
 		{"threads", 't', 0, G_OPTION_ARG_INT, &a.threads, "Threads", "N"},
 		{"ctx", 'c', 0, G_OPTION_ARG_INT, &a.ctx, "Context length", "N"},
+		{"plain", 0, 0, G_OPTION_ARG_NONE, &a.plain,
+		 "One token per forward pass, no drafts (for comparison; the answer is the same)", NULL},
 		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE", "Generate an answer to a prompt, optionally under a JSON Schema.",
 	              (const struct _GOptionEntry *)entries))
@@ -161,14 +164,17 @@ static int model_run(int argc, char **argv, struct config *cfg)
 	if (!rc) {
 		struct rt_request req = {.system = a.system, .prompt = a.prompt, .schema = schema,
 		                         .max_tokens = a.max_tokens, .temperature = (float)a.temperature,
-		                         .seed = (uint64_t)a.seed};
+		                         .seed = (uint64_t)a.seed, .plain = a.plain};
 		struct rt_result *r = NULL;
 		if ((e = rt_generate(m, &req, &r, &err))) {
 			rc = rt_fail("model run", e, err);
 		} else {
 			printf("%s\n", r->text);
-			fprintf(stderr, "[%d prompt tokens (%d reused) at %.1f tok/s; %zu generated at %.1f tok/s; stop: %s]\n",
-			        r->n_prompt, r->n_reused, r->prompt_tps, r->n_tokens, r->gen_tps, rt_stop_name(r->stop));
+			fprintf(stderr,
+			        "[%d prompt tokens (%d reused) at %.1f tok/s; %zu generated at %.1f tok/s (%d forced, %d of %d "
+			        "drafted accepted, %d forward passes); stop: %s]\n",
+			        r->n_prompt, r->n_reused, r->prompt_tps, r->n_tokens, r->gen_tps, r->n_forced, r->n_accepted,
+			        r->n_drafted, r->n_evals, rt_stop_name(r->stop));
 			rt_result_free(r);
 		}
 	}

@@ -88,6 +88,10 @@ struct rt_request {
 	uint64_t seed;
 	const char *const *stop; /* stop strings (free text only); the match is cut off */
 	size_t n_stop;
+	/* Local models: every token through the model one step at a time, nothing
+	 * taken from the KV cache, no drafts: the baseline the benchmarks compare
+	 * with. The output is the same either way. */
+	bool plain;
 };
 
 enum rt_stop {
@@ -118,6 +122,12 @@ struct rt_result {
 	size_t closed_len;
 	int32_t n_prompt; /* prompt tokens */
 	int32_t n_reused; /* of which taken from the KV cache */
+	int32_t n_forced; /* generated tokens the schema forced */
+	/* Greedy decoding drafts tokens by finding the last tokens earlier in the
+	 * context (values copied from the page) and has the model check a draft in
+	 * one batch; n_accepted of the n_drafted were what it would have chosen. */
+	int32_t n_drafted, n_accepted;
+	int32_t n_evals; /* forward passes after the prompt */
 	double prompt_ms, gen_ms;
 	double prompt_tps, gen_tps; /* tokens per second (evaluated prompt tokens; generated) */
 	enum rt_stop stop;
