@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "appliance/config.h"
+#include "extractors/doctype.h"
+#include "extractors/modelfields.h"
 #include "runtime/bench.h"
+#include "runtime/bench_extract.h"
 #include "runtime/runtime.h"
 
 static int rt_fail(const char *what, enum rterror e, char *err)
@@ -64,13 +67,41 @@ static int model_info(int argc, char **argv, struct config *cfg)
 	return 0;
 }
 
+/* A whole extraction of a generated invoice page, with and without the speed-ups. */
+static int model_bench_extract(const char *file, const struct bench_opts *bo, int page_tokens,
+                               const struct config *cfg)
+{
+	struct doctypes *types = NULL;
+	char *err = NULL;
+	if (doctypes_load(NULL, &types, &err) != QERR_OK) {
+		int rc = cmd_fail("model bench", err);
+		g_free(err);
+		return rc;
+	}
+	g_autofree char *system = NULL, *head = NULL, *tail = NULL;
+	const struct doctype *inv = doctypes_find(types, "invoice");
+	modelfields_request_parts(inv, &system, &head, &tail);
+	struct bench_extract_opts o = {.n_threads = bo->n_threads, .n_ctx = bo->n_ctx, .page_tokens = page_tokens,
+	                               .reps = bo->reps, .system = system, .head = head, .tail = tail,
+	                               .schema = inv->schema_text,
+	                               .chat_template = cfg->model_template[0] ? cfg->model_template : NULL};
+	struct bench_extract_result r;
+	enum rterror e = bench_extract_run(file, &o, &r, &err);
+	doctypes_free(types);
+	if (e)
+		return rt_fail("model bench", e, err);
+	bench_extract_print(stdout, &r);
+	return 0;
+}
+
 static int model_bench(int argc, char **argv, struct config *cfg)
 {
 	struct bench_opts o;
 	bench_opts_default(&o);
 	if (cfg->model_threads > 0)
 		o.n_threads = cfg->model_threads;
-	gboolean exact = FALSE, nobw = FALSE, noref = FALSE;
+	gboolean exact = FALSE, nobw = FALSE, noref = FALSE, extract = FALSE;
+	int page_tokens = 1500;
 	g_autofree char *reference = NULL;
 	GOptionEntry entries[] = {
 		{"threads", 't', 0, G_OPTION_ARG_INT, &o.n_threads, "Threads (default: one per core)", "N"},
@@ -84,6 +115,9 @@ static int model_bench(int argc, char **argv, struct config *cfg)
 		 "llama.cpp's llama-bench, run on the same file in the same run (default: found beside quire, beside "
 		 "FILE, or at ../shared/tools/llama.cpp/llama-bench)", "PATH"},
 		{"no-reference", 0, 0, G_OPTION_ARG_NONE, &noref, "Quire's figures only", NULL},
+		{"extract", 0, 0, G_OPTION_ARG_NONE, &extract,
+		 "Time a whole extraction of a generated invoice page, with the extraction speed-ups and plainly", NULL},
+		{"page-tokens", 0, 0, G_OPTION_ARG_INT, &page_tokens, "With --extract: the page's length (1500)", "N"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE",
 	              "Measure prompt processing and generation speed and peak memory, side by side with llama.cpp's "
@@ -94,6 +128,10 @@ static int model_bench(int argc, char **argv, struct config *cfg)
 		return cmd_fail("model bench", "give one GGUF file");
 	if (o.n_prompt < 1 || o.n_gen < 1 || o.n_prompt > 65536 || o.n_gen > 65536)
 		return cmd_fail("model bench", "--prompt and --gen must be from 1 to 65536");
+	if (extract && (page_tokens < 100 || page_tokens > 20000))
+		return cmd_fail("model bench", "--page-tokens must be from 100 to 20000");
+	if (extract)
+		return model_bench_extract(argv[1], &o, page_tokens, cfg);
 	if (exact)
 		o.prec = MATMUL_F32;
 	o.bandwidth = !nobw;

@@ -4,7 +4,9 @@
  * Local generation keeps, next to the model context, the ids of the tokens its
  * KV cache holds (kv_ids[0..n_kv), always model_ctx_pos() of them). A new
  * request keeps the longest common prefix with them and evaluates the rest,
- * which is how an identical system prompt is evaluated once. Tokens the schema
+ * which is how an identical system prompt is evaluated once; the KV caches of
+ * long system prompts are also saved aside (kvslots.h), so that requests with
+ * another system prompt in between do not cost their evaluation again. Tokens the schema
  * forces are queued and evaluated together with the next batch, so a forced
  * run of keys and punctuation costs one forward pass. Greedy decoding adds a
  * draft (draft.h) to that batch, takes logits for every position of it, and
@@ -27,6 +29,7 @@
 #include "runtime/draft.h"
 #include "runtime/gguf.h"
 #include "runtime/jsonschema.h"
+#include "runtime/kvslots.h"
 #include "runtime/model.h"
 #include "runtime/openai.h"
 #include "runtime/sampler.h"
@@ -59,6 +62,7 @@ struct rt_model {
 	int32_t n_kv;
 	float *logits;
 	float *batch_logits; /* RT_BATCH_MAX rows, allocated at the first draft */
+	struct kvslots *slots;
 	struct constraint_vocab *cvocab;
 	char *schema_text;
 	struct jsonschema *schema;
@@ -92,6 +96,7 @@ void rt_model_close(struct rt_model *m)
 	free(m->kv_ids);
 	free(m->logits);
 	free(m->batch_logits);
+	kvslots_free(m->slots);
 	constraint_free(m->cons);
 	jsonschema_free(m->schema);
 	free(m->schema_text);
@@ -190,7 +195,8 @@ enum rterror rt_model_open_local(const char *path, const struct rt_local_options
 	m->n_ctx = model_ctx_size(m->ctx);
 	m->kv_ids = malloc((size_t)m->n_ctx * sizeof(int32_t));
 	m->logits = malloc((size_t)m->n_vocab * sizeof(float));
-	if (!m->kv_ids || !m->logits) {
+	m->slots = kvslots_new();
+	if (!m->kv_ids || !m->logits || !m->slots) {
 		e = rterror_set(reterr, RTERROR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -249,6 +255,19 @@ void rt_result_free(struct rt_result *r)
 	free(r->text);
 	free(r->tokens);
 	free(r);
+}
+
+enum rterror rt_count_tokens(struct rt_model *m, const char *text, int32_t *ret, char **reterr)
+{
+	if (!m || m->remote || !text || !ret)
+		return rterror_set(reterr, RTERROR_INVALID, "rt_count_tokens: a local model and a text are needed");
+	int32_t *ids = NULL;
+	size_t n = 0;
+	enum rterror e = tokenizer_encode(m->tok, text, strlen(text), false, false, (size_t)INT32_MAX, &ids, &n, reterr);
+	free(ids);
+	if (!e)
+		*ret = (int32_t)n;
+	return e;
 }
 
 enum rterror rt_schema_validate(const char *schema_text, const char *json_text, size_t len, char **reterr)
@@ -628,6 +647,8 @@ static enum rterror reuse_prefix(struct gen *g, const int32_t *ids, size_t n, ch
 	int32_t lcp = 0;
 	while (!g->req->plain && lcp < m->n_kv && (size_t)lcp < n && m->kv_ids[lcp] == ids[lcp])
 		lcp++;
+	if (!g->req->plain)
+		lcp = kvslots_restore(m->slots, m->ctx, ids, (int32_t)n, lcp, m->kv_ids);
 	if ((size_t)lcp == n)
 		lcp--; /* evaluate at least the last prompt token, for its logits */
 	model_ctx_truncate(m->ctx, lcp);
@@ -640,6 +661,24 @@ static enum rterror reuse_prefix(struct gen *g, const int32_t *ids, size_t n, ch
 	memcpy(g->pending, ids + lcp, (n - (size_t)lcp) * sizeof(int32_t));
 	g->n_pending = (int32_t)n - lcp;
 	return RTERROR_OK;
+}
+
+/* How many of the prompt's tokens ids[0..n) are its fixed start: those it shares
+ * with the same request with an empty user message (the system text and the
+ * template's markers); 0 without a system text. */
+static int32_t fixed_start(struct rt_model *m, const struct rt_request *req, const int32_t *ids, size_t n)
+{
+	if (!req->system || req->plain)
+		return 0;
+	struct rt_request empty = *req;
+	empty.prompt = "";
+	int32_t *ids2 = NULL;
+	size_t n2 = 0, k = 0;
+	if (encode_prompt(m, &empty, &ids2, &n2, NULL) == RTERROR_OK)
+		while (k < n && k < n2 && ids[k] == ids2[k])
+			k++;
+	free(ids2);
+	return (int32_t)k;
 }
 
 static enum rterror generate_local(struct rt_model *m, const struct rt_request *req, struct rt_result *r, double t0,
@@ -672,6 +711,9 @@ static enum rterror generate_local(struct rt_model *m, const struct rt_request *
 	if (e)
 		goto out;
 	g.prompt_done = true;
+	char *why = NULL; /* a start not saved is only evaluated again next time */
+	if (kvslots_save(m->slots, m->ctx, ids, fixed_start(m, req, ids, n), &why))
+		free(why);
 	r->prompt_ms = now_ms() - tp;
 	r->prompt_tps = r->prompt_ms > 0 ? (double)(r->n_prompt - r->n_reused) / (r->prompt_ms / 1e3) : 0;
 	double tg = now_ms();

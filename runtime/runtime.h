@@ -142,6 +142,11 @@ enum rterror rt_generate(struct rt_model *m, const struct rt_request *req, struc
 void rt_result_free(struct rt_result *r);
 const char *rt_stop_name(enum rt_stop s);
 
+/* How many tokens text makes with a local model's tokenizer (no template, no
+ * begin-of-text token): RTERROR_INVALID for a remote model. */
+enum rterror rt_count_tokens(struct rt_model *m, const char *text, int32_t *ret, char **reterr)
+    __attribute__((warn_unused_result));
+
 /* Checks that json_text[0..len) is valid for schema_text: RTERROR_OK, or
  * RTERROR_FORMAT with the path of the first problem (schema errors as above). */
 enum rterror rt_schema_validate(const char *schema_text, const char *json_text, size_t len, char **reterr)

@@ -151,6 +151,43 @@ static void test_acceptance(const char *path)
 	rt_model_close(m);
 }
 
+/* A long system text, then another, then the first again: its KV cache comes back
+ * from a saved slot and the answer is that of plain decoding. */
+static void test_saved_start(const char *path)
+{
+	struct rt_model *m = NULL;
+	char *err = NULL;
+	struct rt_local_options o = {.n_ctx = 1024, .n_threads = 2};
+	if (rt_model_open_local(path, &o, &m, &err) != RTERROR_OK) {
+		tap_ok(false, "/speculate/saved-start/open", "%s", err);
+		free(err);
+		return;
+	}
+	char sys1[2048] = "", sys2[256];
+	for (int i = 0; i < 8; i++) {
+		size_t len = strlen(sys1);
+		snprintf(sys1 + len, sizeof sys1 - len, "Rule %d: the little dog and the big cat play in the sun. ", i);
+	}
+	snprintf(sys2, sizeof sys2, "Be brief.");
+	struct rt_request a = {.system = sys1, .prompt = "Lily had a ball.", .max_tokens = 24, .schema = SCHEMA};
+	struct rt_request b = {.system = sys2, .prompt = "Tom had a car.", .max_tokens = 8};
+	struct rt_request a2 = a;
+	a2.prompt = "Tom had a red car and a dog.";
+	struct rt_result *ra = gen(m, &a), *rb = gen(m, &b), *ra2 = gen(m, &a2);
+	a2.plain = true;
+	struct rt_result *plain = gen(m, &a2);
+	tap_ok(ra && rb && ra2 && ra->n_reused == 0 && ra2->n_reused > 128 && ra2->n_reused > rb->n_reused + 100,
+	       "/speculate/saved-start/restored", "reused %d (between: %d)", ra2 ? ra2->n_reused : -1,
+	       rb ? rb->n_reused : -1);
+	tap_ok(same_output(ra2, plain) && plain->n_reused == 0, "/speculate/saved-start/same-as-plain", "%s | %s",
+	       ra2 ? ra2->text : "?", plain ? plain->text : "?");
+	rt_result_free(ra);
+	rt_result_free(rb);
+	rt_result_free(ra2);
+	rt_result_free(plain);
+	rt_model_close(m);
+}
+
 int main(void)
 {
 	test_lookup();
@@ -164,6 +201,7 @@ int main(void)
 	}
 	fclose(f);
 	test_acceptance(path);
+	test_saved_start(path);
 	static const char *const files[] = {"stories260K",      "synth-llama-F32",  "synth-llama-Q4_K_M",
 	                                    "synth-llama-Q8_0", "synth-qwen2-F16",  "synth-qwen2-Q5_K_M",
 	                                    "synth-qwen2-Q4_0", "synth-llama-BF16", "synth-qwen2-Q6_K"};
