@@ -30,6 +30,10 @@ void progress_format(const struct progress *p, int64_t elapsed_us, char *buf, si
 	double secs = (double)elapsed_us / 1e6;
 	bool bytes = p->unit && strcmp(p->unit, "bytes") == 0;
 	const char *unit = bytes ? "" : p->unit ? p->unit : "";
+	if (!p->total && !p->unit) { /* a stage whose size nobody knows */
+		g_strlcpy(buf, p->what, size);
+		return;
+	}
 	if (!p->total) {
 		g_snprintf(buf, size, "%s: %s%s%s", p->what, d, unit[0] ? " " : "", unit);
 		return;
@@ -90,6 +94,16 @@ void progress_update(struct progress *p, uint64_t done)
 		p->tenth = tenth;
 		draw(p, false);
 	}
+}
+
+void progress_clear(struct progress *p)
+{
+	if (!p->tty || !p->active)
+		return;
+	fprintf(p->out, "\r\033[K");
+	fflush(p->out);
+	p->active = false;
+	p->drawn_us = 0;
 }
 
 void progress_end(struct progress *p)

@@ -33,6 +33,8 @@ void progress_begin(struct progress *p, FILE *out, bool tty, const char *what, c
 void progress_start(struct progress *p, const char *what, const char *unit, uint64_t total);
 /* done so far (not more than total when total is known). */
 void progress_update(struct progress *p, uint64_t done);
+/* Takes the redrawn line off the terminal before other output; the next update redraws it. */
+void progress_clear(struct progress *p);
 /* The stage ended: its last line with the time it took. */
 void progress_end(struct progress *p);
 /* Formats the line for done/total after elapsed_us (what a terminal shows), into buf. */
