@@ -132,7 +132,7 @@ static int post(const char *type, const char *body, size_t step)
 	close(sv[1]);
 	int status = 0;
 	if (n > 12)
-		status = atoi(buf + 9);
+		status = (int)g_ascii_strtoll(buf + 9, NULL, 10);
 	return status;
 }
 
