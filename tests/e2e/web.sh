@@ -292,8 +292,22 @@ sys.exit(0 if want <= set(d[\"paths\"]) and d[\"openapi\"].startswith(\"3.\") el
 
 # --- session expiry: a second daemon (web only) with a 2 second idle timeout ---
 start web QUIRE_WEB_SESSION_IDLE_S=2 "$QUIRE" web
-check "/web/session/idle-expiry" '[ "$(login "$work/jar-e" reviewer1 pw-reviewer-0123456)" = 303 ] &&
-  [ "$(code -b "$work/jar-e" "$B/")" = 200 ] && sleep 3 && [ "$(code -b "$work/jar-e" "$B/")" = 303 ]'
+# The first look must come within the 2 s after the login; on a loaded machine the two may be
+# further apart, and then the test tries again rather than failing.
+idle_expiry() {
+  local t0 t1 got=
+  for _ in 1 2 3 4 5 6 7 8; do
+    t0=$(date +%s%N)
+    [ "$(login "$work/jar-e" reviewer1 pw-reviewer-0123456)" = 303 ] || return 1
+    got=$(code -b "$work/jar-e" "$B/")
+    t1=$(date +%s%N)
+    [ $(((t1 - t0) / 1000000)) -lt 2000 ] && break
+    got=
+  done
+  # the idle time passing is the condition under test here
+  [ "$got" = 200 ] && sleep 3 && [ "$(code -b "$work/jar-e" "$B/")" = 303 ]
+}
+check "/web/session/idle-expiry" 'idle_expiry'
 # A server just started shows the latest verification on record (the first server's Verify above).
 check "/web/audit/latest-verification-on-record" '[ "$(login "$work/jar-v" admin1 pw-admin-0123456)" = 303 ] &&
   curl -s -b "$work/jar-v" "$B/audit" |
