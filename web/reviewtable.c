@@ -12,6 +12,7 @@
  * current values, so they follow every correction. */
 #include "web/internal.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "core/db.h"
@@ -53,13 +54,25 @@ static GPtrArray *columns(const struct json *props, const struct json *rows)
 	return cols;
 }
 
+char *review_number_text(double num)
+{
+	/* Cents as cents (12.50); anything finer in full, so saving the form unchanged changes nothing. */
+	double cents = num * 100;
+	if (cents == (double)(long long)cents && fabs(num) < 1e13)
+		return g_strdup_printf("%.2f", num);
+	char buf[G_ASCII_DTOSTR_BUF_SIZE];
+	return g_strdup(g_ascii_formatd(buf, sizeof buf, "%.15g", num));
+}
+
 static void cell_text(GString *b, const struct json *v)
 {
 	double num;
-	if (json_string_value(v))
+	if (json_string_value(v)) {
 		html_escape(b, json_string_value(v));
-	else if (json_number_value(v, &num))
-		g_string_append_printf(b, "%.2f", num);
+	} else if (json_number_value(v, &num)) {
+		g_autofree char *t = review_number_text(num);
+		g_string_append(b, t);
+	}
 }
 
 static void table_row(GString *b, const char *key, size_t row, GPtrArray *cols, const struct json *props,
