@@ -58,7 +58,7 @@ char *review_number_text(double num)
 {
 	/* Cents as cents (12.50); anything finer in full, so saving the form unchanged changes nothing. */
 	double cents = num * 100;
-	if (cents == (double)(long long)cents && fabs(num) < 1e13)
+	if (fabs(num) < 1e13 && fabs(cents - round(cents)) < 1e-6)
 		return g_strdup_printf("%.2f", num);
 	char buf[G_ASCII_DTOSTR_BUF_SIZE];
 	return g_strdup(g_ascii_formatd(buf, sizeof buf, "%.15g", num));

@@ -249,6 +249,19 @@ static void test_line(void)
 	g_string_free(out, TRUE);
 }
 
+static void test_number_text(void)
+{
+	static const struct {
+		double v;
+		const char *want;
+	} cases[] = {
+	    {1037.4, "1037.40"}, {7.5, "7.50"}, {0.125, "0.125"}, {-12.3, "-12.30"}, {1.0 / 3, "0.333333333333333"}};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *t = review_number_text(cases[i].v);
+		g_assert_cmpstr(t, ==, cases[i].want);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -264,6 +277,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/web/charts/axis", test_axis);
 	g_test_add_func("/web/charts/bars-to-scale", test_bars_to_scale);
 	g_test_add_func("/web/charts/line", test_line);
+	g_test_add_func("/web/review/number-text", test_number_text);
 	int rc = g_test_run();
 	MHD_stop_daemon(daemon_);
 	g_string_free(last_log, TRUE);
