@@ -6,7 +6,10 @@
  * when and which fields changed (names only) in result_versions and the
  * audit log, in one transaction. Corrected fields get confidence 1 and
  * "corrected": true; their page stays. A correction sends a document back to
- * review ("pending"); approval and rejection apply to processed documents. */
+ * review ("pending"); approval and rejection apply to processed documents.
+ * Where a corrected value is on the page, where it is is remembered for the
+ * supplier (pipeline/learned.h) in the same transaction, so the supplier's
+ * next document is read there. */
 #include "web/internal.h"
 
 #include <stdlib.h>
@@ -17,6 +20,8 @@
 #include "core/json.h"
 #include "core/vault.h"
 #include "extractors/doctype.h"
+#include "extractors/pdftext.h"
+#include "pipeline/learned.h"
 #include "pipeline/store.h"
 #include "runtime/jsonschema.h"
 
@@ -225,6 +230,34 @@ static enum qerr save_version(struct web_req *req, int64_t id, const struct json
 	return e;
 }
 
+/* Remembers where the corrected values are on the page, for the supplier's next documents. */
+static enum qerr learn_correction(struct web_req *req, int64_t id, const struct json *result, const char *names,
+                                  char **reterr)
+{
+	struct vault_dek *dek = NULL;
+	struct vault_buf text = {0};
+	struct json *tj = NULL;
+	struct pdftext_doc *doc = NULL;
+	enum qerr e = store_dek(req->db, web_vault(req), id, &dek, reterr);
+	if (!e)
+		e = store_get(req->db, dek, id, "text", &text, reterr);
+	vault_dek_free(dek);
+	if (e == QERR_NOT_FOUND) { /* no page text kept: nothing to learn where */
+		g_clear_pointer(reterr, g_free);
+		return QERR_OK;
+	}
+	if (!e)
+		e = json_parse((const char *)text.data, text.len, &tj, reterr);
+	vault_buf_free(&text);
+	if (!e)
+		e = pdftext_doc_from_json(tj, &doc, reterr);
+	json_free(tj);
+	if (!e)
+		e = learned_from_correction(req->db, web_vault(req), id, result, doc, names, req->who.actor, NULL, reterr);
+	pdftext_doc_free(doc);
+	return e;
+}
+
 /* Notes the extraction's confidence of fields a person corrected (names: "a,b") or, with
  * corrected false, of every field not corrected when the document was decided
  * (field_reviews, migration 0015; the quality page reads it). A field corrected after it
@@ -288,6 +321,8 @@ enum qerr docs_correct(struct web_req *req, int64_t id, const struct json *chang
 		                         .object_id = id, .outcome = "ok", .client = req->client, .detail = detail};
 		if (!e)
 			e = audit_append(req->db, &ev, reterr);
+		if (!e)
+			e = learn_correction(req, id, result, names->str, reterr);
 	}
 	if (!e)
 		e = db_commit(req->db, reterr);
