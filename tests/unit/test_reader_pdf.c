@@ -178,9 +178,68 @@ static void test_pdf_french_prepayment(void)
 	json_free(r);
 }
 
+/* American layout: logo-less letterhead, Bill To and Ship To side by side, a table with
+ * Description / Qty / Rate / Amount, a discount line, tax, total and a balance after a payment. */
+static void test_pdf_us_service_invoice(void)
+{
+	const struct ink inks[] = {{1, 60, 60, 18, 'l', "Bright Path Consulting Inc."},
+	                           {1, 60, 78, 9, 'l', "220 Pine Avenue, Austin, TX 78701"},
+	                           {1, 420, 60, 22, 'l', "INVOICE"},
+	                           {1, 420, 95, 10, 'l', "Invoice #"},
+	                           {1, 540, 95, 10, 'r', "BP-5512"},
+	                           {1, 420, 109, 10, 'l', "Date"},
+	                           {1, 540, 109, 10, 'r', "04/22/2024"},
+	                           {1, 420, 123, 10, 'l', "Due Date"},
+	                           {1, 540, 123, 10, 'r', "05/22/2024"},
+	                           {1, 60, 150, 10, 'l', "Bill To"},
+	                           {1, 60, 164, 10, 'l', "Lakeside Dental Group"},
+	                           {1, 60, 178, 10, 'l', "9 Harbor Road, Dallas, TX 75201"},
+	                           {1, 300, 150, 10, 'l', "Ship To"},
+	                           {1, 300, 164, 10, 'l', "Lakeside Dental, Suite 4"},
+	                           {1, 60, 230, 10, 'l', "Description"},
+	                           {1, 380, 230, 10, 'r', "Qty"},
+	                           {1, 460, 230, 10, 'r', "Rate"},
+	                           {1, 540, 230, 10, 'r', "Amount"},
+	                           {1, 60, 248, 10, 'l', "Workflow review and report"},
+	                           {1, 380, 248, 10, 'r', "12"},
+	                           {1, 460, 248, 10, 'r', "150.00"},
+	                           {1, 540, 248, 10, 'r', "1,800.00"},
+	                           {1, 60, 264, 10, 'l', "Staff training session"},
+	                           {1, 380, 264, 10, 'r', "1"},
+	                           {1, 460, 264, 10, 'r', "600.00"},
+	                           {1, 540, 264, 10, 'r', "600.00"},
+	                           {1, 380, 300, 10, 'l', "Subtotal"},
+	                           {1, 540, 300, 10, 'r', "2,400.00"},
+	                           {1, 380, 314, 10, 'l', "Discount (5%)"},
+	                           {1, 540, 314, 10, 'r', "-120.00"},
+	                           {1, 380, 328, 10, 'l', "Tax (8.25%)"},
+	                           {1, 540, 328, 10, 'r', "188.10"},
+	                           {1, 380, 342, 11, 'l', "Total"},
+	                           {1, 540, 342, 11, 'r', "$2,468.10"},
+	                           {1, 380, 356, 10, 'l', "Paid"},
+	                           {1, 540, 356, 10, 'r', "-500.00"},
+	                           {1, 380, 370, 11, 'l', "Balance Due"},
+	                           {1, 540, 370, 11, 'r', "$1,968.10"},
+	                           {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	g_assert_cmpstr(str_of(r, "supplier_name"), ==, "Bright Path Consulting Inc.");
+	g_assert_cmpstr(str_of(r, "buyer_name"), ==, "Lakeside Dental Group");
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "BP-5512");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2024-04-22");
+	g_assert_cmpstr(str_of(r, "due_date"), ==, "2024-05-22");
+	g_assert_cmpstr(str_of(r, "currency"), ==, "USD");
+	g_assert_cmpfloat_with_epsilon(num_of(r, "tax_amount"), 188.1, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "total_amount"), 2468.1, 0.001);
+	const struct json *items = json_get(json_get(json_get(r, "fields"), "line_items"), "value");
+	g_assert_cmpuint(json_array_size(items), ==, 2);
+	g_assert_cmpstr(json_get_string(json_array_at(items, 0), "description"), ==, "Workflow review and report");
+	json_free(r);
+}
+
 void reader_pdf_tests(void)
 {
 	g_test_add_func("/reader/pdf/label-over-value", test_pdf_label_over_value);
 	g_test_add_func("/reader/pdf/totals-on-page-two", test_pdf_totals_on_page_two);
 	g_test_add_func("/reader/pdf/french-prepayment", test_pdf_french_prepayment);
+	g_test_add_func("/reader/pdf/us-service-invoice", test_pdf_us_service_invoice);
 }
