@@ -236,10 +236,70 @@ static void test_pdf_us_service_invoice(void)
 	json_free(r);
 }
 
+/* German craft business: info block with "Rechnungs-Nr." and "Kunden-Nr.", quantity and unit
+ * before the description, "Zwischensumme netto", "zzgl. 19 % USt.", "Endbetrag". */
+static void test_pdf_german_craft(void)
+{
+	const struct ink inks[] = {
+	    {1, 60, 60, 16, 'l', "Malerbetrieb Krause"},
+	    {1, 60, 76, 9, 'l', "Inhaber Jens Krause"},
+	    {1, 60, 125, 7, 'l', "Malerbetrieb Krause, Gartenstr. 8, 50667 Köln"},
+	    {1, 60, 140, 10, 'l', "Familie Neumann"},
+	    {1, 60, 153, 10, 'l', "Rosenweg 3"},
+	    {1, 60, 166, 10, 'l', "50931 Köln"},
+	    {1, 380, 140, 10, 'l', "Rechnungs-Nr.:"},
+	    {1, 470, 140, 10, 'l', "2024-031"},
+	    {1, 380, 153, 10, 'l', "Kunden-Nr.:"},
+	    {1, 470, 153, 10, 'l', "10442"},
+	    {1, 380, 166, 10, 'l', "Datum:"},
+	    {1, 470, 166, 10, 'l', "7. Juni 2024"},
+	    {1, 60, 220, 14, 'l', "Rechnung"},
+	    {1, 60, 250, 9, 'l', "Pos."},
+	    {1, 120, 250, 9, 'r', "Menge"},
+	    {1, 130, 250, 9, 'l', "Einheit"},
+	    {1, 180, 250, 9, 'l', "Bezeichnung"},
+	    {1, 460, 250, 9, 'r', "Einzelpreis"},
+	    {1, 540, 250, 9, 'r', "Gesamtpreis"},
+	    {1, 60, 266, 10, 'l', "1"},
+	    {1, 120, 266, 10, 'r', "42,5"},
+	    {1, 130, 266, 10, 'l', "m²"},
+	    {1, 180, 266, 10, 'l', "Wände streichen, zweifach"},
+	    {1, 460, 266, 10, 'r', "12,00"},
+	    {1, 540, 266, 10, 'r', "510,00"},
+	    {1, 60, 282, 10, 'l', "2"},
+	    {1, 120, 282, 10, 'r', "6"},
+	    {1, 130, 282, 10, 'l', "Std."},
+	    {1, 180, 282, 10, 'l', "Abdeckarbeiten"},
+	    {1, 460, 282, 10, 'r', "48,00"},
+	    {1, 540, 282, 10, 'r', "288,00"},
+	    {1, 330, 320, 10, 'l', "Zwischensumme netto"},
+	    {1, 540, 320, 10, 'r', "798,00 €"},
+	    {1, 330, 334, 10, 'l', "zzgl. 19 % USt."},
+	    {1, 540, 334, 10, 'r', "151,62 €"},
+	    {1, 330, 350, 11, 'l', "Endbetrag"},
+	    {1, 540, 350, 11, 'r', "949,62 €"},
+	    {1, 60, 400, 9, 'l', "Bitte überweisen Sie den Betrag bis zum 21.06.2024 auf unser Konto."},
+	    {1, 60, 780, 7, 'l', "Sparkasse KölnBonn  IBAN DE89 3704 0044 0532 0130 00  St.-Nr. 215/5123/4567"},
+	    {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	g_assert_cmpstr(str_of(r, "supplier_name"), ==, "Malerbetrieb Krause");
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "2024-031");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2024-06-07");
+	g_assert_cmpstr(str_of(r, "currency"), ==, "EUR");
+	g_assert_cmpfloat_with_epsilon(num_of(r, "net_amount"), 798, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "tax_amount"), 151.62, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "total_amount"), 949.62, 0.001);
+	const struct json *items = json_get(json_get(json_get(r, "fields"), "line_items"), "value");
+	g_assert_cmpuint(json_array_size(items), ==, 2);
+	g_assert_cmpstr(json_get_string(json_array_at(items, 1), "description"), ==, "Abdeckarbeiten");
+	json_free(r);
+}
+
 void reader_pdf_tests(void)
 {
 	g_test_add_func("/reader/pdf/label-over-value", test_pdf_label_over_value);
 	g_test_add_func("/reader/pdf/totals-on-page-two", test_pdf_totals_on_page_two);
 	g_test_add_func("/reader/pdf/french-prepayment", test_pdf_french_prepayment);
 	g_test_add_func("/reader/pdf/us-service-invoice", test_pdf_us_service_invoice);
+	g_test_add_func("/reader/pdf/german-craft", test_pdf_german_craft);
 }
