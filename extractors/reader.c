@@ -117,6 +117,7 @@ static const struct vocab VOCAB[] = {
     {RF_NUMBER, 0.9,
      "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*[^:\\p{L}][^:]{0,40}?(?:nr|no|"
      "n[°º]|nummer|number|num[ée]ro|#)\\.?"},
+    {RF_NUMBER, 0.55, "n[°ºo]\\.?|no\\.|nr\\.?|num[ée]ro|nummer|number|#"}, /* bare, at a cell's start only */
     {RF_NUMBER, 0.7, "document\\s*(?:no\\.?|number|nr\\.?)|doc\\.?\\s*no\\.?"},
     /* issue date */
     {RF_ISSUE, 1.0,
@@ -336,6 +337,8 @@ static void offer_label(const struct layout *l, const struct layout_cell *c, int
 		if (reader_has(NOT_ISSUE, before))
 			return;
 	} else if (v->field == RF_NUMBER) {
+		if (v->weight < 0.6 && start > 0)
+			return; /* a bare "No." inside a cell belongs to something else ("Kunden-Nr.") */
 		g_autofree char *label = g_strndup(c->text + start, (gsize)(end - start));
 		if (reader_has(NOT_NUMBER, label))
 			return;

@@ -295,6 +295,57 @@ static void test_pdf_german_craft(void)
 	json_free(r);
 }
 
+/* French trade invoice: "Désignation / Qté / P.U. HT / Montant HT", a reference column, "Net à payer". */
+static void test_pdf_french_trade(void)
+{
+	const struct ink inks[] = {{1, 60, 60, 16, 'l', "Quincaillerie Morel SARL"},
+	                           {1, 60, 76, 8, 'l', "SIRET 812 345 678 00019 - TVA FR40812345678"},
+	                           {1, 330, 120, 10, 'l', "Facturé à :"},
+	                           {1, 330, 134, 10, 'l', "Garage Lefèvre"},
+	                           {1, 60, 120, 12, 'l', "FACTURE"},
+	                           {1, 60, 136, 10, 'l', "N° : F24-0457"},
+	                           {1, 60, 150, 10, 'l', "Date : 02/09/2024"},
+	                           {1, 60, 164, 10, 'l', "Échéance : 02/10/2024"},
+	                           {1, 60, 220, 9, 'l', "Réf."},
+	                           {1, 120, 220, 9, 'l', "Désignation"},
+	                           {1, 400, 220, 9, 'r', "Qté"},
+	                           {1, 470, 220, 9, 'r', "P.U. HT"},
+	                           {1, 540, 220, 9, 'r', "Montant HT"},
+	                           {1, 60, 236, 10, 'l', "VIS-6X40"},
+	                           {1, 120, 236, 10, 'l', "Vis à bois 6 x 40 (boîte de 200)"},
+	                           {1, 400, 236, 10, 'r', "3"},
+	                           {1, 470, 236, 10, 'r', "12,50"},
+	                           {1, 540, 236, 10, 'r', "37,50"},
+	                           {1, 60, 252, 10, 'l', "CHV-M8"},
+	                           {1, 120, 252, 10, 'l', "Chevilles M8"},
+	                           {1, 400, 252, 10, 'r', "10"},
+	                           {1, 470, 252, 10, 'r', "4,25"},
+	                           {1, 540, 252, 10, 'r', "42,50"},
+	                           {1, 380, 290, 10, 'l', "Total HT"},
+	                           {1, 540, 290, 10, 'r', "80,00 €"},
+	                           {1, 380, 304, 10, 'l', "TVA 20 %"},
+	                           {1, 540, 304, 10, 'r', "16,00 €"},
+	                           {1, 380, 320, 11, 'l', "Net à payer"},
+	                           {1, 540, 320, 11, 'r', "96,00 €"},
+	                           {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	g_assert_cmpstr(str_of(r, "supplier_name"), ==, "Quincaillerie Morel SARL");
+	g_assert_cmpstr(str_of(r, "buyer_name"), ==, "Garage Lefèvre");
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "F24-0457");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2024-09-02");
+	g_assert_cmpstr(str_of(r, "due_date"), ==, "2024-10-02");
+	g_assert_cmpfloat_with_epsilon(num_of(r, "net_amount"), 80, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "tax_amount"), 16, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "total_amount"), 96, 0.001);
+	const struct json *items = json_get(json_get(json_get(r, "fields"), "line_items"), "value");
+	g_assert_cmpuint(json_array_size(items), ==, 2);
+	g_assert_cmpstr(json_get_string(json_array_at(items, 1), "description"), ==, "Chevilles M8");
+	double pu = 0;
+	g_assert_true(json_get_number(json_array_at(items, 1), "unit_price", &pu));
+	g_assert_cmpfloat_with_epsilon(pu, 4.25, 0.001);
+	json_free(r);
+}
+
 void reader_pdf_tests(void)
 {
 	g_test_add_func("/reader/pdf/label-over-value", test_pdf_label_over_value);
@@ -302,4 +353,5 @@ void reader_pdf_tests(void)
 	g_test_add_func("/reader/pdf/french-prepayment", test_pdf_french_prepayment);
 	g_test_add_func("/reader/pdf/us-service-invoice", test_pdf_us_service_invoice);
 	g_test_add_func("/reader/pdf/german-craft", test_pdf_german_craft);
+	g_test_add_func("/reader/pdf/french-trade", test_pdf_french_trade);
 }
