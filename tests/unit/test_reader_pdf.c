@@ -346,6 +346,36 @@ static void test_pdf_french_trade(void)
 	json_free(r);
 }
 
+/* No letterhead (a logo would be an image): the supplier is named only in the footer with its
+ * VAT number, while the buyer's block has a legal form too. */
+static void test_pdf_footer_supplier(void)
+{
+	const struct ink inks[] = {
+	    {1, 400, 60, 22, 'l', "INVOICE"},
+	    {1, 60, 130, 10, 'l', "Bill to:"},
+	    {1, 60, 144, 10, 'l', "Acme Hospital Ltd"},
+	    {1, 60, 158, 10, 'l', "3 Park Row, York YO1 6GA"},
+	    {1, 380, 130, 10, 'l', "Invoice No."},
+	    {1, 470, 130, 10, 'l', "NW-7781"},
+	    {1, 380, 144, 10, 'l', "Invoice Date"},
+	    {1, 470, 144, 10, 'l', "14/02/2025"},
+	    {1, 330, 300, 10, 'l', "Subtotal"},
+	    {1, 540, 300, 10, 'r', "£1,000.00"},
+	    {1, 330, 314, 10, 'l', "VAT 20%"},
+	    {1, 540, 314, 10, 'r', "£200.00"},
+	    {1, 330, 328, 11, 'l', "Total"},
+	    {1, 540, 328, 11, 'r', "£1,200.00"},
+	    {1, 60, 790, 7, 'l', "Northwind Traders Ltd  ·  12 High Street, Leeds LS1 4AP  ·  VAT GB 123 4567 89"},
+	    {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	g_assert_cmpstr(str_of(r, "supplier_name"), ==, "Northwind Traders Ltd");
+	g_assert_cmpstr(str_of(r, "buyer_name"), ==, "Acme Hospital Ltd");
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "NW-7781");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2025-02-14");
+	g_assert_cmpfloat_with_epsilon(num_of(r, "total_amount"), 1200, 0.001);
+	json_free(r);
+}
+
 void reader_pdf_tests(void)
 {
 	g_test_add_func("/reader/pdf/label-over-value", test_pdf_label_over_value);
@@ -354,4 +384,5 @@ void reader_pdf_tests(void)
 	g_test_add_func("/reader/pdf/us-service-invoice", test_pdf_us_service_invoice);
 	g_test_add_func("/reader/pdf/german-craft", test_pdf_german_craft);
 	g_test_add_func("/reader/pdf/french-trade", test_pdf_french_trade);
+	g_test_add_func("/reader/pdf/footer-supplier", test_pdf_footer_supplier);
 }
