@@ -1054,3 +1054,35 @@ enum rterror model_eval(struct model_ctx *c, const int32_t *tokens, int32_t n_to
 	}
 	return RTERROR_OK;
 }
+
+/* --- saved KV states --- */
+
+size_t model_ctx_state_size(const struct model_ctx *c, int32_t n)
+{
+	return 2 * (size_t)c->m->info.n_layer * (size_t)n * kv_dim(c->m) * sizeof(float);
+}
+
+void model_ctx_save(const struct model_ctx *c, int32_t n, void *dst)
+{
+	size_t kvd = kv_dim(c->m), per = (size_t)n * kvd;
+	float *d = dst;
+	for (int il = 0; il < c->m->info.n_layer; il++) {
+		size_t at = (size_t)il * (size_t)c->n_ctx * kvd;
+		memcpy(d, c->k_cache + at, per * sizeof(float));
+		memcpy(d + per, c->v_cache + at, per * sizeof(float));
+		d += 2 * per;
+	}
+}
+
+void model_ctx_restore(struct model_ctx *c, int32_t n, const void *src)
+{
+	size_t kvd = kv_dim(c->m), per = (size_t)n * kvd;
+	const float *s = src;
+	for (int il = 0; il < c->m->info.n_layer; il++) {
+		size_t at = (size_t)il * (size_t)c->n_ctx * kvd;
+		memcpy(c->k_cache + at, s, per * sizeof(float));
+		memcpy(c->v_cache + at, s + per, per * sizeof(float));
+		s += 2 * per;
+	}
+	c->pos = n;
+}
