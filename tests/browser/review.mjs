@@ -49,6 +49,11 @@ const context = await chromium.launchPersistentContext(profile, {
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   viewport: { width: 1440, height: 1000 },
 });
+// Playwright's own limits (30 s per action) are fixed times; a loaded machine may need longer.
+// These only stop a hang.
+const limit = 1000 * Number(process.env.QUIRE_TEST_WAIT_S || 300);
+context.setDefaultTimeout(limit);
+context.setDefaultNavigationTimeout(limit);
 const errors = [];
 try {
   const page = await context.newPage();
@@ -157,7 +162,7 @@ try {
   await axe(page, 'quality');
   ok(errors.length === 0, '/browser/no-console-errors', errors.join(' | '));
 } catch (e) {
-  ok(false, '/browser/unexpected-error', String(e).split('\n')[0]);
+  ok(false, '/browser/unexpected-error', String(e).split('\n').slice(0, 3).join(' '));
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });
