@@ -30,6 +30,7 @@
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "runtime/runtime.h"
 #include "core/vault.h"
 #include "pipeline/store.h"
 #include "pipeline/watch.h"
@@ -401,6 +402,26 @@ static enum qerr verify_keys(struct app *app, int64_t *ret_docs, char **reterr)
 	return e;
 }
 
+/* The audit witness after a restore: a new instance's is begun with the restored log; an
+ * instance that had one keeps it, and verify will find the log shorter than what it signed. */
+static enum qerr restore_witness(struct app *app, char **reterr)
+{
+	const char *path = audit_witness_path();
+	if (!path)
+		return QERR_OK;
+	if (g_file_test(path, G_FILE_TEST_EXISTS)) {
+		printf("note: this host's audit witness %s signed the log as it was before the restore, so `quire audit "
+		       "verify` reports the restored log as shorter or forked; if the restore is meant, move that file "
+		       "aside and run `quire audit checkpoint` to sign the restored log\n",
+		       path);
+		return QERR_OK;
+	}
+	struct audit_checkpoint *cp = g_new0(struct audit_checkpoint, 1);
+	enum qerr e = audit_checkpoint_export(app->db, app->vault, NULL, cp, reterr);
+	g_free(cp);
+	return e;
+}
+
 static int restore(struct config *cfg, const char *file, bool force)
 {
 	struct backup_info info;
@@ -444,6 +465,8 @@ static int restore(struct config *cfg, const char *file, bool force)
 	e = verify_keys(&app, &docs, &err);
 	if (!e)
 		e = audit_verify(app.db, &entries, &err);
+	if (!e)
+		e = restore_witness(&app, &err);
 	if (!e)
 		printf("restored %lld documents from %s (made %s); every document key opens; audit log intact: %lld "
 		       "entries\n",
@@ -631,6 +654,31 @@ static void check_database(struct doctor *d, struct config *cfg)
 	app_close(&app);
 }
 
+/* model.adapters: loaded onto model.path as a worker would, so that an adapter
+ * that does not fit shows here rather than at the next start. */
+static void check_adapters(struct doctor *d, const struct config *cfg)
+{
+	if (!cfg->model_adapters[0])
+		return;
+	struct rt_local_options lo = {.n_threads = 1, .n_ctx = 256, .chat_template = "raw", .adapters = cfg->model_adapters};
+	struct rt_model *m = NULL;
+	char *err = NULL;
+	enum rterror e = rt_model_open_local(cfg->model_path, &lo, &m, &err);
+	g_autofree char *what = NULL;
+	if (e) {
+		what = g_strdup_printf("model.adapters: %s", err ? err : rterror_str(e));
+		report(d, 2, what, "check model.adapters: each adapter must be made for model.path's base model");
+	} else {
+		struct rt_model_info info;
+		rt_model_describe(m, &info);
+		what = g_strdup_printf("model.adapters: %u LoRA adapter%s fit %s", info.n_adapters,
+		                       info.n_adapters == 1 ? "" : "s", cfg->model_path);
+		report(d, 0, what, NULL);
+	}
+	free(err);
+	rt_model_close(m);
+}
+
 static void check_model(struct doctor *d, const struct config *cfg)
 {
 	if (cfg->model_endpoint[0]) {
@@ -657,6 +705,7 @@ static void check_model(struct doctor *d, const struct config *cfg)
 	} else {
 		what = g_strdup_printf("model file %s (GGUF)", cfg->model_path);
 		report(d, 0, what, NULL);
+		check_adapters(d, cfg);
 	}
 }
 
