@@ -493,7 +493,7 @@ int cmd_user(int argc, char **argv, struct config *cfg)
 	struct app app;
 	g_autofree char *err = NULL;
 	int rc = 0;
-	if (app_open(cfg, APP_DB, &app, &err)) {
+	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err)) {
 		g_free(role);
 		return cmd_fail("user", err);
 	}
