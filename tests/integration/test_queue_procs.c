@@ -127,7 +127,7 @@ static void test_heartbeat_meets_own_completion(void)
 	int64_t doc = 0;
 	int64_t job = qt_submit(&t, "BEAT-RACE", 1500, 0, &doc);
 	struct db *x = qt_connect(&t);
-	pid_t w = qt_worker(&t, 3, NULL); /* a heartbeat every second */
+	pid_t w = qt_worker(&t, 5, NULL); /* lease 5 s: a heartbeat every second */
 	g_autofree char *running = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'running'",
 	                                           (long long)job);
 	g_assert_true(qt_until(t.db, 1, 90, running));
