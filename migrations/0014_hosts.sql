@@ -1,4 +1,4 @@
--- 0014: the keyring in the database, so that several hosts share it.
+-- 0014: what several hosts share: the keyring and the login throttling.
 --
 -- One row: the keyring of wrapping-key versions, sealed as a whole under the
 -- key-encryption key (core/keyring.c has the layout), which never comes here.
@@ -20,3 +20,16 @@ CREATE TABLE keyring (
 );
 REVOKE ALL ON keyring FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON keyring TO quire_app;
+
+-- Failed logins, counted per account and per address for every web server at
+-- once (several `quire web` processes behind one address share one count).
+-- key is a keyed hash of "user:NAME" or "addr:ADDRESS"; nothing here names
+-- either. Rows idle for a day are removed by the web servers.
+CREATE TABLE login_throttle (
+    key         text PRIMARY KEY CHECK (length(key) = 64),
+    failures    integer NOT NULL CHECK (failures > 0),
+    until_at    timestamptz,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON login_throttle FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON login_throttle TO quire_app;
