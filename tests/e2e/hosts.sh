@@ -30,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..14"
+echo "1..12"
 # --- a CA, the server's certificate for db.test, a client certificate for user quire, a rogue CA
 pki="$work/pki"
 mkdir -p "$pki" && chmod 755 "$pki"
@@ -91,9 +91,10 @@ mkdir -p "$hostB/keys" && chmod 700 "$hostB" "$hostB/keys" &&
   cp "$hostA/keys/kek.key" "$hostB/keys/kek.key" && chmod 600 "$hostB/keys/kek.key"
 mkdir -p "$work/pdf"
 for i in $(seq 1 60); do "$MAKE_INVOICE" "$work/pdf/inv-$i.pdf" --number "INV-HOST-$i" || break; done
-qa worker >"$work/workerA.log" 2>&1 &
+# Started directly (not through qa/qb) so that $! is the worker process itself.
+QUIRE_GENERAL_DATA_DIR="$hostA" QUIRE_DATABASE_URL="$tls" "$QUIRE" worker >"$work/workerA.log" 2>&1 &
 wa=$!
-qb worker >"$work/workerB.log" 2>&1 &
+QUIRE_GENERAL_DATA_DIR="$hostB" QUIRE_DATABASE_URL="$tls" "$QUIRE" worker >"$work/workerB.log" 2>&1 &
 wb=$!
 pids+=("$wa" "$wb")
 qa submit "$work"/pdf/inv-{1..20}.pdf >>"$work/submitted" 2>>"$log"
@@ -122,14 +123,17 @@ wait "$wa" "$wb" 2>/dev/null
 # logins counted on one slow down the next login on the other.
 QUIRE_PASSWORD="pw-reviewer-0123456" qa user add rita --role reviewer >>"$log" 2>&1
 QUIRE_PASSWORD="pw-reviewer-0123456" qa user add raul --role reviewer >>"$log" 2>&1
-start_web() { # host-function name -> sets W_<name>
-  QUIRE_WEB_LISTEN=127.0.0.1:0 "$1" web >"$work/web-$2.out" 2>>"$log" &
+start_web() { # data-dir name -> sets W
+  QUIRE_GENERAL_DATA_DIR="$1" QUIRE_DATABASE_URL="$tls" QUIRE_WEB_LISTEN=127.0.0.1:0 "$QUIRE" web \
+    >"$work/web-$2.out" 2>>"$log" &
   pids+=($!)
   wait_for 60 "grep -q 'serving on' '$work/web-$2.out'"
-  printf 'http://127.0.0.1:%s' "$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/web-$2.out")"
+  W=http://127.0.0.1:$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/web-$2.out")
 }
-W1=$(start_web qa one)
-W2=$(start_web qb two)
+start_web "$hostA" one
+W1=$W
+start_web "$hostB" two
+W2=$W
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 login() { # base jar user password -> HTTP status
   local t
