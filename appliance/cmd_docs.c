@@ -68,7 +68,8 @@ enum qerr open_model(const struct config *cfg, struct modelfields **ret, char **
 	if (!cfg->model_path[0] && !cfg->model_endpoint[0])
 		return QERR_OK;
 	struct modelfields_options mo = {.model_path = cfg->model_path, .endpoint = cfg->model_endpoint,
-	                                 .chat_template = cfg->model_template, .threads = cfg->model_threads,
+	                                 .chat_template = cfg->model_template, .adapters = cfg->model_adapters,
+	                                 .threads = cfg->model_threads,
 	                                 .context = cfg->model_context, .time_limit_s = cfg->parse_timeout_s * 5};
 	return modelfields_open(&mo, ret, reterr);
 }
@@ -411,10 +412,12 @@ int cmd_show(int argc, char **argv, struct config *cfg)
 
 int cmd_extract(int argc, char **argv, struct config *cfg)
 {
-	gboolean text = FALSE, full = FALSE;
+	gboolean text = FALSE, full = FALSE, pages_only = FALSE;
 	char *password = NULL;
 	GOptionEntry entries[] = {{"text", 0, 0, G_OPTION_ARG_NONE, &text, "Print the text of each page", NULL},
 	                          {"json", 0, 0, G_OPTION_ARG_NONE, &full, "Print fields and page text as JSON", NULL},
+	                          {"pages-only", 0, 0, G_OPTION_ARG_NONE, &pages_only,
+	                           "Read the fields from the pages, leaving an embedded e-invoice XML aside", NULL},
 	                          {"password", 0, 0, G_OPTION_ARG_STRING, &password, "Password of an encrypted PDF", "PW"},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE", "Extract one PDF and print its fields as JSON; no database is used.",
@@ -428,6 +431,7 @@ int cmd_extract(int argc, char **argv, struct config *cfg)
 		return cmd_fail("extract", err);
 	struct extract_options opt = extract_options_of(cfg);
 	opt.password = password;
+	opt.pages_only = pages_only;
 	struct json *result = NULL;
 	struct pdftext_doc *doc = NULL;
 	int rc = 0;

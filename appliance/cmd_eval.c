@@ -1,5 +1,8 @@
 /* cmd_eval: `quire eval DIR`, field accuracy and throughput on a labelled set.
  *
+ * A folder with no expected JSON beside its PDFs is taken as a folder of
+ * e-invoices, whose embedded XML labels each page (appliance/eval_einvoice.c).
+ *
  * DIR holds PDFs, each with NAME.json beside it ({"document_type":..,
  * "fields":{..}}, as tests/fixtures/make_labelled writes). By default every
  * PDF goes through the real pipeline: submitted (sealed, queued, audited),
@@ -19,6 +22,7 @@
 
 #include "appliance/app.h"
 #include "appliance/config.h"
+#include "appliance/eval_einvoice.h"
 #include "appliance/pgembed.h"
 #include "core/db.h"
 #include "core/json.h"
@@ -185,7 +189,8 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	gboolean direct = FALSE;
 	int concurrency = cfg->worker_concurrency;
 	double min_header = 0, min_items = 0, min_rate = 0;
-	gboolean all_valid = FALSE;
+	gboolean all_valid = FALSE, as_scans = FALSE, learn = FALSE;
+	double min_right = 0;
 	GOptionEntry entries[] = {
 		{"direct", 0, 0, G_OPTION_ARG_NONE, &direct, "Extract in this process, without the database and queue", NULL},
 		{"concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency, "Worker job threads (default worker.concurrency)", "N"},
@@ -193,8 +198,18 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		{"min-items-f1", 0, 0, G_OPTION_ARG_DOUBLE, &min_items, "Fail below this F1 on invoice line items", "F"},
 		{"min-per-minute", 0, 0, G_OPTION_ARG_DOUBLE, &min_rate, "Fail below this many documents per minute", "N"},
 		{"all-valid", 0, 0, G_OPTION_ARG_NONE, &all_valid, "Fail unless every result is valid for its schema", NULL},
+		{"as-scans", 0, 0, G_OPTION_ARG_NONE, &as_scans,
+		 "E-invoices: also read image-only copies of the pages (rendered, then OCR)", NULL},
+		{"learn", 0, 0, G_OPTION_ARG_NONE, &learn,
+		 "E-invoices: replay in order, correcting wrong fields after each document; report first and later "
+		 "documents of each supplier",
+		 NULL},
+		{"min-header-right", 0, 0, G_OPTION_ARG_DOUBLE, &min_right,
+		 "E-invoices: fail below this share of header fields right", "F"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL}};
-	if (cmd_parse(&argc, &argv, "DIR", "Measure field extraction on a folder of PDFs with expected JSON beside each.",
+	if (cmd_parse(&argc, &argv, "DIR",
+	              "Measure field extraction on a folder of PDFs with expected JSON beside each, or on a folder of "
+	              "e-invoices (their embedded XML is the truth, the pages are read).",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
 	if (argc != 2) {
@@ -210,8 +225,17 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	if (list_samples(argv[1], &samples, &err))
 		return cmd_fail("eval", err);
 	if (samples->len == 0) {
+		/* No expected JSON: a folder of e-invoices labels itself. */
 		samples_free(samples);
-		return cmd_fail("eval", g_strdup_printf("no PDF with an expected .json beside it in %s", argv[1]));
+		struct extract_options opt = extract_options_of(cfg);
+		if (open_model(cfg, &opt.model, &err))
+			return cmd_fail("eval", err);
+		struct eval_einvoice_flags f = {.as_scans = as_scans, .concurrency = concurrency, .learn = learn,
+		                                .min_header_right = min_right,
+		                                .min_items_f1 = min_items};
+		int rc = eval_einvoice_dir(argv[1], cfg, &opt, &f);
+		modelfields_close(opt.model);
+		return rc;
 	}
 	struct eval *ev = eval_new();
 	double seconds = 0;

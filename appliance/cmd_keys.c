@@ -17,6 +17,7 @@
 #include "appliance/app.h"
 #include "appliance/config.h"
 #include "core/audit.h"
+#include "core/witness.h"
 #include "core/db.h"
 #include "core/log.h"
 #include "core/ringstore.h"
@@ -167,7 +168,10 @@ static enum qerr open_vault(const struct config *cfg, const char *conninfo, bool
 		return e;
 	}
 	tell_origin(*ret, ring);
+	g_autofree char *dir = g_path_get_dirname(ring);
+	g_autofree char *witness = g_build_filename(dir, WITNESS_FILE_NAME, NULL);
 	audit_set_signer(*ret, cfg->checkpoint_entries, cfg->checkpoint_minutes * 60);
+	audit_set_witness(witness, cfg->witness_syslog != 0);
 	*ret_store = rs;
 	return QERR_OK;
 }
@@ -584,62 +588,102 @@ static enum qerr audit_read_event(struct app *app, const char *action, const cha
 	return e;
 }
 
-static int audit_verify_cmd(struct app *app, const char *checkpoint_file)
+/* Reads and checks an exported checkpoint file into *ret. */
+static enum qerr read_checkpoint(const char *path, struct audit_checkpoint *ret, char **reterr)
+{
+	g_autofree char *text = NULL;
+	g_autoptr(GError) gerr = NULL;
+	gsize len = 0;
+	if (!g_file_get_contents(path, &text, &len, &gerr))
+		return qerr_set(reterr, QERR_IO, "%s", gerr->message);
+	if (strlen(text) != len)
+		return qerr_set(reterr, QERR_BAD_INPUT, "%s: not a quire audit checkpoint", path);
+	g_autofree char *why = NULL;
+	enum qerr e = audit_checkpoint_parse(text, ret, &why);
+	if (e)
+		qerr_set(reterr, e, "%s: %s", path, why);
+	return e;
+}
+
+struct audit_args {
+	char *checkpoint, *since, *out;
+	char **witness;
+};
+
+static int audit_verify_cmd(struct app *app, const struct audit_args *a)
 {
 	g_autofree char *err = NULL;
-	struct audit_checkpoint witness;
-	if (checkpoint_file) {
-		g_autofree char *text = NULL;
-		g_autoptr(GError) gerr = NULL;
-		if (!g_file_get_contents(checkpoint_file, &text, NULL, &gerr))
-			return cmd_fail("audit verify", gerr->message);
-		if (audit_checkpoint_parse(text, &witness, &err))
-			return cmd_fail("audit verify", err);
-	}
+	struct audit_checkpoint *given = g_new0(struct audit_checkpoint, 2);
 	uint8_t pk[VAULT_PK_BYTES];
 	vault_sign_public(app->vault, pk);
-	struct audit_report r;
-	enum qerr e = audit_verify_signed(app->db, pk, checkpoint_file ? &witness : NULL, &r, &err);
-	g_autofree char *detail = g_strdup_printf("entries=%lld%s", (long long)r.entries, checkpoint_file ? " witness" : "");
+	struct audit_verify_options o = {.pk = pk, .witness_files = (const char *const *)a->witness};
+	enum qerr e = QERR_OK;
+	if (a->checkpoint && !(e = read_checkpoint(a->checkpoint, &given[0], &err)))
+		o.checkpoint = &given[0];
+	if (!e && a->since && !(e = read_checkpoint(a->since, &given[1], &err)))
+		o.since = &given[1];
+	struct audit_report r = {0};
+	if (!e)
+		e = audit_verify_with(app->db, &o, &r, &err);
+	g_free(given);
+	g_autofree char *detail = g_strdup_printf("entries=%lld%s%s", (long long)r.entries, a->checkpoint ? " checkpoint" : "",
+	                                          a->since ? " since" : "");
 	if (audit_read_event(app, "audit.verified", e ? "failed" : "ok", detail, NULL) != QERR_OK && !e)
 		return cmd_fail("audit verify", "the audit log is intact but recording this check failed");
 	if (e)
 		return cmd_fail("audit verify", err);
-	printf("audit log intact: %lld entries verified, %lld signed checkpoints match%s\n", (long long)r.entries,
-	       (long long)r.checkpoints, checkpoint_file ? " (including the given checkpoint)" : "");
+	printf("audit log intact: %lld entries verified, every one covered by the %lld signed witness lines; %lld signed "
+	       "checkpoints match%s%s\n",
+	       (long long)r.entries, (long long)r.witness_heads, (long long)r.checkpoints,
+	       a->checkpoint ? " (including the given checkpoint)" : "",
+	       a->since ? "; the log extends the earlier checkpoint" : "");
 	return 0;
 }
 
-static int audit_checkpoint_cmd(struct app *app, const char *out)
+static int audit_checkpoint_cmd(struct app *app, const struct audit_args *a)
 {
 	g_autofree char *err = NULL;
-	struct audit_checkpoint cp;
-	if (audit_checkpoint_now(app->db, app->vault, &cp, &err))
+	struct audit_checkpoint *cp = g_new0(struct audit_checkpoint, 2);
+	enum qerr e = a->since ? read_checkpoint(a->since, &cp[1], &err) : QERR_OK;
+	if (!e)
+		e = audit_checkpoint_export(app->db, app->vault, a->since ? &cp[1] : NULL, &cp[0], &err);
+	g_autofree char *text = e ? NULL : audit_checkpoint_format(&cp[0]);
+	int64_t entries = cp[0].entries, last = cp[0].last_entry_id;
+	g_free(cp);
+	if (e)
 		return cmd_fail("audit checkpoint", err);
-	g_autofree char *text = audit_checkpoint_format(&cp);
-	if (!out) {
+	if (!a->out) {
 		printf("%s", text);
 		return 0;
 	}
 	g_autoptr(GError) gerr = NULL;
-	if (!g_file_set_contents(out, text, -1, &gerr))
+	if (!g_file_set_contents(a->out, text, -1, &gerr))
 		return cmd_fail("audit checkpoint", gerr->message);
-	printf("checkpoint of %lld entries (up to entry %lld) written to %s\n", (long long)cp.entries,
-	       (long long)cp.last_entry_id, out);
+	printf("checkpoint of %lld entries (up to entry %lld) written to %s%s\n", (long long)entries, (long long)last,
+	       a->out, a->since ? ", with a consistency proof from the earlier one" : "");
 	return 0;
 }
 
 int cmd_audit(int argc, char **argv, struct config *cfg)
 {
-	char *checkpoint = NULL, *out = NULL;
+	struct audit_args a = {0};
 	GOptionEntry entries[] = {
-		{"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint, "verify: also check against this exported checkpoint",
+		{"checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &a.checkpoint, "verify: also check against this exported checkpoint",
 		 "FILE"},
-		{"out", 0, 0, G_OPTION_ARG_FILENAME, &out, "checkpoint: write it to FILE instead of standard output", "FILE"},
+		{"since", 0, 0, G_OPTION_ARG_FILENAME, &a.since,
+		 "verify: the log must extend this earlier exported checkpoint (and so must --checkpoint's, by its proof); "
+		 "checkpoint: include a consistency proof from it",
+		 "FILE"},
+		{"witness", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.witness,
+		 "verify: read these witness files (every host's that appends) instead of this host's; repeatable", "FILE"},
+		{"out", 0, 0, G_OPTION_ARG_FILENAME, &a.out, "checkpoint: write it to FILE instead of standard output", "FILE"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL}};
-	if (cmd_parse(&argc, &argv, "verify [--checkpoint FILE] | checkpoint [--out FILE]",
-	              "`verify` recomputes the audit log's hash chain and checks it against every signed checkpoint; "
-	              "`checkpoint` signs the current state and exports it for an outside witness.",
+	if (cmd_parse(&argc, &argv,
+	              "verify [--witness FILE]... [--checkpoint FILE] [--since FILE] | checkpoint [--out FILE] [--since FILE]",
+	              "`verify` recomputes the audit log's hash chain and checks it against the signed heads of the "
+	              "witness file outside the database, every signed checkpoint and the exported ones given; "
+	              "`checkpoint` signs the current state with the Merkle root of the log and exports it for an "
+	              "outside witness.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
 	int rc = 0;
@@ -652,11 +696,13 @@ int cmd_audit(int argc, char **argv, struct config *cfg)
 		if (app_open(cfg, APP_DB | APP_VAULT, &app, &err)) {
 			rc = cmd_fail("audit", err);
 		} else {
-			rc = verify ? audit_verify_cmd(&app, checkpoint) : audit_checkpoint_cmd(&app, out);
+			rc = verify ? audit_verify_cmd(&app, &a) : audit_checkpoint_cmd(&app, &a);
 			app_close(&app);
 		}
 	}
-	g_free(checkpoint);
-	g_free(out);
+	g_free(a.checkpoint);
+	g_free(a.since);
+	g_free(a.out);
+	g_strfreev(a.witness);
 	return rc;
 }

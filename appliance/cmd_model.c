@@ -25,18 +25,75 @@ static void print_size(const char *label, uint64_t bytes)
 		printf("%s%.2f MB", label, (double)bytes / 1e6);
 }
 
+/* SHA-256 of a file as hex (g_free), or NULL when it cannot be read. */
+static char *file_sha256(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+	g_autofree guchar *buf = g_malloc(1 << 20);
+	size_t n;
+	while ((n = fread(buf, 1, 1 << 20, f)) > 0)
+		g_checksum_update(ck, buf, (gssize)n);
+	char *hex = ferror(f) ? NULL : g_strdup(g_checksum_get_string(ck));
+	g_checksum_free(ck);
+	fclose(f);
+	return hex;
+}
+
+static void print_adapters(const struct rt_model_info *i)
+{
+	if (i->n_adapters == 0) {
+		printf("adapters:      none\n");
+		return;
+	}
+	printf("adapters:      %u (LoRA, applied at load)\n", i->n_adapters);
+	for (uint32_t k = 0; k < i->n_adapters; k++) {
+		const struct rt_adapter_info *a = &i->adapters[k];
+		g_autofree char *sha = file_sha256(a->path);
+		printf("  %s (", a->path);
+		print_size("", a->bytes);
+		printf(")\n    sha256 %s\n", sha ? sha : "(unreadable)");
+		if (a->alpha > 0)
+			printf("    alpha %g, rank %d, scale %g (factor %g), %d weight matrices\n", (double)a->alpha, a->rank,
+			       (double)a->scale, (double)(a->scale * a->alpha / (float)a->rank), a->n_weights);
+		else
+			printf("    no alpha, rank %d, scale %g (factor %g), %d weight matrices\n", a->rank, (double)a->scale,
+			       (double)a->scale, a->n_weights);
+	}
+}
+
+/* The adapters to apply to file: --adapter options if any, else model.adapters
+ * when file is the configured model.path. g_free the result. */
+static char *adapters_for(const char *file, char **opt, const struct config *cfg)
+{
+	if (opt && opt[0])
+		return g_strjoinv(",", opt);
+	if (file && cfg->model_path[0] && strcmp(file, cfg->model_path) == 0)
+		return g_strdup(cfg->model_adapters);
+	return NULL;
+}
+
 static int model_info(int argc, char **argv, struct config *cfg)
 {
 	char *tmpl = NULL;
-	GOptionEntry entries[] = {{"template", 0, 0, G_OPTION_ARG_STRING, &tmpl, "Chat template to use", "NAME"},
-	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
+	g_auto(GStrv) adapter = NULL;
+	GOptionEntry entries[] = {
+		{"template", 0, 0, G_OPTION_ARG_STRING, &tmpl, "Chat template to use", "NAME"},
+		{"adapter", 0, 0, G_OPTION_ARG_STRING_ARRAY, &adapter,
+		 "LoRA adapter to apply, FILE or FILE@SCALE (repeatable; default: model.adapters for model.path)",
+		 "FILE[@SCALE]"},
+		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE", "Describe a GGUF model: architecture, sizes, tensor types, template.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
 	if (argc != 2)
 		return cmd_fail("model info", "give one GGUF file");
+	g_autofree char *adapters = adapters_for(argv[1], adapter, cfg);
 	struct rt_local_options lo = {.n_threads = 1, .n_ctx = 0,
-	                              .chat_template = tmpl ? tmpl : (cfg->model_template[0] ? cfg->model_template : NULL)};
+	                              .chat_template = tmpl ? tmpl : (cfg->model_template[0] ? cfg->model_template : NULL),
+	                              .adapters = adapters};
 	struct rt_model *m = NULL;
 	char *err = NULL;
 	enum rterror e = rt_model_open_local(argv[1], &lo, &m, &err);
@@ -56,6 +113,7 @@ static int model_info(int argc, char **argv, struct config *cfg)
 	printf("vocabulary:    %d tokens (%s tokenizer)\n", i.n_vocab, i.tokenizer);
 	printf("context:       %d trained\n", i.n_ctx_train);
 	printf("chat template: %s\n", i.chat_template);
+	print_adapters(&i);
 	printf("tensor types:\n");
 	for (uint32_t t = 0; t < i.n_types; t++)
 		printf("  %-6s %5u tensors %10.1f MB\n", i.types[t].name, i.types[t].tensors,
@@ -101,6 +159,7 @@ static int model_bench(int argc, char **argv, struct config *cfg)
 
 struct run_args {
 	char *prompt, *system, *schema_path, *tmpl, *endpoint;
+	char **adapter;
 	int max_tokens, threads, ctx, seed;
 	double temperature;
 };
@@ -112,10 +171,12 @@ static enum rterror open_for_run(const char *file, const struct run_args *a, con
 		struct rt_remote_options ro = {.base_url = a->endpoint, .retries = 2};
 		return rt_model_open_remote(&ro, m, err);
 	}
+	g_autofree char *adapters = adapters_for(file, a->adapter, cfg);
 	struct rt_local_options lo = {.n_threads = a->threads ? a->threads : cfg->model_threads,
 	                              .n_ctx = a->ctx ? a->ctx : cfg->model_context,
 	                              .chat_template = a->tmpl ? a->tmpl
-	                                                       : (cfg->model_template[0] ? cfg->model_template : NULL)};
+	                                                       : (cfg->model_template[0] ? cfg->model_template : NULL),
+	                              .adapters = adapters};
 	return rt_model_open_local(file, &lo, m, err);
 }
 
@@ -126,7 +187,11 @@ static int model_run(int argc, char **argv, struct config *cfg)
 		{"prompt", 0, 0, G_OPTION_ARG_STRING, &a.prompt, "The user's message", "TEXT"},
 		{"system", 0, 0, G_OPTION_ARG_STRING, &a.system, "A system message", "TEXT"},
 		{"schema", 0, 0, G_OPTION_ARG_FILENAME, &a.schema_path, "JSON Schema the answer must match", "FILE"},
-		{"template", 0, 0, G_OPTION_ARG_STRING, &a.tmpl, "Chat template (chatml, llama3, mistral, raw)", "NAME"},
+		{"template", 0, 0, G_OPTION_ARG_STRING, &a.tmpl, "Chat template (chatml, llama3, mistral, phi3, gemma, raw)",
+		 "NAME"},
+		{"adapter", 0, 0, G_OPTION_ARG_STRING_ARRAY, &a.adapter,
+		 "LoRA adapter to apply, FILE or FILE@SCALE (repeatable; default: model.adapters for model.path)",
+		 "FILE[@SCALE]"},
 		{"endpoint", 0, 0, G_OPTION_ARG_STRING, &a.endpoint, "OpenAI-compatible server instead of FILE", "URL"},
 		{"max-tokens", 0, 0, G_OPTION_ARG_INT, &a.max_tokens, "Tokens to generate at most (256)", "N"},
 		{"temperature", 0, 0, G_OPTION_ARG_DOUBLE, &a.temperature, "Sampling temperature (0: greedy)", "T"},
@@ -157,7 +222,9 @@ static int model_run(int argc, char **argv, struct config *cfg)
 		if ((e = rt_generate(m, &req, &r, &err))) {
 			rc = rt_fail("model run", e, err);
 		} else {
-			printf("%s\n", r->text);
+			/* the whole answer: a token may decode to a NUL byte */
+			fwrite(r->text, 1, r->text_len, stdout);
+			putchar('\n');
 			fprintf(stderr, "[%d prompt tokens (%d reused) at %.1f tok/s; %zu generated at %.1f tok/s; stop: %s]\n",
 			        r->n_prompt, r->n_reused, r->prompt_tps, r->n_tokens, r->gen_tps, rt_stop_name(r->stop));
 			rt_result_free(r);
@@ -169,6 +236,7 @@ static int model_run(int argc, char **argv, struct config *cfg)
 	g_free(a.schema_path);
 	g_free(a.tmpl);
 	g_free(a.endpoint);
+	g_strfreev(a.adapter);
 	return rc;
 }
 
@@ -181,7 +249,7 @@ int cmd_model(int argc, char **argv, struct config *cfg)
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return model_run(argc - 1, argv + 1, cfg);
 	fprintf(stderr, "Usage: quire model info|bench|run FILE [OPTIONS]\n"
-	                "  info   architecture, sizes, tensor types, template, context\n"
+	                "  info   architecture, sizes, tensor types, template, context, adapters\n"
 	                "  bench  prompt and generation tokens/s, peak memory, ratios to reference figures\n"
 	                "  run    generate from --prompt, optionally under --schema FILE\n");
 	return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;

@@ -62,6 +62,9 @@ static const struct setting settings[] = {
 	I("audit", "checkpoint_entries", checkpoint_entries, "1000", 1, 10000000, true,
 	  "A signed audit checkpoint is made after this many entries..."),
 	I("audit", "checkpoint_minutes", checkpoint_minutes, "60", 1, 525600, true, "...or after this many minutes"),
+	I("audit", "witness_syslog", witness_syslog, "1", 0, 1, false,
+	  "1: each signed head of the audit log also goes to syslog (so it can be shipped off the host); 0: only to "
+	  "the witness file (audit.witness in the key folder)"),
 	I("auth", "password_ops", password_ops, "2", 1, 64, true,
 	  "Argon2id passes for password hashes; a change rehashes each password at its next login"),
 	I("auth", "password_mem_mb", password_mem_mb, "64", 8, 4096, true,
@@ -90,7 +93,11 @@ static const struct setting settings[] = {
 	S("model", "path", model_path, "", false, "GGUF model file for field extraction; empty: rules only"),
 	SECRET("model", "endpoint", model_endpoint, "", false,
 	  "Base URL of an on-premise OpenAI-compatible server (instead of model.path)"),
-	S("model", "template", model_template, "", false, "Chat template (chatml, llama3, mistral); empty: from the model file"),
+	S("model", "template", model_template, "", false,
+	  "Chat template (chatml, llama3, mistral, phi3, gemma); empty: from the model file"),
+	S("model", "adapters", model_adapters, "", false,
+	  "LoRA adapters (GGUF) applied to model.path at load, without merging: FILE or FILE@SCALE (scale 1 when "
+	  "left out), several separated by commas; `quire model info` shows them with their SHA-256"),
 	I("model", "threads", model_threads, "0", 0, 1024, false, "Inference threads; 0: one per core"),
 	I("model", "context", model_context, "4096", 256, 131072, false, "Context length in tokens"),
 	S("fields", "schemas_dir", schemas_dir, "", true,

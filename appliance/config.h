@@ -28,6 +28,7 @@ struct config {
 	int argon2_mem_mb;
 	int checkpoint_entries;
 	int checkpoint_minutes;
+	int witness_syslog;
 	int password_ops;
 	int password_mem_mb;
 	int token_days;
@@ -47,6 +48,7 @@ struct config {
 	char *model_path;
 	char *model_endpoint;
 	char *model_template;
+	char *model_adapters;
 	int model_threads;
 	int model_context;
 	char *schemas_dir;

@@ -6,29 +6,39 @@
 #include <string.h>
 
 #include "core/db.h"
+#include "core/internal.h"
+#include "core/merkle.h"
+#include "core/witness.h"
 
 #define AUDIT_LOCK_KEY 7277001 /* advisory lock id serialising appends */
 #define HASH_BYTES AUDIT_HASH_BYTES
-#define VERIFY_BATCH 5000
-#define MAX_CHECKPOINTS 100000
 #define TS_FORMAT(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 #define CP_MAGIC "quire-audit-checkpoint-v1"
+#define CP_MAGIC2 "quire-audit-checkpoint-v2" /* v1 and a Merkle root */
+#define CP_MAX_TEXT 16384
 
 static const struct vault *signer;
 static int signer_every_n = 1000, signer_every_s = 3600;
+static struct witness *witness; /* the writer of this process's witness lines (needs the signer) */
+static char *witness_file;      /* this host's witness file, read by verify */
 
 static const char *nz(const char *s) { return s ? s : ""; }
 
+static bool witness_syslog;
+
 void audit_set_signer(const struct vault *v, int every_n, int every_s)
 {
+	g_clear_pointer(&witness, witness_free);
 	signer = v;
+	if (v && witness_file)
+		witness = witness_new(witness_file, v, witness_syslog);
 	signer_every_n = every_n > 0 ? every_n : 1000;
 	signer_every_s = every_s > 0 ? every_s : 3600;
 }
 
 /* Canonical text: fixed field order, one field per line, lengths prefixed so
  * that no choice of field values can produce another entry's text. */
-static void entry_hash(const uint8_t prev[HASH_BYTES], const char *at, const char *const fields[7],
+void audit_entry_hash(const uint8_t prev[HASH_BYTES], const char *at, const char *const fields[7],
                        uint8_t out[HASH_BYTES])
 {
 	crypto_generichash_state st;
@@ -43,19 +53,23 @@ static void entry_hash(const uint8_t prev[HASH_BYTES], const char *at, const cha
 	g_string_free(canon, TRUE);
 }
 
-static enum qerr last_hash(struct db *db, uint8_t prev[HASH_BYTES], char **reterr)
+/* The last entry's position and chain hash (0 and zeros for an empty log), and the time now. */
+static enum qerr last_entry(struct db *db, int64_t *ret_seq, uint8_t prev[HASH_BYTES], char **ret_at, char **reterr)
 {
 	struct db_res *res = NULL;
-	enum qerr e = db_query(db, "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1", 0, NULL, &res, reterr);
+	enum qerr e = db_query(db,
+	                       "SELECT " TS_FORMAT("clock_timestamp()") ", l.seq, l.hash FROM (SELECT 1) one"
+	                       " LEFT JOIN (SELECT seq, hash FROM audit_log ORDER BY id DESC LIMIT 1) l ON true",
+	                       0, NULL, &res, reterr);
 	if (e)
 		return e;
 	memset(prev, 0, HASH_BYTES);
-	if (db_res_rows(res) == 1) {
-		size_t n = 0;
-		g_autofree uint8_t *h = db_res_bytea(res, 0, 0, &n);
-		if (h && n == HASH_BYTES)
-			memcpy(prev, h, HASH_BYTES);
-	}
+	*ret_seq = db_res_isnull(res, 0, 1) ? 0 : db_res_int(res, 0, 1);
+	size_t n = 0;
+	g_autofree uint8_t *h = db_res_isnull(res, 0, 2) ? NULL : db_res_bytea(res, 0, 2, &n);
+	if (h && n == HASH_BYTES)
+		memcpy(prev, h, HASH_BYTES);
+	*ret_at = g_strdup(db_res_text(res, 0, 0));
 	db_res_free(res);
 	return QERR_OK;
 }
@@ -68,13 +82,19 @@ static enum qerr lock_log(struct db *db, char **reterr)
 }
 
 /* The message a checkpoint's signature covers. */
-static char *checkpoint_message(const struct audit_checkpoint *cp)
+char *audit_checkpoint_message(const struct audit_checkpoint *cp)
 {
 	char hex[2 * HASH_BYTES + 1], pk[2 * VAULT_PK_BYTES + 1];
 	sodium_bin2hex(hex, sizeof hex, cp->hash, HASH_BYTES);
 	sodium_bin2hex(pk, sizeof pk, cp->public_key, VAULT_PK_BYTES);
-	return g_strdup_printf(CP_MAGIC "\nlast-entry: %lld\nentries: %lld\nat: %s\nhash: %s\npublic-key: %s\n",
-	                       (long long)cp->last_entry_id, (long long)cp->entries, cp->at, hex, pk);
+	if (!cp->has_root)
+		return g_strdup_printf(CP_MAGIC "\nlast-entry: %lld\nentries: %lld\nat: %s\nhash: %s\npublic-key: %s\n",
+		                       (long long)cp->last_entry_id, (long long)cp->entries, cp->at, hex, pk);
+	char root[2 * HASH_BYTES + 1];
+	sodium_bin2hex(root, sizeof root, cp->root, HASH_BYTES);
+	return g_strdup_printf(CP_MAGIC2 "\nlast-entry: %lld\nentries: %lld\nat: %s\nhash: %s\nmerkle-root: %s\n"
+	                                 "public-key: %s\n",
+	                       (long long)cp->last_entry_id, (long long)cp->entries, cp->at, hex, root, pk);
 }
 
 /* Signs and stores a checkpoint of the chain ending at (last_id, hash); the caller holds the
@@ -99,7 +119,7 @@ static enum qerr store_checkpoint(struct db *db, const struct vault *v, int64_t 
 	db_res_free(res);
 	memcpy(cp.hash, hash, HASH_BYTES);
 	vault_sign_public(v, cp.public_key);
-	g_autofree char *msg = checkpoint_message(&cp);
+	g_autofree char *msg = audit_checkpoint_message(&cp);
 	vault_sign(v, msg, strlen(msg), cp.signature);
 	char sentries[24];
 	g_snprintf(sentries, sizeof sentries, "%lld", (long long)cp.entries);
@@ -149,41 +169,105 @@ static enum qerr maybe_checkpoint(struct db *db, int64_t id, const uint8_t *hash
 	return store_checkpoint(db, signer, id, hash, prev_id, prev_entries, NULL, reterr);
 }
 
+/* The entries the open transaction added, for its witness line. */
+struct pending {
+	int64_t from, to, id;
+	uint8_t hash[HASH_BYTES];
+};
+
+/* The commit hook: before COMMIT, drops entries a ROLLBACK TO SAVEPOINT undid; after it,
+ * waits until a signed witness line covers the transaction's entries. */
+static enum qerr on_commit(struct db *db, void *data, enum db_commit_stage stage, bool partly_rolled_back,
+                           char **reterr)
+{
+	struct pending *p = data;
+	if (stage == DB_BEFORE_COMMIT && partly_rolled_back) {
+		struct db_res *res = NULL;
+		enum qerr e = db_query(db, "SELECT seq, id, hash FROM audit_log ORDER BY id DESC LIMIT 1", 0, NULL, &res,
+		                       reterr);
+		if (e)
+			return e;
+		int64_t seq = db_res_rows(res) ? db_res_int(res, 0, 0) : 0;
+		if (seq < p->to) {
+			p->to = seq;
+			p->id = seq ? db_res_int(res, 0, 1) : 0;
+			size_t n = 0;
+			g_autofree uint8_t *h = seq ? db_res_bytea(res, 0, 2, &n) : NULL;
+			if (h && n == HASH_BYTES)
+				memcpy(p->hash, h, HASH_BYTES);
+		}
+		db_res_free(res);
+		return QERR_OK;
+	}
+	if (stage != DB_AFTER_COMMIT || !witness || p->to < p->from)
+		return QERR_OK;
+	return witness_record(witness, p->from, p->to, p->id, p->hash, reterr);
+}
+
+/* Notes an entry for the witness: now when no transaction is open, else at its commit. */
+static enum qerr note_entry(struct db *db, int64_t seq, int64_t id, const uint8_t hash[HASH_BYTES], char **reterr)
+{
+	if (!witness)
+		return QERR_OK;
+	if (!db_in_transaction(db))
+		return witness_record(witness, seq, seq, id, hash, reterr);
+	struct pending *p = db_commit_data(db, on_commit);
+	if (!p) {
+		p = g_new0(struct pending, 1);
+		p->from = seq;
+		db_on_commit(db, on_commit, p, g_free);
+	}
+	p->to = seq;
+	p->id = id;
+	memcpy(p->hash, hash, HASH_BYTES);
+	return QERR_OK;
+}
+
 enum qerr audit_append(struct db *db, const struct audit_event *ev, char **reterr)
 {
 	enum qerr e = lock_log(db, reterr);
 	if (e)
 		return e;
 	uint8_t prev[HASH_BYTES], hash[HASH_BYTES];
-	e = last_hash(db, prev, reterr);
+	int64_t seq = 0;
+	g_autofree char *at = NULL;
+	e = last_entry(db, &seq, prev, &at, reterr);
 	if (e)
 		return e;
-	struct db_res *res = NULL;
-	e = db_query(db, "SELECT " TS_FORMAT("clock_timestamp()"), 0, NULL, &res, reterr);
-	if (e)
-		return e;
-	g_autofree char *at = g_strdup(db_res_text(res, 0, 0));
-	db_res_free(res);
-
-	char oid[24];
+	char oid[24], sseq[24];
 	g_snprintf(oid, sizeof oid, "%lld", (long long)ev->object_id);
+	g_snprintf(sseq, sizeof sseq, "%lld", (long long)++seq);
 	const char *fields[7] = {nz(ev->actor),  nz(ev->action), nz(ev->object_type), oid,
 	                         nz(ev->outcome), nz(ev->client), nz(ev->detail)};
-	entry_hash(prev, at, fields, hash);
-	struct db_param p[10] = {DB_TEXT(at),        DB_TEXT(fields[0]), DB_TEXT(fields[1]), DB_TEXT(fields[2]),
+	audit_entry_hash(prev, at, fields, hash);
+	struct db_param p[11] = {DB_TEXT(at),        DB_TEXT(fields[0]), DB_TEXT(fields[1]), DB_TEXT(fields[2]),
 	                         DB_TEXT(oid),       DB_TEXT(fields[4]), DB_TEXT(fields[5]), DB_TEXT(fields[6]),
-	                         DB_BIN(prev, HASH_BYTES), DB_BIN(hash, HASH_BYTES)};
+	                         DB_BIN(prev, HASH_BYTES), DB_BIN(hash, HASH_BYTES), DB_TEXT(sseq)};
+	struct db_res *res = NULL;
 	e = db_query(db,
 	             "INSERT INTO audit_log (at, actor, action, object_type, object_id, outcome, client, detail,"
-	             " prev_hash, hash) VALUES ($1::timestamptz, $2, $3, $4, $5::bigint, $6, $7, $8, $9, $10)"
-	             " RETURNING id",
-	             10, p, &res, reterr);
+	             " prev_hash, hash, seq) VALUES ($1::timestamptz, $2, $3, $4, $5::bigint, $6, $7, $8, $9, $10,"
+	             " $11::bigint) RETURNING id",
+	             11, p, &res, reterr);
 	if (e)
 		return e;
 	int64_t id = db_res_int(res, 0, 0);
 	db_res_free(res);
-	return maybe_checkpoint(db, id, hash, reterr);
+	e = maybe_checkpoint(db, id, hash, reterr);
+	return e ? e : note_entry(db, seq, id, hash, reterr);
 }
+
+void audit_set_witness(const char *path, bool to_syslog)
+{
+	g_clear_pointer(&witness, witness_free);
+	g_free(witness_file);
+	witness_file = g_strdup(path);
+	witness_syslog = to_syslog;
+	if (path && signer)
+		witness = witness_new(path, signer, to_syslog);
+}
+
+const char *audit_witness_path(void) { return witness_file; }
 
 enum qerr audit_checkpoint_now(struct db *db, const struct vault *v, struct audit_checkpoint *ret, char **reterr)
 {
@@ -218,14 +302,6 @@ enum qerr audit_checkpoint_now(struct db *db, const struct vault *v, struct audi
 	return e;
 }
 
-char *audit_checkpoint_format(const struct audit_checkpoint *cp)
-{
-	g_autofree char *msg = checkpoint_message(cp);
-	char sig[2 * VAULT_SIG_BYTES + 1];
-	sodium_bin2hex(sig, sizeof sig, cp->signature, VAULT_SIG_BYTES);
-	return g_strdup_printf("%ssignature: %s\n", msg, sig);
-}
-
 static bool parse_hex(const char *text, uint8_t *out, size_t n)
 {
 	size_t got = 0;
@@ -252,12 +328,54 @@ static const char *field(char **lines, const char *name)
 	return NULL;
 }
 
+char *audit_checkpoint_format(const struct audit_checkpoint *cp)
+{
+	g_autofree char *msg = audit_checkpoint_message(cp);
+	char sig[2 * VAULT_SIG_BYTES + 1];
+	sodium_bin2hex(sig, sizeof sig, cp->signature, VAULT_SIG_BYTES);
+	GString *s = g_string_new(msg);
+	g_string_append_printf(s, "signature: %s\n", sig);
+	if (cp->proof_from > 0) { /* unsigned: a proof stands or falls by the roots it links */
+		g_string_append_printf(s, "consistency-from: %lld\nconsistency-proof:", (long long)cp->proof_from);
+		for (int i = 0; i < cp->proof_len; i++) {
+			char h[2 * HASH_BYTES + 1];
+			sodium_bin2hex(h, sizeof h, cp->proof[i], HASH_BYTES);
+			g_string_append_printf(s, "%s%s", i ? "," : " ", h);
+		}
+		g_string_append_c(s, '\n');
+	}
+	return g_string_free(s, FALSE);
+}
+
+/* "consistency-from" and "consistency-proof" of a checkpoint's text. */
+static bool parse_proof(char **lines, struct audit_checkpoint *cp)
+{
+	const char *from = field(lines, "consistency-from"), *proof = NULL;
+	if (!from)
+		return true;
+	for (int i = 0; lines[i]; i++)
+		if (g_str_has_prefix(lines[i], "consistency-proof:"))
+			proof = lines[i] + strlen("consistency-proof:");
+	if (!parse_int(from, &cp->proof_from) || cp->proof_from < 1 || cp->proof_from > cp->entries || !proof)
+		return false;
+	g_autofree char *list = g_strstrip(g_strdup(proof));
+	g_auto(GStrv) parts = g_strsplit(list, ",", MERKLE_MAX_PROOF + 1);
+	cp->proof_len = 0;
+	for (int i = 0; parts[i] && parts[i][0]; i++)
+		if (i >= MERKLE_MAX_PROOF || !parse_hex(parts[i], cp->proof[cp->proof_len++], HASH_BYTES))
+			return false;
+	return true;
+}
+
 enum qerr audit_checkpoint_parse(const char *text, struct audit_checkpoint *ret, char **reterr)
 {
-	if (strlen(text) > 4096 || !g_str_has_prefix(text, CP_MAGIC "\n"))
+	bool v2 = g_str_has_prefix(text, CP_MAGIC2 "\n");
+	if (strlen(text) > CP_MAX_TEXT || !(v2 || g_str_has_prefix(text, CP_MAGIC "\n")))
 		return qerr_set(reterr, QERR_BAD_INPUT, "not a quire audit checkpoint");
 	g_auto(GStrv) lines = g_strsplit(text, "\n", 16);
-	struct audit_checkpoint cp = {0};
+	struct audit_checkpoint cp = {.has_root = v2};
+	if ((v2 && !parse_hex(field(lines, "merkle-root"), cp.root, HASH_BYTES)) || !parse_proof(lines, &cp))
+		return qerr_set(reterr, QERR_BAD_INPUT, "the checkpoint's Merkle root or consistency proof is malformed");
 	const char *at = field(lines, "at");
 	if (!parse_int(field(lines, "last-entry"), &cp.last_entry_id) || !parse_int(field(lines, "entries"), &cp.entries) ||
 	    !at || strlen(at) >= sizeof cp.at || !parse_hex(field(lines, "hash"), cp.hash, HASH_BYTES) ||
@@ -265,177 +383,10 @@ enum qerr audit_checkpoint_parse(const char *text, struct audit_checkpoint *ret,
 	    !parse_hex(field(lines, "signature"), cp.signature, VAULT_SIG_BYTES))
 		return qerr_set(reterr, QERR_BAD_INPUT, "the checkpoint is incomplete or malformed");
 	g_strlcpy(cp.at, at, sizeof cp.at);
-	g_autofree char *msg = checkpoint_message(&cp);
+	g_autofree char *msg = audit_checkpoint_message(&cp);
 	if (!vault_sign_verify(cp.public_key, msg, strlen(msg), cp.signature))
 		return qerr_set(reterr, QERR_CRYPTO, "the checkpoint's signature is not valid (the file was altered)");
 	*ret = cp;
 	return QERR_OK;
 }
 
-enum qerr audit_verify(struct db *db, int64_t *ret_entries, char **reterr)
-{
-	struct audit_report r = {0};
-	enum qerr e = audit_verify_signed(db, NULL, NULL, &r, reterr);
-	if (!e)
-		*ret_entries = r.entries;
-	return e;
-}
-
-/* Verification state: the checkpoints to meet, in entry order, and the chain so far. */
-struct walk {
-	struct audit_checkpoint *cps;
-	int n_cps, next_cp;
-	uint8_t prev[HASH_BYTES];
-	int64_t entries, last_id, confirmed_id; /* confirmed_id: the last entry a checkpoint vouched for */
-	struct audit_report *report;
-};
-
-static int by_entry(const void *a, const void *b)
-{
-	int64_t x = ((const struct audit_checkpoint *)a)->last_entry_id;
-	int64_t y = ((const struct audit_checkpoint *)b)->last_entry_id;
-	return x < y ? -1 : x > y;
-}
-
-static enum qerr load_checkpoints(struct db *db, const uint8_t *pk, struct walk *w, char **reterr)
-{
-	struct db_res *res = NULL;
-	enum qerr e = db_query(db,
-	                       "SELECT id, last_entry_id, entries, " TS_FORMAT("at") ", hash, public_key, signature"
-	                       " FROM audit_checkpoints ORDER BY id LIMIT 100001",
-	                       0, NULL, &res, reterr);
-	if (e)
-		return e;
-	int rows = db_res_rows(res);
-	if (rows > MAX_CHECKPOINTS)
-		rows = MAX_CHECKPOINTS; /* the newest beyond this are not checked; the chain still is */
-	w->cps = g_renew(struct audit_checkpoint, w->cps, (size_t)w->n_cps + (size_t)rows);
-	for (int r = 0; r < rows && !e; r++) {
-		struct audit_checkpoint *cp = &w->cps[w->n_cps];
-		memset(cp, 0, sizeof *cp);
-		cp->last_entry_id = db_res_int(res, r, 1);
-		cp->entries = db_res_int(res, r, 2);
-		g_strlcpy(cp->at, db_res_text(res, r, 3), sizeof cp->at);
-		size_t hl = 0, kl = 0, sl = 0;
-		g_autofree uint8_t *h = db_res_bytea(res, r, 4, &hl);
-		g_autofree uint8_t *k = db_res_bytea(res, r, 5, &kl);
-		g_autofree uint8_t *s = db_res_bytea(res, r, 6, &sl);
-		bool shaped = h && k && s && hl == HASH_BYTES && kl == VAULT_PK_BYTES && sl == VAULT_SIG_BYTES;
-		if (shaped) {
-			memcpy(cp->hash, h, HASH_BYTES);
-			memcpy(cp->public_key, k, VAULT_PK_BYTES);
-			memcpy(cp->signature, s, VAULT_SIG_BYTES);
-		}
-		g_autofree char *msg = checkpoint_message(cp);
-		if (!shaped || !vault_equal(cp->public_key, pk, VAULT_PK_BYTES) ||
-		    !vault_sign_verify(pk, msg, strlen(msg), cp->signature))
-			e = qerr_set(reterr, QERR_CRYPTO, "stored audit checkpoint %s (entry %lld) has no valid signature",
-			             db_res_text(res, r, 0), (long long)cp->last_entry_id);
-		w->n_cps++;
-	}
-	db_res_free(res);
-	return e;
-}
-
-static enum qerr checkpoint_mismatch(struct walk *w, const struct audit_checkpoint *cp, const char *what,
-                                     char **reterr)
-{
-	w->report->first_bad = w->confirmed_id + 1;
-	return qerr_set(reterr, QERR_CRYPTO,
-	                "audit log does not match the signed checkpoint of %s at entry %lld (%s): an entry after entry "
-	                "%lld, the last one a checkpoint confirms, was changed, removed or inserted and the chain "
-	                "recomputed; first entry that does not match: %lld",
-	                cp->at, (long long)cp->last_entry_id, what, (long long)w->confirmed_id,
-	                (long long)w->confirmed_id + 1);
-}
-
-/* Meets the checkpoints at or before entry id (the entry just checked, hash its chain hash). */
-static enum qerr meet_checkpoints(struct walk *w, int64_t id, const uint8_t *hash, char **reterr)
-{
-	for (; w->next_cp < w->n_cps && w->cps[w->next_cp].last_entry_id <= id; w->next_cp++) {
-		const struct audit_checkpoint *cp = &w->cps[w->next_cp];
-		if (cp->last_entry_id == 0 && cp->entries == 0)
-			continue; /* a checkpoint of the empty log */
-		if (cp->last_entry_id < id)
-			return checkpoint_mismatch(w, cp, "its last entry is missing", reterr);
-		if (cp->entries != w->entries)
-			return checkpoint_mismatch(w, cp, "entry count differs", reterr);
-		if (!vault_equal(cp->hash, hash, HASH_BYTES))
-			return checkpoint_mismatch(w, cp, "chain hash differs", reterr);
-		w->confirmed_id = id;
-		w->report->checkpoints++;
-	}
-	return QERR_OK;
-}
-
-static enum qerr walk_rows(struct db_res *res, struct walk *w, char **reterr)
-{
-	enum qerr e = QERR_OK;
-	uint8_t want[HASH_BYTES];
-	for (int r = 0; r < db_res_rows(res) && !e; r++) {
-		const char *fields[7];
-		for (int i = 0; i < 7; i++)
-			fields[i] = db_res_text(res, r, 2 + i);
-		size_t plen = 0, hlen = 0;
-		g_autofree uint8_t *p = db_res_bytea(res, r, 9, &plen);
-		g_autofree uint8_t *h = db_res_bytea(res, r, 10, &hlen);
-		int64_t id = db_res_int(res, r, 0);
-		entry_hash(w->prev, db_res_text(res, r, 1), fields, want);
-		w->entries++;
-		w->last_id = id;
-		if (!p || plen != HASH_BYTES || memcmp(p, w->prev, HASH_BYTES) != 0) {
-			w->report->first_bad = id;
-			return qerr_set(reterr, QERR_CRYPTO,
-			                "audit chain broken at entry %lld: it does not follow the entry before it (entries "
-			                "removed or inserted)",
-			                (long long)id);
-		}
-		if (!h || hlen != HASH_BYTES || memcmp(h, want, HASH_BYTES) != 0) {
-			w->report->first_bad = id;
-			return qerr_set(reterr, QERR_CRYPTO, "audit chain broken at entry %lld: its content was changed",
-			                (long long)id);
-		}
-		memcpy(w->prev, want, HASH_BYTES);
-		e = meet_checkpoints(w, id, want, reterr);
-	}
-	return e;
-}
-
-enum qerr audit_verify_signed(struct db *db, const uint8_t pk[VAULT_PK_BYTES], const struct audit_checkpoint *witness,
-                              struct audit_report *ret, char **reterr)
-{
-	struct walk w = {.report = ret};
-	memset(ret, 0, sizeof *ret);
-	enum qerr e = pk ? load_checkpoints(db, pk, &w, reterr) : QERR_OK;
-	if (!e && witness) {
-		if (pk && !vault_equal(witness->public_key, pk, VAULT_PK_BYTES))
-			e = qerr_set(reterr, QERR_CRYPTO, "the checkpoint file was signed by another key than this vault's");
-		w.cps = g_renew(struct audit_checkpoint, w.cps, (size_t)w.n_cps + 1);
-		w.cps[w.n_cps++] = *witness;
-	}
-	if (w.n_cps > 1)
-		qsort(w.cps, (size_t)w.n_cps, sizeof *w.cps, by_entry);
-	while (!e) {
-		char after[24];
-		g_snprintf(after, sizeof after, "%lld", (long long)w.last_id);
-		struct db_param p[1] = {DB_TEXT(after)};
-		struct db_res *res = NULL;
-		e = db_query(db,
-		             "SELECT id, " TS_FORMAT("at") ", actor, action, object_type, object_id::text, outcome, client,"
-		             " detail, prev_hash, hash FROM audit_log WHERE id > $1::bigint ORDER BY id LIMIT 5000",
-		             1, p, &res, reterr);
-		int rows = e ? 0 : db_res_rows(res);
-		if (!e)
-			e = walk_rows(res, &w, reterr);
-		db_res_free(res);
-		if (rows < VERIFY_BATCH)
-			break;
-	}
-	while (w.next_cp < w.n_cps && w.cps[w.next_cp].last_entry_id == 0 && w.cps[w.next_cp].entries == 0)
-		w.next_cp++;
-	if (!e && w.next_cp < w.n_cps)
-		e = checkpoint_mismatch(&w, &w.cps[w.next_cp], "the log ends before it: entries were removed", reterr);
-	ret->entries = w.entries;
-	g_free(w.cps);
-	return e;
-}

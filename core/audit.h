@@ -22,8 +22,10 @@
  * change it records). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "core/merkle.h"
 #include "core/qerr.h"
 #include "core/vault.h"
 
@@ -48,12 +50,30 @@ struct audit_checkpoint {
 	uint8_t hash[AUDIT_HASH_BYTES];
 	uint8_t public_key[VAULT_PK_BYTES];
 	uint8_t signature[VAULT_SIG_BYTES];
+	bool has_root; /* exported heads: the Merkle root of the entries' chain hashes (core/merkle.h) */
+	uint8_t root[AUDIT_HASH_BYTES];
+	/* optional, unsigned: a consistency proof from the head of proof_from entries to this one */
+	int64_t proof_from;
+	int proof_len;
+	uint8_t proof[MERKLE_MAX_PROOF][AUDIT_HASH_BYTES];
 };
 
 struct audit_report {
-	int64_t entries;     /* entries checked */
-	int64_t checkpoints; /* stored checkpoints checked (and the witness, if given) */
-	int64_t first_bad;   /* on failure: the first entry that does not match (0: none named) */
+	int64_t entries;       /* entries checked */
+	int64_t checkpoints;   /* stored checkpoints checked (and the exported one, if given) */
+	int64_t witness_heads; /* signed witness lines read */
+	int64_t covered;       /* entries a witness line vouches for */
+	int64_t first_bad;     /* on failure: the first entry that does not match (0: none named) */
+	uint8_t root[AUDIT_HASH_BYTES]; /* the Merkle root of the entries checked, when one was asked for */
+};
+
+/* What audit_verify_with() checks the log against. */
+struct audit_verify_options {
+	const uint8_t *pk;                         /* the vault's signing key (VAULT_PK_BYTES); NULL: the chain alone */
+	const struct audit_checkpoint *checkpoint; /* an exported head to meet too (may be NULL) */
+	const char *const *witness_files;          /* NULL-terminated; NULL: this host's (audit_set_witness()) */
+	const struct audit_checkpoint *since;      /* an earlier exported head the log must extend (may be NULL) */
+	bool want_root;                            /* fill report.root */
 };
 
 /* Appends one entry (inside the caller's transaction); makes a checkpoint when one is due. */
@@ -62,6 +82,13 @@ enum qerr audit_append(struct db *db, const struct audit_event *ev, char **reter
 /* Registers the vault that signs automatic checkpoints (borrowed: it must outlive its use; NULL:
  * none), made once every_n entries or every_s seconds have passed since the last one. */
 void audit_set_signer(const struct vault *v, int every_n, int every_s);
+
+/* Where this process writes signed heads after each commit that added entries (core/witness.h),
+ * and which file verify reads: the witness needs the signer (audit_set_signer()). to_syslog also
+ * sends each line to syslog. NULL: no witness. Process-wide: set it before starting threads. */
+void audit_set_witness(const char *path, bool to_syslog);
+/* The path given to audit_set_witness() (borrowed), or NULL. */
+const char *audit_witness_path(void);
 
 /* Makes and stores a checkpoint of the whole log now (its own transaction); *ret receives it. */
 enum qerr audit_checkpoint_now(struct db *db, const struct vault *v, struct audit_checkpoint *ret, char **reterr)
@@ -74,7 +101,20 @@ enum qerr audit_checkpoint_parse(const char *text, struct audit_checkpoint *ret,
 /* Walks the whole chain. *ret_entries gets the number of entries checked. On a
  * broken chain returns QERR_CRYPTO with the id of the first bad entry in the message. */
 enum qerr audit_verify(struct db *db, int64_t *ret_entries, char **reterr) QUIRE_MUST_CHECK;
-/* Walks the chain and checks every stored checkpoint against pk (the vault's signing key), and,
+/* The export for an outside witness: a checkpoint made now, with the Merkle root of the log's
+ * entries, and when since is not NULL a consistency proof from since's head to this one. When
+ * this host's witness file does not exist yet (a log begun before there was one), it is created
+ * with a line that vouches for the log as it stands. */
+enum qerr audit_checkpoint_export(struct db *db, const struct vault *v, const struct audit_checkpoint *since,
+                                  struct audit_checkpoint *ret, char **reterr) QUIRE_MUST_CHECK;
+/* Walks the chain and checks it against everything o names: the stored checkpoints and the witness
+ * files (needs o->pk), the exported head, the earlier head it must extend. QERR_CRYPTO names what
+ * is wrong (shorter than, forked from, missing what a signed head has, entries no witness line
+ * covers) and the first entry that does not match; *ret is filled in either case. */
+enum qerr audit_verify_with(struct db *db, const struct audit_verify_options *o, struct audit_report *ret,
+                            char **reterr) QUIRE_MUST_CHECK;
+/* audit_verify_with() with pk, the exported head witness (may be NULL) and this host's witness file.
+ * Walks the chain and checks every stored checkpoint against pk (the vault's signing key), and,
  * when witness is not NULL, that checkpoint too. QERR_CRYPTO names the first entry that does
  * not match; *ret is filled in either case. */
 enum qerr audit_verify_signed(struct db *db, const uint8_t pk[VAULT_PK_BYTES], const struct audit_checkpoint *witness,

@@ -14,6 +14,11 @@
 struct db {
 	PGconn *conn;
 	GHashTable *prepared; /* db_stmt name -> sql, both borrowed; NULL until the first db_run() */
+	/* Work for after the open transaction commits (db_on_commit()); dropped when it does not. */
+	db_commit_fn *on_commit;
+	void *on_commit_data;
+	void (*on_commit_free)(void *data);
+	bool partly_rolled_back; /* a ROLLBACK TO SAVEPOINT ran since the hook was set */
 };
 
 struct db_res {
@@ -72,6 +77,16 @@ enum qerr db_connect(const char *conninfo, struct db **ret, char **reterr)
 	return QERR_OK;
 }
 
+static void drop_commit_hook(struct db *db)
+{
+	if (db->on_commit_free && db->on_commit_data)
+		db->on_commit_free(db->on_commit_data);
+	db->on_commit = NULL;
+	db->on_commit_data = NULL;
+	db->on_commit_free = NULL;
+	db->partly_rolled_back = false;
+}
+
 void db_close(struct db *db)
 {
 	if (!db)
@@ -80,6 +95,7 @@ void db_close(struct db *db)
 		PQfinish(db->conn);
 	if (db->prepared)
 		g_hash_table_destroy(db->prepared);
+	drop_commit_hook(db);
 	g_free(db);
 }
 
@@ -103,6 +119,8 @@ static enum qerr classify(struct db *db, PGresult *res, char **reterr)
 
 enum qerr db_exec(struct db *db, const char *sql, char **reterr)
 {
+	if (db->on_commit && g_ascii_strncasecmp(sql, "ROLLBACK TO", 11) == 0)
+		db->partly_rolled_back = true;
 	PGresult *res = PQexec(db->conn, sql);
 	ExecStatusType st = PQresultStatus(res);
 	enum qerr e = QERR_OK;
@@ -247,10 +265,40 @@ uint8_t *db_res_bytea(const struct db_res *res, int row, int col, size_t *ret_le
 }
 
 enum qerr db_begin(struct db *db, char **reterr) { return db_exec(db, "BEGIN", reterr); }
-enum qerr db_commit(struct db *db, char **reterr) { return db_exec(db, "COMMIT", reterr); }
+void db_on_commit(struct db *db, db_commit_fn *fn, void *data, void (*free_data)(void *data))
+{
+	drop_commit_hook(db);
+	db->on_commit = fn;
+	db->on_commit_data = data;
+	db->on_commit_free = free_data;
+}
+
+void *db_commit_data(struct db *db, db_commit_fn *fn) { return db->on_commit == fn ? db->on_commit_data : NULL; }
+
+bool db_in_transaction(struct db *db) { return PQtransactionStatus(db->conn) != PQTRANS_IDLE; }
+
+enum qerr db_commit(struct db *db, char **reterr)
+{
+	enum qerr e = QERR_OK;
+	if (db->on_commit)
+		e = db->on_commit(db, db->on_commit_data, DB_BEFORE_COMMIT, db->partly_rolled_back, reterr);
+	PGresult *res = e ? NULL : PQexec(db->conn, "COMMIT");
+	if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
+		e = classify(db, res, reterr);
+	/* COMMIT of a transaction that failed earlier answers ROLLBACK: nothing was committed */
+	bool committed = res && !e && strcmp(PQcmdStatus(res), "COMMIT") == 0;
+	if (res && !e && !committed)
+		e = qerr_set(reterr, QERR_DB, "database: the transaction was rolled back (an earlier statement failed)");
+	PQclear(res);
+	if (committed && db->on_commit)
+		e = db->on_commit(db, db->on_commit_data, DB_AFTER_COMMIT, false, reterr);
+	drop_commit_hook(db);
+	return e;
+}
 
 void db_rollback(struct db *db)
 {
+	drop_commit_hook(db);
 	PGresult *res = PQexec(db->conn, "ROLLBACK");
 	PQclear(res);
 }

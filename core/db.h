@@ -74,9 +74,25 @@ int64_t db_res_int(const struct db_res *res, int row, int col);
 uint8_t *db_res_bytea(const struct db_res *res, int row, int col, size_t *ret_len);
 
 enum qerr db_begin(struct db *db, char **reterr) QUIRE_MUST_CHECK;
+/* Commits. A hook set with db_on_commit() runs just before (when its error stops the commit)
+ * and just after a successful COMMIT (when its error is returned, the transaction being
+ * committed all the same); either way the hook is dropped. */
 enum qerr db_commit(struct db *db, char **reterr) QUIRE_MUST_CHECK;
-/* Rolls back an open transaction; errors are ignored (the connection may be gone). */
+/* Rolls back an open transaction, dropping the commit hook; errors are ignored (the connection may be gone). */
 void db_rollback(struct db *db);
+/* Whether a transaction is open on db (BEGIN without COMMIT or ROLLBACK yet). */
+bool db_in_transaction(struct db *db);
+
+enum db_commit_stage { DB_BEFORE_COMMIT = 1, DB_AFTER_COMMIT, DB_COMMIT_STAGE_COUNT };
+/* Work tied to the open transaction's commit. partly_rolled_back: a ROLLBACK TO SAVEPOINT ran
+ * since the hook was set, so some of what the hook knows of may not be committed. */
+typedef enum qerr db_commit_fn(struct db *db, void *data, enum db_commit_stage stage, bool partly_rolled_back,
+                               char **reterr);
+/* Sets db's commit hook (one per connection; replaces and frees the one before). data is owned
+ * by db from now on and released with free_data (may be NULL) when the hook is dropped. */
+void db_on_commit(struct db *db, db_commit_fn *fn, void *data, void (*free_data)(void *data));
+/* The data of db's commit hook when it is fn, else NULL (borrowed). */
+void *db_commit_data(struct db *db, db_commit_fn *fn);
 
 /* How a connection reaches its server. */
 struct db_transport {

@@ -1,7 +1,8 @@
 /* core/internal.h: declarations shared by core's files only.
  *
- * kek (kek.c): reading the root key-encryption key from where a host keeps it.
+ * audit (audit.c, audit_verify.c): the chain hash and the checkpoint message.
  *
+ * kek (kek.c): reading the root key-encryption key from where a host keeps it.
  * Sources (enum vault_source): a key file of 32 raw bytes (refused if group or
  * others may touch it), a systemd credential ($CREDENTIALS_DIRECTORY/<name>,
  * 32 raw bytes or 64 hex digits), or an external command that prints the key
@@ -10,13 +11,22 @@
  * input closed, for at most KEK_COMMAND_TIMEOUT_S seconds; at most
  * KEK_COMMAND_MAX_OUTPUT bytes of its output are read, and its exit status
  * must be 0. The passphrase source is Argon2id over the keyring's salt and
- * stays in the vault, which owns the keyring header. */
+ * stays in the vault, which owns the keyring header.
+ *
+ * vault (vault.c, keyring.c): the vault handle both files work on. */
 #pragma once
 
 #include <stdint.h>
 
+#include "core/audit.h"
 #include "core/qerr.h"
 #include "core/vault.h"
+
+/* The chain hash of an entry: BLAKE2b-256(prev || canonical text of at and the seven fields). */
+void audit_entry_hash(const uint8_t prev[AUDIT_HASH_BYTES], const char *at, const char *const fields[7],
+                      uint8_t out[AUDIT_HASH_BYTES]);
+/* The message a checkpoint's signature covers (g_free). */
+char *audit_checkpoint_message(const struct audit_checkpoint *cp);
 
 #define KEK_COMMAND_TIMEOUT_S 30
 #define KEK_COMMAND_MAX_OUTPUT 130

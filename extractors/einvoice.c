@@ -18,6 +18,10 @@ static const char *const NS[][2] = {
 	{"ubl", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"},
 	{"cac", "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"},
 	{"cbc", "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"},
+	/* ZUGFeRD 1.0: CII's predecessor, its own root and versions of ram and udt */
+	{"zf", "urn:ferd:CrossIndustryDocument:invoice:1p0"},
+	{"zram", "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12"},
+	{"zudt", "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15"},
 };
 
 enum vkind { V_TEXT, V_DATE, V_AMOUNT };
@@ -46,6 +50,25 @@ static const struct path CII[] = {
 	                         "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount"},
 	{"total_amount", V_AMOUNT, "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
 	                           "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:GrandTotalAmount"},
+};
+
+#define ZF_AGREEMENT "zf:SpecifiedSupplyChainTradeTransaction/zram:ApplicableSupplyChainTradeAgreement/"
+#define ZF_SETTLEMENT "zf:SpecifiedSupplyChainTradeTransaction/zram:ApplicableSupplyChainTradeSettlement/"
+#define ZF_SUM ZF_SETTLEMENT "zram:SpecifiedTradeSettlementMonetarySummation/"
+
+static const struct path ZF1[] = {
+	{"invoice_number", V_TEXT, "zf:HeaderExchangedDocument/zram:ID"},
+	{"issue_date", V_DATE, "zf:HeaderExchangedDocument/zram:IssueDateTime/zudt:DateTimeString"},
+	{"supplier_name", V_TEXT, ZF_AGREEMENT "zram:SellerTradeParty/zram:Name"},
+	{"supplier_vat_id", V_TEXT, ZF_AGREEMENT "zram:SellerTradeParty/zram:SpecifiedTaxRegistration/zram:ID[@schemeID='VA']"},
+	{"buyer_name", V_TEXT, ZF_AGREEMENT "zram:BuyerTradeParty/zram:Name"},
+	{"currency", V_TEXT, ZF_SETTLEMENT "zram:InvoiceCurrencyCode"},
+	{"iban", V_TEXT, ZF_SETTLEMENT "zram:SpecifiedTradeSettlementPaymentMeans/zram:PayeePartyCreditorFinancialAccount/"
+	                 "zram:IBANID"},
+	{"due_date", V_DATE, ZF_SETTLEMENT "zram:SpecifiedTradePaymentTerms/zram:DueDateDateTime/zudt:DateTimeString"},
+	{"net_amount", V_AMOUNT, ZF_SUM "zram:TaxBasisTotalAmount"},
+	{"tax_amount", V_AMOUNT, ZF_SUM "zram:TaxTotalAmount"},
+	{"total_amount", V_AMOUNT, ZF_SUM "zram:GrandTotalAmount"},
 };
 
 static const struct path UBL[] = {
@@ -84,6 +107,14 @@ static const struct syntax SYNTAXES[] = {
 	  {"amount", V_AMOUNT, "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/"
 	                       "ram:LineTotalAmount"}},
 	 {{"rate", V_AMOUNT, "ram:RateApplicablePercent"}, {"tax", V_AMOUNT, "ram:CalculatedAmount"}}},
+	{"zugferd1", "urn:ferd:CrossIndustryDocument:invoice:1p0", "CrossIndustryDocument", ZF1, G_N_ELEMENTS(ZF1),
+	 "zf:SpecifiedSupplyChainTradeTransaction/zram:IncludedSupplyChainTradeLineItem", ZF_SETTLEMENT "zram:ApplicableTradeTax",
+	 {{"description", V_TEXT, "zram:SpecifiedTradeProduct/zram:Name"},
+	  {"quantity", V_AMOUNT, "zram:SpecifiedSupplyChainTradeDelivery/zram:BilledQuantity"},
+	  {"unit_price", V_AMOUNT, "zram:SpecifiedSupplyChainTradeAgreement/zram:NetPriceProductTradePrice/zram:ChargeAmount"},
+	  {"amount", V_AMOUNT, "zram:SpecifiedSupplyChainTradeSettlement/zram:SpecifiedTradeSettlementMonetarySummation/"
+	                       "zram:LineTotalAmount"}},
+	 {{"rate", V_AMOUNT, "zram:ApplicablePercent"}, {"tax", V_AMOUNT, "zram:CalculatedAmount"}}},
 	{"ubl", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2", "Invoice", UBL, G_N_ELEMENTS(UBL),
 	 "cac:InvoiceLine", "cac:TaxTotal/cac:TaxSubtotal",
 	 {{"description", V_TEXT, "cac:Item/cbc:Name"},
@@ -152,9 +183,17 @@ static struct json *list_of(xmlXPathContextPtr ctx, xmlNodePtr root, const char 
 	xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)xpath, ctx);
 	int count = o && o->nodesetval ? MIN(o->nodesetval->nodeNr, EINVOICE_MAX_LINES) : 0;
 	for (int i = 0; i < count; i++) {
-		struct json *it = json_append(list, json_new_object());
-		for (size_t k = 0; k < n; k++)
+		struct json *it = json_new_object();
+		bool any = false;
+		for (size_t k = 0; k < n; k++) {
 			add_value(it, paths[k].field, paths[k].kind, text_at(ctx, o->nodesetval->nodeTab[i], paths[k].xpath));
+			any |= !json_is_null(json_get(it, paths[k].field));
+		}
+		/* a line that is only a note (ZUGFeRD 1.0 writes such) is no item */
+		if (any)
+			json_append(list, it);
+		else
+			json_free(it);
 	}
 	xmlXPathFreeObject(o);
 	return list;
@@ -182,7 +221,7 @@ enum qerr einvoice_parse(const char *xml, size_t len, struct json **ret, const c
 	const struct syntax *sx = syntax_of(root);
 	if (!sx) {
 		xmlFreeDoc(doc);
-		return qerr_set(reterr, QERR_UNSUPPORTED, "embedded XML is neither a CII nor a UBL invoice");
+		return qerr_set(reterr, QERR_UNSUPPORTED, "embedded XML is not a CII, ZUGFeRD 1.0 or UBL invoice");
 	}
 	xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
 	for (size_t i = 0; i < G_N_ELEMENTS(NS); i++)

@@ -1,7 +1,9 @@
 /* einvoice: structured invoices (Factur-X / ZUGFeRD / XRechnung) read from their XML.
  *
- * Two syntaxes: UN/CEFACT Cross Industry Invoice (CII: Factur-X, ZUGFeRD,
- * XRechnung CII) and OASIS UBL 2.1 Invoice (XRechnung UBL, Peppol). The XML
+ * Three syntaxes: UN/CEFACT Cross Industry Invoice (CII: Factur-X, ZUGFeRD
+ * 2.x, XRechnung CII), its predecessor ZUGFeRD 1.0 (CrossIndustryDocument,
+ * its own namespaces and element names) and OASIS UBL 2.1 Invoice
+ * (XRechnung UBL, Peppol). The XML
  * is the authoritative source of the fields when a PDF carries one: its
  * values become the invoice's fields (method "einvoice"), and the visible page
  * is read by the rules extractor only to cross-check them; a disagreement is
@@ -23,9 +25,10 @@ struct json;
 
 /* Reads the invoice fields of xml into *ret (json_free): the invoice type's field
  * names (doctype.h) with plain values, dates as YYYY-MM-DD, amounts as numbers,
- * line_items and tax_lines as lists. *ret_syntax: "cii" or "ubl" (static).
+ * line_items and tax_lines as lists (a line with none of the item's values, a
+ * note, is left out). *ret_syntax: "cii", "zugferd1" or "ubl" (static).
  * QERR_PARSE_FAILED for XML that does not parse, QERR_UNSUPPORTED for XML
- * that is neither syntax, QERR_TOO_LARGE above the limit. */
+ * that is none of them, QERR_TOO_LARGE above the limit. */
 enum qerr einvoice_parse(const char *xml, size_t len, struct json **ret, const char **ret_syntax, char **reterr)
 	QUIRE_MUST_CHECK;
 

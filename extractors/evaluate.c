@@ -166,6 +166,8 @@ static void count_field(struct counts *c, const struct json *exp, const struct j
 	}
 }
 
+static bool in_group(const char *key, const char *group);
+
 static long errors_so_far(const struct eval *ev)
 {
 	long n = 0;
@@ -201,6 +203,43 @@ static void count_result(struct eval *ev, const struct json *result, long errors
 }
 
 struct eval_totals eval_totals(const struct eval *ev) { return ev->t; }
+
+static void count_header(struct eval *ev, const char *key, const struct json *exp, const struct json *got)
+{
+	if (!in_group(key, "invoice_header") || !exp || json_is_null(exp))
+		return;
+	ev->t.header_total++;
+	ev->t.header_right += eval_same(exp, got);
+}
+
+/* Words that mark a language on an invoice; a page counts its hits per language. */
+static const struct {
+	const char *lang;
+	const char *words[12];
+} MARKERS[] = {
+	{"de", {"rechnung", "und", "der", "die", "betrag", "datum", "summe", "mwst", "zahlbar", "gesamt", "bitte", "netto"}},
+	{"en", {"invoice", "the", "and", "amount", "date", "total", "due", "please", "payment", "tax", "price", "of"}},
+	{"fr", {"facture", "et", "le", "la", "montant", "date", "tva", "total", "prix", "paiement", "avoir", "du"}},
+	{"es", {"factura", "el", "y", "importe", "fecha", "iva", "total", "precio", "pago", "los", "las", "del"}},
+	{"it", {"fattura", "il", "e", "importo", "data", "iva", "totale", "prezzo", "pagamento", "della", "di", "per"}},
+	{"nl", {"factuur", "en", "het", "een", "bedrag", "datum", "btw", "totaal", "prijs", "betaling", "van", "voor"}},
+};
+
+const char *eval_language(const char *text)
+{
+	long hits[G_N_ELEMENTS(MARKERS)] = {0};
+	g_autofree char *low = g_utf8_strdown(text ? text : "", MIN(strlen(text ? text : ""), (size_t)1 << 20));
+	g_auto(GStrv) words = g_regex_split_simple("[^[:alpha:]]+", low, G_REGEX_OPTIMIZE, 0);
+	for (size_t w = 0; words && words[w]; w++)
+		for (size_t l = 0; l < G_N_ELEMENTS(MARKERS); l++)
+			for (size_t k = 0; k < G_N_ELEMENTS(MARKERS[l].words); k++)
+				hits[l] += strcmp(words[w], MARKERS[l].words[k]) == 0;
+	size_t best = 0;
+	for (size_t l = 1; l < G_N_ELEMENTS(MARKERS); l++)
+		if (hits[l] > hits[best])
+			best = l;
+	return hits[best] >= 3 ? MARKERS[best].lang : "?";
+}
 
 void eval_add(struct eval *ev, const struct json *expected, const struct json *result)
 {
@@ -239,6 +278,7 @@ void eval_add(struct eval *ev, const struct json *expected, const struct json *r
 		g_autofree char *key = g_strdup_printf("%s.%s", et ? et : "?", name);
 		const struct json *got = right_type ? json_get(json_get(gf, name), "value") : NULL;
 		count_field(counts_of(ev, key), json_get(ef, name), got);
+		count_header(ev, key, json_get(ef, name), got);
 	}
 	count_result(ev, result, errors_before);
 }

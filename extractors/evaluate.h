@@ -10,7 +10,8 @@
  * equal) is a true positive, the rest of either side false negatives or
  * positives. Counts are kept per "type.field", and for groups: every field,
  * an invoice's header fields (number, dates, supplier, currency, net, tax,
- * total) and its line items. */
+ * total: EVAL_HEADER_FIELDS) and its line items. Besides F1, the share of
+ * expected header values extracted right ("header fields right"). */
 #pragma once
 
 #include <stdbool.h>
@@ -31,7 +32,13 @@ struct eval_totals {
 	long unsupported;    /* of which flagged "supported": false (not found in the document) */
 	long approved;       /* documents approved automatically */
 	long approved_wrong; /* of which at least one field was wrong or missing */
+	long header_total;   /* invoice header fields (EVAL_HEADER_FIELDS) with an expected value */
+	long header_right;   /* of which extracted equal to it */
 };
+
+/* The invoice fields counted as "header fields" in eval_totals and the "invoice_header" group. */
+#define EVAL_HEADER_FIELDS                                                                                       \
+	"invoice_number, issue_date, due_date, supplier_name, currency, net_amount, tax_amount, total_amount"
 
 struct eval *eval_new(void);
 void eval_free(struct eval *ev);
@@ -48,6 +55,10 @@ struct eval_totals eval_totals(const struct eval *ev);
 /* Prints the table: one row per field, then the groups, then documents per minute
  * when per_minute > 0. */
 void eval_print(const struct eval *ev, FILE *out, double per_minute);
+
+/* The language a page's text is most likely in, from its commonest words: "de", "en", "fr",
+ * "es", "it", "nl", or "?" when none stands out (static). */
+const char *eval_language(const char *text);
 
 /* Whether two values are equal in the sense above (exposed for tests). */
 bool eval_same(const struct json *expected, const struct json *got);

@@ -10,6 +10,7 @@
 #include "extractors/doctype.h"
 #include "extractors/einvoice.h"
 #include "extractors/layout.h"
+#include "extractors/learn.h"
 #include "extractors/modelfields.h"
 #include "extractors/pdftext.h"
 #include "extractors/rules.h"
@@ -110,7 +111,7 @@ static struct json *final_field(const struct json *primary, const struct json *o
 	if (has)
 		conf = MIN(0.99, conf * check_factor(checks, name, NULL));
 	json_add_number(o, "confidence", round(conf * 1000) / 1000);
-	static const char *const keep[] = {"page", "box", "supported"};
+	static const char *const keep[] = {"page", "box", "supported", "learned"};
 	for (size_t i = 0; i < G_N_ELEMENTS(keep); i++) {
 		struct json *k = copy_of(json_get(primary, keep[i]));
 		if (k)
@@ -234,6 +235,22 @@ static double approve_threshold(const struct extract_options *opt)
 	return opt->auto_approve_set ? opt->auto_approve : EXTRACT_DEFAULT_APPROVE;
 }
 
+/* Fields a reviewer corrected on this supplier's earlier documents, read where they were found. */
+static void apply_learned(const struct doctype *type, const struct pdftext_doc *doc, const struct layout *lay,
+                          const struct extract_options *opt, struct json *extracted)
+{
+	if (!opt->learned.lookup || strcmp(type->name, "invoice") != 0)
+		return;
+	struct json *values = values_of(type, json_get(extracted, "fields"));
+	char **keys = learn_supplier_keys(values, doc);
+	struct json *hints = keys[0] ? opt->learned.lookup(opt->learned.ctx, keys) : NULL;
+	if (hints)
+		learn_apply(extracted, lay, hints);
+	json_free(hints);
+	g_strfreev(keys);
+	json_free(values);
+}
+
 enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_options *opt, struct json **ret_result,
                          char **reterr)
 {
@@ -253,6 +270,8 @@ enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_opt
 	e = rules_extract(type, doc, lay, &rules, reterr);
 	if (!e && opt->model)
 		e = modelfields_extract(opt->model, type, doc, lay, &model, reterr);
+	if (!e)
+		apply_learned(type, doc, lay, opt, model ? model : rules);
 	if (!e) {
 		*ret_result = combine(type, rules, model, cls, approve_threshold(opt), NULL);
 		struct json *stats = model ? copy_of(json_get(model, "model")) : NULL;
@@ -335,7 +354,8 @@ static enum qerr from_attachments(const struct pdftext_doc *doc, const struct ex
 {
 	*ret_result = NULL;
 	*ret_refused = NULL;
-	if (doc->n_attachments == 0 || (opt->doc_type && opt->doc_type[0] && strcmp(opt->doc_type, "invoice") != 0))
+	if (doc->n_attachments == 0 || opt->pages_only ||
+	    (opt->doc_type && opt->doc_type[0] && strcmp(opt->doc_type, "invoice") != 0))
 		return QERR_OK;
 	for (uint32_t i = 0; i < doc->n_attachments; i++) {
 		const struct pdftext_attachment *a = &doc->attachments[i];

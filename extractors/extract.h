@@ -36,6 +36,15 @@ struct pdftext_doc;
 
 #define EXTRACT_DEFAULT_APPROVE 0.85
 
+/* Corrections remembered per supplier (extractors/learn.h): lookup receives the
+ * supplier's possible identities on this page (learn_supplier_keys, NULL-terminated,
+ * borrowed) and returns the hints learned for the first that has any, {field: hint}
+ * (the caller json_frees it), or NULL. Called from the thread that extracts. */
+struct extract_learned {
+	struct json *(*lookup)(void *ctx, char *const *keys);
+	void *ctx;
+};
+
 struct extract_options {
 	struct sandbox_limits limits;
 	const char *password; /* may be NULL */
@@ -47,6 +56,13 @@ struct extract_options {
 	 * zeroed struct gets EXTRACT_DEFAULT_APPROVE and a configured 0 stays 0. */
 	double auto_approve;
 	bool auto_approve_set;
+	/* Read the fields from the pages only, leaving embedded e-invoice XML aside (to measure
+	 * the page reader on e-invoices, whose XML is then the truth). */
+	bool pages_only;
+	/* Where lookup is set, an invoice's fields that a reviewer corrected on an earlier
+	 * document of the same supplier are read where the correction was found
+	 * (learn_apply), overriding the reader; those fields carry "learned": true. */
+	struct extract_learned learned;
 };
 
 /* *ret_result (json_free) receives the fields; *ret_doc (pdftext_doc_free, may be
@@ -66,7 +82,7 @@ enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_opt
  * the check "einvoice_matches_page"), and a disagreement sends the document to
  * review. extract_document() takes this path for a PDF whose embedded files
  * (pdftext.h, struct pdftext_attachment) carry an invoice, unless a type other
- * than invoice was given; classification then names the file. Where no
+ * than invoice was given or opt->pages_only is set; classification then names the file. Where no
  * embedded XML reads, the page's fields stand, with "einvoice_error" saying
  * why and the document sent to review. */
 enum qerr extract_fields_einvoice(const struct pdftext_doc *doc, const char *xml, size_t len,

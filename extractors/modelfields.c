@@ -51,7 +51,8 @@ enum qerr modelfields_open(const struct modelfields_options *opt, struct modelfi
 	if (opt->model_path && opt->model_path[0]) {
 		struct rt_local_options lo = {.n_threads = opt->threads, .n_ctx = mf->context,
 		                              .chat_template = opt->chat_template && opt->chat_template[0]
-		                                                       ? opt->chat_template : NULL};
+		                                                       ? opt->chat_template : NULL,
+		                              .adapters = opt->adapters};
 		re = rt_model_open_local(opt->model_path, &lo, &mf->model, &err);
 	} else {
 		struct rt_remote_options ro = {.base_url = opt->endpoint, .retries = 2};

@@ -23,6 +23,7 @@ struct modelfields_options {
 	const char *model_path; /* a GGUF file */
 	const char *endpoint;   /* or a remote base URL (when model_path is empty) */
 	const char *chat_template; /* NULL/"": from the file */
+	const char *adapters;      /* LoRA adapters of the local model: "FILE[@SCALE], ..." (runtime.h); may be NULL */
 	int threads;
 	int context;
 	int time_limit_s;

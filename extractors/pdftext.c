@@ -654,6 +654,7 @@ int pdftext_einvoice_score(const char *name, const void *data, size_t len)
 	static const struct {
 		const char *root, *ns;
 	} roots[] = {{"CrossIndustryInvoice", "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:"},
+	             {"CrossIndustryDocument", "urn:ferd:CrossIndustryDocument:invoice:1p0"},
 	             {"Invoice", "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"}};
 	for (size_t i = 0; i < G_N_ELEMENTS(roots); i++)
 		if (n == strlen(roots[i].root) && memcmp(local, roots[i].root, n) == 0 &&
@@ -688,7 +689,9 @@ static gboolean save_capped(const gchar *buf, gsize count, gpointer data, GError
 /* Reads one embedded file into a (at most PDFTEXT_MAX_ATTACHMENT bytes); false with a warning when it cannot. */
 static bool read_attachment(struct pdftext *p, PopplerAttachment *pa, const char *shown, struct pdftext_attachment *a)
 {
-	if (poppler_attachment_get_size(pa) > PDFTEXT_MAX_ATTACHMENT) {
+	/* A file spec without /Params /Size reads as (gsize)-1: unknown, so the copy's cap decides. */
+	gsize declared = poppler_attachment_get_size(pa);
+	if (declared != (gsize)-1 && declared > PDFTEXT_MAX_ATTACHMENT) {
 		warn(p, "embedded file \"%s\" is larger than %u MiB; not read", shown, PDFTEXT_MAX_ATTACHMENT >> 20);
 		return false;
 	}
@@ -1013,6 +1016,29 @@ struct json *pdftext_doc_to_json(const struct pdftext_doc *doc)
 	return root;
 }
 
+/* The words' spans and boxes ([start, len, x0, y0, x1, y1, confidence]); one that does not
+ * fit the page's text or has no sensible box is left out, so what remains is usable as is. */
+static void words_from_json(const struct json *words, struct pdftext_page *p)
+{
+	size_t n = MIN(json_array_size(words), (size_t)PDFTEXT_MAX_WORDS), len = strlen(p->text);
+	p->words = g_new0(struct pdftext_word, n ? n : 1);
+	for (size_t i = 0; i < n; i++) {
+		const struct json *w = json_array_at(words, i);
+		double v[7] = {0};
+		bool ok = json_array_size(w) == 7;
+		for (size_t k = 0; ok && k < 7; k++)
+			ok = json_number_value(json_array_at(w, k), &v[k]) && isfinite(v[k]);
+		if (!ok || v[0] < 0 || v[1] < 1 || v[0] + v[1] > (double)len || v[2] > v[4] || v[3] > v[5] ||
+		    fabs(v[2]) > 1e6 || fabs(v[3]) > 1e6 || fabs(v[4]) > 1e6 || fabs(v[5]) > 1e6)
+			continue;
+		struct pdftext_word *x = &p->words[p->n_words++];
+		x->start = (uint32_t)v[0];
+		x->len = (uint32_t)v[1];
+		x->box = (struct pdftext_box){(float)v[2], (float)v[3], (float)v[4], (float)v[5]};
+		x->confidence = (float)v[6];
+	}
+}
+
 static bool page_from_json(const struct json *pj, struct pdftext_page *p, size_t *text_bytes)
 {
 	const char *text = json_get_string(pj, "text");
@@ -1027,6 +1053,7 @@ static bool page_from_json(const struct json *pj, struct pdftext_page *p, size_t
 		return false;
 	p->text = g_strdup(text);
 	p->method = g_strdup(method);
+	words_from_json(json_get(pj, "words"), p);
 	p->rotation = rot == 90 || rot == 180 || rot == 270 ? (int)rot : 0;
 	p->ocr_confidence = conf >= 0 && conf <= 100 ? conf : -1;
 	return true;

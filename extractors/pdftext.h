@@ -75,9 +75,9 @@ struct pdftext_field {
 
 /* An embedded file that looks like a structured invoice: its name says so
  * (factur-x.xml, zugferd-invoice.xml, xrechnung.xml, ...) or it is XML whose
- * root element is a CII CrossIndustryInvoice or a UBL Invoice in its
- * standard's namespace. The bytes are unchecked XML for extractors/einvoice.h
- * to judge. */
+ * root element is a CII CrossIndustryInvoice, a ZUGFeRD 1.0
+ * CrossIndustryDocument or a UBL Invoice in its standard's namespace. The
+ * bytes are unchecked XML for extractors/einvoice.h to judge. */
 struct pdftext_attachment {
 	char *name;    /* as the PDF names it (valid UTF-8), or NULL */
 	uint8_t *data; /* len bytes, NUL-terminated for convenience */
@@ -164,6 +164,7 @@ void pdftext_capture_diagnostics(void);
  * not their content).
  * Caller frees (json_free). */
 struct json *pdftext_doc_to_json(const struct pdftext_doc *doc);
-/* Reads the JSON form back (limits as above), without the words, lines and
- * field boxes, which are for viewers. *ret owned by the caller. */
+/* Reads the JSON form back (limits as above) with the words and their boxes,
+ * so a layout (extractors/layout.h) can be rebuilt from it; without the lines
+ * and field boxes, which are for viewers. *ret owned by the caller. */
 enum qerr pdftext_doc_from_json(const struct json *j, struct pdftext_doc **ret, char **reterr) QUIRE_MUST_CHECK;

@@ -7,6 +7,7 @@
 #include "extractors/render.h"
 
 #include <stdio.h>
+#include <cairo-pdf.h>
 #include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <poll.h>
 #include <poppler.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -199,4 +201,84 @@ enum qerr render_page_png(const void *pdf, size_t len, int page, int width, cons
 	enum qerr e = judge(how, status, reply, page, ret, ret_len, reterr);
 	g_byte_array_unref(reply);
 	return e;
+}
+
+/* ---- image-only copies ---- */
+
+struct membuf {
+	const uint8_t *data;
+	size_t len, at;
+};
+
+static cairo_status_t png_in(void *closure, unsigned char *data, unsigned int length)
+{
+	struct membuf *m = closure;
+	if (length > m->len - m->at)
+		return CAIRO_STATUS_READ_ERROR;
+	memcpy(data, m->data + m->at, length);
+	m->at += length;
+	return CAIRO_STATUS_SUCCESS;
+}
+
+static cairo_status_t pdf_out(void *closure, const unsigned char *data, unsigned int length)
+{
+	GByteArray *b = closure;
+	if (length > RENDER_MAX_SCAN_PDF - b->len)
+		return CAIRO_STATUS_WRITE_ERROR;
+	g_byte_array_append(b, data, length);
+	return CAIRO_STATUS_SUCCESS;
+}
+
+/* Draws one PNG (our renderer's output) over the whole current page of cr, w x h points. */
+static enum qerr place_png(cairo_t *cr, const uint8_t *png, size_t len, double w, double h, int page, char **reterr)
+{
+	struct membuf m = {png, len, 0};
+	cairo_surface_t *img = cairo_image_surface_create_from_png_stream(png_in, &m);
+	if (cairo_surface_status(img) != CAIRO_STATUS_SUCCESS) {
+		cairo_surface_destroy(img);
+		return qerr_set(reterr, QERR_PARSE_FAILED, "the image of page %d does not decode", page);
+	}
+	cairo_save(cr);
+	cairo_scale(cr, w / cairo_image_surface_get_width(img), h / cairo_image_surface_get_height(img));
+	cairo_set_source_surface(cr, img, 0, 0);
+	cairo_paint(cr);
+	cairo_restore(cr);
+	cairo_surface_destroy(img);
+	cairo_show_page(cr);
+	return QERR_OK;
+}
+
+enum qerr render_scan_pdf(const void *pdf, size_t len, const double *page_w, const double *page_h, int n, int width,
+                          const struct render_limits *lim, uint8_t **ret, size_t *ret_len, char **reterr)
+{
+	if (n < 1)
+		return qerr_set(reterr, QERR_BAD_INPUT, "no pages to render");
+	for (int i = 0; i < n; i++)
+		if (!(page_w[i] >= 1 && page_w[i] <= 14400 && page_h[i] >= 1 && page_h[i] <= 14400))
+			return qerr_set(reterr, QERR_BAD_INPUT, "page %d has no usable size", i + 1);
+	GByteArray *out = g_byte_array_new();
+	cairo_surface_t *surf = cairo_pdf_surface_create_for_stream(pdf_out, out, page_w[0], page_h[0]);
+	cairo_t *cr = cairo_create(surf);
+	enum qerr e = QERR_OK;
+	for (int i = 0; !e && i < n; i++) {
+		uint8_t *png = NULL;
+		size_t png_len = 0;
+		cairo_pdf_surface_set_size(surf, page_w[i], page_h[i]);
+		e = render_page_png(pdf, len, i + 1, width, lim, &png, &png_len, reterr);
+		if (!e)
+			e = place_png(cr, png, png_len, page_w[i], page_h[i], i + 1, reterr);
+		g_free(png);
+	}
+	cairo_destroy(cr);
+	cairo_surface_finish(surf);
+	if (!e && cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS)
+		e = qerr_set(reterr, QERR_TOO_LARGE, "the image-only copy exceeds %zu MiB", RENDER_MAX_SCAN_PDF >> 20);
+	cairo_surface_destroy(surf);
+	if (e) {
+		g_byte_array_unref(out);
+		return e;
+	}
+	*ret_len = out->len;
+	*ret = g_byte_array_free(out, FALSE);
+	return QERR_OK;
 }

@@ -29,3 +29,15 @@ struct render_limits {
  * QERR_TOO_LARGE at the time limit. */
 enum qerr render_page_png(const void *pdf, size_t len, int page, int width, const struct render_limits *lim,
                           uint8_t **ret, size_t *ret_len, char **reterr) QUIRE_MUST_CHECK;
+
+#define RENDER_MAX_SCAN_PDF ((size_t)256 << 20)
+
+/* An image-only copy of pdf, as a scanner would make it: each of the n pages
+ * (sizes in points, page_w[i] x page_h[i], as pdftext reports them) rendered
+ * by render_page_png at width pixels and placed as one picture filling a page
+ * of the same size, with no text layer. *ret (g_free) holds *ret_len bytes
+ * of PDF, at most RENDER_MAX_SCAN_PDF. Errors: those of render_page_png;
+ * QERR_BAD_INPUT for no pages or a size out of range. */
+enum qerr render_scan_pdf(const void *pdf, size_t len, const double *page_w, const double *page_h, int n, int width,
+                          const struct render_limits *lim, uint8_t **ret, size_t *ret_len, char **reterr)
+	QUIRE_MUST_CHECK;

@@ -15,6 +15,7 @@
 #include "extractors/doctype.h"
 #include "extractors/layout.h"
 #include "extractors/pdftext.h"
+#include "extractors/reader.h"
 #include "extractors/table.h"
 
 #define MAX_CELL 4096
@@ -25,8 +26,8 @@ static GRegex *amount_re(void)
 {
 	static GRegex *re;
 	if (g_once_init_enter(&re))
-		g_once_init_leave(&re, g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2})?"
-		                                   "|\\d+(?:[.,]\\d{1,2})?)(?!\\d)",
+		g_once_init_leave(&re, g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2}(?:\\d\\d)?)?"
+		                                   "|\\d+(?:[.,]\\d{1,2}(?:\\d\\d)?)?)(?!\\d)",
 		                                   G_REGEX_OPTIMIZE, 0, NULL));
 	return re;
 }
@@ -38,12 +39,16 @@ int rules_parse_amount(const char *text, double *ret)
 		return 0;
 	g_autofree char *sign = g_match_info_fetch(mi, 1);
 	g_autofree char *num = g_match_info_fetch(mi, 2);
-	/* The decimal separator is a '.' or ',' followed by one or two digits at the end. */
+	/* The decimal separator is a '.' or ',' followed by one or two digits at the end, or by
+	 * four (unit prices), or the last one where both kinds appear. */
 	size_t len = strlen(num);
 	long dec = -1;
-	for (long i = (long)len - 1; i >= 0 && i >= (long)len - 3; i--)
+	bool dot = strchr(num, '.') != NULL, comma = strchr(num, ',') != NULL;
+	for (long i = (long)len - 1; i >= 0; i--)
 		if (num[i] == '.' || num[i] == ',') {
-			dec = i;
+			long after = (long)len - 1 - i;
+			if (after <= 2 || after == 4 || (dot && comma))
+				dec = i;
 			break;
 		}
 	GString *clean = g_string_new(NULL);
@@ -180,6 +185,7 @@ struct field {
 	GRegex *labels;
 	enum kind kind;
 	struct hit hit;
+	bool read; /* set by the invoice reader; later strategies leave it */
 };
 
 struct ctx {
@@ -189,6 +195,7 @@ struct ctx {
 	struct field *fields;
 	size_t n_fields;
 	GHashTable *owner; /* label cell -> struct field * */
+	bool credit_note;  /* the reader saw one: items' amounts are magnitudes too */
 };
 
 static enum kind kind_of(const struct doctype *t, const char *name, const struct json *hints)
@@ -688,6 +695,13 @@ static void find_table(struct ctx *c, struct field *f)
 	                          anchored(json_get_string(f->hints, "stop"))};
 	const struct layout_cell *first = NULL;
 	struct json *items = table_items(c->lay, &spec, &first);
+	for (size_t i = 0; c->credit_note && i < json_array_size(items); i++)
+		for (size_t k = 0; k < n; k++) {
+			double v = 0;
+			struct json *o = json_array_at(items, i);
+			if (cols[k].number && json_get_number(o, cols[k].key, &v) && v < 0)
+				json_set_item(o, cols[k].key, json_number(-v));
+		}
 	if (items)
 		set_hit(f, first, items, 0.85 * ocr_factor(c, first ? first->page : 1));
 	for (size_t i = 0; i < n; i++)
@@ -763,6 +777,45 @@ static int order_of(const struct field *f)
 	return 1;
 }
 
+static void take(struct ctx *c, const char *name, const struct reader_value *v)
+{
+	struct field *f = field_named(c, name);
+	if (!f || !v->set)
+		return;
+	double conf = v->confidence * (v->cell ? ocr_factor(c, v->cell->page) : 1.0);
+	set_hit(f, v->cell, v->text ? json_string(v->text) : json_number(round(v->number * 100) / 100), conf);
+	f->read = true;
+}
+
+/* The invoice reader's fields (reader.h) replace the labelled ones where it found a value. */
+static void read_invoice(struct ctx *c)
+{
+	struct reader_invoice r;
+	reader_invoice_read(c->lay, &r);
+	take(c, "invoice_number", &r.number);
+	take(c, "issue_date", &r.issue_date);
+	take(c, "due_date", &r.due_date);
+	take(c, "supplier_name", &r.supplier);
+	take(c, "buyer_name", &r.buyer);
+	take(c, "currency", &r.currency);
+	take(c, "net_amount", &r.net);
+	take(c, "tax_amount", &r.tax);
+	take(c, "total_amount", &r.total);
+	struct field *tl = field_named(c, "tax_lines");
+	if (tl && r.n_tax_lines > 0) {
+		struct json *list = json_new_array();
+		for (size_t i = 0; i < r.n_tax_lines; i++) {
+			struct json *o = json_append(list, json_new_object());
+			json_add_number(o, "rate", r.tax_lines[i].rate);
+			json_add_number(o, "tax", round(r.tax_lines[i].tax * 100) / 100);
+		}
+		set_hit(tl, r.tax.cell, list, r.tax.confidence);
+		tl->read = true;
+	}
+	c->credit_note = r.credit_note;
+	reader_invoice_done(&r);
+}
+
 enum qerr rules_extract(const struct doctype *type, const struct pdftext_doc *doc, const struct layout *lay,
                         struct json **ret, char **reterr)
 {
@@ -779,10 +832,14 @@ enum qerr rules_extract(const struct doctype *type, const struct pdftext_doc *do
 		f->labels = label_regex(json_get_string(f->hints, "labels"));
 	}
 	assign_labels(&c);
-	for (int pass = 0; pass < 2; pass++)
+	const char *reader = json_get_string(type->hints, "reader");
+	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < c.n_fields; i++)
-			if (order_of(&c.fields[i]) == pass)
+			if (order_of(&c.fields[i]) == pass && !c.fields[i].read)
 				find_field(&c, &c.fields[i]);
+		if (pass == 0 && reader && strcmp(reader, "invoice") == 0)
+			read_invoice(&c);
+	}
 	struct json *root = json_new_object();
 	json_add_string(root, "document_type", type->name);
 	json_add_string(root, "method", "rules");

@@ -29,7 +29,19 @@ struct state {
 	GArray *items;         /* struct item */
 	float last_y1, row_h;  /* bottom of the last item's row and its height */
 	const struct layout_cell *first;
+	float head_h;               /* height of the header's text: much smaller specks are not text of the table */
+	GString *pending[MAX_COLS]; /* an item's first line whose amount is on the next one */
+	float pending_y1;
 };
+
+static void drop_pending(struct state *st)
+{
+	for (size_t k = 0; k < MAX_COLS; k++)
+		if (st->pending[k]) {
+			g_string_free(st->pending[k], TRUE);
+			st->pending[k] = NULL;
+		}
+}
 
 static bool whole_match(GRegex *re, const char *text)
 {
@@ -39,33 +51,114 @@ static bool whole_match(GRegex *re, const char *text)
 	       text[e + strspn(text + e, " :.")] == '\0';
 }
 
-/* A header row sets the columns; false when the row is not one. */
+/* A header cell: its extent and its text, which may be stacked over several lines. */
+struct head {
+	float x0, x1;
+	GString *text;
+};
+
+/* A row of words and marks ("#", "%"), no amounts: what a header line looks like. */
+static bool words_only(const struct layout_page *pg, const struct layout_row *row)
+{
+	bool letters = false;
+	for (size_t i = row->first; i < row->first + row->n; i++) {
+		const char *t = pg->cells[i].text;
+		double v = 0;
+		if (!pg->cells[i].has_box || strlen(t) > 200 || (rules_parse_amount(t, &v) && strpbrk(t, ",.")))
+			return false;
+		letters = letters || t[strcspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")];
+	}
+	return letters;
+}
+
+/* Adds the cells of row to the header cells, joining each to the one it overlaps. */
+static void stack_row(struct head *h, size_t *n, const struct layout_page *pg, const struct layout_row *row)
+{
+	for (size_t i = row->first; i < row->first + row->n; i++) {
+		const struct layout_cell *c = &pg->cells[i];
+		size_t k = 0;
+		while (k < *n && !(c->box.x0 < h[k].x1 && c->box.x1 > h[k].x0))
+			k++;
+		if (k == *n) {
+			if (*n == MAX_COLS)
+				continue;
+			h[(*n)++] = (struct head){c->box.x0, c->box.x1, g_string_new(NULL)};
+		}
+		if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] != '-')
+			g_string_append_c(h[k].text, ' ');
+		g_string_append(h[k].text, c->text);
+	}
+}
+
+/* The spec column a header cell's text names (whole text, or the first line of a stacked one). */
+static const struct table_column *named(const struct state *st, const char *text)
+{
+	for (size_t k = 0; k < st->spec->n_cols; k++)
+		if (whole_match(st->spec->cols[k].header, text))
+			return &st->spec->cols[k];
+	return NULL;
+}
+
+static gint by_x0(gconstpointer a, gconstpointer b)
+{
+	const struct head *x = a, *y = b;
+	return (x->x0 > y->x0) - (x->x0 < y->x0);
+}
+
+/* A header row sets the columns; false when the row is not one. Header cells may be
+ * stacked over the word-only lines just above and below ("Positions-" / "betrag"). */
 static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 {
 	const struct layout_row *row = &pg->rows[r];
-	if (row->n < 3 || row->n > MAX_COLS)
+	if (row->n < 3 || row->n > MAX_COLS || !words_only(pg, row))
 		return false;
+	struct head h[MAX_COLS];
+	size_t n = 0;
+	float lh = row->box.y1 - row->box.y0;
+	stack_row(h, &n, pg, row);
+	/* the lines packed tight above and below (a header's lines are closer than its rows);
+	 * specks much smaller than the header (a margin's rotated letters) are passed over */
+	float top = row->box.y0, bottom = row->box.y1;
+	for (size_t k = r; k > 0 && k + 6 > r; k--) {
+		const struct layout_row *x = &pg->rows[k - 1];
+		if (x->box.y1 - x->box.y0 < 0.6f * lh)
+			continue;
+		if (top - x->box.y1 >= 0.6f * lh || !words_only(pg, x))
+			break;
+		stack_row(h, &n, pg, x);
+		top = x->box.y0;
+	}
+	for (size_t k = r + 1; k < pg->n_rows && k < r + 6; k++) {
+		const struct layout_row *x = &pg->rows[k];
+		if (x->box.y1 - x->box.y0 < 0.6f * lh)
+			continue;
+		if (x->box.y0 - bottom >= 0.6f * lh || !words_only(pg, x))
+			break;
+		stack_row(h, &n, pg, x);
+		bottom = x->box.y1;
+	}
+	qsort(h, n, sizeof h[0], by_x0);
 	struct col cols[MAX_COLS];
 	bool have_desc = false, have_amount = false;
 	int known = 0;
-	for (size_t i = 0; i < row->n; i++) {
-		const struct layout_cell *c = &pg->cells[row->first + i];
-		if (!c->has_box)
-			return false;
-		cols[i] = (struct col){NULL, c->box.x0, c->box.x1};
-		for (size_t k = 0; k < st->spec->n_cols && !cols[i].spec; k++)
-			if (whole_match(st->spec->cols[k].header, c->text))
-				cols[i].spec = &st->spec->cols[k];
-		if (!cols[i].spec)
+	for (size_t i = 0; i < n; i++) {
+		const struct table_column *spec = named(st, h[i].text->str);
+		g_auto(GStrv) words = spec ? NULL : g_strsplit(h[i].text->str, " ", -1);
+		for (size_t w = 0; !spec && words[w]; w++)
+			spec = named(st, words[w]);
+		cols[i] = (struct col){spec, h[i].x0, h[i].x1};
+		g_string_free(h[i].text, TRUE);
+		if (!spec)
 			continue;
 		known++;
-		have_desc |= strcmp(cols[i].spec->key, st->spec->description) == 0;
-		have_amount |= strcmp(cols[i].spec->key, st->spec->amount) == 0;
+		have_desc |= strcmp(spec->key, st->spec->description) == 0;
+		have_amount |= strcmp(spec->key, st->spec->amount) == 0;
 	}
 	if (!have_desc || !have_amount || known < 3)
 		return false;
-	memcpy(st->cols, cols, row->n * sizeof cols[0]);
-	st->n = row->n;
+	memcpy(st->cols, cols, n * sizeof cols[0]);
+	st->n = n;
+	st->head_h = lh;
 	st->active = true;
 	st->row_h = 0; /* no description continues across a header */
 	return true;
@@ -85,6 +178,20 @@ static int column_of(const struct state *st, const struct layout_cell *c)
 	}
 	if (best >= 0)
 		return best;
+	/* Text left of the first number column under no header of its own: the description,
+	 * whose header is often centred over a wide column. */
+	int desc = -1;
+	float first_number = 1e9f;
+	for (size_t i = 0; i < st->n; i++) {
+		const struct table_column *spec = st->cols[i].spec;
+		if (spec && spec->number)
+			first_number = MIN(first_number, st->cols[i].x0);
+		if (spec && strcmp(spec->key, st->spec->description) == 0)
+			desc = (int)i;
+	}
+	double v = 0;
+	if (desc >= 0 && c->box.x1 <= first_number && !rules_parse_amount(c->text, &v))
+		return desc;
 	float cx = (c->box.x0 + c->box.x1) / 2;
 	for (size_t i = 0; i < st->n; i++) {
 		float d = fabsf(cx - (st->cols[i].x0 + st->cols[i].x1) / 2);
@@ -104,26 +211,54 @@ static void add_text(GString **cells, int col, const char *text)
 		g_string_append_printf(cells[col], " %s", text);
 }
 
+/* Text far smaller than the header's (a margin's rotated letters crossing the table). */
+static bool speck(const struct state *st, const struct layout_cell *c)
+{
+	return c->has_box && c->box.y1 - c->box.y0 < 0.6f * st->head_h;
+}
+
 /* An item from a row, a continued description, or nothing. */
 static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 {
 	const struct layout_row *row = &pg->rows[r];
 	GString *cells[MAX_COLS] = {0};
 	const struct layout_cell *amount_cell = NULL;
+	bool has_desc = false, has_number = false;
 	for (size_t i = 0; i < row->n; i++) {
 		const struct layout_cell *c = &pg->cells[row->first + i];
-		int k = column_of(st, c);
+		int k = speck(st, c) ? -1 : column_of(st, c);
 		if (k < 0)
 			continue;
+		const struct table_column *spec = st->cols[k].spec;
+		bool desc = spec && strcmp(spec->key, st->spec->description) == 0;
+		if (desc && i == 0 && row->n > 1 && strlen(c->text) <= 3 && strspn(c->text, "0123456789") == strlen(c->text))
+			continue; /* the item's position number, under a header cell it shares */
 		add_text(cells, k, c->text);
-		if (st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->amount) == 0)
+		has_desc = has_desc || desc;
+		has_number = has_number || (spec && spec->number);
+		if (spec && strcmp(spec->key, st->spec->amount) == 0)
 			amount_cell = c;
 	}
+	if (!amount_cell && has_desc && has_number) {
+		/* quantity and price without the amount: the amount may come on the next line */
+		drop_pending(st);
+		memcpy(st->pending, cells, sizeof cells);
+		st->pending_y1 = row->box.y1;
+		return;
+	}
+	if (amount_cell && !has_desc) {
+		for (size_t k = 0; k < st->n; k++)
+			if (st->pending[k] && !cells[k] && row->box.y0 - st->pending_y1 < row->box.y1 - row->box.y0) {
+				cells[k] = st->pending[k];
+				st->pending[k] = NULL;
+			}
+	}
+	drop_pending(st);
 	double amount = 0;
-	bool only_desc = true;
+	bool only_desc = true; /* nothing in the number columns, and no "key: value" note */
 	for (size_t k = 0; k < st->n; k++) {
 		const struct table_column *spec = st->cols[k].spec;
-		if (cells[k] && (!spec || strcmp(spec->key, st->spec->description) != 0))
+		if (cells[k] && ((spec && spec->number) || strchr(cells[k]->str, ':')))
 			only_desc = false;
 	}
 	if (amount_cell && rules_parse_amount(amount_cell->text, &amount)) {
@@ -168,7 +303,13 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 				continue;
 			if (!st.active)
 				continue;
+			if (st.items->len > 0 && pg->rows[r].n >= 3 && words_only(pg, &pg->rows[r])) {
+				st.finished = true; /* another table's header */
+				continue;
+			}
 			const struct layout_cell *lead = &pg->cells[pg->rows[r].first];
+			for (size_t i = 1; speck(&st, lead) && i < pg->rows[r].n; i++)
+				lead = &pg->cells[pg->rows[r].first + i];
 			if (spec->stop && g_regex_match(spec->stop, lead->text, 0, NULL)) {
 				st.finished = st.items->len > 0;
 				st.active = st.finished ? false : st.active;
@@ -195,6 +336,7 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 			g_free(it->text[k]);
 	}
 	g_array_free(st.items, TRUE);
+	drop_pending(&st);
 	if (items)
 		*ret_first = st.first;
 	return items;

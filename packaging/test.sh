@@ -7,6 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 packaging/deps.sh || exit 1
 export MESON_TESTTHREADS=${MESON_TESTTHREADS:-2}
+# The tests' time limits only stop a hang; a loaded machine may take several times longer.
+mult=${QUIRE_TIMEOUT_MULTIPLIER:-4}
 
 setup() { # dir, extra args...
   local dir=$1; shift
@@ -23,12 +25,12 @@ status=0
   (cd tests/browser && npm ci --no-audit --no-fund >/dev/null) || exit 1
 setup build-test -Dwerror=true --buildtype=debugoptimized || exit 1
 ninja -C build-test || exit 1
-meson test -C build-test --print-errorlogs --no-rebuild \
+meson test -C build-test --print-errorlogs --no-rebuild --timeout-multiplier "$mult" \
   --suite unit --suite integration --suite e2e --suite fuzz || status=1
 
 setup build-sanitize -Dwerror=true --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false || exit 1
 ninja -C build-sanitize || exit 1
-meson test -C build-sanitize --print-errorlogs --no-rebuild \
+meson test -C build-sanitize --print-errorlogs --no-rebuild --timeout-multiplier "$mult" \
   --suite unit --suite integration --suite fuzz || status=1
 
 python3 - build-test/meson-logs/testlog.json build-sanitize/meson-logs/testlog.json <<'PY' || status=1

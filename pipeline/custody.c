@@ -195,6 +195,8 @@ enum qerr custody_erase(struct db *db, int64_t doc_id, const char *actor, const 
 	db_res_free(res);
 	if (!e)
 		e = db_query(db, "DELETE FROM payloads WHERE document_id = $1::bigint", 1, p, NULL, reterr);
+	if (!e) /* what was learned from its corrections is its text too */
+		e = db_query(db, "DELETE FROM learned_fields WHERE document_id = $1::bigint", 1, p, NULL, reterr);
 	if (!e)
 		e = db_query(db,
 		             "UPDATE jobs SET state = 'cancelled', finished_at = now() WHERE document_id = $1::bigint"

@@ -18,6 +18,7 @@
 #include "extractors/pdftext.h"
 #include "pipeline/counters.h"
 #include "pipeline/queue.h"
+#include "pipeline/learned.h"
 #include "pipeline/store.h"
 
 #define MAX_THREADS QUEUE_MAX_HEARTBEAT
@@ -231,6 +232,16 @@ static enum qerr save_retrying(struct slot *s, const struct vault_dek *dek, cons
 	return e;
 }
 
+/* Corrections remembered for the supplier, read on the job's own connection; none on an error. */
+static struct json *slot_learned(void *ctx, char *const *keys)
+{
+	struct slot *s = ctx;
+	struct json *hints = NULL;
+	if (learned_lookup(s->db, s->pool->v, keys, &hints, NULL) != QERR_OK)
+		return NULL;
+	return hints;
+}
+
 static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 {
 	struct pool *p = s->pool;
@@ -252,6 +263,7 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 	struct extract_options xo = p->opt->extract;
 	xo.doc_type = given;
 	xo.password = password.data ? (const char *)password.data : NULL; /* never logged */
+	xo.learned = (struct extract_learned){slot_learned, s};
 	if (!e) {
 		/* The model serves one thread at a time; parsing alone needs no lock. */
 		if (p->opt->extract.model)

@@ -16,6 +16,8 @@ static const char *const template_names[CHAT_TEMPLATE_COUNT] = {
 	[CHAT_TEMPLATE_CHATML] = "chatml",
 	[CHAT_TEMPLATE_LLAMA3] = "llama3",
 	[CHAT_TEMPLATE_MISTRAL] = "mistral",
+	[CHAT_TEMPLATE_PHI3] = "phi3",
+	[CHAT_TEMPLATE_GEMMA] = "gemma",
 };
 
 /* A marker that only the template of that format contains. */
@@ -23,6 +25,8 @@ static const char *const template_markers[CHAT_TEMPLATE_COUNT] = {
 	[CHAT_TEMPLATE_CHATML] = "<|im_start|>",
 	[CHAT_TEMPLATE_LLAMA3] = "<|start_header_id|>",
 	[CHAT_TEMPLATE_MISTRAL] = "[INST]",
+	[CHAT_TEMPLATE_PHI3] = "<|end|>",
+	[CHAT_TEMPLATE_GEMMA] = "<start_of_turn>",
 };
 
 const char *chat_template_name(enum chat_template t)
@@ -39,7 +43,7 @@ enum rterror chat_template_from_name(const char *name, enum chat_template *ret, 
 		}
 	}
 	return rterror_set(reterr, RTERROR_UNSUPPORTED,
-	                   "unknown chat template name \"%.64s\" (known: chatml, llama3, mistral)",
+	                   "unknown chat template name \"%.64s\" (known: chatml, llama3, mistral, phi3, gemma)",
 	                   name ? name : "");
 }
 
@@ -52,8 +56,8 @@ static enum rterror detect(const char *jinja, size_t len, enum chat_template *re
 		}
 	}
 	return rterror_set(reterr, RTERROR_UNSUPPORTED,
-	                   "%s chat template: only ChatML, Llama 3 and Mistral formats are "
-	                   "supported; name one in the configuration (chatml, llama3, mistral)",
+	                   "%s chat template: only ChatML, Llama 3, Mistral, Phi-3 and Gemma formats are "
+	                   "supported; name one in the configuration (chatml, llama3, mistral, phi3, gemma)",
 	                   jinja && len ? "unrecognised" : "the model has no");
 }
 
@@ -108,6 +112,43 @@ static void build_mistral(const struct chat_message *m, size_t n, struct parts *
 	}
 }
 
+/* <|role|>\n content <|end|>\n for each message. */
+static void build_phi3(const struct chat_message *m, size_t n, bool gen, struct parts *p)
+{
+	for (size_t i = 0; i < n; i++) {
+		add(p, !strcmp(m[i].role, "system") ? "<|system|>\n" : !strcmp(m[i].role, "user") ? "<|user|>\n"
+		                                                                                 : "<|assistant|>\n",
+		    true);
+		add(p, m[i].content, false);
+		add(p, "<|end|>\n", true);
+	}
+	if (gen)
+		add(p, "<|assistant|>\n", true);
+}
+
+/* Gemma has user and model turns only: a system message opens the next user turn. */
+static void build_gemma(const struct chat_message *m, size_t n, bool gen, struct parts *p)
+{
+	const char *sys = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(m[i].role, "system")) {
+			sys = m[i].content;
+			continue;
+		}
+		bool user = !strcmp(m[i].role, "user");
+		add(p, user ? "<start_of_turn>user\n" : "<start_of_turn>model\n", true);
+		if (sys && user) {
+			add(p, sys, false);
+			add(p, "\n\n", true);
+			sys = NULL;
+		}
+		add(p, m[i].content, false);
+		add(p, "<end_of_turn>\n", true);
+	}
+	if (gen)
+		add(p, "<start_of_turn>model\n", true);
+}
+
 /* Fills p; the caller has checked n and the roles. */
 static void build(enum chat_template t, const struct chat_message *m, size_t n, bool gen,
                   struct parts *p)
@@ -115,6 +156,14 @@ static void build(enum chat_template t, const struct chat_message *m, size_t n, 
 	p->n = 0;
 	if (t == CHAT_TEMPLATE_MISTRAL) {
 		build_mistral(m, n, p);
+		return;
+	}
+	if (t == CHAT_TEMPLATE_PHI3) {
+		build_phi3(m, n, gen, p);
+		return;
+	}
+	if (t == CHAT_TEMPLATE_GEMMA) {
+		build_gemma(m, n, gen, p);
 		return;
 	}
 	bool chatml = t == CHAT_TEMPLATE_CHATML;

@@ -1,7 +1,8 @@
 /* chat: turning a conversation into the prompt text a chat model was trained on.
  *
- * Three prompt formats are known: ChatML (Qwen), Llama 3 and Mistral
- * ([INST] ... [/INST]). A file's format is recognised from distinctive markers
+ * Five prompt formats are known: ChatML (Qwen), Llama 3, Mistral
+ * ([INST] ... [/INST]), Phi-3 (<|user|> ... <|end|>) and Gemma
+ * (<start_of_turn>user ... <end_of_turn>). A file's format is recognised from distinctive markers
  * in its tokenizer.chat_template (a Jinja program we do not execute), or named
  * in the configuration. The formatted text never starts with BOS: the caller
  * adds it when tokenizing, as tokenizer_add_bos() says. */
@@ -16,7 +17,14 @@
 struct gguf_file;
 struct tokenizer;
 
-enum chat_template { CHAT_TEMPLATE_CHATML, CHAT_TEMPLATE_LLAMA3, CHAT_TEMPLATE_MISTRAL, CHAT_TEMPLATE_COUNT };
+enum chat_template {
+	CHAT_TEMPLATE_CHATML,
+	CHAT_TEMPLATE_LLAMA3,
+	CHAT_TEMPLATE_MISTRAL,
+	CHAT_TEMPLATE_PHI3,
+	CHAT_TEMPLATE_GEMMA,
+	CHAT_TEMPLATE_COUNT
+};
 
 struct chat_message {
 	const char *role;    /* "system", "user" or "assistant" */
@@ -35,7 +43,7 @@ enum rterror chat_template_detect(const char *jinja, enum chat_template *ret, ch
 /* The same from f's tokenizer.chat_template. */
 enum rterror chat_template_from_gguf(const struct gguf_file *f, enum chat_template *ret,
                                      char **reterr) __attribute__((warn_unused_result));
-/* "chatml", "llama3" or "mistral"; RTERROR_UNSUPPORTED otherwise. */
+/* "chatml", "llama3", "mistral", "phi3" or "gemma"; RTERROR_UNSUPPORTED otherwise. */
 enum rterror chat_template_from_name(const char *name, enum chat_template *ret, char **reterr)
 	__attribute__((warn_unused_result));
 /* The name chat_template_from_name() accepts for t (static), or "unknown". */
@@ -45,7 +53,7 @@ const char *chat_template_name(enum chat_template t);
  * opening of an assistant turn. *ret is malloc'd and NUL-terminated (free with
  * free()). RTERROR_INVALID for an unknown role; RTERROR_LIMIT past the limits
  * above. Mistral has no system turn: a system message is put before the first
- * user message's text. */
+ * user message's text; so has Gemma, whose "assistant" turns are "model" turns. */
 enum rterror chat_format(enum chat_template t, const struct chat_message *msgs, size_t n,
                          bool add_generation_prompt, char **ret, char **reterr)
 	__attribute__((warn_unused_result));

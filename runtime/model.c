@@ -1,4 +1,7 @@
-/* model: llama and qwen2 transformers loaded from GGUF, and their forward pass.
+/* model: llama, qwen2, phi3, gemma2 and gemma3 transformers loaded from GGUF,
+ * and their forward pass. What the later three add (fused projections, GeGLU,
+ * soft-caps, sliding windows, extra norms) is described by struct arch_params
+ * (model_arch.h); LoRA adapters add a term after a weight's product (lora.h).
  *
  * Weights stay in the file's mapping in their stored type; every product with
  * a weight matrix goes through matmul() over a whole micro-batch of tokens.
@@ -20,6 +23,8 @@
 #include <string.h>
 
 #include "runtime/gguf.h"
+#include "runtime/lora.h"
+#include "runtime/model_arch.h"
 #include "runtime/model_internal.h"
 #include "runtime/threadpool.h"
 
@@ -30,10 +35,20 @@
 #define MODEL_MAX_VOCAB (1 << 22)
 #define MODEL_UBATCH 512
 
+/* A layer's weight matrices, for naming them and attaching adapters. */
+enum layer_mat { LM_Q, LM_K, LM_V, LM_O, LM_GATE, LM_UP, LM_DOWN, LM_COUNT };
+
 struct layer {
 	struct matmul_weight wq, wk, wv, wo, gate, up, down;
 	float *attn_norm, *ffn_norm;
 	float *bq, *bk, *bv; /* qwen2 only */
+	float *post_attn_norm, *post_ffn_norm, *q_norm, *k_norm; /* gemma */
+	bool windowed;
+	/* each matrix is rows [row0, row0 + n_out) of the tensor "blk.N.<src>.weight"
+	 * (phi3 fuses q, k, v into attn_qkv and gate, up into ffn_up) */
+	const char *src[LM_COUNT];
+	int64_t row0[LM_COUNT];
+	struct lora_link *lora[LM_COUNT];
 };
 
 struct model {
@@ -42,9 +57,18 @@ struct model {
 	int32_t n_rot;     /* leading dimensions of each head that RoPE rotates */
 	bool rope_neox;    /* rotate (x[i], x[i + n_rot/2]) rather than (x[2i], x[2i+1]) */
 	float *rope_freqs; /* optional per-pair divisors of the angle, n_rot/2 */
+	float *rope_long;  /* LongRoPE's divisors for contexts above ap.n_ctx_orig (rope_freqs: the short ones) */
 	struct matmul_weight tok_embd, output;
 	float *output_norm;
 	struct layer *layers;
+	struct arch_params ap;
+	float *gelu_table; /* with ap.gelu */
+	struct lora_adapter *adapters[MODEL_MAX_ADAPTERS];
+	struct model_adapter_info adapter_info[MODEL_MAX_ADAPTERS];
+	int n_adapters;
+	struct lora_link *lora_links[MODEL_MAX_ADAPTERS]; /* each adapter's links, one array */
+	struct lora_link *lora_output;
+	int64_t lora_max_rank, lora_max_out; /* sizes of a context's LoRA scratch, per token */
 };
 
 struct model_ctx {
@@ -56,6 +80,9 @@ struct model_ctx {
 	float *k_cache, *v_cache; /* n_layer * n_ctx * kv_dim each */
 	/* scratch for one micro-batch */
 	float *x, *xn, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin;
+	float *rope_cos_swa, *rope_sin_swa; /* windowed layers' own RoPE base (gemma3) */
+	const float *rope_freqs;            /* the model's, or its long ones for a long context */
+	float *lora_ax, *lora_out;
 	float *scores; /* n_threads * n_ctx */
 	float (*dot)(const float *a, const float *b, int n);
 	void (*axpy)(float a, const float *x, float *y, int n); /* y += a * x */
@@ -187,38 +214,86 @@ static enum rterror load_vector(const struct model *m, const char *name, int64_t
 	return RTERROR_OK;
 }
 
+static struct matmul_weight *layer_weight(struct layer *l, enum layer_mat k)
+{
+	struct matmul_weight *w[LM_COUNT] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
+	return w[k];
+}
+
+/* Matrix k of layer il: rows [row0, row0 + n_out) of "blk.<il>.<src>.weight", which
+ * must have n_in columns and n_total rows. */
+static enum rterror load_part(struct model *m, int il, enum layer_mat k, const char *src, int64_t n_in,
+                              int64_t row0, int64_t n_out, int64_t n_total, char **reterr)
+{
+	struct layer *l = &m->layers[il];
+	char name[96];
+	snprintf(name, sizeof name, "blk.%d.%s.weight", il, src);
+	const struct gguf_tensor *t;
+	enum rterror err = find_tensor(m, name, n_in, n_total, true, &t, reterr);
+	if (err)
+		return err;
+	size_t row = quant_row_size(t->type, n_in);
+	*layer_weight(l, k) = (struct matmul_weight){
+		.type = t->type, .data = (const uint8_t *)t->data + (size_t)row0 * row, .n_in = n_in, .n_out = n_out};
+	l->src[k] = src;
+	l->row0[k] = row0;
+	return RTERROR_OK;
+}
+
+static bool has_tensor(const struct model *m, int il, const char *suffix)
+{
+	char name[96];
+	snprintf(name, sizeof name, "blk.%d.%s", il, suffix);
+	return gguf_find_tensor(m->gguf, name) != NULL;
+}
+
 static enum rterror load_layer(struct model *m, int il, char **reterr)
 {
 	const struct model_info *in = &m->info;
 	struct layer *l = &m->layers[il];
+	int64_t E = in->n_embd, F = in->n_ff;
 	int64_t n_q = (int64_t)in->n_head * in->head_dim, n_kv = (int64_t)in->n_head_kv * in->head_dim;
 	char name[96];
 	enum rterror err = RTERROR_OK;
-#define MAT(field, suffix, nin, nout)                                                  \
-	if (!err) {                                                                        \
-		snprintf(name, sizeof name, "blk.%d.%s.weight", il, suffix);                   \
-		err = load_matrix(m, name, nin, nout, &l->field, reterr);                      \
-	}
+#define PART(k, src, nin, row0, nout, ntotal)                                          \
+	if (!err)                                                                          \
+		err = load_part(m, il, k, src, nin, row0, nout, ntotal, reterr);
 #define VEC(field, suffix, n, req)                                                     \
 	if (!err) {                                                                        \
 		snprintf(name, sizeof name, "blk.%d.%s", il, suffix);                          \
 		err = load_vector(m, name, n, req, &l->field, reterr);                         \
 	}
-	MAT(wq, "attn_q", in->n_embd, n_q)
-	MAT(wk, "attn_k", in->n_embd, n_kv)
-	MAT(wv, "attn_v", in->n_embd, n_kv)
-	MAT(wo, "attn_output", n_q, in->n_embd)
-	MAT(gate, "ffn_gate", in->n_embd, in->n_ff)
-	MAT(up, "ffn_up", in->n_embd, in->n_ff)
-	MAT(down, "ffn_down", in->n_ff, in->n_embd)
-	VEC(attn_norm, "attn_norm.weight", in->n_embd, true)
-	VEC(ffn_norm, "ffn_norm.weight", in->n_embd, true)
+	if (has_tensor(m, il, "attn_qkv.weight")) {
+		PART(LM_Q, "attn_qkv", E, 0, n_q, n_q + 2 * n_kv)
+		PART(LM_K, "attn_qkv", E, n_q, n_kv, n_q + 2 * n_kv)
+		PART(LM_V, "attn_qkv", E, n_q + n_kv, n_kv, n_q + 2 * n_kv)
+	} else {
+		PART(LM_Q, "attn_q", E, 0, n_q, n_q)
+		PART(LM_K, "attn_k", E, 0, n_kv, n_kv)
+		PART(LM_V, "attn_v", E, 0, n_kv, n_kv)
+	}
+	PART(LM_O, "attn_output", n_q, 0, E, E)
+	if (in->arch == MODEL_ARCH_PHI3 && !has_tensor(m, il, "ffn_gate.weight")) {
+		PART(LM_GATE, "ffn_up", E, 0, F, 2 * F)
+		PART(LM_UP, "ffn_up", E, F, F, 2 * F)
+	} else {
+		PART(LM_GATE, "ffn_gate", E, 0, F, F)
+		PART(LM_UP, "ffn_up", E, 0, F, F)
+	}
+	PART(LM_DOWN, "ffn_down", F, 0, E, E)
+	VEC(attn_norm, "attn_norm.weight", E, true)
+	VEC(ffn_norm, "ffn_norm.weight", E, true)
 	bool qwen2 = in->arch == MODEL_ARCH_QWEN2;
 	VEC(bq, "attn_q.bias", n_q, qwen2)
 	VEC(bk, "attn_k.bias", n_kv, qwen2)
 	VEC(bv, "attn_v.bias", n_kv, qwen2)
-#undef MAT
+	VEC(post_attn_norm, "post_attention_norm.weight", E, m->ap.post_norms)
+	VEC(post_ffn_norm, "post_ffw_norm.weight", E, m->ap.post_norms)
+	VEC(q_norm, "attn_q_norm.weight", in->head_dim, m->ap.qk_norm)
+	VEC(k_norm, "attn_k_norm.weight", in->head_dim, m->ap.qk_norm)
+#undef PART
 #undef VEC
+	l->windowed = arch_layer_windowed(&m->ap, il);
 	return err;
 }
 
@@ -227,18 +302,23 @@ static enum rterror load_arch(struct model *m, char **reterr)
 	struct gguf_str s;
 	if (!gguf_get_str(m->gguf, "general.architecture", &s))
 		return rterror_set(reterr, RTERROR_FORMAT, "metadata 'general.architecture' is missing");
-	if (s.len == 5 && memcmp(s.ptr, "llama", 5) == 0) {
-		m->info.arch = MODEL_ARCH_LLAMA;
-		m->info.arch_name = "llama";
-	} else if (s.len == 5 && memcmp(s.ptr, "qwen2", 5) == 0) {
-		m->info.arch = MODEL_ARCH_QWEN2;
-		m->info.arch_name = "qwen2";
-		m->rope_neox = true;
-	} else {
+	static const char *const names[MODEL_ARCH_COUNT] = {
+		[MODEL_ARCH_LLAMA] = "llama", [MODEL_ARCH_QWEN2] = "qwen2", [MODEL_ARCH_PHI3] = "phi3",
+		[MODEL_ARCH_GEMMA2] = "gemma2", [MODEL_ARCH_GEMMA3] = "gemma3"};
+	int a = 0;
+	while (a < MODEL_ARCH_COUNT && !(s.len == strlen(names[a]) && memcmp(s.ptr, names[a], s.len) == 0))
+		a++;
+	if (a == MODEL_ARCH_COUNT)
 		return rterror_set(reterr, RTERROR_UNSUPPORTED, "architecture '%.*s' is not supported",
 		                   (int)(s.len > 64 ? 64 : s.len), s.ptr);
-	}
-	return read_hparams(m, m->info.arch_name, reterr);
+	m->info.arch = (enum model_arch)a;
+	m->info.arch_name = names[a];
+	m->rope_neox = a != MODEL_ARCH_LLAMA;
+	enum rterror err = read_hparams(m, m->info.arch_name, reterr);
+	if (!err)
+		err = arch_params_read(m->gguf, m->info.arch, m->info.arch_name, &m->info, &m->ap, reterr);
+	m->info.n_swa = m->ap.n_swa;
+	return err;
 }
 
 static enum rterror load_tensors(struct model *m, char **reterr)
@@ -264,6 +344,12 @@ static enum rterror load_tensors(struct model *m, char **reterr)
 		                                   .n_in = in->n_embd, .n_out = in->n_vocab};
 	if ((err = load_vector(m, "rope_freqs.weight", m->n_rot / 2, false, &m->rope_freqs, reterr)))
 		return err;
+	if (!m->rope_freqs &&
+	    ((err = load_vector(m, "rope_factors_short.weight", m->n_rot / 2, false, &m->rope_freqs, reterr)) ||
+	     (err = load_vector(m, "rope_factors_long.weight", m->n_rot / 2, false, &m->rope_long, reterr))))
+		return err;
+	if (m->ap.gelu && !(m->gelu_table = arch_gelu_table_new()))
+		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
 	m->layers = calloc((size_t)in->n_layer, sizeof *m->layers);
 	if (!m->layers)
 		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
@@ -321,11 +407,21 @@ void model_free(struct model *m)
 			free(l->bq);
 			free(l->bk);
 			free(l->bv);
+			free(l->post_attn_norm);
+			free(l->post_ffn_norm);
+			free(l->q_norm);
+			free(l->k_norm);
 		}
 	}
+	for (int i = 0; i < m->n_adapters; i++) {
+		free(m->lora_links[i]);
+		lora_close(m->adapters[i]);
+	}
+	free(m->gelu_table);
 	free(m->layers);
 	free(m->output_norm);
 	free(m->rope_freqs);
+	free(m->rope_long);
 	gguf_close(m->gguf);
 	free(m);
 }
@@ -338,6 +434,86 @@ const struct model_info *model_get_info(const struct model *m)
 const struct gguf_file *model_gguf(const struct model *m)
 {
 	return m->gguf;
+}
+
+/* --- adapters --- */
+
+/* Every weight an adapter may change; *names holds their names. Free both with free(). */
+static struct lora_target *adapter_targets(struct model *m, size_t *n, char **names)
+{
+	const struct model_info *in = &m->info;
+	size_t max = (size_t)in->n_layer * LM_COUNT + 1, k = 0;
+	struct lora_target *t = calloc(max, sizeof *t);
+	char *buf = calloc(max, 64);
+	if (!t || !buf) {
+		free(t);
+		free(buf);
+		return NULL;
+	}
+	for (int il = 0; il < in->n_layer; il++) {
+		struct layer *l = &m->layers[il];
+		for (int j = 0; j < LM_COUNT; j++, k++) {
+			const struct matmul_weight *w = layer_weight(l, (enum layer_mat)j);
+			const struct gguf_tensor *src;
+			snprintf(buf + k * 64, 64, "blk.%d.%s.weight", il, l->src[j]);
+			src = gguf_find_tensor(m->gguf, buf + k * 64);
+			t[k] = (struct lora_target){buf + k * 64, w->n_in, l->row0[j], w->n_out, src->ne[1], &l->lora[j]};
+		}
+	}
+	if (!in->tied_output)
+		t[k++] = (struct lora_target){"output.weight", in->n_embd, 0, in->n_vocab, in->n_vocab, &m->lora_output};
+	*n = k;
+	*names = buf;
+	return t;
+}
+
+enum rterror model_add_adapter(struct model *m, const char *path, float scale, char **reterr)
+{
+	if (m->n_adapters == MODEL_MAX_ADAPTERS)
+		return rterror_set(reterr, RTERROR_LIMIT, "more than %d adapters", MODEL_MAX_ADAPTERS);
+	struct lora_adapter *ad = NULL;
+	enum rterror err = lora_open(path, m->info.arch_name, scale, &ad, reterr);
+	if (err)
+		return err;
+	size_t n = 0;
+	char *names = NULL, *why = NULL;
+	struct lora_target *t = adapter_targets(m, &n, &names);
+	struct lora_link *links = NULL;
+	int32_t n_links = 0;
+	err = t ? lora_attach(ad, t, n, &links, &n_links, &why) : rterror_set(&why, RTERROR_NOMEM, "out of memory");
+	for (size_t i = 0; !err && i < n; i++) {
+		for (const struct lora_link *l = *t[i].chain; l; l = l->next) {
+			if (l->a.n_out > m->lora_max_rank)
+				m->lora_max_rank = l->a.n_out;
+			if (l->b.n_out > m->lora_max_out)
+				m->lora_max_out = l->b.n_out;
+		}
+	}
+	free(t);
+	free(names);
+	if (err) {
+		rterror_set(reterr, err, "adapter %s: %s", path, why ? why : rterror_str(err));
+		free(why);
+		lora_close(ad);
+		return err;
+	}
+	m->adapters[m->n_adapters] = ad;
+	m->lora_links[m->n_adapters] = links;
+	m->adapter_info[m->n_adapters] = (struct model_adapter_info){
+		.path = ad->path, .alpha = ad->alpha, .rank = ad->rank, .scale = scale, .n_weights = n_links,
+		.bytes = gguf_file_size(ad->g)};
+	m->n_adapters++;
+	return RTERROR_OK;
+}
+
+int model_n_adapters(const struct model *m)
+{
+	return m->n_adapters;
+}
+
+const struct model_adapter_info *model_adapter(const struct model *m, int i)
+{
+	return i >= 0 && i < m->n_adapters ? &m->adapter_info[i] : NULL;
 }
 
 /* --- contexts --- */
@@ -367,8 +543,19 @@ static enum rterror ctx_alloc(struct model_ctx *c, char **reterr)
 	c->rope_cos = malloc(ub * (size_t)(c->m->n_rot / 2 + 1) * sizeof(float));
 	c->rope_sin = malloc(ub * (size_t)(c->m->n_rot / 2 + 1) * sizeof(float));
 	c->scores = malloc((size_t)nth * (size_t)c->n_ctx * sizeof(float));
+	bool extra_ok = true;
+	if (c->m->ap.rope_base_swa > 0) {
+		c->rope_cos_swa = malloc(ub * (size_t)(c->m->n_rot / 2 + 1) * sizeof(float));
+		c->rope_sin_swa = malloc(ub * (size_t)(c->m->n_rot / 2 + 1) * sizeof(float));
+		extra_ok = c->rope_cos_swa && c->rope_sin_swa;
+	}
+	if (c->m->lora_max_rank > 0) {
+		c->lora_ax = malloc(ub * (size_t)c->m->lora_max_rank * sizeof(float));
+		c->lora_out = malloc(ub * (size_t)c->m->lora_max_out * sizeof(float));
+		extra_ok = extra_ok && c->lora_ax && c->lora_out;
+	}
 	if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->att || !c->k || !c->v ||
-	    !c->gate || !c->up || !c->rope_cos || !c->rope_sin || !c->scores)
+	    !c->gate || !c->up || !c->rope_cos || !c->rope_sin || !c->scores || !extra_ok)
 		return rterror_set(reterr, RTERROR_NOMEM,
 		                   "out of memory for a context of %d positions (KV cache %zu MiB)", c->n_ctx,
 		                   2 * cache * sizeof(float) >> 20);
@@ -392,6 +579,7 @@ enum rterror model_ctx_new(const struct model *m, int32_t n_ctx, int n_threads,
 	c->prec = prec;
 	c->n_ctx = n_ctx;
 	c->tp = threadpool_new(n_threads);
+	c->rope_freqs = m->rope_long && n_ctx > m->ap.n_ctx_orig ? m->rope_long : m->rope_freqs;
 	pick_kernels(c);
 	enum rterror err = c->tp ? ctx_alloc(c, reterr)
 	                         : rterror_set(reterr, RTERROR_NOMEM, "cannot start %d threads", n_threads);
@@ -421,6 +609,10 @@ void model_ctx_free(struct model_ctx *c)
 	free(c->rope_cos);
 	free(c->rope_sin);
 	free(c->scores);
+	free(c->rope_cos_swa);
+	free(c->rope_sin_swa);
+	free(c->lora_ax);
+	free(c->lora_out);
 	free(c);
 }
 
@@ -455,27 +647,40 @@ static void rmsnorm(const float *x, const float *w, float *y, int n, float eps)
 /* cos/sin of each rotated pair's angle for positions pos0 .. pos0+nb-1. The angle is
  * built by repeated multiplication, as the reference engine does, so that
  * rounding matches it closely. */
-static void rope_tables(struct model_ctx *c, int32_t pos0, int nb)
+static void rope_fill(const struct model_ctx *c, float base, float scale, int32_t pos0, int nb, float *cos_out,
+                      float *sin_out)
 {
 	const struct model *m = c->m;
+	const float *freqs = c->rope_freqs, mscale = m->ap.rope_mscale;
 	int half = m->n_rot / 2;
-	float theta_scale = powf(m->info.rope_base, -2.0f / (float)m->n_rot);
+	float theta_scale = powf(base, -2.0f / (float)m->n_rot);
 	for (int t = 0; t < nb; t++) {
 		float theta = (float)(pos0 + t);
 		for (int i = 0; i < half; i++) {
-			float th = m->rope_freqs ? theta / m->rope_freqs[i] : theta;
-			c->rope_cos[t * half + i] = cosf(th);
-			c->rope_sin[t * half + i] = sinf(th);
+			float th = (freqs ? theta / freqs[i] : theta) * scale;
+			cos_out[t * half + i] = cosf(th) * mscale;
+			sin_out[t * half + i] = sinf(th) * mscale;
 			theta *= theta_scale;
 		}
 	}
 }
 
-static void rope_apply(const struct model_ctx *c, float *v, int n_heads, int t)
+static void rope_tables(struct model_ctx *c, int32_t pos0, int nb)
+{
+	const struct model *m = c->m;
+	rope_fill(c, m->info.rope_base, m->ap.rope_scale, pos0, nb, c->rope_cos, c->rope_sin);
+	if (c->rope_cos_swa)
+		rope_fill(c, m->ap.rope_base_swa, 1.0f, pos0, nb, c->rope_cos_swa, c->rope_sin_swa);
+}
+
+/* windowed: the layer is a windowed one, which may have its own RoPE base */
+static void rope_apply(const struct model_ctx *c, float *v, int n_heads, int t, bool windowed)
 {
 	const struct model *m = c->m;
 	int half = m->n_rot / 2, hd = m->info.head_dim;
-	const float *cs = c->rope_cos + t * half, *sn = c->rope_sin + t * half;
+	bool own = windowed && c->rope_cos_swa;
+	const float *cs = (own ? c->rope_cos_swa : c->rope_cos) + t * half;
+	const float *sn = (own ? c->rope_sin_swa : c->rope_sin) + t * half;
 	for (int h = 0; h < n_heads; h++) {
 		float *x = v + h * hd;
 		for (int i = 0; i < half; i++) {
@@ -607,15 +812,20 @@ static void attend_one(const struct att_task *a, int row, int h, float *scores)
 	const float *kc = c->k_cache + (size_t)a->il * c->n_ctx * kvd + (size_t)kvh * hd;
 	const float *vc = c->v_cache + (size_t)a->il * c->n_ctx * kvd + (size_t)kvh * hd;
 	int n_keys = a->pos0 + a->t0 + row + 1;
-	float scale = 1.0f / sqrtf((float)hd);
+	const struct arch_params *ap = &c->m->ap;
+	/* a windowed layer's query at p sees the keys p - n_swa + 1 .. p */
+	int j0 = c->m->layers[a->il].windowed && n_keys > ap->n_swa ? n_keys - ap->n_swa : 0;
+	float scale = ap->kq_scale;
 	float mx = -INFINITY;
-	for (int j = 0; j < n_keys; j++) {
+	for (int j = j0; j < n_keys; j++) {
 		scores[j] = c->dot(q, kc + (size_t)j * kvd, hd) * scale;
+		if (ap->attn_softcap > 0)
+			arch_softcap(&scores[j], 1, ap->attn_softcap);
 		if (scores[j] > mx)
 			mx = scores[j];
 	}
 	double sum = 0.0;
-	for (int j = 0; j < n_keys; j++) {
+	for (int j = j0; j < n_keys; j++) {
 		float d = scores[j] - mx;
 		/* below -80 the weight is under F32's smallest normal: zero, without expf's underflow path */
 		scores[j] = d < -80.0f ? 0.0f : expf(d);
@@ -624,7 +834,7 @@ static void attend_one(const struct att_task *a, int row, int h, float *scores)
 	float inv = (float)(1.0 / sum);
 	float *out = c->att + (size_t)row * n_q + (size_t)h * hd;
 	memset(out, 0, (size_t)hd * sizeof *out);
-	for (int j = 0; j < n_keys; j++)
+	for (int j = j0; j < n_keys; j++)
 		if (scores[j] != 0.0f)
 			c->axpy(scores[j] * inv, vc + (size_t)j * kvd, out, hd);
 }
@@ -649,6 +859,35 @@ static void add_bias(float *y, const float *b, int nb, int n)
 			y[(size_t)t * n + i] += b[i];
 }
 
+/* y (nb rows of n_out) += factor * B (A x) for each adapter linked to a weight. */
+static void lora_add(struct model_ctx *c, const struct lora_link *l, const float *x, int nb, float *y)
+{
+	for (; l; l = l->next) {
+		matmul(c->tp, c->prec, &l->a, x, nb, c->lora_ax);
+		matmul(c->tp, c->prec, &l->b, c->lora_ax, nb, c->lora_out);
+		size_t n = (size_t)nb * (size_t)l->b.n_out;
+		for (size_t i = 0; i < n; i++)
+			y[i] += l->factor * c->lora_out[i];
+	}
+}
+
+/* RMS norm of each head of each of nb rows, with weights w of one head's size. */
+static void head_norm(float *v, int nb, int n_heads, int hd, const float *w, float eps)
+{
+	if (!w)
+		return;
+	for (int i = 0; i < nb * n_heads; i++)
+		rmsnorm(v + (size_t)i * hd, w, v + (size_t)i * hd, hd, eps);
+}
+
+static void rows_norm(float *v, int nb, int n, const float *w, float eps)
+{
+	if (!w)
+		return;
+	for (int t = 0; t < nb; t++)
+		rmsnorm(v + (size_t)t * n, w, v + (size_t)t * n, n, eps);
+}
+
 /* Appends the batch's keys and values to the cache and, for the last n_out
  * tokens only, adds the attention output to the residual stream: every token
  * needs its keys and values, but in the last layer only the tokens whose
@@ -662,12 +901,15 @@ static void attention_block(struct model_ctx *c, int il, int nb, int n_out)
 	for (int t = 0; t < nb; t++)
 		rmsnorm(c->x + (size_t)t * n_embd, l->attn_norm, c->xn + (size_t)t * n_embd, n_embd, in->rms_eps);
 	matmul(c->tp, c->prec, &l->wk, c->xn, nb, c->k);
+	lora_add(c, l->lora[LM_K], c->xn, nb, c->k);
 	matmul(c->tp, c->prec, &l->wv, c->xn, nb, c->v);
+	lora_add(c, l->lora[LM_V], c->xn, nb, c->v);
 	add_bias(c->k, l->bk, nb, n_kv);
 	add_bias(c->v, l->bv, nb, n_kv);
+	head_norm(c->k, nb, in->n_head_kv, in->head_dim, l->k_norm, in->rms_eps);
 	size_t layer_off = (size_t)il * c->n_ctx * (size_t)n_kv;
 	for (int t = 0; t < nb; t++) {
-		rope_apply(c, c->k + (size_t)t * n_kv, in->n_head_kv, t);
+		rope_apply(c, c->k + (size_t)t * n_kv, in->n_head_kv, t, l->windowed);
 		size_t at = layer_off + (size_t)(c->pos + t) * n_kv;
 		memcpy(c->k_cache + at, c->k + (size_t)t * n_kv, (size_t)n_kv * sizeof(float));
 		memcpy(c->v_cache + at, c->v + (size_t)t * n_kv, (size_t)n_kv * sizeof(float));
@@ -675,12 +917,16 @@ static void attention_block(struct model_ctx *c, int il, int nb, int n_out)
 	if (n_out == 0)
 		return;
 	matmul(c->tp, c->prec, &l->wq, c->xn + (size_t)t0 * n_embd, n_out, c->q);
+	lora_add(c, l->lora[LM_Q], c->xn + (size_t)t0 * n_embd, n_out, c->q);
 	add_bias(c->q, l->bq, n_out, n_q);
+	head_norm(c->q, n_out, in->n_head, in->head_dim, l->q_norm, in->rms_eps);
 	for (int i = 0; i < n_out; i++)
-		rope_apply(c, c->q + (size_t)i * n_q, in->n_head, t0 + i);
+		rope_apply(c, c->q + (size_t)i * n_q, in->n_head, t0 + i, l->windowed);
 	struct att_task a = {.c = c, .il = il, .t0 = t0, .n_rows = n_out, .pos0 = c->pos};
 	threadpool_run(c->tp, attend_part, &a);
 	matmul(c->tp, c->prec, &l->wo, c->att, n_out, c->xn);
+	lora_add(c, l->lora[LM_O], c->att, n_out, c->xn);
+	rows_norm(c->xn, n_out, n_embd, l->post_attn_norm, in->rms_eps);
 	float *x = c->x + (size_t)t0 * n_embd;
 	for (size_t i = 0; i < (size_t)n_out * n_embd; i++)
 		x[i] += c->xn[i];
@@ -692,12 +938,17 @@ struct swiglu_task {
 	float *gate;
 	const float *up;
 	size_t n;
+	const float *gelu_table; /* GeGLU instead (gemma) */
 };
 
 static void swiglu_part(void *arg, int ith, int nth)
 {
 	const struct swiglu_task *s = arg;
 	size_t i0 = s->n * (size_t)ith / (size_t)nth, i1 = s->n * (size_t)(ith + 1) / (size_t)nth;
+	if (s->gelu_table) {
+		arch_geglu(s->gelu_table, s->gate, s->up, i0, i1);
+		return;
+	}
 	for (size_t i = i0; i < i1; i++) {
 		float g = s->gate[i];
 		s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
@@ -713,13 +964,18 @@ static void ffn_block(struct model_ctx *c, int il, float *x, int nb)
 	for (int t = 0; t < nb; t++)
 		rmsnorm(x + (size_t)t * n_embd, l->ffn_norm, c->xn + (size_t)t * n_embd, n_embd, in->rms_eps);
 	matmul(c->tp, c->prec, &l->gate, c->xn, nb, c->gate);
+	lora_add(c, l->lora[LM_GATE], c->xn, nb, c->gate);
 	matmul(c->tp, c->prec, &l->up, c->xn, nb, c->up);
-	struct swiglu_task sw = {.gate = c->gate, .up = c->up, .n = (size_t)nb * (size_t)in->n_ff};
+	lora_add(c, l->lora[LM_UP], c->xn, nb, c->up);
+	struct swiglu_task sw = {
+		.gate = c->gate, .up = c->up, .n = (size_t)nb * (size_t)in->n_ff, .gelu_table = c->m->gelu_table};
 	if (nb > 1)
 		threadpool_run(c->tp, swiglu_part, &sw);
 	else
 		swiglu_part(&sw, 0, 1);
 	matmul(c->tp, c->prec, &l->down, c->gate, nb, c->xn);
+	lora_add(c, l->lora[LM_DOWN], c->gate, nb, c->xn);
+	rows_norm(c->xn, nb, n_embd, l->post_ffn_norm, in->rms_eps);
 	for (size_t i = 0; i < (size_t)nb * n_embd; i++)
 		x[i] += c->xn[i];
 }
@@ -734,6 +990,9 @@ static void eval_ubatch(struct model_ctx *c, const int32_t *tokens, int nb, floa
 	for (int t = 0; t < nb; t++)
 		quant_dequantize_row(m->tok_embd.type, (const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * row,
 		                     c->x + (size_t)t * n_embd, n_embd);
+	if (m->ap.embd_scale != 1.0f)
+		for (size_t i = 0; i < (size_t)nb * n_embd; i++)
+			c->x[i] *= m->ap.embd_scale;
 	rope_tables(c, c->pos, nb);
 	/* tokens whose output the last layer must compute: all, the last one, or none */
 	int n_last = !logits ? 0 : all ? nb : 1;
@@ -751,6 +1010,9 @@ static void eval_ubatch(struct model_ctx *c, const int32_t *tokens, int nb, floa
 		rmsnorm(c->x + (size_t)t * n_embd, m->output_norm, c->xn + (size_t)(t - first) * n_embd, n_embd,
 		        in->rms_eps);
 	matmul(c->tp, c->prec, &m->output, c->xn, nb - first, logits);
+	lora_add(c, m->lora_output, c->xn, nb - first, logits);
+	if (m->ap.final_softcap > 0)
+		arch_softcap(logits, (size_t)(nb - first) * (size_t)in->n_vocab, m->ap.final_softcap);
 }
 
 enum rterror model_eval(struct model_ctx *c, const int32_t *tokens, int32_t n_tokens, float *logits,

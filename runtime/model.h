@@ -1,5 +1,6 @@
-/* model: a transformer (llama or qwen2 architecture) loaded from a GGUF file,
- * and evaluation contexts that hold a KV cache.
+/* model: a transformer (llama, qwen2, phi3, gemma2 or gemma3 architecture)
+ * loaded from a GGUF file, optionally with LoRA adapters, and evaluation
+ * contexts that hold a KV cache.
  *
  * A struct model is read-only once loaded and may be shared by several
  * contexts; a struct model_ctx is used by one thread at a time (it runs its
@@ -16,11 +17,18 @@ struct gguf_file;
 struct model;
 struct model_ctx;
 
-enum model_arch { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2, MODEL_ARCH_COUNT };
+enum model_arch {
+	MODEL_ARCH_LLAMA,
+	MODEL_ARCH_QWEN2,
+	MODEL_ARCH_PHI3,
+	MODEL_ARCH_GEMMA2,
+	MODEL_ARCH_GEMMA3,
+	MODEL_ARCH_COUNT
+};
 
 struct model_info {
 	enum model_arch arch;
-	const char *arch_name; /* "llama", "qwen2" */
+	const char *arch_name; /* "llama", "qwen2", "phi3", "gemma2", "gemma3" */
 	int32_t n_vocab;
 	int32_t n_ctx_train;
 	int32_t n_embd;
@@ -32,6 +40,7 @@ struct model_info {
 	float rope_base;
 	float rms_eps;
 	bool tied_output;    /* no output.weight: the token embedding is the output projection */
+	int32_t n_swa;       /* sliding attention window of the windowed layers; 0: none */
 	uint64_t n_params;   /* number of weights */
 	uint64_t weight_bytes;
 };
@@ -45,6 +54,29 @@ void model_free(struct model *m);
 const struct model_info *model_get_info(const struct model *m);
 /* The GGUF file the model was loaded from (borrowed; lives as long as m). */
 const struct gguf_file *model_gguf(const struct model *m);
+
+#define MODEL_MAX_ADAPTERS 16
+
+struct model_adapter_info {
+	const char *path;  /* as given to model_add_adapter() */
+	float alpha;       /* adapter.lora.alpha; 0: the file gives none */
+	int32_t rank;      /* the largest rank of its pairs */
+	float scale;
+	int32_t n_weights; /* weight matrices it changes */
+	uint64_t bytes;    /* file size */
+};
+
+/* Applies the LoRA adapter at path (lora.h) with the given scale, on top of
+ * the adapters already applied: each weight it names gets the term
+ * scale * alpha / rank * B (A x) after its product. Call before any context
+ * of m exists. Nothing changes on failure: RTERROR_FORMAT / UNSUPPORTED naming
+ * what does not fit (another architecture, a tensor that adapts no weight of
+ * the model, a shape that differs), RTERROR_LIMIT past MODEL_MAX_ADAPTERS. */
+enum rterror model_add_adapter(struct model *m, const char *path, float scale, char **reterr)
+	__attribute__((warn_unused_result));
+int model_n_adapters(const struct model *m);
+/* Adapter i < model_n_adapters(m), in the order added (borrowed from m). */
+const struct model_adapter_info *model_adapter(const struct model *m, int i);
 
 /* A context with room for n_ctx positions (<= 0: the model's training context),
  * n_threads threads (<= 0: one per core) and the given matmul precision.

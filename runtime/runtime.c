@@ -126,6 +126,11 @@ static void describe_local(struct rt_model *m)
 	in->n_params = mi->n_params;
 	in->weight_bytes = mi->weight_bytes;
 	in->file_bytes = gguf_file_size(f);
+	for (int i = 0; i < model_n_adapters(m->model) && i < RT_MAX_ADAPTERS; i++) {
+		const struct model_adapter_info *a = model_adapter(m->model, i);
+		in->adapters[in->n_adapters++] = (struct rt_adapter_info){a->path, a->alpha, a->scale, a->rank,
+		                                                          a->n_weights, a->bytes};
+	}
 	for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
 		const struct gguf_tensor *t = gguf_tensor_at(f, i);
 		const char *name = quant_type_name(t->type);
@@ -142,6 +147,36 @@ static void describe_local(struct rt_model *m)
 	}
 }
 
+/* Applies the adapters of spec ("FILE[@SCALE], ...") to model in order. */
+static enum rterror apply_adapters(struct model *model, const char *spec, char **reterr)
+{
+	enum rterror e = RTERROR_OK;
+	for (const char *p = spec; p && *p && !e;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		while (len && (*p == ' ' || *p == '\t'))
+			p++, len--;
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		char *item = strndup(p, len), *at = item ? strrchr(item, '@') : NULL, *num_end = NULL;
+		float scale = 1.0f;
+		if (at) {
+			*at = '\0';
+			scale = strtof(at + 1, &num_end);
+		}
+		if (!item)
+			e = rterror_set(reterr, RTERROR_NOMEM, "out of memory");
+		else if (at && (num_end == at + 1 || *num_end || !(scale > -1e6f && scale < 1e6f)))
+			e = rterror_set(reterr, RTERROR_INVALID, "adapter \"%.256s\": the scale after '@' is not a number",
+			                item);
+		else if (item[0])
+			e = model_add_adapter(model, item, scale, reterr);
+		free(item);
+		p = end ? end + 1 : NULL;
+	}
+	return e;
+}
+
 enum rterror rt_model_open_local(const char *path, const struct rt_local_options *opts, struct rt_model **ret,
                                  char **reterr)
 {
@@ -152,6 +187,8 @@ enum rterror rt_model_open_local(const char *path, const struct rt_local_options
 	if (!m)
 		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
 	enum rterror e = model_load(path, &m->model, reterr);
+	if (!e)
+		e = apply_adapters(m->model, o.adapters, reterr);
 	if (!e)
 		e = tokenizer_load(model_gguf(m->model), &m->tok, reterr);
 	if (!e)

@@ -30,6 +30,10 @@ struct rt_local_options {
 	 * the prompt, tokenized as they are). */
 	const char *chat_template;
 	bool exact; /* F32 arithmetic on dequantized weights (slower) */
+	/* LoRA adapters applied at load, without merging: "FILE[@SCALE], ..." (scale
+	 * 1 when left out), each a GGUF adapter for the model's architecture.
+	 * NULL or empty: none. */
+	const char *adapters;
 };
 
 #define RT_DEFAULT_CTX 4096
@@ -54,6 +58,15 @@ enum rterror rt_model_open_remote(const struct rt_remote_options *opts, struct r
 void rt_model_close(struct rt_model *m);
 
 #define RT_MAX_TYPES 16
+#define RT_MAX_ADAPTERS 16
+
+struct rt_adapter_info {
+	const char *path;
+	float alpha, scale; /* alpha 0: the file gives none (the factor is the scale) */
+	int32_t rank;
+	int32_t n_weights; /* weight matrices it changes */
+	uint64_t bytes;
+};
 
 struct rt_type_count {
 	const char *name; /* "Q4_K", static */
@@ -64,13 +77,15 @@ struct rt_type_count {
 /* What `quire model info` prints. Strings are borrowed from the model. */
 struct rt_model_info {
 	bool remote;
-	const char *arch;          /* "llama", "qwen2"; the base URL for a remote model */
-	const char *chat_template; /* "chatml", "llama3", "mistral", "raw" */
+	const char *arch;          /* "llama", "qwen2", "phi3", "gemma2", "gemma3"; the base URL for a remote model */
+	const char *chat_template; /* "chatml", "llama3", "mistral", "phi3", "gemma", "raw" */
 	const char *tokenizer;     /* "llama" (SentencePiece) or "gpt2" (byte-level BPE) */
 	int32_t n_vocab, n_ctx_train, n_ctx, n_embd, n_layer, n_head, n_head_kv, n_ff;
 	uint64_t n_params, weight_bytes, file_bytes;
 	uint32_t n_types;
 	struct rt_type_count types[RT_MAX_TYPES];
+	uint32_t n_adapters;
+	struct rt_adapter_info adapters[RT_MAX_ADAPTERS];
 };
 
 /* Fills *ret (caller's storage; valid while m is open). */

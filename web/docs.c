@@ -6,7 +6,10 @@
  * when and which fields changed (names only) in result_versions and the
  * audit log, in one transaction. Corrected fields get confidence 1 and
  * "corrected": true; their page stays. A correction sends a document back to
- * review ("pending"); approval and rejection apply to processed documents. */
+ * review ("pending"); approval and rejection apply to processed documents.
+ * Where a corrected value is on the page, where it is is remembered for the
+ * supplier (pipeline/learned.h) in the same transaction, so the supplier's
+ * next document is read there. */
 #include "web/internal.h"
 
 #include <stdlib.h>
@@ -17,6 +20,8 @@
 #include "core/json.h"
 #include "core/vault.h"
 #include "extractors/doctype.h"
+#include "extractors/pdftext.h"
+#include "pipeline/learned.h"
 #include "pipeline/store.h"
 #include "runtime/jsonschema.h"
 
@@ -225,6 +230,67 @@ static enum qerr save_version(struct web_req *req, int64_t id, const struct json
 	return e;
 }
 
+/* Remembers where the corrected values are on the page, for the supplier's next documents. */
+static enum qerr learn_correction(struct web_req *req, int64_t id, const struct json *result, const char *names,
+                                  char **reterr)
+{
+	struct vault_dek *dek = NULL;
+	struct vault_buf text = {0};
+	struct json *tj = NULL;
+	struct pdftext_doc *doc = NULL;
+	enum qerr e = store_dek(req->db, web_vault(req), id, &dek, reterr);
+	if (!e)
+		e = store_get(req->db, dek, id, "text", &text, reterr);
+	vault_dek_free(dek);
+	if (e == QERR_NOT_FOUND) { /* no page text kept: nothing to learn where */
+		g_clear_pointer(reterr, g_free);
+		return QERR_OK;
+	}
+	if (!e)
+		e = json_parse((const char *)text.data, text.len, &tj, reterr);
+	vault_buf_free(&text);
+	if (!e)
+		e = pdftext_doc_from_json(tj, &doc, reterr);
+	json_free(tj);
+	if (!e)
+		e = learned_from_correction(req->db, web_vault(req), id, result, doc, names, req->who.actor, NULL, reterr);
+	pdftext_doc_free(doc);
+	return e;
+}
+
+/* Notes the extraction's confidence of fields a person corrected (names: "a,b") or, with
+ * corrected false, of every field not corrected when the document was decided
+ * (field_reviews, migration 0015; the quality page reads it). A field corrected after it
+ * was kept turns corrected; its confidence stays the extraction's. */
+static enum qerr note_reviews(struct web_req *req, int64_t id, const struct json *fields, const char *names,
+                              bool corrected, char **reterr)
+{
+	char sid[24];
+	id_text(id, sid);
+	g_auto(GStrv) list = names ? g_strsplit(names, ",", -1) : NULL;
+	size_t n = list ? g_strv_length(list) : json_object_size(fields);
+	for (size_t i = 0; i < n; i++) {
+		const char *key = list ? list[i] : NULL;
+		const struct json *f = list ? json_get(fields, key) : json_object_at(fields, i, &key);
+		double conf = -1;
+		if (!key || !key[0] || strlen(key) > 128 || (!corrected && json_get(f, "corrected")))
+			continue;
+		char cbuf[32] = "";
+		if (json_get_number(f, "confidence", &conf) && conf >= 0 && conf <= 1)
+			g_snprintf(cbuf, sizeof cbuf, "%.4f", conf);
+		struct db_param p[4] = {DB_TEXT(sid), DB_TEXT(key), DB_TEXT(cbuf[0] ? cbuf : NULL),
+		                        DB_TEXT(corrected ? "true" : "false")};
+		enum qerr e = db_query(req->db,
+		                       "INSERT INTO field_reviews (document_id, field, confidence, corrected)"
+		                       " VALUES ($1::bigint, $2, $3::real, $4::boolean) ON CONFLICT (document_id, field) DO"
+		                       " UPDATE SET corrected = true, at = now() WHERE $4::boolean AND NOT field_reviews.corrected",
+		                       4, p, NULL, reterr);
+		if (e)
+			return e;
+	}
+	return QERR_OK;
+}
+
 enum qerr docs_correct(struct web_req *req, int64_t id, const struct json *changes, int *ret_version, char **reterr)
 {
 	struct json *result = NULL;
@@ -241,8 +307,12 @@ enum qerr docs_correct(struct web_req *req, int64_t id, const struct json *chang
 	if (!e)
 		e = docs_result(req, id, &result, &version, reterr);
 	g_autoptr(GString) names = g_string_new(NULL);
+	struct json *before = !e && json_get(result, "fields") ? json_duplicate(json_get(result, "fields")) : NULL;
 	if (!e)
 		e = apply_changes(web_opt(req)->schemas_dir, result, changes, names, reterr);
+	if (!e && names->len)
+		e = note_reviews(req, id, before, names->str, true, reterr);
+	json_free(before);
 	if (!e && names->len) {
 		version++;
 		e = save_version(req, id, result, version, names->str, reterr);
@@ -251,6 +321,8 @@ enum qerr docs_correct(struct web_req *req, int64_t id, const struct json *chang
 		                         .object_id = id, .outcome = "ok", .client = req->client, .detail = detail};
 		if (!e)
 			e = audit_append(req->db, &ev, reterr);
+		if (!e)
+			e = learn_correction(req, id, result, names->str, reterr);
 	}
 	if (!e)
 		e = db_commit(req->db, reterr);
@@ -275,6 +347,12 @@ enum qerr docs_review(struct web_req *req, int64_t id, const char *state, char *
 	if (!e && db_res_rows(res) != 1)
 		e = qerr_set(reterr, QERR_CONFLICT, "only processed documents can be approved or rejected");
 	db_res_free(res);
+	struct json *result = NULL;
+	if (!e)
+		e = docs_result(req, id, &result, NULL, reterr);
+	if (!e)
+		e = note_reviews(req, id, json_get(result, "fields"), NULL, false, reterr);
+	json_free(result);
 	g_autofree char *action = g_strdup_printf("document.%s", state);
 	struct audit_event ev = {.actor = req->who.actor, .action = action, .object_type = "document", .object_id = id,
 	                         .outcome = "ok", .client = req->client};

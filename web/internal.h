@@ -20,6 +20,7 @@
 #include "core/users.h"
 #include "web/server.h"
 
+#define WEB_DISCARD_FACTOR 2u         /* a refused body is read and discarded up to this times the limit */
 #define WEB_MAX_FORM (64u << 10)     /* urlencoded form or plain multipart fields, in all */
 #define WEB_MAX_JSON (1u << 20)      /* JSON request bodies */
 #define WEB_MAX_FILES 20             /* files in one upload */
@@ -175,6 +176,42 @@ extern const struct web_route asset_routes[];
 extern const struct web_route page_routes[];
 extern const struct web_route review_routes[];
 extern const struct web_route api_routes[];
+
+/* charts.c: bar and line charts as inline SVG (no script, no style attribute) */
+struct chart_series {
+	const char *name; /* in each bar's title */
+	const char *cls;  /* the stylesheet's class for its colour */
+	const double *v;  /* n values */
+};
+/* The top of a value axis for values up to max: 1, 2 or 5 times a power of ten (1 for none). */
+double chart_axis_max(double max);
+/* n slots of ns stacked series; labels (n, or NULL) under every label_every-th slot. */
+void chart_bars(GString *b, const char *title, const struct chart_series *s, int ns, int n,
+                const char *const *labels, int label_every);
+/* One series of n points joined by a line. */
+void chart_line(GString *b, const char *title, const char *name, const double *v, int n, const char *const *labels,
+                int label_every);
+
+/* insights.c: the dashboard's charts and the quality page */
+void insights_dashboard(struct web_req *req, GString *b);
+extern const struct web_route insight_routes[];
+
+/* reviewtable.c: the review screen's tables, checks and flow */
+/* A list-of-objects field (line items, tax lines) as an editable table: inputs named
+ * table.KEY.ROW.COLUMN, a spare row, a Remove box per row, hidden table.KEY = the row count. */
+void review_table(GString *b, const char *schemas_dir, const char *doctype, const char *key, size_t fi,
+                  const struct json *rows);
+/* The tables posted in the form, as new values of their fields, into changes. */
+enum qerr review_tables_from_form(struct web_req *req, const char *doctype, const struct json *fields,
+                                  struct json *changes, char **reterr) QUIRE_MUST_CHECK;
+/* validate_values() on the fields' current values (json_free). */
+struct json *review_checks(const struct json *fields);
+/* The failed checks that involve field key, as HTML (and hidden places for the sums the script
+ * checks as values are typed). */
+void review_checks_html(GString *b, const struct json *checks, const char *key);
+/* The next document after id that needs a person's review (wrapping around; 0: none), and how
+ * many besides id need one. */
+int64_t review_next(struct web_req *req, int64_t id, int64_t *ret_left);
 
 /* docs.c: document data shared by pages and the API */
 struct json;

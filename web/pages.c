@@ -89,6 +89,7 @@ static void get_dashboard(struct web_req *req, struct web_resp *resp)
 	g_string_append(b, "<h1>Dashboard</h1>");
 	dashboard_cards(req, b, res);
 	db_res_free(res);
+	insights_dashboard(req, b);
 	if (!users_allowed(req->who.role, USERS_PERM_QUEUE_VIEW)) {
 		html_end(resp);
 		return;

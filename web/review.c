@@ -21,6 +21,7 @@
 
 #define MAX_PAGES_SHOWN 30
 #define IMAGE_WIDTH 1200
+#define MAX_WORDS_SHOWN 5000 /* per page */
 
 struct box {
 	int page; /* 1-based; 0: none */
@@ -112,6 +113,29 @@ static struct box find_box(const struct json *field, const struct json *text)
 	return b;
 }
 
+/* The page's words as transparent rectangles holding their text (data-w): clicking one puts
+ * it into the field being corrected (app.js). */
+static void page_words(GString *b, const struct json *page)
+{
+	const char *t = json_get_string(page, "text");
+	struct json *words = json_get(page, "words");
+	size_t tlen = t ? strlen(t) : 0;
+	for (size_t i = 0; t && i < json_array_size(words) && i < MAX_WORDS_SHOWN; i++) {
+		struct json *w = json_array_at(words, i);
+		double f[6];
+		bool ok = json_array_size(w) >= 6;
+		for (size_t k = 0; ok && k < 6; k++)
+			ok = json_number_value(json_array_at(w, k), &f[k]);
+		if (!ok || f[0] < 0 || f[1] <= 0 || f[0] + f[1] > (double)tlen)
+			continue;
+		g_autofree char *word = g_utf8_make_valid(t + (size_t)f[0], (gssize)f[1]);
+		g_string_append_printf(b, "<rect class=\"word\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" data-w=\"",
+		                       f[2], f[3], f[4] - f[2], f[5] - f[3]);
+		html_escape(b, word);
+		g_string_append(b, "\"/>");
+	}
+}
+
 static void page_svg(GString *b, int64_t id, int n, const struct json *page, const struct json *fields,
                      const struct box *boxes)
 {
@@ -130,11 +154,12 @@ static void page_svg(GString *b, int64_t id, int n, const struct json *page, con
 		                          " height=\"%.1f\"/>",
 		                       i, x->x0 - 2, x->y0 - 2, x->x1 - x->x0 + 4, x->y1 - x->y0 + 4);
 	}
+	page_words(b, page);
 	g_string_append(b, "</svg></div>");
 }
 
 static void field_row(struct web_req *req, GString *b, size_t i, const char *key, const struct json *f,
-                      const struct box *x)
+                      const struct box *x, const char *doctype, const struct json *checks)
 {
 	double conf = 0, num;
 	json_get_number(f, "confidence", &conf);
@@ -143,22 +168,29 @@ static void field_row(struct web_req *req, GString *b, size_t i, const char *key
 	g_autofree char *text = json_string_value(v) ? g_strdup(json_string_value(v))
 	                        : json_number_value(v, &num) ? g_strdup_printf("%.2f", num)
 	                                                     : g_strdup("");
-	g_string_append(b, "<tr><th scope=\"row\"><label for=\"f-");
-	g_string_append_printf(b, "%zu\">", i);
+	g_string_append_printf(b, "<tr data-field=\"%s\"><th scope=\"row\">", key);
+	if (!structured)
+		g_string_append_printf(b, "<label for=\"f-%zu\">", i);
 	html_escape(b, key);
-	g_string_append_printf(b, "</label>%s</th>", json_get(f, "corrected") ? " <span class=\"badge\">corrected</span>" : "");
-	if (structured) { /* tables (line items, tax lines) are corrected through the API */
-		size_t count = json_array_size(v) + json_object_size(v);
-		g_string_append_printf(b, "<td class=\"hint\" id=\"f-%zu\">%zu entr%s (correct through the API)</td>", i, count,
-		                       count == 1 ? "y" : "ies");
+	g_string_append_printf(b, "%s%s</th>", structured ? "" : "</label>",
+	                       json_get(f, "corrected") ? " <span class=\"badge\">corrected</span>" : "");
+	if (structured && json_array_size(v) == 0 && json_object_size(v) > 0) { /* an object: API only */
+		g_string_append_printf(b, "<td class=\"hint\" id=\"f-%zu\">%zu entries (correct through the API)", i,
+		                       json_object_size(v));
+	} else if (structured) {
+		g_string_append(b, "<td>");
+		review_table(b, web_opt(req)->schemas_dir, doctype, key, i, v);
 	} else {
-		g_string_append_printf(b, "<td><input id=\"f-%zu\" name=\"field.", i);
+		g_string_append_printf(b, "<td><input id=\"f-%zu\" class=\"field\" name=\"field.", i);
 		html_escape(b, key);
+		if (x->page)
+			g_string_append_printf(b, "\" data-src=\"src-%zu", i);
 		g_string_append(b, "\" value=\"");
 		html_escape(b, text);
-		g_string_append(b, "\"></td>");
+		g_string_append(b, "\">");
 	}
-	g_string_append_printf(b, "<td class=\"conf%s\"><span class=\"bar\"><i class=\"w%d\"></i></span>%.0f%%</td>",
+	review_checks_html(b, checks, key);
+	g_string_append_printf(b, "</td><td class=\"conf%s\"><span class=\"bar\"><i class=\"w%d\"></i></span>%.0f%%</td>",
 	                       conf < 0.6 ? " low" : "", (int)(conf * 10 + 0.5), conf * 100);
 	if (x->page)
 		g_string_append_printf(b, "<td><a class=\"src\" href=\"#src-%zu\">p. %d</a></td></tr>", i, x->page);
@@ -214,23 +246,43 @@ static void review_forms(struct web_req *req, GString *b, int64_t id, const stru
 	g_string_append(b, "</div>");
 }
 
-static void fields_panel(struct web_req *req, GString *b, int64_t id, const struct json *fields,
+static void fields_panel(struct web_req *req, GString *b, int64_t id, const struct json *result,
                          const struct box *boxes, int version)
 {
+	const struct json *fields = json_get(result, "fields");
 	bool edit = users_allowed(req->who.role, USERS_PERM_DOC_CORRECT);
-	g_string_append_printf(b, "<form method=\"post\" action=\"/documents/%lld/correct\">", (long long)id);
+	bool decide = users_allowed(req->who.role, USERS_PERM_DOC_APPROVE);
+	struct json *checks = review_checks(fields);
+	g_string_append_printf(b, "<form method=\"post\" action=\"/documents/%lld/correct\" class=\"review-fields\">",
+	                       (long long)id);
 	html_csrf(req, b);
 	g_string_append_printf(b, "<input type=\"hidden\" name=\"version\" value=\"%d\"><table class=\"fields\"><tr>"
-	                          "<th>Field</th><th>Value</th><th>Confidence</th><th>Source</th></tr>",
+	                          "<th scope=\"col\">Field</th><th scope=\"col\">Value</th><th scope=\"col\">Confidence</th>"
+	                          "<th scope=\"col\">Source</th></tr>",
 	                       version);
 	for (size_t i = 0; i < json_object_size(fields); i++) {
 		const char *key = NULL;
 		struct json *f = json_object_at(fields, i, &key);
-		field_row(req, b, i, key, f, &boxes[i]);
+		field_row(req, b, i, key, f, &boxes[i], json_get_string(result, "document_type"), checks);
 	}
+	json_free(checks);
 	g_string_append(b, "</table>");
-	if (edit)
-		g_string_append(b, "<div class=\"actions\"><button type=\"submit\">Save corrections</button></div>");
+	if (edit) {
+		g_string_append(b, "<div class=\"actions\"><button type=\"submit\" name=\"do\" value=\"save\" class=\"secondary\""
+		                   " aria-keyshortcuts=\"Alt+S\">Save</button>"
+		                   "<button type=\"submit\" name=\"do\" value=\"next\" class=\"secondary\""
+		                   " aria-keyshortcuts=\"Alt+N\">Save and next</button>");
+		if (decide)
+			g_string_append(b, "<button type=\"submit\" name=\"do\" value=\"accept\" class=\"ok\""
+			                   " aria-keyshortcuts=\"Alt+A\">Accept and next</button>"
+			                   "<button type=\"submit\" name=\"do\" value=\"reject\" class=\"danger\""
+			                   " aria-keyshortcuts=\"Alt+R\">Reject and next</button>");
+		g_string_append(b, "</div><p class=\"hint keys\">Keys: <kbd>Enter</kbd> or <kbd>Alt</kbd>+<kbd>↓</kbd> next field,"
+		                   " <kbd>Alt</kbd>+<kbd>↑</kbd> previous, <kbd>Alt</kbd>+<kbd>A</kbd> accept,"
+		                   " <kbd>Alt</kbd>+<kbd>R</kbd> reject, <kbd>Alt</kbd>+<kbd>N</kbd> save and next document,"
+		                   " <kbd>Alt</kbd>+<kbd>S</kbd> save. Click a word on the page to put it into the field"
+		                   " being edited (<kbd>Shift</kbd>+click adds it).</p>");
+	}
 	g_string_append(b, "</form>");
 }
 
@@ -250,14 +302,19 @@ static void render_review(struct web_req *req, struct web_resp *resp, int64_t id
 	g_string_append(b, "</h1>");
 	if (web_query(req, "saved"))
 		html_message(b, "ok", web_query(req, "saved"));
-	g_string_append(b, "<div class=\"review\"><div class=\"pages\">");
+	int64_t left = 0, next = review_next(req, id, &left);
+	g_string_append_printf(b, "<p class=\"left\"><strong>%lld</strong> other document%s left to review", (long long)left,
+	                       left == 1 ? "" : "s");
+	if (next)
+		g_string_append_printf(b, " · <a href=\"/documents/%lld\" rel=\"next\">next</a>", (long long)next);
+	g_string_append(b, "</p><div class=\"review\"><div class=\"pages\">");
 	struct json *pages = json_get(text, "pages");
 	for (size_t p = 0; p < json_array_size(pages) && p < MAX_PAGES_SHOWN; p++)
 		page_svg(b, id, (int)p + 1, json_array_at(pages, p), fields, boxes);
 	g_string_append_printf(b, "</div><div class=\"sticky\"><p class=\"hint\">Type %s, version %d.</p>",
 	                       json_get_string(result, "document_type") ? json_get_string(result, "document_type") : "?",
 	                       version);
-	fields_panel(req, b, id, fields, boxes, version);
+	fields_panel(req, b, id, result, boxes, version);
 	review_forms(req, b, id, info);
 	history(req, b, id);
 	g_string_append(b, "</div></div>");
@@ -330,13 +387,9 @@ static void get_page_image(struct web_req *req, struct web_resp *resp)
 	resp->bytes = g_bytes_new_take(g_steal_pointer(&png), len);
 }
 
-static void post_correct(struct web_req *req, struct web_resp *resp)
+/* The plain fields of the form (field.NAME) as changes; an empty box clears the value. */
+static struct json *form_changes(struct web_req *req)
 {
-	int64_t id = req->ids[0];
-	if (!docs_visible(req, id)) {
-		html_error(req, resp, 404, "No such document.");
-		return;
-	}
 	struct json *changes = json_new_object();
 	GHashTableIter it;
 	gpointer k, v;
@@ -344,22 +397,55 @@ static void post_correct(struct web_req *req, struct web_resp *resp)
 	while (g_hash_table_iter_next(&it, &k, &v)) {
 		if (!g_str_has_prefix(k, "field."))
 			continue;
-		/* Text as typed; amounts become numbers again in docs_correct; an empty box clears the value. */
+		/* Text as typed; amounts become numbers again in docs_correct. */
 		if (!((const char *)v)[0])
 			json_add_null(changes, (const char *)k + 6);
 		else
 			json_add_string(changes, (const char *)k + 6, v);
 	}
+	return changes;
+}
+
+/* Saves the corrections of the form, then (do=accept|reject) decides the document; do=next,
+ * accept and reject go on to the next document that needs review. */
+static void post_correct(struct web_req *req, struct web_resp *resp)
+{
+	int64_t id = req->ids[0];
+	const char *action = web_form(req, "do") ? web_form(req, "do") : "save";
+	bool accept = strcmp(action, "accept") == 0, reject = strcmp(action, "reject") == 0;
+	if (!docs_visible(req, id)) {
+		html_error(req, resp, 404, "No such document.");
+		return;
+	}
+	if ((accept || reject) && !users_allowed(req->who.role, USERS_PERM_DOC_APPROVE)) {
+		html_error(req, resp, 403, "Your role may correct documents but not approve or reject them.");
+		return;
+	}
+	struct json *changes = form_changes(req), *result = NULL;
 	g_autofree char *err = NULL;
 	int version = 0;
-	enum qerr e = docs_correct(req, id, changes, &version, &err);
+	enum qerr e = docs_result(req, id, &result, &version, &err);
+	if (!e)
+		e = review_tables_from_form(req, json_get_string(result, "document_type"), json_get(result, "fields"), changes,
+		                            &err);
+	if (!e && json_object_size(changes))
+		e = docs_correct(req, id, changes, &version, &err);
+	if (!e && (accept || reject))
+		e = docs_review(req, id, accept ? "approved" : "rejected", &err);
 	json_free(changes);
+	json_free(result);
 	if (e) {
 		const char *code;
 		html_error(req, resp, web_status_of(e, &code), err ? err : qerr_str(e));
 		return;
 	}
-	g_autofree char *loc = g_strdup_printf("/documents/%lld?saved=Saved+as+version+%d", (long long)id, version);
+	g_autofree char *done = g_strdup_printf("Document %lld %s (version %d).", (long long)id,
+	                                        accept ? "approved" : reject ? "rejected" : "saved", version);
+	int64_t next = strcmp(action, "save") == 0 ? 0 : review_next(req, id, NULL);
+	g_autofree char *text = next || strcmp(action, "save") == 0 ? g_strdup(done)
+	                        : g_strconcat(done, " No other document needs review.", NULL);
+	g_autofree char *msg = g_uri_escape_string(text, NULL, FALSE);
+	g_autofree char *loc = g_strdup_printf("/documents/%lld?saved=%s", (long long)(next ? next : id), msg);
 	web_redirect(resp, loc);
 }
 

@@ -21,7 +21,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "web/internal.h"
-#include "web/multipart.h"
+#include "web/formdata.h"
 
 enum sink { SINK_NONE, SINK_FORM, SINK_MULTIPART, SINK_RAW_PDF, SINK_JSON };
 
@@ -45,13 +45,15 @@ struct conn_req {
 	struct web_req req;
 	const struct web_route *route;
 	enum sink sink;
-	struct multipart *mp;
+	struct formdata *mp;
 	bool in_file; /* the multipart part being received is a file of the upload */
 	size_t form_bytes;
 	size_t received;
 	bool answered; /* a response was queued early */
-	/* A body refused half way is read to its end (up to max_request_bytes) and then answered:
-	 * libmicrohttpd cannot answer while a body is still arriving. */
+	/* A body refused half way (a bad part, or a chunked body that outgrew max_request_bytes) is
+	 * read to its end and discarded, then answered: libmicrohttpd cannot answer while a body is
+	 * still arriving. Past WEB_DISCARD_FACTOR times max_request_bytes in all, the connection is
+	 * closed instead. */
 	unsigned fail_status;
 	const char *fail_code;
 	char *fail_msg;
@@ -60,7 +62,7 @@ struct conn_req {
 };
 
 static const struct web_route *const route_tables[] = {session_routes, asset_routes, page_routes, review_routes,
-                                                       api_routes};
+                                                       insight_routes, api_routes};
 
 const struct server_options *web_opt(const struct web_req *req) { return &req->srv->opt; }
 const struct vault *web_vault(const struct web_req *req) { return req->srv->opt.vault; }
@@ -350,7 +352,7 @@ static enum qerr mp_end(void *ctx, char **reterr)
 	return e;
 }
 
-static const struct multipart_handler mp_handler = {mp_begin, mp_data, mp_end};
+static const struct formdata_handler mp_handler = {mp_begin, mp_data, mp_end};
 
 /* application/x-www-form-urlencoded, whole (at most WEB_MAX_FORM bytes). */
 static enum qerr parse_urlencoded(struct conn_req *cr, char **reterr)
@@ -389,7 +391,7 @@ static unsigned start_upload(struct conn_req *cr, const char **code, char **msg)
 
 /* Chooses how to read the body from its declared type; 0 or an HTTP status with *code set
  * (and *msg, g_free). */
-static unsigned choose_sink(struct conn_req *cr, const char **code, char **msg)
+static unsigned choose_sink(struct conn_req *cr, struct MHD_Connection *c, const char **code, char **msg)
 {
 	const char *ct = web_header(&cr->req, "Content-Type");
 	unsigned flags = cr->route->flags;
@@ -405,9 +407,8 @@ static unsigned choose_sink(struct conn_req *cr, const char **code, char **msg)
 		return 0;
 	}
 	if (g_ascii_strncasecmp(ct, "multipart/form-data", 19) == 0) {
-		char boundary[MULTIPART_MAX_BOUNDARY + 1];
 		g_autofree char *err = NULL;
-		if (multipart_boundary(ct, boundary, &err) || multipart_new(boundary, &mp_handler, cr, &cr->mp, &err)) {
+		if (formdata_new(c, &mp_handler, cr, &cr->mp, &err)) {
 			*code = "bad_request";
 			*msg = g_strdup("the multipart Content-Type has no valid boundary");
 			return 400;
@@ -445,7 +446,7 @@ static unsigned feed(struct conn_req *cr, const char *data, size_t len, const ch
 	size_t cap = cr->sink == SINK_JSON ? WEB_MAX_JSON : WEB_MAX_FORM;
 	switch (cr->sink) {
 	case SINK_MULTIPART:
-		if (multipart_feed(cr->mp, data, len, msg) != QERR_OK) {
+		if (formdata_feed(cr->mp, data, len, msg) != QERR_OK) {
 			*code = "bad_request";
 			return 400;
 		}
@@ -473,7 +474,7 @@ static unsigned feed(struct conn_req *cr, const char *data, size_t len, const ch
 static unsigned finish_body(struct conn_req *cr, const char **code, char **msg)
 {
 	*code = "bad_request";
-	if (cr->sink == SINK_MULTIPART && multipart_finish(cr->mp, msg) != QERR_OK)
+	if (cr->sink == SINK_MULTIPART && formdata_finish(cr->mp, msg) != QERR_OK)
 		return 400;
 	if (cr->sink == SINK_FORM && cr->req.body->len && parse_urlencoded(cr, msg) != QERR_OK)
 		return 400;
@@ -583,7 +584,7 @@ static void conn_req_free(struct conn_req *cr)
 {
 	if (!cr)
 		return;
-	multipart_free(cr->mp);
+	formdata_free(cr->mp);
 	upload_end(&cr->req); /* rolls back what the request did not commit */
 	g_hash_table_unref(cr->req.query);
 	g_hash_table_unref(cr->req.form);
@@ -607,7 +608,7 @@ static void drop_body(struct conn_req *cr)
 	g_ptr_array_set_size(cr->req.files, 0);
 	wipe(cr->req.body);
 	g_byte_array_set_size(cr->req.body, 0);
-	multipart_free(cr->mp);
+	formdata_free(cr->mp);
 	cr->mp = NULL;
 }
 
@@ -668,7 +669,7 @@ static enum MHD_Result on_headers(struct conn_req *cr, struct MHD_Connection *c)
 	cr->req.idempotency_key = web_header(&cr->req, "Idempotency-Key");
 	const char *code = NULL;
 	g_autofree char *msg = NULL;
-	unsigned st = choose_sink(cr, &code, &msg);
+	unsigned st = choose_sink(cr, c, &code, &msg);
 	if (st)
 		return refuse(cr, c, st, code, msg);
 	return MHD_YES;
@@ -722,7 +723,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		*upload_size = 0;
 		if (cr->fail_status) { /* discarding the rest of a refused body, within limits */
 			cr->received += len;
-			return cr->received > s->opt.max_request_bytes ? MHD_NO : MHD_YES;
+			return cr->received / WEB_DISCARD_FACTOR > s->opt.max_request_bytes ? MHD_NO : MHD_YES;
 		}
 		if (cr->sink == SINK_NONE) {
 			cr->fail_status = 413;

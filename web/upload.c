@@ -41,7 +41,7 @@
 #include "core/log.h"
 #include "extractors/doctype.h"
 #include "pipeline/store.h"
-#include "web/multipart.h"
+#include "web/formdata.h"
 
 struct upload {
 	struct db *db;
@@ -130,7 +130,7 @@ void upload_file_begin(struct web_req *req, const char *field, const char *filen
 	f->name = g_utf8_make_valid(filename, -1);
 	g_ptr_array_add(req->files, f);
 	u->file = f;
-	if (!multipart_filename_ok(filename)) {
+	if (!formdata_filename_ok(filename)) {
 		file_refuse(f, QERR_BAD_INPUT,
 		            "the file name is not acceptable (path separators, control characters or a leading dot)");
 		return;

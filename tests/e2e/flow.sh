@@ -76,7 +76,7 @@ check "/e2e/audit-verify" '"$QUIRE" audit verify 2>>"$log" | grep -q "audit log 
 
 QUIRE_WEB_LISTEN=127.0.0.1:0 "$QUIRE" serve >"$work/serve.out" 2>>"$log" &
 serve_pid=$!
-for _ in $(seq 50); do grep -q "serving on" "$work/serve.out" && break; sleep 0.2; done
+wait_for 'grep -q "serving on" "$work/serve.out" || ! kill -0 $serve_pid 2>/dev/null'
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/serve.out")
 check "/e2e/serve-health-and-status" '[ -n "$port" ] && curl -sf "http://127.0.0.1:$port/healthz" | grep -q ok &&
   curl -sf "http://127.0.0.1:$port/api/v1/status" | grep -q "\"done\":1" && kill -TERM $serve_pid && wait $serve_pid'

@@ -42,7 +42,7 @@ token=$("$QUIRE" token create load --role admin 2>>"$work/log" | grep -o 'qt_[A-
 start() { # VAR=value...: starts `quire web` on a free port; sets $pid and $B
   env QUIRE_WEB_LISTEN=127.0.0.1:0 "$@" "$QUIRE" web >"$work/web.out" 2>>"$work/log" &
   pid=$!
-  for _ in $(seq 100); do grep -q "serving on" "$work/web.out" 2>/dev/null && break; sleep 0.1; done
+  wait_for 'grep -q "serving on" "$work/web.out" 2>/dev/null'
   B=http://127.0.0.1:$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/web.out")
 }
 stop() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=; }
@@ -117,7 +117,7 @@ held=$((${held:-0} - base))
 echo "# web.max_connections=$limit: 120 idle connections opened (${opened:-0} connected), the daemon holds $held," \
   "${closed:-0} closed by it at once; the others wait unaccepted"
 after=
-for _ in $(seq 50); do after=$(code "$B/healthz"); [ "$after" = 200 ] && break; sleep 0.2; done
+wait_for 'after=$(code "$B/healthz"); [ "$after" = 200 ]'
 check "/load/max-connections" '[ "${opened:-0}" -gt "$limit" ] && [ "$held" -gt 0 ] && [ "$held" -le "$limit" ] &&
   [ "${closed:-0}" -eq 0 ] && [ "$after" = 200 ]'
 stop

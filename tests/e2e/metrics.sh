@@ -34,14 +34,14 @@ check "/e2e/metrics/init" '"$QUIRE" init >>"$log" 2>&1 && "$QUIRE" start >>"$log
 tok=$("$QUIRE" token create prometheus --role auditor 2>>"$log" | grep -o 'qt_[A-Za-z0-9_-]*')
 QUIRE_MODEL_PATH="$work/tiny.gguf" QUIRE_MODEL_CONTEXT=1024 "$QUIRE" serve >"$work/serve.out" 2>>"$log" &
 serve_pid=$!
-for _ in $(seq 100); do grep -q "serving on" "$work/serve.out" && break; sleep 0.2; done
+wait_for 'grep -q "serving on" "$work/serve.out"'
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/serve.out")
 curl -s -H "Authorization: Bearer $tok" "http://127.0.0.1:$port/metrics" >"$work/metrics.txt"
 check "/e2e/metrics/zero-before-work" '[ "$(sample quire_ocr_pages_total)" = 0 ] &&
   [ "$(sample "quire_model_tokens_total{kind=\"generated\"}")" = 0 ]'
 
 "$QUIRE" submit "$work/scan.pdf" "$work/text.pdf" >>"$log" 2>&1
-for _ in $(seq 300); do "$QUIRE" status 2>/dev/null | grep -Eq "done +2$" && break; sleep 0.2; done
+wait_for '"$QUIRE" status 2>/dev/null | grep -Eq "done +2$"'
 check "/e2e/metrics/processed" '"$QUIRE" status 2>>"$log" | grep -Eq "done +2$"'
 curl -s -H "Authorization: Bearer $tok" "http://127.0.0.1:$port/metrics" >"$work/metrics.txt"
 check "/e2e/metrics/ocr-pages" 'grep -qx "# TYPE quire_ocr_pages_total counter" "$work/metrics.txt" &&
@@ -58,7 +58,7 @@ serve_pid=
 # counted once per job, in the database: a second scrape through a new server sees the same
 QUIRE_MODEL_PATH= "$QUIRE" web >"$work/serve.out" 2>>"$log" &
 serve_pid=$!
-for _ in $(seq 100); do grep -q "serving on" "$work/serve.out" && break; sleep 0.2; done
+wait_for 'grep -q "serving on" "$work/serve.out"'
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/serve.out")
 cp "$work/metrics.txt" "$work/before.txt"
 curl -s -H "Authorization: Bearer $tok" "http://127.0.0.1:$port/metrics" >"$work/metrics.txt"

@@ -116,9 +116,9 @@ mkdir -p "$work/inbox2"
 tok=$("$QUIRE" token create prometheus --role auditor 2>>"$log" | grep -o 'qt_[A-Za-z0-9_-]*')
 QUIRE_WATCH_DIR="$work/inbox2" QUIRE_WEB_LISTEN=127.0.0.1:0 "$QUIRE" serve >"$work/serve.out" 2>>"$log" &
 serve_pid=$!
-for _ in $(seq 50); do grep -q "serving on" "$work/serve.out" && break; sleep 0.2; done
+wait_for 'grep -q "serving on" "$work/serve.out"'
 "$MAKE_INVOICE" "$work/inbox2/served.pdf" --number INV-OPS-SERVED
-for _ in $(seq 100); do "$QUIRE" status 2>/dev/null | grep -Eq "done +$((files + 2))$" && break; sleep 0.2; done
+wait_for '"$QUIRE" status 2>/dev/null | grep -Eq "done +$((files + 2))$"'
 check "/ops/serve-watches-watch-dir" '[ -f "$work/inbox2/processed/served.pdf" ] &&
   "$QUIRE" status 2>>"$log" | grep -Eq "done +$((files + 2))$"'
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/serve.out")

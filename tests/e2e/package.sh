@@ -2,8 +2,9 @@
 # The Debian package: built with dpkg-buildpackage (packaging/build-deb.sh),
 # its contents, control data and maintainer scripts inspected with dpkg-deb,
 # the systemd units scored by `systemd-analyze security --offline`, then
-# installed with dpkg into a scratch root (an overlay of / in a private mount
-# namespace, thrown away at the end) where the maintainer scripts really run:
+# installed with dpkg into a throwaway root that the test builds
+# (package-root.sh: nothing quire left on the machine is seen or changed from
+# inside it) where the maintainer scripts really run:
 # the quire user, permissions, `quire init`, `quire doctor`, the service's
 # command line as that user answering over HTTP and processing an invoice,
 # and a purge. Prints TAP. Usage: package.sh SOURCE_DIR MAKE_INVOICE
@@ -112,10 +113,8 @@ rm "$work"/deps/postgresql-15_*.deb
 check "/package/bundle-refuses-incomplete" '! ls "$work"/bundle2/*.tar.gz >/dev/null 2>&1 &&
   grep -q "does not hold every package" "$work/bundle2.err"'
 
-# The scratch root: / seen through an overlay whose upper layer is thrown away.
-root="$work/root"
-mkdir -p "$root" "$work/up" "$work/wk"
-cp "$deb" "$work/up.deb"
+# The throwaway root (package-root.sh): nothing of quire on the machine is seen
+# or changed from inside it.
 cat >"$work/inside.sh" <<'EOF'
 set -u
 cd /
@@ -137,13 +136,14 @@ runuser -u quire -- quire migrate >/tmp/serve.log 2>&1 || echo "FAIL migrate"
 # setpriv execs quire itself (as systemd would), so SIGTERM reaches it directly.
 setpriv --reuid=quire --regid=quire --init-groups quire serve >/tmp/serve.out 2>>/tmp/serve.log &
 pid=$!
-for _ in $(seq 100); do grep -q "serving on" /tmp/serve.out && break; sleep 0.2; done
+# conditions, not times: a busy machine may take minutes
+for _ in $(seq 1500); do grep -q "serving on" /tmp/serve.out && break; kill -0 $pid 2>/dev/null || break; sleep 0.2; done
 port=$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' /tmp/serve.out)
 curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && echo "healthz ok"
 /tmp/make-invoice /tmp/inv.pdf --number INV-PKG-0001
 chmod 644 /tmp/inv.pdf
 runuser -u quire -- quire submit /tmp/inv.pdf >/dev/null 2>>/tmp/serve.log
-for _ in $(seq 100); do runuser -u quire -- quire status 2>/dev/null | grep -Eq "done +1$" && break; sleep 0.3; done
+for _ in $(seq 1000); do runuser -u quire -- quire status 2>/dev/null | grep -Eq "done +1$" && break; kill -0 $pid 2>/dev/null || break; sleep 0.3; done
 runuser -u quire -- quire status 2>/dev/null | grep -Eq "done +1$" && echo "processed ok"
 kill -TERM $pid
 wait $pid && echo "stopped ok"
@@ -162,19 +162,8 @@ mv /tmp/kek.sealed /var/lib/quire/keys/kek.key
 dpkg --purge quire >/tmp/purge.log 2>&1 && echo "purged $(test -e /usr/bin/quire && echo binary-left) $(test -e /etc/quire/quire.conf && echo conf-left) $(test -d /var/lib/quire/keys && echo data-kept)"
 EOF
 if unshare -m true 2>/dev/null; then
-  unshare -m bash -c '
-    set -e
-    mount --make-rprivate /
-    mount -t overlay overlay -o lowerdir=/,upperdir="$1/up",workdir="$1/wk" "$1/root"
-    mount --rbind /dev "$1/root/dev"
-    mount -t proc proc "$1/root/proc"
-    mount -t tmpfs tmpfs "$1/root/tmp"
-    mount -t tmpfs tmpfs "$1/root/run"
-    cp "$1/up.deb" "$1/root/tmp/quire.deb"
-    cp "$2" "$1/root/tmp/make-invoice"
-    cp "$1/inside.sh" "$1/root/tmp/inside.sh"
-    chroot "$1/root" /bin/bash /tmp/inside.sh
-  ' _ "$work" "$MAKE_INVOICE" >"$work/inside.out" 2>"$work/inside.err" || true
+  unshare -m bash "$(dirname "$0")/package-root.sh" "$work/throwaway" "$MAKE_INVOICE" "$deb" "$work/inside.sh" \
+    >"$work/inside.out" 2>"$work/inside.err" || true
   sed 's/^/# /' "$work/inside.out"
   saw() { grep -q "$1" "$work/inside.out"; }
   check "/package/install-scratch-root" '! saw "^FAIL" && saw "^user /var/lib/quire:/usr/sbin/nologin$" &&

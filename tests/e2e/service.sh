@@ -28,7 +28,7 @@ check "/e2e/service/init" '"$QUIRE" init >>"$log" 2>&1 && "$QUIRE" start >>"$log
 
 "$QUIRE" serve >"$work/serve.out" 2>>"$log" &
 pid=$!
-for _ in $(seq 100); do grep -q "serving on" "$work/serve.out" && break; sleep 0.2; done
+wait_for 'grep -q "serving on" "$work/serve.out"'
 kill -TERM $pid
 wait $pid
 audit >"$work/a1"

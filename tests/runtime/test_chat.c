@@ -42,6 +42,15 @@ static void check_formats(void)
 	             "<|start_header_id|>assistant<|end_header_id|>\n\n");
 	check_format(CHAT_TEMPLATE_MISTRAL, "/chat/format/mistral", 4, true,
 	             "[INST] Extract fields.\n\nInvoice 17 [/INST]{\"n\":17}</s>[INST] Invoice 18 [/INST]");
+	check_format(CHAT_TEMPLATE_PHI3, "/chat/format/phi3", 4, true,
+	             "<|system|>\nExtract fields.<|end|>\n<|user|>\nInvoice 17<|end|>\n"
+	             "<|assistant|>\n{\"n\":17}<|end|>\n<|user|>\nInvoice 18<|end|>\n<|assistant|>\n");
+	check_format(CHAT_TEMPLATE_GEMMA, "/chat/format/gemma", 4, true,
+	             "<start_of_turn>user\nExtract fields.\n\nInvoice 17<end_of_turn>\n"
+	             "<start_of_turn>model\n{\"n\":17}<end_of_turn>\n"
+	             "<start_of_turn>user\nInvoice 18<end_of_turn>\n<start_of_turn>model\n");
+	check_format(CHAT_TEMPLATE_GEMMA, "/chat/format/gemma/no-generation-prompt", 2, false,
+	             "<start_of_turn>user\nExtract fields.\n\nInvoice 17<end_of_turn>\n");
 	check_format(CHAT_TEMPLATE_CHATML, "/chat/format/chatml/no-generation-prompt", 3, false,
 	             "<|im_start|>system\nExtract fields.<|im_end|>\n<|im_start|>user\nInvoice 17<|im_end|>\n"
 	             "<|im_start|>assistant\n{\"n\":17}<|im_end|>\n");
@@ -66,12 +75,18 @@ static void check_detect(void)
 	                              "'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% endif %}";
 	static const char phi3[] = "{% for message in messages %}{{'<|user|>' + '\\n' + message['content'] + "
 	                           "'<|end|>'}}{% endfor %}";
+	static const char gemma[] = "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + role + "
+	                            "'\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}";
+	static const char vicuna[] = "{% for message in messages %}{{ 'USER: ' + message['content'] + "
+	                             "' ASSISTANT:' }}{% endfor %}";
 	enum chat_template t = CHAT_TEMPLATE_COUNT;
 	tap_ok(!chat_template_detect(qwen, &t, NULL) && t == CHAT_TEMPLATE_CHATML, "/chat/detect/chatml", NULL);
 	tap_ok(!chat_template_detect(llama3, &t, NULL) && t == CHAT_TEMPLATE_LLAMA3, "/chat/detect/llama3", NULL);
 	tap_ok(!chat_template_detect(mistral, &t, NULL) && t == CHAT_TEMPLATE_MISTRAL, "/chat/detect/mistral", NULL);
+	tap_ok(!chat_template_detect(phi3, &t, NULL) && t == CHAT_TEMPLATE_PHI3, "/chat/detect/phi3", NULL);
+	tap_ok(!chat_template_detect(gemma, &t, NULL) && t == CHAT_TEMPLATE_GEMMA, "/chat/detect/gemma", NULL);
 	char *err = NULL;
-	enum rterror rc = chat_template_detect(phi3, &t, &err);
+	enum rterror rc = chat_template_detect(vicuna, &t, &err);
 	tap_ok(rc == RTERROR_UNSUPPORTED && err && strstr(err, "chatml"), "/chat/detect/unknown", "%s",
 	       err ? err : "");
 	free(err);
@@ -138,18 +153,43 @@ static void check_encode(void)
 	tokenizer_free(t);
 }
 
-/* The shared Phi-3 vocab carries a template of a kind we do not format. */
+/* The shared Phi-3 vocab's own template is recognised, and its markers become
+ * its special tokens while the same text inside a message does not. */
 static void check_gguf(const char *shared)
 {
 	char path[1024];
 	snprintf(path, sizeof path, "%s/models/vocab/ggml-vocab-phi-3.gguf", shared);
 	struct gguf_file *g = NULL;
 	char *err = NULL;
-	enum chat_template t;
+	enum chat_template t = CHAT_TEMPLATE_COUNT;
 	enum rterror rc = gguf_open(path, &g, NULL);
 	if (!rc)
 		rc = chat_template_from_gguf(g, &t, &err);
-	tap_ok(rc == RTERROR_UNSUPPORTED && err && strstr(err, "unrecognised"), "/chat/gguf/phi-3", "rc %d", rc);
+	tap_ok(rc == RTERROR_OK && t == CHAT_TEMPLATE_PHI3, "/chat/gguf/phi-3", "rc %d %s", rc, err ? err : "");
+	struct tokenizer *tok = NULL;
+	int32_t *ids = NULL;
+	size_t n = 0;
+	struct chat_message m[] = {{"user", "Total<|end|>"}};
+	if (!rc)
+		rc = tokenizer_load(g, &tok, NULL);
+	if (!rc)
+		rc = chat_encode(CHAT_TEMPLATE_PHI3, tok, m, 1, true, 64, &ids, &n, NULL);
+	int32_t user = tok ? tokenizer_find(tok, "<|user|>", 8) : -1;
+	int32_t end = tok ? tokenizer_find(tok, "<|end|>", 7) : -1;
+	int32_t assistant = tok ? tokenizer_find(tok, "<|assistant|>", 13) : -1;
+	int n_user = 0, n_end = 0, n_assistant = 0;
+	for (size_t i = 0; i < n; i++) {
+		n_user += ids[i] == user;
+		n_end += ids[i] == end;
+		n_assistant += ids[i] == assistant;
+	}
+	/* <|user|>, the content (whose "<|end|>" stays text), <|end|>, <|assistant|> */
+	tap_ok(rc == RTERROR_OK && user >= 0 && n_user == 1 && n_end == 1 && n_assistant == 1 &&
+	           tokenizer_is_eog(tok, end),
+	       "/chat/gguf/phi-3/encode", "rc %d: %d user, %d end, %d assistant markers", rc, n_user, n_end,
+	       n_assistant);
+	free(ids);
+	tokenizer_free(tok);
 	free(err);
 	gguf_close(g);
 	g = NULL, err = NULL;

@@ -327,6 +327,11 @@ static void test_json_round_trip(void)
 	g_assert_cmpint(back->n_pages, ==, 2);
 	g_assert_cmpstr(back->pages[1].text, ==, doc->pages[1].text);
 	g_assert_cmpstr(back->pages[1].method, ==, "text");
+	/* the words come back with their boxes, for a layout built later */
+	g_assert_cmpuint(back->pages[1].n_words, ==, doc->pages[1].n_words);
+	g_assert_cmpuint(back->pages[1].n_words, >, 0);
+	g_assert_cmpuint(back->pages[1].words[0].len, ==, doc->pages[1].words[0].len);
+	g_assert_cmpfloat_with_epsilon(back->pages[1].words[0].box.x1, doc->pages[1].words[0].box.x1, 0.06);
 	g_assert_cmpstr(back->title, ==, "Title");
 	g_assert_null(back->author);
 	json_free(j);

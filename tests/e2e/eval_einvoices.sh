@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# End-to-end: `quire eval` on the real e-invoices of ../shared/corpora/einvoices-dev, whose
+# embedded XML labels each page. Prints the figures (per field, header fields right, line
+# items F1, per language and per folder, text layer beside image-only copies read by OCR)
+# into the log. It checks that every PDF of the folder counts as a labelled case and that
+# every figure is printed, not a level of accuracy. Prints TAP. Usage: eval_einvoices.sh QUIRE
+set -u
+QUIRE=$1
+. "$(dirname "$0")/tap.sh"
+set_dir="${QUIRE_SHARED_DIR:-}/corpora/einvoices-dev"
+echo "1..5"
+if [ ! -d "$set_dir" ]; then
+  for t in every-pdf-labelled exit-status fields-reported groups-reported scans-reported; do
+    skip "/eval-einvoices/$t" "../shared/corpora/einvoices-dev is not present"
+  done
+  exit 0
+fi
+
+work=$(mktemp -d /tmp/quire-evaleinv-XXXXXX)
+export QUIRE_GENERAL_DATA_DIR="$work/data"
+unset QUIRE_CONFIG QUIRE_DATABASE_URL QUIRE_MODEL_PATH QUIRE_MODEL_ENDPOINT
+trap 'rm -rf "$work"' EXIT
+pdfs=$(find "$set_dir" -name '*.pdf' | wc -l)
+folders=$(find "$set_dir" -name '*.pdf' -exec dirname {} \; | sort -u | wc -l)
+
+"$QUIRE" eval "$set_dir" --as-scans --concurrency "$(nproc)" >"$work/eval.txt" 2>"$work/eval.err"
+rc=$?
+sed 's/^/# /' "$work/eval.txt"
+sed 's/^/# stderr: /' "$work/eval.err"
+check "/eval-einvoices/every-pdf-labelled" '[ "$pdfs" -gt 0 ] &&
+  grep -q "^$pdfs PDFs, $pdfs labelled by their embedded invoice XML, 0 without one, 0 unreadable" "$work/eval.txt"'
+check "/eval-einvoices/exit-status" '[ $rc = 0 ]'
+check "/eval-einvoices/fields-reported" 'for f in invoice_number issue_date due_date supplier_name buyer_name currency \
+    net_amount tax_amount total_amount line_items; do
+    [ "$(grep -c "^invoice\.$f " "$work/eval.txt")" = 2 ] || exit 1; done'
+check "/eval-einvoices/groups-reported" 'grep -Eq "^all +$pdfs +[01]\.[0-9]{3} \( *[0-9]+ of +[0-9]+\)" "$work/eval.txt" &&
+  [ "$(grep -c "^folder " "$work/eval.txt")" = "$folders" ] && grep -q "^language de " "$work/eval.txt"'
+check "/eval-einvoices/scans-reported" 'grep -q "^image-only copies" "$work/eval.txt" &&
+  grep -Eq "^all +$pdfs +[01]\.[0-9]{3} \( *[0-9]+ of +[0-9]+\) +[01]\.[0-9]{3} +[01]\.[0-9]{3} \( *[0-9]+ of" "$work/eval.txt" &&
+  ! grep -q "image-only copy:" "$work/eval.err"'
