@@ -92,10 +92,11 @@ static enum qerr read_credential(const char *name, uint8_t *key, char **reterr)
 {
 	const char *dir = g_getenv("CREDENTIALS_DIRECTORY");
 	if (!dir || !dir[0])
-		return qerr_set(reterr, QERR_KEY,
-		                "vault.kek_source is \"credential\" but $CREDENTIALS_DIRECTORY is not set: run quire as a "
-		                "systemd service with LoadCredential= or LoadCredentialEncrypted=%s:...",
-		                name);
+		return qerr_set(
+		    reterr, QERR_KEY,
+		    "vault.kek_source is \"credential\" but $CREDENTIALS_DIRECTORY is not set: run quire as a "
+		    "systemd service with LoadCredential= or LoadCredentialEncrypted=%s:...",
+		    name);
 	if (!name[0] || strchr(name, '/'))
 		return qerr_set(reterr, QERR_CONFIG, "vault.credential must be a plain file name, not \"%s\"", name);
 	g_autofree char *path = g_build_filename(dir, name, NULL);
@@ -169,8 +170,9 @@ static enum qerr run_command(const char *command, uint8_t *key, char **reterr)
 		                gerr ? ": " : "", gerr ? gerr->message : "");
 	GPid pid = 0;
 	int out = -1;
-	if (!g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH |
-	                                                     G_SPAWN_STDIN_FROM_DEV_NULL | G_SPAWN_CLOEXEC_PIPES,
+	if (!g_spawn_async_with_pipes(NULL, argv, NULL,
+	                              G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL |
+	                                  G_SPAWN_CLOEXEC_PIPES,
 	                              NULL, NULL, &pid, NULL, &out, NULL, &gerr))
 		return qerr_set(reterr, QERR_KEY, "cannot run vault.kek_command (%s): %s", argv[0], gerr->message);
 	uint8_t *buf = sodium_malloc(KEK_COMMAND_MAX_OUTPUT);

@@ -99,8 +99,9 @@ static enum qerr ring_read_file(const char *path, uint8_t **ret, size_t *ret_len
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		e = qerr_set(reterr, QERR_KEY, "keyring %s is not a regular file", path);
 	else if (st.st_mode & 0077)
-		e = qerr_set(reterr, QERR_KEY, "keyring %s is accessible by group or others (mode %03o): run chmod 600 %s",
-		             path, (unsigned)(st.st_mode & 0777), path);
+		e = qerr_set(reterr, QERR_KEY,
+		             "keyring %s is accessible by group or others (mode %03o): run chmod 600 %s", path,
+		             (unsigned)(st.st_mode & 0777), path);
 	else if (st.st_size < RING_MIN_BLOB || st.st_size > RING_MAX_FILE)
 		e = qerr_set(reterr, QERR_KEY, "keyring %s is damaged (%lld bytes)", path, (long long)st.st_size);
 	if (!e) {
@@ -272,7 +273,8 @@ static enum qerr ring_reload(const struct vault *v, char **reterr)
 	if (e)
 		return e;
 	if (memcmp(file, v->header, RING_HEADER) != 0)
-		return qerr_set(reterr, QERR_KEY, "the keyring %s was replaced by one of another installation", v->where);
+		return qerr_set(reterr, QERR_KEY, "the keyring %s was replaced by one of another installation",
+		                v->where);
 	e = ring_decode(v, file, len, v->ring, reterr);
 	if (!e) {
 		v->ring->loaded_at = g_get_monotonic_time();
@@ -319,8 +321,7 @@ static const char *source_name(int s)
 }
 
 /* The root KEK from the configured source; h is the keyring header (read or new). */
-static enum qerr load_root(const struct vault_options *o, const uint8_t h[RING_HEADER], uint8_t *root,
-                           char **reterr)
+static enum qerr load_root(const struct vault_options *o, const uint8_t h[RING_HEADER], uint8_t *root, char **reterr)
 {
 	/* A key file, a credential and a command hold the same kind of key: one host may keep it
 	 * in a file and another get it from a command. A passphrase is another kind. */
@@ -360,7 +361,8 @@ static enum qerr check_options(const struct vault_options *o, bool creating, cha
 	if (o->source == VAULT_SOURCE_COMMAND && (!o->command || !o->command[0]))
 		return qerr_set(reterr, QERR_CONFIG, "vault.kek_source is \"command\" but vault.kek_command is empty");
 	if (creating && o->source == VAULT_SOURCE_PASSPHRASE && o->passphrase && o->passphrase_len < MIN_PASSPHRASE)
-		return qerr_set(reterr, QERR_KEY, "the passphrase is too short: use at least %d characters", MIN_PASSPHRASE);
+		return qerr_set(reterr, QERR_KEY, "the passphrase is too short: use at least %d characters",
+		                MIN_PASSPHRASE);
 	return QERR_OK;
 }
 
@@ -368,7 +370,8 @@ static enum qerr check_options(const struct vault_options *o, bool creating, cha
 static enum qerr wrong_key(const struct vault_options *o, char **reterr)
 {
 	if (o->source == VAULT_SOURCE_PASSPHRASE)
-		return qerr_set(reterr, QERR_KEY, "wrong passphrase: the keyring %s does not open with it", ring_name(o));
+		return qerr_set(reterr, QERR_KEY, "wrong passphrase: the keyring %s does not open with it",
+		                ring_name(o));
 	if (o->source == VAULT_SOURCE_FILE)
 		return qerr_set(reterr, QERR_KEY, "the keyring %s does not open with the key file %s (wrong key file?)",
 		                ring_name(o), o->key_file);
@@ -418,8 +421,8 @@ static enum qerr find_blob(const struct vault *v, const struct vault_options *o,
 	if (o->create)
 		return QERR_OK;
 	if (v->has_store && o->keyring)
-		return qerr_set(reterr, QERR_KEY, "no keyring %s and none to import at %s: run `quire init` first", v->where,
-		                o->keyring);
+		return qerr_set(reterr, QERR_KEY, "no keyring %s and none to import at %s: run `quire init` first",
+		                v->where, o->keyring);
 	if (v->has_store)
 		return qerr_set(reterr, QERR_KEY, "no keyring %s: run `quire init` first", v->where);
 	return qerr_set(reterr, QERR_KEY, "no keyring at %s: run `quire init` first", v->where);
@@ -537,9 +540,15 @@ void vault_close(struct vault *v)
 	g_free(v);
 }
 
-enum vault_ring_origin vault_ring_origin(const struct vault *v) { return v->origin; }
+enum vault_ring_origin vault_ring_origin(const struct vault *v)
+{
+	return v->origin;
+}
 
-const char *vault_ring_where(const struct vault *v) { return v->where; }
+const char *vault_ring_where(const struct vault *v)
+{
+	return v->where;
+}
 
 static int32_t ring_newest(const struct vault_ring *r)
 {
@@ -632,7 +641,8 @@ static enum qerr ring_update_once(struct vault *v, bool add, int32_t drop, int32
 	if (drop && ring_find(cur, drop) < 0)
 		return qerr_set(reterr, QERR_NOT_FOUND, "key version %d is not in the keyring", (int)drop);
 	if (drop && drop == newest)
-		return qerr_set(reterr, QERR_CONFLICT, "key version %d is the newest; rotate before retiring it", (int)drop);
+		return qerr_set(reterr, QERR_CONFLICT, "key version %d is the newest; rotate before retiring it",
+		                (int)drop);
 	if (add && cur->n >= VAULT_MAX_VERSIONS)
 		return qerr_set(reterr, QERR_TOO_LARGE, "the keyring holds %d versions: retire old ones first",
 		                VAULT_MAX_VERSIONS);

@@ -55,15 +55,16 @@ void web_throttle_note(struct web_req *req, const char *name, bool ok)
 	if (ok) {
 		e = db_query(req->db, "DELETE FROM login_throttle WHERE key IN ($1, $2)", 2, p, NULL, &err);
 	} else {
-		e = db_query(req->db,
-		             "INSERT INTO login_throttle AS t (key, failures) SELECT k, 1 FROM unnest(ARRAY[$1, $2]) AS k"
-		             " ON CONFLICT (key) DO UPDATE SET failures = t.failures + 1, updated_at = now(),"
-		             " until_at = CASE WHEN t.failures + 1 >= 3 THEN now() + least(make_interval(secs =>"
-		             " 2 ^ least(t.failures + 1 - 3, 8)), interval '300 seconds') ELSE t.until_at END",
-		             2, p, NULL, &err);
+		e = db_query(
+		    req->db,
+		    "INSERT INTO login_throttle AS t (key, failures) SELECT k, 1 FROM unnest(ARRAY[$1, $2]) AS k"
+		    " ON CONFLICT (key) DO UPDATE SET failures = t.failures + 1, updated_at = now(),"
+		    " until_at = CASE WHEN t.failures + 1 >= 3 THEN now() + least(make_interval(secs =>"
+		    " 2 ^ least(t.failures + 1 - 3, 8)), interval '300 seconds') ELSE t.until_at END",
+		    2, p, NULL, &err);
 		if (!e)
-			e = db_query(req->db, "DELETE FROM login_throttle WHERE updated_at < now() - interval '1 day'", 0, NULL,
-			             NULL, &err);
+			e = db_query(req->db, "DELETE FROM login_throttle WHERE updated_at < now() - interval '1 day'",
+			             0, NULL, NULL, &err);
 	}
 	if (e)
 		log_warn("login throttling: %s", err);

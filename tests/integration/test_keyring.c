@@ -28,7 +28,10 @@ static void ok(enum qerr e, const char *err)
 		g_error("unexpected error %d: %s", e, err ? err : "");
 }
 
-static char *keyring_file(void) { return g_build_filename(t.dir, "keyring", NULL); }
+static char *keyring_file(void)
+{
+	return g_build_filename(t.dir, "keyring", NULL);
+}
 
 static enum qerr host_open_with(struct host *h, struct vault_options *o, char **reterr)
 {
@@ -176,11 +179,13 @@ static void test_kek_from_command(void)
 	g_assert_true(opens_with(a.v, c.v, vault_key_version(a.v), &err));
 	host_close(&c);
 	/* a failing command, a command printing something else than a key, a wrong key */
-	struct { const char *cmd, *says; } bad[] = {
-		{"false", "failed (exit status 1)"},
-		{"echo not-a-key", "must print the key"},
-		{"printf %064d 0", "does not open"},
-		{"/nonexistent/kms-client", "cannot run vault.kek_command"},
+	struct {
+		const char *cmd, *says;
+	} bad[] = {
+	    {"false", "failed (exit status 1)"},
+	    {"echo not-a-key", "must print the key"},
+	    {"printf %064d 0", "does not open"},
+	    {"/nonexistent/kms-client", "cannot run vault.kek_command"},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_clear_pointer(&err, g_free);
@@ -195,8 +200,8 @@ static void test_worker_sees_rotation(void)
 	int64_t doc1 = 0, doc2 = 0;
 	pid_t w = qt_worker(&t, 30, NULL);
 	qt_submit(&t, "KEY-1", 1, 0, &doc1);
-	g_autofree char *first = g_strdup_printf("SELECT count(*) FROM documents WHERE id = %lld AND state = 'processed'",
-	                                         (long long)doc1);
+	g_autofree char *first =
+	    g_strdup_printf("SELECT count(*) FROM documents WHERE id = %lld AND state = 'processed'", (long long)doc1);
 	g_assert_true(qt_until(t.db, 1, 120, first));
 	/* another process rotates; the worker keeps running */
 	int status = -1;
