@@ -15,7 +15,7 @@ here=$(dirname "$0")
 . "$here/tap.sh"
 . "$here/pgcluster.sh"
 
-DOCS=${QUIRE_FAILOVER_DOCS:-200}
+DOCS=${FAILOVER_DOCS:-200}
 work=$(mktemp -d /tmp/quire-e2e-fo-XXXXXX)
 chmod 711 "$work"
 unset QUIRE_CONFIG QUIRE_DATABASE_URL QUIRE_PASSPHRASE CREDENTIALS_DIRECTORY
