@@ -57,7 +57,7 @@ procs_cpu() {
 }
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 echo "processor: ${cpu:-unknown}, $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "PostgreSQL $("$pg_bindir/postgres" --version | sed 's/.* //') on 127.0.0.1:$port; $DOCS one-page invoices per run, rules extractor"
+echo "PostgreSQL $("$pg_bindir/postgres" --version | sed 's/^[^0-9]*\([0-9.]*\).*/\1/') on 127.0.0.1:$port; $DOCS one-page invoices per run, rules extractor"
 printf '%-8s %-10s %-9s %-11s %-16s %-16s %s\n' workers docs/min speed-up efficiency "worker CPU/doc" \
   "server CPU/doc" "load avg after"
 base=
