@@ -91,7 +91,7 @@ static enum qerr take_role(struct app *app, unsigned needs, char **reterr)
 	return QERR_OK;
 }
 
-static enum qerr open_db(struct app *app, unsigned needs, char **reterr)
+static enum qerr open_db(struct app *app, unsigned needs, const char **ret_conninfo, char **reterr)
 {
 	db_set_work_role(NULL); /* the login role checks and applies the migrations; take_role() follows */
 	const char *conninfo = app->cfg->db_url;
@@ -102,6 +102,7 @@ static enum qerr open_db(struct app *app, unsigned needs, char **reterr)
 			return e;
 		conninfo = pgembed_conninfo(app->pg);
 	}
+	*ret_conninfo = conninfo;
 	e = db_connect(conninfo, &app->db, reterr);
 	if (e)
 		return e;
@@ -119,10 +120,12 @@ enum qerr app_open(struct config *cfg, unsigned needs, struct app *ret, char **r
 	ret->cfg = cfg;
 	ret->actor = actor_name();
 	enum qerr e = QERR_OK;
-	if (needs & APP_VAULT)
-		e = keys_open_vault(cfg, &ret->vault, reterr);
-	if (!e && (needs & (APP_DB | APP_MIGRATE)))
-		e = open_db(ret, needs, reterr);
+	const char *conninfo = NULL;
+	/* The database first: the keyring may live there. */
+	if (needs & (APP_DB | APP_MIGRATE))
+		e = open_db(ret, needs, &conninfo, reterr);
+	if (!e && (needs & APP_VAULT))
+		e = keys_open_vault(cfg, conninfo, &ret->vault, &ret->ring, reterr);
 	if (e)
 		app_close(ret);
 	return e;
@@ -130,13 +133,14 @@ enum qerr app_open(struct config *cfg, unsigned needs, struct app *ret, char **r
 
 void app_close(struct app *app)
 {
+	keys_close_vault(app->vault, app->ring); /* its connection goes before the server may stop */
+	app->vault = NULL;
+	app->ring = NULL;
 	db_set_work_role(NULL);
 	db_close(app->db);
 	app->db = NULL;
 	pgembed_stop(app->pg);
 	app->pg = NULL;
-	keys_close_vault(app->vault);
-	app->vault = NULL;
 	g_free(app->actor);
 	app->actor = NULL;
 }

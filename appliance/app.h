@@ -29,6 +29,7 @@ struct app {
 	struct pgembed *pg;
 	struct db *db;
 	struct vault *vault;
+	struct ringstore *ring; /* the keyring's connection, with vault.keyring_in = database */
 	char *actor; /* "cli:<user>" */
 };
 

@@ -21,6 +21,8 @@
 #include "core/audit.h"
 #include "core/witness.h"
 #include "core/db.h"
+#include "core/log.h"
+#include "core/ringstore.h"
 #include "core/users.h"
 #include "core/vault.h"
 #include "pipeline/custody.h"
@@ -28,8 +30,10 @@
 #define SECRET_MAX 1024
 #define REWRAP_BATCH 500
 
-/* A passphrase asked for by `quire init` is kept until the vault is opened once more. */
+/* A passphrase asked for by `quire init` is kept until the vault is opened once more; that
+ * open creates the keyring when there is none. */
 static char *pending_passphrase;
+static bool initialising;
 
 static void secret_free(char *s)
 {
@@ -120,57 +124,96 @@ static enum qerr check_key_folder(const char *path, char **reterr)
 	return QERR_OK;
 }
 
-static enum qerr open_vault(const struct config *cfg, bool create, char *passphrase, struct vault **ret,
-                            char **reterr)
+/* Tells once what became of the keyring file when the database took the keyring over. */
+static void tell_origin(const struct vault *v, const char *ring)
 {
-	enum vault_source src;
-	if (!vault_source_parse(cfg->kek_source, &src))
-		return qerr_set(reterr, QERR_CONFIG, "vault.kek_source must be file, passphrase or credential, not \"%s\"",
-		                cfg->kek_source);
-	g_autofree char *key = config_key_path(cfg);
-	g_autofree char *ring = keyring_path(cfg);
-	if (src == VAULT_SOURCE_FILE && !g_file_test(key, G_FILE_TEST_EXISTS))
-		return qerr_set(reterr, QERR_KEY, "no key file at %s: run `quire init` first", key);
-	enum qerr ef = check_key_folder(ring, reterr);
-	if (!ef && src == VAULT_SOURCE_FILE)
-		ef = check_key_folder(key, reterr);
-	if (ef) {
-		secret_free(passphrase);
-		return ef;
-	}
-	struct vault_options o = {.source = src, .key_file = key, .credential = cfg->credential, .keyring = ring,
-	                          .create = create, .argon2_ops = (unsigned long long)cfg->argon2_ops,
-	                          .argon2_mem = (size_t)cfg->argon2_mem_mb << 20};
-	enum qerr e = QERR_OK;
-	if (src == VAULT_SOURCE_PASSPHRASE && !passphrase)
-		passphrase = read_secret("QUIRE_PASSPHRASE", "vault passphrase", false, reterr);
-	if (src == VAULT_SOURCE_PASSPHRASE && !passphrase)
-		return QERR_KEY;
-	o.passphrase = passphrase;
-	o.passphrase_len = passphrase ? strlen(passphrase) : 0;
-	e = vault_open_with(&o, ret, reterr);
-	secret_free(passphrase);
-	if (!e) {
-		g_autofree char *dir = g_path_get_dirname(ring);
-		g_autofree char *witness = g_build_filename(dir, WITNESS_FILE_NAME, NULL);
-		audit_set_signer(*ret, cfg->checkpoint_entries, cfg->checkpoint_minutes * 60);
-		audit_set_witness(witness, cfg->witness_syslog != 0);
-	}
-	return e;
+	if (vault_ring_origin(v) == VAULT_RING_IMPORTED)
+		log_info("the keyring file %s was imported into the database, which keeps the keyring from now on; the "
+		         "file is renamed %s.imported: destroy it once a backup holds the database (it still holds every "
+		         "version retired from now on)",
+		         ring, ring);
+	else if (vault_ring_origin(v) == VAULT_RING_CREATED)
+		log_info("created the keyring %s (key version 1)", vault_ring_where(v));
 }
 
-enum qerr keys_open_vault(const struct config *cfg, struct vault **ret, char **reterr)
+static enum qerr open_store(const struct config *cfg, const char *conninfo, struct ringstore **ret, char **reterr)
+{
+	*ret = NULL;
+	if (strcmp(cfg->keyring_in, "file") == 0)
+		return QERR_OK;
+	if (strcmp(cfg->keyring_in, "database") != 0)
+		return qerr_set(reterr, QERR_CONFIG, "vault.keyring_in must be database or file, not \"%s\"",
+		                cfg->keyring_in);
+	if (!conninfo)
+		return qerr_set(reterr, QERR_INTERNAL, "the keyring is in the database but none is open");
+	return ringstore_open(conninfo, ret, reterr);
+}
+
+static enum qerr open_vault(const struct config *cfg, const char *conninfo, bool create, char *passphrase,
+                            struct vault **ret, struct ringstore **ret_store, char **reterr)
+{
+	enum vault_source src;
+	if (!vault_source_parse(cfg->kek_source, &src)) {
+		secret_free(passphrase);
+		return qerr_set(reterr, QERR_CONFIG,
+		                "vault.kek_source must be file, passphrase, credential or command, not \"%s\"",
+		                cfg->kek_source);
+	}
+	g_autofree char *key = config_key_path(cfg);
+	g_autofree char *ring = keyring_path(cfg);
+	struct ringstore *rs = NULL;
+	enum qerr e = QERR_OK;
+	if (src == VAULT_SOURCE_FILE && !g_file_test(key, G_FILE_TEST_EXISTS))
+		e = qerr_set(reterr, QERR_KEY, "no key file at %s: run `quire init` first", key);
+	if (!e)
+		e = check_key_folder(ring, reterr);
+	if (!e && src == VAULT_SOURCE_FILE)
+		e = check_key_folder(key, reterr);
+	if (!e && src == VAULT_SOURCE_PASSPHRASE && !passphrase &&
+	    !(passphrase = read_secret("QUIRE_PASSPHRASE", "vault passphrase", false, reterr)))
+		e = QERR_KEY;
+	if (!e)
+		e = open_store(cfg, conninfo, &rs, reterr);
+	struct vault_store store;
+	if (rs)
+		ringstore_bind(rs, &store);
+	struct vault_options o = {.source = src, .key_file = key, .credential = cfg->credential,
+	                          .command = cfg->kek_command, .keyring = ring, .store = rs ? &store : NULL,
+	                          .create = create, .argon2_ops = (unsigned long long)cfg->argon2_ops,
+	                          .argon2_mem = (size_t)cfg->argon2_mem_mb << 20,
+	                          .passphrase = passphrase, .passphrase_len = passphrase ? strlen(passphrase) : 0};
+	if (!e)
+		e = vault_open_with(&o, ret, reterr);
+	secret_free(passphrase);
+	if (e) {
+		ringstore_close(rs);
+		return e;
+	}
+	tell_origin(*ret, ring);
+	g_autofree char *dir = g_path_get_dirname(ring);
+	g_autofree char *witness = g_build_filename(dir, WITNESS_FILE_NAME, NULL);
+	audit_set_signer(*ret, cfg->checkpoint_entries, cfg->checkpoint_minutes * 60);
+	audit_set_witness(witness, cfg->witness_syslog != 0);
+	*ret_store = rs;
+	return QERR_OK;
+}
+
+enum qerr keys_open_vault(const struct config *cfg, const char *conninfo, struct vault **ret,
+                          struct ringstore **ret_store, char **reterr)
 {
 	char *pass = pending_passphrase;
 	pending_passphrase = NULL;
-	return open_vault(cfg, false, pass, ret, reterr);
+	bool create = initialising;
+	initialising = false;
+	return open_vault(cfg, conninfo, create, pass, ret, ret_store, reterr);
 }
 
-void keys_close_vault(struct vault *v)
+void keys_close_vault(struct vault *v, struct ringstore *store)
 {
 	if (v)
 		audit_set_signer(NULL, 0, 0);
 	vault_close(v);
+	ringstore_close(store);
 }
 
 enum qerr keys_init(const struct config *cfg, char **reterr)
@@ -186,22 +229,18 @@ enum qerr keys_init(const struct config *cfg, char **reterr)
 			return e;
 		printf("created key file %s (mode 0600); back it up separately from the database\n", key);
 	}
-	bool fresh = !g_file_test(ring, G_FILE_TEST_EXISTS);
-	char *pass = NULL;
 	if (strcmp(cfg->kek_source, "passphrase") == 0) {
-		pass = read_secret("QUIRE_PASSPHRASE", "vault passphrase", fresh, reterr);
+		/* Asked twice unless a keyring file exists (a keyring in the database, which the caller
+		 * opens next, checks the passphrase then). */
+		bool fresh = !g_file_test(ring, G_FILE_TEST_EXISTS);
+		char *pass = read_secret("QUIRE_PASSPHRASE", "vault passphrase", fresh, reterr);
 		if (!pass)
 			return QERR_KEY;
-		pending_passphrase = g_strdup(pass);
-	}
-	struct vault *v = NULL;
-	enum qerr e = open_vault(cfg, true, pass, &v, reterr);
-	if (!e && fresh)
-		printf("created keyring %s (key version 1); back it up with the key, apart from the database\n", ring);
-	keys_close_vault(v);
-	if (e)
 		g_clear_pointer(&pending_passphrase, secret_free);
-	return e;
+		pending_passphrase = pass;
+	}
+	initialising = true;
+	return QERR_OK;
 }
 
 static int64_t parse_id(const char *text)
@@ -345,7 +384,9 @@ static void erase_reminder(const char *when, bool rotated)
 {
 	if (rotated)
 		printf("erased at %s. Copies of the database rows taken before no longer open with the keyring as it "
-		       "is now, but they do with a keyring copy from before %s. Every `quire backup` file made before %s "
+		       "is now, but they do with a keyring copy from before %s. With the keyring in the database "
+		       "(vault.keyring_in = database), every copy of the database from before (dumps, a standby's base "
+		       "backup or archived WAL) holds such a keyring. Every `quire backup` file made before %s "
 		       "holds both the rows and such a keyring: with the key-encryption key it restores the erased "
 		       "documents. Destroy those backup files (and any other keyring copy from before), or take a new "
 		       "backup now and destroy the older ones.\n",

@@ -168,6 +168,18 @@ static enum qerr query_int(struct db *db, const char *sql, int64_t *ret, char **
 	return e;
 }
 
+/* Whether the keyring file is the keyring: with vault.keyring_in = file, or while the database
+ * holds none (it is imported at the next opening of the vault). */
+static bool keyring_file_counts(struct app *app)
+{
+	if (strcmp(app->cfg->keyring_in, "database") != 0)
+		return true;
+	struct db_res *res = NULL;
+	bool none = db_query(app->db, "SELECT 1 FROM keyring", 0, NULL, &res, NULL) == QERR_OK && db_res_rows(res) == 0;
+	db_res_free(res);
+	return none;
+}
+
 /* Roles other than the connected user that the schema's tables grant to; a restore creates them. */
 static enum qerr granted_roles(struct db *db, struct backup_info *info, char **reterr)
 {
@@ -231,7 +243,7 @@ static enum qerr make_backup(struct app *app, const char *path, struct backup_in
 	const char *files[2];
 	int n = 0;
 	struct stat st;
-	if (!e && stat(keyring, &st) == 0) {
+	if (!e && stat(keyring, &st) == 0 && keyring_file_counts(app)) {
 		if ((size_t)st.st_size > BACKUP_MAX_KEYRING)
 			e = qerr_set(reterr, QERR_TOO_LARGE, "%s is larger than %u bytes", keyring, BACKUP_MAX_KEYRING);
 		g_strlcpy(info->sections[n].name, "keyring", sizeof info->sections[n].name);
@@ -278,7 +290,10 @@ int cmd_backup(int argc, char **argv, struct config *cfg)
 		g_autofree char *key = config_key_path(cfg);
 		const struct backup_section *k = backup_find(&info, "keyring");
 		printf("backup written to %s: %lld documents, schema version %d, %s\n", argv[1], (long long)info.documents,
-		       info.schema_version, k ? "database and keyring" : "database (no keyring file)");
+		       info.schema_version,
+		       k ? "database and keyring file"
+		         : strcmp(cfg->keyring_in, "database") == 0 ? "database (the keyring is in it)"
+		                                                   : "database (no keyring file)");
 		printf("the key-encryption key (%s) is not in the backup: without a copy of it the backup cannot be "
 		       "decrypted\n",
 		       key);
@@ -590,6 +605,36 @@ static void check_disk(struct doctor *d, const char *path)
 		report(d, 0, what, NULL);
 }
 
+/* How the database is reached: a remote one without verified TLS is a warning. */
+static void check_transport(struct doctor *d, const struct db *db)
+{
+	struct db_transport t;
+	db_transport(db, &t);
+	g_autofree char *what = NULL;
+	const char *fix = "add sslmode=verify-full and sslrootcert=<the CA of the database's certificate> to "
+	                  "database.url (README: More than one machine)";
+	int level = 0;
+	if (t.socket) {
+		what = g_strdup_printf("database reached over a Unix socket (%s)", t.host);
+	} else if (t.verify_name) {
+		what = g_strdup_printf("database at %s reached over %s, server certificate and name verified "
+		                       "(sslmode=verify-full)%s",
+		                       t.host, t.protocol, t.client_cert ? ", with a client certificate" : "");
+	} else if (t.tls) {
+		what = g_strdup_printf("database at %s reached over %s without checking %s (sslmode=%s)%s", t.host, t.protocol,
+		                       t.verify_ca ? "that the certificate names it" : "its certificate", t.sslmode,
+		                       t.loopback ? ", on this machine" : ": whoever sits between can pose as the server");
+		level = t.loopback ? 0 : 1;
+	} else {
+		what = g_strdup_printf("database at %s reached without TLS%s", t.host,
+		                       t.loopback ? ", on this machine"
+		                                  : ": passwords, queries and metadata cross the network in clear, and "
+		                                    "nothing proves the server is the right one");
+		level = t.loopback ? 0 : 1;
+	}
+	report(d, level, what, level ? fix : NULL);
+}
+
 static void check_database(struct doctor *d, struct config *cfg)
 {
 	if (!cfg->db_url[0]) {
@@ -617,6 +662,10 @@ static void check_database(struct doctor *d, struct config *cfg)
 	g_autofree char *what = g_strdup_printf("database reachable (%s), schema version %d, up to date",
 	                                        cfg->db_url[0] ? "database.url" : "embedded", n ? m[n - 1].version : 0);
 	report(d, 0, what, NULL);
+	check_transport(d, app.db);
+	g_autofree char *ring = g_strdup_printf("keyring %s, newest key version %d", vault_ring_where(app.vault),
+	                                        (int)vault_key_version(app.vault));
+	report(d, 0, ring, NULL);
 	struct db_res *res = NULL;
 	if (cfg->db_role && cfg->db_role[0] && db_query(app.db, "SELECT current_user::text", 0, NULL, &res, NULL) == QERR_OK &&
 	    db_res_rows(res) == 1) {
@@ -748,8 +797,15 @@ int cmd_doctor(int argc, char **argv, struct config *cfg)
 	g_autofree char *key = config_key_path(cfg);
 	check_private(&d, "key file", key, false, true);
 	g_autofree char *keyring = keyring_path(cfg);
+	g_autofree char *imported = g_strconcat(keyring, ".imported", NULL);
 	if (g_file_test(keyring, G_FILE_TEST_EXISTS))
 		check_private(&d, "keyring", keyring, false, false);
+	if (strcmp(cfg->keyring_in, "database") == 0 && g_file_test(imported, G_FILE_TEST_EXISTS)) {
+		g_autofree char *what = g_strdup_printf("%s: the keyring file imported into the database is still here, "
+		                                        "with every version retired since",
+		                                        imported);
+		report(&d, 1, what, "take a backup (quire backup), then destroy the file (shred -u)");
+	}
 	check_tls(&d, cfg);
 	check_database(&d, cfg);
 	check_model(&d, cfg);

@@ -60,9 +60,14 @@ struct _GOptionEntry;
 int cmd_parse(int *argc, char ***argv, const char *params, const char *summary, const struct _GOptionEntry *entries);
 
 /* Vault from the configuration (key source, keyring); registers it as the audit checkpoint
- * signer. Free with keys_close_vault(). (cmd_keys.c) */
+ * signer. With vault.keyring_in = database the keyring is read through a connection of its
+ * own to conninfo (the database must have the current schema); *ret_store receives it.
+ * Free both with keys_close_vault(). (cmd_keys.c) */
 struct vault;
-enum qerr keys_open_vault(const struct config *cfg, struct vault **ret, char **reterr);
-void keys_close_vault(struct vault *v);
-/* `quire init`'s part: the key file (file source) and the keyring, created when missing. */
+struct ringstore;
+enum qerr keys_open_vault(const struct config *cfg, const char *conninfo, struct vault **ret,
+                          struct ringstore **ret_store, char **reterr);
+void keys_close_vault(struct vault *v, struct ringstore *store);
+/* `quire init`'s part: the key file (file source) and the passphrase; the keyring is created
+ * by the next keys_open_vault() when missing. */
 enum qerr keys_init(const struct config *cfg, char **reterr);

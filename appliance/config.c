@@ -31,6 +31,7 @@ struct setting {
 
 static bool valid_listen(const char *text, const char **why);
 static bool valid_kek_source(const char *text, const char **why);
+static bool valid_keyring_in(const char *text, const char **why);
 static bool valid_log_level(const char *text, const char **why);
 
 #define S(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, false, NULL}
@@ -62,11 +63,20 @@ static const struct setting settings[] = {
 	  "Key-encryption key file (mode 0600); empty: <data_dir>/keys/kek.key"),
 	SV("vault", "kek_source", kek_source, "file", false,
 	   "Where the key-encryption key comes from: file (vault.key_file), passphrase (Argon2id; $QUIRE_PASSPHRASE or "
-	   "asked on the terminal) or credential (systemd $CREDENTIALS_DIRECTORY/<vault.credential>)",
+	   "asked on the terminal), credential (systemd $CREDENTIALS_DIRECTORY/<vault.credential>) or command "
+	   "(vault.kek_command prints it)",
 	   valid_kek_source),
 	S("vault", "credential", credential, "quire-kek", false, "Name of the systemd credential holding the key"),
+	SECRET("vault", "kek_command", kek_command, "", false,
+	  "Command (no shell) that prints the key-encryption key as 32 bytes or 64 hex digits, e.g. a KMS or HSM "
+	  "client; for vault.kek_source = command"),
+	SV("vault", "keyring_in", keyring_in, "database", false,
+	   "Where the keyring of wrapping-key versions is kept: database (shared by every host; a keyring file is "
+	   "imported once) or file (vault.keyring; one host only)",
+	   valid_keyring_in),
 	S("vault", "keyring", keyring, "", false,
-	  "Keyring file of wrapping-key versions (mode 0600); empty: keyring next to the key file"),
+	  "Keyring file (mode 0600): the keyring itself when vault.keyring_in = file, else the file imported once; "
+	  "empty: keyring next to the key file"),
 	I("vault", "argon2_ops", argon2_ops, "3", 1, 64, false,
 	  "Argon2id passes for a passphrase; used when the keyring is created, then pinned in it"),
 	I("vault", "argon2_mem_mb", argon2_mem_mb, "256", 8, 4096, false,
@@ -166,8 +176,14 @@ static bool valid_listen(const char *text, const char **why)
 static bool valid_kek_source(const char *text, const char **why)
 {
 	enum vault_source src;
-	*why = "file, passphrase or credential";
+	*why = "file, passphrase, credential or command";
 	return vault_source_parse(text, &src);
+}
+
+static bool valid_keyring_in(const char *text, const char **why)
+{
+	*why = "database or file";
+	return strcmp(text, "database") == 0 || strcmp(text, "file") == 0;
 }
 
 static bool valid_log_level(const char *text, const char **why)

@@ -21,6 +21,8 @@ struct config {
 	char *key_file;
 	char *kek_source;
 	char *credential;
+	char *kek_command;
+	char *keyring_in;
 	char *keyring;
 	int argon2_ops;
 	int argon2_mem_mb;

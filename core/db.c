@@ -327,3 +327,32 @@ enum qerr db_wait_notify(struct db *db, int timeout_ms, bool *ret_notified, char
 	}
 	return QERR_OK;
 }
+
+/* The value of one connection option, or NULL (borrowed from opts). */
+static const char *conn_option(PQconninfoOption *opts, const char *keyword)
+{
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, keyword) == 0)
+			return o->val;
+	return NULL;
+}
+
+void db_transport(const struct db *db, struct db_transport *ret)
+{
+	memset(ret, 0, sizeof *ret);
+	const char *host = PQhost(db->conn);
+	g_strlcpy(ret->host, host ? host : "", sizeof ret->host);
+	ret->socket = ret->host[0] == '/' || ret->host[0] == '@';
+	ret->loopback = !ret->socket && (strcmp(ret->host, "localhost") == 0 || g_str_has_prefix(ret->host, "127.") ||
+	                                 strcmp(ret->host, "::1") == 0);
+	ret->tls = PQsslInUse(db->conn) != 0;
+	const char *proto = ret->tls ? PQsslAttribute(db->conn, "protocol") : NULL;
+	g_strlcpy(ret->protocol, proto ? proto : "", sizeof ret->protocol);
+	PQconninfoOption *opts = PQconninfo(db->conn);
+	const char *mode = conn_option(opts, "sslmode"), *cert = conn_option(opts, "sslcert");
+	g_strlcpy(ret->sslmode, mode ? mode : "", sizeof ret->sslmode);
+	ret->verify_ca = ret->tls && (strcmp(ret->sslmode, "verify-ca") == 0 || strcmp(ret->sslmode, "verify-full") == 0);
+	ret->verify_name = ret->tls && strcmp(ret->sslmode, "verify-full") == 0;
+	ret->client_cert = ret->tls && cert && cert[0] && g_file_test(cert, G_FILE_TEST_EXISTS);
+	PQconninfoFree(opts);
+}

@@ -94,6 +94,20 @@ void db_on_commit(struct db *db, db_commit_fn *fn, void *data, void (*free_data)
 /* The data of db's commit hook when it is fn, else NULL (borrowed). */
 void *db_commit_data(struct db *db, db_commit_fn *fn);
 
+/* How a connection reaches its server. */
+struct db_transport {
+	char host[256];   /* the host it is connected to, as configured: a name, an address, or a socket directory */
+	bool socket;      /* a Unix socket: never leaves the machine */
+	bool loopback;    /* TCP to this machine: localhost, 127.0.0.0/8 or ::1 */
+	bool tls;         /* TLS in use */
+	bool verify_ca;   /* the server's certificate checked against a CA (sslmode verify-ca or verify-full) */
+	bool verify_name; /* and its name against the host name (sslmode verify-full) */
+	bool client_cert; /* a client certificate is configured (sslcert) */
+	char sslmode[16];
+	char protocol[16]; /* the TLS version, or "" */
+};
+void db_transport(const struct db *db, struct db_transport *ret);
+
 /* LISTEN/NOTIFY: waits up to timeout_ms for a notification on any channel this
  * connection listens to. true when one arrived. */
 enum qerr db_wait_notify(struct db *db, int timeout_ms, bool *ret_notified, char **reterr) QUIRE_MUST_CHECK;

@@ -1,18 +1,22 @@
 /* vault: encryption at rest and every key Quire holds.
  *
  * Key hierarchy:
- *   root key-encryption key (KEK), from one of three sources: a key file
+ *   root key-encryption key (KEK), from one of four sources: a key file
  *     (32 random bytes, refused if group or others may read it), a passphrase
  *     stretched with Argon2id (salt and parameters pinned in the keyring
- *     header), or a systemd credential ($CREDENTIALS_DIRECTORY/<name>);
+ *     header), a systemd credential ($CREDENTIALS_DIRECTORY/<name>), or an
+ *     external command that prints it (a KMS or HSM client);
  *   subkeys of the root, derived with crypto_kdf, one per purpose: sealing the
  *     keyring, keyed hashes for dedupe, hashing API tokens, the Ed25519 seed
  *     that signs audit checkpoints;
- *   the keyring: numbered wrapping-key versions (random 256-bit keys) in a
- *     file sealed under the keyring subkey. `keys rotate` adds a version,
- *     `keys retire` destroys one. The keyring lives outside the database so
- *     that destroying a version also defeats copies of the database taken
- *     before (not a keyring copy from before, which `quire backup` includes);
+ *   the keyring: numbered wrapping-key versions (random 256-bit keys),
+ *     sealed as one blob under the keyring subkey. `keys rotate` adds a
+ *     version, `keys retire` destroys one. The blob is kept either in a store
+ *     (struct vault_store: the database, so that every host sharing it sees a
+ *     rotation or retirement at once while each holds only the KEK), or in a
+ *     file next to the key (one host; destroying a version there also defeats
+ *     copies of the database taken before). A store that holds no keyring yet
+ *     imports the keyring file once, if there is one;
  *   per-document data keys (DEKs), random, stored wrapped under one keyring
  *     version, the wrapping binding document id and key version.
  *
@@ -29,7 +33,8 @@
  * passphrase ever appears in an error message.
  *
  * A vault handle may be shared by threads: the keyring cache reloads itself
- * from the file (under a lock) when asked for a version it has not seen. */
+ * (under a lock) when asked for a version it has not seen, so a version added
+ * by another process or host is found instead of failing. */
 #pragma once
 
 #include <stdbool.h>
@@ -56,7 +61,26 @@ struct vault_dek;
 struct vault_stream;
 struct vault_hash;
 
-enum vault_source { VAULT_SOURCE_FILE = 1, VAULT_SOURCE_PASSPHRASE, VAULT_SOURCE_CREDENTIAL, VAULT_SOURCE_COUNT };
+enum vault_source {
+	VAULT_SOURCE_FILE = 1,
+	VAULT_SOURCE_PASSPHRASE,
+	VAULT_SOURCE_CREDENTIAL,
+	VAULT_SOURCE_COMMAND,
+	VAULT_SOURCE_COUNT
+};
+
+/* Where the sealed keyring is kept instead of a file: one blob with a generation number that
+ * each write increases, written only if nobody wrote in between (compare and swap). The
+ * callbacks are called with the vault's keyring lock held, never concurrently for one vault. */
+struct vault_store {
+	/* Reads the blob: *ret (g_free), *ret_len and *ret_generation; QERR_NOT_FOUND when none is stored. */
+	enum qerr (*read)(void *ctx, uint8_t **ret, size_t *ret_len, int64_t *ret_generation, char **reterr);
+	/* Stores the blob if the stored generation is still generation (0: nothing stored yet), as
+	 * generation + 1; QERR_CONFLICT when it is not. */
+	enum qerr (*write)(void *ctx, const uint8_t *data, size_t len, int64_t generation, char **reterr);
+	void *ctx;         /* borrowed: it outlives the vault */
+	const char *where; /* for messages, e.g. "in the database" */
+};
 
 struct vault_options {
 	enum vault_source source;
@@ -64,7 +88,9 @@ struct vault_options {
 	const char *passphrase; /* VAULT_SOURCE_PASSPHRASE: borrowed; the caller wipes it */
 	size_t passphrase_len;
 	const char *credential; /* VAULT_SOURCE_CREDENTIAL: file name in $CREDENTIALS_DIRECTORY */
-	const char *keyring;    /* path of the keyring file */
+	const char *command;    /* VAULT_SOURCE_COMMAND: command line (no shell) that prints the key */
+	const char *keyring;    /* path of the keyring file (with a store: the file imported once, if any) */
+	const struct vault_store *store; /* NULL: the keyring is the file; copied, its ctx borrowed */
 	bool create;            /* create the keyring (version 1) when it does not exist */
 	/* Argon2id cost, used only when a passphrase keyring is created (0: moderate). */
 	unsigned long long argon2_ops;
@@ -77,7 +103,7 @@ struct vault_buf {
 	size_t len;
 };
 
-/* Parses "file", "passphrase" or "credential"; false for anything else. */
+/* Parses "file", "passphrase", "credential" or "command"; false for anything else. */
 bool vault_source_parse(const char *name, enum vault_source *ret);
 
 /* Creates a new random key file at path with mode 0600; refuses to overwrite. */
@@ -89,14 +115,21 @@ enum qerr vault_open_with(const struct vault_options *o, struct vault **ret, cha
 /* Shorthand: key-file source, keyring "keyring" next to the key file, created if missing. */
 enum qerr vault_open(const char *keyfile, struct vault **ret, char **reterr) QUIRE_MUST_CHECK;
 void vault_close(struct vault *v);
+/* How vault_open_with() found the keyring: already there, imported from the keyring file
+ * into the store (the file is then renamed <keyring>.imported, to be destroyed once a backup
+ * holds the store), or created. */
+enum vault_ring_origin { VAULT_RING_FOUND, VAULT_RING_IMPORTED, VAULT_RING_CREATED, VAULT_RING_ORIGIN_COUNT };
+enum vault_ring_origin vault_ring_origin(const struct vault *v);
+/* Where the keyring is kept, for messages (borrowed): "in the database", or the file's path. */
+const char *vault_ring_where(const struct vault *v);
 /* The newest wrapping-key version in the keyring. */
 int32_t vault_key_version(const struct vault *v);
 /* Whether the keyring holds version (re-reading the file when it is not cached). */
 bool vault_has_version(const struct vault *v, int32_t version);
 
-/* Adds a new random wrapping-key version to the keyring file; *ret_version receives it. */
+/* Adds a new random wrapping-key version to the keyring; *ret_version receives it. */
 enum qerr vault_rotate(struct vault *v, int32_t *ret_version, char **reterr) QUIRE_MUST_CHECK;
-/* Destroys a version in the keyring file (the newest one is refused). Data keys still
+/* Destroys a version in the keyring (the newest one is refused). Data keys still
  * wrapped under it become unrecoverable: check first that none is. */
 enum qerr vault_retire(struct vault *v, int32_t version, char **reterr) QUIRE_MUST_CHECK;
 

@@ -230,7 +230,7 @@ static enum qerr set_document_state(struct db *db, int64_t doc_id, const char *s
 static const struct db_stmt release_stmt = {
 	"queue_release",
 	"UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), lease_token = NULL,"
-	" lease_expires_at = NULL, run_at = now(), progress = 'released', last_error = $3,"
+	" lease_expires_at = NULL, progress = 'released', last_error = $3,"
 	" progress_page = NULL, progress_pages = NULL"
 	" WHERE id = $1::bigint AND lease_token = $2::uuid AND state = 'running' RETURNING id",
 	3};
@@ -291,7 +291,7 @@ static enum qerr reap_tx(struct db *db, int *requeued, int *dead, char **reterr)
 		"   state = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,"
 		"   last_error = 'the lease of attempt ' || j.attempts || ' of ' || j.max_attempts || ' expired: worker '"
 		"     || coalesce(j.worker, '?') || ' stopped responding (crashed, hung or cut off from the database)',"
-		"   lease_token = NULL, lease_expires_at = NULL, run_at = now(),"
+		"   lease_token = NULL, lease_expires_at = NULL,"
 		"   finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,"
 		"   progress = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,"
 		"   progress_page = NULL, progress_pages = NULL"

@@ -10,7 +10,9 @@
  *   index jobs_claim_idx serves exactly that query.
  * - The worker renews the lease by heartbeat. When a lease runs out (the
  *   worker crashed, hung or lost the database) queue_reap() puts the job back
- *   in the queue, or declares it dead once it used all its attempts.
+ *   in the queue, or declares it dead once it used all its attempts. A job put
+ *   back (lease expired, or released at shutdown) keeps its run-at, and so its
+ *   place in line: it runs before the jobs queued after it, not behind them.
  * - Completion, failure, progress and release are fenced: they take effect
  *   only while the job is still running under the caller's lease token, so a
  *   worker that lost its lease cannot overwrite a newer attempt (QERR_CONFLICT).

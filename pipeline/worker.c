@@ -39,7 +39,9 @@ struct slot {
 	GThread *thread;
 	/* under pool->lock */
 	bool busy;
-	bool lost; /* the keeper found the lease gone */
+	bool lost;     /* the keeper found the lease gone */
+	bool settling; /* the attempt's outcome is being written: a heartbeat that finds the lease
+	                  gone meanwhile saw this thread's own completion, not a loss */
 	struct job job;
 };
 
@@ -189,6 +191,14 @@ static bool lease_lost(struct slot *s)
 	return lost;
 }
 
+/* From here on the thread writes the attempt's outcome (fenced by the lease token). */
+static void set_settling(struct slot *s)
+{
+	g_mutex_lock(&s->pool->lock);
+	s->settling = true;
+	g_mutex_unlock(&s->pool->lock);
+}
+
 static bool give_up_job(struct pool *p) { return halted(p); }
 static bool give_up_idle(struct pool *p) { return stopping(p); }
 
@@ -270,8 +280,10 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 	vault_buf_free(&password);
 	if (!e)
 		e = queue_progress_pages(s->db, job, "saving", doc->total_pages, doc->total_pages, reterr);
-	if (!e || (e == QERR_DB_UNAVAILABLE && result))
+	if (!e || (e == QERR_DB_UNAVAILABLE && result)) {
+		set_settling(s);
 		e = save_retrying(s, dek, job, result, doc, reterr);
+	}
 	json_free(result);
 	pdftext_doc_free(doc);
 	vault_dek_free(dek);
@@ -328,6 +340,7 @@ static void set_busy(struct slot *s, const struct job *job)
 	g_mutex_lock(&s->pool->lock);
 	s->busy = job != NULL;
 	s->lost = false;
+	s->settling = false;
 	if (job)
 		s->job = *job;
 	g_mutex_unlock(&s->pool->lock);
@@ -491,12 +504,19 @@ static int in_flight(struct pool *p, struct job *jobs, int *slot_of)
 	return n;
 }
 
-static void mark_lost(struct pool *p, int slot, int64_t job_id)
+/* Marks the slot's attempt lost if it still holds that attempt; true when it did. With
+ * unless_settling, an attempt whose thread is writing its outcome is left alone: the
+ * heartbeat raced that write, and the write's own fence tells the thread the truth. */
+static bool mark_lost(struct pool *p, int slot, const struct job *job, bool unless_settling)
 {
 	g_mutex_lock(&p->lock);
-	if (p->slots[slot].busy && p->slots[slot].job.id == job_id)
-		p->slots[slot].lost = true;
+	struct slot *s = &p->slots[slot];
+	bool same = s->busy && s->job.id == job->id && strcmp(s->job.lease_token, job->lease_token) == 0;
+	bool marked = same && !(unless_settling && s->settling);
+	if (marked)
+		s->lost = true;
 	g_mutex_unlock(&p->lock);
+	return marked;
 }
 
 static enum qerr heartbeat(struct pool *p, struct db *db)
@@ -514,10 +534,8 @@ static enum qerr heartbeat(struct pool *p, struct db *db)
 		return e;
 	}
 	for (int i = 0; i < n; i++)
-		if (!held[i]) {
+		if (!held[i] && mark_lost(p, slot_of[i], &jobs[i], true))
 			log_job(LOG_LEVEL_WARN, jobs[i].id, jobs[i].attempt, "lease lost (expired or cancelled)%s", "");
-			mark_lost(p, slot_of[i], jobs[i].id);
-		}
 	return QERR_OK;
 }
 
@@ -530,7 +548,7 @@ static void release_all(struct pool *p, struct db **db)
 	for (int i = 0; i < n; i++) {
 		g_autofree char *err = NULL;
 		enum qerr e = *db ? queue_release(*db, &jobs[i], "released at worker shutdown", &err) : QERR_DB_UNAVAILABLE;
-		mark_lost(p, slot_of[i], jobs[i].id);
+		mark_lost(p, slot_of[i], &jobs[i], false);
 		if (!e) {
 			count(p, &p->stats.released);
 			log_job(LOG_LEVEL_INFO, jobs[i].id, jobs[i].attempt, "released to the queue at shutdown%s", "");

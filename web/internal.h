@@ -126,8 +126,12 @@ void web_stats(const struct web_req *req, uint64_t *ret_requests, uint64_t *ret_
 /* One of web.max_uploads for the request (false: all are taken), and its release. */
 bool web_uploads_enter(struct web_req *req);
 void web_uploads_leave(struct web_req *req);
-/* Login throttling: seconds the caller must still wait (0: may try now). */
+
+/* throttle.c: login throttling by account and by address, kept in the database so that every
+ * web server sharing it holds the same count. Seconds the caller must still wait (0: may try
+ * now; also when the database cannot say, since the login that follows needs it anyway). */
 int web_throttle_wait(struct web_req *req, const char *name);
+/* Records a login's outcome: a success clears both counts, a failure adds to them. */
 void web_throttle_note(struct web_req *req, const char *name, bool ok);
 
 /* session.c */

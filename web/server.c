@@ -25,11 +25,6 @@
 
 enum sink { SINK_NONE, SINK_FORM, SINK_MULTIPART, SINK_RAW_PDF, SINK_JSON };
 
-struct throttle {
-	int failures;
-	gint64 until_us; /* monotonic */
-};
-
 struct server {
 	struct server_options opt;
 	struct MHD_Daemon *daemon;
@@ -41,9 +36,6 @@ struct server {
 	GCond pool_cond;
 	struct db **pool;
 	int pool_n, pool_free;
-	/* login throttling, by "user:NAME" and "addr:ADDRESS" */
-	GMutex throttle_lock;
-	GHashTable *throttle;
 	/* statistics */
 	uint64_t requests, refused; /* __atomic builtins */
 	unsigned uploads;           /* being received; __atomic builtins */
@@ -169,57 +161,6 @@ void web_stats(const struct web_req *req, uint64_t *ret_requests, uint64_t *ret_
 {
 	*ret_requests = __atomic_load_n(&req->srv->requests, __ATOMIC_RELAXED);
 	*ret_refused = __atomic_load_n(&req->srv->refused, __ATOMIC_RELAXED);
-}
-
-/* Growing delays: nothing for the first three failures, then 1, 2, 4 ... seconds, at most 5 minutes. */
-int web_throttle_wait(struct web_req *req, const char *name)
-{
-	struct server *s = req->srv;
-	g_autofree char *ku = g_strdup_printf("user:%s", name ? name : "");
-	g_autofree char *ka = g_strdup_printf("addr:%s", req->client);
-	gint64 now = g_get_monotonic_time(), until = 0;
-	g_mutex_lock(&s->throttle_lock);
-	struct throttle *t = g_hash_table_lookup(s->throttle, ku);
-	if (t)
-		until = t->until_us;
-	t = g_hash_table_lookup(s->throttle, ka);
-	if (t && t->until_us > until)
-		until = t->until_us;
-	g_mutex_unlock(&s->throttle_lock);
-	return until > now ? (int)((until - now + 999999) / 1000000) : 0;
-}
-
-static void throttle_bump(GHashTable *h, const char *key, gint64 now)
-{
-	struct throttle *t = g_hash_table_lookup(h, key);
-	if (!t) {
-		if (g_hash_table_size(h) > 100000) /* bounded: a flood of names forgets old entries */
-			g_hash_table_remove_all(h);
-		t = g_new0(struct throttle, 1);
-		g_hash_table_insert(h, g_strdup(key), t);
-	}
-	t->failures++;
-	if (t->failures >= 3) {
-		int shift = MIN(t->failures - 3, 8);
-		t->until_us = now + MIN((gint64)1000000 << shift, (gint64)300 * 1000000);
-	}
-}
-
-void web_throttle_note(struct web_req *req, const char *name, bool ok)
-{
-	struct server *s = req->srv;
-	g_autofree char *ku = g_strdup_printf("user:%s", name ? name : "");
-	g_autofree char *ka = g_strdup_printf("addr:%s", req->client);
-	g_mutex_lock(&s->throttle_lock);
-	if (ok) {
-		g_hash_table_remove(s->throttle, ku);
-		g_hash_table_remove(s->throttle, ka);
-	} else {
-		gint64 now = g_get_monotonic_time();
-		throttle_bump(s->throttle, ku, now);
-		throttle_bump(s->throttle, ka, now);
-	}
-	g_mutex_unlock(&s->throttle_lock);
 }
 
 /* ---- the connection pool ---- */
@@ -881,8 +822,6 @@ enum qerr server_start(const struct server_options *opt, struct server **ret, ch
 	defaults(&s->opt);
 	g_mutex_init(&s->pool_lock);
 	g_cond_init(&s->pool_cond);
-	g_mutex_init(&s->throttle_lock);
-	s->throttle = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	e = load_tls(s, reterr);
 	if (!e)
 		e = open_pool(s, reterr);
@@ -927,11 +866,8 @@ void server_stop(struct server *s)
 		explicit_bzero(s->key_pem, strlen(s->key_pem));
 	g_free(s->key_pem);
 	g_free(s->cert_pem);
-	if (s->throttle)
-		g_hash_table_unref(s->throttle);
 	g_mutex_clear(&s->pool_lock);
 	g_cond_clear(&s->pool_cond);
-	g_mutex_clear(&s->throttle_lock);
 	g_free(s);
 }
 

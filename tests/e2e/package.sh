@@ -15,7 +15,7 @@ MAKE_INVOICE=$2
 
 work=$(mktemp -d /tmp/quire-pkg-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-echo "1..19"
+echo "1..20"
 if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
   for i in $(seq 19); do skip "/package/$i" "dpkg-dev or debhelper missing (packaging/deps.sh installs them)"; done
   exit 0
@@ -55,6 +55,10 @@ check "/package/man-page-commands" '[ -n "$cmds" ] && (for c in $cmds; do
 wunit="$work/x/lib/systemd/system/quire-worker@.service"
 check "/package/worker-unit-standalone" '! grep -q "^Requires=.*quire.service" "$wunit" &&
   ! grep -q "^BindsTo=" "$wunit" && grep -q "^After=.*quire.service" "$wunit"'
+# The web-only unit runs `quire web` in place of quire.service, and is not enabled by the package.
+webunit="$work/x/lib/systemd/system/quire-web.service"
+check "/package/web-unit" 'grep -qx "ExecStart=/usr/bin/quire web" "$webunit" && grep -qx "Conflicts=quire.service" "$webunit" &&
+  grep -q "^LoadCredential=quire-kek:" "$webunit" && ! grep -q "deb-systemd-helper enable .quire-web.service." "$work/ctl/postinst"'
 unit="$work/x/lib/systemd/system/quire.service"
 check "/package/unit-hardening" '(for d in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
     PrivateDevices=yes "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" SystemCallFilter=@system-service \

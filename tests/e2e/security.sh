@@ -21,15 +21,17 @@ cleanup() {
   "$QUIRE" stop >/dev/null 2>&1
   QUIRE_GENERAL_DATA_DIR="$work/pdata" "$QUIRE" stop >/dev/null 2>&1
   QUIRE_GENERAL_DATA_DIR="$work/rdata" "$QUIRE" stop >/dev/null 2>&1
+  QUIRE_GENERAL_DATA_DIR="$work/fdata" "$QUIRE" stop >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
-echo "1..20"
+echo "1..21"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-SEC-7 --canary "$canary"
 "$MAKE_INVOICE" "$work/other.pdf" --number INV-SEC-8
-check "/e2e/security/init-keyring" '"$QUIRE" init >>"$log" 2>&1 && [ "$(stat -c %a "$work/data/keys/keyring")" = 600 ]'
+check "/e2e/security/init-keyring-in-database" '"$QUIRE" init >>"$log" 2>&1 && [ ! -e "$work/data/keys/keyring" ] &&
+  "$QUIRE" doctor 2>&1 | grep -q "^ok    keyring in the database, newest key version 1$"'
 chmod 644 "$work/data/keys/kek.key"
 check "/e2e/security/world-readable-key-refused" '! "$QUIRE" keys status 2>"$work/err" && grep -q "chmod 600" "$work/err"'
 chmod 600 "$work/data/keys/kek.key"
@@ -92,6 +94,16 @@ check "/e2e/security/audit-tamper-detected" '! "$QUIRE" audit verify --checkpoin
   grep -q "audit chain broken at entry 3" "$work/err"'
 check "/e2e/security/canary-not-in-data-dir" '! grep -r -a -q "$canary" "$work/data"'
 check "/e2e/security/canary-not-in-logs" '! grep -a -q "$canary" "$log" "$work/data/postgres.log"'
+
+# An installation from before the keyring moved into the database: its keyring file is imported
+# once, at the first start of a command in database mode, and the documents still open.
+fq() { QUIRE_GENERAL_DATA_DIR="$work/fdata" "$QUIRE" "$@"; }
+check "/e2e/security/file-keyring-imported-once" 'QUIRE_VAULT_KEYRING_IN=file fq init >>"$log" 2>&1 &&
+  [ -f "$work/fdata/keys/keyring" ] &&
+  fdoc=$(QUIRE_VAULT_KEYRING_IN=file fq submit "$work/other.pdf" 2>>"$log" | sed -n "s/.*document \([0-9]*\),.*/\1/p") &&
+  fq worker --drain >>"$log" 2>&1 && [ ! -e "$work/fdata/keys/keyring" ] && [ -f "$work/fdata/keys/keyring.imported" ] &&
+  fq show "$fdoc" 2>>"$log" | grep -q "INV-SEC-8" && fq keys rotate >>"$log" 2>&1 && [ ! -e "$work/fdata/keys/keyring" ] &&
+  fq doctor 2>&1 | grep -q "keyring.imported: the keyring file imported into the database is still here"'
 
 # A passphrase keyring (cheap Argon2id parameters for the test).
 export QUIRE_VAULT_KEK_SOURCE=passphrase QUIRE_VAULT_ARGON2_OPS=1 QUIRE_VAULT_ARGON2_MEM_MB=8

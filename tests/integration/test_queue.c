@@ -1,5 +1,6 @@
 /* The job queue against a real PostgreSQL, in process: claim order and index,
- * concurrent claims, heartbeats, the reaper, fenced late completion, cancel and
+ * concurrent claims, heartbeats, the reaper (a requeued job keeps its place),
+ * fenced late completion, cancel and
  * retry, idempotent submission, retention, progress, wake-up by NOTIFY, and the
  * worker pool with several threads. */
 #include <glib.h>
@@ -224,6 +225,39 @@ static void test_reaper_declares_dead(void)
 	g_assert_nonnull(strstr(why, "lease of attempt 3 of 3 expired"));
 	g_autofree char *ds = qt_text(t.db, "SELECT state FROM documents WHERE id = %lld", (long long)doc);
 	g_assert_cmpstr(ds, ==, "failed");
+	g_assert_true(claim_none(t.db));
+}
+
+/* A job put back after its lease expired, or released at shutdown, keeps its run-at and so
+ * its place in line: it runs before jobs queued after it, never behind the backlog. */
+static void test_requeue_keeps_place(void)
+{
+	clear_queue();
+	int64_t first = qt_submit(&t, "PLACE-1", 1, 0, NULL);
+	int64_t second = qt_submit(&t, "PLACE-2", 1, 0, NULL);
+	g_autofree char *run_at = qt_text(t.db, "SELECT run_at FROM jobs WHERE id = %lld", (long long)first);
+	g_autofree char *err = NULL;
+	struct job a = claim_one(t.db, 60);
+	g_assert_cmpint(a.id, ==, first);
+	/* a backlog arrives while the first job runs; then its worker dies */
+	int64_t third = qt_submit(&t, "PLACE-3", 1, 0, NULL);
+	qt_exec(t.db, "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %lld",
+	        (long long)first);
+	int requeued = 0;
+	ok(queue_reap(t.db, &requeued, NULL, &err), err);
+	g_assert_cmpint(requeued, ==, 1);
+	g_autofree char *after_reap = qt_text(t.db, "SELECT run_at FROM jobs WHERE id = %lld", (long long)first);
+	g_assert_cmpstr(after_reap, ==, run_at);
+	struct job b = claim_one(t.db, 60);
+	g_assert_cmpint(b.id, ==, first);
+	g_assert_cmpint(b.attempt, ==, 2);
+	/* handed back at a worker's shutdown: the same */
+	ok(queue_release(t.db, &b, "released at worker shutdown", &err), err);
+	g_autofree char *after_release = qt_text(t.db, "SELECT run_at FROM jobs WHERE id = %lld", (long long)first);
+	g_assert_cmpstr(after_release, ==, run_at);
+	g_assert_cmpint(claim_one(t.db, 60).id, ==, first);
+	g_assert_cmpint(claim_one(t.db, 60).id, ==, second);
+	g_assert_cmpint(claim_one(t.db, 60).id, ==, third);
 	g_assert_true(claim_none(t.db));
 }
 
@@ -456,6 +490,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/queue/claim/never-twice", test_two_workers_never_hold_the_same_job);
 	g_test_add_func("/queue/lease/late-completion-ignored", test_heartbeat_and_late_completion);
 	g_test_add_func("/queue/lease/reaper-declares-dead", test_reaper_declares_dead);
+	g_test_add_func("/queue/lease/requeue-keeps-place", test_requeue_keeps_place);
 	g_test_add_func("/queue/fail/backoff-and-messages", test_fail_backoff_and_messages);
 	g_test_add_func("/queue/cancel-and-retry", test_cancel_and_retry);
 	g_test_add_func("/queue/submit/idempotent", test_idempotent_submit);

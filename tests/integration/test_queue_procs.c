@@ -117,6 +117,46 @@ static void test_frozen_worker_late_completion_ignored(void)
 	g_assert_nonnull(strstr(text, "lease"));
 }
 
+/* The heartbeat meets the worker's own completion: the completion's transaction holds the job
+ * row (document row held by the test, so it cannot commit yet) when a heartbeat comes; once
+ * both go on, the heartbeat finds the lease gone because the job is done. That is no lost
+ * lease, and the worker must not say so. */
+static void test_heartbeat_meets_own_completion(void)
+{
+	clear_queue();
+	int64_t doc = 0;
+	int64_t job = qt_submit(&t, "BEAT-RACE", 1500, 0, &doc);
+	struct db *x = qt_connect(&t);
+	pid_t w = qt_worker(&t, 5, NULL); /* lease 5 s: a heartbeat every second */
+	g_autofree char *running = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'running'",
+	                                           (long long)job);
+	g_assert_true(qt_until(t.db, 1, 90, running));
+	qt_exec(x, "BEGIN");
+	qt_exec(x, "SELECT 1 FROM documents WHERE id = %lld FOR UPDATE", (long long)doc);
+	g_assert_cmpint(qt_int(t.db, "%s", running), ==, 1); /* held before the worker could finish */
+	/* the completion waits for the document row, and a heartbeat for the job row */
+	g_assert_true(qt_until(t.db, 2, 90,
+	                       "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+	                       " AND datname = current_database()"));
+	qt_exec(x, "COMMIT");
+	g_autofree char *done = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'done'",
+	                                        (long long)job);
+	g_assert_true(qt_until(t.db, 1, 60, done));
+	g_assert_true(qt_until(t.db, 1, 60,
+	                       "SELECT (count(*) = 0)::int FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+	                       " AND datname = current_database()"));
+	stop_worker(w);
+	db_close(x);
+	assert_each_completed_once(1);
+	g_autofree char *log = g_strdup_printf("%s/worker-%d.log", t.dir, (int)w);
+	g_autofree char *text = NULL;
+	g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+	g_autofree char *processed = g_strdup_printf("document %lld processed", (long long)doc);
+	g_assert_nonnull(strstr(text, processed));
+	g_assert_null(strstr(text, "lease lost"));
+	g_assert_null(strstr(text, "outcome is dropped"));
+}
+
 /* Starts a worker with worker.grace_s = grace_s and waits until it runs the job. */
 static pid_t worker_on_job(int64_t job, const char *grace_s)
 {
@@ -323,6 +363,7 @@ int main(int argc, char **argv)
 	qt_start(&t);
 	g_test_add_func("/queue/procs/kill-9-mid-job", test_kill9_mid_job);
 	g_test_add_func("/queue/procs/frozen-worker-late-completion-ignored", test_frozen_worker_late_completion_ignored);
+	g_test_add_func("/queue/procs/heartbeat-meets-own-completion", test_heartbeat_meets_own_completion);
 	g_test_add_func("/queue/procs/sigterm-finishes-within-grace", test_sigterm_finishes_within_grace);
 	g_test_add_func("/queue/procs/sigterm-hands-back-after-grace", test_sigterm_hands_back_after_grace);
 	g_test_add_func("/queue/procs/postgres-restart-500-jobs", test_postgres_restart_mid_run);

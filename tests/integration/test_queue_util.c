@@ -177,26 +177,21 @@ void qt_exec(struct db *db, const char *fmt, ...)
 	va_end(ap);
 }
 
-pid_t qt_worker(struct qt *t, int lease_s, ...)
+/* Starts quire with args (args[0] is the subcommand) and the test's settings; stdout and stderr
+ * go to <dir>/<prefix>-<pid>.log. */
+static pid_t spawn_quire(struct qt *t, int lease_s, const char *prefix, GPtrArray *args)
 {
 	const char *build = g_getenv("QUIRE_BUILD_DIR");
 	g_assert_nonnull(build);
 	g_autofree char *quire = g_build_filename(build, "appliance", "quire", NULL);
-	GPtrArray *args = g_ptr_array_new();
-	g_ptr_array_add(args, quire);
-	g_ptr_array_add(args, "worker");
-	va_list ap;
-	va_start(ap, lease_s);
-	for (const char *a; (a = va_arg(ap, const char *));)
-		g_ptr_array_add(args, (char *)a);
-	va_end(ap);
+	g_ptr_array_insert(args, 0, quire);
 	g_ptr_array_add(args, NULL);
 	g_autofree char *lease = g_strdup_printf("%d", lease_s);
 	fflush(NULL);
 	pid_t pid = fork();
 	g_assert_cmpint(pid, >=, 0);
 	if (pid == 0) {
-		g_autofree char *log = g_strdup_printf("%s/worker-%d.log", t->dir, (int)getpid());
+		g_autofree char *log = g_strdup_printf("%s/%s-%d.log", t->dir, prefix, (int)getpid());
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd >= 0) {
 			dup2(fd, 1);
@@ -214,6 +209,35 @@ pid_t qt_worker(struct qt *t, int lease_s, ...)
 	}
 	g_ptr_array_free(args, TRUE);
 	return pid;
+}
+
+pid_t qt_worker(struct qt *t, int lease_s, ...)
+{
+	GPtrArray *args = g_ptr_array_new();
+	g_ptr_array_add(args, "worker");
+	va_list ap;
+	va_start(ap, lease_s);
+	for (const char *a; (a = va_arg(ap, const char *));)
+		g_ptr_array_add(args, (char *)a);
+	va_end(ap);
+	return spawn_quire(t, lease_s, "worker", args);
+}
+
+char *qt_quire(struct qt *t, int *ret_status, ...)
+{
+	GPtrArray *args = g_ptr_array_new();
+	va_list ap;
+	va_start(ap, ret_status);
+	for (const char *a; (a = va_arg(ap, const char *));)
+		g_ptr_array_add(args, (char *)a);
+	va_end(ap);
+	pid_t pid = spawn_quire(t, 30, "cli", args);
+	*ret_status = qt_wait(pid, 300);
+	g_autofree char *log = g_strdup_printf("%s/cli-%d.log", t->dir, (int)pid);
+	char *text = NULL;
+	if (!g_file_get_contents(log, &text, NULL, NULL))
+		text = g_strdup("");
+	return text;
 }
 
 int qt_wait(pid_t pid, int timeout_s)

@@ -45,6 +45,9 @@ void qt_exec(struct db *db, const char *fmt, ...) __attribute__((format(printf, 
  * lease_s is its worker.lease_s; worker.grace_s is 5 unless the test's environment sets
  * QUIRE_WORKER_GRACE_S. Its stderr goes to <dir>/worker-<pid>.log. */
 pid_t qt_worker(struct qt *t, int lease_s, ...) __attribute__((sentinel));
+/* Runs `quire ARGS...` (NULL-terminated) with the same settings as qt_worker() and waits for
+ * it; *ret_status is its exit status (-1 after 300 s). Returns its stdout and stderr (g_free). */
+char *qt_quire(struct qt *t, int *ret_status, ...) __attribute__((sentinel));
 /* Waits for a process up to timeout_s; returns its exit status, or -1 on timeout. */
 int qt_wait(pid_t pid, int timeout_s);
 /* Polls until the query's first cell, as a number, reaches want; false at the timeout. */

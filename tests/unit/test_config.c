@@ -74,7 +74,8 @@ static void test_mistakes_refused(void)
 		{"[web]\n\nlisten = localhost:80\n", ":3: web.listen must be an IPv4 address and a port"},
 		{"[web]\nlisten = 127.0.0.1:99999\n", ":2: web.listen must be"},
 		{"[web]\nlisten = 127.0.0.1\n", ":2: web.listen must be"},
-		{"[vault]\nkek_source = tpm\n", ":2: vault.kek_source must be file, passphrase or credential"},
+		{"[vault]\nkek_source = tpm\n", ":2: vault.kek_source must be file, passphrase, credential or command"},
+		{"[vault]\nkeyring_in = nfs\n", ":2: vault.keyring_in must be database or file"},
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree char *path = write_conf(cases[i].text);
