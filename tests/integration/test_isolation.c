@@ -106,7 +106,7 @@ static GArray *children_of(pid_t parent)
 		char state = 0;
 		int ppid = 0;
 		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z') {
-			pid_t pid = (pid_t)atoi(name);
+			pid_t pid = (pid_t)g_ascii_strtoll(name, NULL, 10);
 			g_array_append_val(kids, pid);
 		}
 	}
