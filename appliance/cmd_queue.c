@@ -214,7 +214,7 @@ static int job_action(int argc, char **argv, struct config *cfg, const char *wha
 	}
 	struct app app;
 	g_autofree char *err = NULL;
-	if (app_open(cfg, APP_DB, &app, &err))
+	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err))
 		return cmd_fail(what, err);
 	int rc = 0;
 	for (int i = 1; i < argc; i++) {

@@ -44,8 +44,8 @@ static bool valid_log_level(const char *text, const char **why);
  * build, test and packaging tools pass through the environment; any other QUIRE_* is a mistake. */
 static const char *const other_variables[] = {
 	"QUIRE_CONFIG", "QUIRE_PASSWORD", "QUIRE_PASSPHRASE", "QUIRE_KERNELS", "QUIRE_FORCE_SCALAR", "QUIRE_DEBUG",
-	"QUIRE_PARSER", "QUIRE_SOURCE_DIR", "QUIRE_BUILD_DIR", "QUIRE_SHARED_DIR", "QUIRE_LIBFUZZER", "QUIRE_SCREENSHOTS",
-	"QUIRE_PACKAGE_DEB", "QUIRE_LOAD_DURATION", "QUIRE_TIMEOUT_MULTIPLIER", NULL};
+	"QUIRE_SOURCE_DIR", "QUIRE_BUILD_DIR", "QUIRE_SHARED_DIR", "QUIRE_LIBFUZZER", "QUIRE_SCREENSHOTS",
+	"QUIRE_PACKAGE_DEB", "QUIRE_PARSER", "QUIRE_LOAD_DURATION", "QUIRE_TIMEOUT_MULTIPLIER", NULL};
 
 static const struct setting settings[] = {
 	S("general", "data_dir", data_dir, NULL, false,

@@ -217,6 +217,46 @@ static void company_names(GArray *cands, const struct layout_page *p, GHashTable
 		cand_add(cands, top->text, 0.5, top);
 }
 
+/* Where the supplier identifies itself: VAT id, IBAN, trade register, tax number. */
+static const char SUPPLIER_ID[] =
+    "\\b(?:vat|tva|ust|mwst|btw|iva|gst)\\b.{0,24}?\\b[A-Z]{2}\\s?[0-9A-Z]{2}[0-9A-Z "
+    "]{6,14}\\b|\\biban\\b|\\bhrb?\\b\\s*(?:nr\\.?\\s*)?\\d|"
+    "registered\\s+(?:in|office|no)|company\\s+(?:no|number|reg)|siret|siren|handelsregister|amtsgericht|steuer-?\\s*"
+    "nr|"
+    "st\\.-?\\s*nr|\\bkvk\\b|registro\\s+mercantil|\\bc\\.?i\\.?f\\b|p\\.?\\s?iva|ust-?id";
+static const char BUYER_WORDS[] = "client|customer|kunde|k[äa]ufer|acheteur|buyer|destinataire|cliente|klant|afnemer";
+
+/* The block that holds the supplier's identifiers (a footer, a sidebar): its name is the first
+ * part of a "Name · Street · VAT ..." line, or the line with a name over the identifiers. */
+static void id_blocks(GArray *cands, const struct layout *l, GHashTable *block)
+{
+	static const char SEP[] = "\\s+[-–·•|]\\s+|\\s{2,}";
+	for (int pg = 0; pg < MIN(l->n_pages, 2); pg++) {
+		const struct layout_page *p = &l->pages[pg];
+		for (size_t i = 0; i < p->n_cells; i++) {
+			const struct layout_cell *c = &p->cells[i];
+			if (g_hash_table_contains(block, c) || strlen(c->text) > 300 ||
+			    !reader_has(SUPPLIER_ID, c->text) || reader_has(BUYER_WORDS, c->text))
+				continue;
+			g_auto(GStrv) seg = g_regex_split(reader_re(SEP), c->text, 0);
+			if (g_strv_length(seg) >= 2 && !reader_has("\\d", seg[0]) && !reader_has(SUPPLIER_ID, seg[0])) {
+				cand_add(cands, seg[0], 0.65, c);
+				continue;
+			}
+			for (size_t k = (size_t)c->row; k-- > 0 && k + 6 > (size_t)c->row;) {
+				const struct layout_cell *x = under(p, k, c);
+				if (!x || g_hash_table_contains(block, x))
+					break;
+				if (name_like(x->text) && !strchr(x->text, ':') && !reader_has(SUPPLIER_ID, x->text) &&
+				    reader_has(LEGAL_FORM, x->text)) {
+					cand_add(cands, x->text, 0.6, x);
+					break;
+				}
+			}
+		}
+	}
+}
+
 static void cands_free(GArray *cands)
 {
 	for (guint i = 0; i < cands->len; i++) {
@@ -296,6 +336,7 @@ void reader_parties(const struct layout *lay, struct reader_invoice *r)
 	GArray *cands = g_array_new(FALSE, TRUE, sizeof(struct party_cand));
 	labelled(lay, r, block, cands);
 	sender_line(cands, &lay->pages[0], block);
+	id_blocks(cands, lay, block);
 	company_names(cands, &lay->pages[0], block);
 	g_autofree char *buyer = r->buyer.text ? g_utf8_casefold(r->buyer.text, -1) : NULL;
 	for (guint i = 0; i < cands->len; i++) {

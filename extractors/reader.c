@@ -117,6 +117,7 @@ static const struct vocab VOCAB[] = {
     {RF_NUMBER, 0.9,
      "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*[^:\\p{L}][^:]{0,40}?(?:nr|no|"
      "n[°º]|nummer|number|num[ée]ro|#)\\.?"},
+    {RF_NUMBER, 0.55, "n[°ºo]\\.?|no\\.|nr\\.?|num[ée]ro|nummer|number|#"}, /* bare, at a cell's start only */
     {RF_NUMBER, 0.7, "document\\s*(?:no\\.?|number|nr\\.?)|doc\\.?\\s*no\\.?"},
     /* issue date */
     {RF_ISSUE, 1.0,
@@ -230,6 +231,29 @@ static void month_first(const char *text, char iso[11])
 		g_snprintf(iso, 11, "%s-%02d-%02d", y, m, d);
 }
 
+/* A date near text's start as the page writes them: n/n/yyyy month first where it does so,
+ * and wherever the second number can only be a day (04/22/2024). */
+static bool page_date(const char *text, size_t within, bool mdy, char out[11])
+{
+	if (date_at(text, within, out)) {
+		if (mdy)
+			month_first(text, out);
+		return true;
+	}
+	g_autofree char *head = g_strndup(text, within + 20);
+	g_autoptr(GMatchInfo) mi = NULL;
+	if (!g_regex_match(reader_re(SLASHED), head, 0, &mi))
+		return false;
+	g_autofree char *a = g_match_info_fetch(mi, 1);
+	g_autofree char *b = g_match_info_fetch(mi, 2);
+	g_autofree char *y = g_match_info_fetch(mi, 3);
+	int m = to_int(a), d = to_int(b);
+	if (m < 1 || m > 12 || d < 1 || d > 31 || !g_date_valid_dmy((GDateDay)d, (GDateMonth)m, (GDateYear)to_int(y)))
+		return false;
+	g_snprintf(out, 11, "%s-%02d-%02d", y, m, d);
+	return true;
+}
+
 /* Whether the page writes n/n/yyyy month first: a date that can only be read so
  * (13/... can only be a day), else an English page whose currency is not the pound. */
 static bool dates_month_first(const struct layout *l)
@@ -271,10 +295,8 @@ static bool value_in(enum rfield f, const char *text, bool rest, bool mdy, char 
 		return *ret_text != NULL;
 	}
 	if (f == RF_ISSUE || f == RF_DUE) {
-		if (!date_at(text, rest ? 48 : 4, iso))
+		if (!page_date(text, rest ? 48 : 4, mdy, iso))
 			return false;
-		if (mdy)
-			month_first(text, iso);
 		*ret_text = g_strdup(iso);
 		return true;
 	}
@@ -315,6 +337,8 @@ static void offer_label(const struct layout *l, const struct layout_cell *c, int
 		if (reader_has(NOT_ISSUE, before))
 			return;
 	} else if (v->field == RF_NUMBER) {
+		if (v->weight < 0.6 && start > 0)
+			return; /* a bare "No." inside a cell belongs to something else ("Kunden-Nr.") */
 		g_autofree char *label = g_strndup(c->text + start, (gsize)(end - start));
 		if (reader_has(NOT_NUMBER, label))
 			return;
@@ -404,7 +428,7 @@ static void read_letter_date(const struct layout *l, struct reader_invoice *r, b
 		char iso[11];
 		if ((c->has_box && c->box.y0 > 0.4 * pg->height) || strlen(c->text) > 40 || row->n > 2 ||
 		    !reader_has("^(?:[\\p{L} .-]{2,30},\\s*)?(?:\\d{1,2}|\\p{L}+)[ ./-]", c->text) ||
-		    !date_at(c->text, 30, iso))
+		    !page_date(c->text, 30, mdy, iso))
 			continue;
 		bool other = false;
 		for (size_t k = (size_t)c->row; k-- > 0 && k + 3 > (size_t)c->row;)
@@ -413,8 +437,6 @@ static void read_letter_date(const struct layout *l, struct reader_invoice *r, b
 				                  reader_has(NOT_ISSUE, pg->cells[j].text));
 		if (other)
 			continue;
-		if (mdy)
-			month_first(c->text, iso);
 		reader_offer(&r->issue_date, iso, 0, 0.45, c);
 		return;
 	}

@@ -96,6 +96,10 @@ static void stack_row(struct head *h, size_t *n, const struct layout_page *pg, c
 /* The spec column a header cell's text names (whole text, or the first line of a stacked one). */
 static const struct table_column *named(const struct state *st, const char *text)
 {
+	/* the amount first: "Gesamtpreis" is the line's amount though it names a price */
+	for (size_t k = 0; k < st->spec->n_cols; k++)
+		if (strcmp(st->spec->cols[k].key, st->spec->amount) == 0 && whole_match(st->spec->cols[k].header, text))
+			return &st->spec->cols[k];
 	for (size_t k = 0; k < st->spec->n_cols; k++)
 		if (whole_match(st->spec->cols[k].header, text))
 			return &st->spec->cols[k];

@@ -20,6 +20,7 @@
 #define MAX_NUMS 64  /* numbers of one row */
 #define MAX_CANDS 16 /* per role, the best kept */
 #define CONSISTENT 1.5
+#define MAX_LINE_NUMS 12 /* numbers of a row tried as a tax line (rate x base x tax: cubic) */
 
 struct num {
 	double v;
@@ -313,7 +314,7 @@ static void tax_line(const struct layout_page *p, const struct layout_row *row, 
 		taxword = taxword || reader_has(TAX, p->cells[i].text);
 	}
 	g_autofree char *text = layout_row_text(p, (size_t)(row - p->rows));
-	if (n < 2 || reader_has(IGNORE, text))
+	if (n < 2 || n > MAX_LINE_NUMS || reader_has(IGNORE, text))
 		return; /* a discount's or a charge's tax is not a tax line */
 	double w[R_COUNT];
 	roles_of(text, w);

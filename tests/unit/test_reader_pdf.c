@@ -178,9 +178,211 @@ static void test_pdf_french_prepayment(void)
 	json_free(r);
 }
 
+/* American layout: logo-less letterhead, Bill To and Ship To side by side, a table with
+ * Description / Qty / Rate / Amount, a discount line, tax, total and a balance after a payment. */
+static void test_pdf_us_service_invoice(void)
+{
+	const struct ink inks[] = {{1, 60, 60, 18, 'l', "Bright Path Consulting Inc."},
+	                           {1, 60, 78, 9, 'l', "220 Pine Avenue, Austin, TX 78701"},
+	                           {1, 420, 60, 22, 'l', "INVOICE"},
+	                           {1, 420, 95, 10, 'l', "Invoice #"},
+	                           {1, 540, 95, 10, 'r', "BP-5512"},
+	                           {1, 420, 109, 10, 'l', "Date"},
+	                           {1, 540, 109, 10, 'r', "04/22/2024"},
+	                           {1, 420, 123, 10, 'l', "Due Date"},
+	                           {1, 540, 123, 10, 'r', "05/22/2024"},
+	                           {1, 60, 150, 10, 'l', "Bill To"},
+	                           {1, 60, 164, 10, 'l', "Lakeside Dental Group"},
+	                           {1, 60, 178, 10, 'l', "9 Harbor Road, Dallas, TX 75201"},
+	                           {1, 300, 150, 10, 'l', "Ship To"},
+	                           {1, 300, 164, 10, 'l', "Lakeside Dental, Suite 4"},
+	                           {1, 60, 230, 10, 'l', "Description"},
+	                           {1, 380, 230, 10, 'r', "Qty"},
+	                           {1, 460, 230, 10, 'r', "Rate"},
+	                           {1, 540, 230, 10, 'r', "Amount"},
+	                           {1, 60, 248, 10, 'l', "Workflow review and report"},
+	                           {1, 380, 248, 10, 'r', "12"},
+	                           {1, 460, 248, 10, 'r', "150.00"},
+	                           {1, 540, 248, 10, 'r', "1,800.00"},
+	                           {1, 60, 264, 10, 'l', "Staff training session"},
+	                           {1, 380, 264, 10, 'r', "1"},
+	                           {1, 460, 264, 10, 'r', "600.00"},
+	                           {1, 540, 264, 10, 'r', "600.00"},
+	                           {1, 380, 300, 10, 'l', "Subtotal"},
+	                           {1, 540, 300, 10, 'r', "2,400.00"},
+	                           {1, 380, 314, 10, 'l', "Discount (5%)"},
+	                           {1, 540, 314, 10, 'r', "-120.00"},
+	                           {1, 380, 328, 10, 'l', "Tax (8.25%)"},
+	                           {1, 540, 328, 10, 'r', "188.10"},
+	                           {1, 380, 342, 11, 'l', "Total"},
+	                           {1, 540, 342, 11, 'r', "$2,468.10"},
+	                           {1, 380, 356, 10, 'l', "Paid"},
+	                           {1, 540, 356, 10, 'r', "-500.00"},
+	                           {1, 380, 370, 11, 'l', "Balance Due"},
+	                           {1, 540, 370, 11, 'r', "$1,968.10"},
+	                           {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	g_assert_cmpstr(str_of(r, "supplier_name"), ==, "Bright Path Consulting Inc.");
+	g_assert_cmpstr(str_of(r, "buyer_name"), ==, "Lakeside Dental Group");
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "BP-5512");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2024-04-22");
+	g_assert_cmpstr(str_of(r, "due_date"), ==, "2024-05-22");
+	g_assert_cmpstr(str_of(r, "currency"), ==, "USD");
+	g_assert_cmpfloat_with_epsilon(num_of(r, "tax_amount"), 188.1, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "total_amount"), 2468.1, 0.001);
+	const struct json *items = json_get(json_get(json_get(r, "fields"), "line_items"), "value");
+	g_assert_cmpuint(json_array_size(items), ==, 2);
+	g_assert_cmpstr(json_get_string(json_array_at(items, 0), "description"), ==, "Workflow review and report");
+	json_free(r);
+}
+
+/* German craft business: info block with "Rechnungs-Nr." and "Kunden-Nr.", quantity and unit
+ * before the description, "Zwischensumme netto", "zzgl. 19 % USt.", "Endbetrag". */
+static void test_pdf_german_craft(void)
+{
+	const struct ink inks[] = {
+	    {1, 60, 60, 16, 'l', "Malerbetrieb Krause"},
+	    {1, 60, 76, 9, 'l', "Inhaber Jens Krause"},
+	    {1, 60, 125, 7, 'l', "Malerbetrieb Krause, Gartenstr. 8, 50667 Köln"},
+	    {1, 60, 140, 10, 'l', "Familie Neumann"},
+	    {1, 60, 153, 10, 'l', "Rosenweg 3"},
+	    {1, 60, 166, 10, 'l', "50931 Köln"},
+	    {1, 380, 140, 10, 'l', "Rechnungs-Nr.:"},
+	    {1, 470, 140, 10, 'l', "2024-031"},
+	    {1, 380, 153, 10, 'l', "Kunden-Nr.:"},
+	    {1, 470, 153, 10, 'l', "10442"},
+	    {1, 380, 166, 10, 'l', "Datum:"},
+	    {1, 470, 166, 10, 'l', "7. Juni 2024"},
+	    {1, 60, 220, 14, 'l', "Rechnung"},
+	    {1, 60, 250, 9, 'l', "Pos."},
+	    {1, 120, 250, 9, 'r', "Menge"},
+	    {1, 130, 250, 9, 'l', "Einheit"},
+	    {1, 180, 250, 9, 'l', "Bezeichnung"},
+	    {1, 460, 250, 9, 'r', "Einzelpreis"},
+	    {1, 540, 250, 9, 'r', "Gesamtpreis"},
+	    {1, 60, 266, 10, 'l', "1"},
+	    {1, 120, 266, 10, 'r', "42,5"},
+	    {1, 130, 266, 10, 'l', "m²"},
+	    {1, 180, 266, 10, 'l', "Wände streichen, zweifach"},
+	    {1, 460, 266, 10, 'r', "12,00"},
+	    {1, 540, 266, 10, 'r', "510,00"},
+	    {1, 60, 282, 10, 'l', "2"},
+	    {1, 120, 282, 10, 'r', "6"},
+	    {1, 130, 282, 10, 'l', "Std."},
+	    {1, 180, 282, 10, 'l', "Abdeckarbeiten"},
+	    {1, 460, 282, 10, 'r', "48,00"},
+	    {1, 540, 282, 10, 'r', "288,00"},
+	    {1, 330, 320, 10, 'l', "Zwischensumme netto"},
+	    {1, 540, 320, 10, 'r', "798,00 €"},
+	    {1, 330, 334, 10, 'l', "zzgl. 19 % USt."},
+	    {1, 540, 334, 10, 'r', "151,62 €"},
+	    {1, 330, 350, 11, 'l', "Endbetrag"},
+	    {1, 540, 350, 11, 'r', "949,62 €"},
+	    {1, 60, 400, 9, 'l', "Bitte überweisen Sie den Betrag bis zum 21.06.2024 auf unser Konto."},
+	    {1, 60, 780, 7, 'l', "Sparkasse KölnBonn  IBAN DE89 3704 0044 0532 0130 00  St.-Nr. 215/5123/4567"},
+	    {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	g_assert_cmpstr(str_of(r, "supplier_name"), ==, "Malerbetrieb Krause");
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "2024-031");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2024-06-07");
+	g_assert_cmpstr(str_of(r, "currency"), ==, "EUR");
+	g_assert_cmpfloat_with_epsilon(num_of(r, "net_amount"), 798, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "tax_amount"), 151.62, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "total_amount"), 949.62, 0.001);
+	const struct json *items = json_get(json_get(json_get(r, "fields"), "line_items"), "value");
+	g_assert_cmpuint(json_array_size(items), ==, 2);
+	g_assert_cmpstr(json_get_string(json_array_at(items, 1), "description"), ==, "Abdeckarbeiten");
+	json_free(r);
+}
+
+/* French trade invoice: "Désignation / Qté / P.U. HT / Montant HT", a reference column, "Net à payer". */
+static void test_pdf_french_trade(void)
+{
+	const struct ink inks[] = {{1, 60, 60, 16, 'l', "Quincaillerie Morel SARL"},
+	                           {1, 60, 76, 8, 'l', "SIRET 812 345 678 00019 - TVA FR40812345678"},
+	                           {1, 330, 120, 10, 'l', "Facturé à :"},
+	                           {1, 330, 134, 10, 'l', "Garage Lefèvre"},
+	                           {1, 60, 120, 12, 'l', "FACTURE"},
+	                           {1, 60, 136, 10, 'l', "N° : F24-0457"},
+	                           {1, 60, 150, 10, 'l', "Date : 02/09/2024"},
+	                           {1, 60, 164, 10, 'l', "Échéance : 02/10/2024"},
+	                           {1, 60, 220, 9, 'l', "Réf."},
+	                           {1, 120, 220, 9, 'l', "Désignation"},
+	                           {1, 400, 220, 9, 'r', "Qté"},
+	                           {1, 470, 220, 9, 'r', "P.U. HT"},
+	                           {1, 540, 220, 9, 'r', "Montant HT"},
+	                           {1, 60, 236, 10, 'l', "VIS-6X40"},
+	                           {1, 120, 236, 10, 'l', "Vis à bois 6 x 40 (boîte de 200)"},
+	                           {1, 400, 236, 10, 'r', "3"},
+	                           {1, 470, 236, 10, 'r', "12,50"},
+	                           {1, 540, 236, 10, 'r', "37,50"},
+	                           {1, 60, 252, 10, 'l', "CHV-M8"},
+	                           {1, 120, 252, 10, 'l', "Chevilles M8"},
+	                           {1, 400, 252, 10, 'r', "10"},
+	                           {1, 470, 252, 10, 'r', "4,25"},
+	                           {1, 540, 252, 10, 'r', "42,50"},
+	                           {1, 380, 290, 10, 'l', "Total HT"},
+	                           {1, 540, 290, 10, 'r', "80,00 €"},
+	                           {1, 380, 304, 10, 'l', "TVA 20 %"},
+	                           {1, 540, 304, 10, 'r', "16,00 €"},
+	                           {1, 380, 320, 11, 'l', "Net à payer"},
+	                           {1, 540, 320, 11, 'r', "96,00 €"},
+	                           {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	g_assert_cmpstr(str_of(r, "supplier_name"), ==, "Quincaillerie Morel SARL");
+	g_assert_cmpstr(str_of(r, "buyer_name"), ==, "Garage Lefèvre");
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "F24-0457");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2024-09-02");
+	g_assert_cmpstr(str_of(r, "due_date"), ==, "2024-10-02");
+	g_assert_cmpfloat_with_epsilon(num_of(r, "net_amount"), 80, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "tax_amount"), 16, 0.001);
+	g_assert_cmpfloat_with_epsilon(num_of(r, "total_amount"), 96, 0.001);
+	const struct json *items = json_get(json_get(json_get(r, "fields"), "line_items"), "value");
+	g_assert_cmpuint(json_array_size(items), ==, 2);
+	g_assert_cmpstr(json_get_string(json_array_at(items, 1), "description"), ==, "Chevilles M8");
+	double pu = 0;
+	g_assert_true(json_get_number(json_array_at(items, 1), "unit_price", &pu));
+	g_assert_cmpfloat_with_epsilon(pu, 4.25, 0.001);
+	json_free(r);
+}
+
+/* No letterhead (a logo would be an image): the supplier is named only in the footer with its
+ * VAT number, while the buyer's block has a legal form too. */
+static void test_pdf_footer_supplier(void)
+{
+	const struct ink inks[] = {
+	    {1, 400, 60, 22, 'l', "INVOICE"},
+	    {1, 60, 130, 10, 'l', "Bill to:"},
+	    {1, 60, 144, 10, 'l', "Acme Hospital Ltd"},
+	    {1, 60, 158, 10, 'l', "3 Park Row, York YO1 6GA"},
+	    {1, 380, 130, 10, 'l', "Invoice No."},
+	    {1, 470, 130, 10, 'l', "NW-7781"},
+	    {1, 380, 144, 10, 'l', "Invoice Date"},
+	    {1, 470, 144, 10, 'l', "14/02/2025"},
+	    {1, 330, 300, 10, 'l', "Subtotal"},
+	    {1, 540, 300, 10, 'r', "£1,000.00"},
+	    {1, 330, 314, 10, 'l', "VAT 20%"},
+	    {1, 540, 314, 10, 'r', "£200.00"},
+	    {1, 330, 328, 11, 'l', "Total"},
+	    {1, 540, 328, 11, 'r', "£1,200.00"},
+	    {1, 60, 790, 7, 'l', "Northwind Traders Ltd  ·  12 High Street, Leeds LS1 4AP  ·  VAT GB 123 4567 89"},
+	    {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	g_assert_cmpstr(str_of(r, "supplier_name"), ==, "Northwind Traders Ltd");
+	g_assert_cmpstr(str_of(r, "buyer_name"), ==, "Acme Hospital Ltd");
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "NW-7781");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2025-02-14");
+	g_assert_cmpfloat_with_epsilon(num_of(r, "total_amount"), 1200, 0.001);
+	json_free(r);
+}
+
 void reader_pdf_tests(void)
 {
 	g_test_add_func("/reader/pdf/label-over-value", test_pdf_label_over_value);
 	g_test_add_func("/reader/pdf/totals-on-page-two", test_pdf_totals_on_page_two);
 	g_test_add_func("/reader/pdf/french-prepayment", test_pdf_french_prepayment);
+	g_test_add_func("/reader/pdf/us-service-invoice", test_pdf_us_service_invoice);
+	g_test_add_func("/reader/pdf/german-craft", test_pdf_german_craft);
+	g_test_add_func("/reader/pdf/french-trade", test_pdf_french_trade);
+	g_test_add_func("/reader/pdf/footer-supplier", test_pdf_footer_supplier);
 }
