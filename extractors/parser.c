@@ -208,14 +208,16 @@ int parser_main(int argc, char **argv)
 	confine_enter((size_t)memory, (int)cpu, strcmp(argv[6], "dumpable") == 0);
 
 	struct parse_request rq;
+	/* confined from here on: every end is _exit (a sanitizer's exit-time checks
+	 * would make calls outside the allow list) */
 	if (read_all(PARSER_FD, &rq, sizeof rq) != 0)
-		return 0; /* handed to nobody: the launcher or the worker went away */
+		_exit(0); /* handed to nobody: the launcher or the worker went away */
 	if (rq.magic != PARSE_MAGIC || rq.password_len > MAX_PASSWORD || rq.pdf_len > (uint64_t)memory)
-		return 4;
+		_exit(4);
 	char password[MAX_PASSWORD + 1] = {0};
 	uint8_t *pdf = g_try_malloc(rq.pdf_len ? rq.pdf_len : 1);
 	if (!pdf || read_all(PARSER_FD, password, rq.password_len) != 0 || read_all(PARSER_FD, pdf, rq.pdf_len) != 0)
-		return 4;
+		_exit(4);
 	if (rq.mode == PARSE_RENDER)
 		render_to_fd(PARSER_FD, pdf, rq.pdf_len, rq.render_page, rq.render_width);
 	else
