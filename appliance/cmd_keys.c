@@ -17,6 +17,7 @@
 
 #include "appliance/app.h"
 #include "appliance/config.h"
+#include "appliance/progress.h"
 #include "core/audit.h"
 #include "core/witness.h"
 #include "core/db.h"
@@ -225,6 +226,22 @@ static int keys_status(struct app *app)
 	return 0;
 }
 
+/* Data keys not wrapped under version: what a rotation to it rewraps. */
+static uint64_t to_rewrap(struct db *db, int32_t version)
+{
+	struct custody_version *list = NULL;
+	int n = 0;
+	uint64_t total = 0;
+	g_autofree char *err = NULL;
+	if (custody_status(db, &list, &n, &err) == QERR_OK)
+		for (int i = 0; i < n; i++)
+			total += list[i].version != version && list[i].documents > 0 ? (uint64_t)list[i].documents : 0;
+	g_free(list);
+	return total;
+}
+
+static void rewrap_step(void *ctx, int64_t done) { progress_update(ctx, (uint64_t)done); }
+
 /* Rotates to a new version and rewraps everything under it; *ret_version receives it. */
 static enum qerr rotate(struct app *app, int batch, int32_t *ret_version, int64_t *ret_done, char **reterr)
 {
@@ -232,8 +249,13 @@ static enum qerr rotate(struct app *app, int batch, int32_t *ret_version, int64_
 	enum qerr e = vault_rotate(app->vault, &version, reterr);
 	if (!e)
 		e = custody_activate(app->db, version, app->actor, reterr);
-	if (!e)
-		e = custody_rewrap(app->db, app->vault, version, batch, ret_done, reterr);
+	struct progress pr;
+	if (!e) {
+		progress_start(&pr, "keys rotate: rewrapping data keys", "documents", to_rewrap(app->db, version));
+		e = custody_rewrap_with(app->db, app->vault, version, batch, rewrap_step, &pr, ret_done, reterr);
+		if (!e)
+			progress_end(&pr);
+	}
 	if (!e) {
 		g_autofree char *detail = g_strdup_printf("data keys rewrapped: %lld", (long long)*ret_done);
 		struct audit_event ev = {.actor = app->actor, .action = "key.rewrapped", .object_type = "key_version",

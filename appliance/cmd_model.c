@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "appliance/config.h"
+#include "extractors/doctype.h"
+#include "extractors/modelfields.h"
 #include "runtime/bench.h"
+#include "runtime/bench_extract.h"
 #include "runtime/runtime.h"
 
 static int rt_fail(const char *what, enum rterror e, char *err)
@@ -122,13 +125,42 @@ static int model_info(int argc, char **argv, struct config *cfg)
 	return 0;
 }
 
+/* A whole extraction of a generated invoice page, with and without the speed-ups. */
+static int model_bench_extract(const char *file, const struct bench_opts *bo, int page_tokens,
+                               const struct config *cfg)
+{
+	struct doctypes *types = NULL;
+	char *err = NULL;
+	if (doctypes_load(NULL, &types, &err) != QERR_OK) {
+		int rc = cmd_fail("model bench", err);
+		g_free(err);
+		return rc;
+	}
+	g_autofree char *system = NULL, *head = NULL, *tail = NULL;
+	const struct doctype *inv = doctypes_find(types, "invoice");
+	modelfields_request_parts(inv, &system, &head, &tail);
+	struct bench_extract_opts o = {.n_threads = bo->n_threads, .n_ctx = bo->n_ctx, .page_tokens = page_tokens,
+	                               .reps = bo->reps, .system = system, .head = head, .tail = tail,
+	                               .schema = inv->schema_text,
+	                               .chat_template = cfg->model_template[0] ? cfg->model_template : NULL};
+	struct bench_extract_result r;
+	enum rterror e = bench_extract_run(file, &o, &r, &err);
+	doctypes_free(types);
+	if (e)
+		return rt_fail("model bench", e, err);
+	bench_extract_print(stdout, &r);
+	return 0;
+}
+
 static int model_bench(int argc, char **argv, struct config *cfg)
 {
 	struct bench_opts o;
 	bench_opts_default(&o);
 	if (cfg->model_threads > 0)
 		o.n_threads = cfg->model_threads;
-	gboolean exact = FALSE, nobw = FALSE;
+	gboolean exact = FALSE, nobw = FALSE, noref = FALSE, extract = FALSE;
+	int page_tokens = 1500;
+	g_autofree char *reference = NULL;
 	GOptionEntry entries[] = {
 		{"threads", 't', 0, G_OPTION_ARG_INT, &o.n_threads, "Threads (default: one per core)", "N"},
 		{"prompt", 'p', 0, G_OPTION_ARG_INT, &o.n_prompt, "Prompt tokens, evaluated as one batch (512)", "N"},
@@ -137,17 +169,32 @@ static int model_bench(int argc, char **argv, struct config *cfg)
 		{"reps", 'r', 0, G_OPTION_ARG_INT, &o.reps, "Repetitions, averaged", "N"},
 		{"exact", 0, 0, G_OPTION_ARG_NONE, &exact, "F32 arithmetic on dequantized weights", NULL},
 		{"no-bandwidth", 0, 0, G_OPTION_ARG_NONE, &nobw, "Skip the memory bandwidth measurement", NULL},
+		{"reference", 0, 0, G_OPTION_ARG_FILENAME, &reference,
+		 "llama.cpp's llama-bench, run on the same file in the same run (default: found beside quire, beside "
+		 "FILE, or at ../shared/tools/llama.cpp/llama-bench)", "PATH"},
+		{"no-reference", 0, 0, G_OPTION_ARG_NONE, &noref, "Quire's figures only", NULL},
+		{"extract", 0, 0, G_OPTION_ARG_NONE, &extract,
+		 "Time a whole extraction of a generated invoice page, with the extraction speed-ups and plainly", NULL},
+		{"page-tokens", 0, 0, G_OPTION_ARG_INT, &page_tokens, "With --extract: the page's length (1500)", "N"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL}};
-	if (cmd_parse(&argc, &argv, "FILE", "Measure prompt processing and generation speed and peak memory.",
+	if (cmd_parse(&argc, &argv, "FILE",
+	              "Measure prompt processing and generation speed and peak memory, side by side with llama.cpp's "
+	              "llama-bench when it is at hand.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
 	if (argc != 2)
 		return cmd_fail("model bench", "give one GGUF file");
 	if (o.n_prompt < 1 || o.n_gen < 1 || o.n_prompt > 65536 || o.n_gen > 65536)
 		return cmd_fail("model bench", "--prompt and --gen must be from 1 to 65536");
+	if (extract && (page_tokens < 100 || page_tokens > 20000))
+		return cmd_fail("model bench", "--page-tokens must be from 100 to 20000");
+	if (extract)
+		return model_bench_extract(argv[1], &o, page_tokens, cfg);
 	if (exact)
 		o.prec = MATMUL_F32;
 	o.bandwidth = !nobw;
+	o.reference = reference;
+	o.no_reference = noref;
 	struct bench_result r;
 	char *err = NULL;
 	enum rterror e = bench_run(argv[1], &o, &r, &err);
@@ -162,6 +209,7 @@ struct run_args {
 	char **adapter;
 	int max_tokens, threads, ctx, seed;
 	double temperature;
+	gboolean plain;
 };
 
 static enum rterror open_for_run(const char *file, const struct run_args *a, const struct config *cfg,
@@ -198,6 +246,8 @@ static int model_run(int argc, char **argv, struct config *cfg)
 		{"seed", 0, 0, G_OPTION_ARG_INT, &a.seed, "Sampling seed", "N"},
 		{"threads", 't', 0, G_OPTION_ARG_INT, &a.threads, "Threads", "N"},
 		{"ctx", 'c', 0, G_OPTION_ARG_INT, &a.ctx, "Context length", "N"},
+		{"plain", 0, 0, G_OPTION_ARG_NONE, &a.plain,
+		 "One token per forward pass, no drafts (for comparison; the answer is the same)", NULL},
 		{NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "FILE", "Generate an answer to a prompt, optionally under a JSON Schema.",
 	              (const struct _GOptionEntry *)entries))
@@ -217,7 +267,7 @@ static int model_run(int argc, char **argv, struct config *cfg)
 	if (!rc) {
 		struct rt_request req = {.system = a.system, .prompt = a.prompt, .schema = schema,
 		                         .max_tokens = a.max_tokens, .temperature = (float)a.temperature,
-		                         .seed = (uint64_t)a.seed};
+		                         .seed = (uint64_t)a.seed, .plain = a.plain};
 		struct rt_result *r = NULL;
 		if ((e = rt_generate(m, &req, &r, &err))) {
 			rc = rt_fail("model run", e, err);
@@ -225,8 +275,11 @@ static int model_run(int argc, char **argv, struct config *cfg)
 			/* the whole answer: a token may decode to a NUL byte */
 			fwrite(r->text, 1, r->text_len, stdout);
 			putchar('\n');
-			fprintf(stderr, "[%d prompt tokens (%d reused) at %.1f tok/s; %zu generated at %.1f tok/s; stop: %s]\n",
-			        r->n_prompt, r->n_reused, r->prompt_tps, r->n_tokens, r->gen_tps, rt_stop_name(r->stop));
+			fprintf(stderr,
+			        "[%d prompt tokens (%d reused) at %.1f tok/s; %zu generated at %.1f tok/s (%d forced, %d of %d "
+			        "drafted accepted, %d forward passes); stop: %s]\n",
+			        r->n_prompt, r->n_reused, r->prompt_tps, r->n_tokens, r->gen_tps, r->n_forced, r->n_accepted,
+			        r->n_drafted, r->n_evals, rt_stop_name(r->stop));
 			rt_result_free(r);
 		}
 	}
@@ -250,7 +303,8 @@ int cmd_model(int argc, char **argv, struct config *cfg)
 		return model_run(argc - 1, argv + 1, cfg);
 	fprintf(stderr, "Usage: quire model info|bench|run FILE [OPTIONS]\n"
 	                "  info   architecture, sizes, tensor types, template, context, adapters\n"
-	                "  bench  prompt and generation tokens/s, peak memory, ratios to reference figures\n"
+	                "  bench  prompt and generation tokens/s and peak memory, beside llama-bench's in the same run;\n"
+	                "         --extract: a whole extraction, with and without the extraction speed-ups\n"
 	                "  run    generate from --prompt, optionally under --schema FILE\n");
 	return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
 }

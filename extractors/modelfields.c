@@ -80,10 +80,19 @@ void modelfields_close(struct modelfields *mf)
 
 /* Pages first.. as layout rows (cells apart by two spaces, so columns stay visible), with
  * page markers, cut to budget bytes; *next: the first page not included. */
-static char *build_prompt(const struct pdftext_doc *doc, const struct layout *lay, int first, size_t budget,
-                          const char *type, int *next)
+void modelfields_request_parts(const struct doctype *type, char **system, char **head, char **tail)
 {
-	GString *p = g_string_new("Document text:\n");
+	*system = g_strdup_printf("%s\n\nThe fields of a document of type %s, as a JSON Schema:\n%s", SYSTEM_PROMPT,
+	                          type->name, type->schema_text);
+	*head = g_strdup_printf("Return the %s fields of this document as JSON.\n\nDocument text:\n", type->name);
+	*tail = g_strdup_printf("\nReturn the %s fields as JSON.", type->name);
+}
+
+/* The user's prompt for pages first..: the fixed head, as much text as budget allows, the tail. */
+static char *build_prompt(const struct pdftext_doc *doc, const struct layout *lay, int first, size_t budget,
+                          const char *head, const char *tail, int *next)
+{
+	GString *p = g_string_new(head);
 	int i = first;
 	for (; i < doc->n_pages && p->len < budget; i++) {
 		GString *t = g_string_new(NULL);
@@ -109,7 +118,7 @@ static char *build_prompt(const struct pdftext_doc *doc, const struct layout *la
 		g_string_free(t, TRUE);
 	}
 	*next = i > first ? i : first + 1;
-	g_string_append_printf(p, "\nReturn the %s fields as JSON.", type);
+	g_string_append(p, tail);
 	return g_string_free(p, FALSE);
 }
 
@@ -292,9 +301,19 @@ static enum rterror generate_chunk(struct modelfields *mf, const struct doctype 
 	/* Start from about three bytes per token of the context left after the answer. */
 	size_t budget = (size_t)(mf->context > 2 * MAX_ANSWER_TOKENS ? mf->context - MAX_ANSWER_TOKENS : mf->context / 2) * 3;
 	enum rterror re = RTERROR_LIMIT;
+	g_autofree char *system = NULL, *head = NULL, *tail = NULL;
+	modelfields_request_parts(type, &system, &head, &tail);
+	/* the prompt's start (system text with the schema, instructions) is the same for every
+	 * document of the type, so the runtime evaluates it once and keeps its KV cache; in a
+	 * small context the schema is left to the constraint alone, to leave room for the text */
+	if (strlen(system) > budget / 3) {
+		g_free(system);
+		system = g_strdup(SYSTEM_PROMPT);
+	}
+	budget = budget > strlen(system) + 64 ? budget - strlen(system) : 64;
 	for (int tries = 0; re == RTERROR_LIMIT && tries < 8 && budget >= 64; tries++, budget /= 2) {
-		g_autofree char *prompt = build_prompt(doc, lay, first, budget, type->name, next);
-		struct rt_request req = {.system = SYSTEM_PROMPT, .prompt = prompt, .schema = type->schema_text,
+		g_autofree char *prompt = build_prompt(doc, lay, first, budget, head, tail, next);
+		struct rt_request req = {.system = system, .prompt = prompt, .schema = type->schema_text,
 		                         .max_tokens = MAX_ANSWER_TOKENS,
 		                         .time_limit_ms = (int64_t)mf->time_limit_s * 1000};
 		free(*err);

@@ -48,6 +48,13 @@ enum qerr modelfields_extract(struct modelfields *mf, const struct doctype *type
 enum qerr modelfields_classify(struct modelfields *mf, const struct doctypes *types, const struct pdftext_doc *doc,
                                struct classify_result *ret, char **reterr) QUIRE_MUST_CHECK;
 
+/* The texts an extraction of type sends: the system message (the instructions and
+ * the type's schema) and what comes before and after the pages' text in the
+ * user's message. All but the pages' text is the same for every document of the
+ * type, and comes first, so that its KV cache is reused. Each g_free'd by the
+ * caller. */
+void modelfields_request_parts(const struct doctype *type, char **system, char **head, char **tail);
+
 /* modelfields_extract() with the built-in invoice type. */
 enum qerr modelfields_invoice(struct modelfields *mf, const struct pdftext_doc *doc, struct json **ret,
                               char **reterr) QUIRE_MUST_CHECK;

@@ -1,12 +1,11 @@
 /* bench: speed of a GGUF model on this machine (see bench.h).
  *
- * The reference figures below are those of ../shared/reference/speed.md:
- * the reference engine (llama.cpp b4748, llama-bench -t 2 -p 512 -n 128) on a
- * 2-core machine of the kind Quire's benchmarks run on, for random-weight
- * files of real model shapes. A ratio compares only like with like: the same
- * shape (architecture, width, depth, vocabulary) and file type. Weights are
- * memory-mapped, so resident memory counts them once they are touched; the
- * warm-up pass touches all of them before anything is measured. */
+ * Quire's figures are measured first, then the reference tool's (when there is
+ * one) on the same file, so both see the machine in the same state as far as
+ * that can be had; on a shared machine, compare ratios from one run rather
+ * than figures from different runs. Weights are memory-mapped, so resident
+ * memory counts them once they are touched; the warm-up pass touches all of
+ * them before anything is measured. */
 #include "runtime/bench.h"
 
 #include <inttypes.h>
@@ -21,23 +20,6 @@
 #include "runtime/model.h"
 #include "runtime/threadpool.h"
 
-static const struct bench_ref {
-	const char *shape, *arch, *file_type;
-	int32_t n_embd, n_layer, n_vocab;
-	double pp, tg;
-} bench_refs[] = {
-	{"Qwen2.5-7B", "qwen2", "Q4_K_M", 3584, 28, 152064, 6.96, 2.85},
-	{"Mistral-7B", "llama", "Q4_K_M", 4096, 32, 32768, 6.66, 2.67},
-	{"Qwen2.5-1.5B", "qwen2", "Q8_0", 1536, 28, 151936, 47.5, 8.5},
-	{"Qwen2.5-1.5B", "qwen2", "Q4_K_M", 1536, 28, 151936, 33.4, 11.8},
-	{"Qwen2.5-0.5B", "qwen2", "Q8_0", 896, 24, 151936, 163, 25.0},
-	{"Qwen2.5-0.5B", "qwen2", "Q4_K_M", 896, 24, 151936, 128, 29.9},
-	{"SmolLM2-360M", "llama", "Q8_0", 960, 32, 49152, 151, 32.3},
-	{"SmolLM2-360M", "llama", "Q4_K_M", 960, 32, 49152, 106, 38.4},
-};
-
-/* Memory read bandwidth of the machine the reference figures were taken on (GB/s). */
-#define BENCH_REF_BANDWIDTH 25.8
 #define BENCH_MAX_TOKENS 65536
 
 void bench_opts_default(struct bench_opts *o)
@@ -60,18 +42,30 @@ static double bench_now(void)
 static const char *bench_ftype_name(uint32_t id)
 {
 	switch (id) {
-	case 0: return "F32";
-	case 1: return "F16";
-	case 2: return "Q4_0";
-	case 7: return "Q8_0";
-	case 8: return "Q5_0";
-	case 14: return "Q4_K_S";
-	case 15: return "Q4_K_M";
-	case 16: return "Q5_K_S";
-	case 17: return "Q5_K_M";
-	case 18: return "Q6_K";
-	case 32: return "BF16";
-	default: return "?";
+	case 0:
+		return "F32";
+	case 1:
+		return "F16";
+	case 2:
+		return "Q4_0";
+	case 7:
+		return "Q8_0";
+	case 8:
+		return "Q5_0";
+	case 14:
+		return "Q4_K_S";
+	case 15:
+		return "Q4_K_M";
+	case 16:
+		return "Q5_K_S";
+	case 17:
+		return "Q5_K_M";
+	case 18:
+		return "Q6_K";
+	case 32:
+		return "BF16";
+	default:
+		return "?";
 	}
 }
 
@@ -180,15 +174,6 @@ static void bench_describe(const struct model *m, struct bench_result *r)
 	const struct gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
 	if (te && !in->tied_output)
 		r->bytes_per_token -= te->nbytes; /* only one row of it is read per token */
-	for (size_t i = 0; i < sizeof(bench_refs) / sizeof(bench_refs[0]); i++) {
-		const struct bench_ref *b = &bench_refs[i];
-		if (strcmp(b->arch, r->arch) == 0 && strcmp(b->file_type, r->file_type) == 0 &&
-		    b->n_embd == r->n_embd && b->n_layer == r->n_layer && b->n_vocab == r->n_vocab) {
-			snprintf(r->shape, sizeof r->shape, "%s", b->shape);
-			r->ref_pp_tps = b->pp;
-			r->ref_tg_tps = b->tg;
-		}
-	}
 }
 
 static int bench_cmp_double(const void *a, const void *b)
@@ -198,8 +183,8 @@ static int bench_cmp_double(const void *a, const void *b)
 }
 
 /* Times n_prompt tokens as one batch and n_gen tokens one at a time, each from an empty context. */
-static enum rterror bench_measure(struct model_ctx *c, const int32_t *toks, const struct bench_opts *o,
-                                  float *logits, struct bench_result *r, char **reterr)
+static enum rterror bench_measure(struct model_ctx *c, const int32_t *toks, const struct bench_opts *o, float *logits,
+                                  struct bench_result *r, char **reterr)
 {
 	enum rterror err = RTERROR_OK;
 	double pp_time = 0, tg_time = 0, pp_best = 0;
@@ -237,8 +222,29 @@ static enum rterror bench_measure(struct model_ctx *c, const int32_t *toks, cons
 	return err;
 }
 
-enum rterror bench_run(const char *path, const struct bench_opts *opts, struct bench_result *ret,
-                       char **reterr)
+/* Runs the reference tool on the same file with the same settings, when there is one. */
+static void bench_reference(const char *path, const struct bench_opts *o, struct bench_result *r)
+{
+	char *tool = o->no_reference ? NULL : bench_ref_find(o->reference, path);
+	if (!tool) {
+		if (o->reference && !o->no_reference)
+			snprintf(r->ref_error, sizeof r->ref_error, "%s is not an executable file", o->reference);
+		return;
+	}
+	snprintf(r->ref_tool, sizeof r->ref_tool, "%s", tool);
+	char *err = NULL;
+	/* a kernel set forced on Quire is forced on the reference too */
+	const char *kernels = getenv("QUIRE_KERNELS") ? r->kernels : NULL;
+	if (bench_ref_run(tool, path, r->n_threads, r->n_prompt, r->n_gen, o->reps, kernels, &r->ref, &err) ==
+	    RTERROR_OK)
+		r->ref_ran = true;
+	else
+		snprintf(r->ref_error, sizeof r->ref_error, "%s", err ? err : "failed");
+	free(err);
+	free(tool);
+}
+
+enum rterror bench_run(const char *path, const struct bench_opts *opts, struct bench_result *ret, char **reterr)
 {
 	struct bench_opts o = *opts;
 	struct bench_result r;
@@ -256,6 +262,7 @@ enum rterror bench_run(const char *path, const struct bench_opts *opts, struct b
 	if ((err = model_load(path, &m, reterr)))
 		goto out;
 	bench_describe(m, &r);
+	bench_cpu_name(r.cpu, sizeof r.cpu);
 	const struct model_info *in = model_get_info(m);
 	int need = o.n_prompt > o.n_gen ? o.n_prompt : o.n_gen;
 	int n_ctx = o.n_ctx > 0 ? o.n_ctx : (in->n_ctx_train < 4096 ? in->n_ctx_train : 4096);
@@ -288,47 +295,63 @@ enum rterror bench_run(const char *path, const struct bench_opts *opts, struct b
 	r.n_gen = o.n_gen;
 	if (o.bandwidth)
 		r.bandwidth_gbs = bench_bandwidth(r.n_threads, 512);
-	*ret = r;
 out:
 	free(toks);
 	free(logits);
 	model_ctx_free(c);
 	model_free(m);
+	if (!err) {
+		bench_reference(path, &o, &r); /* with Quire's memory given back */
+		*ret = r;
+	}
 	return err;
+}
+
+static void bench_print_pair(FILE *out, const char *what, double quire, bool ref_ran, double ref)
+{
+	fprintf(out, "%-22s %10.2f", what, quire);
+	if (ref_ran && ref > 0)
+		fprintf(out, " %12.2f %8.2fx", ref, quire / ref);
+	fprintf(out, "\n");
 }
 
 void bench_print(FILE *out, const struct bench_result *r)
 {
 	const double gib = 1024.0 * 1024.0 * 1024.0;
-	fprintf(out, "model: %s, n_embd %d, %d layers, vocab %d, %s, %.2f GB; shape %s\n", r->arch, r->n_embd,
-	        r->n_layer, r->n_vocab, r->file_type, (double)r->file_bytes * 1e-9,
-	        r->shape[0] ? r->shape : "(not in the reference table)");
-	fprintf(out, "threads %d, kernels %s, context %d\n", r->n_threads, r->kernels, r->n_ctx);
-	fprintf(out, "pp%d: %8.2f tok/s", r->n_prompt, r->pp_tps);
-	if (r->ref_pp_tps > 0)
-		fprintf(out, "   reference %.2f, ratio %.2f", r->ref_pp_tps, r->pp_tps / r->ref_pp_tps);
-	fprintf(out, "\ntg%d: %8.2f tok/s", r->n_gen, r->tg_tps);
-	if (r->ref_tg_tps > 0)
-		fprintf(out, "   reference %.2f, ratio %.2f", r->ref_tg_tps, r->tg_tps / r->ref_tg_tps);
+	fprintf(out, "model: %s, n_embd %d, %d layers, vocab %d, %s, %.2f GB\n", r->arch, r->n_embd, r->n_layer,
+	        r->n_vocab, r->file_type, (double)r->file_bytes * 1e-9);
+	fprintf(out, "processor: %s; threads %d; Quire kernels %s; context %d\n", r->cpu, r->n_threads, r->kernels,
+	        r->n_ctx);
+	if (r->ref_ran)
+		fprintf(out,
+		        "reference: %s (llama.cpp), CPU variant %s, same file, threads and lengths, run just after\n",
+		        r->ref_tool, r->ref.variant[0] ? r->ref.variant : "not said");
+	else if (r->ref_error[0])
+		fprintf(out, "reference: none (%s)\n", r->ref_error);
+	else
+		fprintf(out,
+		        "reference: none (no llama-bench found; give one with --reference): Quire's figures only\n");
+	fprintf(out, "%-22s %10s", "tokens/s", "Quire");
+	if (r->ref_ran)
+		fprintf(out, " %12s %9s", "llama.cpp", "ratio");
 	fprintf(out, "\n");
-	fprintf(out, "pp best of %s: %.2f tok/s", "the repetitions", r->pp_best_tps);
-	if (r->ref_pp_tps > 0)
-		fprintf(out, " (ratio %.2f)", r->pp_best_tps / r->ref_pp_tps);
-	fprintf(out, "; tg from the median token time: %.2f tok/s", r->tg_median_tps);
-	if (r->ref_tg_tps > 0)
-		fprintf(out, " (ratio %.2f)", r->tg_median_tps / r->ref_tg_tps);
-	fprintf(out, "\n");
+	char what[48];
+	snprintf(what, sizeof what, "prompt (pp%d)", r->n_prompt);
+	bench_print_pair(out, what, r->pp_tps, r->ref_ran, r->ref.pp_tps);
+	snprintf(what, sizeof what, "generation (tg%d)", r->n_gen);
+	bench_print_pair(out, what, r->tg_tps, r->ref_ran, r->ref.tg_tps);
+	fprintf(out, "Quire alone: pp best repetition %.2f tok/s; tg from the median token time %.2f tok/s\n",
+	        r->pp_best_tps, r->tg_median_tps);
 	double rate = r->tg_tps * (double)r->bytes_per_token * 1e-9;
 	if (r->bandwidth_gbs > 0)
-		fprintf(out, "generation reads %.1f GB/s of weights; measured bandwidth %.1f GB/s; %.0f%% of the bound "
-		             "(%.1f tok/s)\n",
+		fprintf(out,
+		        "generation reads %.1f GB/s of weights; measured bandwidth %.1f GB/s; %.0f%% of the bound "
+		        "(%.1f tok/s)\n",
 		        rate, r->bandwidth_gbs, 100.0 * rate / r->bandwidth_gbs,
 		        r->bandwidth_gbs * 1e9 / (double)r->bytes_per_token);
-	if (r->bandwidth_gbs > 0 && r->ref_tg_tps > 0)
-		fprintf(out, "tg ratio at equal bandwidth (this run %.1f GB/s, reference machine %.1f GB/s): %.2f\n",
-		        r->bandwidth_gbs, BENCH_REF_BANDWIDTH,
-		        r->tg_tps / r->ref_tg_tps * BENCH_REF_BANDWIDTH / r->bandwidth_gbs);
-	fprintf(out, "peak memory: %.2f GiB (maxrss), VmHWM %.2f GiB; address space VmPeak %.2f GiB "
-	             "(an upper bound with the whole %d-token context in use)\n",
-	        (double)r->peak_rss_bytes / gib, (double)r->vm_hwm_bytes / gib, (double)r->vm_peak_bytes / gib, r->n_ctx);
+	fprintf(out,
+	        "peak memory: %.2f GiB (maxrss), VmHWM %.2f GiB; address space VmPeak %.2f GiB "
+	        "(an upper bound with the whole %d-token context in use)\n",
+	        (double)r->peak_rss_bytes / gib, (double)r->vm_hwm_bytes / gib, (double)r->vm_peak_bytes / gib,
+	        r->n_ctx);
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "runtime/matmul.h"
@@ -91,6 +92,15 @@ int32_t model_ctx_pos(const struct model_ctx *c);
 /* Forgets every position from n_past on (n_past <= model_ctx_pos), so that a
  * shared prefix such as a system prompt is evaluated once and reused. */
 void model_ctx_truncate(struct model_ctx *c, int32_t n_past);
+
+/* A copy of the KV cache's first n positions (n <= model_ctx_pos()), so that a
+ * prefix shared by many requests survives other requests in between:
+ * model_ctx_state_size() bytes, written by model_ctx_save() and put back into
+ * a context of the same model and size by model_ctx_restore(), after which
+ * model_ctx_pos() is n. */
+size_t model_ctx_state_size(const struct model_ctx *c, int32_t n);
+void model_ctx_save(const struct model_ctx *c, int32_t n, void *dst);
+void model_ctx_restore(struct model_ctx *c, int32_t n, const void *src);
 
 /* Evaluates n_tokens tokens as one batch at positions model_ctx_pos() onwards
  * and appends them to the KV cache. logits (caller's storage) receives n_vocab

@@ -4,11 +4,19 @@
  * Local generation keeps, next to the model context, the ids of the tokens its
  * KV cache holds (kv_ids[0..n_kv), always model_ctx_pos() of them). A new
  * request keeps the longest common prefix with them and evaluates the rest,
- * which is how an identical system prompt is evaluated once. Tokens the schema
+ * which is how an identical system prompt is evaluated once; the KV caches of
+ * long system prompts are also saved aside (kvslots.h), so that requests with
+ * another system prompt in between do not cost their evaluation again. Tokens the schema
  * forces are queued and evaluated together with the next batch, so a forced
- * run of keys and punctuation costs one forward pass. The compiled schema and
- * its constraint (with its mask cache) are kept while requests bring the same
- * schema text. */
+ * run of keys and punctuation costs one forward pass. Greedy decoding adds a
+ * draft (draft.h) to that batch, takes logits for every position of it, and
+ * keeps the drafted tokens as long as they are what the model (under the
+ * constraint) would have chosen; the KV cache is cut back past the first
+ * wrong one. A token's logits do not depend on how the tokens before it were
+ * batched (no batch after the prompt reaches the kernels' batched path,
+ * RT_BATCH_MAX), so the output equals plain one-step-at-a-time decoding. The
+ * compiled schema and its constraint (with its mask cache) are kept while
+ * requests bring the same schema text. */
 #include "runtime/runtime.h"
 
 #include <stdio.h>
@@ -18,8 +26,10 @@
 
 #include "runtime/chat.h"
 #include "runtime/constraint.h"
+#include "runtime/draft.h"
 #include "runtime/gguf.h"
 #include "runtime/jsonschema.h"
+#include "runtime/kvslots.h"
 #include "runtime/model.h"
 #include "runtime/openai.h"
 #include "runtime/sampler.h"
@@ -27,6 +37,13 @@
 
 #define RT_DEFAULT_MAX_TOKENS 512
 #define RT_MAX_TEXT ((size_t)4 << 20)
+/* Most tokens in one forward pass after the prompt (queued forced tokens and a
+ * draft): below the kernels' batched-path threshold (matmul.c), so every
+ * token's arithmetic is that of a single step. */
+#define RT_BATCH_MAX 31
+/* Longest draft; a draft grows while the model accepts whole drafts. */
+#define RT_DRAFT_MAX 16
+#define RT_DRAFT_START 4
 
 struct rt_model {
 	bool remote;
@@ -44,6 +61,8 @@ struct rt_model {
 	int32_t *kv_ids;
 	int32_t n_kv;
 	float *logits;
+	float *batch_logits; /* RT_BATCH_MAX rows, allocated at the first draft */
+	struct kvslots *slots;
 	struct constraint_vocab *cvocab;
 	char *schema_text;
 	struct jsonschema *schema;
@@ -76,6 +95,8 @@ void rt_model_close(struct rt_model *m)
 	tokenizer_free(m->tok);
 	free(m->kv_ids);
 	free(m->logits);
+	free(m->batch_logits);
+	kvslots_free(m->slots);
 	constraint_free(m->cons);
 	jsonschema_free(m->schema);
 	free(m->schema_text);
@@ -211,7 +232,8 @@ enum rterror rt_model_open_local(const char *path, const struct rt_local_options
 	m->n_ctx = model_ctx_size(m->ctx);
 	m->kv_ids = malloc((size_t)m->n_ctx * sizeof(int32_t));
 	m->logits = malloc((size_t)m->n_vocab * sizeof(float));
-	if (!m->kv_ids || !m->logits) {
+	m->slots = kvslots_new();
+	if (!m->kv_ids || !m->logits || !m->slots) {
 		e = rterror_set(reterr, RTERROR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -270,6 +292,19 @@ void rt_result_free(struct rt_result *r)
 	free(r->text);
 	free(r->tokens);
 	free(r);
+}
+
+enum rterror rt_count_tokens(struct rt_model *m, const char *text, int32_t *ret, char **reterr)
+{
+	if (!m || m->remote || !text || !ret)
+		return rterror_set(reterr, RTERROR_INVALID, "rt_count_tokens: a local model and a text are needed");
+	int32_t *ids = NULL;
+	size_t n = 0;
+	enum rterror e = tokenizer_encode(m->tok, text, strlen(text), false, false, (size_t)INT32_MAX, &ids, &n, reterr);
+	free(ids);
+	if (!e)
+		*ret = (int32_t)n;
+	return e;
 }
 
 enum rterror rt_schema_validate(const char *schema_text, const char *json_text, size_t len, char **reterr)
@@ -396,24 +431,112 @@ struct gen {
 	struct sampler *smp;
 	struct constraint_cursor *cur;
 	uint32_t *mask;
+	bool prompt_done; /* later batches stay within RT_BATCH_MAX */
+	bool speculate;   /* greedy and not plain: drafts allowed */
+	/* A checked batch: rows[i] are the logits after draft[0..i) (row 0: after the
+	 * last queued token); draft[draft_pos..n_draft) are in the KV cache but not yet
+	 * accepted. rows is NULL when no such batch is waiting. */
+	const float *rows;
+	int32_t draft[RT_DRAFT_MAX];
+	int32_t n_draft, draft_pos, draft_len;
 };
 
-static enum rterror eval_pending(struct gen *g, char **reterr)
+/* Evaluates ids (appending them to the KV cache and kv_ids); logits as model_eval. */
+static enum rterror eval_ids(struct gen *g, const int32_t *ids, int32_t n, float *logits, bool all, char **reterr)
 {
 	struct rt_model *m = g->m;
-	if (g->n_pending == 0)
-		return RTERROR_OK;
-	enum rterror e = model_eval(m->ctx, g->pending, g->n_pending, m->logits, false, reterr);
+	enum rterror e = model_eval(m->ctx, ids, n, logits, all, reterr);
 	if (e) {
 		/* the cache no longer matches kv_ids for certain: start afresh next time */
 		model_ctx_truncate(m->ctx, 0);
 		m->n_kv = 0;
 		return e;
 	}
-	memcpy(m->kv_ids + m->n_kv, g->pending, (size_t)g->n_pending * sizeof(int32_t));
-	m->n_kv += g->n_pending;
-	g->n_pending = 0;
+	memmove(m->kv_ids + m->n_kv, ids, (size_t)n * sizeof(int32_t));
+	m->n_kv += n;
+	g->r->n_evals += g->prompt_done;
 	return RTERROR_OK;
+}
+
+/* Evaluates the queued tokens except the last keep (in batches of at most RT_BATCH_MAX
+ * after the prompt); with keep 0, m->logits gets the last one's logits. */
+static enum rterror eval_queue(struct gen *g, int32_t keep, char **reterr)
+{
+	int32_t n = g->n_pending - keep, done = 0;
+	while (done < n) {
+		int32_t nb = g->prompt_done && n - done > RT_BATCH_MAX ? RT_BATCH_MAX : n - done;
+		bool last = done + nb == n && keep == 0;
+		enum rterror e = eval_ids(g, g->pending + done, nb, last ? g->m->logits : NULL, false, reterr);
+		if (e)
+			return e;
+		done += nb;
+	}
+	memmove(g->pending, g->pending + n, (size_t)keep * sizeof(int32_t));
+	g->n_pending = keep;
+	return RTERROR_OK;
+}
+
+static enum rterror eval_pending(struct gen *g, char **reterr)
+{
+	return eval_queue(g, 0, reterr);
+}
+
+/* Drops the drafted tokens not accepted from the KV cache. */
+static void drop_draft(struct gen *g)
+{
+	struct rt_model *m = g->m;
+	m->n_kv -= g->n_draft - g->draft_pos;
+	model_ctx_truncate(m->ctx, m->n_kv);
+	g->rows = NULL;
+	g->n_draft = g->draft_pos = 0;
+}
+
+/* Evaluates the queued tokens and a draft of what may follow them in one batch,
+ * with logits for the last queued token and every drafted one (g->rows). */
+static enum rterror eval_with_draft(struct gen *g, char **reterr)
+{
+	struct rt_model *m = g->m;
+	if (!m->batch_logits && !(m->batch_logits = malloc((size_t)RT_BATCH_MAX * (size_t)m->n_vocab * sizeof(float))))
+		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
+	enum rterror e = eval_queue(g, g->n_pending > RT_BATCH_MAX / 2 ? RT_BATCH_MAX / 2 : g->n_pending, reterr);
+	if (e)
+		return e;
+	/* the context for the lookup: the cache's tokens, then the queued ones */
+	memcpy(m->kv_ids + m->n_kv, g->pending, (size_t)g->n_pending * sizeof(int32_t));
+	int32_t room = m->n_ctx - m->n_kv - g->n_pending - 1;
+	int32_t max = RT_BATCH_MAX - g->n_pending;
+	max = max < g->draft_len ? max : g->draft_len;
+	max = max < room ? max : room;
+	g->n_draft = draft_lookup(m->kv_ids, m->n_kv + g->n_pending, g->draft, max, 2);
+	g->draft_pos = 0;
+	memcpy(g->pending + g->n_pending, g->draft, (size_t)g->n_draft * sizeof(int32_t));
+	int32_t n = g->n_pending + g->n_draft;
+	e = eval_ids(g, g->pending, n, m->batch_logits, true, reterr);
+	if (e)
+		return e;
+	g->rows = m->batch_logits + (size_t)(g->n_pending - 1) * (size_t)m->n_vocab;
+	g->n_pending = 0;
+	g->r->n_drafted += g->n_draft;
+	return RTERROR_OK;
+}
+
+/* After choosing id: whether it is the next drafted token (already in the KV
+ * cache); otherwise the rest of the draft is dropped. Adapts the draft length. */
+static bool settle_draft(struct gen *g, int32_t id)
+{
+	if (!g->rows)
+		return false;
+	if (g->draft_pos < g->n_draft && g->draft[g->draft_pos] == id) {
+		g->draft_pos++;
+		g->r->n_accepted++;
+		return true;
+	}
+	if (g->n_draft > 0 && g->draft_pos == g->n_draft)
+		g->draft_len = g->draft_len * 2 > RT_DRAFT_MAX ? RT_DRAFT_MAX : g->draft_len * 2;
+	else if (g->n_draft > 0 && g->draft_pos == 0)
+		g->draft_len = g->draft_len > 1 ? g->draft_len / 2 : 1;
+	drop_draft(g);
+	return false;
 }
 
 static enum rterror grow(void **p, size_t *cap, size_t need, size_t elem, size_t max, char **reterr)
@@ -445,7 +568,8 @@ static enum rterror append_text(struct gen *g, const char *s, size_t len, char *
 	return RTERROR_OK;
 }
 
-static enum rterror append_token(struct gen *g, int32_t id, float prob, bool forced, char **reterr)
+/* Adds id to the output; queued for evaluation unless it is already in the KV cache. */
+static enum rterror append_token(struct gen *g, int32_t id, float prob, bool forced, bool in_kv, char **reterr)
 {
 	struct rt_result *r = g->r;
 	size_t len = 0;
@@ -458,7 +582,9 @@ static enum rterror append_token(struct gen *g, int32_t id, float prob, bool for
 	if (e)
 		return e;
 	r->tokens[r->n_tokens++] = (struct rt_token){id, (uint32_t)off, (uint32_t)len, prob, forced};
-	g->pending[g->n_pending++] = id;
+	r->n_forced += forced;
+	if (!in_kv)
+		g->pending[g->n_pending++] = id;
 	return RTERROR_OK;
 }
 
@@ -491,15 +617,23 @@ static bool cut_stop_string(struct gen *g, size_t old_len)
 static enum rterror next_token(struct gen *g, int32_t *id, float *prob, bool *forced, char **reterr)
 {
 	*prob = 1;
+	enum rterror e = RTERROR_OK;
+	if (g->req->plain && (e = eval_pending(g, reterr))) /* each token a step of its own */
+		return e;
 	*forced = g->cur && constraint_cursor_forced(g->cur, id);
 	if (*forced)
 		return RTERROR_OK;
-	enum rterror e = eval_pending(g, reterr);
-	if (e)
+	const float *logits = g->m->logits;
+	if (g->speculate && (g->rows || g->n_pending > 0)) { /* else the prompt's logits are fresh */
+		if (!g->rows && (e = eval_with_draft(g, reterr)))
+			return e;
+		logits = g->rows + (size_t)g->draft_pos * (size_t)g->m->n_vocab;
+	} else if ((e = eval_pending(g, reterr))) {
 		return e;
+	}
 	if (g->cur)
 		constraint_cursor_mask(g->cur, g->mask);
-	*id = sampler_sample(g->smp, g->m->logits, g->m->n_vocab, g->cur ? g->mask : NULL, prob);
+	*id = sampler_sample(g->smp, logits, g->m->n_vocab, g->cur ? g->mask : NULL, prob);
 	if (*id < 0 && !(g->cur && constraint_cursor_complete(g->cur)))
 		return rterror_set(reterr, RTERROR_INVALID, "no token can follow (internal error)");
 	return RTERROR_OK;
@@ -511,7 +645,8 @@ static enum rterror decode_loop(struct gen *g, double t0, char **reterr)
 	const struct rt_request *req = g->req;
 	int32_t max_tokens = req->max_tokens > 0 ? req->max_tokens : RT_DEFAULT_MAX_TOKENS;
 	for (;;) {
-		if ((int32_t)g->r->n_tokens >= max_tokens || m->n_kv + g->n_pending >= m->n_ctx) {
+		int32_t used = m->n_kv - (g->n_draft - g->draft_pos) + g->n_pending; /* drafts not yet accepted aside */
+		if ((int32_t)g->r->n_tokens >= max_tokens || used >= m->n_ctx) {
 			g->r->stop = RT_STOP_MAX_TOKENS;
 			return RTERROR_OK;
 		}
@@ -532,7 +667,7 @@ static enum rterror decode_loop(struct gen *g, double t0, char **reterr)
 		if (g->cur && !constraint_cursor_accept(g->cur, id))
 			return rterror_set(reterr, RTERROR_INVALID, "constraint refused its own token %d", id);
 		size_t old_len = g->r->text_len;
-		e = append_token(g, id, prob, forced, reterr);
+		e = append_token(g, id, prob, forced, settle_draft(g, id), reterr);
 		if (e)
 			return e;
 		if (!g->cur && cut_stop_string(g, old_len)) {
@@ -547,15 +682,17 @@ static enum rterror reuse_prefix(struct gen *g, const int32_t *ids, size_t n, ch
 {
 	struct rt_model *m = g->m;
 	int32_t lcp = 0;
-	while (lcp < m->n_kv && (size_t)lcp < n && m->kv_ids[lcp] == ids[lcp])
+	while (!g->req->plain && lcp < m->n_kv && (size_t)lcp < n && m->kv_ids[lcp] == ids[lcp])
 		lcp++;
+	if (!g->req->plain)
+		lcp = kvslots_restore(m->slots, m->ctx, ids, (int32_t)n, lcp, m->kv_ids);
 	if ((size_t)lcp == n)
 		lcp--; /* evaluate at least the last prompt token, for its logits */
 	model_ctx_truncate(m->ctx, lcp);
 	m->n_kv = lcp;
 	g->r->n_prompt = (int32_t)n;
 	g->r->n_reused = lcp;
-	g->pending = malloc((size_t)m->n_ctx * sizeof(int32_t));
+	g->pending = malloc(((size_t)m->n_ctx + RT_DRAFT_MAX) * sizeof(int32_t));
 	if (!g->pending)
 		return rterror_set(reterr, RTERROR_NOMEM, "out of memory");
 	memcpy(g->pending, ids + lcp, (n - (size_t)lcp) * sizeof(int32_t));
@@ -563,10 +700,29 @@ static enum rterror reuse_prefix(struct gen *g, const int32_t *ids, size_t n, ch
 	return RTERROR_OK;
 }
 
+/* How many of the prompt's tokens ids[0..n) are its fixed start: those it shares
+ * with the same request with an empty user message (the system text and the
+ * template's markers); 0 without a system text. */
+static int32_t fixed_start(struct rt_model *m, const struct rt_request *req, const int32_t *ids, size_t n)
+{
+	if (!req->system || req->plain)
+		return 0;
+	struct rt_request empty = *req;
+	empty.prompt = "";
+	int32_t *ids2 = NULL;
+	size_t n2 = 0, k = 0;
+	if (encode_prompt(m, &empty, &ids2, &n2, NULL) == RTERROR_OK)
+		while (k < n && k < n2 && ids[k] == ids2[k])
+			k++;
+	free(ids2);
+	return (int32_t)k;
+}
+
 static enum rterror generate_local(struct rt_model *m, const struct rt_request *req, struct rt_result *r, double t0,
                                    char **reterr)
 {
-	struct gen g = {.m = m, .req = req, .r = r};
+	struct gen g = {.m = m, .req = req, .r = r, .draft_len = RT_DRAFT_START};
+	g.speculate = !req->plain && req->temperature <= 0;
 	int32_t *ids = NULL;
 	size_t n = 0;
 	enum rterror e = encode_prompt(m, req, &ids, &n, reterr);
@@ -591,10 +747,16 @@ static enum rterror generate_local(struct rt_model *m, const struct rt_request *
 		e = eval_pending(&g, reterr);
 	if (e)
 		goto out;
+	g.prompt_done = true;
+	char *why = NULL; /* a start not saved is only evaluated again next time */
+	if (kvslots_save(m->slots, m->ctx, ids, fixed_start(m, req, ids, n), &why))
+		free(why);
 	r->prompt_ms = now_ms() - tp;
 	r->prompt_tps = r->prompt_ms > 0 ? (double)(r->n_prompt - r->n_reused) / (r->prompt_ms / 1e3) : 0;
 	double tg = now_ms();
 	e = decode_loop(&g, t0, reterr);
+	if (g.rows)
+		drop_draft(&g);
 	r->gen_ms = now_ms() - tg;
 	r->gen_tps = r->gen_ms > 0 ? (double)r->n_tokens / (r->gen_ms / 1e3) : 0;
 	if (!e && g.cur && !constraint_cursor_complete(g.cur)) {

@@ -26,8 +26,8 @@ struct rt_local_options {
 	int32_t n_ctx; /* <= 0: the training context, at most RT_DEFAULT_CTX */
 	/* NULL: recognised from the file's tokenizer.chat_template (a file without a
 	 * template is a plain completion model, as with "raw"); otherwise "chatml",
-	 * "llama3", "mistral", or "raw" (no chat formatting: the system text, then
-	 * the prompt, tokenized as they are). */
+	 * "llama3", "mistral", "phi3", "gemma", or "raw" (no chat formatting: the
+	 * system text, then the prompt, tokenized as they are). */
 	const char *chat_template;
 	bool exact; /* F32 arithmetic on dequantized weights (slower) */
 	/* LoRA adapters applied at load, without merging: "FILE[@SCALE], ..." (scale
@@ -103,6 +103,10 @@ struct rt_request {
 	uint64_t seed;
 	const char *const *stop; /* stop strings (free text only); the match is cut off */
 	size_t n_stop;
+	/* Local models: every token through the model one step at a time, nothing
+	 * taken from the KV cache, no drafts: the baseline the benchmarks compare
+	 * with. The output is the same either way. */
+	bool plain;
 };
 
 enum rt_stop {
@@ -133,6 +137,12 @@ struct rt_result {
 	size_t closed_len;
 	int32_t n_prompt; /* prompt tokens */
 	int32_t n_reused; /* of which taken from the KV cache */
+	int32_t n_forced; /* generated tokens the schema forced */
+	/* Greedy decoding drafts tokens by finding the last tokens earlier in the
+	 * context (values copied from the page) and has the model check a draft in
+	 * one batch; n_accepted of the n_drafted were what it would have chosen. */
+	int32_t n_drafted, n_accepted;
+	int32_t n_evals; /* forward passes after the prompt */
 	double prompt_ms, gen_ms;
 	double prompt_tps, gen_tps; /* tokens per second (evaluated prompt tokens; generated) */
 	enum rt_stop stop;
@@ -146,6 +156,11 @@ enum rterror rt_generate(struct rt_model *m, const struct rt_request *req, struc
     __attribute__((warn_unused_result));
 void rt_result_free(struct rt_result *r);
 const char *rt_stop_name(enum rt_stop s);
+
+/* How many tokens text makes with a local model's tokenizer (no template, no
+ * begin-of-text token): RTERROR_INVALID for a remote model. */
+enum rterror rt_count_tokens(struct rt_model *m, const char *text, int32_t *ret, char **reterr)
+    __attribute__((warn_unused_result));
 
 /* Checks that json_text[0..len) is valid for schema_text: RTERROR_OK, or
  * RTERROR_FORMAT with the path of the first problem (schema errors as above). */
