@@ -642,7 +642,7 @@ int cmd_token(int argc, char **argv, struct config *cfg)
 	struct app app;
 	g_autofree char *err = NULL;
 	int rc = 0;
-	if (app_open(cfg, APP_DB | (strcmp(sub, "create") == 0 ? APP_VAULT : 0), &app, &err)) {
+	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err)) {
 		g_free(role);
 		return cmd_fail("token", err);
 	}

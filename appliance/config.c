@@ -127,7 +127,7 @@ static const struct setting settings[] = {
 	I("fields", "auto_approve", auto_approve, "85", 0, 101, true,
 	  "Document confidence in percent at or above which results are approved without review (101: never)"),
 	SV("web", "listen", web_listen, "127.0.0.1:8640", false,
-	   "Address and port of the web server: an IPv4 address, a colon, a port (0: any free one)", valid_listen),
+	   "Address and port of the web server: an address, a colon, a port (0: any free one)", valid_listen),
 	I("web", "threads", web_threads, "4", 1, 256, false, "Threads of the web server (each with a database connection)"),
 	S("web", "tls_cert", web_tls_cert, "", false,
 	  "PEM certificate for HTTPS (with web.tls_key); empty: <data_dir>/tls/cert.pem when `quire init --tls` made "
@@ -165,12 +165,18 @@ static bool valid_listen(const char *text, const char **why)
 	const char *colon = strrchr(text, ':');
 	char *end = NULL;
 	long long port = colon ? g_ascii_strtoll(colon + 1, &end, 10) : -1;
-	*why = "an IPv4 address and a port, as 127.0.0.1:8640";
+	*why = "an address (IPv4, [IPv6] or localhost) and a port, as 127.0.0.1:8640";
 	if (!colon || colon[1] == '\0' || !end || *end || port < 0 || port > 65535)
 		return false;
 	g_autofree char *host = g_strndup(text, (gsize)(colon - text));
-	struct in_addr a;
-	return inet_pton(AF_INET, host, &a) == 1;
+	size_t n = strlen(host);
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = '\0';
+		return inet_pton(AF_INET6, host + 1, &a6) == 1;
+	}
+	return strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, &a4) == 1;
 }
 
 static bool valid_kek_source(const char *text, const char **why)

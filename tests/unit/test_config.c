@@ -71,7 +71,8 @@ static void test_mistakes_refused(void)
 		const char *text, *want;
 	} cases[] = {
 		{"[general]\nlog_level = verbose\n", ":2: general.log_level must be error, warn, info or debug"},
-		{"[web]\n\nlisten = localhost:80\n", ":3: web.listen must be an IPv4 address and a port"},
+		{"[web]\n\nlisten = 300.1.1.1:80\n", ":3: web.listen must be an address (IPv4, [IPv6] or localhost)"},
+		{"[web]\nlisten = [::1:80\n", ":2: web.listen must be"},
 		{"[web]\nlisten = 127.0.0.1:99999\n", ":2: web.listen must be"},
 		{"[web]\nlisten = 127.0.0.1\n", ":2: web.listen must be"},
 		{"[vault]\nkek_source = tpm\n", ":2: vault.kek_source must be file, passphrase, credential or command"},
