@@ -12,9 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "appliance/progress.h"
 #include "core/json.h"
 
 #define COPY_CHUNK (256 * 1024)
+
+static struct progress *copy_progress; /* the command's one progress line, or NULL */
+
+void backup_progress(struct progress *p) { copy_progress = p; }
 
 /* Copies len bytes (or all, with len == UINT64_MAX) from in to out, hashing them. */
 static enum qerr copy_hash(int in, int out, uint64_t len, GChecksum *sum, uint64_t *ret_copied, char **reterr)
@@ -38,6 +43,8 @@ static enum qerr copy_hash(int in, int out, uint64_t len, GChecksum *sum, uint64
 			w += k > 0 ? k : 0;
 		}
 		done += (uint64_t)n;
+		if (copy_progress)
+			progress_update(copy_progress, copy_progress->done + (uint64_t)n);
 	}
 	*ret_copied = done;
 	return QERR_OK;

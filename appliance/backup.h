@@ -20,6 +20,8 @@
 
 #include "core/qerr.h"
 
+struct progress;
+
 #define BACKUP_MAGIC "QUIRE-BACKUP 1\n"
 #define BACKUP_MAX_HEADER (64 * 1024)
 #define BACKUP_MAX_SECTIONS 8
@@ -61,3 +63,7 @@ enum qerr backup_extract(const char *path, const struct backup_section *s, const
 char *backup_pg_tool(const char *name);
 /* Runs argv (argv[0] a full path); QERR_DB with the program's last error lines when it fails. */
 enum qerr backup_run(const char *const *argv, char **reterr) QUIRE_MUST_CHECK;
+
+/* From now on, every byte backup_write(), backup_read() and backup_extract() copy or check
+ * advances p (appliance/progress.h); NULL stops that. p is borrowed. */
+void backup_progress(struct progress *p);

@@ -12,6 +12,7 @@
 #include "appliance/app.h"
 #include "appliance/config.h"
 #include "appliance/pgembed.h"
+#include "appliance/progress.h"
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/json.h"
@@ -168,6 +169,49 @@ struct loaded {
 	gsize len;
 };
 
+#define SUBMIT_MAX_FILES 100000
+
+static gint by_name(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The files to submit: each argument, or for a folder the PDFs in it (not below), by name. */
+static enum qerr expand(int n, char **args, GPtrArray **ret, char **reterr)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+	for (int i = 0; i < n; i++) {
+		if (!g_file_test(args[i], G_FILE_TEST_IS_DIR)) {
+			g_ptr_array_add(out, g_strdup(args[i]));
+			continue;
+		}
+		g_autoptr(GError) gerr = NULL;
+		g_autoptr(GDir) d = g_dir_open(args[i], 0, &gerr);
+		if (!d) {
+			g_ptr_array_free(out, TRUE);
+			return qerr_set(reterr, QERR_IO, "%s", gerr->message);
+		}
+		guint first = out->len;
+		for (const char *name; (name = g_dir_read_name(d)) && out->len <= SUBMIT_MAX_FILES;) {
+			g_autofree char *lower = g_ascii_strdown(name, -1);
+			g_autofree char *path = g_build_filename(args[i], name, NULL);
+			if (g_str_has_suffix(lower, ".pdf") && g_file_test(path, G_FILE_TEST_IS_REGULAR))
+				g_ptr_array_add(out, g_steal_pointer(&path));
+		}
+		if (out->len == first) {
+			g_ptr_array_free(out, TRUE);
+			return qerr_set(reterr, QERR_NOT_FOUND, "%s holds no PDF file", args[i]);
+		}
+		qsort(out->pdata + first, out->len - first, sizeof(gpointer), by_name);
+	}
+	if (out->len > SUBMIT_MAX_FILES) {
+		g_ptr_array_free(out, TRUE);
+		return qerr_set(reterr, QERR_TOO_LARGE, "more than %d files at once", SUBMIT_MAX_FILES);
+	}
+	*ret = out;
+	return QERR_OK;
+}
+
 static enum qerr load_pdf(const char *path, size_t max, struct loaded *out, char **reterr)
 {
 	struct stat st;
@@ -243,14 +287,13 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	                           "input); it is stored sealed with each document and used by the worker",
 	                           "FILE"},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
-	if (cmd_parse(&argc, &argv, "FILE...", "Store PDFs encrypted and queue them. Every file is checked first; "
-	                                       "if any is unusable, nothing is submitted.",
+	if (cmd_parse(&argc, &argv, "FILE|FOLDER...",
+	              "Store PDFs encrypted and queue them; a folder gives the PDFs in it. Every file is checked "
+	              "first; if any is unusable, nothing is submitted. Progress goes to standard error.",
 	              (const struct _GOptionEntry *)entries))
 		return 2;
 	if (argc < 2)
 		return cmd_fail("submit", "no file given");
-	if (key && argc != 2)
-		return cmd_fail("submit", "--idempotency-key applies to one file at a time");
 	const struct doctypes *types = NULL;
 	g_autofree char *terr = NULL;
 	if (type && doctypes_shared(cfg->schemas_dir, &types, &terr))
@@ -258,13 +301,30 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	if (type && !doctypes_find(types, type))
 		return cmd_fail("submit", g_strdup_printf("unknown document type \"%s\"", type));
 	size_t max = (size_t)cfg->max_file_mb << 20;
-	int n = argc - 1, rc = 0;
-	struct loaded *files = g_new0(struct loaded, n);
-	for (int i = 0; i < n; i++) {
+	g_autoptr(GPtrArray) paths = NULL;
+	g_autofree char *xerr = NULL;
+	if (expand(argc - 1, argv + 1, &paths, &xerr))
+		return cmd_fail("submit", xerr);
+	if (key && paths->len != 1)
+		return cmd_fail("submit", "--idempotency-key applies to one file at a time");
+	int n = (int)paths->len, rc = 0;
+	/* Every file is checked before anything is stored; each is read again to store it, so a
+	 * folder of any size needs the memory of one file. */
+	struct progress pr;
+	progress_start(&pr, "submit: checking", "files", (uint64_t)n);
+	for (int i = 0; i < n && !rc; i++) {
 		g_autofree char *err = NULL;
-		if (load_pdf(argv[i + 1], max, &files[i], &err))
+		struct loaded f = {0};
+		if (load_pdf(paths->pdata[i], max, &f, &err)) {
+			progress_clear(&pr);
 			rc = cmd_fail("submit", err);
+		}
+		g_free(f.path);
+		g_free(f.data);
+		progress_update(&pr, (uint64_t)i + 1);
 	}
+	if (!rc)
+		progress_end(&pr);
 	struct app app = {0};
 	g_autofree char *err = NULL;
 	if (!rc && app_open(cfg, APP_DB | APP_VAULT, &app, &err))
@@ -272,28 +332,36 @@ int cmd_submit(int argc, char **argv, struct config *cfg)
 	struct vault_buf password = {0}; /* guarded memory: read once the vault is open */
 	if (!rc && password_file && read_password_file(password_file, &password, &err))
 		rc = cmd_fail("submit", err);
+	if (!rc)
+		progress_start(&pr, "submit: storing", "files", (uint64_t)n);
 	for (int i = 0; !rc && i < n; i++) {
 		struct store_submitted s;
-		g_autofree char *base = g_path_get_basename(files[i].path);
+		struct loaded f = {0};
+		g_autofree char *base = g_path_get_basename(paths->pdata[i]);
 		struct store_submit_options so = {.idempotency_key = key,
 		                                  .job = {.max_attempts = cfg->max_attempts, .priority = priority,
 		                                          .run_at = run_at},
 		                                  .doc_type = type,
 		                                  .password = (const char *)password.data};
-		if (store_submit_with(app.db, app.vault, base, files[i].data, files[i].len, app.actor, &so, &s, &err)) {
+		enum qerr e = load_pdf(paths->pdata[i], max, &f, &err);
+		if (!e)
+			e = store_submit_with(app.db, app.vault, base, f.data, f.len, app.actor, &so, &s, &err);
+		progress_clear(&pr);
+		if (e) {
 			rc = cmd_fail("submit", err);
-			break;
+		} else {
+			printf("%s: document %lld, job %lld%s\n", f.path, (long long)s.doc_id, (long long)s.job_id,
+			       s.existing ? " (already submitted)" : "");
+			fflush(stdout);
+			progress_update(&pr, (uint64_t)i + 1);
 		}
-		printf("%s: document %lld, job %lld%s\n", files[i].path, (long long)s.doc_id, (long long)s.job_id,
-		       s.existing ? " (already submitted)" : "");
+		g_free(f.path);
+		g_free(f.data);
 	}
+	if (!rc)
+		progress_end(&pr);
 	app_close(&app);
 	vault_buf_free(&password);
-	for (int i = 0; i < n; i++) {
-		g_free(files[i].path);
-		g_free(files[i].data);
-	}
-	g_free(files);
 	return rc;
 }
 

@@ -24,6 +24,7 @@
 #include "appliance/config.h"
 #include "appliance/eval_einvoice.h"
 #include "appliance/pgembed.h"
+#include "appliance/progress.h"
 #include "core/db.h"
 #include "core/json.h"
 #include "core/vault.h"
@@ -92,6 +93,8 @@ static enum qerr eval_direct(const struct config *cfg, GArray *samples, struct e
 	struct extract_options opt = extract_options_of(cfg);
 	enum qerr e = open_model(cfg, &opt.model, reterr);
 	gint64 t0 = g_get_monotonic_time();
+	struct progress pr;
+	progress_start(&pr, "eval: extracting", "documents", samples->len);
 	for (guint i = 0; !e && i < samples->len; i++) {
 		struct sample *x = &g_array_index(samples, struct sample, i);
 		g_autofree char *pdf = NULL;
@@ -101,11 +104,13 @@ static enum qerr eval_direct(const struct config *cfg, GArray *samples, struct e
 		if (!g_file_get_contents(x->pdf, &pdf, &len, NULL))
 			e = qerr_set(reterr, QERR_IO, "cannot read %s", x->pdf);
 		else if (extract_document(pdf, len, &opt, &result, NULL, &err))
-			fprintf(stderr, "quire eval: %s: %s\n", x->pdf, err); /* counts as nothing found */
+			fprintf(stderr, "%squire eval: %s: %s\n", pr.active ? "\n" : "", x->pdf, err); /* counts as nothing found */
 		if (!e)
 			eval_add(ev, x->expected, result);
 		json_free(result);
+		progress_update(&pr, i + 1);
 	}
+	progress_end(&pr);
 	*ret_seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
 	modelfields_close(opt.model);
 	return e;
@@ -113,7 +118,9 @@ static enum qerr eval_direct(const struct config *cfg, GArray *samples, struct e
 
 static enum qerr submit_all(struct app *app, const struct config *cfg, GArray *samples, char **reterr)
 {
-	for (guint i = 0; i < samples->len; i++) {
+	struct progress pr;
+	progress_start(&pr, "eval: submitting", "documents", samples->len);
+	for (guint i = 0; i < samples->len; i++, progress_update(&pr, i)) {
 		struct sample *x = &g_array_index(samples, struct sample, i);
 		g_autofree char *pdf = NULL;
 		gsize len = 0;
@@ -126,6 +133,8 @@ static enum qerr submit_all(struct app *app, const struct config *cfg, GArray *s
 			return e;
 		x->doc_id = s.doc_id;
 	}
+	progress_end(&pr);
+	fprintf(stderr, "eval: processing %u documents with the worker\n", samples->len);
 	return QERR_OK;
 }
 

@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <termios.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "appliance/app.h"
 #include "appliance/config.h"
+#include "appliance/progress.h"
 #include "core/audit.h"
 #include "core/witness.h"
 #include "core/db.h"
@@ -102,6 +104,21 @@ static char *keyring_path(const struct config *cfg)
 	return g_build_filename(dir, "keyring", NULL);
 }
 
+/* The folder of the keys (and of the audit witness) must not be open to others. */
+static enum qerr check_key_folder(const char *path, char **reterr)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	struct stat st;
+	if (stat(dir, &st) != 0)
+		return QERR_OK; /* a missing folder: the file checks name the cause */
+	if (st.st_mode & S_IRWXO)
+		return qerr_set(reterr, QERR_KEY,
+		                "the key folder %s is open to others (mode %03o): run chmod 700 %s (and check what may "
+		                "have been read)",
+		                dir, (unsigned)(st.st_mode & 07777), dir);
+	return QERR_OK;
+}
+
 static enum qerr open_vault(const struct config *cfg, bool create, char *passphrase, struct vault **ret,
                             char **reterr)
 {
@@ -113,6 +130,13 @@ static enum qerr open_vault(const struct config *cfg, bool create, char *passphr
 	g_autofree char *ring = keyring_path(cfg);
 	if (src == VAULT_SOURCE_FILE && !g_file_test(key, G_FILE_TEST_EXISTS))
 		return qerr_set(reterr, QERR_KEY, "no key file at %s: run `quire init` first", key);
+	enum qerr ef = check_key_folder(ring, reterr);
+	if (!ef && src == VAULT_SOURCE_FILE)
+		ef = check_key_folder(key, reterr);
+	if (ef) {
+		secret_free(passphrase);
+		return ef;
+	}
 	struct vault_options o = {.source = src, .key_file = key, .credential = cfg->credential, .keyring = ring,
 	                          .create = create, .argon2_ops = (unsigned long long)cfg->argon2_ops,
 	                          .argon2_mem = (size_t)cfg->argon2_mem_mb << 20};
@@ -201,6 +225,22 @@ static int keys_status(struct app *app)
 	return 0;
 }
 
+/* Data keys not wrapped under version: what a rotation to it rewraps. */
+static uint64_t to_rewrap(struct db *db, int32_t version)
+{
+	struct custody_version *list = NULL;
+	int n = 0;
+	uint64_t total = 0;
+	g_autofree char *err = NULL;
+	if (custody_status(db, &list, &n, &err) == QERR_OK)
+		for (int i = 0; i < n; i++)
+			total += list[i].version != version && list[i].documents > 0 ? (uint64_t)list[i].documents : 0;
+	g_free(list);
+	return total;
+}
+
+static void rewrap_step(void *ctx, int64_t done) { progress_update(ctx, (uint64_t)done); }
+
 /* Rotates to a new version and rewraps everything under it; *ret_version receives it. */
 static enum qerr rotate(struct app *app, int batch, int32_t *ret_version, int64_t *ret_done, char **reterr)
 {
@@ -208,8 +248,13 @@ static enum qerr rotate(struct app *app, int batch, int32_t *ret_version, int64_
 	enum qerr e = vault_rotate(app->vault, &version, reterr);
 	if (!e)
 		e = custody_activate(app->db, version, app->actor, reterr);
-	if (!e)
-		e = custody_rewrap(app->db, app->vault, version, batch, ret_done, reterr);
+	struct progress pr;
+	if (!e) {
+		progress_start(&pr, "keys rotate: rewrapping data keys", "documents", to_rewrap(app->db, version));
+		e = custody_rewrap_with(app->db, app->vault, version, batch, rewrap_step, &pr, ret_done, reterr);
+		if (!e)
+			progress_end(&pr);
+	}
 	if (!e) {
 		g_autofree char *detail = g_strdup_printf("data keys rewrapped: %lld", (long long)*ret_done);
 		struct audit_event ev = {.actor = app->actor, .action = "key.rewrapped", .object_type = "key_version",
@@ -312,15 +357,50 @@ static void erase_reminder(const char *when, bool rotated)
 		       when, when);
 }
 
+/* Asks on the terminal before documents are erased; --yes answers for scripts. */
+static bool erase_confirmed(int argc, char **argv, bool yes, char **reterr)
+{
+	if (yes)
+		return true;
+	if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) {
+		qerr_set(reterr, QERR_BAD_INPUT, "erasing cannot be undone: not on a terminal, so pass --yes to confirm");
+		return false;
+	}
+	g_autofree char *ids = g_strjoinv(" ", argv + 1);
+	fprintf(stderr, "Erase %d document%s (%s) for good? This cannot be undone. Type yes to go on: ", argc - 1,
+	        argc == 2 ? "" : "s", ids);
+	char answer[16] = "";
+	if (!fgets(answer, sizeof answer, stdin) || strcmp(g_strstrip(answer), "yes") != 0) {
+		qerr_set(reterr, QERR_BAD_INPUT, "not confirmed: nothing was erased");
+		return false;
+	}
+	return true;
+}
+
+/* The rotation after an erasure failed: the erased documents' rows, copied before, still open. */
+static int erase_rotation_failed(const char *why)
+{
+	fprintf(stderr,
+	        "quire erase: THE ERASURE IS NOT COMPLETE. The documents' data keys are gone from the database, but "
+	        "rotating away and retiring the key version that wrapped them failed: %s\n"
+	        "Copies of their rows taken before (every `quire backup` file among them) STILL DECRYPT with the keyring "
+	        "as it is. Finish it: fix the cause, then run `quire keys rotate` and `quire keys retire` for every older "
+	        "version (`quire keys status` lists them), then destroy the backups made before.\n",
+	        why ? why : "unknown error");
+	return 1;
+}
+
 int cmd_erase(int argc, char **argv, struct config *cfg)
 {
-	gboolean keep = FALSE;
+	gboolean keep = FALSE, yes = FALSE;
 	GOptionEntry entries[] = {{"no-rotate", 0, 0, G_OPTION_ARG_NONE, &keep,
 	                           "Do not rotate and retire the key version now (copies of the rows stay decryptable "
 	                           "with the keyring until then)",
 	                           NULL},
+	                          {"yes", 'y', 0, G_OPTION_ARG_NONE, &yes,
+	                           "Do not ask for confirmation (needed when not on a terminal)", NULL},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
-	if (cmd_parse(&argc, &argv, "DOC...",
+	if (cmd_parse(&argc, &argv, "[--yes] DOC...",
 	              "Erase documents for good (crypto-shredding): their data keys, originals, text and results are "
 	              "destroyed; then the key version is rotated away and retired, so that copies of the database rows "
 	              "taken before the erasure cannot be decrypted without a keyring copy from before it (or the "
@@ -336,6 +416,8 @@ int cmd_erase(int argc, char **argv, struct config *cfg)
 			return cmd_fail("erase", "document ids are positive numbers");
 	struct app app;
 	g_autofree char *err = NULL;
+	if (!erase_confirmed(argc, argv, yes, &err))
+		return cmd_fail("erase", err);
 	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err))
 		return cmd_fail("erase", err);
 	int rc = 0;
@@ -348,7 +430,7 @@ int cmd_erase(int argc, char **argv, struct config *cfg)
 	int32_t v = 0;
 	int64_t done = 0;
 	if (!rc && !keep && (rotate(&app, REWRAP_BATCH, &v, &done, &err) || retire_unused(&app, &err)))
-		rc = cmd_fail("erase", err);
+		rc = erase_rotation_failed(err);
 	else if (!rc && !keep)
 		printf("key version %d is active (%lld data keys rewrapped); the older versions are destroyed in the "
 		       "keyring\n",

@@ -26,9 +26,11 @@
 #include "appliance/backup.h"
 #include "appliance/config.h"
 #include "appliance/pgembed.h"
+#include "appliance/progress.h"
 #include "core/audit.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "runtime/runtime.h"
 #include "core/vault.h"
 #include "pipeline/store.h"
 #include "pipeline/watch.h"
@@ -220,7 +222,11 @@ static enum qerr make_backup(struct app *app, const char *path, struct backup_in
 	if (fd < 0)
 		return qerr_set(reterr, QERR_IO, "cannot create a file in %s: %s", dir, g_strerror(errno));
 	close(fd);
+	struct progress pr;
+	progress_start(&pr, "backup: dumping the database", NULL, 0);
 	e = dump_database(app, dump, reterr);
+	if (!e)
+		progress_end(&pr);
 	g_autofree char *keyring = keyring_path(app->cfg);
 	const char *files[2];
 	int n = 0;
@@ -234,8 +240,17 @@ static enum qerr make_backup(struct app *app, const char *path, struct backup_in
 	g_strlcpy(info->sections[n].name, "database", sizeof info->sections[n].name);
 	files[n++] = dump;
 	info->n_sections = n;
-	if (!e)
+	if (!e) {
+		uint64_t total = 0;
+		for (int i = 0; i < n; i++)
+			total += stat(files[i], &st) == 0 ? (uint64_t)st.st_size : 0;
+		progress_start(&pr, "backup: writing", "bytes", total);
+		backup_progress(&pr);
 		e = backup_write(path, info, files, reterr);
+		backup_progress(NULL);
+		if (!e)
+			progress_end(&pr);
+	}
 	g_unlink(dump);
 	return e;
 }
@@ -334,14 +349,24 @@ static enum qerr load_database(struct app *app, const char *file, const struct b
 		e = qerr_set(reterr, QERR_DEPENDENCY, "pg_restore not found: install the Debian package postgresql-client");
 	g_autofree char *dump = g_build_filename(app->cfg->data_dir, ".restore-dump", NULL);
 	g_unlink(dump);
-	if (!e)
+	struct progress pr;
+	if (!e) {
+		progress_start(&pr, "restore: unpacking the database", "bytes", backup_find(info, "database")->bytes);
+		backup_progress(&pr);
 		e = backup_extract(file, backup_find(info, "database"), dump, reterr);
+		backup_progress(NULL);
+		if (!e)
+			progress_end(&pr);
+	}
 	if (!e)
 		e = prepare_schema(app->db, info, reterr);
 	if (!e) {
 		g_autofree char *dbname = g_strdup_printf("--dbname=%s", conninfo_of(app));
 		const char *argv[] = {pg_restore, "--no-owner", "--exit-on-error", "--single-transaction", dbname, dump, NULL};
+		progress_start(&pr, "restore: loading the database", NULL, 0);
 		e = backup_run(argv, reterr);
+		if (!e)
+			progress_end(&pr);
 	}
 	g_unlink(dump);
 	return e;
@@ -354,13 +379,17 @@ static enum qerr verify_keys(struct app *app, int64_t *ret_docs, char **reterr)
 	enum qerr e = db_query(app->db, "SELECT id FROM documents WHERE wrapped_key IS NOT NULL ORDER BY id", 0, NULL,
 	                       &res, reterr);
 	int bad = 0;
+	struct progress pr;
+	progress_start(&pr, "restore: opening document keys", "documents", e ? 0 : (uint64_t)db_res_rows(res));
 	for (int i = 0; !e && i < db_res_rows(res); i++) {
 		struct vault_dek *dek = NULL;
 		g_autofree char *err = NULL;
 		if (store_dek(app->db, app->vault, db_res_int(res, i, 0), &dek, &err) != QERR_OK)
 			bad++;
 		vault_dek_free(dek);
+		progress_update(&pr, (uint64_t)i + 1);
 	}
+	progress_end(&pr);
 	int64_t n = e ? 0 : db_res_rows(res);
 	db_res_free(res);
 	if (!e && bad)
@@ -373,12 +402,39 @@ static enum qerr verify_keys(struct app *app, int64_t *ret_docs, char **reterr)
 	return e;
 }
 
+/* The audit witness after a restore: a new instance's is begun with the restored log; an
+ * instance that had one keeps it, and verify will find the log shorter than what it signed. */
+static enum qerr restore_witness(struct app *app, char **reterr)
+{
+	const char *path = audit_witness_path();
+	if (!path)
+		return QERR_OK;
+	if (g_file_test(path, G_FILE_TEST_EXISTS)) {
+		printf("note: this host's audit witness %s signed the log as it was before the restore, so `quire audit "
+		       "verify` reports the restored log as shorter or forked; if the restore is meant, move that file "
+		       "aside and run `quire audit checkpoint` to sign the restored log\n",
+		       path);
+		return QERR_OK;
+	}
+	struct audit_checkpoint *cp = g_new0(struct audit_checkpoint, 1);
+	enum qerr e = audit_checkpoint_export(app->db, app->vault, NULL, cp, reterr);
+	g_free(cp);
+	return e;
+}
+
 static int restore(struct config *cfg, const char *file, bool force)
 {
 	struct backup_info info;
 	g_autofree char *err = NULL;
-	if (backup_read(file, &info, &err))
+	struct stat st;
+	struct progress pr;
+	progress_start(&pr, "restore: checking the backup", "bytes", stat(file, &st) == 0 ? (uint64_t)st.st_size : 0);
+	backup_progress(&pr);
+	enum qerr checked = backup_read(file, &info, &err);
+	backup_progress(NULL);
+	if (checked)
 		return cmd_fail("restore", err);
+	progress_end(&pr);
 	int known = 0;
 	const struct migration *m = app_migrations(&known);
 	if (!backup_find(&info, "database"))
@@ -409,6 +465,8 @@ static int restore(struct config *cfg, const char *file, bool force)
 	e = verify_keys(&app, &docs, &err);
 	if (!e)
 		e = audit_verify(app.db, &entries, &err);
+	if (!e)
+		e = restore_witness(&app, &err);
 	if (!e)
 		printf("restored %lld documents from %s (made %s); every document key opens; audit log intact: %lld "
 		       "entries\n",
@@ -596,6 +654,31 @@ static void check_database(struct doctor *d, struct config *cfg)
 	app_close(&app);
 }
 
+/* model.adapters: loaded onto model.path as a worker would, so that an adapter
+ * that does not fit shows here rather than at the next start. */
+static void check_adapters(struct doctor *d, const struct config *cfg)
+{
+	if (!cfg->model_adapters[0])
+		return;
+	struct rt_local_options lo = {.n_threads = 1, .n_ctx = 256, .chat_template = "raw", .adapters = cfg->model_adapters};
+	struct rt_model *m = NULL;
+	char *err = NULL;
+	enum rterror e = rt_model_open_local(cfg->model_path, &lo, &m, &err);
+	g_autofree char *what = NULL;
+	if (e) {
+		what = g_strdup_printf("model.adapters: %s", err ? err : rterror_str(e));
+		report(d, 2, what, "check model.adapters: each adapter must be made for model.path's base model");
+	} else {
+		struct rt_model_info info;
+		rt_model_describe(m, &info);
+		what = g_strdup_printf("model.adapters: %u LoRA adapter%s fit %s", info.n_adapters,
+		                       info.n_adapters == 1 ? "" : "s", cfg->model_path);
+		report(d, 0, what, NULL);
+	}
+	free(err);
+	rt_model_close(m);
+}
+
 static void check_model(struct doctor *d, const struct config *cfg)
 {
 	if (cfg->model_endpoint[0]) {
@@ -622,6 +705,7 @@ static void check_model(struct doctor *d, const struct config *cfg)
 	} else {
 		what = g_strdup_printf("model file %s (GGUF)", cfg->model_path);
 		report(d, 0, what, NULL);
+		check_adapters(d, cfg);
 	}
 }
 

@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <unistd.h>
+
+#include "core/vault.h"
 
 enum setting_type { SET_STRING, SET_INT };
 
@@ -22,16 +25,32 @@ struct setting {
 	bool reloadable;
 	const char *help;
 	bool secret; /* the value may hold a credential: never shown or recorded, only whether it changed */
+	/* a string's own rule (NULL: any): false with *why (static text) for a bad value */
+	bool (*valid)(const char *text, const char **why);
 };
 
-#define S(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, false}
-#define SECRET(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, true}
-#define I(sec, k, field, d, lo, hi, rel, h) {sec, k, SET_INT, offsetof(struct config, field), d, lo, hi, rel, h, false}
+static bool valid_listen(const char *text, const char **why);
+static bool valid_kek_source(const char *text, const char **why);
+static bool valid_log_level(const char *text, const char **why);
+
+#define S(sec, k, field, d, rel, h) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, false, NULL}
+#define SV(sec, k, field, d, rel, h, v) {sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, false, v}
+#define SECRET(sec, k, field, d, rel, h) \
+	{sec, k, SET_STRING, offsetof(struct config, field), d, 0, 0, rel, h, true, NULL}
+#define I(sec, k, field, d, lo, hi, rel, h) \
+	{sec, k, SET_INT, offsetof(struct config, field), d, lo, hi, rel, h, false, NULL}
+
+/* Variables quire reads besides the settings' QUIRE_<SECTION>_<KEY>, and those the project's own
+ * build, test and packaging tools pass through the environment; any other QUIRE_* is a mistake. */
+static const char *const other_variables[] = {
+	"QUIRE_CONFIG", "QUIRE_PASSWORD", "QUIRE_PASSPHRASE", "QUIRE_KERNELS", "QUIRE_FORCE_SCALAR", "QUIRE_DEBUG",
+	"QUIRE_SOURCE_DIR", "QUIRE_BUILD_DIR", "QUIRE_SHARED_DIR", "QUIRE_LIBFUZZER", "QUIRE_SCREENSHOTS",
+	"QUIRE_PACKAGE_DEB", "QUIRE_LOAD_DURATION", "QUIRE_TIMEOUT_MULTIPLIER", NULL};
 
 static const struct setting settings[] = {
 	S("general", "data_dir", data_dir, NULL, false,
 	  "Where Quire keeps its database cluster, keys and state (default /var/lib/quire as root, else ~/.local/share/quire)"),
-	S("general", "log_level", log_level, "info", true, "Log threshold: error, warn, info or debug"),
+	SV("general", "log_level", log_level, "info", true, "Log threshold: error, warn, info or debug", valid_log_level),
 	SECRET("database", "url", db_url, "", false,
 	  "libpq connection string of an existing PostgreSQL server; empty: run a private embedded cluster"),
 	S("database", "run_as", db_run_as, "postgres", false,
@@ -41,9 +60,10 @@ static const struct setting settings[] = {
 	  "migrations run as the login role. Empty: the login role's own rights"),
 	S("vault", "key_file", key_file, "", false,
 	  "Key-encryption key file (mode 0600); empty: <data_dir>/keys/kek.key"),
-	S("vault", "kek_source", kek_source, "file", false,
-	  "Where the key-encryption key comes from: file (vault.key_file), passphrase (Argon2id; $QUIRE_PASSPHRASE or "
-	  "asked on the terminal) or credential (systemd $CREDENTIALS_DIRECTORY/<vault.credential>)"),
+	SV("vault", "kek_source", kek_source, "file", false,
+	   "Where the key-encryption key comes from: file (vault.key_file), passphrase (Argon2id; $QUIRE_PASSPHRASE or "
+	   "asked on the terminal) or credential (systemd $CREDENTIALS_DIRECTORY/<vault.credential>)",
+	   valid_kek_source),
 	S("vault", "credential", credential, "quire-kek", false, "Name of the systemd credential holding the key"),
 	S("vault", "keyring", keyring, "", false,
 	  "Keyring file of wrapping-key versions (mode 0600); empty: keyring next to the key file"),
@@ -96,7 +116,8 @@ static const struct setting settings[] = {
 	  "Folder of document type schemas (NAME.json) added to or replacing the built-in ones; empty: built-in only"),
 	I("fields", "auto_approve", auto_approve, "85", 0, 101, true,
 	  "Document confidence in percent at or above which results are approved without review (101: never)"),
-	S("web", "listen", web_listen, "127.0.0.1:8640", false, "Address and port of the web server"),
+	SV("web", "listen", web_listen, "127.0.0.1:8640", false,
+	   "Address and port of the web server: an IPv4 address, a colon, a port (0: any free one)", valid_listen),
 	I("web", "threads", web_threads, "4", 1, 256, false, "Threads of the web server (each with a database connection)"),
 	S("web", "tls_cert", web_tls_cert, "", false,
 	  "PEM certificate for HTTPS (with web.tls_key); empty: <data_dir>/tls/cert.pem when `quire init --tls` made "
@@ -129,9 +150,40 @@ static char *default_data_dir(void)
 	return g_build_filename(g_get_user_data_dir(), "quire", NULL);
 }
 
+static bool valid_listen(const char *text, const char **why)
+{
+	const char *colon = strrchr(text, ':');
+	char *end = NULL;
+	long long port = colon ? g_ascii_strtoll(colon + 1, &end, 10) : -1;
+	*why = "an IPv4 address and a port, as 127.0.0.1:8640";
+	if (!colon || colon[1] == '\0' || !end || *end || port < 0 || port > 65535)
+		return false;
+	g_autofree char *host = g_strndup(text, (gsize)(colon - text));
+	struct in_addr a;
+	return inet_pton(AF_INET, host, &a) == 1;
+}
+
+static bool valid_kek_source(const char *text, const char **why)
+{
+	enum vault_source src;
+	*why = "file, passphrase or credential";
+	return vault_source_parse(text, &src);
+}
+
+static bool valid_log_level(const char *text, const char **why)
+{
+	*why = "error, warn, info or debug";
+	return strcmp(text, "error") == 0 || strcmp(text, "warn") == 0 || strcmp(text, "info") == 0 ||
+	       strcmp(text, "debug") == 0;
+}
+
 static enum qerr set_value(struct config *c, const struct setting *s, const char *text, const char *where,
                            char **reterr)
 {
+	const char *why = NULL;
+	if (s->valid && !s->valid(text, &why))
+		return qerr_set(reterr, QERR_CONFIG, "%s: %s.%s must be %s, not \"%s\"", where, s->section, s->key, why,
+		                text);
 	if (s->type == SET_STRING) {
 		g_free(*str_field(c, s));
 		*str_field(c, s) = g_strdup(text);
@@ -217,8 +269,45 @@ static enum qerr read_file(struct config *c, const char *path, char **reterr)
 	return QERR_OK;
 }
 
+static bool known_variable(const char *name)
+{
+	if (g_str_has_prefix(name, "QUIRE_TEST_")) /* the test tools' own */
+		return true;
+	for (int i = 0; other_variables[i]; i++)
+		if (strcmp(name, other_variables[i]) == 0)
+			return true;
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		g_autofree char *var = g_ascii_strup(settings[i].section, -1);
+		g_autofree char *key = g_ascii_strup(settings[i].key, -1);
+		g_autofree char *full = g_strdup_printf("QUIRE_%s_%s", var, key);
+		if (strcmp(name, full) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A QUIRE_* variable that names no setting is a typo that would silently leave the default. */
+static enum qerr check_env_names(char **reterr)
+{
+	g_auto(GStrv) env = g_get_environ();
+	for (int i = 0; env[i]; i++) {
+		if (!g_str_has_prefix(env[i], "QUIRE_"))
+			continue;
+		g_autofree char *name = g_strndup(env[i], strcspn(env[i], "="));
+		if (!known_variable(name))
+			return qerr_set(reterr, QERR_CONFIG,
+			                "unknown environment variable %s: settings are QUIRE_<SECTION>_<KEY> (`quire config "
+			                "sample` lists them); unset it or correct its name",
+			                name);
+	}
+	return QERR_OK;
+}
+
 static enum qerr read_env(struct config *c, char **reterr)
 {
+	enum qerr e0 = check_env_names(reterr);
+	if (e0)
+		return e0;
 	for (size_t i = 0; i < N_SETTINGS; i++) {
 		g_autofree char *name = g_ascii_strup(settings[i].section, -1);
 		g_autofree char *key = g_ascii_strup(settings[i].key, -1);
@@ -250,7 +339,7 @@ enum qerr config_load(const char *path, struct config **ret, char **reterr)
 		e = read_file(c, path, reterr);
 	if (!e)
 		e = read_env(c, reterr);
-	if (!e && log_set_level_name(c->log_level) != 0)
+	if (!e && log_set_level_name(c->log_level) != 0) /* refused above already, with where it was set */
 		e = qerr_set(reterr, QERR_CONFIG, "general.log_level must be error, warn, info or debug, not \"%s\"",
 		             c->log_level);
 	if (!e && c->data_dir[0] != '/')

@@ -374,14 +374,14 @@ enum qerr audit_checkpoint_parse(const char *text, struct audit_checkpoint *ret,
 		return qerr_set(reterr, QERR_BAD_INPUT, "not a quire audit checkpoint");
 	g_auto(GStrv) lines = g_strsplit(text, "\n", 16);
 	struct audit_checkpoint cp = {.has_root = v2};
-	if ((v2 && !parse_hex(field(lines, "merkle-root"), cp.root, HASH_BYTES)) || !parse_proof(lines, &cp))
-		return qerr_set(reterr, QERR_BAD_INPUT, "the checkpoint's Merkle root or consistency proof is malformed");
 	const char *at = field(lines, "at");
 	if (!parse_int(field(lines, "last-entry"), &cp.last_entry_id) || !parse_int(field(lines, "entries"), &cp.entries) ||
 	    !at || strlen(at) >= sizeof cp.at || !parse_hex(field(lines, "hash"), cp.hash, HASH_BYTES) ||
 	    !parse_hex(field(lines, "public-key"), cp.public_key, VAULT_PK_BYTES) ||
 	    !parse_hex(field(lines, "signature"), cp.signature, VAULT_SIG_BYTES))
 		return qerr_set(reterr, QERR_BAD_INPUT, "the checkpoint is incomplete or malformed");
+	if ((v2 && !parse_hex(field(lines, "merkle-root"), cp.root, HASH_BYTES)) || !parse_proof(lines, &cp))
+		return qerr_set(reterr, QERR_BAD_INPUT, "the checkpoint's Merkle root or consistency proof is malformed");
 	g_strlcpy(cp.at, at, sizeof cp.at);
 	g_autofree char *msg = audit_checkpoint_message(&cp);
 	if (!vault_sign_verify(cp.public_key, msg, strlen(msg), cp.signature))

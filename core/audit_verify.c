@@ -297,13 +297,14 @@ static enum qerr check_end(struct walk *w, char **reterr)
 		w->next_cp++;
 	if (w->next_head < w->n_heads) {
 		const struct witness_head *h = &w->heads[w->n_heads - 1];
-		w->report->first_bad = h->id;
+		/* entries walked after the last confirmed one do not match either (the log was cut, then grew) */
+		w->report->first_bad = w->after_confirmed ? w->after_confirmed : h->id;
 		return qerr_set(reterr, QERR_CRYPTO,
 		                "audit log is shorter than its witness (%s): the database holds %lld entries, ending at "
 		                "entry %lld, but a signed head has %lld, ending at entry %lld: entries were removed (or the "
-		                "database was restored from an older copy)",
+		                "database was restored from an older copy); first entry that does not match: %lld",
 		                w->witness_names, (long long)w->entries, (long long)w->last_id, (long long)h->seq,
-		                (long long)h->id);
+		                (long long)h->id, (long long)w->report->first_bad);
 	}
 	if (w->next_cp < w->n_cps)
 		return checkpoint_mismatch(w, &w->cps[w->next_cp], "the log ends before it: entries were removed", reterr);

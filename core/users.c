@@ -77,16 +77,25 @@ static enum qerr audit(struct db *db, const char *actor, const char *action, con
 	return audit_append(db, &ev, reterr);
 }
 
-/* Runs sql (params p, returning the row id) and audits it, in one transaction.
- * QERR_NOT_FOUND when no row matched. */
-static enum qerr change(struct db *db, const char *sql, int n, const struct db_param *p, const char *actor,
-                        const char *action, const char *type, const char *client, const char *detail,
-                        int64_t *ret_id, char **reterr)
+/* Ends every web session of the user named $1 at once. */
+#define END_SESSIONS "DELETE FROM web_sessions WHERE user_id = (SELECT id FROM users WHERE name = $1)"
+/* ...and revokes the API tokens the user made. */
+#define END_SESSIONS_AND_TOKENS                                                                                        \
+	"WITH s AS (" END_SESSIONS ") UPDATE api_tokens SET revoked_at = now()"                                          \
+	" WHERE created_by = 'user:' || $1 AND revoked_at IS NULL"
+
+/* Runs sql (params p, returning the row id), then then_sql (may be NULL) with p[0] alone, and
+ * audits it, in one transaction. QERR_NOT_FOUND when no row matched. */
+static enum qerr change(struct db *db, const char *sql, int n, const struct db_param *p, const char *then_sql,
+                        const char *actor, const char *action, const char *type, const char *client,
+                        const char *detail, int64_t *ret_id, char **reterr)
 {
 	struct db_res *res = NULL;
 	enum qerr e = db_begin(db, reterr);
 	if (!e)
 		e = db_query(db, sql, n, p, &res, reterr);
+	if (!e && then_sql && db_res_rows(res) == 1)
+		e = db_query(db, then_sql, 1, p, NULL, reterr);
 	int64_t id = 0;
 	if (!e && db_res_rows(res) != 1)
 		e = qerr_set(reterr, QERR_NOT_FOUND, "no such %s", type);
@@ -123,8 +132,8 @@ enum qerr users_add(struct db *db, const struct users_policy *pol, const char *n
 		return e;
 	struct db_param p[3] = {DB_TEXT(name), DB_TEXT(users_role_name(role)), DB_TEXT(hash)};
 	g_autofree char *detail = g_strdup_printf("name=%s role=%s", name, users_role_name(role));
-	e = change(db, "INSERT INTO users (name, role, password_hash) VALUES ($1, $2, $3) RETURNING id", 3, p, actor,
-	           "user.added", "user", client, detail, ret_id, reterr);
+	e = change(db, "INSERT INTO users (name, role, password_hash) VALUES ($1, $2, $3) RETURNING id", 3, p, NULL,
+	           actor, "user.added", "user", client, detail, ret_id, reterr);
 	if (e == QERR_CONFLICT)
 		return qerr_set(reterr, e, "a user named %s already exists", name);
 	return e;
@@ -141,8 +150,8 @@ enum qerr users_passwd(struct db *db, const struct users_policy *pol, const char
 		return e;
 	struct db_param p[2] = {DB_TEXT(name), DB_TEXT(hash)};
 	g_autofree char *detail = g_strdup_printf("name=%s", name);
-	e = change(db, "UPDATE users SET password_hash = $2, updated_at = now() WHERE name = $1 RETURNING id", 2, p, actor,
-	           "user.password_changed", "user", client, detail, NULL, reterr);
+	e = change(db, "UPDATE users SET password_hash = $2, updated_at = now() WHERE name = $1 RETURNING id", 2, p,
+	           END_SESSIONS, actor, "user.password_changed", "user", client, detail, NULL, reterr);
 	return e == QERR_NOT_FOUND ? qerr_set(reterr, e, "no user named %s", name) : e;
 }
 
@@ -154,7 +163,7 @@ enum qerr users_set_role(struct db *db, const char *name, enum users_role role, 
 	struct db_param p[2] = {DB_TEXT(name), DB_TEXT(users_role_name(role))};
 	g_autofree char *detail = g_strdup_printf("name=%s role=%s", name, users_role_name(role));
 	enum qerr e = change(db, "UPDATE users SET role = $2, updated_at = now() WHERE name = $1 RETURNING id", 2, p,
-	                     actor, "user.role_changed", "user", client, detail, NULL, reterr);
+	                     END_SESSIONS, actor, "user.role_changed", "user", client, detail, NULL, reterr);
 	return e == QERR_NOT_FOUND ? qerr_set(reterr, e, "no user named %s", name) : e;
 }
 
@@ -163,7 +172,7 @@ enum qerr users_disable(struct db *db, const char *name, const char *actor, cons
 	struct db_param p[1] = {DB_TEXT(name)};
 	g_autofree char *detail = g_strdup_printf("name=%s", name);
 	enum qerr e = change(db, "UPDATE users SET disabled = true, updated_at = now() WHERE name = $1 RETURNING id", 1,
-	                     p, actor, "user.disabled", "user", client, detail, NULL, reterr);
+	                     p, END_SESSIONS_AND_TOKENS, actor, "user.disabled", "user", client, detail, NULL, reterr);
 	return e == QERR_NOT_FOUND ? qerr_set(reterr, e, "no user named %s", name) : e;
 }
 
@@ -323,7 +332,7 @@ enum qerr users_token_create(struct db *db, const struct vault *v, const char *n
 	enum qerr e = change(db,
 	                     "INSERT INTO api_tokens (name, role, token_mac, created_by, expires_at)"
 	                     " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::bigint)) RETURNING id",
-	                     5, p, actor, "token.created", "token", client, detail, ret_id, reterr);
+	                     5, p, NULL, actor, "token.created", "token", client, detail, ret_id, reterr);
 	if (e) {
 		memset(token, 0, strlen(token));
 		g_free(token);
@@ -341,7 +350,7 @@ enum qerr users_token_revoke(struct db *db, int64_t id, const char *actor, const
 	enum qerr e = change(db,
 	                     "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1::bigint"
 	                     " RETURNING id",
-	                     1, p, actor, "token.revoked", "token", client, NULL, NULL, reterr);
+	                     1, p, NULL, actor, "token.revoked", "token", client, NULL, NULL, reterr);
 	return e == QERR_NOT_FOUND ? qerr_set(reterr, e, "no token %lld", (long long)id) : e;
 }
 

@@ -88,6 +88,8 @@ bool users_allowed(enum users_role r, enum users_perm p);
 enum qerr users_add(struct db *db, const struct users_policy *pol, const char *name, const char *password,
                     enum users_role role, const char *actor, const char *client, int64_t *ret_id, char **reterr)
 	QUIRE_MUST_CHECK;
+/* users_passwd(), users_set_role() and users_disable() end the user's web sessions in the same
+ * transaction; users_disable() also revokes the API tokens the user made (created_by "user:NAME"). */
 enum qerr users_passwd(struct db *db, const struct users_policy *pol, const char *name, const char *password,
                        const char *actor, const char *client, char **reterr) QUIRE_MUST_CHECK;
 enum qerr users_set_role(struct db *db, const char *name, enum users_role role, const char *actor,

@@ -1102,3 +1102,9 @@ bool vault_pw_needs_rehash(const char *stored, unsigned long long ops, size_t me
 }
 
 bool vault_equal(const void *a, const void *b, size_t n) { return sodium_memcmp(a, b, n) == 0; }
+
+void vault_digest(const void *data, size_t len, uint8_t *out, size_t out_len)
+{
+	g_assert(out_len >= crypto_generichash_BYTES_MIN && out_len <= crypto_generichash_BYTES_MAX);
+	crypto_generichash(out, out_len, data, len, NULL, 0);
+}

@@ -182,3 +182,6 @@ bool vault_pw_needs_rehash(const char *stored, unsigned long long ops, size_t me
 
 /* Constant-time comparison of n bytes. */
 bool vault_equal(const void *a, const void *b, size_t n);
+/* An unkeyed BLAKE2b digest of n bytes (out_len 16..64), only for data that is not secret
+ * itself, such as a ciphertext: never for plaintext (use vault_keyed_hash()). */
+void vault_digest(const void *data, size_t len, uint8_t *out, size_t out_len);

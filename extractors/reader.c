@@ -374,7 +374,7 @@ static void read_heading_number(const struct layout *l, struct reader_invoice *r
 	static const char HEAD[] =
 	    "^\\s*(?:tax\\s+|commercial\\s+|pro[- ]?forma\\s+)?(?:invoice|rechnung|facture|factura|fattura|"
 	    "factuur|avoir|gutschrift|credit\\s+note|creditnota|nota\\s+de\\s+cr[ée]dito|nota\\s+di\\s+credito)"
-	    "\\s+(?=\\S*\\d)";
+	    "\\s*:?\\s+(?=\\S*\\d)";
 	for (int p = 0; p < MIN(l->n_pages, 1); p++) {
 		const struct layout_page *pg = &l->pages[p];
 		for (size_t i = 0; i < pg->n_cells; i++) {

@@ -70,6 +70,8 @@ static const char *const month_names[][12] = {
 	{"janv", "févr", "mars", "avr", "mai", "juin", "juil", "août", "sept", "oct", "nov", "déc"},
 	{"jan", "feb", "maa", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
 	{"ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"},
+	{"gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"},
+	{"jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
 };
 
 static int month_of(const char *word)
@@ -103,8 +105,8 @@ static GRegex **date_res(void)
 		static const char *const patterns[D_PATTERNS] = {
 			"(?<!\\d)(\\d{4})-(\\d{1,2})-(\\d{1,2})(?!\\d)",
 			"(?<!\\d)(\\d{1,2})[./-](\\d{1,2})[./-](\\d{4})(?!\\d)",
-			"(?<!\\d)(\\d{1,2})\\.?\\s+(?:de\\s+)?(\\p{L}{3,})\\.?,?\\s+(?:de\\s+)?(\\d{4})(?!\\d)",
-			"(\\p{L}{3,})\\.?\\s+(\\d{1,2}),?\\s+(\\d{4})(?!\\d)",
+			"(?<!\\d)(\\d{1,2})(?:st|nd|rd|th)?\\.?\\s+(?:de\\s+|of\\s+)?(\\p{L}{3,})\\.?,?\\s+(?:de\\s+)?(\\d{4})(?!\\d)",
+			"(\\p{L}{3,})\\.?\\s+(\\d{1,2})(?:st|nd|rd|th)?,?\\s+(\\d{4})(?!\\d)",
 		};
 		for (int i = 0; i < D_PATTERNS; i++)
 			res[i] = g_regex_new(patterns[i], G_REGEX_OPTIMIZE | G_REGEX_CASELESS, 0, NULL);
@@ -675,6 +677,19 @@ static void find_lines(struct ctx *c, struct field *f)
 		json_free(list);
 }
 
+/* An item whose amount is less than quantity × the printed price had a discount: its unit
+ * price is the net one (amount / quantity), as an invoice's lines carry it. */
+static void net_unit_price(struct json *item)
+{
+	double q = 0, p = 0, a = 0;
+	if (!json_get_number(item, "quantity", &q) || !json_get_number(item, "unit_price", &p) ||
+	    !json_get_number(item, "amount", &a) || fabs(q) < 1e-9)
+		return;
+	double net = a / q;
+	if (fabs(q * p - a) > 0.01 + 0.005 * fabs(a) && fabs(net) < fabs(p) && fabs(net) > 0)
+		json_set_item(item, "unit_price", json_number(round(fabs(net) * 100) / 100 * (p < 0 ? -1 : 1)));
+}
+
 /* Line items from a table (extractors/table.h); the columns' header patterns are the hints'. */
 static void find_table(struct ctx *c, struct field *f)
 {
@@ -695,6 +710,8 @@ static void find_table(struct ctx *c, struct field *f)
 	                          anchored(json_get_string(f->hints, "stop"))};
 	const struct layout_cell *first = NULL;
 	struct json *items = table_items(c->lay, &spec, &first);
+	for (size_t i = 0; i < json_array_size(items); i++)
+		net_unit_price(json_array_at(items, i));
 	for (size_t i = 0; c->credit_note && i < json_array_size(items); i++)
 		for (size_t k = 0; k < n; k++) {
 			double v = 0;

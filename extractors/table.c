@@ -26,12 +26,13 @@ struct state {
 	struct col cols[MAX_COLS];
 	size_t n;
 	bool active, finished;
-	GArray *items;         /* struct item */
-	float last_y1, row_h;  /* bottom of the last item's row and its height */
+	GArray *items;        /* struct item */
+	float last_y1, row_h; /* bottom of the last item's row and its height */
 	const struct layout_cell *first;
 	float head_h;               /* height of the header's text: much smaller specks are not text of the table */
 	GString *pending[MAX_COLS]; /* an item's first line whose amount is on the next one */
 	float pending_y1;
+	float desc_x0, pending_desc_x0; /* where the last item's description starts on its first line */
 };
 
 static void drop_pending(struct state *st)
@@ -48,7 +49,7 @@ static bool whole_match(GRegex *re, const char *text)
 	g_autoptr(GMatchInfo) mi = NULL;
 	int s = 0, e = 0;
 	return re && g_regex_match(re, text, 0, &mi) && g_match_info_fetch_pos(mi, 0, &s, &e) &&
-	       text[e + strspn(text + e, " :.")] == '\0';
+	       text[e + strspn(text + e, " :./-")] == '\0';
 }
 
 /* A header cell: its extent and its text, which may be stacked over several lines. */
@@ -84,7 +85,9 @@ static void stack_row(struct head *h, size_t *n, const struct layout_page *pg, c
 				continue;
 			h[(*n)++] = (struct head){c->box.x0, c->box.x1, g_string_new(NULL)};
 		}
-		if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] != '-')
+		if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] == '-')
+			g_string_truncate(h[k].text, h[k].text->len - 1); /* a word hyphenated at the line's end */
+		else if (h[k].text->len > 0)
 			g_string_append_c(h[k].text, ' ');
 		g_string_append(h[k].text, c->text);
 	}
@@ -105,6 +108,23 @@ static gint by_x0(gconstpointer a, gconstpointer b)
 	return (x->x0 > y->x0) - (x->x0 < y->x0);
 }
 
+/* The height of a row's type: its cells' median height (a row's box may be taller, and a
+ * speck in it smaller). */
+static float text_height(const struct layout_page *pg, const struct layout_row *row)
+{
+	float h[MAX_COLS];
+	size_t n = 0;
+	for (size_t i = row->first; i < row->first + row->n && n < MAX_COLS; i++)
+		h[n++] = pg->cells[i].box.y1 - pg->cells[i].box.y0;
+	for (size_t i = 1; i < n; i++) /* insertion sort: a header has a handful of cells */
+		for (size_t j = i; j > 0 && h[j - 1] > h[j]; j--) {
+			float t = h[j];
+			h[j] = h[j - 1];
+			h[j - 1] = t;
+		}
+	return n ? h[n / 2] : row->box.y1 - row->box.y0;
+}
+
 /* A header row sets the columns; false when the row is not one. Header cells may be
  * stacked over the word-only lines just above and below ("Positions-" / "betrag"). */
 static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
@@ -114,10 +134,11 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 		return false;
 	struct head h[MAX_COLS];
 	size_t n = 0;
-	float lh = row->box.y1 - row->box.y0;
-	stack_row(h, &n, pg, row);
-	/* the lines packed tight above and below (a header's lines are closer than its rows);
-	 * specks much smaller than the header (a margin's rotated letters) are passed over */
+	float lh = text_height(pg, row);
+	/* the lines packed tight above and below (a header's lines are closer than its rows),
+	 * stacked top to bottom; specks much smaller than the header (a margin's rotated
+	 * letters) are passed over */
+	size_t lo = r, hi = r;
 	float top = row->box.y0, bottom = row->box.y1;
 	for (size_t k = r; k > 0 && k + 6 > r; k--) {
 		const struct layout_row *x = &pg->rows[k - 1];
@@ -125,7 +146,7 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 			continue;
 		if (top - x->box.y1 >= 0.6f * lh || !words_only(pg, x))
 			break;
-		stack_row(h, &n, pg, x);
+		lo = k - 1;
 		top = x->box.y0;
 	}
 	for (size_t k = r + 1; k < pg->n_rows && k < r + 6; k++) {
@@ -134,9 +155,12 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 			continue;
 		if (x->box.y0 - bottom >= 0.6f * lh || !words_only(pg, x))
 			break;
-		stack_row(h, &n, pg, x);
+		hi = k;
 		bottom = x->box.y1;
 	}
+	for (size_t k = lo; k <= hi; k++)
+		if (k == r || pg->rows[k].box.y1 - pg->rows[k].box.y0 >= 0.6f * lh)
+			stack_row(h, &n, pg, &pg->rows[k]);
 	qsort(h, n, sizeof h[0], by_x0);
 	struct col cols[MAX_COLS];
 	bool have_desc = false, have_amount = false;
@@ -189,8 +213,10 @@ static int column_of(const struct state *st, const struct layout_cell *c)
 		if (spec && strcmp(spec->key, st->spec->description) == 0)
 			desc = (int)i;
 	}
-	double v = 0;
-	if (desc >= 0 && c->box.x1 <= first_number && !rules_parse_amount(c->text, &v))
+	bool letters = false;
+	for (const char *t = c->text; *t && !letters; t = g_utf8_next_char(t))
+		letters = g_unichar_isalpha(g_utf8_get_char(t));
+	if (desc >= 0 && c->box.x1 <= first_number && letters)
 		return desc;
 	float cx = (c->box.x0 + c->box.x1) / 2;
 	for (size_t i = 0; i < st->n; i++) {
@@ -217,6 +243,16 @@ static bool speck(const struct state *st, const struct layout_cell *c)
 	return c->has_box && c->box.y1 - c->box.y0 < 0.6f * st->head_h;
 }
 
+/* A remark printed under an item ("Bestellt wurden 5 kg ..."): a sentence of more than eight
+ * words, where a wrapped description gives short pieces. */
+static bool note(const char *text)
+{
+	int words = 0;
+	for (const char *p = text; *p; p++)
+		words += (p == text || p[-1] == ' ') && *p != ' ';
+	return words > 8;
+}
+
 /* An item from a row, a continued description, or nothing. */
 static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 {
@@ -224,6 +260,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	GString *cells[MAX_COLS] = {0};
 	const struct layout_cell *amount_cell = NULL;
 	bool has_desc = false, has_number = false;
+	float desc_x0 = 1e9f;
+	g_autoptr(GString) aligned = g_string_new(NULL); /* description text flush with the item's */
 	for (size_t i = 0; i < row->n; i++) {
 		const struct layout_cell *c = &pg->cells[row->first + i];
 		int k = speck(st, c) ? -1 : column_of(st, c);
@@ -231,11 +269,20 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			continue;
 		const struct table_column *spec = st->cols[k].spec;
 		bool desc = spec && strcmp(spec->key, st->spec->description) == 0;
-		if (desc && i == 0 && row->n > 1 && strlen(c->text) <= 3 && strspn(c->text, "0123456789") == strlen(c->text))
+		if (desc && i == 0 && row->n > 1 && strlen(c->text) <= 3 &&
+		    strspn(c->text, "0123456789") == strlen(c->text))
 			continue; /* the item's position number, under a header cell it shares */
-		add_text(cells, k, c->text);
+		double v = 0;
+		if (spec && strcmp(spec->key, st->spec->amount) == 0 && cells[k] && rules_parse_amount(c->text, &v))
+			g_string_assign(cells[k], c->text); /* a rate printed left of the amount under its header */
+		else
+			add_text(cells, k, c->text);
 		has_desc = has_desc || desc;
 		has_number = has_number || (spec && spec->number);
+		if (desc)
+			desc_x0 = MIN(desc_x0, c->box.x0);
+		if (desc && c->box.x0 >= st->desc_x0 - 3)
+			g_string_append_printf(aligned, "%s%s", aligned->len ? " " : "", c->text);
 		if (spec && strcmp(spec->key, st->spec->amount) == 0)
 			amount_cell = c;
 	}
@@ -244,6 +291,7 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		drop_pending(st);
 		memcpy(st->pending, cells, sizeof cells);
 		st->pending_y1 = row->box.y1;
+		st->pending_desc_x0 = desc_x0;
 		return;
 	}
 	if (amount_cell && !has_desc) {
@@ -251,6 +299,7 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			if (st->pending[k] && !cells[k] && row->box.y0 - st->pending_y1 < row->box.y1 - row->box.y0) {
 				cells[k] = st->pending[k];
 				st->pending[k] = NULL;
+				desc_x0 = st->pending_desc_x0;
 			}
 	}
 	drop_pending(st);
@@ -261,7 +310,10 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		if (cells[k] && ((spec && spec->number) || strchr(cells[k]->str, ':')))
 			only_desc = false;
 	}
-	if (amount_cell && rules_parse_amount(amount_cell->text, &amount)) {
+	size_t filled = 0; /* columns besides the amount: a lone number ("Seite 2") is no item */
+	for (size_t k = 0; k < st->n; k++)
+		filled += cells[k] && !(st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->amount) == 0);
+	if (amount_cell && filled > 0 && rules_parse_amount(amount_cell->text, &amount)) {
 		struct item it = {0};
 		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
 			for (size_t i = 0; i < st->n; i++)
@@ -275,14 +327,19 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		st->first = st->first ? st->first : amount_cell;
 		st->last_y1 = row->box.y1;
 		st->row_h = row->box.y1 - row->box.y0;
+		st->desc_x0 = desc_x0 < 1e9f ? desc_x0 : 0;
 	} else if (only_desc && st->items->len > 0 && st->row_h > 0 && row->box.y0 - st->last_y1 < 0.8f * st->row_h) {
 		/* A wrapped description: the line under an item with text only in the description column. */
 		struct item *last = &g_array_index(st->items, struct item, st->items->len - 1);
 		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
 			if (strcmp(st->spec->cols[k].key, st->spec->description) == 0)
 				for (size_t i = 0; i < st->n; i++)
-					if (cells[i] && st->cols[i].spec == &st->spec->cols[k]) {
-						char *joined = g_strdup_printf("%s %s", last->text[k] ? last->text[k] : "", cells[i]->str);
+					if (cells[i] && st->cols[i].spec == &st->spec->cols[k] && aligned->len &&
+					    !note(aligned->str)) {
+						/* only what lines up with the item's description, not a code column
+						 * its header shares */
+						char *joined = g_strdup_printf(
+						    "%s %s", last->text[k] ? last->text[k] : "", aligned->str);
 						g_free(last->text[k]);
 						last->text[k] = g_strstrip(joined);
 					}
@@ -291,6 +348,23 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	for (size_t k = 0; k < MAX_COLS; k++)
 		if (cells[k])
 			g_string_free(cells[k], TRUE);
+}
+
+/* A description without the article code in front of it ("TB100A4 Trennblätter A4"): a
+ * first word of capitals and digits, when words follow. */
+static const char *without_code(const char *text)
+{
+	const char *sp = strchr(text, ' ');
+	if (!sp || !sp[1])
+		return text;
+	bool digit = false, upper = false;
+	for (const char *p = text; p < sp; p++) {
+		if (g_ascii_islower(*p))
+			return text;
+		digit = digit || g_ascii_isdigit(*p);
+		upper = upper || g_ascii_isupper(*p) || (unsigned char)*p >= 0x80;
+	}
+	return digit && upper && sp - text >= 3 ? sp + 1 : text;
 }
 
 struct json *table_items(const struct layout *lay, const struct table_spec *spec, const struct layout_cell **ret_first)
@@ -327,6 +401,9 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 			double v = 0;
 			if (it->text[k] && spec->cols[k].number && rules_parse_amount(it->text[k], &v))
 				json_add_number(o, spec->cols[k].key, round(v * 100) / 100);
+			else if (it->text[k] && !spec->cols[k].number &&
+			         strcmp(spec->cols[k].key, spec->description) == 0)
+				json_add_string(o, spec->cols[k].key, without_code(it->text[k]));
 			else if (it->text[k] && !spec->cols[k].number)
 				json_add_string(o, spec->cols[k].key, it->text[k]);
 			else

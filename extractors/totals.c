@@ -25,6 +25,7 @@ struct num {
 	double v;
 	int decimals;
 	bool percent;
+	bool id_like; /* five digits or more without any separator */
 	const struct layout_cell *cell;
 };
 
@@ -115,6 +116,7 @@ static void cell_numbers(const struct layout_cell *c, struct num *nums, int *n)
 		g_autofree char *pct = g_match_info_fetch(mi, 4);
 		struct num x = {.cell = c, .percent = pct && pct[0]};
 		x.v = number_value(digits, &x.decimals);
+		x.id_like = strlen(digits) >= 5 && strspn(digits, "0123456789") == strlen(digits);
 		/* "(35,13 €)" on an invoice is an amount shown for information, not a negative one */
 		if ((sign && sign[0] == '-') || (trail && strchr(trail, '-')))
 			x.v = -x.v;
@@ -139,7 +141,12 @@ static const char IGNORE[] =
     "rabatt|discount|remise|abschl[äa]g|zuschl[äa]g|skonto|anzahlung|prepaid|paid|deposit|acompte|vers[ée]|r[èe]"
     "glement|"
     "already|erhalten|bezahlt|descuento|sconto|korting|aanbetaling|rounding|rundung|arrondi|shipping|fracht|porto|"
-    "leergut|pfand|gutschein|einbehalt|retention|allowance|charge|frais|nachlass|bonus|stk|menge|quantity|qty";
+    "leergut|pfand|gutschein|einbehalt|retention|allowance|charge|frais|nachlass|bonus|stk|menge|quantity|qty|"
+    /* identifiers that share a tax word: VAT numbers, tax numbers, registrations, contacts */
+    "(?:vat|tax|ust|mwst|tva|btw|iva|gst)[\\s.-]*(?:reg|no\\b|nr|id|number|num|code)|steuer-?\\s*nr|steuernummer|ust-?"
+    "idnr|"
+    "identifi|siret|siren|\\bkvk\\b|\\bcif\\b|\\bnif\\b|partita|codice|iban|\\bbic\\b|swift|\\btel|\\bfax\\b|phone|"
+    "telefon|\\bhrb\\b|amtsgericht|kunden-?\\s*nr|customer\\s+(?:no|number|id)|order\\s+(?:no|number)|bestell";
 static const char GROSS[] =
     "grand\\s+total|total\\s+(?:incl|inc\\.|including|with|gross|amount|invoice)|invoice\\s+total|gross|brutto|inkl|"
     "incl|"
@@ -203,9 +210,10 @@ static double place(const struct layout *l, const struct layout_cell *c)
 	return 0.9 + 0.1 * y + (c->page == l->n_pages ? 0.03 : 0);
 }
 
+/* An amount, not a rate, a unit price or an identifier (a long run of digits with no separator). */
 static bool money(const struct num *x)
 {
-	return !x->percent && x->decimals <= 2;
+	return !x->percent && x->decimals <= 2 && !x->id_like;
 }
 
 /* A column header's values: the amounts under it; the last one (the breakdown's sum) is likelier. */

@@ -20,8 +20,8 @@ setup() { # dir, extra args...
 }
 
 status=0
-# playwright-core for the browser test, pinned by tests/browser/package-lock.json.
-[ -d tests/browser/node_modules/playwright-core ] ||
+# playwright-core and axe-core for the browser test, pinned by tests/browser/package-lock.json.
+[ -d tests/browser/node_modules/playwright-core ] && [ -d tests/browser/node_modules/axe-core ] ||
   (cd tests/browser && npm ci --no-audit --no-fund >/dev/null) || exit 1
 setup build-test -Dwerror=true --buildtype=debugoptimized || exit 1
 ninja -C build-test || exit 1

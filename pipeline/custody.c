@@ -81,6 +81,12 @@ static enum qerr rewrap_rows(struct db *db, const struct vault *v, int32_t versi
 enum qerr custody_rewrap(struct db *db, const struct vault *v, int32_t version, int batch, int64_t *ret_done,
                          char **reterr)
 {
+	return custody_rewrap_with(db, v, version, batch, NULL, NULL, ret_done, reterr);
+}
+
+enum qerr custody_rewrap_with(struct db *db, const struct vault *v, int32_t version, int batch,
+                              void (*step)(void *ctx, int64_t done), void *ctx, int64_t *ret_done, char **reterr)
+{
 	char sv[16], sb[16];
 	g_snprintf(sv, sizeof sv, "%d", (int)version);
 	g_snprintf(sb, sizeof sb, "%d", CLAMP(batch, 1, MAX_BATCH));
@@ -104,6 +110,8 @@ enum qerr custody_rewrap(struct db *db, const struct vault *v, int32_t version, 
 		done += rows;
 		if (rows == 0)
 			break;
+		if (step)
+			step(ctx, done);
 	}
 	*ret_done = done;
 	return QERR_OK;

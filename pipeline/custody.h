@@ -34,6 +34,10 @@ enum qerr custody_activate(struct db *db, int32_t version, const char *actor, ch
 /* Rewraps, batch rows per transaction, every data key not under version; *ret_done counts them. */
 enum qerr custody_rewrap(struct db *db, const struct vault *v, int32_t version, int batch, int64_t *ret_done,
                          char **reterr) QUIRE_MUST_CHECK;
+/* custody_rewrap() telling step(ctx, done so far) after each batch (step may be NULL). */
+enum qerr custody_rewrap_with(struct db *db, const struct vault *v, int32_t version, int batch,
+                              void (*step)(void *ctx, int64_t done), void *ctx, int64_t *ret_done,
+                              char **reterr) QUIRE_MUST_CHECK;
 /* Marks a version retired; QERR_CONFLICT while it is active or any data key is wrapped under it. */
 enum qerr custody_retire(struct db *db, int32_t version, const char *actor, char **reterr) QUIRE_MUST_CHECK;
 /* Every version with its state and number of documents; *ret (g_free) holds *ret_n entries. */

@@ -147,6 +147,7 @@ enum qerr store_doc_type_given(struct db *db, int64_t doc_id, char **ret, char *
 
 /* ---- the streaming writer ---- */
 
+#define RESULT_STORED "result.stored" /* the audit action recording a result version */
 #define PDF_SIGNATURE_WINDOW 1024 /* where %PDF- must appear (pdftext_looks_like_pdf) */
 
 struct store_writer {
@@ -536,6 +537,60 @@ static enum qerr put_row(struct db *db, int64_t doc_id, const char *purpose, int
 	return db_query(db, sql, 4, p, NULL, reterr);
 }
 
+/* The record of a result version: its number and a hash of its ciphertext (never of the plaintext). */
+static char *version_record(int32_t version, const uint8_t *sealed, size_t slen)
+{
+	uint8_t h[16];
+	vault_digest(sealed, slen, h, sizeof h);
+	GString *s = g_string_new(NULL);
+	g_string_printf(s, "version=%d sealed=", (int)version);
+	for (size_t i = 0; i < sizeof h; i++)
+		g_string_append_printf(s, "%02x", h[i]);
+	return g_string_free(s, FALSE);
+}
+
+/* A result written is recorded in the audit log (inside the caller's transaction), so that the
+ * database cannot later pass off an older version, or another box, as the current one. */
+static enum qerr record_result(struct db *db, int64_t doc_id, int32_t version, const uint8_t *sealed, size_t slen,
+                               char **reterr)
+{
+	g_autofree char *detail = version_record(version, sealed, slen);
+	struct audit_event ev = {.actor = "system:store", .action = RESULT_STORED, .object_type = "document",
+	                         .object_id = doc_id, .outcome = "ok", .detail = detail};
+	return audit_append(db, &ev, reterr);
+}
+
+/* The current result version on record must be the newest row, with the very box recorded. */
+static enum qerr check_result(struct db *db, int64_t doc_id, int32_t version, const uint8_t *sealed, size_t slen,
+                              char **reterr)
+{
+	char sid[24];
+	g_snprintf(sid, sizeof sid, "%lld", (long long)doc_id);
+	struct db_param p[1] = {DB_TEXT(sid)};
+	struct db_res *res = NULL;
+	enum qerr e = db_query(db,
+	                       "SELECT id, detail FROM audit_log WHERE object_type = 'document' AND object_id = $1::bigint"
+	                       " AND action = '" RESULT_STORED "' ORDER BY id DESC LIMIT 1",
+	                       1, p, &res, reterr);
+	if (e || db_res_rows(res) == 0) { /* none: a result written before versions were recorded */
+		db_res_free(res);
+		return e;
+	}
+	g_autofree char *want = version_record(version, sealed, slen);
+	const char *have = db_res_text(res, 0, 1);
+	if (strcmp(have, want) != 0) {
+		int recorded = g_str_has_prefix(have, "version=") ? (int)g_ascii_strtoll(have + 8, NULL, 10) : 0;
+		e = qerr_set(reterr, QERR_CRYPTO,
+		             "the result of document %lld is not the current one on record: audit entry %s records version "
+		             "%d, the database's newest is version %d%s; the newest version was deleted or an older one "
+		             "restored (run `quire audit verify`)",
+		             (long long)doc_id, db_res_text(res, 0, 0), recorded, (int)version,
+		             recorded == version ? " with another content" : "");
+	}
+	db_res_free(res);
+	return e;
+}
+
 enum qerr store_put(struct db *db, const struct vault_dek *dek, int64_t doc_id, const char *purpose, const void *data,
                     size_t len, char **reterr)
 {
@@ -545,6 +600,8 @@ enum qerr store_put(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 	                                : vault_seal_version(dek, doc_id, purpose, 1, data, len, &sealed, &slen, reterr);
 	if (!e)
 		e = put_row(db, doc_id, purpose, 1, sealed, slen, true, reterr);
+	if (!e && strcmp(purpose, "result") == 0)
+		e = record_result(db, doc_id, 1, sealed, slen, reterr);
 	return e;
 }
 
@@ -557,6 +614,8 @@ enum qerr store_put_version(struct db *db, const struct vault_dek *dek, int64_t 
 	enum qerr e = vault_seal_version(dek, doc_id, purpose, version, data, len, &sealed, &slen, reterr);
 	if (!e)
 		e = put_row(db, doc_id, purpose, version, sealed, slen, false, reterr);
+	if (!e && strcmp(purpose, "result") == 0)
+		e = record_result(db, doc_id, version, sealed, slen, reterr);
 	return e;
 }
 
@@ -658,6 +717,9 @@ enum qerr store_get(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 		                (long long)doc_id);
 	if (streamed(purpose))
 		return vault_stream_unseal(dek, doc_id, purpose, sealed, slen, ret, reterr);
+	enum qerr e2 = strcmp(purpose, "result") == 0 ? check_result(db, doc_id, row_version, sealed, slen, reterr) : QERR_OK;
+	if (e2)
+		return e2;
 	if (layout2)
 		return vault_unseal_version(dek, doc_id, purpose, row_version, sealed, slen, ret, reterr);
 	return vault_unseal(dek, doc_id, purpose, sealed, slen, ret, reterr); /* written before migration 0010 */

@@ -15,6 +15,7 @@
  * scratch buffers stay bounded whatever the prompt length. */
 #include "runtime/model.h"
 
+#include <assert.h>
 #include <immintrin.h>
 #include <inttypes.h>
 #include <math.h>
@@ -83,6 +84,7 @@ struct model_ctx {
 	float *rope_cos_swa, *rope_sin_swa; /* windowed layers' own RoPE base (gemma3) */
 	const float *rope_freqs;            /* the model's, or its long ones for a long context */
 	float *lora_ax, *lora_out;
+	int64_t lora_rank, lora_n_out; /* per-token sizes of the two, from the model's adapters at creation */
 	float *scores; /* n_threads * n_ctx */
 	float (*dot)(const float *a, const float *b, int n);
 	void (*axpy)(float a, const float *x, float *y, int n); /* y += a * x */
@@ -553,6 +555,8 @@ static enum rterror ctx_alloc(struct model_ctx *c, char **reterr)
 		c->lora_ax = malloc(ub * (size_t)c->m->lora_max_rank * sizeof(float));
 		c->lora_out = malloc(ub * (size_t)c->m->lora_max_out * sizeof(float));
 		extra_ok = extra_ok && c->lora_ax && c->lora_out;
+		c->lora_rank = c->m->lora_max_rank;
+		c->lora_n_out = c->m->lora_max_out;
 	}
 	if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->att || !c->k || !c->v ||
 	    !c->gate || !c->up || !c->rope_cos || !c->rope_sin || !c->scores || !extra_ok)
@@ -863,6 +867,8 @@ static void add_bias(float *y, const float *b, int nb, int n)
 static void lora_add(struct model_ctx *c, const struct lora_link *l, const float *x, int nb, float *y)
 {
 	for (; l; l = l->next) {
+		/* adapters are added before any context exists (model.h) */
+		assert(l->a.n_out <= c->lora_rank && l->b.n_out <= c->lora_n_out);
 		matmul(c->tp, c->prec, &l->a, x, nb, c->lora_ax);
 		matmul(c->tp, c->prec, &l->b, c->lora_ax, nb, c->lora_out);
 		size_t n = (size_t)nb * (size_t)l->b.n_out;

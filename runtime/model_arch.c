@@ -72,7 +72,8 @@ enum rterror arch_params_read(const struct gguf_file *g, enum model_arch arch, c
 	/* the largest Gemma models scale q by n_embd / n_head rather than the head size */
 	bool wide_scale =
 	    (arch == MODEL_ARCH_GEMMA2 && in->n_layer == 46) || (arch == MODEL_ARCH_GEMMA3 && in->n_layer == 62);
-	ap.kq_scale = 1.0f / sqrtf((float)(wide_scale ? in->n_embd / in->n_head : in->head_dim));
+	int32_t scale_dim = wide_scale && in->n_embd >= in->n_head ? in->n_embd / in->n_head : in->head_dim;
+	ap.kq_scale = 1.0f / sqrtf((float)scale_dim);
 	if (arch == MODEL_ARCH_GEMMA2 || arch == MODEL_ARCH_GEMMA3) {
 		ap.gelu = true;
 		ap.post_norms = true;

@@ -26,8 +26,8 @@ struct rt_local_options {
 	int32_t n_ctx; /* <= 0: the training context, at most RT_DEFAULT_CTX */
 	/* NULL: recognised from the file's tokenizer.chat_template (a file without a
 	 * template is a plain completion model, as with "raw"); otherwise "chatml",
-	 * "llama3", "mistral", or "raw" (no chat formatting: the system text, then
-	 * the prompt, tokenized as they are). */
+	 * "llama3", "mistral", "phi3", "gemma", or "raw" (no chat formatting: the
+	 * system text, then the prompt, tokenized as they are). */
 	const char *chat_template;
 	bool exact; /* F32 arithmetic on dequantized weights (slower) */
 	/* LoRA adapters applied at load, without merging: "FILE[@SCALE], ..." (scale

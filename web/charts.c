@@ -34,11 +34,13 @@ static void begin(GString *b, const char *title, double top)
 	html_escape(b, title);
 	g_string_append(b, "\"><title>");
 	html_escape(b, title);
-	g_string_append_printf(b, "</title><line class=\"axis\" x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\"/>"
-	                          "<line class=\"axis\" x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\"/>",
+	g_string_append_printf(b,
+	                       "</title><line class=\"axis\" x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\"/>"
+	                       "<line class=\"axis\" x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\"/>",
 	                       LEFT, TOP, LEFT, H - BOTTOM, LEFT, H - BOTTOM, W, H - BOTTOM);
-	g_string_append_printf(b, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%g</text>"
-	                          "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">0</text>",
+	g_string_append_printf(b,
+	                       "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%g</text>"
+	                       "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">0</text>",
 	                       LEFT - 4, TOP + 9, top, LEFT - 4, H - BOTTOM);
 }
 
@@ -46,15 +48,15 @@ static void x_labels(GString *b, int n, const char *const *labels, int every)
 {
 	double slot = (W - LEFT) / n;
 	for (int i = 0; labels && every > 0 && i < n; i += every) {
-		g_string_append_printf(b, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">", LEFT + slot * (i + 0.5),
-		                       H - 6);
+		g_string_append_printf(b, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">",
+		                       LEFT + slot * (i + 0.5), H - 6);
 		html_escape(b, labels[i]);
 		g_string_append(b, "</text>");
 	}
 }
 
-void chart_bars(GString *b, const char *title, const struct chart_series *s, int ns, int n,
-                const char *const *labels, int label_every)
+void chart_bars(GString *b, const char *title, const struct chart_series *s, int ns, int n, const char *const *labels,
+                int label_every)
 {
 	double max = 0;
 	for (int i = 0; i < n; i++) {
@@ -72,8 +74,9 @@ void chart_bars(GString *b, const char *title, const struct chart_series *s, int
 			if (bh <= 0)
 				continue;
 			base -= bh;
-			g_string_append_printf(b, "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"><title>",
-			                       s[k].cls, LEFT + slot * i + slot * 0.1, base, slot * 0.8, bh);
+			g_string_append_printf(
+			    b, "<rect class=\"%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"><title>",
+			    s[k].cls, LEFT + slot * i + slot * 0.1, base, slot * 0.8, bh);
 			if (labels)
 				html_escape(b, labels[i]);
 			g_string_append(b, ": ");

@@ -27,7 +27,10 @@ struct formdata {
 	char *errmsg;
 };
 
-static bool same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+static bool same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
 
 static enum qerr end_part(struct formdata *f)
 {

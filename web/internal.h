@@ -200,6 +200,8 @@ void review_table(GString *b, const char *schemas_dir, const char *doctype, cons
 /* The tables posted in the form, as new values of their fields, into changes. */
 enum qerr review_tables_from_form(struct web_req *req, const char *doctype, const struct json *fields,
                                   struct json *changes, char **reterr) QUIRE_MUST_CHECK;
+/* A number as the review form shows it (g_free): 2 decimals for whole cents, else in full. */
+char *review_number_text(double num);
 /* validate_values() on the fields' current values (json_free). */
 struct json *review_checks(const struct json *fields);
 /* The failed checks that involve field key, as HTML (and hidden places for the sums the script

@@ -166,7 +166,7 @@ static void field_row(struct web_req *req, GString *b, size_t i, const char *key
 	struct json *v = json_get(f, "value");
 	bool structured = v && !json_string_value(v) && !json_number_value(v, &num) && !json_is_null(v);
 	g_autofree char *text = json_string_value(v) ? g_strdup(json_string_value(v))
-	                        : json_number_value(v, &num) ? g_strdup_printf("%.2f", num)
+	                        : json_number_value(v, &num) ? review_number_text(num)
 	                                                     : g_strdup("");
 	g_string_append_printf(b, "<tr data-field=\"%s\"><th scope=\"row\">", key);
 	if (!structured)

@@ -12,6 +12,7 @@
  * current values, so they follow every correction. */
 #include "web/internal.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "core/db.h"
@@ -53,13 +54,25 @@ static GPtrArray *columns(const struct json *props, const struct json *rows)
 	return cols;
 }
 
+char *review_number_text(double num)
+{
+	/* Cents as cents (12.50); anything finer in full, so saving the form unchanged changes nothing. */
+	double cents = num * 100;
+	if (fabs(num) < 1e13 && fabs(cents - round(cents)) < 1e-6)
+		return g_strdup_printf("%.2f", num);
+	char buf[G_ASCII_DTOSTR_BUF_SIZE];
+	return g_strdup(g_ascii_formatd(buf, sizeof buf, "%.15g", num));
+}
+
 static void cell_text(GString *b, const struct json *v)
 {
 	double num;
-	if (json_string_value(v))
+	if (json_string_value(v)) {
 		html_escape(b, json_string_value(v));
-	else if (json_number_value(v, &num))
-		g_string_append_printf(b, "%.2f", num);
+	} else if (json_number_value(v, &num)) {
+		g_autofree char *t = review_number_text(num);
+		g_string_append(b, t);
+	}
 }
 
 static void table_row(GString *b, const char *key, size_t row, GPtrArray *cols, const struct json *props,
@@ -69,15 +82,16 @@ static void table_row(GString *b, const char *key, size_t row, GPtrArray *cols, 
 	for (guint c = 0; c < cols->len; c++) {
 		const char *col = cols->pdata[c];
 		bool amount = is_amount(json_get(props, col));
-		g_string_append_printf(b, "<td><input name=\"table.%s.%zu.%s\" data-col=\"%s\"%s aria-label=\"", key, row,
-		                       col, col, amount ? " inputmode=\"decimal\" class=\"num\"" : "");
+		g_string_append_printf(b, "<td><input name=\"table.%s.%zu.%s\" data-col=\"%s\"%s aria-label=\"", key,
+		                       row, col, col, amount ? " inputmode=\"decimal\" class=\"num\"" : "");
 		html_escape(b, col);
 		g_string_append_printf(b, ", row %zu\" value=\"", row + 1);
 		cell_text(b, json_get(values, col));
 		g_string_append(b, "\"></td>");
 	}
-	g_string_append_printf(b, "<td><label class=\"rm\"><input type=\"checkbox\" name=\"table.%s.%zu._remove\""
-	                          " value=\"1\"> Remove</label></td></tr>",
+	g_string_append_printf(b,
+	                       "<td><label class=\"rm\"><input type=\"checkbox\" name=\"table.%s.%zu._remove\""
+	                       " value=\"1\"> Remove</label></td></tr>",
 	                       key, row);
 }
 
@@ -97,8 +111,9 @@ void review_table(GString *b, const char *schemas_dir, const char *doctype, cons
 	for (size_t r = 0; r < n; r++)
 		table_row(b, key, r, cols, props, json_array_at(rows, r));
 	table_row(b, key, n, cols, props, NULL); /* the spare row */
-	g_string_append_printf(b, "</tbody></table><input type=\"hidden\" name=\"table.%s\" value=\"%zu\">"
-	                          "<button type=\"button\" class=\"secondary add-row\" data-table=\"%s\">Add row</button>",
+	g_string_append_printf(b,
+	                       "</tbody></table><input type=\"hidden\" name=\"table.%s\" value=\"%zu\">"
+	                       "<button type=\"button\" class=\"secondary add-row\" data-table=\"%s\">Add row</button>",
 	                       key, n + 1, key);
 }
 
@@ -207,9 +222,9 @@ static bool involves(const struct json *check, const char *key)
  * while it holds, hidden then. */
 static const char *const live_checks[] = {"totals", "line_items_sum", "tax_lines_sum", "line_item_arithmetic"};
 static const char *const live_fields[][3] = {{"net_amount", "tax_amount", "total_amount"},
-                                            {"line_items", "net_amount", NULL},
-                                            {"tax_lines", "tax_amount", NULL},
-                                            {"line_items", NULL, NULL}};
+                                             {"line_items", "net_amount", NULL},
+                                             {"tax_lines", "tax_amount", NULL},
+                                             {"line_items", NULL, NULL}};
 
 void review_checks_html(GString *b, const struct json *checks, const char *key)
 {
@@ -245,8 +260,8 @@ void review_checks_html(GString *b, const struct json *checks, const char *key)
 }
 
 /* Documents that need a person: processed, not decided, not approved by the extraction. */
-#define NEEDS_REVIEW                                                                                                  \
-	"d.state = 'processed' AND d.review_state = 'pending' AND NOT coalesce(d.auto_approved, false)"                  \
+#define NEEDS_REVIEW                                                                                                   \
+	"d.state = 'processed' AND d.review_state = 'pending' AND NOT coalesce(d.auto_approved, false)"                \
 	" AND ($2::boolean OR d.uploaded_by = $3)"
 
 int64_t review_next(struct web_req *req, int64_t id, int64_t *ret_left)

@@ -67,7 +67,7 @@ d3=$(submit "$work/3.pdf")
 "$QUIRE" worker --drain >>"$log" 2>&1
 check "/learn/survives-backup-and-restore" '[ -n "$d3" ] && [ "$(number "$d3")" = "REF-3333 learned" ]'
 
-check "/learn/erase" '"$QUIRE" erase --no-rotate "$d1" >>"$log" 2>&1'
+check "/learn/erase" '"$QUIRE" erase --yes --no-rotate "$d1" >>"$log" 2>&1'
 d4=$(submit "$work/4.pdf")
 "$QUIRE" worker --drain >>"$log" 2>&1
 check "/learn/erasure-forgets" '[ "$(number "$d4")" = "INV-L-4 read" ]'

@@ -3,7 +3,7 @@
 # reference models: the printed answer is byte for byte the reference engine's
 # greedy output (NUL bytes included) for llama, phi3, gemma2 and gemma3 files
 # and with LoRA adapters given by --adapter or by model.adapters; adapter
-# errors are clear; extraction runs under the gemma and phi3 templates and
+# errors are clear, in quire doctor too; extraction runs under the gemma and phi3 templates and
 # with an adapter. Prints TAP. Usage: model.sh QUIRE MAKE_INVOICE
 set -u
 QUIRE=$1
@@ -12,7 +12,7 @@ MAKE_INVOICE=$2
 
 shared="${QUIRE_SHARED_DIR:-}"
 tests="run-llama-nul-bytes run-phi3 run-gemma2 run-gemma3 run-adapter info-adapter configured-adapters
-  adapter-wrong-arch adapter-bad-scale extract-gemma-template extract-phi3-template extract-with-adapter"
+  adapter-wrong-arch adapter-bad-scale doctor-adapters doctor-adapter-refused extract-gemma-template extract-phi3-template extract-with-adapter"
 echo "1..$(echo $tests | wc -w)"
 if [ ! -f "$shared/reference/synth-llama-F32.json" ]; then
   for t in $tests; do skip "/e2e/model/$t" "../shared not present"; done
@@ -69,6 +69,13 @@ check "/e2e/model/adapter-wrong-arch" '! "$QUIRE" model info "$models/synth-llam
   grep -q "adapter is for architecture .qwen2., the model is .llama." "$work/err"'
 check "/e2e/model/adapter-bad-scale" '! "$QUIRE" model run "$models/synth-llama-F32.gguf" --prompt x \
   --adapter "$adapter@half" 2>"$work/err" && grep -q "scale after .@. is not a number" "$work/err"'
+
+# quire doctor loads model.adapters onto model.path (its other checks need a database: not judged here)
+check "/e2e/model/doctor-adapters" 'QUIRE_MODEL_PATH="$models/synth-llama-F32.gguf" \
+  QUIRE_MODEL_ADAPTERS="$adapter@0.5, $models/adapters/synth-llama-lora-r8-F16.gguf" "$QUIRE" doctor 2>&1 |
+  grep -q "^ok    model.adapters: 2 LoRA adapters fit $models/synth-llama-F32.gguf$"'
+check "/e2e/model/doctor-adapter-refused" 'QUIRE_MODEL_PATH="$models/synth-qwen2-F32.gguf" QUIRE_MODEL_ADAPTERS="$adapter" \
+  "$QUIRE" doctor 2>&1 | grep -q "^FAIL  model.adapters: adapter .*: adapter is for architecture .llama., the model is .qwen2."'
 
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-E2E-0016
 # extract_with VAR=VALUE...: quire extract runs the model (schema-constrained) with that configuration

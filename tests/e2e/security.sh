@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
-echo "1..18"
+echo "1..20"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-SEC-7 --canary "$canary"
 "$MAKE_INVOICE" "$work/other.pdf" --number INV-SEC-8
 check "/e2e/security/init-keyring" '"$QUIRE" init >>"$log" 2>&1 && [ "$(stat -c %a "$work/data/keys/keyring")" = 600 ]'
@@ -51,7 +51,9 @@ check "/e2e/security/tokens" '[ ${#token} -gt 40 ] && "$QUIRE" token list | grep
   ! "$QUIRE" token list | grep -q "$token" && "$QUIRE" token revoke 1 >>"$log" 2>&1 &&
   "$QUIRE" token list | grep -q "revoked"'
 "$QUIRE" backup "$work/pre-erase.backup" >>"$log" 2>&1
-check "/e2e/security/erase" '"$QUIRE" erase "$doc" 2>>"$log" >"$work/erase.out" &&
+check "/e2e/security/erase-asks" '! "$QUIRE" erase "$doc" </dev/null 2>"$work/err" >/dev/null && grep -q -- "pass --yes" "$work/err" &&
+  "$QUIRE" show "$doc" 2>>"$log" | grep -q "INV-SEC-7"'
+check "/e2e/security/erase" '"$QUIRE" erase --yes "$doc" 2>>"$log" >"$work/erase.out" &&
   grep -Eq "^erased at [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC\. " "$work/erase.out" &&
   grep -q "Every \`quire backup\` file made before [0-9-]* [0-9:]* UTC holds both the rows and such a keyring" "$work/erase.out" &&
   ! "$QUIRE" show "$doc" 2>"$work/err" && grep -q "erased" "$work/err" &&
@@ -66,7 +68,12 @@ check "/e2e/security/pre-erasure-backup-restores-erased" 'QUIRE_GENERAL_DATA_DIR
 QUIRE_GENERAL_DATA_DIR="$work/rdata" "$QUIRE" stop >/dev/null 2>&1
 rm -rf "$work/rdata" "$work/pre-erase.backup"
 check "/e2e/security/audit-checkpoint-verify" '"$QUIRE" audit checkpoint --out "$work/cp.txt" >>"$log" 2>&1 &&
-  grep -q "^signature: " "$work/cp.txt" && "$QUIRE" audit verify --checkpoint "$work/cp.txt" 2>>"$log" | grep -q "audit log intact"'
+  grep -q "^signature: " "$work/cp.txt" && grep -q "^merkle-root: " "$work/cp.txt" &&
+  "$QUIRE" audit verify --checkpoint "$work/cp.txt" 2>>"$log" | grep -q "audit log intact"'
+check "/e2e/security/audit-witness" '[ "$(stat -c %a "$work/data/keys/audit.witness")" = 600 ] &&
+  grep -c "^quire-witness-v1 seq=" "$work/data/keys/audit.witness" | grep -qv "^0$" &&
+  "$QUIRE" audit checkpoint --since "$work/cp.txt" --out "$work/cp2.txt" >>"$log" 2>&1 &&
+  "$QUIRE" audit verify --since "$work/cp.txt" --checkpoint "$work/cp2.txt" 2>>"$log" | grep -q "extends the earlier"'
 has_actions() {
   for a in document.erased key.rotated key.rewrapped key.retired user.added user.disabled token.created token.revoked \
     audit.verified; do grep -qx "$a" "$work/actions" || return 1; done

@@ -239,6 +239,37 @@ check "/web/csrf/wrong-token" '[ "$(code -b "${jar[reviewer]}" -d "csrf=AAAA$c" 
 check "/web/csrf/cross-origin" '[ "$(code -b "${jar[reviewer]}" -H "Origin: http://evil.example" -d "csrf=$c" "$B/documents/$doc/approve")" = 403 ] &&
   [ "$(code -b "${jar[reviewer]}" -H "Sec-Fetch-Site: cross-site" -d "csrf=$c" "$B/documents/$doc/approve")" = 403 ]'
 check "/web/csrf/valid-token-accepted" '[ "$(code -b "${jar[reviewer]}" -H "Origin: ${B}" -d "csrf=$c" "$B/documents/$doc/approve")" = 303 ]'
+# The review form without the script: the line items table (row 0 edited, the spare row filled),
+# then the checks beside the fields, the quality page and the dashboard's charts.
+c=$(csrf_of "${jar[reviewer]}")
+form_code=$(curl -s -o /dev/null -w "%{http_code}" -b "${jar[reviewer]}" -H "Origin: ${B}" --data-urlencode "csrf=$c" \
+  -d "do=save" -d "table.line_items=2" --data-urlencode "table.line_items.0.description=Widget from the form" \
+  -d "table.line_items.0.quantity=3" -d "table.line_items.0.unit_price=2,50" -d "table.line_items.0.amount=7.5" \
+  --data-urlencode "table.line_items.1.description=Added row" -d "table.line_items.1.quantity=1" \
+  -d "table.line_items.1.unit_price=1" -d "table.line_items.1.amount=1" "$B/documents/$doc/correct")
+check "/web/review/table-form-correction" '[ "$form_code" = 303 ] &&
+  curl -s -H "Authorization: Bearer ${tok[reviewer]}" "$B/api/v1/documents/$doc/result" |
+  grep -q "\"line_items\":{\"value\":\[{\"description\":\"Widget from the form\",\"quantity\":3,\"unit_price\":2.5,\"amount\":7.5},{\"description\":\"Added row\",\"quantity\":1,\"unit_price\":1,\"amount\":1}\]"'
+check "/web/review/table-row-removed" 'c=$(csrf_of "${jar[reviewer]}") &&
+  [ "$(code -b "${jar[reviewer]}" -H "Origin: ${B}" --data-urlencode "csrf=$c" -d "table.line_items=2" \
+    --data-urlencode "table.line_items.0.description=Widget from the form" -d "table.line_items.0.quantity=3" \
+    -d "table.line_items.0.unit_price=2.5" -d "table.line_items.0.amount=7.5" -d "table.line_items.1._remove=1" \
+    --data-urlencode "table.line_items.1.description=Added row" "$B/documents/$doc/correct")" = 303 ] &&
+  curl -s -H "Authorization: Bearer ${tok[reviewer]}" "$B/api/v1/documents/$doc/result" |
+  grep -q "\"line_items\":{\"value\":\[{\"description\":\"Widget from the form\",[^]]*}\],"'
+check "/web/review/table-bad-amount-refused" 'c=$(csrf_of "${jar[reviewer]}") &&
+  curl -s -b "${jar[reviewer]}" -H "Origin: ${B}" --data-urlencode "csrf=$c" -d "table.line_items=1" \
+    -d "table.line_items.0.amount=seven" "$B/documents/$doc/correct" | grep -q "line_items, row 1: amount must be a number"'
+review_page=$(curl -s -b "${jar[reviewer]}" "$B/documents/$doc")
+check "/web/review/checks-beside-fields" 'echo "$review_page" |
+  grep -q "<tr data-field=\"net_amount\">.*<p class=\"check bad\" data-check=\"line_items_sum\" role=\"status\">1 line items sum to 7.50, net amount" &&
+  echo "$review_page" | grep -q "<rect class=\"word\" [^>]*data-w=\"INV-WEB-A\"/>" &&
+  echo "$review_page" | grep -q "<input type=\"hidden\" name=\"table.line_items\" value=\"2\">"'
+check "/web/quality-page" 'curl -s -b "${jar[reviewer]}" "$B/quality" | grep -q "<tr><td>line_items</td><td>1</td><td>1</td>" &&
+  [ "$(code -b "${jar[operator]}" "$B/quality")" != 200 ]'
+check "/web/dashboard-charts" 'dash=$(curl -s -b "${jar[admin]}" "$B/") &&
+  [ "$(echo "$dash" | grep -o "<figure class=\"chart\"><h3>[^<]*</h3><svg viewBox" | wc -l)" = 4 ] &&
+  echo "$dash" | grep -q "aria-label=\"Documents per hour, last 24 hours\"" && ! echo "$dash" | grep -q "style="'
 check "/web/no-state-change-on-get" '[ "$(code -b "${jar[reviewer]}" "$B/documents/$doc/approve")" = 405 ] &&
   [ "$(code -b "${jar[admin]}" "$B/logout")" = 405 ]'
 check "/web/upload/ui-per-file-errors" 'ca=$(csrf_of "${jar[operator]}") &&
@@ -292,8 +323,22 @@ sys.exit(0 if want <= set(d[\"paths\"]) and d[\"openapi\"].startswith(\"3.\") el
 
 # --- session expiry: a second daemon (web only) with a 2 second idle timeout ---
 start web QUIRE_WEB_SESSION_IDLE_S=2 "$QUIRE" web
-check "/web/session/idle-expiry" '[ "$(login "$work/jar-e" reviewer1 pw-reviewer-0123456)" = 303 ] &&
-  [ "$(code -b "$work/jar-e" "$B/")" = 200 ] && sleep 3 && [ "$(code -b "$work/jar-e" "$B/")" = 303 ]'
+# The first look must come within the 2 s after the login; on a loaded machine the two may be
+# further apart, and then the test tries again rather than failing.
+idle_expiry() {
+  local t0 t1 got=
+  for _ in 1 2 3 4 5 6 7 8; do
+    t0=$(date +%s%N)
+    [ "$(login "$work/jar-e" reviewer1 pw-reviewer-0123456)" = 303 ] || return 1
+    got=$(code -b "$work/jar-e" "$B/")
+    t1=$(date +%s%N)
+    [ $(((t1 - t0) / 1000000)) -lt 2000 ] && break
+    got=
+  done
+  # the idle time passing is the condition under test here
+  [ "$got" = 200 ] && sleep 3 && [ "$(code -b "$work/jar-e" "$B/")" = 303 ]
+}
+check "/web/session/idle-expiry" 'idle_expiry'
 # A server just started shows the latest verification on record (the first server's Verify above).
 check "/web/audit/latest-verification-on-record" '[ "$(login "$work/jar-v" admin1 pw-admin-0123456)" = 303 ] &&
   curl -s -b "$work/jar-v" "$B/audit" |

@@ -1,7 +1,7 @@
 /* Integration tests of the security core against a real PostgreSQL: ciphertexts and wrapped
  * keys bound to their rows (result boxes to their version too), streams in the database,
- * rotation under load, erasure against a pre-erasure copy, audit tampering by a superuser
- * against signed checkpoints, the database role's rights, users, roles and API tokens. */
+ * rotation under load, erasure against a pre-erasure copy, the database role's rights, users,
+ * roles and API tokens. Audit tampering by a superuser is test_audit.c's. */
 #include <glib.h>
 #include <sodium.h>
 #include <string.h>
@@ -164,25 +164,109 @@ static void test_result_versions_bound(void)
 	exec_sql("DROP TABLE result_v2");
 	ok(read_result(dek, a.doc_id, "{\"total\":2}", &err), err);
 
-	/* a row written before the binding existed, as migration 0010 marks them */
+	vault_dek_free(dek);
+
+	/* a row written before the binding existed, as migration 0010 marks them (and before result
+	 * versions were recorded in the audit log: a document with no record) */
+	struct store_submitted b = submit_on(db, vault, "LEGACY");
+	ok(store_dek(db, vault, b.doc_id, &dek, &err), err);
 	g_autofree uint8_t *old = NULL;
 	size_t olen = 0;
-	ok(vault_seal(dek, a.doc_id, "result", "{\"total\":0}", 11, &old, &olen, &err), err);
+	ok(vault_seal(dek, b.doc_id, "result", "{\"total\":0}", 11, &old, &olen, &err), err);
 	char sid[24];
-	g_snprintf(sid, sizeof sid, "%lld", (long long)a.doc_id);
+	g_snprintf(sid, sizeof sid, "%lld", (long long)b.doc_id);
 	struct db_param p[2] = {DB_TEXT(sid), DB_BIN(old, olen)};
 	ok(db_begin(db, &err), err);
 	exec_sql("SET LOCAL session_replication_role = replica"); /* triggers off: the row predates them */
 	ok(db_query(db,
 	            "INSERT INTO payloads (document_id, purpose, version, sealed, layout) VALUES ($1::bigint,"
-	            " 'result', 3, $2, 1)",
+	            " 'result', 1, $2, 1)",
 	            2, p, NULL, &err),
 	   err);
 	ok(db_commit(db, &err), err);
-	ok(read_result(dek, a.doc_id, "{\"total\":0}", &err), err);
+	ok(read_result(dek, b.doc_id, "{\"total\":0}", &err), err);
 	vault_dek_free(dek);
 }
 
+/* Writes a result version the way the worker (version 1) and a correction (later ones) do. */
+static void put_result(const struct vault_dek *dek, int64_t doc, int32_t version, const char *json)
+{
+	g_autofree char *err = NULL;
+	ok(db_begin(db, &err), err);
+	if (version == 1)
+		ok(store_put(db, dek, doc, "result", json, strlen(json), &err), err);
+	else
+		ok(store_put_version(db, dek, doc, "result", version, json, strlen(json), &err), err);
+	ok(db_commit(db, &err), err);
+}
+
+/* The current result version is on record in the audit log: the newest version deleted by a
+ * superuser does not bring the uncorrected values back as current, nor does a box of another
+ * version restored in its place; removing the record as well breaks the audit chain. */
+static void test_result_rollback(void)
+{
+	struct store_submitted a = submit_on(db, vault, "ROLLBACK");
+	g_autofree char *err = NULL;
+	struct vault_dek *dek = NULL;
+	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	put_result(dek, a.doc_id, 1, "{\"total\":100}");
+	put_result(dek, a.doc_id, 2, "{\"total\":999}");
+	ok(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
+	struct audit_event viewed = {.actor = "user:alice", .action = "document.viewed", .object_type = "document",
+	                             .object_id = a.doc_id, .outcome = "ok"};
+	ok(db_begin(db, &err), err);
+	ok(audit_append(db, &viewed, &err), err);
+	ok(db_commit(db, &err), err);
+	g_autofree char *records = g_strdup_printf("SELECT count(*) FROM audit_log WHERE action = 'result.stored' AND"
+	                                           " object_id = %lld AND detail LIKE 'version=2 %%'",
+	                                           (long long)a.doc_id);
+	g_assert_cmpint(count(records), ==, 1);
+	g_autofree char *keep = g_strdup_printf("CREATE TABLE result_keep AS SELECT * FROM payloads WHERE document_id = %lld"
+	                                        " AND purpose = 'result' AND version = 2",
+	                                        (long long)a.doc_id);
+	exec_sql(keep);
+	g_autofree char *del = g_strdup_printf("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM payloads"
+	                                       " WHERE document_id = %lld AND purpose = 'result' AND version = 2; COMMIT",
+	                                       (long long)a.doc_id);
+	exec_sql(del);
+	g_assert_cmpint(read_result(dek, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
+	g_test_message("newest version deleted: %s", err);
+	g_assert_nonnull(strstr(err, "records version 2, the database's newest is version 1"));
+	/* version 1's box put back as version 2 (its row version rewritten too) */
+	g_autofree char *back = g_strdup_printf(
+		"BEGIN; SET LOCAL session_replication_role = replica; INSERT INTO payloads (document_id, purpose, version,"
+		" sealed, layout) SELECT document_id, purpose, 2, sealed, layout FROM payloads WHERE document_id = %lld"
+		" AND purpose = 'result' AND version = 1; COMMIT",
+		(long long)a.doc_id);
+	exec_sql(back);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(read_result(dek, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
+	g_assert_nonnull(strstr(err, "with another content"));
+	exec_sql("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM payloads p USING result_keep k"
+	         " WHERE p.document_id = k.document_id AND p.purpose = 'result' AND p.version = 2;"
+	         " INSERT INTO payloads SELECT * FROM result_keep; DROP TABLE result_keep; COMMIT");
+	ok(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
+	/* the record removed along with the row: the result reads as version 1, and the log is broken */
+	int64_t n = 0;
+	ok(audit_verify(db, &n, &err), err);
+	g_autofree char *save = g_strdup_printf("CREATE TABLE record_keep AS SELECT * FROM audit_log WHERE action ="
+	                                        " 'result.stored' AND object_id = %lld AND detail LIKE 'version=2 %%'",
+	                                        (long long)a.doc_id);
+	exec_sql(save);
+	g_autofree char *both = g_strdup_printf(
+		"BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM payloads WHERE document_id = %lld"
+		" AND purpose = 'result' AND version = 2; DELETE FROM audit_log WHERE action = 'result.stored'"
+		" AND object_id = %lld AND detail LIKE 'version=2 %%'; COMMIT",
+		(long long)a.doc_id, (long long)a.doc_id);
+	exec_sql(both);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(audit_verify(db, &n, &err), ==, QERR_CRYPTO);
+	g_test_message("record removed too: %s", err);
+	exec_sql("BEGIN; SET LOCAL session_replication_role = replica; INSERT INTO audit_log SELECT * FROM record_keep;"
+	         " DROP TABLE record_keep; COMMIT");
+	ok(audit_verify(db, &n, &err), err);
+	vault_dek_free(dek);
+}
 
 /* An original is a header in its payload row and one row per sealed chunk (migration 0006):
  * a chunk cut short, dropped, duplicated at the end, swapped with another or taken from
@@ -392,131 +476,14 @@ static void test_erasure_defeats_backup(void)
 	g_assert_cmpint(count(audited), ==, 1);
 }
 
-/* Recomputes the chain in place, as a superuser hiding an edit would (the encoding is public). */
-static void rechain(void)
-{
-	struct db_res *res = NULL;
-	g_autofree char *err = NULL;
-	ok(db_query(db,
-	            "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, action,"
-	            " object_type, object_id::text, outcome, client, detail FROM audit_log ORDER BY id",
-	            0, NULL, &res, &err),
-	   err);
-	uint8_t prev[32] = {0}, hash[32];
-	exec_sql("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update");
-	for (int r = 0; r < db_res_rows(res); r++) {
-		GString *c = g_string_new("quire-audit-v1\n");
-		for (int i = 1; i <= 8; i++)
-			g_string_append_printf(c, "%zu:%s\n", strlen(db_res_text(res, r, i)), db_res_text(res, r, i));
-		crypto_generichash_state st;
-		crypto_generichash_init(&st, NULL, 0, 32);
-		crypto_generichash_update(&st, prev, 32);
-		crypto_generichash_update(&st, (const uint8_t *)c->str, c->len);
-		crypto_generichash_final(&st, hash, 32);
-		g_string_free(c, TRUE);
-		struct db_param p[3] = {DB_TEXT(db_res_text(res, r, 0)), DB_BIN(prev, 32), DB_BIN(hash, 32)};
-		ok(db_query(db, "UPDATE audit_log SET prev_hash = $2, hash = $3 WHERE id = $1::bigint", 3, p, NULL, &err), err);
-		memcpy(prev, hash, 32);
-	}
-	exec_sql("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update");
-	db_res_free(res);
-}
-
-static enum qerr verify(const struct audit_checkpoint *witness, struct audit_report *r, char **err)
-{
-	uint8_t pk[VAULT_PK_BYTES];
-	vault_sign_public(vault, pk);
-	return audit_verify_signed(db, pk, witness, r, err);
-}
-
-/* Runs sql as a superuser with the audit triggers off, then restores the saved log. */
-static void tamper(const char *sql, bool hide, const struct audit_checkpoint *witness, int64_t want_bad,
-                   const char *want_msg)
-{
-	g_autofree char *err = NULL;
-	g_autofree char *full = g_strdup_printf("ALTER TABLE audit_log DISABLE TRIGGER USER; %s;"
-	                                        " ALTER TABLE audit_log ENABLE TRIGGER USER",
-	                                        sql);
-	exec_sql(full);
-	if (hide)
-		rechain();
-	struct audit_report r;
-	g_assert_cmpint(verify(witness, &r, &err), ==, QERR_CRYPTO);
-	g_test_message("tamper \"%s\"%s: %s", sql, hide ? " (chain recomputed)" : "", err);
-	g_assert_nonnull(strstr(err, want_msg));
-	if (want_bad)
-		g_assert_cmpint(r.first_bad, ==, want_bad);
-	exec_sql("ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log;"
-	         " INSERT INTO audit_log SELECT * FROM audit_saved; ALTER TABLE audit_log ENABLE TRIGGER USER");
-	ok(verify(witness, &r, &err), err);
-}
-
-static void test_audit_tampering(void)
-{
-	g_autofree char *err = NULL;
-	audit_set_signer(vault, 5, 3600);
-	for (int i = 0; i < 12; i++) {
-		struct audit_event ev = {.actor = "user:alice", .action = "document.viewed", .object_type = "document",
-		                         .object_id = 500 + i, .outcome = "ok", .client = "10.0.0.7"};
-		ok(db_begin(db, &err), err);
-		ok(audit_append(db, &ev, &err), err);
-		ok(db_commit(db, &err), err);
-	}
-	audit_set_signer(NULL, 0, 0);
-	g_assert_cmpint(count("SELECT count(*) FROM audit_checkpoints"), >=, 2);
-	/* the witness: exported, parsed back from its text form */
-	struct audit_checkpoint cp, witness;
-	ok(audit_checkpoint_now(db, vault, &cp, &err), err);
-	g_autofree char *text = audit_checkpoint_format(&cp);
-	ok(audit_checkpoint_parse(text, &witness, &err), err);
-	g_assert_cmpint(witness.last_entry_id, ==, cp.last_entry_id);
-	struct audit_report r;
-	ok(verify(&witness, &r, &err), err);
-	g_assert_cmpint(r.entries, ==, cp.entries);
-	/* an altered checkpoint file is refused */
-	g_autofree char *forged = g_strdup(text);
-	char *e = strstr(forged, "entries: ");
-	e[9] = e[9] == '9' ? '8' : '9';
-	g_assert_cmpint(audit_checkpoint_parse(forged, &cp, &err), ==, QERR_CRYPTO);
-
-	exec_sql("CREATE TEMP TABLE audit_saved AS SELECT * FROM audit_log");
-	int64_t mid = witness.last_entry_id - 4;
-	g_autofree char *upd = g_strdup_printf("UPDATE audit_log SET actor = 'user:mallory' WHERE id = %lld", (long long)mid);
-	g_autofree char *del = g_strdup_printf("DELETE FROM audit_log WHERE id = %lld", (long long)mid);
-	g_autofree char *ins = g_strdup_printf(
-		"UPDATE audit_log SET id = id + 1000000 WHERE id >= %lld; UPDATE audit_log SET id = id - 999999 WHERE id > 1000000;"
-		" INSERT INTO audit_log (id, at, actor, action, object_type, object_id, outcome, client, detail, prev_hash, hash)"
-		" VALUES (%lld, now(), 'user:mallory', 'document.viewed', 'document', 1, 'ok', 'cli', '', '\\x00', '\\x00')",
-		(long long)mid, (long long)mid);
-	/* edits, deletions and insertions, naive: the first bad entry is named exactly */
-	tamper(upd, false, &witness, mid, "its content was changed");
-	tamper(del, false, &witness, mid + 1, "does not follow the entry before it");
-	tamper(ins, false, &witness, mid, "does not follow the entry before it");
-	/* the same with the chain recomputed: only the signed checkpoints catch them */
-	tamper(upd, true, &witness, 0, "does not match the signed checkpoint");
-	tamper(del, true, &witness, 0, "does not match the signed checkpoint");
-	tamper(ins, true, &witness, 0, "does not match the signed checkpoint");
-	/* stored checkpoints deleted too: the witness file still catches it */
-	g_autofree char *both = g_strdup_printf("%s; ALTER TABLE audit_checkpoints DISABLE TRIGGER USER;"
-	                                        " DELETE FROM audit_checkpoints; ALTER TABLE audit_checkpoints ENABLE TRIGGER USER",
-	                                        upd);
-	exec_sql("CREATE TEMP TABLE cp_saved AS SELECT * FROM audit_checkpoints");
-	tamper(both, true, &witness, 0, "does not match the signed checkpoint");
-	exec_sql("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER; INSERT INTO audit_checkpoints SELECT * FROM cp_saved;"
-	         " ALTER TABLE audit_checkpoints ENABLE TRIGGER USER");
-	/* the tail cut off after the witness was taken */
-	g_autofree char *tail = g_strdup_printf("DELETE FROM audit_log WHERE id >= %lld", (long long)witness.last_entry_id);
-	tamper(tail, false, &witness, 0, "entries were removed");
-	ok(verify(&witness, &r, &err), err);
-	exec_sql("DROP TABLE audit_saved; DROP TABLE cp_saved");
-}
-
 static void test_database_refuses(void)
 {
 	g_autofree char *err = NULL;
 	g_assert_cmpint(db_exec(db, "TRUNCATE audit_log", &err), ==, QERR_DB);
 	g_assert_nonnull(strstr(err, "append-only"));
 	g_clear_pointer(&err, g_free);
+	struct audit_checkpoint cp;
+	ok(audit_checkpoint_now(db, vault, &cp, &err), err);
 	g_assert_cmpint(db_exec(db, "DELETE FROM audit_checkpoints", &err), ==, QERR_DB);
 	/* the application's role may insert and read, never change or delete, even with the triggers off */
 	ok(db_begin(db, &err), err);
@@ -609,6 +576,58 @@ static void test_users_and_tokens(void)
 	ok(audit_verify(db, &entries, &err), err);
 }
 
+/* Opens two web sessions for user (as the login page does, by row). */
+static void open_sessions(const char *user)
+{
+	g_autofree char *sql = g_strdup_printf(
+		"INSERT INTO web_sessions (token_mac, user_id, csrf) SELECT gen_random_uuid()::text::bytea, id, 'c'"
+		" FROM users, generate_series(1, 2) WHERE name = '%s'",
+		user);
+	exec_sql(sql);
+}
+
+static int64_t sessions_of(const char *user)
+{
+	g_autofree char *sql = g_strdup_printf("SELECT count(*) FROM web_sessions s JOIN users u ON u.id = s.user_id"
+	                                       " WHERE u.name = '%s'",
+	                                       user);
+	return count(sql);
+}
+
+/* A password, role or disabled flag changed from the command line ends that user's sessions at
+ * once, and no one else's; disabling also revokes the API tokens the user made. */
+static void test_user_changes_end_sessions(void)
+{
+	g_autofree char *err = NULL;
+	struct users_policy pol = {.ops = 1, .mem = 8 << 20};
+	int64_t id = 0;
+	ok(users_add(db, &pol, "carol", "carol's long password", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err), err);
+	ok(users_add(db, &pol, "dave", "dave's long password", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err), err);
+	open_sessions("carol");
+	open_sessions("dave");
+	ok(users_passwd(db, &pol, "carol", "a new long password", "cli:root", "cli", &err), err);
+	g_assert_cmpint(sessions_of("carol"), ==, 0);
+	g_assert_cmpint(sessions_of("dave"), ==, 2);
+	open_sessions("carol");
+	ok(users_set_role(db, "carol", USERS_ROLE_AUDITOR, "cli:root", "cli", &err), err);
+	g_assert_cmpint(sessions_of("carol"), ==, 0);
+	open_sessions("carol");
+	char *mine = NULL, *other = NULL;
+	ok(users_token_create(db, vault, "carols", USERS_ROLE_AUDITOR, 3600, "user:carol", "10.0.0.1", &mine, &id, &err),
+	   err);
+	ok(users_token_create(db, vault, "daves", USERS_ROLE_AUDITOR, 3600, "user:dave", "10.0.0.1", &other, &id, &err),
+	   err);
+	struct users_principal who;
+	ok(users_token_check(db, vault, mine, "10.0.0.1", &who, &err), err);
+	ok(users_disable(db, "carol", "cli:root", "cli", &err), err);
+	g_assert_cmpint(sessions_of("carol"), ==, 0);
+	g_assert_cmpint(sessions_of("dave"), ==, 2);
+	g_assert_cmpint(users_token_check(db, vault, mine, "10.0.0.1", &who, &err), ==, QERR_DENIED);
+	ok(users_token_check(db, vault, other, "10.0.0.1", &who, &err), err);
+	g_free(mine);
+	g_free(other);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -616,12 +635,13 @@ int main(int argc, char **argv)
 	vault = pgtest_vault(&key_path);
 	g_test_add_func("/security/swaps-refused", test_swaps_refused);
 	g_test_add_func("/security/result-versions-bound", test_result_versions_bound);
+	g_test_add_func("/security/result-rollback-refused", test_result_rollback);
 	g_test_add_func("/security/stream-in-database", test_stream_in_database);
 	g_test_add_func("/security/rotation-under-load", test_rotation_under_load);
 	g_test_add_func("/security/erasure-defeats-backup", test_erasure_defeats_backup);
-	g_test_add_func("/security/audit/tampering-detected", test_audit_tampering);
 	g_test_add_func("/security/audit/database-refuses", test_database_refuses);
 	g_test_add_func("/security/users-and-tokens", test_users_and_tokens);
+	g_test_add_func("/security/users/changes-end-sessions", test_user_changes_end_sessions);
 	int rc = g_test_run();
 	db_close(db);
 	pgtest_stop();

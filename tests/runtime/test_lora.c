@@ -3,7 +3,8 @@
  * For each architecture's shared F32 model, an adapter written here that
  * changes every weight matrix (fused ones included: phi3's attn_qkv and
  * ffn_up, whose rows the runtime splits) must give the logits of the same
- * model with the adapter merged into its weights, W + factor * B A. Several
+ * model with the adapter merged into its weights, W + factor * B A, with
+ * adapter tensors in F32, F16, BF16 and Q8_0 (merged as they decode). Several
  * adapters add up; an adapter that does not fit is refused with a message
  * naming why and leaves the model as it was. The shared references with
  * adapters are compared in test_model. Skips where ../shared is absent. */
@@ -84,7 +85,21 @@ static float nrand(void)
 	return (float)(sqrt(-2 * log(u[0] + 1e-12)) * cos(2 * M_PI * u[1]));
 }
 
-/* Writes an F32 adapter of the given tensors to path; alpha < 0: no alpha key. */
+static enum quant_type adapter_type = QUANT_F32; /* of the tensors write_adapter() writes */
+
+/* Rounds m's values to what adapter_type stores, so that merging uses what the runtime reads. */
+static void round_to_type(struct mat *m)
+{
+	size_t row = quant_row_size(adapter_type, m->ne0);
+	uint8_t *q = malloc(row);
+	for (int64_t r = 0; r < m->ne1; r++) {
+		quant_quantize_row(adapter_type, m->v + r * m->ne0, q, m->ne0);
+		quant_dequantize_row(adapter_type, q, m->v + r * m->ne0, m->ne0);
+	}
+	free(q);
+}
+
+/* Writes an adapter of the given tensors (in adapter_type) to path; alpha < 0: no alpha key. */
 static bool write_adapter(const char *path, const char *arch, const char *type, float alpha, const struct mat *t,
                           int n)
 {
@@ -107,15 +122,21 @@ static bool write_adapter(const char *path, const char *arch, const char *type, 
 		put_u32(&b, 2);
 		put_u64(&b, (uint64_t)t[i].ne0);
 		put_u64(&b, (uint64_t)t[i].ne1);
-		put_u32(&b, QUANT_F32);
+		put_u32(&b, adapter_type);
 		put_u64(&b, off);
-		off += (uint64_t)(t[i].ne0 * t[i].ne1 * 4 + 31) / 32 * 32;
+		off += (quant_row_size(adapter_type, t[i].ne0) * (uint64_t)t[i].ne1 + 31) / 32 * 32;
 	}
 	static const uint8_t zero[32];
 	put(&b, zero, (32 - b.n % 32) % 32);
 	for (int i = 0; i < n; i++) {
-		put(&b, t[i].v, (size_t)(t[i].ne0 * t[i].ne1) * 4);
-		put(&b, zero, (32 - (size_t)(t[i].ne0 * t[i].ne1 * 4) % 32) % 32);
+		size_t row = quant_row_size(adapter_type, t[i].ne0);
+		uint8_t *q = malloc(row);
+		for (int64_t r = 0; r < t[i].ne1; r++) {
+			quant_quantize_row(adapter_type, t[i].v + r * t[i].ne0, q, t[i].ne0);
+			put(&b, q, row);
+		}
+		free(q);
+		put(&b, zero, (32 - (row * (size_t)t[i].ne1) % 32) % 32);
 	}
 	FILE *f = fopen(path, "wb");
 	bool ok = f && fwrite(b.p, 1, b.n, f) == b.n;
@@ -216,7 +237,7 @@ static double rel_diff(const float *a, const float *b, size_t n)
 }
 
 /* Unmerged adapter == merged weights, for one architecture's F32 file. */
-static void test_merged(const char *file, const char *arch, double tol)
+static void test_merged(const char *file, const char *arch, enum quant_type type, int rank, double tol)
 {
 	char path[4096], apath[512], name[256];
 	snprintf(path, sizeof path, "%s/models/%s", shared, file);
@@ -228,10 +249,12 @@ static void test_merged(const char *file, const char *arch, double tol)
 	static struct mat pairs[512];
 	int n = 0;
 	const float scale = 0.75f, alpha = 8.0f;
-	const int rank = 4;
+	adapter_type = type;
 	bool ok = bytes && gguf_open_memory(bytes, len, &g, NULL) == RTERROR_OK;
 	if (ok) {
 		n = make_pairs(g, rank, pairs, 512);
+		for (int i = 0; i < n; i++)
+			round_to_type(&pairs[i]);
 		merge(g, pairs, n, scale * alpha / rank);
 		ok = model_load_gguf(g, &merged, NULL) == RTERROR_OK;
 		if (!ok)
@@ -242,10 +265,12 @@ static void test_merged(const char *file, const char *arch, double tol)
 	     model_add_adapter(m, apath, scale, &msg) == RTERROR_OK;
 	float *want = ok ? logits_of(merged) : NULL, *got = ok ? logits_of(m) : NULL;
 	double d = want && got ? rel_diff(got, want, (size_t)N_TOK * model_get_info(m)->n_vocab) : INFINITY;
-	snprintf(name, sizeof name, "/lora/merged/%s", arch);
+	snprintf(name, sizeof name, "/lora/merged/%s/%s-rank%d", arch, quant_type_name(type), rank);
 	tap_ok(ok && d <= tol && model_adapter(m, 0)->n_weights == n / 2, name, "max relative difference %.3g %s", d,
 	       msg ? msg : "");
-	tap_diag("%s: adapter on %d weights, unmerged vs merged %.3g", arch, n / 2, d);
+	tap_diag("%s, %s adapter of rank %d on %d weights: unmerged vs merged %.3g", arch, quant_type_name(type), rank,
+	         n / 2, d);
+	adapter_type = QUANT_F32;
 	for (int i = 0; i < n; i++)
 		free(pairs[i].v);
 	free(msg);
@@ -356,12 +381,14 @@ int main(void)
 	snprintf(tmpdir, sizeof tmpdir, "%s/quire-lora-XXXXXX", t && *t ? t : "/tmp");
 	if (!mkdtemp(tmpdir))
 		return tap_skip_all("cannot make a temporary directory");
-	test_merged("synth-llama-F32.gguf", "llama", 1e-4);
-	test_merged("synth-qwen2-F32.gguf", "qwen2", 1e-4);
-	test_merged("synth-phi3-F32.gguf", "phi3", 1e-4);
+	test_merged("synth-llama-F32.gguf", "llama", QUANT_F32, 4, 1e-4);
+	test_merged("synth-llama-F32.gguf", "llama", QUANT_BF16, 8, 1e-4);
+	test_merged("synth-qwen2-F32.gguf", "qwen2", QUANT_F16, 8, 1e-4);
+	test_merged("synth-phi3-F32.gguf", "phi3", QUANT_F32, 4, 1e-4);
+	test_merged("synth-phi3-F32.gguf", "phi3", QUANT_Q8_0, 32, 1e-4); /* quantized rows of a fused tensor's B */
 	/* gemma: the F16 GELU table turns rounding noise into ~1e-3 (README) */
-	test_merged("synth-gemma2-F32.gguf", "gemma2", 2e-3);
-	test_merged("synth-gemma3-F32.gguf", "gemma3", 2e-3);
+	test_merged("synth-gemma2-F32.gguf", "gemma2", QUANT_F32, 4, 2e-3);
+	test_merged("synth-gemma3-F32.gguf", "gemma3", QUANT_Q8_0, 32, 2e-3);
 	test_several_and_errors();
 	rmdir(tmpdir);
 	return tap_done();

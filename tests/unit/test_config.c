@@ -64,6 +64,44 @@ static void test_env_override(void)
 	g_unsetenv("QUIRE_LIMITS_MAX_PAGES");
 }
 
+/* Mistakes refused at start, each naming where the value was set. */
+static void test_mistakes_refused(void)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{"[general]\nlog_level = verbose\n", ":2: general.log_level must be error, warn, info or debug"},
+		{"[web]\n\nlisten = localhost:80\n", ":3: web.listen must be an IPv4 address and a port"},
+		{"[web]\nlisten = 127.0.0.1:99999\n", ":2: web.listen must be"},
+		{"[web]\nlisten = 127.0.0.1\n", ":2: web.listen must be"},
+		{"[vault]\nkek_source = tpm\n", ":2: vault.kek_source must be file, passphrase or credential"},
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *path = write_conf(cases[i].text);
+		struct config *cfg = NULL;
+		g_autofree char *err = NULL;
+		g_assert_cmpint(config_load(path, &cfg, &err), ==, QERR_CONFIG);
+		g_autofree char *want = g_strdup_printf("%s%s", path, cases[i].want);
+		if (!strstr(err, want))
+			g_error("expected \"%s\" in: %s", want, err);
+	}
+	g_autofree char *path = write_conf("[web]\nlisten = 0.0.0.0:0\n");
+	struct config *cfg = NULL;
+	g_assert_cmpint(config_load(path, &cfg, NULL), ==, QERR_OK);
+	config_free(cfg);
+	/* a QUIRE_* variable that names no setting: a typo would leave the default in force unseen */
+	g_setenv("QUIRE_WEB_LISTN", "0.0.0.0:80", TRUE);
+	g_autofree char *err = NULL;
+	g_assert_cmpint(config_load(path, &cfg, &err), ==, QERR_CONFIG);
+	g_assert_nonnull(strstr(err, "unknown environment variable QUIRE_WEB_LISTN"));
+	g_unsetenv("QUIRE_WEB_LISTN");
+	g_setenv("QUIRE_GENERAL_LOG_LEVEL", "loud", TRUE);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(config_load(path, &cfg, &err), ==, QERR_CONFIG);
+	g_assert_nonnull(strstr(err, "environment variable QUIRE_GENERAL_LOG_LEVEL: general.log_level must be"));
+	g_unsetenv("QUIRE_GENERAL_LOG_LEVEL");
+}
+
 static void test_sample_parses(void)
 {
 	char *buf = NULL;
@@ -153,6 +191,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/bad-value-names-line", test_bad_value_names_line);
 	g_test_add_func("/config/env-override", test_env_override);
 	g_test_add_func("/config/sample-parses", test_sample_parses);
+	g_test_add_func("/config/mistakes-refused", test_mistakes_refused);
 	g_test_add_func("/config/tls-paths", test_tls_paths);
 	return g_test_run();
 }

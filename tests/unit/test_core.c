@@ -1,6 +1,8 @@
-/* Unit tests of core/: result codes, JSON limits, vault. */
+/* Unit tests of core/: result codes, JSON limits, vault, the Merkle tree, witness lines. */
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -8,8 +10,10 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/merkle.h"
 #include "core/qerr.h"
 #include "core/vault.h"
+#include "core/witness.h"
 
 static void test_qerr_groups(void)
 {
@@ -161,6 +165,127 @@ static void test_log_journal(void)
 	g_assert_false(log_stream_is_journal("garbage", STDERR_FILENO));
 }
 
+/* Leaves 0..n-1, each a distinct hash. */
+static uint8_t *make_leaves(size_t n)
+{
+	uint8_t *l = g_malloc0(n * MERKLE_HASH_BYTES + 1);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = i * 2654435761u + 1;
+		crypto_generichash(l + i * MERKLE_HASH_BYTES, MERKLE_HASH_BYTES, (const uint8_t *)&v, sizeof v, NULL, 0);
+	}
+	return l;
+}
+
+static void h_tagged(uint8_t tag, const uint8_t *a, const uint8_t *b, uint8_t out[MERKLE_HASH_BYTES])
+{
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, MERKLE_HASH_BYTES);
+	crypto_generichash_update(&st, &tag, 1);
+	crypto_generichash_update(&st, a, MERKLE_HASH_BYTES);
+	if (b)
+		crypto_generichash_update(&st, b, MERKLE_HASH_BYTES);
+	crypto_generichash_final(&st, out, MERKLE_HASH_BYTES);
+}
+
+/* The tree's shape, written out by hand for three leaves: ((a b) c), leaves and nodes tagged apart. */
+static void test_merkle_shape(void)
+{
+	g_autofree uint8_t *l = make_leaves(3);
+	uint8_t a[32], b[32], c[32], ab[32], want[32], got[32];
+	h_tagged(0, l, NULL, a);
+	h_tagged(0, l + 32, NULL, b);
+	h_tagged(0, l + 64, NULL, c);
+	h_tagged(1, a, b, ab);
+	h_tagged(1, ab, c, want);
+	merkle_root(l, 3, got);
+	g_assert_cmpmem(got, 32, want, 32);
+	merkle_root(l, 1, got);
+	g_assert_cmpmem(got, 32, a, 32);
+}
+
+/* Every pair of sizes up to 40: the proof links the two roots, and nothing else does. */
+static void test_merkle_consistency(void)
+{
+	const size_t max = 40;
+	g_autofree uint8_t *l = make_leaves(max);
+	uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_BYTES];
+	for (size_t n = 1; n <= max; n++) {
+		uint8_t rn[32];
+		merkle_root(l, n, rn);
+		for (size_t m = 1; m <= n; m++) {
+			uint8_t rm[32], other[32];
+			merkle_root(l, m, rm);
+			size_t len = 0;
+			merkle_consistency_proof(l, m, n, proof, &len);
+			g_assert_cmpuint(len, <=, 2 * 6 + 2);
+			g_assert_true(merkle_consistency_verify(m, n, rm, rn, (const uint8_t(*)[32])proof, len));
+			if (m == n)
+				continue;
+			g_assert_false(merkle_consistency_verify(m, n, rn, rn, (const uint8_t(*)[32])proof, len));
+			g_assert_false(merkle_consistency_verify(m + 1, n, rm, rn, (const uint8_t(*)[32])proof, len));
+			g_assert_false(merkle_consistency_verify(m, n, rm, rn, (const uint8_t(*)[32])proof, len - 1));
+			proof[len - 1][0] ^= 1;
+			g_assert_false(merkle_consistency_verify(m, n, rm, rn, (const uint8_t(*)[32])proof, len));
+			/* a tree whose first m leaves differ: the old root is not extended */
+			memcpy(other, l, 32);
+			l[0] ^= 1;
+			merkle_root(l, n, other);
+			l[0] ^= 1;
+			merkle_consistency_proof(l, m, n, proof, &len);
+			g_assert_false(merkle_consistency_verify(m, n, rm, other, (const uint8_t(*)[32])proof, len));
+		}
+	}
+}
+
+/* A witness line: what it signs comes back; any change to it fails the signature. */
+static void test_witness_line(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("quire-witness-XXXXXX", NULL);
+	g_autofree char *key = g_build_filename(dir, "kek.key", NULL);
+	g_autofree char *ring = g_build_filename(dir, "keyring", NULL);
+	g_autofree char *path = g_build_filename(dir, WITNESS_FILE_NAME, NULL);
+	struct vault *v = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(vault_keyfile_create(key, &err), ==, QERR_OK);
+	g_assert_cmpint(vault_open(key, &v, &err), ==, QERR_OK);
+	uint8_t pk[VAULT_PK_BYTES];
+	vault_sign_public(v, pk);
+	struct witness_head h = {.seq = 12, .id = 40, .n_ranges = 2, .ranges = {{3, 5}, {12, 12}}}, back;
+	memset(h.hash, 0xab, sizeof h.hash);
+	g_autofree char *line = witness_line_format(&h, v);
+	g_assert_true(g_str_has_suffix(line, "\n"));
+	line[strlen(line) - 1] = '\0';
+	g_assert_cmpint(witness_line_parse(line, pk, &back, &err), ==, QERR_OK);
+	g_assert_cmpint(back.seq, ==, 12);
+	g_assert_cmpint(back.id, ==, 40);
+	g_assert_cmpint(back.n_ranges, ==, 2);
+	g_assert_cmpint(back.ranges[1].first, ==, 12);
+	g_assert_cmpmem(back.hash, 32, h.hash, 32);
+	char *covers = strstr(line, "covers=3");
+	covers[7] = '1';
+	g_assert_cmpint(witness_line_parse(line, pk, &back, &err), ==, QERR_CRYPTO);
+	/* the writer: lines appended, one cut short at the end is skipped */
+	struct witness *w = witness_new(path, v, false);
+	g_assert_cmpint(witness_record(w, 1, 2, 7, h.hash, &err), ==, QERR_OK);
+	g_assert_cmpint(witness_record(w, 3, 3, 9, h.hash, &err), ==, QERR_OK);
+	witness_free(w);
+	FILE *f = fopen(path, "a");
+	fputs("quire-witness-v1 seq=4 id=", f);
+	fclose(f);
+	struct witness_head *heads = NULL;
+	size_t n = 0;
+	g_assert_cmpint(witness_read(path, pk, &heads, &n, &err), ==, QERR_OK);
+	g_assert_cmpuint(n, ==, 2);
+	g_assert_cmpint(heads[1].seq, ==, 3);
+	g_assert_cmpint(heads[1].ranges[0].first, ==, 3);
+	g_free(heads);
+	vault_close(v);
+	g_remove(path);
+	g_remove(ring);
+	g_remove(key);
+	g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -170,6 +295,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/vault/roundtrip-and-binding", test_vault_roundtrip_and_binding);
 	g_test_add_func("/vault/keyfile-checks", test_vault_keyfile_checks);
 	g_test_add_func("/log/journal", test_log_journal);
+	g_test_add_func("/merkle/shape", test_merkle_shape);
+	g_test_add_func("/merkle/consistency", test_merkle_consistency);
+	g_test_add_func("/witness/line", test_witness_line);
 	g_test_add_data_func("/log/journal/child-under", GINT_TO_POINTER(1), log_child);
 	g_test_add_data_func("/log/journal/child-elsewhere", GINT_TO_POINTER(0), log_child);
 	return g_test_run();

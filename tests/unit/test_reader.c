@@ -379,6 +379,118 @@ static void test_plain_text(void)
 	json_free(r);
 }
 
+/* A VAT registration number is no tax amount, an ordinal date reads, "Invoice: X" is a number. */
+static void test_identifiers_and_ordinals(void)
+{
+	const struct cell page[] = {{60, 40, 18, "Thames Print Ltd"},
+	                            {60, 100, 12, "Invoice: TP-0088"},
+	                            {60, 120, 10, "Date: 5th March 2024"},
+	                            {330, 300, 10, "Net"},
+	                            {480, 300, 10, "£250.00"},
+	                            {330, 314, 10, "VAT"},
+	                            {480, 314, 10, "£50.00"},
+	                            {330, 328, 10, "Total"},
+	                            {480, 328, 10, "£300.00"},
+	                            {60, 780, 8, "VAT Reg No. 123456789"},
+	                            {300, 780, 8, "Company No. 04512345"},
+	                            {0, 0, 0, NULL}};
+	struct json *r = read_cells(page);
+	g_assert_cmpstr(str_of(r, "invoice_number"), ==, "TP-0088");
+	g_assert_cmpstr(str_of(r, "issue_date"), ==, "2024-03-05");
+	assert_amount(r, "net_amount", 250);
+	assert_amount(r, "tax_amount", 50);
+	assert_amount(r, "total_amount", 300);
+	g_assert_cmpstr(str_of(r, "currency"), ==, "GBP");
+	json_free(r);
+}
+
+/* Month names of every language the reader knows, ordinals, day-first and ISO forms. */
+static void test_date_forms(void)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+	    {"19 maggio 2014", "2014-05-19"},     {"19 mei 2014", "2014-05-19"},      {"19 mrt 2014", "2014-03-19"},
+	    {"19. Mai 2014", "2014-05-19"},       {"19 mai 2014", "2014-05-19"},      {"May 19th, 2014", "2014-05-19"},
+	    {"19 de mayo de 2014", "2014-05-19"}, {"1st of June 2014", "2014-06-01"}, {"19.05.2014", "2014-05-19"}};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		char out[11] = "";
+		g_assert_true(rules_parse_date(cases[i].text, out));
+		g_assert_cmpstr(out, ==, cases[i].want);
+	}
+	double v = 0;
+	g_assert_true(rules_parse_amount("9,9000", &v));
+	g_assert_cmpfloat_with_epsilon(v, 9.9, 1e-9);
+	g_assert_true(rules_parse_amount("1.234", &v));
+	g_assert_cmpfloat_with_epsilon(v, 1234, 1e-9);
+}
+
+static const char *item_str(const struct json *items, size_t i, const char *key)
+{
+	return json_get_string(json_array_at(items, i), key);
+}
+
+static double item_num(const struct json *items, size_t i, const char *key)
+{
+	double v = NAN;
+	if (!json_get_number(json_array_at(items, i), key, &v))
+		return NAN;
+	return v;
+}
+
+/* Line items under a header stacked over three tight lines, with a position number and an
+ * article code column under a header cell they share with the description, a wrapped
+ * description, an amount on the line under its quantity and price, a remark, and specks of
+ * a margin's rotated text; a tax breakdown table after the items is not an item. */
+static void test_items_table(void)
+{
+	const struct cell page[] = {
+	    {60, 40, 16, "Lieferant GmbH"},
+	    {60, 200, 9, "Pos Art-Nr. Beschreibung"},
+	    {300, 200, 9, "Nettopreis"},
+	    {380, 200, 9, "Menge"},
+	    {440, 200, 9, "USt."},
+	    {500, 190, 9, "Positions-"},
+	    {500, 200, 9, "betrag"},
+	    {500, 210, 9, "ohne USt."},
+	    {60, 232, 9, "1"},
+	    {150, 232, 9, "Trennblätter"},
+	    {300, 232, 9, "9,9000"},
+	    {380, 232, 9, "20 Stk"},
+	    {440, 232, 9, "19 %"},
+	    {500, 232, 9, "198,00"},
+	    {75, 243, 9, "TB100A4"},
+	    {150, 243, 9, "A4"},
+	    {20, 250, 2, "Z"},
+	    {60, 270, 9, "2"},
+	    {150, 270, 9, "Joghurt Banane"},
+	    {300, 270, 9, "5,5000"},
+	    {380, 270, 9, "50 Stk"},
+	    {440, 270, 9, "7 %"},
+	    {500, 281, 9, "275,00"},
+	    {150, 292, 9, "Die Lieferung erfolgt in zwei Teilen wie mit Ihnen am Telefon besprochen"},
+	    {60, 330, 9, "Art"},
+	    {150, 330, 9, "Basisbetrag"},
+	    {300, 330, 9, "Steuersatz"},
+	    {500, 330, 9, "Steuerbetrag"},
+	    {60, 342, 9, "Umsatzsteuer"},
+	    {150, 342, 9, "275,00"},
+	    {300, 342, 9, "7"},
+	    {500, 342, 9, "19,25"},
+	    {0, 0, 0, NULL}};
+	struct json *r = read_cells(page);
+	const struct json *items = json_get(json_get(json_get(r, "fields"), "line_items"), "value");
+	g_assert_cmpuint(json_array_size(items), ==, 2);
+	g_assert_cmpstr(item_str(items, 0, "description"), ==, "Trennblätter A4");
+	g_assert_cmpfloat_with_epsilon(item_num(items, 0, "quantity"), 20, 1e-9);
+	g_assert_cmpfloat_with_epsilon(item_num(items, 0, "unit_price"), 9.9, 1e-9);
+	g_assert_cmpfloat_with_epsilon(item_num(items, 0, "amount"), 198, 1e-9);
+	g_assert_cmpstr(item_str(items, 1, "description"), ==, "Joghurt Banane");
+	g_assert_cmpfloat_with_epsilon(item_num(items, 1, "quantity"), 50, 1e-9);
+	g_assert_cmpfloat_with_epsilon(item_num(items, 1, "amount"), 275, 1e-9);
+	json_free(r);
+}
+
 /* Nothing to read: no value is made up. */
 static void test_nothing(void)
 {
@@ -406,6 +518,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/reader/credit-note", test_credit_note);
 	g_test_add_func("/reader/party-blocks", test_party_blocks);
 	g_test_add_func("/reader/plain-text", test_plain_text);
+	g_test_add_func("/reader/identifiers-and-ordinals", test_identifiers_and_ordinals);
+	g_test_add_func("/reader/date-forms", test_date_forms);
+	g_test_add_func("/reader/items-table", test_items_table);
 	g_test_add_func("/reader/nothing", test_nothing);
 	reader_pdf_tests();
 	return g_test_run();

@@ -122,7 +122,8 @@ static int post(const char *type, const char *body, size_t step)
 	} else {
 		g_string_append(req, "Transfer-Encoding: chunked\r\n\r\n");
 		for (size_t off = 0; off < len; off += step)
-			g_string_append_printf(req, "%zx\r\n%.*s\r\n", MIN(step, len - off), (int)MIN(step, len - off), body + off);
+			g_string_append_printf(req, "%zx\r\n%.*s\r\n", MIN(step, len - off), (int)MIN(step, len - off),
+			                       body + off);
 		g_string_append(req, "0\r\n\r\n");
 	}
 	g_assert_cmpint(send(sv[1], req->str, req->len, MSG_NOSIGNAL), ==, (ssize_t)req->len);
@@ -137,16 +138,17 @@ static int post(const char *type, const char *body, size_t step)
 
 #define MP "multipart/form-data; boundary=XyZ"
 #define TWO_PARTS                                                                                                      \
-	"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n"                                          \
-	"--XyZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.pdf\"\r\n"                                  \
+	"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n"                                        \
+	"--XyZ\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.pdf\"\r\n"                              \
 	"Content-Type: application/pdf\r\n\r\n%PDF-1.4 body\r\n--XyZ--\r\n"
 
 static void test_two_parts(void)
 {
 	for (size_t step = 0; step <= 7; step += 7) { /* whole, and chunked so the boundaries straddle pieces */
 		g_assert_cmpint(post(MP, TWO_PARTS, step), ==, 200);
-		g_assert_cmpstr(last_log->str, ==,
-		                "begin csrf - -\ndata abc\nend\nbegin files a.pdf application/pdf\ndata %PDF-1.4 body\nend\n");
+		g_assert_cmpstr(
+		    last_log->str, ==,
+		    "begin csrf - -\ndata abc\nend\nbegin files a.pdf application/pdf\ndata %PDF-1.4 body\nend\n");
 	}
 }
 
@@ -155,8 +157,8 @@ static void test_refused(void)
 	g_assert_cmpint(post(MP, "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nxyz", 0), ==, 400);
 	g_assert_cmpstr(last_err, ==, "the multipart body ends before its closing boundary");
 	g_assert_cmpint(post("multipart/form-data", TWO_PARTS, 0), ==, 400);
-	g_assert_cmpint(post(MP, "--XyZ\r\nContent-Disposition: form-data; name=\"refuse\"\r\n\r\nx\r\n--XyZ--\r\n", 0), ==,
-	                400);
+	g_assert_cmpint(post(MP, "--XyZ\r\nContent-Disposition: form-data; name=\"refuse\"\r\n\r\nx\r\n--XyZ--\r\n", 0),
+	                ==, 400);
 	g_assert_cmpstr(last_err, ==, "field refuse is refused");
 	GString *many = g_string_new(NULL);
 	for (int i = 0; i <= FORMDATA_MAX_PARTS; i++)
@@ -247,13 +249,27 @@ static void test_line(void)
 	g_string_free(out, TRUE);
 }
 
+static void test_number_text(void)
+{
+	static const struct {
+		double v;
+		const char *want;
+	} cases[] = {
+	    {1037.4, "1037.40"}, {7.5, "7.50"}, {0.125, "0.125"}, {-12.3, "-12.30"}, {1.0 / 3, "0.333333333333333"}};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *t = review_number_text(cases[i].v);
+		g_assert_cmpstr(t, ==, cases[i].want);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	last_log = g_string_new(NULL);
-	daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC, 0, NULL, NULL,
-	                           on_request, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	daemon_ =
+	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC, 0, NULL, NULL,
+	                     on_request, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
 	g_assert_nonnull(daemon_);
 	g_test_add_func("/web/formdata/two-parts", test_two_parts);
 	g_test_add_func("/web/formdata/refused", test_refused);
@@ -261,6 +277,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/web/charts/axis", test_axis);
 	g_test_add_func("/web/charts/bars-to-scale", test_bars_to_scale);
 	g_test_add_func("/web/charts/line", test_line);
+	g_test_add_func("/web/review/number-text", test_number_text);
 	int rc = g_test_run();
 	MHD_stop_daemon(daemon_);
 	g_string_free(last_log, TRUE);
