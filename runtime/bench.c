@@ -225,6 +225,7 @@ static enum rterror bench_measure(struct model_ctx *c, const int32_t *toks, cons
 /* Runs the reference tool on the same file with the same settings, when there is one. */
 static void bench_reference(const char *path, const struct bench_opts *o, struct bench_result *r)
 {
+	r->ref_asked = !o->no_reference;
 	char *tool = o->no_reference ? NULL : bench_ref_find(o->reference, path);
 	if (!tool) {
 		if (o->reference && !o->no_reference)
@@ -234,7 +235,8 @@ static void bench_reference(const char *path, const struct bench_opts *o, struct
 	snprintf(r->ref_tool, sizeof r->ref_tool, "%s", tool);
 	char *err = NULL;
 	/* a kernel set forced on Quire is forced on the reference too */
-	const char *kernels = getenv("QUIRE_KERNELS") ? r->kernels : NULL;
+	const char *forced = getenv("QUIRE_KERNELS");
+	const char *kernels = forced && forced[0] ? r->kernels : NULL;
 	if (bench_ref_run(tool, path, r->n_threads, r->n_prompt, r->n_gen, o->reps, kernels, &r->ref, &err) ==
 	    RTERROR_OK)
 		r->ref_ran = true;

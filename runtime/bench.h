@@ -45,6 +45,7 @@ struct bench_result {
 	double tg_median_tps;  /* from the median time of one generated token: on a
 	                        * shared machine, what the code does when it has the cores */
 	char cpu[96];          /* the processor's name */
+	bool ref_asked;        /* a reference was wanted (not no_reference) */
 	bool ref_ran;          /* the reference tool ran: ref holds its figures */
 	struct bench_ref_result ref;
 	char ref_tool[256];      /* the tool's path, "" when none was found */

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Writes random-weight GGUF files with the shapes and quantization mixes of
-# ../shared/reference/speed.md and runs the model benchmark on each, printing
-# tokens/s and the ratios to the reference engine's figures.
+# Writes random-weight GGUF files of real model shapes and quantization mixes
+# and runs the model benchmark on each, printing tokens/s beside those of
+# llama.cpp's llama-bench (../shared/tools/llama.cpp, or LLAMA_BENCH=PATH) run on
+# the same file in the same run, with the ratios. KERNELS=avx2 forces both onto
+# the AVX2 kernel set.
 #
 # usage: tests/bench/speed_suite.sh BUILD_DIR [WORK_DIR] [SHAPE:TYPE ...]
 #   WORK_DIR (default /tmp/quire-speed) receives the files (up to ~12 GB) and is
@@ -19,6 +21,7 @@ for item in $list; do
 	file="$work/$shape-$type.gguf"
 	[ -f "$file" ] || "$build/tests/runtime/gen-gguf" --out "$file" --shape "$shape" --type "$type" >/dev/null
 	echo "== $shape $type"
-	"$build/tests/bench/bench_model" -t "$threads" -r "${REPS:-1}" "$file"
+	QUIRE_KERNELS=${KERNELS:-} "$build/tests/bench/bench_model" -t "$threads" -r "${REPS:-1}" \
+		${LLAMA_BENCH:+-R "$LLAMA_BENCH"} "$file"
 	[ "${KEEP:-0}" = 1 ] || rm -f "$file"
 done
