@@ -22,6 +22,7 @@
 #include "extractors/extract.h"
 #include "extractors/modelfields.h"
 #include "extractors/pdftext.h"
+#include "extractors/sandbox.h"
 #include "pipeline/store.h"
 #include "pipeline/worker.h"
 #include "web/tlscert.h"
@@ -503,13 +504,18 @@ int cmd_extract(int argc, char **argv, struct config *cfg)
 	struct json *result = NULL;
 	struct pdftext_doc *doc = NULL;
 	int rc = 0;
-	if (!text && open_model(cfg, &opt.model, &err)) {
+	if (text) {
+		/* the text only: no field extraction */
+		if (sandbox_extract(f.data, f.len, password, &opt.limits, &doc, &err))
+			rc = cmd_fail("extract", err);
+		for (int i = 0; doc && i < doc->n_pages; i++)
+			printf("--- page %d (%s) ---\n%s\n", i + 1, doc->pages[i].method, doc->pages[i].text);
+		for (uint32_t i = 0; doc && i < doc->n_warnings; i++)
+			fprintf(stderr, "quire extract: %s: %s\n", argv[1], doc->warnings[i]);
+	} else if (open_model(cfg, &opt.model, &err)) {
 		rc = cmd_fail("extract", err);
 	} else if (extract_document(f.data, f.len, &opt, &result, &doc, &err)) {
 		rc = cmd_fail("extract", err);
-	} else if (text) {
-		for (int i = 0; i < doc->n_pages; i++)
-			printf("--- page %d (%s) ---\n%s\n", i + 1, doc->pages[i].method, doc->pages[i].text);
 	} else {
 		if (full)
 			json_add_item(result, "document", pdftext_doc_to_json(doc));

@@ -104,17 +104,18 @@ static char *keyring_path(const struct config *cfg)
 	return g_build_filename(dir, "keyring", NULL);
 }
 
-/* The folder of the keys (and of the audit witness) must not be open to others. */
+/* The folder of the keys (and of the audit witness) must not be readable or writable by others
+ * (searchable is allowed: a data directory shared with the PostgreSQL account may need it). */
 static enum qerr check_key_folder(const char *path, char **reterr)
 {
 	g_autofree char *dir = g_path_get_dirname(path);
 	struct stat st;
 	if (stat(dir, &st) != 0)
 		return QERR_OK; /* a missing folder: the file checks name the cause */
-	if (st.st_mode & S_IRWXO)
+	if (st.st_mode & (S_IROTH | S_IWOTH))
 		return qerr_set(reterr, QERR_KEY,
-		                "the key folder %s is open to others (mode %03o): run chmod 700 %s (and check what may "
-		                "have been read)",
+		                "the key folder %s can be read or written by others (mode %03o): run chmod 700 %s (and "
+		                "check what may have been read)",
 		                dir, (unsigned)(st.st_mode & 07777), dir);
 	return QERR_OK;
 }
@@ -515,7 +516,7 @@ int cmd_user(int argc, char **argv, struct config *cfg)
 	struct app app;
 	g_autofree char *err = NULL;
 	int rc = 0;
-	if (app_open(cfg, APP_DB, &app, &err)) {
+	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err)) {
 		g_free(role);
 		return cmd_fail("user", err);
 	}

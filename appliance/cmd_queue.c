@@ -19,6 +19,7 @@
 #include "core/db.h"
 #include "core/log.h"
 #include "extractors/modelfields.h"
+#include "extractors/sandbox.h"
 #include "pipeline/queue.h"
 #include "pipeline/worker.h"
 
@@ -47,6 +48,11 @@ int cmd_worker(int argc, char **argv, struct config *cfg)
 	}
 	struct app app;
 	g_autofree char *err = NULL;
+	struct extract_options pre = extract_options_of(cfg);
+	/* one parser started ahead per job thread; main() started the launcher */
+	if (sandbox_start(&pre.limits, concurrency, &err))
+		log_warn("the PDF parser does not start: %s; documents will fail until it does", err);
+	g_clear_pointer(&err, g_free);
 	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err))
 		return cmd_fail("worker", err);
 	struct sigaction sa = {.sa_handler = on_signal};
@@ -208,7 +214,7 @@ static int job_action(int argc, char **argv, struct config *cfg, const char *wha
 	}
 	struct app app;
 	g_autofree char *err = NULL;
-	if (app_open(cfg, APP_DB, &app, &err))
+	if (app_open(cfg, APP_DB | APP_VAULT, &app, &err))
 		return cmd_fail(what, err);
 	int rc = 0;
 	for (int i = 1; i < argc; i++) {

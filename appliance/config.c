@@ -45,7 +45,7 @@ static bool valid_log_level(const char *text, const char **why);
 static const char *const other_variables[] = {
 	"QUIRE_CONFIG", "QUIRE_PASSWORD", "QUIRE_PASSPHRASE", "QUIRE_KERNELS", "QUIRE_FORCE_SCALAR", "QUIRE_DEBUG",
 	"QUIRE_SOURCE_DIR", "QUIRE_BUILD_DIR", "QUIRE_SHARED_DIR", "QUIRE_LIBFUZZER", "QUIRE_SCREENSHOTS",
-	"QUIRE_PACKAGE_DEB", "QUIRE_LOAD_DURATION", "QUIRE_TIMEOUT_MULTIPLIER", NULL};
+	"QUIRE_PACKAGE_DEB", "QUIRE_PARSER", "QUIRE_LOAD_DURATION", "QUIRE_TIMEOUT_MULTIPLIER", NULL};
 
 static const struct setting settings[] = {
 	S("general", "data_dir", data_dir, NULL, false,
@@ -84,7 +84,7 @@ static const struct setting settings[] = {
 	I("auth", "token_days", token_days, "90", 1, 3650, true, "Default lifetime of a new API token, in days"),
 	I("limits", "max_file_mb", max_file_mb, "100", 1, 4096, true, "Largest PDF accepted, in MiB"),
 	I("limits", "max_pages", max_pages, "2000", 1, 100000, true, "Most pages processed per document"),
-	I("limits", "parse_timeout_s", parse_timeout_s, "60", 1, 3600, true, "Wall-clock limit for parsing one document"),
+	I("limits", "parse_timeout_s", parse_timeout_s, "60", 1, 3600, true, "Processor time for parsing one document (wall clock: 3 times it)"),
 	I("limits", "parse_memory_mb", parse_memory_mb, "2048", 64, 65536, true,
 	  "Address-space limit of the parser process, in MiB"),
 	S("ocr", "language", ocr_language, "eng", true,

@@ -2,12 +2,15 @@
 #include <glib.h>
 #include <locale.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
 #include "appliance/commands.h"
 #include "appliance/config.h"
+#include "extractors/extract.h"
+#include "extractors/sandbox.h"
 
 struct command {
 	const char *name;
@@ -52,12 +55,31 @@ static void usage(FILE *out)
 	fprintf(out, "\nRun `quire COMMAND --help` for a command's options.\n");
 }
 
+static bool parses_pdfs(const char *name)
+{
+	static const char *const parsing[] = {"extract", "worker", "serve", "web", "eval"};
+	for (size_t i = 0; i < G_N_ELEMENTS(parsing); i++)
+		if (strcmp(name, parsing[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The commands that parse PDFs have parsers started ahead for the configured
+ * limits (extractors/sandbox.h). A failure is left for the first document to
+ * report. */
+static void start_parsers(const char *name, const struct config *cfg)
+{
+	if (!parses_pdfs(name))
+		return;
+	struct extract_options o = extract_options_of(cfg);
+	int pool = strcmp(name, "extract") == 0 ? 0 : strcmp(name, "web") == 0 ? 1 : cfg->worker_concurrency;
+	g_autofree char *err = NULL;
+	enum qerr e = sandbox_start(&o.limits, pool, &err);
+	(void)e;
+}
+
 int main(int argc, char **argv)
 {
-	/* Worker threads fork parser children. GLib's slice allocator keeps its own
-	 * locks, which a fork can copy while another thread holds them; plain malloc
-	 * is fork-safe. Must be set before GLib allocates anything. */
-	setenv("G_SLICE", "always-malloc", 0);
 	setlocale(LC_ALL, "");
 	/* Plaintext documents and keys must never end up in a core file. */
 	struct rlimit nocore = {0, 0};
@@ -92,12 +114,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	struct config *cfg = NULL;
+	/* The parser's launcher is forked now: no key is loaded and no thread runs yet. */
 	g_autofree char *err = NULL;
+	if (parses_pdfs(cmd->name) && sandbox_launch(&err) != QERR_OK)
+		g_clear_pointer(&err, g_free); /* the first document reports it */
+	struct config *cfg = NULL;
 	if (config_load(config_path, &cfg, &err) != QERR_OK) {
 		fprintf(stderr, "quire: %s\n", err);
 		return 1;
 	}
+	start_parsers(cmd->name, cfg);
 	int rc = cmd->fn(argc - i, argv + i, cfg);
 	config_free(cfg);
 	return rc;

@@ -37,10 +37,10 @@ struct walk {
 	int n_cps, next_cp;
 	struct witness_head *heads; /* witness lines, by position */
 	size_t n_heads, next_head;
-	GArray *ranges;          /* covered positions, merged, ascending (int64_t pairs) */
+	GArray *ranges; /* covered positions, merged, ascending (int64_t pairs) */
 	guint next_range;
-	GArray *uncovered;       /* (position, id) of entries no range covered */
-	GArray *leaves;          /* chain hashes, when a Merkle root is wanted */
+	GArray *uncovered; /* (position, id) of entries no range covered */
+	GArray *leaves;    /* chain hashes, when a Merkle root is wanted */
 	const char *witness_names;
 	uint8_t prev[HASH_BYTES];
 	int64_t entries, last_id;
@@ -71,10 +71,11 @@ static int by_start(gconstpointer a, gconstpointer b)
 static enum qerr load_checkpoints(struct db *db, const uint8_t *pk, struct walk *w, char **reterr)
 {
 	struct db_res *res = NULL;
-	enum qerr e = db_query(db,
-	                       "SELECT id, last_entry_id, entries, " TS_FORMAT("at") ", hash, public_key, signature"
-	                       " FROM audit_checkpoints ORDER BY id LIMIT 100001",
-	                       0, NULL, &res, reterr);
+	enum qerr e = db_query(
+	    db,
+	    "SELECT id, last_entry_id, entries, " TS_FORMAT("at") ", hash, public_key, signature"
+	                                                          " FROM audit_checkpoints ORDER BY id LIMIT 100001",
+	    0, NULL, &res, reterr);
 	if (e)
 		return e;
 	int rows = db_res_rows(res);
@@ -100,7 +101,8 @@ static enum qerr load_checkpoints(struct db *db, const uint8_t *pk, struct walk 
 		g_autofree char *msg = audit_checkpoint_message(cp);
 		if (!shaped || !vault_equal(cp->public_key, pk, VAULT_PK_BYTES) ||
 		    !vault_sign_verify(pk, msg, strlen(msg), cp->signature))
-			e = qerr_set(reterr, QERR_CRYPTO, "stored audit checkpoint %s (entry %lld) has no valid signature",
+			e = qerr_set(reterr, QERR_CRYPTO,
+			             "stored audit checkpoint %s (entry %lld) has no valid signature",
 			             db_res_text(res, r, 0), (long long)cp->last_entry_id);
 		w->n_cps++;
 	}
@@ -157,8 +159,7 @@ static int64_t first_unconfirmed(struct walk *w)
 	return w->report->first_bad;
 }
 
-static enum qerr checkpoint_mismatch(struct walk *w, const struct audit_checkpoint *cp, const char *what,
-                                     char **reterr)
+static enum qerr checkpoint_mismatch(struct walk *w, const struct audit_checkpoint *cp, const char *what, char **reterr)
 {
 	int64_t bad = first_unconfirmed(w);
 	return qerr_set(reterr, QERR_CRYPTO,
@@ -202,14 +203,14 @@ static enum qerr meet_heads(struct walk *w, int64_t id, const uint8_t *hash, cha
 		const struct witness_head *h = &w->heads[w->next_head];
 		if (h->id != id || !vault_equal(h->hash, hash, HASH_BYTES)) {
 			int64_t bad = first_unconfirmed(w);
-			return qerr_set(reterr, QERR_CRYPTO,
-			                "audit log forks from its witness (%s): a signed head has entry %lld as number %lld of "
-			                "the log, the database has entry %lld there%s; entries after number %lld, the last "
-			                "a signed head confirms, were changed, removed or inserted and the chain recomputed; "
-			                "first entry that does not match: %lld",
-			                w->witness_names, (long long)h->id, (long long)h->seq, (long long)id,
-			                h->id == id ? " with another chain hash" : "", (long long)w->confirmed_seq,
-			                (long long)bad);
+			return qerr_set(
+			    reterr, QERR_CRYPTO,
+			    "audit log forks from its witness (%s): a signed head has entry %lld as number %lld of "
+			    "the log, the database has entry %lld there%s; entries after number %lld, the last "
+			    "a signed head confirms, were changed, removed or inserted and the chain recomputed; "
+			    "first entry that does not match: %lld",
+			    w->witness_names, (long long)h->id, (long long)h->seq, (long long)id,
+			    h->id == id ? " with another chain hash" : "", (long long)w->confirmed_seq, (long long)bad);
 		}
 		confirm(w);
 	}
@@ -220,10 +221,11 @@ static enum qerr meet_heads(struct walk *w, int64_t id, const uint8_t *hash, cha
 static void check_covered(struct walk *w, int64_t id)
 {
 	GArray *ranges = w->ranges;
-	while (w->next_range < ranges->len && g_array_index(ranges, struct witness_range, w->next_range).last < w->entries)
+	while (w->next_range < ranges->len &&
+	       g_array_index(ranges, struct witness_range, w->next_range).last < w->entries)
 		w->next_range++;
 	const struct witness_range *r =
-		w->next_range < ranges->len ? &g_array_index(ranges, struct witness_range, w->next_range) : NULL;
+	    w->next_range < ranges->len ? &g_array_index(ranges, struct witness_range, w->next_range) : NULL;
 	if (r && r->first <= w->entries) {
 		w->report->covered++;
 	} else if (w->uncovered->len < MAX_UNCOVERED) {
@@ -276,10 +278,12 @@ static enum qerr walk_log(struct db *db, struct walk *w, char **reterr)
 		g_snprintf(after, sizeof after, "%lld", (long long)w->last_id);
 		struct db_param p[1] = {DB_TEXT(after)};
 		struct db_res *res = NULL;
-		e = db_query(db,
-		             "SELECT id, " TS_FORMAT("at") ", actor, action, object_type, object_id::text, outcome, client,"
-		             " detail, prev_hash, hash FROM audit_log WHERE id > $1::bigint ORDER BY id LIMIT 5000",
-		             1, p, &res, reterr);
+		e = db_query(
+		    db,
+		    "SELECT id, " TS_FORMAT(
+		        "at") ", actor, action, object_type, object_id::text, outcome, client,"
+		              " detail, prev_hash, hash FROM audit_log WHERE id > $1::bigint ORDER BY id LIMIT 5000",
+		    1, p, &res, reterr);
 		int rows = e ? 0 : db_res_rows(res);
 		for (int r = 0; r < rows && !e; r++)
 			e = walk_entry(res, r, w, reterr);
@@ -299,15 +303,17 @@ static enum qerr check_end(struct walk *w, char **reterr)
 		const struct witness_head *h = &w->heads[w->n_heads - 1];
 		/* entries walked after the last confirmed one do not match either (the log was cut, then grew) */
 		w->report->first_bad = w->after_confirmed ? w->after_confirmed : h->id;
-		return qerr_set(reterr, QERR_CRYPTO,
-		                "audit log is shorter than its witness (%s): the database holds %lld entries, ending at "
-		                "entry %lld, but a signed head has %lld, ending at entry %lld: entries were removed (or the "
-		                "database was restored from an older copy); first entry that does not match: %lld",
-		                w->witness_names, (long long)w->entries, (long long)w->last_id, (long long)h->seq,
-		                (long long)h->id, (long long)w->report->first_bad);
+		return qerr_set(
+		    reterr, QERR_CRYPTO,
+		    "audit log is shorter than its witness (%s): the database holds %lld entries, ending at "
+		    "entry %lld, but a signed head has %lld, ending at entry %lld: entries were removed (or the "
+		    "database was restored from an older copy); first entry that does not match: %lld",
+		    w->witness_names, (long long)w->entries, (long long)w->last_id, (long long)h->seq, (long long)h->id,
+		    (long long)w->report->first_bad);
 	}
 	if (w->next_cp < w->n_cps)
-		return checkpoint_mismatch(w, &w->cps[w->next_cp], "the log ends before it: entries were removed", reterr);
+		return checkpoint_mismatch(w, &w->cps[w->next_cp], "the log ends before it: entries were removed",
+		                           reterr);
 	return QERR_OK;
 }
 
@@ -345,19 +351,22 @@ static enum qerr check_coverage(struct walk *w, const char *const *files, char *
 	if (!w->uncovered->len && w->report->covered == w->entries)
 		return QERR_OK;
 	int64_t n = w->entries - w->report->covered;
-	const struct witness_range *u = w->uncovered->len ? &g_array_index(w->uncovered, struct witness_range, 0) : NULL;
+	const struct witness_range *u =
+	    w->uncovered->len ? &g_array_index(w->uncovered, struct witness_range, 0) : NULL;
 	w->report->first_bad = u ? u->last : 0;
 	if (!w->n_heads)
-		return qerr_set(reterr, QERR_CRYPTO,
-		                "audit log has %lld entries but no signed head in %s: the witness is missing (a log begun "
-		                "before there was one is signed as it stands, once, by `quire audit checkpoint`); first "
-		                "entry no signed head covers: %lld",
-		                (long long)w->entries, w->witness_names, (long long)(u ? u->last : 0));
-	return qerr_set(reterr, QERR_CRYPTO,
-	                "audit log has %lld entries that no signed head covers (%s), the first of them entry %lld (number "
-	                "%lld of the log): written behind the application's back, or by a host whose witness file was "
-	                "not given",
-	                (long long)n, w->witness_names, (long long)(u ? u->last : 0), (long long)(u ? u->first : 0));
+		return qerr_set(
+		    reterr, QERR_CRYPTO,
+		    "audit log has %lld entries but no signed head in %s: the witness is missing (a log begun "
+		    "before there was one is signed as it stands, once, by `quire audit checkpoint`); first "
+		    "entry no signed head covers: %lld",
+		    (long long)w->entries, w->witness_names, (long long)(u ? u->last : 0));
+	return qerr_set(
+	    reterr, QERR_CRYPTO,
+	    "audit log has %lld entries that no signed head covers (%s), the first of them entry %lld (number "
+	    "%lld of the log): written behind the application's back, or by a host whose witness file was "
+	    "not given",
+	    (long long)n, w->witness_names, (long long)(u ? u->last : 0), (long long)(u ? u->first : 0));
 }
 
 /* The log must extend the earlier exported head o->since (a consistency proof between the two
@@ -366,31 +375,35 @@ static enum qerr check_since(struct walk *w, char **reterr)
 {
 	const struct audit_checkpoint *old = w->o->since, *cp = w->o->checkpoint;
 	if (!old->has_root)
-		return qerr_set(reterr, QERR_BAD_INPUT, "the earlier checkpoint has no Merkle root (made by an older quire)");
+		return qerr_set(reterr, QERR_BAD_INPUT,
+		                "the earlier checkpoint has no Merkle root (made by an older quire)");
 	if (old->entries > w->entries)
-		return qerr_set(reterr, QERR_CRYPTO,
-		                "audit log is shorter than the earlier checkpoint of %s: it has %lld entries, the checkpoint "
-		                "%lld",
-		                old->at, (long long)w->entries, (long long)old->entries);
+		return qerr_set(
+		    reterr, QERR_CRYPTO,
+		    "audit log is shorter than the earlier checkpoint of %s: it has %lld entries, the checkpoint "
+		    "%lld",
+		    old->at, (long long)w->entries, (long long)old->entries);
 	uint8_t(*proof)[HASH_BYTES] = g_malloc(sizeof(uint8_t[MERKLE_MAX_PROOF][HASH_BYTES]));
 	size_t len = 0;
 	const uint8_t *leaves = (const uint8_t *)w->leaves->data;
 	merkle_consistency_proof(leaves, (size_t)old->entries, (size_t)w->entries, proof, &len);
-	bool ok = old->entries == 0 ||
-	          merkle_consistency_verify((uint64_t)old->entries, (uint64_t)w->entries, old->root, w->report->root,
-	                                    (const uint8_t(*)[HASH_BYTES])proof, len);
+	bool ok =
+	    old->entries == 0 || merkle_consistency_verify((uint64_t)old->entries, (uint64_t)w->entries, old->root,
+	                                                   w->report->root, (const uint8_t(*)[HASH_BYTES])proof, len);
 	g_free(proof);
 	if (!ok)
-		return qerr_set(reterr, QERR_CRYPTO,
-		                "audit log does not extend the earlier checkpoint of %s (%lld entries): entries up to it "
-		                "were changed, removed or inserted",
-		                old->at, (long long)old->entries);
+		return qerr_set(
+		    reterr, QERR_CRYPTO,
+		    "audit log does not extend the earlier checkpoint of %s (%lld entries): entries up to it "
+		    "were changed, removed or inserted",
+		    old->at, (long long)old->entries);
 	if (cp && cp->proof_from == old->entries && cp->has_root &&
 	    !merkle_consistency_verify((uint64_t)old->entries, (uint64_t)cp->entries, old->root, cp->root,
 	                               (const uint8_t(*)[HASH_BYTES])cp->proof, (size_t)cp->proof_len))
-		return qerr_set(reterr, QERR_CRYPTO,
-		                "the checkpoint of %s does not extend the earlier one of %s: its consistency proof fails",
-		                cp->at, old->at);
+		return qerr_set(
+		    reterr, QERR_CRYPTO,
+		    "the checkpoint of %s does not extend the earlier one of %s: its consistency proof fails", cp->at,
+		    old->at);
 	return QERR_OK;
 }
 
@@ -400,7 +413,8 @@ static enum qerr prepare(struct db *db, struct walk *w, const char *const *files
 	enum qerr e = o->pk ? load_checkpoints(db, o->pk, w, reterr) : QERR_OK;
 	if (!e && o->checkpoint) {
 		if (o->pk && !vault_equal(o->checkpoint->public_key, o->pk, VAULT_PK_BYTES))
-			e = qerr_set(reterr, QERR_CRYPTO, "the checkpoint file was signed by another key than this vault's");
+			e = qerr_set(reterr, QERR_CRYPTO,
+			             "the checkpoint file was signed by another key than this vault's");
 		w->cps = g_renew(struct audit_checkpoint, w->cps, (size_t)w->n_cps + 1);
 		w->cps[w->n_cps++] = *o->checkpoint;
 	}
@@ -424,8 +438,9 @@ enum qerr audit_verify_with(struct db *db, const struct audit_verify_options *o,
 		w.leaves = g_array_new(FALSE, FALSE, 1);
 	enum qerr e = prepare(db, &w, files, reterr);
 	if (!e && o->pk && !files)
-		e = qerr_set(reterr, QERR_CONFIG, "no audit witness file is configured, so nothing outside the database "
-		                                   "says how far the log must reach");
+		e = qerr_set(reterr, QERR_CONFIG,
+		             "no audit witness file is configured, so nothing outside the database "
+		             "says how far the log must reach");
 	if (!e)
 		e = walk_log(db, &w, reterr);
 	if (!e)
@@ -477,15 +492,17 @@ static enum qerr read_leaves(struct db *db, int64_t last_id, GArray *leaves, cha
 		g_snprintf(slast, sizeof slast, "%lld", (long long)last_id);
 		struct db_param p[2] = {DB_TEXT(safter), DB_TEXT(slast)};
 		struct db_res *res = NULL;
-		e = db_query(db,
-		             "SELECT id, hash FROM audit_log WHERE id > $1::bigint AND id <= $2::bigint ORDER BY id LIMIT 5000",
-		             2, p, &res, reterr);
+		e = db_query(
+		    db,
+		    "SELECT id, hash FROM audit_log WHERE id > $1::bigint AND id <= $2::bigint ORDER BY id LIMIT 5000",
+		    2, p, &res, reterr);
 		rows = e ? 0 : db_res_rows(res);
 		for (int r = 0; r < rows && !e; r++) {
 			size_t n = 0;
 			g_autofree uint8_t *h = db_res_bytea(res, r, 1, &n);
 			if (!h || n != HASH_BYTES || leaves->len / HASH_BYTES >= (guint)MAX_LEAVES)
-				e = qerr_set(reterr, QERR_CRYPTO, "audit entry %s has no valid hash, or the log is too long",
+				e = qerr_set(reterr, QERR_CRYPTO,
+				             "audit entry %s has no valid hash, or the log is too long",
 				             db_res_text(res, r, 0));
 			else
 				g_array_append_vals(leaves, h, HASH_BYTES);
@@ -512,7 +529,8 @@ enum qerr audit_checkpoint_export(struct db *db, const struct vault *v, const st
                                   struct audit_checkpoint *ret, char **reterr)
 {
 	if (since && !since->has_root)
-		return qerr_set(reterr, QERR_BAD_INPUT, "the earlier checkpoint has no Merkle root (made by an older quire)");
+		return qerr_set(reterr, QERR_BAD_INPUT,
+		                "the earlier checkpoint has no Merkle root (made by an older quire)");
 	struct audit_checkpoint cp;
 	enum qerr e = audit_checkpoint_now(db, v, &cp, reterr);
 	GArray *leaves = g_array_new(FALSE, FALSE, 1);
@@ -521,7 +539,8 @@ enum qerr audit_checkpoint_export(struct db *db, const struct vault *v, const st
 	if (!e && (int64_t)(leaves->len / HASH_BYTES) != cp.entries)
 		e = qerr_set(reterr, QERR_CRYPTO, "the audit log changed while its checkpoint was made");
 	if (!e && since && since->entries > cp.entries)
-		e = qerr_set(reterr, QERR_CRYPTO, "the audit log has %lld entries, fewer than the earlier checkpoint's %lld",
+		e = qerr_set(reterr, QERR_CRYPTO,
+		             "the audit log has %lld entries, fewer than the earlier checkpoint's %lld",
 		             (long long)cp.entries, (long long)since->entries);
 	if (!e) {
 		cp.has_root = true;
@@ -530,8 +549,8 @@ enum qerr audit_checkpoint_export(struct db *db, const struct vault *v, const st
 		vault_sign(v, msg, strlen(msg), cp.signature);
 		size_t len = 0;
 		if (since && since->entries > 0) {
-			merkle_consistency_proof((const uint8_t *)leaves->data, (size_t)since->entries, (size_t)cp.entries,
-			                         cp.proof, &len);
+			merkle_consistency_proof((const uint8_t *)leaves->data, (size_t)since->entries,
+			                         (size_t)cp.entries, cp.proof, &len);
 			cp.proof_from = since->entries;
 			cp.proof_len = (int)len;
 		}

@@ -25,7 +25,7 @@ struct witness {
 	/* the batch being gathered: ranges of committed entries and the newest head among them */
 	GArray *ranges; /* int64_t pairs */
 	struct witness_head newest;
-	uint64_t queued, written;      /* tickets: commits queued, commits whose batch is finished */
+	uint64_t queued, written;        /* tickets: commits queued, commits whose batch is finished */
 	uint64_t failed_from, failed_to; /* tickets of the last batch that failed */
 	char *failure;
 	bool writing;
@@ -57,7 +57,10 @@ void witness_free(struct witness *w)
 	g_free(w);
 }
 
-const char *witness_path(const struct witness *w) { return w->path; }
+const char *witness_path(const struct witness *w)
+{
+	return w->path;
+}
 
 static char *line_body(const struct witness_head *h)
 {
@@ -225,7 +228,8 @@ enum qerr witness_line_parse(const char *line, const uint8_t pk[VAULT_PK_BYTES],
 	if (!g_str_has_prefix(line, MAGIC " ") || !sig_at || !hex_field(sig_at + 5, sig, sizeof sig))
 		return qerr_set(reterr, QERR_CRYPTO, "not a signed witness line");
 	if (!vault_sign_verify(pk, line, (size_t)(sig_at - line), sig))
-		return qerr_set(reterr, QERR_CRYPTO, "its signature is not valid for this vault's key (altered or forged)");
+		return qerr_set(reterr, QERR_CRYPTO,
+		                "its signature is not valid for this vault's key (altered or forged)");
 	g_autofree char *body = g_strndup(line, (size_t)(sig_at - line));
 	g_auto(GStrv) words = g_strsplit(body, " ", 16);
 	struct witness_head h = {0};
@@ -254,7 +258,8 @@ enum qerr witness_read(const char *path, const uint8_t pk[VAULT_PK_BYTES], struc
 	g_autoptr(GError) gerr = NULL;
 	map = g_mapped_file_new(path, FALSE, &gerr);
 	if (!map)
-		return qerr_set(reterr, g_error_matches(gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? QERR_NOT_FOUND : QERR_IO,
+		return qerr_set(reterr,
+		                g_error_matches(gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? QERR_NOT_FOUND : QERR_IO,
 		                "cannot read the audit witness: %s", gerr->message);
 	const char *p = g_mapped_file_get_contents(map), *end = p + g_mapped_file_get_length(map);
 	if (g_mapped_file_get_length(map) > (gsize)MAX_FILE_BYTES)
@@ -272,8 +277,9 @@ enum qerr witness_read(const char *path, const uint8_t pk[VAULT_PK_BYTES], struc
 			e = qerr_set(reterr, QERR_TOO_LARGE, "the audit witness %s has more than %d lines", path,
 			             WITNESS_MAX_HEADS);
 		else if (strlen(line) != (size_t)(nl - p) || witness_line_parse(line, pk, &h, &why))
-			e = qerr_set(reterr, QERR_CRYPTO, "the audit witness %s line %zu is not a valid signed head: %s", path,
-			             no, why ? why : "it holds a NUL byte");
+			e = qerr_set(reterr, QERR_CRYPTO,
+			             "the audit witness %s line %zu is not a valid signed head: %s", path, no,
+			             why ? why : "it holds a NUL byte");
 		else
 			g_array_append_val(heads, h);
 		p = nl + 1;

@@ -24,9 +24,9 @@
 #include "core/vault.h"
 
 #define WITNESS_HASH_BYTES 32
-#define WITNESS_MAX_RANGES 32         /* ranges on one line; a batch with more writes more lines */
-#define WITNESS_MAX_LINE 4096         /* bytes in one line, newline included */
-#define WITNESS_MAX_HEADS 50000000    /* lines read from one file */
+#define WITNESS_MAX_RANGES 32      /* ranges on one line; a batch with more writes more lines */
+#define WITNESS_MAX_LINE 4096      /* bytes in one line, newline included */
+#define WITNESS_MAX_HEADS 50000000 /* lines read from one file */
 #define WITNESS_FILE_NAME "audit.witness"
 
 struct witness;

@@ -26,6 +26,13 @@ static void add_page_summary(struct json *result, const struct pdftext_doc *doc)
 		json_add_string(p, "method", doc->pages[i].method);
 	}
 	json_add_number(result, "page_count", doc->total_pages);
+	/* what the parser repaired or skipped (a rebuilt cross-reference table, a
+	 * truncated file), for the reviewer to know */
+	if (doc->n_warnings) {
+		struct json *w = json_add_item(result, "parse_warnings", json_new_array());
+		for (uint32_t i = 0; i < doc->n_warnings; i++)
+			json_append(w, json_string(doc->warnings[i]));
+	}
 }
 
 static struct json *copy_of(const struct json *j)
@@ -185,8 +192,9 @@ static struct json *combine(const struct doctype *type, const struct json *rules
 	struct json *fields = json_add_item(root, "fields", json_new_object());
 	for (size_t i = 0; i < json_array_size(names); i++) {
 		const char *n = json_string_value(json_array_at(names, i));
-		json_add_item(fields, n, final_field(json_get(json_get(primary, "fields"), n),
-		                                     other ? json_get(json_get(other, "fields"), n) : NULL, checks, n));
+		json_add_item(fields, n,
+		              final_field(json_get(json_get(primary, "fields"), n),
+		                          other ? json_get(json_get(other, "fields"), n) : NULL, checks, n));
 	}
 	json_add_item(root, "field_names", copy_of(names));
 	/* The document: as sure as its least sure key field. */
@@ -206,18 +214,20 @@ static struct json *combine(const struct doctype *type, const struct json *rules
 		if (strcmp(ok, "true") != 0) {
 			failed = true;
 			const struct json *c = json_array_at(checks, i);
-			g_ptr_array_add(reasons, g_strdup_printf("%s: %s", json_get_string(c, "check"), json_get_string(c, "reason")));
+			g_ptr_array_add(reasons, g_strdup_printf("%s: %s", json_get_string(c, "check"),
+			                                         json_get_string(c, "reason")));
 		}
 	}
 	if (failed)
 		doc_conf = MIN(doc_conf, 0.5);
 	if (doc_conf < threshold && !failed && reasons->len == 0)
-		g_ptr_array_add(reasons, g_strdup_printf("confidence %.2f below the auto-approval threshold %.2f", doc_conf,
-		                                         threshold));
+		g_ptr_array_add(reasons, g_strdup_printf("confidence %.2f below the auto-approval threshold %.2f",
+		                                         doc_conf, threshold));
 	/* Whether the values, as a whole, are an instance of the type's schema. */
 	g_autofree char *vtext = json_format(values, false);
 	char *verr = NULL;
-	json_add_bool(root, "schema_valid", rt_schema_validate(type->schema_text, vtext, strlen(vtext), &verr) == RTERROR_OK);
+	json_add_bool(root, "schema_valid",
+	              rt_schema_validate(type->schema_text, vtext, strlen(vtext), &verr) == RTERROR_OK);
 	free(verr);
 	json_add_item(root, "checks", checks);
 	json_add_number(root, "confidence", round(doc_conf * 1000) / 1000);
@@ -392,8 +402,16 @@ static void note_refused(struct json *result, const char *refused)
 enum qerr extract_document(const void *pdf, size_t len, const struct extract_options *opt, struct json **ret_result,
                            struct pdftext_doc **ret_doc, char **reterr)
 {
+	struct sandbox_memory m;
+	struct sandbox_source src = sandbox_source_memory(&m, pdf, len);
+	return extract_document_from(&src, opt, ret_result, ret_doc, reterr);
+}
+
+enum qerr extract_document_from(const struct sandbox_source *src, const struct extract_options *opt,
+                                struct json **ret_result, struct pdftext_doc **ret_doc, char **reterr)
+{
 	struct pdftext_doc *doc = NULL;
-	enum qerr e = sandbox_extract(pdf, len, opt->password, &opt->limits, &doc, reterr);
+	enum qerr e = sandbox_extract_from(src, opt->password, &opt->limits, &doc, reterr);
 	if (e)
 		return e;
 	struct json *result = NULL;

@@ -47,7 +47,7 @@ struct extract_learned {
 
 struct extract_options {
 	struct sandbox_limits limits;
-	const char *password; /* may be NULL */
+	const char *password;      /* may be NULL */
 	struct modelfields *model; /* NULL: the rules extractor only (see modelfields.h) */
 	const char *schemas_dir;   /* operator's document types (doctype.h); NULL or "": built-in only */
 	const char *doc_type;      /* the type given at submission; NULL: classify */
@@ -69,6 +69,10 @@ struct extract_options {
  * NULL if not wanted) the page text. */
 enum qerr extract_document(const void *pdf, size_t len, const struct extract_options *opt, struct json **ret_result,
                            struct pdftext_doc **ret_doc, char **reterr) QUIRE_MUST_CHECK;
+/* The same, reading the PDF from src chunk by chunk (extractors/sandbox.h). */
+struct sandbox_source;
+enum qerr extract_document_from(const struct sandbox_source *src, const struct extract_options *opt,
+                                struct json **ret_result, struct pdftext_doc **ret_doc, char **reterr) QUIRE_MUST_CHECK;
 
 /* The same from already extracted text (doc borrowed), without the sandbox. An
  * unknown opt->doc_type is QERR_BAD_INPUT. */

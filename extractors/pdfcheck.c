@@ -91,28 +91,34 @@ static enum qerr check_xref_table(const char *p, size_t len, size_t pos, char **
 	return QERR_OK;
 }
 
-static enum qerr check_tail(const char *p, size_t len, char **reterr)
+/* A damaged end of file that Poppler repairs (it rebuilds the table by
+ * scanning the objects): a note for the reader, never a refusal. */
+static char *check_tail(const char *p, size_t len)
 {
 	if (!find_in_tail(p, len, "%%EOF"))
-		return qerr_set(reterr, QERR_PARSE_FAILED,
-		                "the PDF is truncated: it does not end with an %%%%EOF marker");
+		return g_strdup("the PDF is truncated: it does not end with an %%EOF marker");
 	const char *sx = find_in_tail(p, len, "startxref");
 	size_t pos = sx ? (size_t)(sx - p) + 9 : 0;
 	uint64_t off = 0;
 	if (!sx || !read_uint(p, len, &pos, &off))
-		return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF's cross-reference table is broken: no startxref");
+		return g_strdup("the PDF's cross-reference table is broken: no startxref");
 	if (off < len) {
 		size_t at = (size_t)off;
 		while (at < len && is_ws((unsigned char)p[at]))
 			at++;
-		if (len - at >= 4 && memcmp(p + at, "xref", 4) == 0)
-			return check_xref_table(p, len, at + 4, reterr);
+		if (len - at >= 4 && memcmp(p + at, "xref", 4) == 0) {
+			char *why = NULL;
+			enum qerr e = check_xref_table(p, len, at + 4, &why);
+			if (e)
+				return why;
+			return NULL;
+		}
 		if (object_at(p, len, off, 0)) /* a cross-reference stream */
-			return QERR_OK;
+			return NULL;
 	}
-	return qerr_set(reterr, QERR_PARSE_FAILED,
-	                "the PDF's cross-reference table is broken: startxref points to byte %llu, where no table is",
-	                (unsigned long long)off);
+	return g_strdup_printf(
+	    "the PDF's cross-reference table is broken: startxref points to byte %llu, where no table is",
+	    (unsigned long long)off);
 }
 
 /* Inflated size of a zlib stream, counting at most limit + 1 bytes. */
@@ -217,8 +223,10 @@ static enum qerr scan_body(const char *p, size_t len, char **reterr)
 	return QERR_OK;
 }
 
-enum qerr pdfcheck_scan(const void *pdf, size_t len, char **reterr)
+enum qerr pdfcheck_scan(const void *pdf, size_t len, char **ret_repair, char **reterr)
 {
-	enum qerr e = check_tail(pdf, len, reterr);
-	return e ? e : scan_body(pdf, len, reterr);
+	enum qerr e = scan_body(pdf, len, reterr);
+	if (!e && ret_repair)
+		*ret_repair = check_tail(pdf, len);
+	return e;
 }

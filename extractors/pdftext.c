@@ -32,6 +32,7 @@ struct pdftext {
 	struct pdftext_options opt;
 	char *ocr_lang;
 	struct ocr *ocr;
+	bool ocr_borrowed; /* the preloaded one */
 	size_t text_bytes;
 };
 
@@ -127,14 +128,14 @@ static char *clean_string(const char *s)
 	return clip_utf8(g_utf8_make_valid(s, -1), PDFTEXT_MAX_STRING);
 }
 
-static enum qerr open_error(const GError *err, const char *password, char **reterr)
+static enum qerr open_error(const GError *err, const char *password, const char *repair, char **reterr)
 {
 	if (g_error_matches(err, POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))
 		return password
 		           ? qerr_set(reterr, QERR_KEY, "the password given does not open this PDF")
 		           : qerr_set(reterr, QERR_KEY, "the PDF is password-protected; submit it with its password");
-	return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF is damaged and cannot be opened: %s",
-	                err ? err->message : "unknown reason");
+	return qerr_set(reterr, QERR_PARSE_FAILED, "the PDF is damaged and cannot be opened: %s%s%s",
+	                err ? err->message : "unknown reason", repair ? "; " : "", repair ? repair : "");
 }
 
 static void fill_meta(PopplerDocument *pd, struct pdftext_doc *doc)
@@ -152,6 +153,8 @@ static void fill_meta(PopplerDocument *pd, struct pdftext_doc *doc)
 	}
 }
 
+static void warn(struct pdftext *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
 enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options *opt, struct pdftext **ret,
                        char **reterr)
 {
@@ -159,7 +162,8 @@ enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options
 		return qerr_set(reterr, QERR_EMPTY, "the file is empty");
 	if (!pdftext_looks_like_pdf(pdf, len))
 		return qerr_set(reterr, QERR_NOT_PDF, "the file is not a PDF (no %%PDF- header)");
-	enum qerr e = pdfcheck_scan(pdf, len, reterr);
+	g_autofree char *repair = NULL;
+	enum qerr e = pdfcheck_scan(pdf, len, &repair, reterr);
 	if (e)
 		return e;
 	g_free(diag_take());
@@ -178,7 +182,7 @@ enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options
 	p->pd = poppler_document_new_from_stream(in, (goffset)len, opt->password, NULL, &gerr);
 	int total = p->pd ? poppler_document_get_n_pages(p->pd) : 0;
 	if (!p->pd)
-		e = open_error(gerr, opt->password, reterr);
+		e = open_error(gerr, opt->password, repair, reterr);
 	if (!e)
 		e = diag_check(reterr);
 	if (!e && total <= 0)
@@ -192,6 +196,8 @@ enum qerr pdftext_open(const void *pdf, size_t len, const struct pdftext_options
 	}
 	p->meta.total_pages = total;
 	fill_meta(p->pd, &p->meta);
+	if (repair)
+		warn(p, "%s; it was read as Poppler repaired it", repair);
 	*ret = p;
 	return QERR_OK;
 }
@@ -203,7 +209,8 @@ void pdftext_close(struct pdftext *p)
 	if (p->pd)
 		g_object_unref(p->pd);
 	g_bytes_unref(p->bytes);
-	ocr_free(p->ocr);
+	if (!p->ocr_borrowed)
+		ocr_free(p->ocr);
 	for (uint32_t i = 0; i < p->meta.n_warnings; i++)
 		g_free(p->meta.warnings[i]);
 	g_free(p->meta.warnings);
@@ -226,7 +233,6 @@ const char *const *pdftext_warnings(const struct pdftext *p, uint32_t *n)
 	return (const char *const *)p->meta.warnings;
 }
 
-static void warn(struct pdftext *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void warn(struct pdftext *p, const char *fmt, ...)
 {
 	if (p->meta.n_warnings >= PDFTEXT_MAX_WARNINGS)
@@ -478,6 +484,44 @@ static guint8 *render_grey(PopplerPage *page, double w, double h, double *scale,
 	return grey;
 }
 
+static struct ocr *preloaded_ocr;
+static char *preloaded_lang;
+
+void pdftext_preload_ocr(const char *lang)
+{
+	if (preloaded_ocr || ocr_new(lang, &preloaded_ocr, NULL) != QERR_OK)
+		return;
+	preloaded_lang = g_strdup(lang);
+}
+
+/* One page with one line in an unembedded standard font. */
+static const char warm_pdf[] = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+                               "2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+                               "3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 100 40]/Contents 4 0 R"
+                               "/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+                               "4 0 obj<</Length 37>>stream\nBT /F1 12 Tf 5 15 Td (Warm up) Tj ET\nendstream endobj\n"
+                               "5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+                               "trailer<</Root 1 0 R>>\n%%EOF\n";
+
+void pdftext_warm_up(void)
+{
+	g_autoptr(GBytes) bytes = g_bytes_new_static(warm_pdf, sizeof warm_pdf - 1);
+	PopplerDocument *pd = poppler_document_new_from_bytes(bytes, NULL, NULL);
+	PopplerPage *page = pd ? poppler_document_get_page(pd, 0) : NULL;
+	if (page) {
+		g_free(poppler_page_get_text(page));
+		cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 50, 20);
+		cairo_t *cr = cairo_create(s);
+		poppler_page_render(page, cr);
+		cairo_destroy(cr);
+		cairo_surface_destroy(s);
+		g_object_unref(page);
+	}
+	if (pd)
+		g_object_unref(pd);
+	g_free(diag_take());
+}
+
 static void layout_from_ocr(const struct ocr_result *r, double scale, struct builder *b)
 {
 	for (size_t i = 0; i < r->n_words; i++) {
@@ -495,6 +539,10 @@ static void layout_from_ocr(const struct ocr_result *r, double scale, struct bui
 
 static enum qerr ocr_page(struct pdftext *p, PopplerPage *page, int index, struct pdftext_page *pg, char **reterr)
 {
+	if (!p->ocr && preloaded_ocr && strcmp(preloaded_lang, p->opt.ocr_lang) == 0) {
+		p->ocr = preloaded_ocr;
+		p->ocr_borrowed = true;
+	}
 	if (!p->ocr) {
 		enum qerr e = ocr_new(p->opt.ocr_lang, &p->ocr, reterr);
 		if (e)

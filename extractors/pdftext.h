@@ -157,6 +157,15 @@ int pdftext_looks_like_pdf(const void *data, size_t len);
  * gets. */
 void pdftext_capture_diagnostics(void);
 
+/* Loads what Poppler reads from files on first use (its global settings,
+ * fontconfig's font list, a font for unembedded text) by reading and rendering
+ * a one-page document, so that the parser can close the file system after it. */
+void pdftext_warm_up(void);
+/* Loads the OCR language data lang now; documents opened later with that
+ * language use it instead of loading their own. For a parser that can open no
+ * file later. Failure is left for the first page that needs OCR to report. */
+void pdftext_preload_ocr(const char *lang);
+
 /* JSON form: {"total_pages":N,"meta":{...},"pages":[{"page":1,"text":..,"method":..,
  * "width":..,"height":..,"rotation":..,"words":[[start,len,x0,y0,x1,y1,conf],..],
  * "lines":[[first,count,x0,y0,x1,y1],..]}],"fields":[..],"warnings":[..],

@@ -1,9 +1,9 @@
-/* render: page images in a limited child process.
+/* render: page images, drawn by a parser process (extractors/sandbox.h).
  *
- * The child writes one status byte, then the PNG, then exits; the parent
- * reads until end of file or the deadline, whichever comes first, and kills
- * the child in any case before it waits for it. Status bytes: 0 ok, 1 the
- * document does not open, 2 no such page, 3 rendering failed. */
+ * The parser writes one status byte, then the PNG, then exits; the caller
+ * reads until end of file or the deadline, whichever comes first, and has it
+ * killed otherwise. Status bytes: 0 ok, 1 the document does not open, 2 no
+ * such page, 3 rendering failed. */
 #include "extractors/render.h"
 
 #include <stdio.h>
@@ -23,65 +23,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "extractors/sandbox_proto.h"
 #include "extractors/pdfcheck.h"
 
-#define CHILD_FD 3
 #define MAX_PIXELS ((double)RENDER_MAX_WIDTH * RENDER_MAX_WIDTH * 2)
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static cairo_status_t png_out(void *closure, const unsigned char *data, unsigned int length)
 {
-	return write_all(*(int *)closure, data, length) == 0 ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+	return fd_write_all(*(int *)closure, data, length) == 0 ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
 }
 
-static void child_limits(int fd, const struct render_limits *lim)
+void render_to_fd(int out, const void *pdf, size_t len, int page, int width)
 {
-	if (fd != CHILD_FD && dup2(fd, CHILD_FD) < 0)
-		_exit(4);
-	syscall(SYS_close_range, CHILD_FD + 1, ~0u, 0);
-	struct rlimit as = {lim->memory_bytes, lim->memory_bytes};
-#ifndef __SANITIZE_ADDRESS__
-	setrlimit(RLIMIT_AS, &as); /* ASan's shadow memory cannot live under an address-space limit */
-#else
-	(void)as;
-#endif
-	struct rlimit cpu = {(rlim_t)lim->timeout_s, (rlim_t)lim->timeout_s + 1}, zero = {0, 0};
-	setrlimit(RLIMIT_CPU, &cpu);
-	setrlimit(RLIMIT_FSIZE, &zero);
-	setrlimit(RLIMIT_CORE, &zero);
-	prctl(PR_SET_DUMPABLE, 0);
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-}
-
-static G_NORETURN void child_main(int fd, const void *pdf, size_t len, int page, int width,
-                                  const struct render_limits *lim)
-{
-	child_limits(fd, lim);
-	int out = CHILD_FD;
 	uint8_t status = 1;
-	if (pdfcheck_scan(pdf, len, NULL) != QERR_OK) {
-		write_all(out, &status, 1);
-		_exit(0);
+	if (pdfcheck_scan(pdf, len, NULL, NULL) != QERR_OK) {
+		fd_write_all(out, &status, 1);
+		return;
 	}
 	GBytes *bytes = g_bytes_new_static(pdf, len);
 	PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
 	PopplerPage *pg = doc && page >= 1 && page <= poppler_document_get_n_pages(doc)
-	                          ? poppler_document_get_page(doc, page - 1)
-	                          : NULL;
+	                      ? poppler_document_get_page(doc, page - 1)
+	                      : NULL;
 	double w = 0, h = 0;
 	if (pg)
 		poppler_page_get_size(pg, &w, &h);
@@ -89,9 +52,9 @@ static G_NORETURN void child_main(int fd, const void *pdf, size_t len, int page,
 	double scale = status ? 0 : width / w;
 	if (!status && w * scale * h * scale > MAX_PIXELS)
 		status = 3;
-	write_all(out, &status, 1);
+	fd_write_all(out, &status, 1);
 	if (status)
-		_exit(0);
+		return;
 	cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, (int)(h * scale + 0.5));
 	cairo_t *cr = cairo_create(s);
 	cairo_set_source_rgb(cr, 1, 1, 1);
@@ -100,52 +63,22 @@ static G_NORETURN void child_main(int fd, const void *pdf, size_t len, int page,
 	poppler_page_render(pg, cr);
 	cairo_destroy(cr);
 	cairo_surface_write_to_png_stream(s, png_out, &out);
-	_exit(0);
 }
 
-static double left_s(const struct timespec *deadline)
+static enum qerr judge(enum run_end how, int status, const struct channel_out *reply, int page, uint8_t **ret,
+                       size_t *ret_len, char **reterr)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(deadline->tv_sec - now.tv_sec) + (double)(deadline->tv_nsec - now.tv_nsec) / 1e9;
-}
-
-/* Reads the child's reply; 0 at end of file, 1 past the deadline, 2 too big, 3 read error. */
-static int read_reply(int fd, GByteArray *into, const struct timespec *deadline)
-{
-	uint8_t buf[65536];
-	for (;;) {
-		double left = left_s(deadline);
-		if (left <= 0)
-			return 1;
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = poll(&p, 1, (int)(left * 1000) + 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r == 0)
-			return 1;
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return 3;
-		if (n == 0)
-			return 0;
-		if (into->len + (size_t)n > RENDER_MAX_PNG + 1)
-			return 2;
-		g_byte_array_append(into, buf, (guint)n);
-	}
-}
-
-static enum qerr judge(int how, int status, GByteArray *reply, int page, uint8_t **ret, size_t *ret_len,
-                       char **reterr)
-{
-	if (how == 1)
+	if (how == RUN_TIMEOUT)
 		return qerr_set(reterr, QERR_TOO_LARGE, "rendering page %d took too long", page);
-	if (how == 2)
-		return qerr_set(reterr, QERR_TOO_LARGE, "the image of page %d exceeds %zu MiB", page, RENDER_MAX_PNG >> 20);
-	if (how != 0 || reply->len == 0)
-		return qerr_set(reterr, QERR_PARSE_FAILED, "the page renderer ended without a reply (status %d)", status);
+	if (how == RUN_TOO_BIG)
+		return qerr_set(reterr, QERR_TOO_LARGE, "the image of page %d exceeds %zu MiB", page,
+		                RENDER_MAX_PNG >> 20);
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		return qerr_set(reterr, QERR_PARSE_FAILED,
+		                "hostile PDF: rendering page %d made the parser attempt a forbidden system call", page);
+	if (how != RUN_EOF || reply->len == 0)
+		return qerr_set(reterr, QERR_PARSE_FAILED, "the page renderer ended without a reply (status %d)",
+		                status);
 	switch (reply->data[0]) {
 	case 0:
 		break;
@@ -166,40 +99,29 @@ static enum qerr judge(int how, int status, GByteArray *reply, int page, uint8_t
 enum qerr render_page_png(const void *pdf, size_t len, int page, int width, const struct render_limits *lim,
                           uint8_t **ret, size_t *ret_len, char **reterr)
 {
+	struct sandbox_memory m;
+	struct sandbox_source src = sandbox_source_memory(&m, pdf, len);
+	return render_page_png_from(&src, page, width, lim, ret, ret_len, reterr);
+}
+
+enum qerr render_page_png_from(const struct sandbox_source *src, int page, int width, const struct render_limits *lim,
+                               uint8_t **ret, size_t *ret_len, char **reterr)
+{
 	struct render_limits l = *lim;
 	if (l.timeout_s <= 0)
 		l.timeout_s = 20;
 	if (l.memory_bytes == 0)
 		l.memory_bytes = (size_t)1 << 30;
 	width = CLAMP(width, 100, RENDER_MAX_WIDTH);
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return qerr_set(reterr, QERR_IO, "cannot create a pipe: %s", g_strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return qerr_set(reterr, QERR_BUSY, "cannot start the page renderer: %s", g_strerror(errno));
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		child_main(fds[1], pdf, len, page, width, &l);
-	}
-	close(fds[1]);
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += l.timeout_s;
-	GByteArray *reply = g_byte_array_new();
-	int how = read_reply(fds[0], reply, &deadline);
-	if (how != 0)
-		kill(pid, SIGKILL);
-	close(fds[0]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	enum qerr e = judge(how, status, reply, page, ret, ret_len, reterr);
-	g_byte_array_unref(reply);
+	struct parser_run r = {.src = src,
+	                       .rq = {.mode = PARSE_RENDER, .render_page = page, .render_width = width},
+	                       .key = sandbox_key(l.memory_bytes, l.timeout_s, false, NULL, 0),
+	                       .wall_s = l.timeout_s,
+	                       .max_reply = RENDER_MAX_PNG + 1};
+	enum qerr e = parser_run(&r, reterr);
+	if (!e)
+		e = judge(r.how, r.status, &r.reply, page, ret, ret_len, reterr);
+	parser_run_done(&r);
 	return e;
 }
 

@@ -1,10 +1,9 @@
 /* render: one page of a PDF as a PNG image, for viewers.
  *
  * Like every reader of a document, rendering runs on hostile input, so it
- * happens in a child process of its own: forked per request, with every other
- * file descriptor closed, an address-space, CPU-time and file-size limit, no
- * core dumps and no new privileges, killed at the wall-clock limit. The
- * parent reads the PNG through a pipe with a size limit. The image is scaled
+ * happens in a parser process (quire-parse, extractors/sandbox.h) under the
+ * same confinement as extraction, killed at the wall-clock limit. The caller
+ * reads the PNG through a socket with a size limit. The image is scaled
  * to a fixed width (RENDER_MAX_WIDTH at most) so boxes given in points
  * (extractors/pdftext.h) map onto it by one factor: pixels = points * width /
  * page width. The bytes are checked (pdfcheck) before Poppler sees them. */
@@ -19,8 +18,8 @@
 #define RENDER_MAX_PNG ((size_t)32 << 20)
 
 struct render_limits {
-	int timeout_s;        /* wall clock and CPU; 0: 20 */
-	size_t memory_bytes;  /* address space of the child; 0: 1 GiB */
+	int timeout_s;       /* wall clock and CPU; 0: 20 */
+	size_t memory_bytes; /* address space of the child; 0: 1 GiB */
 };
 
 /* Renders page (1-based) of pdf at width pixels (clamped to 100..RENDER_MAX_WIDTH).
@@ -29,6 +28,10 @@ struct render_limits {
  * QERR_TOO_LARGE at the time limit. */
 enum qerr render_page_png(const void *pdf, size_t len, int page, int width, const struct render_limits *lim,
                           uint8_t **ret, size_t *ret_len, char **reterr) QUIRE_MUST_CHECK;
+/* The same, reading the document from src chunk by chunk (extractors/sandbox.h). */
+struct sandbox_source;
+enum qerr render_page_png_from(const struct sandbox_source *src, int page, int width, const struct render_limits *lim,
+                               uint8_t **ret, size_t *ret_len, char **reterr) QUIRE_MUST_CHECK;
 
 #define RENDER_MAX_SCAN_PDF ((size_t)256 << 20)
 

@@ -1,348 +1,443 @@
-/* sandbox: fork, isolate, limit, parse page by page, report back through a
- * bounded pipe; the parent reads, kills at the deadline and explains.
+/* sandbox: the worker's side: the launcher, feeding a parser, reading its
+ * reply and its standard error, and judging how it ended.
  *
- * Invariant: whatever the child does, the parent reads at most
- * SANDBOX_MAX_REPLY bytes, waits at most the wall-clock limit (plus the time
- * to reap a killed child), always reaps it, and builds a document only from a
- * reply that channel_parse accepted. */
+ * Invariant: whatever the parser does, the worker reads at most max_reply
+ * bytes of reply and SANDBOX_MAX_STDERR of standard error, waits at most the
+ * wall-clock limit (plus the moment the launcher needs to reap a killed
+ * parser), and builds a document only from a reply that channel_parse
+ * accepted. The worker never forks: the launcher is started with posix_spawn
+ * and the parsers by the launcher. */
 #include "extractors/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
-#include <linux/audit.h>
-#include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
-#include <stddef.h>
-#include <stdint.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "extractors/channel.h"
+#include "core/log.h"
+#include "extractors/sandbox_proto.h"
 #include "extractors/pdftext.h"
 
 #define SANDBOX_MAX_REPLY ((size_t)PDFTEXT_MAX_TEXT * 4 + ((size_t)64 << 20))
-#define REPLY_FD 3
+#define SANDBOX_MAX_STDERR 8192
+#define CHUNK 65536
 
-#if defined(__x86_64__)
-#define SANDBOX_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define SANDBOX_ARCH AUDIT_ARCH_AARCH64
+#ifndef QUIRE_PARSER_PATH
+#define QUIRE_PARSER_PATH "/usr/libexec/quire/quire-parse"
 #endif
 
-/* ---- the child ---- */
+extern char **environ;
 
-/* Syscalls a PDF parser never needs; refused with EACCES. */
-static const int denied[] = {
-    SYS_socket,
-    SYS_socketpair,
-    SYS_execve,
-    SYS_execveat,
-    SYS_ptrace,
-    SYS_process_vm_readv,
-    SYS_process_vm_writev,
-    SYS_mount,
-    SYS_umount2,
-    SYS_pivot_root,
-    SYS_chroot,
-    SYS_unshare,
-    SYS_setns,
-    SYS_keyctl,
-    SYS_add_key,
-    SYS_request_key,
-    SYS_bpf,
-    SYS_perf_event_open,
-    SYS_userfaultfd,
-    SYS_kexec_load,
-    SYS_init_module,
-    SYS_finit_module,
-    SYS_delete_module,
-    SYS_reboot,
-};
+/* ---- the launcher ---- */
 
-static void install_seccomp(void)
+static GMutex launcher_lock;
+static int launcher_fd = -1;
+static pid_t launcher_pid;
+
+static char *parser_path(void)
 {
-#ifdef SANDBOX_ARCH
-	enum { N = G_N_ELEMENTS(denied) };
-	struct sock_filter f[6 + 2 * N];
-	size_t i = 0;
-	f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-	f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_ARCH, 1, 0);
-	f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-	f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-	/* the x32 ABI shares the x86-64 arch value; its numbers have bit 30 set */
-	f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 2 * N, 0);
-	for (size_t k = 0; k < N; k++) {
-		f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied[k], 0, 1);
-		f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA));
+	const char *env = g_getenv("QUIRE_PARSER");
+	if (env && env[0])
+		return g_strdup(env);
+	g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+	if (self) {
+		g_autofree char *dir = g_path_get_dirname(self);
+		char *beside = g_build_filename(dir, "quire-parse", NULL);
+		if (g_file_test(beside, G_FILE_TEST_IS_EXECUTABLE))
+			return beside;
+		g_free(beside);
 	}
-	f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	struct sock_fprog prog = {.len = (unsigned short)i, .filter = f};
-	prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
-#endif
+	return g_strdup(QUIRE_PARSER_PATH);
 }
 
-/* An empty network namespace (where the kernel allows unprivileged user
- * namespaces; the seccomp filter refuses sockets either way). Creating one
- * costs milliseconds of kernel time, as much as parsing a page, so the parent
- * creates one pair of user and network namespaces once and every child joins
- * them: as the owner of the user namespace it may, and it then drops the
- * capabilities that joining gave it. */
-static int ns_user_fd = -1, ns_net_fd = -1;
-
-static gpointer make_namespaces(gpointer unused)
+/* Starts the launcher unless it runs; call with launcher_lock held. */
+static enum qerr launcher_up(char **reterr)
 {
-	int ready[2], hold[2];
-	if (pipe2(ready, O_CLOEXEC) != 0)
-		return NULL;
-	if (pipe2(hold, O_CLOEXEC) != 0) {
-		close(ready[0]);
-		close(ready[1]);
-		return NULL;
+	if (launcher_fd >= 0)
+		return QERR_OK;
+	g_autofree char *path = parser_path();
+	if (!g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
+		return qerr_set(reterr, QERR_DEPENDENCY,
+		                "the PDF parser program %s is missing (install quire completely, or set QUIRE_PARSER)",
+		                path);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return qerr_set(reterr, QERR_IO, "cannot create a socket for the PDF parser: %s", g_strerror(errno));
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], PARSER_FD);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	char *argv[] = {path, (char *)"launcher", NULL};
+	pid_t pid = 0;
+	int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		return qerr_set(reterr, QERR_IO, "cannot start the PDF parser %s: %s", path, g_strerror(rc));
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		char c = 0;
-		close(ready[0]);
-		close(hold[1]);
-		if (unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0 && write(ready[1], &c, 1) == 1)
-			while (read(hold[0], &c, 1) < 0 && errno == EINTR)
-				;
-		_exit(0);
-	}
-	close(ready[1]);
-	close(hold[0]);
-	char c;
-	if (pid > 0 && read(ready[0], &c, 1) == 1) {
-		char path[64];
-		g_snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
-		ns_user_fd = open(path, O_RDONLY | O_CLOEXEC);
-		g_snprintf(path, sizeof path, "/proc/%d/ns/net", (int)pid);
-		ns_net_fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	close(ready[0]);
-	close(hold[1]);
-	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static void enter_empty_netns(void)
-{
-	bool joined = ns_user_fd >= 0 && ns_net_fd >= 0 && setns(ns_user_fd, CLONE_NEWUSER) == 0 &&
-	              setns(ns_net_fd, CLONE_NEWNET) == 0;
-	if (!joined && unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
-		return;
-	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct d[2];
-	memset(d, 0, sizeof d);
-	syscall(SYS_capset, &h, d);
-}
-
-/* Keeps only stdin/stdout/stderr and the reply pipe (as REPLY_FD): the child
- * must not hold the worker's database connection or another job's pipe. */
-static void keep_only_reply_fd(int fd)
-{
-	if (fd != REPLY_FD && dup2(fd, REPLY_FD) < 0)
-		_exit(4);
-	/* stdin and stdout belong to the caller (a command's output, a test's TAP
-	 * stream): the child reads none of the first and writes none of the second */
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
-		_exit(4);
-	syscall(SYS_close_range, REPLY_FD + 1, ~0u, 0);
-}
-
-static void apply_limits(const struct sandbox_limits *lim)
-{
-	struct rlimit as = {lim->memory_bytes, lim->memory_bytes};
-#ifndef __SANITIZE_ADDRESS__
-	/* AddressSanitizer reserves terabytes of shadow address space, so a sanitizer
-	 * build cannot run under an address-space limit; release builds always do. */
-	setrlimit(RLIMIT_AS, &as);
-#else
-	(void)as;
-#endif
-	struct rlimit cpu = {(rlim_t)lim->timeout_s, (rlim_t)lim->timeout_s + 1};
-	struct rlimit zero = {0, 0};
-	setrlimit(RLIMIT_CPU, &cpu);
-	setrlimit(RLIMIT_FSIZE, &zero);
-	setrlimit(RLIMIT_CORE, &zero);
-	prctl(PR_SET_DUMPABLE, 0);
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	install_seccomp();
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static void flush(struct channel_out *o)
-{
-	if (write_all(REPLY_FD, o->data, o->len) != 0)
-		_exit(3);
-	o->len = 0;
-}
-
-static void fault(enum sandbox_fault f)
-{
-	switch (f) {
-	case SANDBOX_FAULT_CRASH:
-		/* ends as a real crash would, whatever handler a sanitizer installed */
-		signal(SIGSEGV, SIG_DFL);
-		raise(SIGSEGV);
-		break;
-	case SANDBOX_FAULT_HANG:
-		for (;;)
-			pause();
-	case SANDBOX_FAULT_SPIN:
-		for (volatile unsigned long i = 0;; i++)
-			;
-	case SANDBOX_FAULT_MEMORY:
-		for (;;)
-			memset(g_malloc(1u << 20), 1, 1u << 20);
-	case SANDBOX_FAULT_GARBAGE:
-		write_all(REPLY_FD, "P\x07\0\0\0garbage", 12);
-		_exit(0);
-	default:
-		break;
-	}
-}
-
-/* Extracts every page, one frame each, as soon as it is done. */
-static enum qerr child_pages(struct pdftext *p, const struct sandbox_limits *lim, struct channel_out *o, char **err)
-{
-	int total = pdftext_meta(p)->total_pages;
-	for (int i = 0; i < total; i++) {
-		if (lim->test_fault && lim->test_fault_page == i + 1)
-			fault(lim->test_fault);
-		struct pdftext_page page;
-		struct pdftext_field *fields = NULL;
-		uint32_t n_fields = 0;
-		enum qerr e = pdftext_page_extract(p, i, &page, &fields, &n_fields, err);
-		if (e)
-			return e;
-		channel_put_page(o, (uint32_t)i, &page);
-		for (uint32_t f = 0; f < n_fields; f++) {
-			channel_put_field(o, &fields[f]);
-			pdftext_field_done(&fields[f]);
-		}
-		g_free(fields);
-		pdftext_page_done(&page);
-		flush(o);
-	}
+	launcher_fd = sv[0];
+	launcher_pid = pid;
 	return QERR_OK;
 }
 
-static G_NORETURN void child_main(int fd, const void *pdf, size_t len, const char *password,
-                                  const struct sandbox_limits *lim)
+enum qerr sandbox_launch(char **reterr)
 {
-	enter_empty_netns();
-	keep_only_reply_fd(fd);
-	apply_limits(lim);
-	pdftext_capture_diagnostics();
-	struct pdftext_options opt = {.password = password,
-	                              .max_pages = lim->max_pages,
-	                              .ocr = !lim->no_ocr,
-	                              .ocr_lang = lim->ocr_lang,
-	                              .ocr_dpi = lim->ocr_dpi};
-	struct channel_out o = {0};
-	struct pdftext *p = NULL;
-	char *err = NULL;
-	if (lim->test_fault && lim->test_fault_page <= 0)
-		fault(lim->test_fault);
-	enum qerr e = pdftext_open(pdf, len, &opt, &p, &err);
-	if (!e) {
-		channel_put_meta(&o, pdftext_meta(p));
-		flush(&o);
-		e = child_pages(p, lim, &o, &err);
+	g_mutex_lock(&launcher_lock);
+	g_autofree char *path = launcher_fd < 0 ? parser_path() : NULL;
+	enum qerr e = QERR_OK;
+	int sv[2] = {-1, -1};
+	if (path && !g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
+		e = qerr_set(reterr, QERR_DEPENDENCY,
+		             "the PDF parser program %s is missing (install quire completely, or set QUIRE_PARSER)",
+		             path);
+	else if (path && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		e = qerr_set(reterr, QERR_IO, "cannot create a socket for the PDF parser: %s", g_strerror(errno));
+	pid_t pid = path && !e ? fork() : 0;
+	if (path && !e && pid == 0) {
+		/* the launcher: a copy of a process that holds no key and runs one thread */
+		if (dup2(sv[1], PARSER_FD) < 0)
+			_exit(1);
+		_exit(launcher_run(path));
 	}
-	if (!e) {
-		struct pdftext_attachment *files = NULL;
-		uint32_t n = 0;
-		pdftext_attachments(p, &files, &n);
-		for (uint32_t i = 0; i < n; i++) {
-			channel_put_attachment(&o, &files[i]);
-			pdftext_attachment_done(&files[i]);
-		}
-		g_free(files);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (path && !e && pid < 0) {
+		close(sv[0]);
+		e = qerr_set(reterr, QERR_IO, "cannot start the PDF parser's launcher: %s", g_strerror(errno));
+	} else if (path && !e) {
+		launcher_fd = sv[0];
+		launcher_pid = pid;
 	}
-	if (e) {
-		channel_put_error(&o, e, err ? err : qerr_str(e));
-	} else {
-		uint32_t n = 0;
-		const char *const *w = pdftext_warnings(p, &n);
-		for (uint32_t i = 0; i < n; i++)
-			channel_put_warning(&o, w[i]);
-		channel_put_end(&o, (uint32_t)pdftext_meta(p)->total_pages);
-	}
-	flush(&o);
-	_exit(0);
+	g_mutex_unlock(&launcher_lock);
+	return e;
 }
 
-/* ---- the parent ---- */
-
-static long ms_left(const struct timespec *deadline)
+/* After a failed exchange: the launcher is gone; reap it so that the next call starts one. */
+static void launcher_lost(void)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	close(launcher_fd);
+	launcher_fd = -1;
+	kill(launcher_pid, SIGKILL);
+	while (waitpid(launcher_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	launcher_pid = 0;
 }
 
-enum read_end { READ_EOF, READ_TIMEOUT, READ_TOO_BIG, READ_ERROR };
+static bool exchange(const struct launch_req *req, struct launch_rep *rep, int fds[3])
+{
+	if (send(launcher_fd, req, sizeof *req, MSG_NOSIGNAL) != (ssize_t)sizeof *req)
+		return false;
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = {rep, sizeof *rep};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+	ssize_t n;
+	while ((n = recvmsg(launcher_fd, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof *rep)
+		return false;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(3 * sizeof(int)))
+		memcpy(fds, CMSG_DATA(c), 3 * sizeof(int));
+	return true;
+}
 
-/* Reads the whole reply into out until EOF, the deadline or the size limit. */
-static enum read_end read_reply(int fd, struct channel_out *out, const struct timespec *deadline)
+/* One request to the launcher, started or restarted as needed. */
+static enum qerr ask(const struct launch_req *req, struct launch_rep *rep, int fds[3], char **reterr)
+{
+	g_mutex_lock(&launcher_lock);
+	enum qerr e = QERR_OK;
+	bool done = false;
+	for (int attempt = 0; attempt < 2 && !done && !e; attempt++) {
+		e = launcher_up(reterr);
+		if (!e && !(done = exchange(req, rep, fds)))
+			launcher_lost();
+	}
+	g_mutex_unlock(&launcher_lock);
+	if (!e && !done)
+		e = qerr_set(reterr, QERR_IO, "the PDF parser's launcher does not answer");
+	if (!e && rep->err)
+		e = qerr_set(reterr, QERR_BUSY, "cannot start a PDF parser: %s", g_strerror(rep->err));
+	return e;
+}
+
+struct launch_key sandbox_key(size_t memory_bytes, int cpu_s, bool ocr, const char *lang, int dpi)
+{
+	struct launch_key k;
+	memset(&k, 0, sizeof k);
+	k.memory_bytes = memory_bytes;
+	k.cpu_s = cpu_s;
+	k.ocr = ocr;
+	k.ocr_dpi = dpi;
+	g_strlcpy(k.ocr_lang, ocr && lang && lang[0] ? lang : ocr ? "eng" : "", sizeof k.ocr_lang);
+	return k;
+}
+
+static struct launch_key limits_key(const struct sandbox_limits *lim)
+{
+	struct launch_key k = sandbox_key(lim->memory_bytes, lim->timeout_s, !lim->no_ocr, lim->ocr_lang, lim->ocr_dpi);
+	k.dumpable = lim->test_dumpable;
+	return k;
+}
+
+static int pool_size = 1;
+
+enum qerr sandbox_start(const struct sandbox_limits *lim, int pool, char **reterr)
+{
+	pool_size = pool < 0 ? 0 : pool;
+	struct launch_req req = {.op = 'P', .pool = MAX(pool_size, 1), .key = limits_key(lim)};
+	struct launch_rep rep = {0};
+	int fds[3] = {-1, -1, -1};
+	return ask(&req, &rep, fds, reterr);
+}
+
+int sandbox_launcher_pid(void)
+{
+	g_mutex_lock(&launcher_lock);
+	int pid = launcher_fd >= 0 ? (int)launcher_pid : 0;
+	g_mutex_unlock(&launcher_lock);
+	return pid;
+}
+
+/* ---- one run ---- */
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+struct io {
+	int chan, err, ev;
+	GString *stderr_text;
+	uint8_t *out; /* bytes of the request still to send */
+	size_t out_len, out_pos;
+	size_t src_left;
+	bool eof;
+};
+
+static void drain_stderr(struct io *io)
+{
+	char buf[4096];
+	ssize_t n = read(io->err, buf, sizeof buf);
+	if (n <= 0) {
+		close(io->err);
+		io->err = -1;
+		return;
+	}
+	size_t room = SANDBOX_MAX_STDERR - io->stderr_text->len;
+	g_string_append_len(io->stderr_text, buf, (gssize)MIN((size_t)n, room));
+}
+
+/* Refills io->out from the source once it is sent. */
+static enum qerr refill(struct parser_run *r, struct io *io, char **reterr)
+{
+	if (io->out_pos < io->out_len || io->src_left == 0)
+		return QERR_OK;
+	size_t got = 0;
+	enum qerr e = r->src->read(r->src->ctx, io->out, MIN(io->src_left, (size_t)CHUNK), &got, reterr);
+	if (!e && (got == 0 || got > io->src_left))
+		e = qerr_set(reterr, QERR_IO, "the document's source ended early");
+	if (e)
+		return e;
+	io->out_len = got;
+	io->out_pos = 0;
+	io->src_left -= got;
+	return QERR_OK;
+}
+
+static bool read_reply(struct parser_run *r, struct io *io)
+{
+	struct channel_out *o = &r->reply;
+	if (o->cap - o->len < CHUNK) {
+		o->cap = o->cap ? o->cap * 2 : 262144;
+		o->data = g_realloc(o->data, o->cap);
+	}
+	ssize_t n = read(io->chan, o->data + o->len, o->cap - o->len);
+	if (n < 0 && errno == EINTR)
+		return true;
+	if (n <= 0) {
+		r->how = n == 0 ? RUN_EOF : RUN_ERROR;
+		return false;
+	}
+	o->len += (size_t)n;
+	if (o->len > r->max_reply) {
+		r->how = RUN_TOO_BIG;
+		return false;
+	}
+	return true;
+}
+
+/* Sends the request while reading what comes back; until the reply ends. */
+static enum qerr pump(struct parser_run *r, struct io *io, double deadline, char **reterr)
 {
 	for (;;) {
-		long left = ms_left(deadline);
-		if (left <= 0)
-			return READ_TIMEOUT;
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		int r = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-		if (r < 0 && errno != EINTR)
-			return READ_ERROR;
-		if (r <= 0)
-			continue;
-		if (out->cap - out->len < 65536) {
-			out->cap = out->cap ? out->cap * 2 : 262144;
-			out->data = g_realloc(out->data, out->cap);
+		double left = deadline - now_s();
+		if (left <= 0) {
+			r->how = RUN_TIMEOUT;
+			return QERR_OK;
 		}
-		ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
-		if (n < 0 && errno == EINTR)
+		enum qerr e = refill(r, io, reterr);
+		if (e)
+			return e;
+		bool sending = io->out_pos < io->out_len;
+		struct pollfd p[2] = {{.fd = io->chan, .events = (short)(POLLIN | (sending ? POLLOUT : 0))},
+		                      {.fd = io->err, .events = POLLIN}};
+		int rc = poll(p, io->err >= 0 ? 2 : 1, (int)MIN(left * 1000 + 1, 1000));
+		if (rc < 0 && errno != EINTR)
+			return qerr_set(reterr, QERR_IO, "poll: %s", g_strerror(errno));
+		if (rc <= 0)
 			continue;
-		if (n < 0)
-			return READ_ERROR;
-		if (n == 0)
-			return READ_EOF;
-		out->len += (size_t)n;
-		if (out->len > SANDBOX_MAX_REPLY)
-			return READ_TOO_BIG;
+		if (io->err >= 0 && p[1].revents)
+			drain_stderr(io);
+		if (sending && (p[0].revents & POLLOUT)) {
+			ssize_t n = send(io->chan, io->out + io->out_pos, io->out_len - io->out_pos,
+			                 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0)
+				io->out_pos += (size_t)n;
+			else if (n < 0 && errno != EAGAIN && errno != EINTR)
+				io->out_pos = io->out_len = io->src_left = 0; /* it died: its exit says why */
+		}
+		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !read_reply(r, io))
+			return QERR_OK;
 	}
 }
 
-/* Where the child was: "while opening the document", "on page N" or after the last page. */
+/* Whether process pid is runnable (state R) in any of a few looks at it over
+ * 50 ms: a parser that computes or waits for a processor is; one that hung
+ * in a lock or a sleep is not. */
+static bool runnable(pid_t pid)
+{
+	char path[64];
+	g_snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 10; i++) {
+		g_autofree char *stat = NULL;
+		if (!g_file_get_contents(path, &stat, NULL, NULL))
+			return false;
+		const char *paren = strrchr(stat, ')');
+		if (paren && paren[1] == ' ' && paren[2] == 'R')
+			return true;
+		g_usleep(5000);
+	}
+	return false;
+}
+
+/* The launcher's report of the parser's end; kills it first unless it ended by itself. */
+static void collect_exit(struct parser_run *r, struct io *io)
+{
+	if (r->how != RUN_EOF)
+		send(io->ev, "K", 1, MSG_NOSIGNAL);
+	/* after EOF the parser is exiting; the rest of its standard error comes first */
+	while (io->err >= 0) {
+		struct pollfd p = {.fd = io->err, .events = POLLIN};
+		if (poll(&p, 1, 2000) <= 0) {
+			send(io->ev, "K", 1, MSG_NOSIGNAL);
+			break;
+		}
+		drain_stderr(io);
+	}
+	struct launch_exit ex = {.status = -1};
+	ssize_t n;
+	while ((n = recv(io->ev, &ex, sizeof ex, 0)) < 0 && errno == EINTR)
+		;
+	r->status = n == (ssize_t)sizeof ex ? ex.status : W_EXITCODE(0, SIGKILL);
+	r->cpu_s = n == (ssize_t)sizeof ex ? (double)ex.cpu_us / 1e6 : 0;
+}
+
+enum qerr parser_run(struct parser_run *r, char **reterr)
+{
+	struct launch_req req = {.op = 'G', .pool = pool_size, .key = r->key};
+	struct launch_rep rep = {0};
+	int fds[3] = {-1, -1, -1};
+	enum qerr e = ask(&req, &rep, fds, reterr);
+	if (e)
+		return e;
+	if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0) {
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return qerr_set(reterr, QERR_IO, "the PDF parser's launcher sent no channel");
+	}
+	size_t pw = r->password ? strlen(r->password) : 0;
+	r->rq.magic = PARSE_MAGIC;
+	r->rq.pdf_len = r->src->len;
+	r->rq.password_len = (uint32_t)pw;
+	struct io io = {.chan = fds[0],
+	                .err = fds[1],
+	                .ev = fds[2],
+	                .stderr_text = g_string_new(NULL),
+	                .out = g_malloc(MAX(CHUNK, sizeof r->rq + pw)),
+	                .src_left = r->src->len};
+	memcpy(io.out, &r->rq, sizeof r->rq);
+	if (pw)
+		memcpy(io.out + sizeof r->rq, r->password, pw);
+	io.out_len = sizeof r->rq + pw;
+	double start = now_s();
+	e = pump(r, &io, start + r->wall_s, reterr);
+	if (e)
+		r->how = RUN_ERROR;
+	if (r->how == RUN_TIMEOUT)
+		r->was_running = runnable(rep.pid);
+	close(io.chan);
+	collect_exit(r, &io);
+	r->wall_used_s = now_s() - start;
+	if (io.err >= 0)
+		close(io.err);
+	close(io.ev);
+	if (pw)
+		memset(io.out, 0, MAX(CHUNK, sizeof r->rq + pw));
+	g_free(io.out);
+	r->stderr_text = g_string_free(io.stderr_text, FALSE);
+	return e;
+}
+
+void parser_run_done(struct parser_run *r)
+{
+	channel_out_done(&r->reply);
+	g_free(r->stderr_text);
+	r->stderr_text = NULL;
+}
+
+/* ---- extraction ---- */
+
+static enum qerr mem_read(void *ctx, void *buf, size_t cap, size_t *got, char **reterr)
+{
+	struct sandbox_memory *m = ctx;
+	size_t n = MIN(cap, m->len - m->pos);
+	memcpy(buf, m->p + m->pos, n);
+	m->pos += n;
+	*got = n;
+	return QERR_OK;
+}
+
+struct sandbox_source sandbox_source_memory(struct sandbox_memory *m, const void *p, size_t len)
+{
+	*m = (struct sandbox_memory){p, 0, len};
+	return (struct sandbox_source){.len = len, .read = mem_read, .ctx = m};
+}
+
+enum qerr sandbox_extract(const void *pdf, size_t len, const char *password, const struct sandbox_limits *lim,
+                          struct pdftext_doc **ret, char **reterr)
+{
+	struct sandbox_memory m;
+	struct sandbox_source src = sandbox_source_memory(&m, pdf, len);
+	return sandbox_extract_from(&src, password, lim, ret, reterr);
+}
+
+/* Where the parser was: "while opening the document", "on page N" or after the last page. */
 static char *where(const struct channel_progress *pr)
 {
 	if (!pr->opened)
@@ -352,15 +447,21 @@ static char *where(const struct channel_progress *pr)
 	return g_strdup_printf("on page %d", pr->pages + 1);
 }
 
-static enum qerr child_died(int status, const struct sandbox_limits *lim, const struct channel_progress *pr,
-                            char **reterr)
+static enum qerr parser_died(const struct parser_run *r, const struct sandbox_limits *lim, const char *at,
+                             char **reterr)
 {
-	g_autofree char *at = where(pr);
+	int status = r->status;
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
+		if (sig == SIGSYS)
+			return qerr_set(
+			    reterr, QERR_PARSE_FAILED,
+			    "hostile PDF: it made the parser attempt a system call outside its allow list %s; "
+			    "the parser was killed",
+			    at);
 		if (sig == SIGXCPU)
 			return qerr_set(reterr, QERR_TOO_LARGE,
-			                "PDF exceeded its CPU time limit of %d s %s (limits.parse_timeout_s)",
+			                "PDF exceeded its processor time limit of %d s %s (limits.parse_timeout_s)",
 			                lim->timeout_s, at);
 		if (sig == SIGABRT || sig == SIGTRAP)
 			return qerr_set(
@@ -374,35 +475,49 @@ static enum qerr child_died(int status, const struct sandbox_limits *lim, const 
 	                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-/* Judges a finished child from how it ended and what it said. */
-static enum qerr judge(enum read_end how, int status, double cpu_s, const struct channel_out *reply,
-                       const struct sandbox_limits *lim, struct pdftext_doc **ret, char **reterr)
+/* Out of wall-clock time: decided by the processor time the parser got. All
+ * of its budget: the document asks too much, and another try would cost as
+ * much again. Less, and it was blocked rather than runnable at the deadline:
+ * it hung, which a parser reading from memory only
+ * does on a document made to hang it. In between: the machine was too busy to
+ * give it its time, which says nothing about the document. */
+static enum qerr timed_out(const struct parser_run *r, const struct sandbox_limits *lim, const char *at, char **reterr)
+{
+	if (r->cpu_s >= lim->timeout_s * 0.9)
+		return qerr_set(reterr, QERR_TOO_LARGE,
+		                "PDF used its processor time limit of %d s %s (limits.parse_timeout_s)", lim->timeout_s,
+		                at);
+	if (!r->was_running)
+		return qerr_set(reterr, QERR_PARSE_FAILED,
+		                "the PDF parser hung %s: %.2f s of processor time in %.0f s; the document is refused",
+		                at, r->cpu_s, r->wall_used_s);
+	return qerr_set(
+	    reterr, QERR_TIMEOUT,
+	    "the PDF parser got only %.1f s of processor time in %.0f s %s (its limit is %d s); the machine "
+	    "is busy, and the document can be tried again",
+	    r->cpu_s, r->wall_used_s, at, lim->timeout_s);
+}
+
+/* Judges a finished parser from how it ended and what it said. */
+static enum qerr judge(const struct parser_run *r, const struct sandbox_limits *lim, struct pdftext_doc **ret,
+                       char **reterr)
 {
 	struct channel_progress pr = {0};
 	g_autofree char *perr = NULL;
-	enum qerr e = channel_parse(reply->data, reply->len, lim->max_pages, ret, &pr, &perr);
+	enum qerr e = channel_parse(r->reply.data, r->reply.len, lim->max_pages, ret, &pr, &perr);
 	g_autofree char *at = where(&pr);
-	/* Out of time while computing: the document asks too much. Out of time while
-	 * hardly computing: the parser was blocked or starved of the processor,
-	 * which says nothing about the document, so the error is one to retry. */
-	if (how == READ_TIMEOUT && cpu_s < lim->timeout_s / 2.0)
-		return qerr_set(reterr, QERR_TIMEOUT,
-		                "the PDF parser made no progress within the %d s limit %s (%.1f s of processor time); "
-		                "it can be tried again",
-		                lim->timeout_s, at, cpu_s);
-	if (how == READ_TIMEOUT)
-		return qerr_set(reterr, QERR_TOO_LARGE, "PDF exceeded the %d s limit %s (limits.parse_timeout_s)",
-		                lim->timeout_s, at);
-	if (how == READ_TOO_BIG)
-		return qerr_set(reterr, QERR_TOO_LARGE, "the PDF parser's reply exceeded %zu MiB",
-		                SANDBOX_MAX_REPLY >> 20);
-	bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	if (e == QERR_OK && !clean_exit) {
-		/* a complete reply followed by an odd exit: the reply stands */
-		return QERR_OK;
-	}
+	bool killed_by_us = r->how != RUN_EOF;
+	if (WIFSIGNALED(r->status) && WTERMSIG(r->status) == SIGSYS)
+		return parser_died(r, lim, at, reterr);
+	if (r->how == RUN_TIMEOUT)
+		return timed_out(r, lim, at, reterr);
+	if (r->how == RUN_TOO_BIG)
+		return qerr_set(reterr, QERR_TOO_LARGE, "the PDF parser's reply exceeded %zu MiB", r->max_reply >> 20);
+	bool clean_exit = WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0;
+	if (e == QERR_OK && !clean_exit && !killed_by_us)
+		return QERR_OK; /* a complete reply followed by an odd exit: the reply stands */
 	if (!clean_exit && !pr.finished)
-		return child_died(status, lim, &pr, reterr);
+		return parser_died(r, lim, at, reterr);
 	if (e == QERR_PARSE_FAILED && !pr.finished)
 		return qerr_set(reterr, e, "PDF parser ended without a complete reply %s", at);
 	if (e)
@@ -410,43 +525,35 @@ static enum qerr judge(enum read_end how, int status, double cpu_s, const struct
 	return e;
 }
 
-enum qerr sandbox_extract(const void *pdf, size_t len, const char *password, const struct sandbox_limits *lim,
-                          struct pdftext_doc **ret, char **reterr)
+/* The parser's standard error (Poppler's and Tesseract's complaints), line by line, for people debugging. */
+static void log_stderr(const char *text)
 {
-	static GOnce namespaces = G_ONCE_INIT;
-	g_once(&namespaces, make_namespaces, NULL);
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return qerr_set(reterr, QERR_IO, "cannot create a pipe: %s", g_strerror(errno));
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return qerr_set(reterr, QERR_BUSY, "cannot start the parser process: %s", g_strerror(errno));
-	}
-	if (pid == 0) {
-		close(fds[0]);
-		child_main(fds[1], pdf, len, password, lim);
-	}
-	close(fds[1]);
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += lim->timeout_s;
-	struct channel_out reply = {0};
-	enum read_end how = read_reply(fds[0], &reply, &deadline);
-	if (how != READ_EOF)
-		kill(pid, SIGKILL);
-	close(fds[0]);
-	int status = 0;
-	struct rusage ru = {0};
-	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
-		;
-	double cpu_s = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+	if (!text || !text[0])
+		return;
+	g_auto(GStrv) lines = g_strsplit(text, "\n", 64);
+	for (int i = 0; lines[i]; i++)
+		if (lines[i][0])
+			log_debug("PDF parser: %s", lines[i]);
+}
+
+enum qerr sandbox_extract_from(const struct sandbox_source *src, const char *password, const struct sandbox_limits *lim,
+                               struct pdftext_doc **ret, char **reterr)
+{
+	struct parser_run r = {.src = src,
+	                       .password = password,
+	                       .rq = {.mode = PARSE_EXTRACT,
+	                              .max_pages = lim->max_pages,
+	                              .test_fault = lim->test_fault,
+	                              .test_fault_page = lim->test_fault_page},
+	                       .key = limits_key(lim),
+	                       .wall_s = lim->timeout_s * SANDBOX_WALL_FACTOR,
+	                       .max_reply = SANDBOX_MAX_REPLY};
+	enum qerr e = parser_run(&r, reterr);
+	log_stderr(r.stderr_text);
 	struct pdftext_doc *doc = NULL;
-	enum qerr e = judge(how, status, cpu_s, &reply, lim, &doc, reterr);
-	channel_out_done(&reply);
+	if (!e)
+		e = judge(&r, lim, &doc, reterr);
+	parser_run_done(&r);
 	if (e) {
 		pdftext_doc_free(doc);
 		return e;

@@ -724,3 +724,154 @@ enum qerr store_get(struct db *db, const struct vault_dek *dek, int64_t doc_id, 
 		return vault_unseal_version(dek, doc_id, purpose, row_version, sealed, slen, ret, reterr);
 	return vault_unseal(dek, doc_id, purpose, sealed, slen, ret, reterr); /* written before migration 0010 */
 }
+
+/* ---- reading an original chunk by chunk ---- */
+
+struct store_reader {
+	struct db *db;
+	int64_t doc_id;
+	char version[24];
+	int64_t chunks, next; /* chunk rows, and the seq of the next one to open */
+	size_t size;          /* plaintext bytes in all */
+	struct vault_stream *stream;
+	struct vault_buf plain; /* the opened chunk (or the whole original, for a row that is not chunked) */
+	size_t have, pos;       /* bytes in plain, and read of them */
+	bool whole;
+};
+
+/* An original stored before chunking (one sealed row) is opened whole, as before. */
+static enum qerr reader_whole(struct store_reader *r, const struct vault_dek *dek, char **reterr)
+{
+	enum qerr e = store_get(r->db, dek, r->doc_id, "original", &r->plain, reterr);
+	if (!e) {
+		r->whole = true;
+		r->have = r->size = r->plain.len;
+	}
+	return e;
+}
+
+static enum qerr reader_sizes(struct store_reader *r, char **reterr)
+{
+	char sid[24];
+	g_snprintf(sid, sizeof sid, "%lld", (long long)r->doc_id);
+	struct db_param p[2] = {DB_TEXT(sid), DB_TEXT(r->version)};
+	struct db_res *res = NULL;
+	enum qerr e = db_query(r->db,
+	                       "SELECT count(*), coalesce(sum(octet_length(sealed)), 0) FROM payload_chunks"
+	                       " WHERE document_id = $1::bigint AND purpose = 'original' AND version = $2::int",
+	                       2, p, &res, reterr);
+	if (e)
+		return e;
+	int64_t rows = db_res_int(res, 0, 0), bytes = db_res_int(res, 0, 1);
+	db_res_free(res);
+	if (rows != r->chunks || rows < 1 || bytes < rows * VAULT_STREAM_ABYTES)
+		return qerr_set(reterr, QERR_CRYPTO,
+		                "stored original of document %lld is incomplete (%lld of %lld chunks)",
+		                (long long)r->doc_id, (long long)rows, (long long)r->chunks);
+	r->size = (size_t)(bytes - rows * VAULT_STREAM_ABYTES);
+	return QERR_OK;
+}
+
+enum qerr store_reader_open(struct db *db, const struct vault_dek *dek, int64_t doc_id, struct store_reader **ret,
+                            char **reterr)
+{
+	struct store_reader *r = g_new0(struct store_reader, 1);
+	r->db = db;
+	r->doc_id = doc_id;
+	r->next = 1;
+	char sid[24];
+	g_snprintf(sid, sizeof sid, "%lld", (long long)doc_id);
+	struct db_param p[1] = {DB_TEXT(sid)};
+	struct db_res *res = NULL;
+	enum qerr e = db_query(db,
+	                       "SELECT sealed, chunks, version FROM payloads WHERE document_id = $1::bigint"
+	                       " AND purpose = 'original' ORDER BY version DESC LIMIT 1",
+	                       1, p, &res, reterr);
+	if (!e && db_res_rows(res) != 1)
+		e = qerr_set(reterr, QERR_NOT_FOUND, "document %lld has no original", (long long)doc_id);
+	bool chunked = !e && !db_res_isnull(res, 0, 1);
+	size_t hlen = 0;
+	g_autofree uint8_t *header = chunked ? db_res_bytea(res, 0, 0, &hlen) : NULL;
+	if (chunked) {
+		r->chunks = db_res_int(res, 0, 1);
+		g_strlcpy(r->version, db_res_text(res, 0, 2), sizeof r->version);
+	}
+	db_res_free(res);
+	if (!e && !chunked)
+		e = reader_whole(r, dek, reterr);
+	else if (!e && (!header || hlen != VAULT_STREAM_HEADER_BYTES))
+		e = qerr_set(reterr, QERR_CRYPTO, "stored original of document %lld is unreadable", (long long)doc_id);
+	else if (!e)
+		e = reader_sizes(r, reterr);
+	if (!e && !r->whole)
+		e = vault_stream_open_start(dek, doc_id, "original", header, &r->stream, reterr);
+	if (!e && !r->whole)
+		e = vault_buf_alloc(VAULT_STREAM_CHUNK, &r->plain, reterr);
+	if (e) {
+		store_reader_close(r);
+		return e;
+	}
+	*ret = r;
+	return QERR_OK;
+}
+
+size_t store_reader_size(const struct store_reader *r)
+{
+	return r->size;
+}
+
+/* Opens chunk r->next into r->plain. */
+static enum qerr reader_next(struct store_reader *r, char **reterr)
+{
+	char sid[24], seq[24];
+	g_snprintf(sid, sizeof sid, "%lld", (long long)r->doc_id);
+	g_snprintf(seq, sizeof seq, "%lld", (long long)r->next);
+	struct db_param p[3] = {DB_TEXT(sid), DB_TEXT(r->version), DB_TEXT(seq)};
+	struct db_res *res = NULL;
+	enum qerr e =
+	    db_query(r->db,
+	             "SELECT sealed FROM payload_chunks WHERE document_id = $1::bigint AND purpose = 'original'"
+	             " AND version = $2::int AND seq = $3::int",
+	             3, p, &res, reterr);
+	if (e)
+		return e;
+	size_t n = 0;
+	g_autofree uint8_t *c = db_res_rows(res) == 1 ? db_res_bytea(res, 0, 0, &n) : NULL;
+	db_res_free(res);
+	bool final = false;
+	if (!c || n > VAULT_STREAM_CHUNK + VAULT_STREAM_ABYTES)
+		return qerr_set(reterr, QERR_CRYPTO, "stored original of document %lld is missing chunk %lld",
+		                (long long)r->doc_id, (long long)r->next);
+	e = vault_stream_open_pull(r->stream, c, n, r->plain.data, &r->have, &final, reterr);
+	if (!e && final != (r->next == r->chunks))
+		e = qerr_set(reterr, QERR_CRYPTO, "stored original of document %lld is truncated or extended",
+		             (long long)r->doc_id);
+	r->pos = 0;
+	r->next++;
+	return e;
+}
+
+enum qerr store_reader_read(void *reader, void *buf, size_t cap, size_t *got, char **reterr)
+{
+	struct store_reader *r = reader;
+	*got = 0;
+	if (r->pos == r->have && !r->whole && r->next <= r->chunks) {
+		enum qerr e = reader_next(r, reterr);
+		if (e)
+			return e;
+	}
+	size_t n = MIN(cap, r->have - r->pos);
+	memcpy(buf, r->plain.data + r->pos, n);
+	r->pos += n;
+	*got = n;
+	return QERR_OK;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+	if (!r)
+		return;
+	vault_stream_free(r->stream);
+	vault_buf_free(&r->plain);
+	g_free(r);
+}

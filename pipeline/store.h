@@ -7,8 +7,9 @@
  *
  * Originals are written by a store_writer as they arrive, one sealed chunk
  * row (payload_chunks, migration 0006) per 64 KiB, so neither a whole upload
- * nor its ciphertext is ever held in memory by the writer; readers get the
- * whole original back from store_get() as before. */
+ * nor its ciphertext is ever held in memory by the writer; a store_reader
+ * opens it again one chunk at a time (the worker and the page renderer feed
+ * the parser so), and store_get() still returns it whole. */
 #pragma once
 
 #include <stdbool.h>
@@ -34,8 +35,8 @@ enum qerr store_check_pdf(const void *pdf, size_t len, size_t max_bytes, char **
 
 /* Seals and stores the original and its name, enqueues a job and audits it, in one transaction. */
 enum qerr store_submit(struct db *db, const struct vault *v, const char *filename, const void *pdf, size_t len,
-                       const char *actor, int max_attempts, struct store_submitted *ret, char **reterr)
-	QUIRE_MUST_CHECK;
+                       const char *actor, int max_attempts, struct store_submitted *ret,
+                       char **reterr) QUIRE_MUST_CHECK;
 
 #define STORE_MAX_IDEMPOTENCY_KEY 200
 
@@ -96,8 +97,8 @@ enum qerr store_find_key(struct db *db, const struct vault *v, const char *key, 
                          bool *ret_found, char **reterr) QUIRE_MUST_CHECK;
 /* ...and recording key for doc_id once it is stored (QERR_CONFLICT when another document
  * holds the key; QERR_BAD_INPUT for a key over STORE_MAX_IDEMPOTENCY_KEY bytes). */
-enum qerr store_set_key(struct db *db, const struct vault *v, int64_t doc_id, const char *key, char **reterr)
-	QUIRE_MUST_CHECK;
+enum qerr store_set_key(struct db *db, const struct vault *v, int64_t doc_id, const char *key,
+                        char **reterr) QUIRE_MUST_CHECK;
 
 /* The document type given at submission (g_free), or NULL in *ret when none was. */
 enum qerr store_doc_type_given(struct db *db, int64_t doc_id, char **ret, char **reterr) QUIRE_MUST_CHECK;
@@ -110,8 +111,8 @@ enum qerr store_password(struct db *db, const struct vault_dek *dek, int64_t doc
                          char **reterr) QUIRE_MUST_CHECK;
 
 /* The document's data key, unwrapped (vault_dek_free). QERR_NOT_FOUND for an unknown id. */
-enum qerr store_dek(struct db *db, const struct vault *v, int64_t doc_id, struct vault_dek **ret, char **reterr)
-	QUIRE_MUST_CHECK;
+enum qerr store_dek(struct db *db, const struct vault *v, int64_t doc_id, struct vault_dek **ret,
+                    char **reterr) QUIRE_MUST_CHECK;
 /* Seals and stores (replacing) a payload at version 1. */
 enum qerr store_put(struct db *db, const struct vault_dek *dek, int64_t doc_id, const char *purpose, const void *data,
                     size_t len, char **reterr) QUIRE_MUST_CHECK;
@@ -124,3 +125,16 @@ enum qerr store_put_version(struct db *db, const struct vault_dek *dek, int64_t 
  * its row names. QERR_NOT_FOUND when absent. */
 enum qerr store_get(struct db *db, const struct vault_dek *dek, int64_t doc_id, const char *purpose,
                     struct vault_buf *ret, char **reterr) QUIRE_MUST_CHECK;
+
+/* An original opened for reading chunk by chunk: one chunk row fetched and
+ * opened at a time, into guarded memory, checked in order and for its final
+ * tag. store_reader_read() fits extractors/sandbox.h's source (ctx: the
+ * reader); it fills *got with 0 only at the end. Errors: QERR_NOT_FOUND,
+ * QERR_CRYPTO (missing, forged, reordered, truncated or extended chunks),
+ * database errors. store_reader_close() frees. */
+struct store_reader;
+enum qerr store_reader_open(struct db *db, const struct vault_dek *dek, int64_t doc_id, struct store_reader **ret,
+                            char **reterr) QUIRE_MUST_CHECK;
+size_t store_reader_size(const struct store_reader *r);
+enum qerr store_reader_read(void *reader, void *buf, size_t cap, size_t *got, char **reterr) QUIRE_MUST_CHECK;
+void store_reader_close(struct store_reader *r);

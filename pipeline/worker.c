@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/vault.h"
 #include "extractors/pdftext.h"
+#include "extractors/sandbox.h"
 #include "pipeline/counters.h"
 #include "pipeline/queue.h"
 #include "pipeline/learned.h"
@@ -236,12 +237,13 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 {
 	struct pool *p = s->pool;
 	struct vault_dek *dek = NULL;
-	struct vault_buf pdf = {0}, password = {0};
+	struct vault_buf password = {0};
+	struct store_reader *pdf = NULL;
 	struct json *result = NULL;
 	struct pdftext_doc *doc = NULL;
 	enum qerr e = store_dek(s->db, p->v, job->document_id, &dek, reterr);
 	if (!e)
-		e = store_get(s->db, dek, job->document_id, "original", &pdf, reterr);
+		e = store_reader_open(s->db, dek, job->document_id, &pdf, reterr);
 	if (!e)
 		e = queue_progress(s->db, job, p->opt->extract.model ? "parsing, then fields by the model" : "parsing",
 		                   reterr);
@@ -258,11 +260,13 @@ static enum qerr process(struct slot *s, const struct job *job, char **reterr)
 		/* The model serves one thread at a time; parsing alone needs no lock. */
 		if (p->opt->extract.model)
 			g_mutex_lock(&p->model_lock);
-		e = extract_document(pdf.data, pdf.len, &xo, &result, &doc, reterr);
+		/* the original goes to the parser as it is decrypted, never whole here */
+		struct sandbox_source src = {.len = store_reader_size(pdf), .read = store_reader_read, .ctx = pdf};
+		e = extract_document_from(&src, &xo, &result, &doc, reterr);
 		if (p->opt->extract.model)
 			g_mutex_unlock(&p->model_lock);
 	}
-	vault_buf_free(&pdf);
+	store_reader_close(pdf);
 	vault_buf_free(&password);
 	if (!e)
 		e = queue_progress_pages(s->db, job, "saving", doc->total_pages, doc->total_pages, reterr);

@@ -35,6 +35,7 @@
 #define MODEL_MAX_HEADS 1024
 #define MODEL_MAX_VOCAB (1 << 22)
 #define MODEL_UBATCH 512
+#define MODEL_LORA_SCRATCH (1 << 16) /* floats of B (A x) a context holds at once (an output adapter's rows are long) */
 
 /* A layer's weight matrices, for naming them and attaching adapters. */
 enum layer_mat { LM_Q, LM_K, LM_V, LM_O, LM_GATE, LM_UP, LM_DOWN, LM_COUNT };
@@ -85,6 +86,7 @@ struct model_ctx {
 	const float *rope_freqs;            /* the model's, or its long ones for a long context */
 	float *lora_ax, *lora_out;
 	int64_t lora_rank, lora_n_out; /* per-token sizes of the two, from the model's adapters at creation */
+	int lora_rows;                 /* tokens whose B (A x) lora_out holds */
 	float *scores; /* n_threads * n_ctx */
 	float (*dot)(const float *a, const float *b, int n);
 	void (*axpy)(float a, const float *x, float *y, int n); /* y += a * x */
@@ -552,8 +554,10 @@ static enum rterror ctx_alloc(struct model_ctx *c, char **reterr)
 		extra_ok = c->rope_cos_swa && c->rope_sin_swa;
 	}
 	if (c->m->lora_max_rank > 0) {
+		int64_t rows = MODEL_LORA_SCRATCH / c->m->lora_max_out;
+		c->lora_rows = rows < 1 ? 1 : rows > (int64_t)ub ? (int)ub : (int)rows;
 		c->lora_ax = malloc(ub * (size_t)c->m->lora_max_rank * sizeof(float));
-		c->lora_out = malloc(ub * (size_t)c->m->lora_max_out * sizeof(float));
+		c->lora_out = malloc((size_t)c->lora_rows * (size_t)c->m->lora_max_out * sizeof(float));
 		extra_ok = extra_ok && c->lora_ax && c->lora_out;
 		c->lora_rank = c->m->lora_max_rank;
 		c->lora_n_out = c->m->lora_max_out;
@@ -870,10 +874,13 @@ static void lora_add(struct model_ctx *c, const struct lora_link *l, const float
 		/* adapters are added before any context exists (model.h) */
 		assert(l->a.n_out <= c->lora_rank && l->b.n_out <= c->lora_n_out);
 		matmul(c->tp, c->prec, &l->a, x, nb, c->lora_ax);
-		matmul(c->tp, c->prec, &l->b, c->lora_ax, nb, c->lora_out);
-		size_t n = (size_t)nb * (size_t)l->b.n_out;
-		for (size_t i = 0; i < n; i++)
-			y[i] += l->factor * c->lora_out[i];
+		for (int t0 = 0; t0 < nb; t0 += c->lora_rows) {
+			int rows = nb - t0 < c->lora_rows ? nb - t0 : c->lora_rows;
+			matmul(c->tp, c->prec, &l->b, c->lora_ax + (size_t)t0 * (size_t)l->a.n_out, rows, c->lora_out);
+			float *yt = y + (size_t)t0 * (size_t)l->b.n_out;
+			for (size_t i = 0; i < (size_t)rows * (size_t)l->b.n_out; i++)
+				yt[i] += l->factor * c->lora_out[i];
+		}
 	}
 }
 

@@ -18,6 +18,8 @@
 #include "core/json.h"
 #include "core/vault.h"
 #include "extractors/render.h"
+#include "extractors/sandbox.h"
+#include "pipeline/store.h"
 
 #define MAX_PAGES_SHOWN 30
 #define IMAGE_WIDTH 1200
@@ -364,15 +366,22 @@ static void get_page_image(struct web_req *req, struct web_resp *resp)
 		html_error(req, resp, 404, "No such page.");
 		return;
 	}
-	struct vault_buf pdf = {0};
 	g_autofree char *err = NULL;
 	g_autofree uint8_t *png = NULL;
 	size_t len = 0;
 	struct render_limits lim = {web_opt(req)->render_timeout_s, web_opt(req)->render_memory};
-	enum qerr e = docs_payload(req, id, "original", &pdf, &err);
+	/* the original goes to the renderer as it is decrypted, never whole here */
+	struct vault_dek *dek = NULL;
+	struct store_reader *pdf = NULL;
+	enum qerr e = store_dek(req->db, web_vault(req), id, &dek, &err);
 	if (!e)
-		e = render_page_png(pdf.data, pdf.len, (int)req->ids[1], IMAGE_WIDTH, &lim, &png, &len, &err);
-	vault_buf_free(&pdf);
+		e = store_reader_open(req->db, dek, id, &pdf, &err);
+	if (!e) {
+		struct sandbox_source src = {.len = store_reader_size(pdf), .read = store_reader_read, .ctx = pdf};
+		e = render_page_png_from(&src, (int)req->ids[1], IMAGE_WIDTH, &lim, &png, &len, &err);
+	}
+	store_reader_close(pdf);
+	vault_dek_free(dek);
 	if (e) {
 		const char *code;
 		html_error(req, resp, web_status_of(e, &code), err ? err : qerr_str(e));

@@ -50,8 +50,12 @@ static gpointer client(gpointer data)
 {
 	struct db *db = connect_db();
 	for (int i = 0; i < per_client; i++) {
-		struct audit_event ev = {.actor = "system:bench", .action = "job.claimed", .object_type = "job",
-		                         .object_id = GPOINTER_TO_INT(data) * 10000000 + i, .outcome = "ok", .client = "bench"};
+		struct audit_event ev = {.actor = "system:bench",
+		                         .action = "job.claimed",
+		                         .object_type = "job",
+		                         .object_id = GPOINTER_TO_INT(data) * 10000000 + i,
+		                         .outcome = "ok",
+		                         .client = "bench"};
 		g_autofree char *err = NULL;
 		must(db_begin(db, &err), "begin", err);
 		must(audit_append(db, &ev, &err), "append", err);

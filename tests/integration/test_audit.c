@@ -46,7 +46,8 @@ static int64_t count(const char *sql)
 /* The id of the entry at position n (1-based) of the log. */
 static int64_t id_at(int64_t n)
 {
-	g_autofree char *sql = g_strdup_printf("SELECT id FROM audit_log ORDER BY id OFFSET %lld LIMIT 1", (long long)n - 1);
+	g_autofree char *sql =
+	    g_strdup_printf("SELECT id FROM audit_log ORDER BY id OFFSET %lld LIMIT 1", (long long)n - 1);
 	return count(sql);
 }
 
@@ -59,8 +60,12 @@ static void as_superuser(const char *sql)
 
 static void append(int64_t i)
 {
-	struct audit_event ev = {.actor = "user:alice", .action = "document.viewed", .object_type = "document",
-	                         .object_id = 500 + i, .outcome = "ok", .client = "10.0.0.7"};
+	struct audit_event ev = {.actor = "user:alice",
+	                         .action = "document.viewed",
+	                         .object_type = "document",
+	                         .object_id = 500 + i,
+	                         .outcome = "ok",
+	                         .client = "10.0.0.7"};
 	g_autofree char *err = NULL;
 	ok(audit_append(db, &ev, &err), &err);
 }
@@ -161,7 +166,8 @@ static void rechain(int64_t from_id)
 		int64_t id = db_res_int(res, r, 0);
 		if (id < from_id) {
 			struct db_res *h = NULL;
-			g_autofree char *q = g_strdup_printf("SELECT hash FROM audit_log WHERE id = %lld", (long long)id);
+			g_autofree char *q =
+			    g_strdup_printf("SELECT hash FROM audit_log WHERE id = %lld", (long long)id);
 			ok(db_query(db, q, 0, NULL, &h, &err), &err);
 			size_t n = 0;
 			g_autofree uint8_t *b = db_res_bytea(h, 0, 0, &n);
@@ -181,8 +187,9 @@ static void rechain(int64_t from_id)
 		char hp[65], hh[65];
 		sodium_bin2hex(hp, sizeof hp, prev, 32);
 		sodium_bin2hex(hh, sizeof hh, hash, 32);
-		g_string_append_printf(sql, "UPDATE audit_log SET prev_hash = '\\x%s', hash = '\\x%s', seq = %d WHERE id = %lld;",
-		                       hp, hh, r + 1, (long long)id);
+		g_string_append_printf(
+		    sql, "UPDATE audit_log SET prev_hash = '\\x%s', hash = '\\x%s', seq = %d WHERE id = %lld;", hp, hh,
+		    r + 1, (long long)id);
 		memcpy(prev, hash, 32);
 	}
 	g_string_append(sql, "COMMIT");
@@ -194,9 +201,10 @@ static void rechain(int64_t from_id)
 /* Appends a forged entry with its chain hash computed correctly, as a superuser can. */
 static void forge_entry(void)
 {
-	as_superuser("INSERT INTO audit_log (at, actor, action, object_type, object_id, outcome, client, detail,"
-	             " prev_hash, hash, seq) SELECT now(), 'user:mallory', 'document.viewed', 'document', 1, 'ok', 'cli',"
-	             " '', hash, '\\x00', seq + 1 FROM audit_log ORDER BY id DESC LIMIT 1");
+	as_superuser(
+	    "INSERT INTO audit_log (at, actor, action, object_type, object_id, outcome, client, detail,"
+	    " prev_hash, hash, seq) SELECT now(), 'user:mallory', 'document.viewed', 'document', 1, 'ok', 'cli',"
+	    " '', hash, '\\x00', seq + 1 FROM audit_log ORDER BY id DESC LIMIT 1");
 	g_autofree char *last = g_strdup_printf("%lld", (long long)count("SELECT max(id) FROM audit_log"));
 	rechain(g_ascii_strtoll(last, NULL, 10));
 }
@@ -242,7 +250,8 @@ static void attack_edit_middle(const struct log_shape *s)
 {
 	fresh_log(s->entries, s->checkpoint_every);
 	int64_t mid = id_at(s->entries / 2);
-	g_autofree char *sql = g_strdup_printf("UPDATE audit_log SET actor = 'user:mallory' WHERE id = %lld", (long long)mid);
+	g_autofree char *sql =
+	    g_strdup_printf("UPDATE audit_log SET actor = 'user:mallory' WHERE id = %lld", (long long)mid);
 	as_superuser(sql);
 	caught("edit one entry in the middle", NULL, "its content was changed", mid);
 }
@@ -324,11 +333,12 @@ static void attack_remove_and_insert(const struct log_shape *s)
 	fresh_log(s->entries, s->checkpoint_every);
 	victim = id_at(p);
 	g_autofree char *ins = g_strdup_printf(
-		"UPDATE audit_log SET id = id + 10000000 WHERE id >= %lld; UPDATE audit_log SET id = id - 9999999 WHERE id > "
-		"10000000; INSERT INTO audit_log (id, at, actor, action, object_type, object_id, outcome, client, detail,"
-		" prev_hash, hash, seq) VALUES (%lld, now(), 'user:mallory', 'document.viewed', 'document', 1, 'ok', 'cli',"
-		" '', '\\x00', '\\x00', 0)",
-		(long long)victim, (long long)victim);
+	    "UPDATE audit_log SET id = id + 10000000 WHERE id >= %lld; UPDATE audit_log SET id = id - 9999999 WHERE id "
+	    "> "
+	    "10000000; INSERT INTO audit_log (id, at, actor, action, object_type, object_id, outcome, client, detail,"
+	    " prev_hash, hash, seq) VALUES (%lld, now(), 'user:mallory', 'document.viewed', 'document', 1, 'ok', 'cli',"
+	    " '', '\\x00', '\\x00', 0)",
+	    (long long)victim, (long long)victim);
 	as_superuser(ins);
 	rechain(victim);
 	caught("insert an entry, recompute the chain", NULL, "chain recomputed", victim);
@@ -337,7 +347,8 @@ static void attack_remove_and_insert(const struct log_shape *s)
 static void attack_old_copy(const struct log_shape *s)
 {
 	fresh_log(s->entries, s->checkpoint_every);
-	exec_sql("CREATE TABLE audit_copy AS SELECT * FROM audit_log; CREATE TABLE cp_copy AS SELECT * FROM audit_checkpoints");
+	exec_sql("CREATE TABLE audit_copy AS SELECT * FROM audit_log; CREATE TABLE cp_copy AS SELECT * FROM "
+	         "audit_checkpoints");
 	g_autofree char *err = NULL;
 	for (int i = 0; i < 4; i++) {
 		ok(db_begin(db, &err), &err);
@@ -391,8 +402,11 @@ static gpointer commit_many(gpointer data)
 	struct db *conn = pgtest_connect();
 	g_autofree char *err = NULL;
 	for (int i = 0; i < COMMITS; i++) {
-		struct audit_event ev = {.actor = "system:worker", .action = "job.claimed", .object_type = "job",
-		                         .object_id = GPOINTER_TO_INT(data) * 1000 + i, .outcome = "ok"};
+		struct audit_event ev = {.actor = "system:worker",
+		                         .action = "job.claimed",
+		                         .object_type = "job",
+		                         .object_id = GPOINTER_TO_INT(data) * 1000 + i,
+		                         .outcome = "ok"};
 		ok(db_begin(conn, &err), &err);
 		ok(audit_append(conn, &ev, &err), &err);
 		ok(db_commit(conn, &err), &err);

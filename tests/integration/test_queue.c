@@ -417,12 +417,6 @@ static void test_notify_wakes_idle_worker(void)
 
 static void test_worker_pool_threads(void)
 {
-#ifdef __SANITIZE_ADDRESS__
-	/* Worker threads fork parser children; under AddressSanitizer a child forked while
-	 * another thread holds its allocator lock can hang. The normal build runs this. */
-	g_test_skip("forking beside other threads is not reliable under AddressSanitizer");
-	return;
-#endif
 	clear_queue();
 	enum { N = 12 };
 	int64_t docs[N];

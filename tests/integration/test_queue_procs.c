@@ -247,13 +247,6 @@ static void test_sigterm_hands_back_after_grace(void)
 
 static void test_postgres_restart_mid_run(void)
 {
-#ifdef __SANITIZE_ADDRESS__
-	/* Known problem: under AddressSanitizer a parser child forked by one job thread can
-	 * inherit the sanitizer allocator's lock held by another thread and hang until the parse
-	 * time limit fails its job. The normal build runs this test. */
-	g_test_skip("worker --concurrency 2 under AddressSanitizer: forked parser children can hang");
-	return;
-#endif
 	clear_queue();
 	for (int i = 0; i < RESTART_JOBS; i++) {
 		g_autofree char *num = g_strdup_printf("RESTART-%d", i);

@@ -1,0 +1,238 @@
+/* parser: the quire-parse process, one document and exit.
+ *
+ * Started by the launcher with exec, it loads Poppler and its fonts (and
+ * Tesseract's language data where the kernel has no Landlock to let it read
+ * that later), confines itself (extractors/confine.c), and only then reads a
+ * request, the password and the PDF from its channel (PARSER_FD). It answers
+ * with the frames of extractors/channel.h, one per page as soon as it is done,
+ * or, to render, with a status byte and a PNG. It holds no key, no database
+ * connection and no descriptor but the channel, /dev/null and its standard
+ * error, which is a pipe the worker reads. */
+#include "extractors/sandbox_proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "extractors/channel.h"
+#include "extractors/pdftext.h"
+#include "extractors/sandbox.h"
+
+#define MAX_PASSWORD 1024
+
+char **parser_argv(const char *self, const struct launch_key *k)
+{
+	char **v = g_new0(char *, 9);
+	v[0] = g_strdup(self);
+	v[1] = g_strdup("parse");
+	v[2] = g_strdup_printf("%" G_GUINT64_FORMAT, k->memory_bytes);
+	v[3] = g_strdup_printf("%d", k->cpu_s);
+	v[4] = g_strdup(k->ocr ? (k->ocr_lang[0] ? k->ocr_lang : "eng") : "-");
+	v[5] = g_strdup_printf("%d", k->ocr_dpi);
+	v[6] = g_strdup(k->dumpable ? "dumpable" : "-");
+	return v;
+}
+
+int fd_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void flush(struct channel_out *o)
+{
+	if (fd_write_all(PARSER_FD, o->data, o->len) != 0)
+		_exit(3);
+	o->len = 0;
+}
+
+static void fault(enum sandbox_fault f)
+{
+	switch (f) {
+	case SANDBOX_FAULT_CRASH:
+		/* ends as a real crash would, whatever handler a sanitizer installed */
+		signal(SIGSEGV, SIG_DFL);
+		raise(SIGSEGV);
+		break;
+	case SANDBOX_FAULT_HANG:
+		for (;;)
+			sleep(3600);
+	case SANDBOX_FAULT_SPIN:
+		for (volatile unsigned long i = 0;; i++)
+			;
+	case SANDBOX_FAULT_MEMORY:
+		for (;;)
+			memset(g_malloc(1u << 20), 1, 1u << 20);
+	case SANDBOX_FAULT_GARBAGE:
+		fd_write_all(PARSER_FD, "P\x07\0\0\0garbage", 12);
+		_exit(0);
+	case SANDBOX_FAULT_OPEN: {
+		const char *path = getenv("QUIRE_TEST_OPEN");
+		int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		struct channel_out o = {0};
+		channel_put_error(&o, QERR_PARSE_FAILED, fd >= 0 ? "open succeeded" : "open refused");
+		flush(&o);
+		_exit(0);
+	}
+	case SANDBOX_FAULT_SYSCALL:
+		/* what an exploit would try first: a connection out */
+		syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+		_exit(0);
+	default:
+		break;
+	}
+}
+
+/* Extracts every page, one frame each, as soon as it is done. */
+static enum qerr pages(struct pdftext *p, const struct parse_request *rq, struct channel_out *o, char **err)
+{
+	int total = pdftext_meta(p)->total_pages;
+	for (int i = 0; i < total; i++) {
+		if (rq->test_fault && rq->test_fault_page == i + 1)
+			fault((enum sandbox_fault)rq->test_fault);
+		struct pdftext_page page;
+		struct pdftext_field *fields = NULL;
+		uint32_t n_fields = 0;
+		enum qerr e = pdftext_page_extract(p, i, &page, &fields, &n_fields, err);
+		if (e)
+			return e;
+		channel_put_page(o, (uint32_t)i, &page);
+		for (uint32_t f = 0; f < n_fields; f++) {
+			channel_put_field(o, &fields[f]);
+			pdftext_field_done(&fields[f]);
+		}
+		g_free(fields);
+		pdftext_page_done(&page);
+		flush(o);
+	}
+	return QERR_OK;
+}
+
+static void extract(const struct parse_request *rq, const void *pdf, size_t len, const char *password,
+                    const struct pdftext_options *base)
+{
+	struct pdftext_options opt = *base;
+	opt.password = password;
+	opt.max_pages = rq->max_pages;
+	struct channel_out o = {0};
+	struct pdftext *p = NULL;
+	char *err = NULL;
+	if (rq->test_fault && rq->test_fault_page <= 0)
+		fault((enum sandbox_fault)rq->test_fault);
+	enum qerr e = pdftext_open(pdf, len, &opt, &p, &err);
+	if (!e) {
+		channel_put_meta(&o, pdftext_meta(p));
+		flush(&o);
+		e = pages(p, rq, &o, &err);
+	}
+	if (!e) {
+		struct pdftext_attachment *files = NULL;
+		uint32_t n = 0;
+		pdftext_attachments(p, &files, &n);
+		for (uint32_t i = 0; i < n; i++) {
+			channel_put_attachment(&o, &files[i]);
+			pdftext_attachment_done(&files[i]);
+		}
+		g_free(files);
+	}
+	if (e) {
+		channel_put_error(&o, e, err ? err : qerr_str(e));
+	} else {
+		uint32_t n = 0;
+		const char *const *w = pdftext_warnings(p, &n);
+		for (uint32_t i = 0; i < n; i++)
+			channel_put_warning(&o, w[i]);
+		channel_put_end(&o, (uint32_t)pdftext_meta(p)->total_pages);
+	}
+	flush(&o);
+}
+
+static bool parse_number(const char *s, long long lo, long long hi, long long *out)
+{
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+int parser_main(int argc, char **argv)
+{
+	long long memory = 0, cpu = 0, dpi = 0;
+	if (argc != 7 || !parse_number(argv[2], 1 << 20, (long long)1 << 50, &memory) ||
+	    !parse_number(argv[3], 1, 86400, &cpu) || !parse_number(argv[5], 0, 2400, &dpi)) {
+		fprintf(stderr, "quire-parse: started with the wrong arguments (it is started by quire only)\n");
+		return 2;
+	}
+	bool ocr = strcmp(argv[4], "-") != 0;
+	struct pdftext_options base = {.ocr = ocr, .ocr_lang = ocr ? argv[4] : NULL, .ocr_dpi = (int)dpi};
+	/* everything that reads files happens now, before the file system closes */
+	pdftext_capture_diagnostics();
+	pdftext_warm_up();
+	if (ocr && !confine_has_landlock())
+		pdftext_preload_ocr(argv[4]);
+	confine_enter((size_t)memory, (int)cpu, strcmp(argv[6], "dumpable") == 0);
+
+	struct parse_request rq;
+	if (read_all(PARSER_FD, &rq, sizeof rq) != 0)
+		return 0; /* handed to nobody: the launcher or the worker went away */
+	if (rq.magic != PARSE_MAGIC || rq.password_len > MAX_PASSWORD || rq.pdf_len > (uint64_t)memory)
+		return 4;
+	char password[MAX_PASSWORD + 1] = {0};
+	uint8_t *pdf = g_try_malloc(rq.pdf_len ? rq.pdf_len : 1);
+	if (!pdf || read_all(PARSER_FD, password, rq.password_len) != 0 || read_all(PARSER_FD, pdf, rq.pdf_len) != 0)
+		return 4;
+	if (rq.mode == PARSE_RENDER)
+		render_to_fd(PARSER_FD, pdf, rq.pdf_len, rq.render_page, rq.render_width);
+	else
+		extract(&rq, pdf, rq.pdf_len, rq.password_len ? password : NULL, &base);
+	_exit(0);
+}
+
+int sandbox_program_main(int argc, char **argv)
+{
+	struct rlimit nocore = {0, 0};
+	setrlimit(RLIMIT_CORE, &nocore);
+	if (argc >= 2 && strcmp(argv[1], "parse") == 0)
+		return parser_main(argc, argv);
+	if (argc == 2 && strcmp(argv[1], "launcher") == 0) {
+		g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+		return self ? launcher_run(self) : 1;
+	}
+	fprintf(stderr, "quire-parse: this program is started by quire, not by hand\n");
+	return 2;
+}
