@@ -317,8 +317,9 @@ static void unwrap(const struct layout *l, struct reader_value *v)
 			g_free(v->text);
 			v->text = t;
 		}
-	} else if (reader_has(LEGAL_FORM, c->text) && c->row > 0 && p->rows[c->row].n > 1) {
-		/* a "Name:" row whose value began on the line above, where no label stands */
+	} else if (reader_has(LEGAL_FORM, c->text) && c->row > 0) {
+		/* the name began on the line above (alone on its line, where a "Name:" label may stand
+		 * left of the second one) */
 		const struct layout_cell *prev = flush(p, (size_t)c->row - 1, c);
 		if (prev && p->rows[prev->row].n == 1 && !reader_has(LEGAL_FORM, prev->text)) {
 			char *t = g_strdup_printf("%s %s", prev->text, c->text);

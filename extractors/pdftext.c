@@ -503,6 +503,8 @@ static const char warm_pdf[] = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>en
                                "5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
                                "trailer<</Root 1 0 R>>\n%%EOF\n";
 
+static GIConv keep_iconv[3];
+
 void pdftext_warm_up(void)
 {
 	g_autoptr(GBytes) bytes = g_bytes_new_static(warm_pdf, sizeof warm_pdf - 1);
@@ -520,6 +522,13 @@ void pdftext_warm_up(void)
 	if (pd)
 		g_object_unref(pd);
 	g_free(diag_take());
+	/* Text strings of the PDF in UTF-16 (an embedded file's name, say) are converted
+	 * through iconv, whose modules load from files on first use: they are loaded now and
+	 * kept, or every such name would read as none once the file system is closed. */
+	static const char *const kept[] = {"UTF-16BE", "UTF-16LE", "UTF-16"};
+	for (size_t i = 0; i < G_N_ELEMENTS(kept); i++)
+		if (!keep_iconv[i])
+			keep_iconv[i] = g_iconv_open("UTF-8", kept[i]);
 }
 
 static void layout_from_ocr(const struct ocr_result *r, double scale, struct builder *b)

@@ -158,8 +158,8 @@ int pdftext_looks_like_pdf(const void *data, size_t len);
 void pdftext_capture_diagnostics(void);
 
 /* Loads what Poppler reads from files on first use (its global settings,
- * fontconfig's font list, a font for unembedded text) by reading and rendering
- * a one-page document, so that the parser can close the file system after it. */
+ * fontconfig's font list, a font for unembedded text, iconv's UTF-16 converters)
+ * by reading and rendering a one-page document, so that the parser can close the file system after it. */
 void pdftext_warm_up(void);
 /* Loads the OCR language data lang now; documents opened later with that
  * language use it instead of loading their own. For a parser that can open no

@@ -257,6 +257,22 @@ static bool note(const char *text)
 	return words > 8;
 }
 
+/* A description's line and the one that continues it. After a hyphen that ends a word the
+ * lines join without a space: a compound keeps its hyphen ("Personen-" over
+ * "Unfallversicherung"), a word broken in the middle loses it ("Liefe-" over "rung"). */
+static char *join_wrapped(const char *line, const char *next)
+{
+	size_t n = strlen(line);
+	bool hyphen =
+	    n >= 2 && line[n - 1] == '-' && g_unichar_isalpha(g_utf8_get_char(g_utf8_prev_char(line + n - 1)));
+	gunichar c = g_utf8_get_char(next);
+	if (hyphen && g_unichar_isupper(c))
+		return g_strconcat(line, next, NULL);
+	if (hyphen && g_unichar_islower(c))
+		return g_strdup_printf("%.*s%s", (int)(n - 1), line, next);
+	return g_strdup_printf("%s %s", line, next);
+}
+
 /* An item from a row, a continued description, or nothing. */
 static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 {
@@ -342,8 +358,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 					    !note(aligned->str)) {
 						/* only what lines up with the item's description, not a code column
 						 * its header shares */
-						char *joined = g_strdup_printf(
-						    "%s %s", last->text[k] ? last->text[k] : "", aligned->str);
+						char *joined =
+						    join_wrapped(last->text[k] ? last->text[k] : "", aligned->str);
 						g_free(last->text[k]);
 						last->text[k] = g_strstrip(joined);
 					}

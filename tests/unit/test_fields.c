@@ -443,7 +443,7 @@ static GBytes *with_files(GBytes *pdf, const struct pdfattach_file *files, size_
 
 static GBytes *with_file(GBytes *pdf, const char *name, const void *data, size_t len)
 {
-	struct pdfattach_file f = {name, "text/xml", data, len};
+	struct pdfattach_file f = {name, "text/xml", data, len, 0};
 	return with_files(pdf, &f, 1);
 }
 
@@ -487,15 +487,36 @@ static void test_einvoice_embedded(void)
 	json_free(r);
 }
 
+/* A name written in UTF-16 (as many PDF writers do) reads the same through the sandbox,
+ * whose parser converts it after the file system is closed to it. */
+static void test_einvoice_utf16_name(void)
+{
+	g_autoptr(GBytes) page = einvoice_page("Total: 119,00 EUR");
+	struct pdfattach_file f = {"zugferd-invoice.xml", "text/xml", CII_XML, strlen(CII_XML), 1};
+	g_autoptr(GBytes) pdf = with_files(page, &f, 1);
+	gsize len = 0;
+	const void *data = g_bytes_get_data(pdf, &len);
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	g_assert_cmpint(sandbox_extract(data, len, NULL, &limits, &doc, &err), ==, QERR_OK);
+	g_assert_cmpuint(doc->n_attachments, ==, 1);
+	g_assert_cmpstr(doc->attachments[0].name, ==, "zugferd-invoice.xml");
+	g_assert_cmpmem(doc->attachments[0].data, doc->attachments[0].len, CII_XML, strlen(CII_XML));
+	pdftext_doc_free(doc);
+	struct json *r = extract(pdf, NULL);
+	g_assert_cmpstr(json_get_string(r, "method"), ==, "einvoice");
+	json_free(r);
+}
+
 /* An XML file under another name is taken by its root element; other files are not read. */
 static void test_einvoice_found_by_root(void)
 {
 	g_autoptr(GBytes) page = einvoice_page("Total: 119,00 EUR");
 	const char notes[] = "<?xml version=\"1.0\"?><notes><note>not an invoice</note></notes>";
 	const char png[] = "\x89PNG\r\n\x1a\n";
-	struct pdfattach_file files[] = {{"notes.xml", "text/xml", notes, strlen(notes)},
-	                                 {"logo.png", "image/png", png, 8},
-	                                 {"RE-17_data.xml", "application/xml", CII_XML, strlen(CII_XML)}};
+	struct pdfattach_file files[] = {{"notes.xml", "text/xml", notes, strlen(notes), 0},
+	                                 {"logo.png", "image/png", png, 8, 0},
+	                                 {"RE-17_data.xml", "application/xml", CII_XML, strlen(CII_XML), 0}};
 	g_autoptr(GBytes) pdf = with_files(page, files, G_N_ELEMENTS(files));
 	gsize len = 0;
 	const void *data = g_bytes_get_data(pdf, &len);
@@ -643,6 +664,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fields/einvoice/cii-source-and-cross-check", test_einvoice_cii);
 	g_test_add_func("/fields/einvoice/ubl-and-hostile-xml", test_einvoice_ubl_and_hostile);
 	g_test_add_func("/fields/einvoice/embedded-in-pdf", test_einvoice_embedded);
+	g_test_add_func("/fields/einvoice/utf16-name", test_einvoice_utf16_name);
 	g_test_add_func("/fields/einvoice/found-by-root-element", test_einvoice_found_by_root);
 	g_test_add_func("/fields/einvoice/refused-xml-means-review", test_einvoice_refused);
 	g_test_add_func("/fields/einvoice/channel-frames", test_einvoice_channel);

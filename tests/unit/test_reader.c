@@ -491,6 +491,48 @@ static void test_items_table(void)
 	json_free(r);
 }
 
+/* Descriptions wrapped at a hyphen: a compound keeps its hyphen and joins without a space,
+ * a word broken in the middle loses the hyphen, other wraps join with a space. */
+static void test_items_hyphen_wrap(void)
+{
+	const struct cell page[] = {
+	    {60, 40, 16, "Werkstatt Brandl GmbH"},
+	    {60, 200, 9, "Pos"},
+	    {90, 200, 9, "Bezeichnung"},
+	    {300, 200, 9, "Menge"},
+	    {380, 200, 9, "Einzelpreis"},
+	    {480, 200, 9, "Betrag"},
+	    {60, 225, 9, "1"},
+	    {90, 225, 9, "Kühlwasser-"},
+	    {300, 225, 9, "3"},
+	    {380, 225, 9, "4,00"},
+	    {480, 225, 9, "12,00"},
+	    {90, 236, 9, "Pumpe"},
+	    {60, 255, 9, "2"},
+	    {90, 255, 9, "Einbau und Ein-"},
+	    {300, 255, 9, "2"},
+	    {380, 255, 9, "60,00"},
+	    {480, 255, 9, "120,00"},
+	    {90, 266, 9, "stellung"},
+	    {60, 285, 9, "3"},
+	    {90, 285, 9, "Altteile"},
+	    {300, 285, 9, "1"},
+	    {380, 285, 9, "5,00"},
+	    {480, 285, 9, "5,00"},
+	    {90, 296, 9, "entsorgt"},
+	    {90, 320, 9, "Summe netto"},
+	    {480, 320, 9, "137,00"},
+	    {0, 0, 0, NULL}};
+	struct json *r = read_cells(page);
+	const struct json *items = json_get(json_get(json_get(r, "fields"), "line_items"), "value");
+	g_assert_cmpuint(json_array_size(items), ==, 3);
+	g_assert_cmpstr(item_str(items, 0, "description"), ==, "Kühlwasser-Pumpe");
+	g_assert_cmpstr(item_str(items, 1, "description"), ==, "Einbau und Einstellung");
+	g_assert_cmpstr(item_str(items, 2, "description"), ==, "Altteile entsorgt");
+	g_assert_cmpfloat_with_epsilon(item_num(items, 1, "amount"), 120, 1e-9);
+	json_free(r);
+}
+
 /* Nothing to read: no value is made up. */
 static void test_nothing(void)
 {
@@ -521,6 +563,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/reader/identifiers-and-ordinals", test_identifiers_and_ordinals);
 	g_test_add_func("/reader/date-forms", test_date_forms);
 	g_test_add_func("/reader/items-table", test_items_table);
+	g_test_add_func("/reader/items-hyphen-wrap", test_items_hyphen_wrap);
 	g_test_add_func("/reader/nothing", test_nothing);
 	reader_pdf_tests();
 	return g_test_run();
