@@ -125,7 +125,7 @@ echo "data $(stat -c '%a %U' /var/lib/quire) $(stat -c '%a %U' /var/lib/quire/ke
 echo "enabled $(readlink /etc/systemd/system/multi-user.target.wants/quire.service)"
 runuser -u quire -- quire doctor >/tmp/doctor.out 2>&1 && echo "doctor ok" || sed 's/^/# /' /tmp/doctor.out >&2
 # The service's command lines, as systemd would run them (credential and environment from the unit).
-mkdir -p /run/credentials/quire.service
+install -d -o quire -m 0500 /run/credentials/quire.service # as systemd makes it: the service user only
 install -o quire -m 0400 /var/lib/quire/keys/kek.key /run/credentials/quire.service/quire-kek
 export CREDENTIALS_DIRECTORY=/run/credentials/quire.service
 eval "$(sed -n 's/^Environment=//p' /lib/systemd/system/quire.service | sed "s|%d|$CREDENTIALS_DIRECTORY|g" |

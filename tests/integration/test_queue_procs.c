@@ -172,38 +172,64 @@ static pid_t worker_on_job(int64_t job, const char *grace_s)
 
 static int64_t seconds_since(gint64 t0) { return (g_get_monotonic_time() - t0) / G_USEC_PER_SEC; }
 
-/* The worker's parser child (the one process under it with a seccomp filter), or 0. */
-static pid_t parser_child(pid_t worker)
+/* The parent of process pid, or 0. */
+static pid_t parent_of(pid_t pid)
 {
-	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
-	for (const char *name; proc && (name = g_dir_read_name(proc));) {
-		g_autofree char *stat_path = g_strdup_printf("/proc/%s/stat", name);
-		g_autofree char *status_path = g_strdup_printf("/proc/%s/status", name);
-		g_autofree char *stat = NULL, *status = NULL;
-		if (!g_ascii_isdigit(name[0]) || !g_file_get_contents(stat_path, &stat, NULL, NULL))
-			continue;
-		const char *after = strrchr(stat, ')'); /* "pid (comm) state ppid ..." */
-		char state = 0;
-		int ppid = 0;
-		if (!after || sscanf(after + 1, " %c %d", &state, &ppid) != 2 || ppid != (int)worker)
-			continue;
-		if (g_file_get_contents(status_path, &status, NULL, NULL) && strstr(status, "\nSeccomp:\t2"))
-			return (pid_t)g_ascii_strtoll(name, NULL, 10);
-	}
-	return 0;
+	g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+	g_autofree char *stat = NULL;
+	if (!g_file_get_contents(path, &stat, NULL, NULL))
+		return 0;
+	const char *after = strrchr(stat, ')'); /* "pid (comm) state ppid ..." */
+	char state = 0;
+	int ppid = 0;
+	if (!after || sscanf(after + 1, " %c %d", &state, &ppid) != 2 || state == 'Z')
+		return 0;
+	return (pid_t)ppid;
 }
 
-/* Holds the worker's parser stopped (SIGSTOP), so that its job lasts until SIGCONT. */
-static pid_t hold_parser(pid_t worker)
+/* The worker's parsers: the processes with a seccomp filter that its parser
+ * launcher (a child of the worker) started; one works on the job, the others
+ * wait for the next. */
+static GArray *worker_parsers(pid_t worker)
 {
-	pid_t parser = 0;
-	for (gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC; !parser && g_get_monotonic_time() < end;)
-		if (!(parser = parser_child(worker)))
-			g_usleep(2000);
-	g_assert_cmpint(parser, >, 0);
-	kill(parser, SIGSTOP);
-	return parser;
+	GArray *found = g_array_new(FALSE, FALSE, sizeof(pid_t));
+	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+	for (const char *name; proc && (name = g_dir_read_name(proc));) {
+		if (!g_ascii_isdigit(name[0]))
+			continue;
+		pid_t pid = (pid_t)g_ascii_strtoll(name, NULL, 10);
+		pid_t parent = parent_of(pid);
+		if (!parent || (parent != worker && parent_of(parent) != worker))
+			continue;
+		g_autofree char *status_path = g_strdup_printf("/proc/%s/status", name);
+		g_autofree char *status = NULL;
+		if (g_file_get_contents(status_path, &status, NULL, NULL) && strstr(status, "\nSeccomp:\t2"))
+			g_array_append_val(found, pid);
+	}
+	return found;
 }
+
+/* Sends sig to every parser of the worker; how many there were. */
+static guint signal_parsers(pid_t worker, int sig)
+{
+	g_autoptr(GArray) parsers = worker_parsers(worker);
+	for (guint i = 0; i < parsers->len; i++)
+		kill(g_array_index(parsers, pid_t, i), sig);
+	return parsers->len;
+}
+
+/* Holds the worker's parsers stopped (SIGSTOP), the one on its job among
+ * them, so that the job lasts until release_parsers. */
+static void hold_parsers(pid_t worker)
+{
+	guint held = 0;
+	for (gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC; !held && g_get_monotonic_time() < end;)
+		if (!(held = signal_parsers(worker, SIGSTOP)))
+			g_usleep(2000);
+	g_assert_cmpuint(held, >, 0);
+}
+
+static void release_parsers(pid_t worker) { signal_parsers(worker, SIGCONT); }
 
 /* SIGTERM with a grace period long enough: the worker claims nothing more, finishes the job it
  * runs (held for a few seconds past the signal), and exits; the job is done once, by that
@@ -215,14 +241,14 @@ static void test_sigterm_finishes_within_grace(void)
 	int64_t job = qt_submit(&t, "TERM-FINISH", 1500, 0, &doc);
 	int64_t other = qt_submit(&t, "TERM-WAITING", 1, -1, NULL);
 	pid_t w = worker_on_job(job, "120");
-	pid_t parser = hold_parser(w);
+	hold_parsers(w);
 	gint64 t0 = g_get_monotonic_time();
 	kill(w, SIGTERM);
 	/* still at it, job still held */
 	g_assert_cmpint(qt_wait(w, 3), ==, -1);
 	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs WHERE id = %lld AND state = 'running'", (long long)job),
 	                ==, 1);
-	kill(parser, SIGCONT);
+	release_parsers(w);
 	g_assert_cmpint(qt_wait(w, 120), ==, 0);
 	g_test_message("the worker finished its job and exited %lld s after SIGTERM", (long long)seconds_since(t0));
 	g_autofree char *state = qt_text(t.db, "SELECT state FROM jobs WHERE id = %lld", (long long)job);
@@ -250,7 +276,7 @@ static void test_sigterm_hands_back_after_grace(void)
 	int64_t doc = 0;
 	int64_t job = qt_submit(&t, "TERM-RELEASE", 1500, 0, &doc);
 	pid_t w1 = worker_on_job(job, "1");
-	pid_t parser = hold_parser(w1);
+	hold_parsers(w1);
 	gint64 t0 = g_get_monotonic_time();
 	kill(w1, SIGTERM);
 	g_autofree char *queued = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'queued'",
@@ -265,7 +291,7 @@ static void test_sigterm_hands_back_after_grace(void)
 	g_assert_cmpstr(doc_state, ==, "queued");
 	/* the stopping worker exits once its parse is over, and may no longer save the result */
 	g_assert_cmpint(qt_wait(w1, 1), ==, -1);
-	kill(parser, SIGCONT);
+	release_parsers(w1);
 	g_assert_cmpint(qt_wait(w1, 240), ==, 0);
 	g_test_message("the worker exited %lld s after SIGTERM", (long long)seconds_since(t0));
 	g_assert_cmpint(qt_int(t.db, "%s", queued), ==, 1);

@@ -62,7 +62,7 @@ static GBytes *attached(const char *name, const char *xml, const struct pdfattac
 	g_autoptr(GBytes) page = fixture_cairo(1, 595, 842, NULL, NULL, draw_page, NULL);
 	gsize len = 0;
 	const unsigned char *p = g_bytes_get_data(page, &len);
-	struct pdfattach_file f = {name, "text/xml", xml, strlen(xml)};
+	struct pdfattach_file f = {.name = name, .mime = "text/xml", .data = xml, .len = strlen(xml)};
 	unsigned char *out = NULL;
 	size_t out_len = 0;
 	g_assert_cmpint(pdfattach_append_with(p, len, &f, 1, style, &out, &out_len), ==, 0);
