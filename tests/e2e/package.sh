@@ -55,10 +55,13 @@ check "/package/man-page-commands" '[ -n "$cmds" ] && (for c in $cmds; do
 wunit="$work/x/lib/systemd/system/quire-worker@.service"
 check "/package/worker-unit-standalone" '! grep -q "^Requires=.*quire.service" "$wunit" &&
   ! grep -q "^BindsTo=" "$wunit" && grep -q "^After=.*quire.service" "$wunit"'
-# The web-only unit runs `quire web` in place of quire.service, and is not enabled by the package.
+# The web-only unit runs `quire web` in place of quire.service, and is neither enabled nor started by the
+# package (its postinst re-enables it only where it was enabled before, as dh_installsystemd --no-enable writes).
 webunit="$work/x/lib/systemd/system/quire-web.service"
 check "/package/web-unit" 'grep -qx "ExecStart=/usr/bin/quire web" "$webunit" && grep -qx "Conflicts=quire.service" "$webunit" &&
-  grep -q "^LoadCredential=quire-kek:" "$webunit" && ! grep -q "deb-systemd-helper enable .quire-web.service." "$work/ctl/postinst"'
+  grep -q "^LoadCredential=quire-kek:" "$webunit" &&
+  grep -q "deb-systemd-helper debian-installed .quire-web.service." "$work/ctl/postinst" &&
+  ! grep -q "deb-systemd-invoke .* .quire-web.service." "$work/ctl/postinst"'
 unit="$work/x/lib/systemd/system/quire.service"
 check "/package/unit-hardening" '(for d in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
     PrivateDevices=yes "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" SystemCallFilter=@system-service \
