@@ -382,9 +382,10 @@ check "/web/stream/chunked-over-the-limit-413" 'echo "$chunked" | grep -q "\"too
 check "/web/stream/over-the-limit" '{ cat "$work/huge.pdf" "$work/huge.pdf"; } >"$work/toobig.pdf" &&
   [ "$(code "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/toobig.pdf" "$B/api/v1/documents")" = 413 ]'
 before=$(docs_count)
-# One slow upload holds the only slot (a minute at 1 MiB/s) until it is abandoned. c.pdf is
-# stored already, so the probes below add nothing: they answer 200 once stored, 503 while busy.
-curl -s -o /dev/null "${H[@]}" -H "Content-Type: application/pdf" --limit-rate 1M --data-binary @"$work/huge.pdf" \
+# One slow upload holds the only slot (five minutes at 200 KiB/s, so that a loaded machine
+# still probes while it is held) until it is abandoned. c.pdf is stored already, so the probes
+# below add nothing: they answer 200 once stored, 503 while busy.
+curl -s -o /dev/null "${H[@]}" -H "Content-Type: application/pdf" --limit-rate 200K --data-binary @"$work/huge.pdf" \
   "$B/api/v1/documents" &
 slow=$!
 probe() { code "${H[@]}" -H "Content-Type: application/pdf" --data-binary @"$work/c.pdf" "$B/api/v1/documents"; }
