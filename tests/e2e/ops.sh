@@ -58,8 +58,19 @@ check "/ops/watch-once-after-kills" '"$QUIRE" watch --once "$inbox" >"$work/watc
 check "/ops/watch-each-file-once" '[ "$(ls "$inbox"/processed | wc -l)" = $((files + 1)) ] && ! ls "$inbox"/*.pdf 2>/dev/null &&
   ! ls "$inbox"/processed | grep -q "\.1\.pdf$" && [ -f "$inbox/failed/broken.pdf" ] &&
   grep -q "not a PDF" "$inbox/failed/broken.pdf.error"'
+# The watchers were killed with SIGKILL: one killed between its commit and its witness line
+# leaves that commit's entries unsigned, which verify reports as such (README, audit log); the
+# chain itself must be intact, and nothing else may be wrong.
+verify_after_kills() {
+  "$QUIRE" audit verify >"$work/verify.out" 2>"$work/verify.err"
+  local rc=$?
+  cat "$work/verify.err" >>"$log"
+  [ $rc = 0 ] && grep -q intact "$work/verify.out" && return 0
+  grep -q "entries that no signed head covers" "$work/verify.err" &&
+    ! grep -Eq "forks|shorter|hash|broken|missing" "$work/verify.err"
+}
 check "/ops/watch-documents-and-audit" '"$QUIRE" status 2>>"$log" | grep -Eq "queued +$((files + 1))$" &&
-  [ "$("$QUIRE" audit verify 2>>"$log" | grep -c intact)" = 1 ]'
+  verify_after_kills'
 "$QUIRE" worker --drain >>"$log" 2>&1
 "$QUIRE" stop >>"$log" 2>&1
 
