@@ -78,7 +78,7 @@ static void test_kill9_mid_job(void)
 	pid_t w2 = qt_worker(&t, LEASE_S, NULL);
 	g_autofree char *done = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'done'",
 	                                        (long long)job);
-	g_assert_true(qt_until(t.db, 1, 60, done));
+	g_assert_true(qt_until(t.db, 1, 240, done));
 	stop_worker(w2);
 	g_assert_cmpint(qt_int(t.db, "SELECT attempts FROM jobs WHERE id = %lld", (long long)job), ==, 2);
 	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM audit_log WHERE action = 'job.lease_expired'"
@@ -100,7 +100,7 @@ static void test_frozen_worker_late_completion_ignored(void)
 	pid_t w2 = qt_worker(&t, LEASE_S, NULL);
 	g_autofree char *done = g_strdup_printf("SELECT count(*) FROM jobs WHERE id = %lld AND state = 'done'",
 	                                        (long long)job);
-	g_assert_true(qt_until(t.db, 1, 60, done));
+	g_assert_true(qt_until(t.db, 1, 240, done));
 	g_autofree char *token = qt_text(t.db, "SELECT finished_at FROM jobs WHERE id = %lld", (long long)job);
 	/* w1 comes back and finishes its stale attempt: nothing of it may take effect */
 	kill(w1, SIGCONT);
