@@ -79,3 +79,6 @@ enum qerr vault_sodium_ready(char **reterr) QUIRE_MUST_CHECK;
 /* Copies the wrapping key of version into out (VAULT_KEY_BYTES, guarded memory), reading
  * the keyring again when the version is not cached (keyring.c). */
 enum qerr vault_version_key(const struct vault *v, int32_t version, uint8_t *out, char **reterr) QUIRE_MUST_CHECK;
+
+/* Writes all of buf to fd (key and keyring files); false with errno set on failure. */
+bool kek_write_all(int fd, const uint8_t *buf, size_t len);

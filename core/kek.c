@@ -12,8 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Writes all of buf; false with errno set on failure. */
-static bool write_all(int fd, const uint8_t *buf, size_t len)
+bool kek_write_all(int fd, const uint8_t *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, buf, len);
@@ -39,7 +38,7 @@ enum qerr kek_keyfile_create(const char *path, char **reterr)
 		return qerr_set(reterr, QERR_NOMEM, "out of secure memory");
 	}
 	crypto_kdf_keygen(key);
-	bool written = write_all(fd, key, VAULT_KEY_BYTES) && fsync(fd) == 0;
+	bool written = kek_write_all(fd, key, VAULT_KEY_BYTES) && fsync(fd) == 0;
 	int err = errno;
 	sodium_free(key);
 	close(fd);

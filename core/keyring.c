@@ -64,21 +64,6 @@ static uint32_t get_u32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Writes all of buf; false with errno set on failure. */
-static bool write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /* Whether len bytes can be a sealed keyring at all. */
 static bool blob_plausible(const uint8_t *buf, size_t len)
 {
@@ -213,7 +198,7 @@ static enum qerr file_place(const char *path, const uint8_t *file, size_t flen, 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return qerr_set(reterr, QERR_IO, "cannot write keyring %s: %s", tmp, g_strerror(errno));
-	bool written = write_all(fd, file, flen) && fsync(fd) == 0;
+	bool written = kek_write_all(fd, file, flen) && fsync(fd) == 0;
 	int err = errno;
 	close(fd);
 	int placed = !written ? -1 : exclusive ? link(tmp, path) : rename(tmp, path);
