@@ -45,6 +45,7 @@ struct run {
 	struct extract_options opt;
 	GHashTable *groups; /* "all" / "language xx" / "folder a/b" -> struct group */
 	long pdfs, labelled, failed;
+	long scans_failed; /* image-only copies that could not be read: counted as nothing found */
 	size_t max_bytes;
 	struct learn_memory *memory; /* --learn: corrections remembered so far */
 	GHashTable *seen;            /* --learn: supplier identities already met */
@@ -136,10 +137,15 @@ static struct json *scan_result(struct run *r, const char *rel, const char *pdf,
 	g_autofree char *err = NULL;
 	struct json *result = NULL;
 	enum qerr e = render_scan_pdf(pdf, len, w, h, doc->n_pages, SCAN_WIDTH, &lim, &scan, &scan_len, &err);
+	/* OCR takes several times the processor time a text layer needs, more on a loaded
+	 * machine: the copy gets its own budget, by default the parse limit per page */
+	struct extract_options opt = r->opt;
+	opt.limits.timeout_s = r->flags->scan_timeout_s > 0 ? r->flags->scan_timeout_s
+	                                                    : MAX(r->opt.limits.timeout_s, 1) * MAX(doc->n_pages, 1);
 	/* OCR starved by a busy machine is a transient error: tried again, as the worker does */
 	for (int attempt = 0; !e && attempt < SCAN_ATTEMPTS; attempt++) {
 		g_clear_pointer(&err, g_free);
-		e = extract_document(scan, scan_len, &r->opt, &result, NULL, &err);
+		e = extract_document(scan, scan_len, &opt, &result, NULL, &err);
 		if (qerr_group(e) != QERR_GROUP_TRANSIENT)
 			break;
 	}
@@ -148,6 +154,40 @@ static struct json *scan_result(struct run *r, const char *rel, const char *pdf,
 		return NULL;
 	}
 	return result;
+}
+
+/* A value as printed beside a miss: at most 60 characters (g_free). */
+static char *shown(const struct json *v)
+{
+	g_autofree char *t = v ? json_format(v, false) : g_strdup("null");
+	return g_utf8_strlen(t, -1) > 60 ? g_strdup_printf("%.60s...", t) : g_strdup(t);
+}
+
+/* --show-misses: the document's verdict and every field read wrong, on stdout. */
+static void print_misses(const char *rel, const char *what, const struct json *truth, const struct json *result)
+{
+	struct eval *ev = eval_new();
+	eval_add(ev, truth, result);
+	const struct json *tf = json_get(truth, "fields"), *rf = json_get(result, "fields");
+	double conf = 0;
+	json_get_number(result, "confidence", &conf);
+	const char *status = json_get_string(result, "status");
+	printf("%s (%s): %s, confidence %.2f\n", rel, what, status ? status : "no result", conf);
+	for (size_t i = 0; i < json_object_size(tf); i++) {
+		const char *name = NULL;
+		const struct json *want = json_object_at(tf, i, &name);
+		g_autofree char *key = g_strdup_printf("invoice.%s", name);
+		struct eval_score sc = eval_score(ev, key);
+		if (sc.fp + sc.fn == 0)
+			continue;
+		const struct json *f = json_get(rf, name);
+		double c = 0;
+		json_get_number(f, "confidence", &c);
+		g_autofree char *g = shown(json_get(f, "value"));
+		g_autofree char *w = shown(want);
+		printf("    %-16s read %s (%.2f), truth %s\n", name, g, c, w);
+	}
+	eval_free(ev);
 }
 
 static void add_to_groups(struct run *r, const char *rel, const char *lang, const struct json *truth,
@@ -253,6 +293,8 @@ static void learn_step(struct run *r, struct one *o)
 	for (size_t i = 0; keys[i]; i++)
 		known |= g_hash_table_contains(r->seen, keys[i]);
 	eval_add(known ? r->later : r->first, o->truth, result);
+	if (r->flags->show_misses)
+		print_misses(o->rel, known ? "learned, later document" : "learned, first document", o->truth, result);
 	struct layout *lay = layout_build(o->doc);
 	for (size_t i = 0; i < json_object_size(truth); i++) {
 		const char *field = NULL;
@@ -280,6 +322,12 @@ static void count_one(struct run *r, struct one *o)
 		return;
 	r->labelled++;
 	add_to_groups(r, o->rel, o->lang, o->truth, o->text, o->scan);
+	r->scans_failed += r->flags->as_scans && !o->scan;
+	if (r->flags->show_misses) {
+		print_misses(o->rel, "text layer", o->truth, o->text);
+		if (r->flags->as_scans)
+			print_misses(o->rel, "image-only copy", o->truth, o->scan);
+	}
 	if (r->memory)
 		learn_step(r, o);
 }
@@ -387,7 +435,9 @@ static int report(struct run *r, double seconds)
 	printf("text layer:\n");
 	eval_print(all->text, stdout, 0);
 	if (r->flags->as_scans) {
-		printf("\nimage-only copies (rendered pages, OCR):\n");
+		printf("\nimage-only copies (rendered pages, OCR; %ld of %ld could not be read and count as nothing "
+		       "found):\n",
+		       r->scans_failed, r->labelled);
 		eval_print(all->scan, stdout, 0);
 	}
 	print_groups(r);

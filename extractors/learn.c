@@ -479,8 +479,11 @@ struct json *learn_read(const struct layout *lay, const struct json *hint, int *
 				json_free(v);
 			}
 		}
+	/* Without its anchor the value is taken from the remembered place only where that cell
+	 * holds a value of its kind and nothing else: a cell of other words that happens to sit
+	 * there ("5 Mio. € je Schadenereignis") is a layout that moved, not the value. */
 	if (!best && (at = cell_at_box(lay, &h)))
-		best = parse_cell(h.kind, at->text, h.at, h.words);
+		best = h.kind == K_TEXT ? parse_cell(h.kind, at->text, h.at, h.words) : parse_as(h.kind, at->text);
 	if (best && h.squash && json_string_value(best)) {
 		g_autofree char *z = squash(json_string_value(best));
 		json_free(best);
@@ -494,10 +497,41 @@ struct json *learn_read(const struct layout *lay, const struct json *hint, int *
 	return best;
 }
 
+static const char *const AMOUNTS[] = {"net_amount", "tax_amount", "total_amount"};
+
+/* Whether fields' net, tax and total are all there and net + tax = total. */
+static bool amounts_add_up(const struct json *fields)
+{
+	double n = 0, t = 0, g = 0;
+	return json_get_number(json_get(fields, "net_amount"), "value", &n) &&
+	       json_get_number(json_get(fields, "tax_amount"), "value", &t) &&
+	       json_get_number(json_get(fields, "total_amount"), "value", &g) && fabs(n + t - g) < 0.015;
+}
+
+/* Amounts read through hints that break a set of amounts that added up: the page's layout
+ * changed under the hint, and the reader's consistent set is kept. */
+static int keep_consistent_amounts(struct json *fields, struct json *before)
+{
+	int undone = 0;
+	if (!amounts_add_up(before) || amounts_add_up(fields))
+		return 0;
+	for (size_t i = 0; i < G_N_ELEMENTS(AMOUNTS); i++) {
+		if (!json_get(json_get(fields, AMOUNTS[i]), "learned"))
+			continue;
+		json_set_item(fields, AMOUNTS[i], json_duplicate(json_get(before, AMOUNTS[i])));
+		undone++;
+	}
+	return undone;
+}
+
 int learn_apply(struct json *extracted, const struct layout *lay, const struct json *hints)
 {
 	struct json *fields = json_get(extracted, "fields");
+	struct json *before = fields ? json_new_object() : NULL;
 	int set = 0;
+	for (size_t i = 0; before && i < G_N_ELEMENTS(AMOUNTS); i++)
+		if (json_get(fields, AMOUNTS[i]))
+			json_set_item(before, AMOUNTS[i], json_duplicate(json_get(fields, AMOUNTS[i])));
 	for (size_t i = 0; fields && i < json_object_size(hints); i++) {
 		const char *name = NULL;
 		const struct json *hint = json_object_at(hints, i, &name);
@@ -519,6 +553,9 @@ int learn_apply(struct json *extracted, const struct layout *lay, const struct j
 		json_set_item(fields, name, f);
 		set++;
 	}
+	if (before)
+		set -= keep_consistent_amounts(fields, before);
+	json_free(before);
 	return set;
 }
 

@@ -415,6 +415,27 @@ static void read_heading_number(const struct layout *l, struct reader_invoice *r
 	}
 }
 
+/* "Gutschrift Nr. 471102" over "vom 05.03.2018": the inline sentence broken onto the next line. */
+static void read_date_below_number(const struct layout *l, struct reader_invoice *r, bool mdy)
+{
+	static const char HEAD[] = "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*"
+	                           "\\b.{0,60}?(?:nr|no|n[°º]|nummer|number|num[ée]ro|#)\\.?\\s*:?\\s*\\S*\\d\\S*\\s*$";
+	static const char SENTENCE[] = "^\\s*(?:vom|du|dated|del|van|of|d\\.d\\.)\\s+";
+	for (int p = 0; p < MIN(l->n_pages, 1); p++)
+		for (size_t i = 0; i < l->pages[p].n_cells; i++) {
+			const struct layout_cell *c = &l->pages[p].cells[i];
+			if (strlen(c->text) > 200 || !reader_has(HEAD, c->text) || reader_has(NOT_ISSUE, c->text))
+				continue;
+			const struct layout_cell *b = reader_below(l, c);
+			g_autoptr(GMatchInfo) mi = NULL;
+			int s = 0, e = 0;
+			char iso[11];
+			if (b && strlen(b->text) <= 80 && g_regex_match(reader_re(SENTENCE), b->text, 0, &mi) &&
+			    g_match_info_fetch_pos(mi, 0, &s, &e) && page_date(b->text + e, 4, mdy, iso))
+				reader_offer(&r->issue_date, iso, 0, 0.85, b);
+		}
+}
+
 /* A date standing alone at the top of page one ("München, 11. März 2014"): the letter's date,
  * unless the words above it say it is another. */
 static void read_letter_date(const struct layout *l, struct reader_invoice *r, bool mdy)
@@ -507,6 +528,7 @@ void reader_invoice_read(const struct layout *lay, struct reader_invoice *ret)
 	struct fields fs = {{&ret->number, &ret->issue_date, &ret->due_date, &ret->currency}, dates_month_first(lay)};
 	read_labels(lay, &fs);
 	read_heading_number(lay, ret);
+	read_date_below_number(lay, ret, fs.mdy);
 	read_letter_date(lay, ret, fs.mdy);
 	read_credit_note(lay, ret);
 	reader_parties(lay, ret);
