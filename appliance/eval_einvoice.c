@@ -173,6 +173,9 @@ static void print_misses(const char *rel, const char *what, const struct json *t
 	json_get_number(result, "confidence", &conf);
 	const char *status = json_get_string(result, "status");
 	printf("%s (%s): %s, confidence %.2f\n", rel, what, status ? status : "no result", conf);
+	const struct json *reasons = json_get(result, "review_reasons");
+	for (size_t i = 0; i < json_array_size(reasons); i++)
+		printf("    review: %s\n", json_string_value(json_array_at(reasons, i)));
 	for (size_t i = 0; i < json_object_size(tf); i++) {
 		const char *name = NULL;
 		const struct json *want = json_object_at(tf, i, &name);

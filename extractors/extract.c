@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "extractors/calibrate.h"
 #include "extractors/classify.h"
 #include "extractors/doctype.h"
 #include "extractors/einvoice.h"
@@ -175,8 +176,8 @@ static struct json *values_of(const struct doctype *type, const struct json *fie
 }
 
 /* Combines rules and model results, validates, scores; takes nothing over. */
-static struct json *combine(const struct doctype *type, const struct json *rules, const struct json *model,
-                            struct json *cls, double threshold, struct json *extra_check)
+static struct json *combine(const struct doctype *type, const struct pdftext_doc *doc, const struct json *rules,
+                            const struct json *model, struct json *cls, double threshold, struct json *extra_check)
 {
 	const struct json *primary = model ? model : rules;
 	const struct json *other = model ? rules : NULL;
@@ -197,32 +198,25 @@ static struct json *combine(const struct doctype *type, const struct json *rules
 		                          other ? json_get(json_get(other, "fields"), n) : NULL, checks, n));
 	}
 	json_add_item(root, "field_names", copy_of(names));
-	/* The document: as sure as its least sure key field. */
-	const struct json *keys = json_get(type->hints, "key_fields");
-	g_autoptr(GPtrArray) reasons = g_ptr_array_new_with_free_func(g_free);
-	double doc_conf = 1;
-	for (size_t i = 0; i < json_array_size(keys); i++) {
-		const char *k = json_string_value(json_array_at(keys, i));
-		double c = 0;
-		if (!json_get_number(json_get(fields, k), "confidence", &c) || c <= 0)
-			g_ptr_array_add(reasons, g_strdup_printf("%s: not found", k));
-		doc_conf = MIN(doc_conf, c);
-	}
+	/* The document: as sure as its least sure key field, lowered by calibrate.h's rules. */
+	struct json *rr = json_new_array();
+	int n = doc ? doc->n_pages : 0;
+	g_autofree struct calibrate_page *pages = g_new0(struct calibrate_page, (gsize)MAX(n, 1));
+	for (int i = 0; i < n; i++)
+		pages[i] = (struct calibrate_page){doc->pages[i].text,
+		                                   doc->pages[i].method && strcmp(doc->pages[i].method, "ocr") == 0};
+	double doc_conf =
+	    calibrate_document(fields, json_get(type->hints, "key_fields"), checks, doc ? pages : NULL, n, rr);
 	bool failed = false;
 	for (size_t i = 0; i < json_array_size(checks); i++) {
 		g_autofree char *ok = json_format(json_get(json_array_at(checks, i), "ok"), false);
-		if (strcmp(ok, "true") != 0) {
-			failed = true;
-			const struct json *c = json_array_at(checks, i);
-			g_ptr_array_add(reasons, g_strdup_printf("%s: %s", json_get_string(c, "check"),
-			                                         json_get_string(c, "reason")));
-		}
+		failed |= strcmp(ok, "true") != 0;
 	}
-	if (failed)
-		doc_conf = MIN(doc_conf, 0.5);
-	if (doc_conf < threshold && !failed && reasons->len == 0)
-		g_ptr_array_add(reasons, g_strdup_printf("confidence %.2f below the auto-approval threshold %.2f",
-		                                         doc_conf, threshold));
+	if (doc_conf < threshold && !failed && json_array_size(rr) == 0) {
+		g_autofree char *r =
+		    g_strdup_printf("confidence %.2f below the auto-approval threshold %.2f", doc_conf, threshold);
+		json_append(rr, json_string(r));
+	}
 	/* Whether the values, as a whole, are an instance of the type's schema. */
 	g_autofree char *vtext = json_format(values, false);
 	char *verr = NULL;
@@ -233,9 +227,7 @@ static struct json *combine(const struct doctype *type, const struct json *rules
 	json_add_number(root, "confidence", round(doc_conf * 1000) / 1000);
 	json_add_number(root, "auto_approve", threshold);
 	json_add_string(root, "status", doc_conf >= threshold && !failed ? "approved" : "review");
-	struct json *rr = json_add_item(root, "review_reasons", json_new_array());
-	for (guint i = 0; i < reasons->len; i++)
-		json_append(rr, json_string(g_ptr_array_index(reasons, i)));
+	json_add_item(root, "review_reasons", rr);
 	json_free(values);
 	return root;
 }
@@ -283,7 +275,7 @@ enum qerr extract_fields(const struct pdftext_doc *doc, const struct extract_opt
 	if (!e)
 		apply_learned(type, doc, lay, opt, model ? model : rules);
 	if (!e) {
-		*ret_result = combine(type, rules, model, cls, approve_threshold(opt), NULL);
+		*ret_result = combine(type, doc, rules, model, cls, approve_threshold(opt), NULL);
 		struct json *stats = model ? copy_of(json_get(model, "model")) : NULL;
 		if (stats)
 			json_add_item(*ret_result, "model", stats);
@@ -345,7 +337,7 @@ enum qerr extract_fields_einvoice(const struct pdftext_doc *doc, const char *xml
 		json_add_number(cls, "confidence", 1);
 		struct json *primary = einvoice_result(type, values);
 		*ret_result =
-		    combine(type, rules, primary, cls, approve_threshold(opt), einvoice_crosscheck(values, page));
+		    combine(type, NULL, rules, primary, cls, approve_threshold(opt), einvoice_crosscheck(values, page));
 		json_free(primary);
 		json_free(page);
 	}

@@ -42,6 +42,10 @@ bool reader_has(const char *pattern, const char *text)
 
 void reader_offer(struct reader_value *v, const char *text, double number, double score, const struct layout_cell *cell)
 {
+	bool same = v->set && (text ? v->text && g_ascii_strcasecmp(v->text, text) == 0
+	                            : !v->text && fabs(v->number - number) < 0.005);
+	if (v->set && !same)
+		v->runner_up = MAX(v->runner_up, MIN(score, v->confidence));
 	if (v->set && score <= v->confidence)
 		return;
 	g_free(v->text);

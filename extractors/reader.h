@@ -35,7 +35,13 @@ struct reader_value {
 	bool set;
 	double confidence;              /* 0..1 */
 	const struct layout_cell *cell; /* where it was read (borrowed from the layout) */
+	double runner_up;               /* the best score of a different value offered, 0 when none */
 };
+
+/* A runner-up scoring at least this share of the winner's score makes the choice a close one:
+ * the field's confidence is then multiplied by READER_CONTESTED_FACTOR (rules.c). */
+#define READER_CONTESTED 0.9
+#define READER_CONTESTED_FACTOR 0.8
 
 struct reader_tax_line {
 	double rate, tax;
