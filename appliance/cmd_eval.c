@@ -207,6 +207,7 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	double min_right = 0;
 	gboolean show_misses = FALSE;
 	int scan_timeout = 0;
+	g_autofree char *keep_scans = NULL;
 	GOptionEntry entries[] = {
 	    {"direct", 0, 0, G_OPTION_ARG_NONE, &direct, "Extract in this process, without the database and queue",
 	     NULL},
@@ -230,6 +231,8 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	     "E-invoices with --as-scans: processor seconds to read one image-only copy (default: "
 	     "limits.parse_timeout_s per page)",
 	     "S"},
+	    {"keep-scans", 0, 0, G_OPTION_ARG_FILENAME, &keep_scans,
+	     "E-invoices with --as-scans: write the image-only copies into this folder", "DIR"},
 	    {"min-header-right", 0, 0, G_OPTION_ARG_DOUBLE, &min_right,
 	     "E-invoices: fail below this share of header fields right", "F"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
@@ -266,7 +269,8 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		                                .min_header_right = min_right,
 		                                .min_items_f1 = min_items,
 		                                .show_misses = show_misses,
-		                                .scan_timeout_s = scan_timeout};
+		                                .scan_timeout_s = scan_timeout,
+		                                .keep_scans = keep_scans};
 		int rc = eval_einvoice_dir(argv[1], cfg, &opt, &f);
 		modelfields_close(opt.model);
 		return rc;

@@ -137,6 +137,12 @@ static struct json *scan_result(struct run *r, const char *rel, const char *pdf,
 	g_autofree char *err = NULL;
 	struct json *result = NULL;
 	enum qerr e = render_scan_pdf(pdf, len, w, h, doc->n_pages, SCAN_WIDTH, &lim, &scan, &scan_len, &err);
+	if (!e && r->flags->keep_scans) {
+		g_autofree char *flat = g_strdelimit(g_strdup(rel), "/", '_');
+		g_autofree char *to = g_build_filename(r->flags->keep_scans, flat, NULL);
+		if (!g_file_set_contents(to, (const char *)scan, (gssize)scan_len, NULL))
+			fprintf(stderr, "quire eval: cannot write %s\n", to);
+	}
 	/* OCR takes several times the processor time a text layer needs, more on a loaded
 	 * machine: the copy gets its own budget, by default the parse limit per page */
 	struct extract_options opt = r->opt;

@@ -10,17 +10,24 @@
 
 #define EVAL_MAX_LIST 2000
 
-static const char *const HEADER[] = {"invoice_number", "issue_date", "due_date",  "supplier_name",
+static const char *const HEADER[] = {"invoice_number", "issue_date", "due_date",   "supplier_name",
                                      "currency",       "net_amount", "tax_amount", "total_amount"};
 
 struct counts {
 	long tp, fp, fn;
 };
 
+/* A document's verdict, to tell what other thresholds would have approved. */
+struct verdict {
+	double confidence;
+	bool checks_passed, wrong, wrong_header;
+};
+
 struct eval {
 	GHashTable *by_key; /* char * -> struct counts * */
 	GPtrArray *order;   /* keys in first-seen order (borrowed from by_key) */
 	struct eval_totals t;
+	GArray *verdicts; /* struct verdict, one per document */
 };
 
 struct eval *eval_new(void)
@@ -28,6 +35,8 @@ struct eval *eval_new(void)
 	struct eval *ev = g_new0(struct eval, 1);
 	ev->by_key = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	ev->order = g_ptr_array_new();
+	ev->verdicts = g_array_new(FALSE, TRUE, sizeof(struct verdict));
+	ev->t.threshold = -1;
 	return ev;
 }
 
@@ -37,6 +46,7 @@ void eval_free(struct eval *ev)
 		return;
 	g_hash_table_destroy(ev->by_key);
 	g_ptr_array_free(ev->order, TRUE);
+	g_array_free(ev->verdicts, TRUE);
 	g_free(ev);
 }
 
@@ -129,7 +139,8 @@ bool eval_same(const struct json *expected, const struct json *got)
 
 static void count_list(struct counts *c, const struct json *exp, const struct json *got)
 {
-	size_t ne = MIN(json_array_size(exp), (size_t)EVAL_MAX_LIST), ng = MIN(json_array_size(got), (size_t)EVAL_MAX_LIST);
+	size_t ne = MIN(json_array_size(exp), (size_t)EVAL_MAX_LIST),
+	       ng = MIN(json_array_size(got), (size_t)EVAL_MAX_LIST);
 	bool *used = g_new0(bool, ng + 1);
 	long matched = 0;
 	for (size_t i = 0; i < ne; i++)
@@ -178,9 +189,28 @@ static long errors_so_far(const struct eval *ev)
 	return n;
 }
 
-/* Results valid for their schema, values flagged as unsupported, approvals and their errors. */
-static void count_result(struct eval *ev, const struct json *result, long errors_before)
+static bool checks_passed(const struct json *result)
 {
+	const struct json *checks = json_get(result, "checks");
+	for (size_t i = 0; i < json_array_size(checks); i++) {
+		g_autofree char *ok = json_format(json_get(json_array_at(checks, i), "ok"), false);
+		if (!ok || strcmp(ok, "true") != 0)
+			return false;
+	}
+	return result != NULL;
+}
+
+/* Results valid for their schema, values flagged as unsupported, approvals and their errors. */
+static void count_result(struct eval *ev, const struct json *result, long errors_before, long header_missed_before)
+{
+	struct verdict v = {.checks_passed = checks_passed(result),
+	                    .wrong = errors_so_far(ev) > errors_before,
+	                    .wrong_header = ev->t.header_total - ev->t.header_right > header_missed_before};
+	json_get_number(result, "confidence", &v.confidence);
+	g_array_append_val(ev->verdicts, v);
+	double th = 0;
+	if (json_get_number(result, "auto_approve", &th))
+		ev->t.threshold = th;
 	ev->t.documents++;
 	g_autofree char *valid = json_format(json_get(result, "schema_valid"), false);
 	ev->t.schema_valid += valid && strcmp(valid, "true") == 0;
@@ -188,8 +218,8 @@ static void count_result(struct eval *ev, const struct json *result, long errors
 	const struct json *names = json_get(result, "field_names");
 	for (size_t i = 0; i < json_array_size(names); i++) {
 		const struct json *f = json_get(fields, json_string_value(json_array_at(names, i)));
-		const struct json *v = json_get(f, "value");
-		if (!v || json_is_null(v))
+		const struct json *value = json_get(f, "value");
+		if (!value || json_is_null(value))
 			continue;
 		ev->t.values++;
 		g_autofree char *sup = json_format(json_get(f, "supported"), false);
@@ -198,11 +228,15 @@ static void count_result(struct eval *ev, const struct json *result, long errors
 	const char *status = json_get_string(result, "status");
 	if (status && strcmp(status, "approved") == 0) {
 		ev->t.approved++;
-		ev->t.approved_wrong += errors_so_far(ev) > errors_before;
+		ev->t.approved_wrong += v.wrong;
+		ev->t.approved_wrong_header += v.wrong_header;
 	}
 }
 
-struct eval_totals eval_totals(const struct eval *ev) { return ev->t; }
+struct eval_totals eval_totals(const struct eval *ev)
+{
+	return ev->t;
+}
 
 static void count_header(struct eval *ev, const char *key, const struct json *exp, const struct json *got)
 {
@@ -217,12 +251,13 @@ static const struct {
 	const char *lang;
 	const char *words[12];
 } MARKERS[] = {
-	{"de", {"rechnung", "und", "der", "die", "betrag", "datum", "summe", "mwst", "zahlbar", "gesamt", "bitte", "netto"}},
-	{"en", {"invoice", "the", "and", "amount", "date", "total", "due", "please", "payment", "tax", "price", "of"}},
-	{"fr", {"facture", "et", "le", "la", "montant", "date", "tva", "total", "prix", "paiement", "avoir", "du"}},
-	{"es", {"factura", "el", "y", "importe", "fecha", "iva", "total", "precio", "pago", "los", "las", "del"}},
-	{"it", {"fattura", "il", "e", "importo", "data", "iva", "totale", "prezzo", "pagamento", "della", "di", "per"}},
-	{"nl", {"factuur", "en", "het", "een", "bedrag", "datum", "btw", "totaal", "prijs", "betaling", "van", "voor"}},
+    {"de",
+     {"rechnung", "und", "der", "die", "betrag", "datum", "summe", "mwst", "zahlbar", "gesamt", "bitte", "netto"}},
+    {"en", {"invoice", "the", "and", "amount", "date", "total", "due", "please", "payment", "tax", "price", "of"}},
+    {"fr", {"facture", "et", "le", "la", "montant", "date", "tva", "total", "prix", "paiement", "avoir", "du"}},
+    {"es", {"factura", "el", "y", "importe", "fecha", "iva", "total", "precio", "pago", "los", "las", "del"}},
+    {"it", {"fattura", "il", "e", "importo", "data", "iva", "totale", "prezzo", "pagamento", "della", "di", "per"}},
+    {"nl", {"factuur", "en", "het", "een", "bedrag", "datum", "btw", "totaal", "prijs", "betaling", "van", "voor"}},
 };
 
 const char *eval_language(const char *text)
@@ -243,7 +278,7 @@ const char *eval_language(const char *text)
 
 void eval_add(struct eval *ev, const struct json *expected, const struct json *result)
 {
-	long errors_before = errors_so_far(ev);
+	long errors_before = errors_so_far(ev), header_missed_before = ev->t.header_total - ev->t.header_right;
 	const char *et = json_get_string(expected, "document_type");
 	const char *gt = json_get_string(result, "document_type");
 	struct counts *dt = counts_of(ev, "document_type");
@@ -280,7 +315,7 @@ void eval_add(struct eval *ev, const struct json *expected, const struct json *r
 		count_field(counts_of(ev, key), json_get(ef, name), got);
 		count_header(ev, key, json_get(ef, name), got);
 	}
-	count_result(ev, result, errors_before);
+	count_result(ev, result, errors_before, header_missed_before);
 }
 
 static struct eval_score score_of(long tp, long fp, long fn)
@@ -331,6 +366,36 @@ static gint by_name(gconstpointer a, gconstpointer b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Auto-approval at the threshold in force, and what others would have done. */
+static void print_approvals(const struct eval *ev, FILE *out)
+{
+	const struct eval_totals *t = &ev->t;
+	fprintf(out, "approved automatically: %ld of %ld documents, %ld of them with a wrong field", t->approved,
+	        t->documents, t->approved_wrong);
+	if (t->approved)
+		fprintf(out, " (precision %.3f), %ld with a wrong header field",
+		        1 - (double)t->approved_wrong / (double)t->approved, t->approved_wrong_header);
+	if (t->threshold >= 0)
+		fprintf(out, "; threshold %.2f", t->threshold);
+	fprintf(out, "\n");
+	if (!ev->verdicts->len)
+		return;
+	fprintf(out, "at other thresholds (documents whose checks pass and confidence reaches it): ");
+	static const double ths[] = {0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95};
+	for (size_t k = 0; k < G_N_ELEMENTS(ths); k++) {
+		long n = 0, wrong = 0;
+		for (guint i = 0; i < ev->verdicts->len; i++) {
+			const struct verdict *v = &g_array_index(ev->verdicts, struct verdict, i);
+			if (v->checks_passed && v->confidence >= ths[k] - 1e-9) {
+				n++;
+				wrong += v->wrong;
+			}
+		}
+		fprintf(out, "%s%.2f: %ld (%ld wrong)", k ? ", " : "", ths[k], n, wrong);
+	}
+	fprintf(out, "\n");
+}
+
 void eval_print(const struct eval *ev, FILE *out, double per_minute)
 {
 	fprintf(out, "%-34s %6s %6s %6s  %9s %6s %6s\n", "field", "tp", "fp", "fn", "precision", "recall", "F1");
@@ -346,8 +411,7 @@ void eval_print(const struct eval *ev, FILE *out, double per_minute)
 	row(out, "all fields", eval_score(ev, "all"));
 	fprintf(out, "\nresults valid against their type's schema: %ld of %ld\n", ev->t.schema_valid, ev->t.documents);
 	fprintf(out, "values flagged as not found in the document: %ld of %ld\n", ev->t.unsupported, ev->t.values);
-	fprintf(out, "approved automatically: %ld of %ld documents, %ld of them with a wrong field\n", ev->t.approved,
-	        ev->t.documents, ev->t.approved_wrong);
+	print_approvals(ev, out);
 	if (per_minute > 0)
 		fprintf(out, "%.1f documents per minute\n", per_minute);
 }

@@ -27,17 +27,19 @@ struct eval_score {
 
 struct eval_totals {
 	long documents;
-	long schema_valid;   /* results whose values are an instance of their type's schema */
-	long values;         /* non-null values extracted */
-	long unsupported;    /* of which flagged "supported": false (not found in the document) */
-	long approved;       /* documents approved automatically */
-	long approved_wrong; /* of which at least one field was wrong or missing */
-	long header_total;   /* invoice header fields (EVAL_HEADER_FIELDS) with an expected value */
-	long header_right;   /* of which extracted equal to it */
+	long schema_valid;          /* results whose values are an instance of their type's schema */
+	long values;                /* non-null values extracted */
+	long unsupported;           /* of which flagged "supported": false (not found in the document) */
+	long approved;              /* documents approved automatically */
+	long approved_wrong;        /* of which at least one field was wrong or missing */
+	long approved_wrong_header; /* of which at least one header field (EVAL_HEADER_FIELDS) */
+	double threshold;           /* the auto-approval threshold the results name (the last seen), or -1 */
+	long header_total;          /* invoice header fields (EVAL_HEADER_FIELDS) with an expected value */
+	long header_right;          /* of which extracted equal to it */
 };
 
 /* The invoice fields counted as "header fields" in eval_totals and the "invoice_header" group. */
-#define EVAL_HEADER_FIELDS                                                                                       \
+#define EVAL_HEADER_FIELDS                                                                                             \
 	"invoice_number, issue_date, due_date, supplier_name, currency, net_amount, tax_amount, total_amount"
 
 struct eval *eval_new(void);
@@ -52,8 +54,9 @@ struct eval_score eval_score(const struct eval *ev, const char *key);
 
 struct eval_totals eval_totals(const struct eval *ev);
 
-/* Prints the table: one row per field, then the groups, then documents per minute
- * when per_minute > 0. */
+/* Prints the table: one row per field, then the groups, then the auto-approvals (how many,
+ * how many of them with a wrong field, the precision, and the same at other thresholds from
+ * the documents' confidences), then documents per minute when per_minute > 0. */
 void eval_print(const struct eval *ev, FILE *out, double per_minute);
 
 /* The language a page's text is most likely in, from its commonest words: "de", "en", "fr",

@@ -531,18 +531,33 @@ void pdftext_warm_up(void)
 			keep_iconv[i] = g_iconv_open("UTF-8", kept[i]);
 }
 
+/* OCR boxes hold a word's ink, a text layer's boxes its font's full height: "GmbH" is a
+ * cap's height tall, "vom" an x-height. Everything that reads boxes (layout.h's rows and
+ * its cell gaps measured in heights) expects font boxes, so each OCR word gets the height of
+ * its text line, widened by OCR_LINE_PAD of it above and below for the ascenders and
+ * descenders that ink boxes leave out. */
+#define OCR_LINE_PAD 0.15
+
 static void layout_from_ocr(const struct ocr_result *r, double scale, struct builder *b)
 {
-	for (size_t i = 0; i < r->n_words; i++) {
+	for (size_t i = 0, line = 0; i < r->n_words; i++) {
 		const struct ocr_word *w = &r->words[i];
-		if (w->line_start)
+		if (w->line_start || i == 0) {
 			builder_new_line(b);
+			line = i;
+		}
+		int top = w->y0, bottom = w->y1;
+		for (size_t k = line; k < r->n_words && (k == line || !r->words[k].line_start); k++) {
+			top = MIN(top, r->words[k].y0);
+			bottom = MAX(bottom, r->words[k].y1);
+		}
+		double pad = OCR_LINE_PAD * (bottom - top);
 		builder_end_word(b);
 		if (!builder_start_word(b, w->confidence))
 			break;
 		g_string_append(b->text, w->text);
 		struct pdftext_word *pw = &g_array_index(b->words, struct pdftext_word, b->words->len - 1);
-		box_add(&pw->box, true, w->x0 / scale, w->y0 / scale, w->x1 / scale, w->y1 / scale);
+		box_add(&pw->box, true, w->x0 / scale, (top - pad) / scale, w->x1 / scale, (bottom + pad) / scale);
 	}
 }
 

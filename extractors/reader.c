@@ -419,24 +419,32 @@ static void read_heading_number(const struct layout *l, struct reader_invoice *r
 	}
 }
 
-/* "Gutschrift Nr. 471102" over "vom 05.03.2018": the inline sentence broken onto the next line. */
+/* The date of "Gutschrift Nr. 471102" | "vom 05.03.2018": the inline sentence broken into the
+ * next cell, or onto the next line. */
+static void offer_continued_date(const struct layout_cell *c, struct reader_invoice *r, bool mdy)
+{
+	static const char SENTENCE[] =
+	    "^\\s*(?:[\\p{L}\\p{N}][\\p{L}\\p{N}\\-/._]*\\s+)?(?:vom|du|dated|del|van|of|d\\.d\\.)\\s+";
+	g_autoptr(GMatchInfo) mi = NULL;
+	int s = 0, e = 0;
+	char iso[11];
+	if (c && strlen(c->text) <= 80 && g_regex_match(reader_re(SENTENCE), c->text, 0, &mi) &&
+	    g_match_info_fetch_pos(mi, 0, &s, &e) && page_date(c->text + e, 4, mdy, iso))
+		reader_offer(&r->issue_date, iso, 0, 0.85, c);
+}
+
 static void read_date_below_number(const struct layout *l, struct reader_invoice *r, bool mdy)
 {
-	static const char HEAD[] = "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*"
-	                           "\\b.{0,60}?(?:nr|no|n[°º]|nummer|number|num[ée]ro|#)\\.?\\s*:?\\s*\\S*\\d\\S*\\s*$";
-	static const char SENTENCE[] = "^\\s*(?:vom|du|dated|del|van|of|d\\.d\\.)\\s+";
+	static const char HEAD[] =
+	    "\\p{L}*(?:rechnung|invoice|facture|factura|fattura|factuur|avoir|gutschrift)\\p{L}*"
+	    "\\b.{0,60}?(?:nr|no|n[°º]|nummer|number|num[ée]ro|#)\\.?\\s*:?\\s*(?:\\S*\\d\\S*)?\\s*$";
 	for (int p = 0; p < MIN(l->n_pages, 1); p++)
 		for (size_t i = 0; i < l->pages[p].n_cells; i++) {
 			const struct layout_cell *c = &l->pages[p].cells[i];
 			if (strlen(c->text) > 200 || !reader_has(HEAD, c->text) || reader_has(NOT_ISSUE, c->text))
 				continue;
-			const struct layout_cell *b = reader_below(l, c);
-			g_autoptr(GMatchInfo) mi = NULL;
-			int s = 0, e = 0;
-			char iso[11];
-			if (b && strlen(b->text) <= 80 && g_regex_match(reader_re(SENTENCE), b->text, 0, &mi) &&
-			    g_match_info_fetch_pos(mi, 0, &s, &e) && page_date(b->text + e, 4, mdy, iso))
-				reader_offer(&r->issue_date, iso, 0, 0.85, b);
+			offer_continued_date(layout_right_of(l, c), r, mdy);
+			offer_continued_date(reader_below(l, c), r, mdy);
 		}
 }
 

@@ -11,9 +11,10 @@ set -u
 QUIRE=$1
 . "$(dirname "$0")/tap.sh"
 set_dir="${QUIRE_SHARED_DIR:-}/corpora/einvoices-dev"
-echo "1..6"
+echo "1..7"
 if [ ! -d "$set_dir" ]; then
-  for t in every-pdf-labelled exit-status fields-reported groups-reported scans-reported learn-reported; do
+  for t in every-pdf-labelled exit-status fields-reported groups-reported scans-reported learn-reported \
+    approvals-reported; do
     skip "/eval-einvoices/$t" "../shared/corpora/einvoices-dev is not present"
   done
   exit 0
@@ -51,4 +52,6 @@ check "/eval-einvoices/learn-reported" 'grep -Eq "^a supplier.s first document +
   first=$(sed -n "s/^a supplier.s first document *\([0-9]*\) .*/\1/p" "$work/eval.txt") &&
   later=$(sed -n "s/^a supplier.s later documents *\([0-9]*\) .*/\1/p" "$work/eval.txt") &&
   [ $((first + later)) = "$pdfs" ] && [ "$first" -ge 1 ]'
+check "/eval-einvoices/approvals-reported" 'grep -Eq "^approved automatically: [0-9]+ of $pdfs documents, [0-9]+ of them with a wrong field" "$work/eval.txt" &&
+  grep -q "^at other thresholds" "$work/eval.txt"'
 [ "$failed" -eq 0 ]
