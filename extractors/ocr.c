@@ -65,6 +65,31 @@ void ocr_free(struct ocr *o)
 	g_free(o);
 }
 
+bool ocr_mend_digits(char *word)
+{
+	size_t digits = 0, confusable = 0;
+	if (!g_utf8_validate(word, -1, NULL))
+		return false;
+	for (const char *p = word; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (c < 0x80 && g_ascii_isdigit((char)c))
+			digits++;
+		else if (c < 0x80 && strchr("OolI|", (char)c))
+			confusable++;
+		else if (!(c < 0x80 && strchr(".,'/-:+()%$", (char)c)) && c != 0x20AC /* € */ && c != 0xA3 /* £ */ &&
+		         c != 0x2019 /* ’ */)
+			return false;
+	}
+	if (digits < 2 || confusable == 0 || confusable > digits)
+		return false;
+	for (char *p = word; *p; p++)
+		if (*p == 'O' || *p == 'o')
+			*p = '0';
+		else if (*p == 'l' || *p == 'I' || *p == '|')
+			*p = '1';
+	return true;
+}
+
 static void collect_words(TessResultIterator *ri, struct ocr_result *r)
 {
 	const TessPageIterator *pi = TessResultIteratorGetPageIteratorConst(ri);
@@ -81,6 +106,7 @@ static void collect_words(TessResultIterator *ri, struct ocr_result *r)
 			}
 			struct ocr_word *w = &r->words[r->n_words++];
 			w->text = g_strdup(text);
+			ocr_mend_digits(w->text);
 			w->x0 = x0, w->y0 = y0, w->x1 = x1, w->y1 = y1;
 			float c = TessResultIteratorConfidence(ri, RIL_WORD);
 			w->confidence = c < 0 ? 0 : c > 100 ? 100 : c;

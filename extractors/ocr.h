@@ -44,3 +44,11 @@ void ocr_free(struct ocr *o);
 enum qerr ocr_recognize(struct ocr *o, const uint8_t *grey, int width, int height, int stride, int dpi,
                         struct ocr_result *ret, char **reterr) QUIRE_MUST_CHECK;
 void ocr_result_done(struct ocr_result *r);
+
+/* Mends in place the letters OCR reads for digits in a word that is otherwise a number, an
+ * amount or a date ("1O0,0O" -> "100,00", "l9.O5.2014" -> "19.05.2014"): O and o for 0, l, I
+ * and | for 1, where the word holds at least two real digits, no more such letters than
+ * digits, and nothing else but separators (. , ' / - :), signs and currency symbols. Any
+ * other letter leaves the word as it is ("EUR", "enl6931", "Nr."). Returns whether it
+ * changed anything. ocr_recognize applies it to every word. */
+bool ocr_mend_digits(char *word);

@@ -1,6 +1,7 @@
 /* Unit tests of extractors/pdftext (and ocr): generated PDFs with known
  * content, checked for text, reading order, boxes, metadata, rotation, form
  * fields, passwords and OCR of image-only pages. */
+#include "extractors/ocr.h"
 #include "extractors/pdftext.h"
 
 #include <math.h>
@@ -339,6 +340,31 @@ static void test_json_round_trip(void)
 	pdftext_doc_free(doc);
 }
 
+/* Letters OCR reads for digits are mended in numbers, amounts and dates, and only there. */
+static void test_ocr_mend_digits(void)
+{
+	static const char *const cases[][2] = {
+	    {"1O0,0O", "100,00"},
+	    {"l9.O5.2014", "19.05.2014"},
+	    {"1.2I4,5o€", "1.214,50€"},
+	    {"(3|5.00)", "(315.00)"},
+	    {"EUR", "EUR"},
+	    {"enl6931", "enl6931"},
+	    {"Nr.", "Nr."},
+	    {"lO", "lO"},
+	    {"Total:", "Total:"},
+	    {"2018-O3-05", "2018-03-05"},
+	    {"1OOO", "1OOO"},
+	    {"19,00", "19,00"},
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *w = g_strdup(cases[i][0]);
+		bool changed = ocr_mend_digits(w);
+		g_assert_cmpstr(w, ==, cases[i][1]);
+		g_assert_cmpint(changed, ==, strcmp(cases[i][0], cases[i][1]) != 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -348,6 +374,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/pdftext/table", test_table);
 	g_test_add_func("/pdftext/non-latin", test_non_latin);
 	g_test_add_func("/pdftext/ocr-image-only-page", test_ocr_image_page);
+	g_test_add_func("/pdftext/ocr-mend-digits", test_ocr_mend_digits);
 	g_test_add_func("/pdftext/form-fields", test_form_fields);
 	g_test_add_func("/pdftext/password", test_password);
 	g_test_add_func("/pdftext/json-round-trip", test_json_round_trip);
