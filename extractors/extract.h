@@ -10,7 +10,8 @@
  * method (rules or model), fields {name: {value, confidence, page, box,
  * supported, agrees}}, schema_valid (the values as a whole are an instance
  * of the type's JSON Schema), checks (validate.h), confidence (the document's: the
- * lowest of its key fields', capped at 0.5 when a check failed), auto_approve
+ * lowest of its key fields', lowered by calibrate.h's rules: a failed check, amounts not
+ * checked, values the page announces left unread, OCR), auto_approve
  * (the threshold applied), status
  * ("approved" when confidence reaches the auto-approval threshold and every
  * check passed, else "review"), review_reasons, a page summary (pages
