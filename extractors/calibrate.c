@@ -12,10 +12,11 @@
 /* A number written as a percentage: "19 %", "7%", "19,00 %", "5.5%". */
 static const char PERCENT[] =
     "(?<![\\d.,])(\\d{1,3}(?:[.,]\\d{1,4})?)[ \\t]?%|%[ \\t]*:?[ \\t]*(\\d{1,3}(?:[.,]\\d{1,4})?)(?![\\d.,])";
-/* Words that make an account on the page the buyer's (a direct debit), not the supplier's. */
+/* Words that make an account or a VAT id on the page the buyer's (a direct debit, "Ihre USt-IdNr."),
+ * not the supplier's. */
 static const char BUYER_ACCOUNT[] =
     "k[äa]ufer|kunde|buyer|customer|client|acheteur|debtor|d[ée]biteur|lastschrift|direct\\s*debit|"
-    "pr[ée]l[èe]vement|adeudo|addebito|incasso|ihrem\\s*konto|your\\s*account|votre\\s*compte";
+    "pr[ée]l[èe]vement|adeudo|addebito|incasso|ihrem\\s*konto|ihre|your|votre|vuestr|vostr";
 /* A due-date phrase with a date after it, in the languages the reader knows. */
 static const char DUE_PHRASE[] =
     "(?:\\bdue\\b|\\bpayable\\b|f[äa]llig|zahlbar|[ée]ch[ée]ance|vencimiento|scadenza|verval|te\\s+betalen)"
@@ -165,18 +166,22 @@ static double announced_rules(const struct json *fields, const struct calibrate_
 		conf = CALIBRATE_UNCHECKED;
 		add_reason(reasons, "iban: the page names an IBAN, none was read");
 	}
-	const char *iban = json_get_string(json_get(fields, "iban"), "value");
-	g_autofree char *flat = iban ? g_strdup(iban) : NULL;
-	if (flat) {
-		char *w = flat;
-		for (const char *p = iban; *p; p++)
-			if (*p != ' ')
-				*w++ = *p;
-		*w = 0;
-	}
-	if (flat && flat[0] && buyer_account(pages, n, flat)) {
-		conf = CALIBRATE_UNCHECKED;
-		add_reason(reasons, "iban: the page gives it as the buyer's account (a direct debit)");
+	static const char *const own[] = {"iban", "supplier_vat_id"};
+	for (size_t i = 0; i < G_N_ELEMENTS(own); i++) {
+		const char *v = json_get_string(json_get(fields, own[i]), "value");
+		g_autofree char *flat = v ? g_strdup(v) : NULL;
+		if (flat) {
+			char *w = flat;
+			for (const char *p = v; *p; p++)
+				if (*p != ' ')
+					*w++ = *p;
+			*w = 0;
+		}
+		if (flat && flat[0] && buyer_account(pages, n, flat)) {
+			conf = CALIBRATE_UNCHECKED;
+			g_autofree char *r = g_strdup_printf("%s: the page gives it as the buyer's", own[i]);
+			add_reason(reasons, r);
+		}
 	}
 	if (label_only_item(fields)) {
 		conf = CALIBRATE_UNCHECKED;

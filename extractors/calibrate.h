@@ -17,6 +17,10 @@
  * - a value the page announces but that was not read: an "IBAN" written with
  *   no IBAN read, a due-date phrase followed by a date with no due date read:
  *   at most CALIBRATE_UNCHECKED;
+ * - an IBAN or a supplier VAT id read from a line (or under a label) that gives it as the
+ *   buyer's ("Käufer-IBAN", "von Ihrem Konto ... per Lastschrift", "Ihre USt-IdNr."): at most
+ *   CALIBRATE_UNCHECKED;
+ * - a line item description that is only a label ("GTIN:"): at most CALIBRATE_UNCHECKED;
  * - a key field read by OCR: a misread digit in a number or a date leaves no
  *   trace that a check could catch (amounts have their arithmetic, the rest
  *   has nothing), so at most CALIBRATE_OCR.

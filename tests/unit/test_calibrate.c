@@ -14,6 +14,7 @@ static const char FIELDS[] =
     "\"issue_date\":{\"value\":\"2014-05-19\",\"confidence\":0.95,\"page\":1},"
     "\"due_date\":{\"value\":null,\"confidence\":0},"
     "\"iban\":{\"value\":null,\"confidence\":0},"
+    "\"supplier_vat_id\":{\"value\":null,\"confidence\":0},"
     "\"currency\":{\"value\":\"EUR\",\"confidence\":0.9,\"page\":1},"
     "\"net_amount\":{\"value\":100,\"confidence\":0.99,\"page\":1},"
     "\"tax_amount\":{\"value\":19,\"confidence\":0.99,\"page\":1},"
@@ -156,6 +157,12 @@ static void test_buyer_account(void)
 	g_assert_cmpfloat(run(f, debit, false, NULL, &r), ==, CALIBRATE_UNCHECKED);
 	g_assert_true(has_reason(r, "iban: the page gives it as the buyer's"));
 	json_free(r);
+	struct json *v = fields_with("supplier_vat_id", "\"DE234567890\"");
+	g_autofree char *yours = g_strconcat(PAGE, "Ihre USt.-IdentNr.: DE234567890\n", NULL);
+	g_assert_cmpfloat(run(v, yours, false, NULL, &r), ==, CALIBRATE_UNCHECKED);
+	g_assert_true(has_reason(r, "supplier_vat_id: the page gives it as the buyer's"));
+	json_free(r);
+	json_free(v);
 	g_autofree char *own = g_strconcat(PAGE, "Bankverbindung: IBAN DE21860000000086001055\n", NULL);
 	g_assert_cmpfloat_with_epsilon(run(f, own, false, NULL, &r), 0.9, 1e-9);
 	json_free(r);
