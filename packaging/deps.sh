@@ -7,7 +7,7 @@ packages=(
   libglib2.0-dev libglib2.0-dev-bin libpq-dev postgresql
   libpoppler-glib-dev poppler-utils libcairo2-dev fonts-dejavu-core
   libmicrohttpd-dev libgnutls28-dev libsodium-dev libcjson-dev libcurl4-openssl-dev
-  libtesseract-dev tesseract-ocr tesseract-ocr-eng libxml2-dev python3 curl
+  libtesseract-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra libxml2-dev python3 curl
   chromium wrk
   dpkg-dev debhelper systemd adduser
 )
