@@ -10,10 +10,11 @@
  * starts a replacement. Each parser serves one document and exits.
  *
  * Invariants: every parser has PR_SET_PDEATHSIG(SIGKILL) towards the
- * launcher; the launcher exits (killing every parser) when its control socket
- * closes or its parent changes, so nothing outlives the worker; a parser whose
- * event socket closes is killed; every parser is reaped, and its exit status
- * and processor time go to the worker that holds it. */
+ * launcher (a process of one thread); the launcher exits (killing every
+ * parser) when its control socket closes or its parent process changes, so
+ * nothing outlives the worker; a parser whose event socket closes is killed;
+ * every parser is reaped, and its exit status and processor time go to the
+ * worker that holds it. */
 #include "extractors/sandbox_proto.h"
 
 #include <errno.h>
@@ -267,7 +268,10 @@ int launcher_run(const char *self)
 {
 	self_path = self;
 	pid_t parent = getppid();
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* No parent-death signal here: it follows the thread that started the
+	 * launcher, and a worker thread that restarted it may end while others
+	 * still parse. The control socket's hang-up and the parent check in step()
+	 * end the launcher with its worker process instead. */
 	syscall(SYS_close_range, PARSER_FD + 1, ~0u, 0);
 	dev_null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (dev_null >= 0 && (dup2(dev_null, STDIN_FILENO) < 0 || dup2(dev_null, STDOUT_FILENO) < 0))
