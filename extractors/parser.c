@@ -1,8 +1,9 @@
 /* parser: the quire-parse process, one document and exit.
  *
  * Started by the launcher with exec, it loads Poppler and its fonts (and
- * Tesseract's language data where the kernel has no Landlock to let it read
- * that later), confines itself (extractors/confine.c), and only then reads a
+ * Tesseract with its language data where the kernel has no Landlock to let it
+ * load them when a page needs OCR), confines itself (extractors/confine.c),
+ * and only then reads a
  * request, the password and the PDF from its channel (PARSER_FD). It answers
  * with the frames of extractors/channel.h, one per page as soon as it is done,
  * or, to render, with a status byte and a PNG. It holds no key, no database
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -103,6 +105,13 @@ static void fault(enum sandbox_fault f)
 		int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 		struct channel_out o = {0};
 		channel_put_error(&o, QERR_PARSE_FAILED, fd >= 0 ? "open succeeded" : "open refused");
+		flush(&o);
+		_exit(0);
+	}
+	case SANDBOX_FAULT_EXEC_MEMORY: {
+		void *code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct channel_out o = {0};
+		channel_put_error(&o, QERR_PARSE_FAILED, code != MAP_FAILED ? "executable memory made" : "refused");
 		flush(&o);
 		_exit(0);
 	}
@@ -205,7 +214,7 @@ int parser_main(int argc, char **argv)
 	pdftext_warm_up();
 	if (ocr && !confine_has_landlock())
 		pdftext_preload_ocr(argv[4]);
-	confine_enter((size_t)memory, (int)cpu, strcmp(argv[6], "dumpable") == 0);
+	confine_enter((size_t)memory, (int)cpu, strcmp(argv[6], "dumpable") == 0, ocr);
 
 	struct parse_request rq;
 	/* confined from here on: every end is _exit (a sanitizer's exit-time checks

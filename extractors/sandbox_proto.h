@@ -71,10 +71,12 @@ struct parse_request {
 };
 
 /* confine.c: limits, capabilities, Landlock and the seccomp allow list (in
- * that order) for the calling process, which must hold one thread. Returns
- * whether files in the data folders can still be opened (Landlock present);
- * without it every open is refused. Exits the process when seccomp fails. */
-bool confine_enter(size_t memory_bytes, int cpu_s, bool dumpable);
+ * that order) for the calling process, which must hold one thread. With
+ * load_code, the system's library folders stay readable and their files may be
+ * mapped as code (Tesseract is loaded when a page needs OCR). Returns whether
+ * files in the data folders can still be opened (Landlock present); without
+ * it every open is refused. Exits the process when seccomp fails. */
+bool confine_enter(size_t memory_bytes, int cpu_s, bool dumpable, bool load_code);
 void confine_limits(size_t memory_bytes, int cpu_s);
 /* Whether the kernel has Landlock, so that data files may be read lazily. */
 bool confine_has_landlock(void);

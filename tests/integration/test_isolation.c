@@ -248,6 +248,41 @@ static void test_parser_cannot_open_files(void)
 	g_free(j.err);
 }
 
+/* A parser that may OCR loads Tesseract only once a page needs it, after it
+ * confined itself; the library folders it may then read give it no way to
+ * make code of its own. */
+static void scanned_page(cairo_t *cr, int page, void *data)
+{
+	(void)page;
+	(void)data;
+	static const char *const lines[] = {"INVOICE 4711", "Total amount 1234.56 EUR", NULL};
+	fixture_scan(cr, 595, 842, lines);
+}
+
+static void test_ocr_loads_after_confinement(void)
+{
+	g_autoptr(GBytes) pdf = fixture_cairo(1, 595, 842, NULL, NULL, scanned_page, NULL);
+	gsize len = 0;
+	const void *p = g_bytes_get_data(pdf, &len);
+	struct sandbox_limits lim = {.timeout_s = 120, .memory_bytes = (size_t)1 << 30, .max_pages = 10};
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	if (sandbox_extract(p, len, NULL, &lim, &doc, &err) != QERR_OK)
+		g_error("OCR in the parser: %s", err);
+	g_assert_cmpstr(doc->pages[0].method, ==, "ocr");
+	g_assert_nonnull(strstr(doc->pages[0].text, "INVOICE 4711"));
+	pdftext_doc_free(doc);
+	/* the same kind of parser (OCR allowed) is killed when it makes memory executable */
+	struct job j = {.pdf = pdf, .lim = lim};
+	j.lim.test_fault = SANDBOX_FAULT_EXEC_MEMORY;
+	j.lim.test_fault_page = 1;
+	extract_thread(&j);
+	g_assert_cmpint(j.e, ==, QERR_PARSE_FAILED);
+	if (!strstr(j.err, "hostile PDF"))
+		g_error("anonymous executable memory was not refused: %s", j.err);
+	g_free(j.err);
+}
+
 /* The child of test_dies_with_worker: a worker that parses a document that never ends. */
 static int hang_child(void)
 {
@@ -326,6 +361,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/isolation/forbidden-syscall-is-hostile", test_forbidden_syscall_is_hostile);
 	g_test_add_func("/isolation/parser-cannot-open-files", test_parser_cannot_open_files);
 	g_test_add_func("/isolation/dies-with-worker", test_dies_with_worker);
+	g_test_add_func("/isolation/ocr-loads-after-confinement", test_ocr_loads_after_confinement);
 	int rc = g_test_run();
 	vault_close(vault);
 	unlink(key_path);
