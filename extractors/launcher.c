@@ -47,6 +47,34 @@ static int n_parsers;
 static const char *self_path;
 static int dev_null = -1;
 
+char **parser_argv(const char *self, const struct launch_key *k)
+{
+	char **v = g_new0(char *, 9);
+	v[0] = g_strdup(self);
+	v[1] = g_strdup("parse");
+	v[2] = g_strdup_printf("%" G_GUINT64_FORMAT, k->memory_bytes);
+	v[3] = g_strdup_printf("%d", k->cpu_s);
+	v[4] = g_strdup(k->ocr ? (k->ocr_lang[0] ? k->ocr_lang : "eng") : "-");
+	v[5] = g_strdup_printf("%d", k->ocr_dpi);
+	v[6] = g_strdup(k->dumpable ? "dumpable" : "-");
+	return v;
+}
+
+int fd_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)

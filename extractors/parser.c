@@ -11,9 +11,11 @@
  * error, which is a pipe the worker reads. */
 #include "extractors/sandbox_proto.h"
 
+#include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <poppler.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,38 +27,13 @@
 #include <unistd.h>
 
 #include "extractors/channel.h"
+#include "extractors/pdfcheck.h"
 #include "extractors/pdftext.h"
+#include "extractors/render.h"
 #include "extractors/sandbox.h"
 
 #define MAX_PASSWORD 1024
-
-char **parser_argv(const char *self, const struct launch_key *k)
-{
-	char **v = g_new0(char *, 9);
-	v[0] = g_strdup(self);
-	v[1] = g_strdup("parse");
-	v[2] = g_strdup_printf("%" G_GUINT64_FORMAT, k->memory_bytes);
-	v[3] = g_strdup_printf("%d", k->cpu_s);
-	v[4] = g_strdup(k->ocr ? (k->ocr_lang[0] ? k->ocr_lang : "eng") : "-");
-	v[5] = g_strdup_printf("%d", k->ocr_dpi);
-	v[6] = g_strdup(k->dumpable ? "dumpable" : "-");
-	return v;
-}
-
-int fd_write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
+#define MAX_PIXELS ((double)RENDER_MAX_WIDTH * RENDER_MAX_WIDTH * 2)
 
 static int read_all(int fd, void *buf, size_t len)
 {
@@ -71,6 +48,45 @@ static int read_all(int fd, void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* ---- rendering a page ---- */
+
+static cairo_status_t png_out(void *closure, const unsigned char *data, unsigned int length)
+{
+	return fd_write_all(*(int *)closure, data, length) == 0 ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+void render_to_fd(int out, const void *pdf, size_t len, int page, int width)
+{
+	uint8_t status = 1;
+	if (pdfcheck_scan(pdf, len, NULL, NULL) != QERR_OK) {
+		fd_write_all(out, &status, 1);
+		return;
+	}
+	GBytes *bytes = g_bytes_new_static(pdf, len);
+	PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
+	PopplerPage *pg = doc && page >= 1 && page <= poppler_document_get_n_pages(doc)
+	                      ? poppler_document_get_page(doc, page - 1)
+	                      : NULL;
+	double w = 0, h = 0;
+	if (pg)
+		poppler_page_get_size(pg, &w, &h);
+	status = !doc ? 1 : !pg ? 2 : (w < 1 || h < 1) ? 3 : 0;
+	double scale = status ? 0 : width / w;
+	if (!status && w * scale * h * scale > MAX_PIXELS)
+		status = 3;
+	fd_write_all(out, &status, 1);
+	if (status)
+		return;
+	cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, (int)(h * scale + 0.5));
+	cairo_t *cr = cairo_create(s);
+	cairo_set_source_rgb(cr, 1, 1, 1);
+	cairo_paint(cr);
+	cairo_scale(cr, scale, scale);
+	poppler_page_render(pg, cr);
+	cairo_destroy(cr);
+	cairo_surface_write_to_png_stream(s, png_out, &out);
 }
 
 static void flush(struct channel_out *o)

@@ -1,4 +1,5 @@
-/* render: page images, drawn by a parser process (extractors/sandbox.h).
+/* render: page images, drawn by a parser process (extractors/sandbox.h;
+ * the drawing itself is in parser.c).
  *
  * The parser writes one status byte, then the PNG, then exits; the caller
  * reads until end of file or the deadline, whichever comes first, and has it
@@ -13,7 +14,6 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <poll.h>
-#include <poppler.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -24,46 +24,6 @@
 #include <unistd.h>
 
 #include "extractors/sandbox_proto.h"
-#include "extractors/pdfcheck.h"
-
-#define MAX_PIXELS ((double)RENDER_MAX_WIDTH * RENDER_MAX_WIDTH * 2)
-
-static cairo_status_t png_out(void *closure, const unsigned char *data, unsigned int length)
-{
-	return fd_write_all(*(int *)closure, data, length) == 0 ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
-}
-
-void render_to_fd(int out, const void *pdf, size_t len, int page, int width)
-{
-	uint8_t status = 1;
-	if (pdfcheck_scan(pdf, len, NULL, NULL) != QERR_OK) {
-		fd_write_all(out, &status, 1);
-		return;
-	}
-	GBytes *bytes = g_bytes_new_static(pdf, len);
-	PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
-	PopplerPage *pg = doc && page >= 1 && page <= poppler_document_get_n_pages(doc)
-	                      ? poppler_document_get_page(doc, page - 1)
-	                      : NULL;
-	double w = 0, h = 0;
-	if (pg)
-		poppler_page_get_size(pg, &w, &h);
-	status = !doc ? 1 : !pg ? 2 : (w < 1 || h < 1) ? 3 : 0;
-	double scale = status ? 0 : width / w;
-	if (!status && w * scale * h * scale > MAX_PIXELS)
-		status = 3;
-	fd_write_all(out, &status, 1);
-	if (status)
-		return;
-	cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, (int)(h * scale + 0.5));
-	cairo_t *cr = cairo_create(s);
-	cairo_set_source_rgb(cr, 1, 1, 1);
-	cairo_paint(cr);
-	cairo_scale(cr, scale, scale);
-	poppler_page_render(pg, cr);
-	cairo_destroy(cr);
-	cairo_surface_write_to_png_stream(s, png_out, &out);
-}
 
 static enum qerr judge(enum run_end how, int status, const struct channel_out *reply, int page, uint8_t **ret,
                        size_t *ret_len, char **reterr)
