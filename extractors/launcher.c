@@ -10,8 +10,9 @@
  * starts a replacement. Each parser serves one document and exits.
  *
  * Invariants: every parser has PR_SET_PDEATHSIG(SIGKILL) towards the
- * launcher; the launcher exits (killing every parser) when its control socket
- * closes or its parent changes, so nothing outlives the worker; a parser whose
+ * (single-threaded) launcher; the launcher exits (killing every parser) when
+ * its control socket closes or its parent changes, so nothing outlives the
+ * worker; a parser whose
  * event socket closes is killed; every parser is reaped, and its exit status
  * and processor time go to the worker that holds it. */
 #include "extractors/sandbox_proto.h"
@@ -291,11 +292,17 @@ static bool step(int ctl, int sig, pid_t parent)
 	return true;
 }
 
-int launcher_run(const char *self)
+int launcher_run(const char *self, bool forked)
 {
 	self_path = self;
 	pid_t parent = getppid();
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The parent-death signal follows the thread that started us, not the
+	 * process: a launcher spawned by a worker's pool thread would die (and take
+	 * every parser at work with it) when that thread ends. Only the launcher
+	 * forked by main() may use it; otherwise the control socket's end of file
+	 * and the parent check below tell that the worker is gone. */
+	if (forked)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	syscall(SYS_close_range, PARSER_FD + 1, ~0u, 0);
 	dev_null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (dev_null >= 0 && (dup2(dev_null, STDIN_FILENO) < 0 || dup2(dev_null, STDOUT_FILENO) < 0))

@@ -258,7 +258,7 @@ int sandbox_program_main(int argc, char **argv)
 		return parser_main(argc, argv);
 	if (argc == 2 && strcmp(argv[1], "launcher") == 0) {
 		g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
-		return self ? launcher_run(self) : 1;
+		return self ? launcher_run(self, false) : 1;
 	}
 	fprintf(stderr, "quire-parse: this program is started by quire, not by hand\n");
 	return 2;

@@ -81,8 +81,9 @@ void confine_limits(size_t memory_bytes, int cpu_s);
 /* Whether the kernel has Landlock, so that data files may be read lazily. */
 bool confine_has_landlock(void);
 
-/* launcher.c: the launcher's loop on control socket PARSER_FD; returns the exit status. */
-int launcher_run(const char *self);
+/* launcher.c: the launcher's loop on control socket PARSER_FD; returns the exit
+ * status. forked: forked by main() (sandbox_launch), not spawned by some thread. */
+int launcher_run(const char *self, bool forked);
 
 /* parser.c: one document through the channel on PARSER_FD; argv as the launcher builds it. */
 int parser_main(int argc, char **argv);

@@ -451,13 +451,6 @@ static void test_notify_wakes_idle_worker(void)
 
 static void test_worker_pool_threads(void)
 {
-#ifdef __SANITIZE_ADDRESS__
-	/* Under AddressSanitizer on a loaded machine, a pooled parser was seen killed (SIGKILL)
-	 * while opening a good document of this test, for a reason not yet found; the normal
-	 * build runs it. */
-	g_test_skip("a pooled parser killed while opening a good document under AddressSanitizer (not yet understood)");
-	return;
-#endif
 	clear_queue();
 	enum { N = 12 };
 	int64_t docs[N];
