@@ -225,10 +225,12 @@ int parser_main(int argc, char **argv)
 	}
 	bool ocr = strcmp(argv[4], "-") != 0;
 	struct pdftext_options base = {.ocr = ocr, .ocr_lang = ocr ? argv[4] : NULL, .ocr_dpi = (int)dpi};
-	/* everything that reads files happens now, before the file system closes */
+	/* everything that reads files outside the data folders happens now, before
+	 * the file system closes; without Landlock, everything at all */
+	bool landlock = confine_has_landlock();
 	pdftext_capture_diagnostics();
-	pdftext_warm_up();
-	if (ocr && !confine_has_landlock())
+	pdftext_warm_up(landlock);
+	if (ocr && !landlock)
 		pdftext_preload_ocr(argv[4]);
 	confine_enter((size_t)memory, (int)cpu, strcmp(argv[6], "dumpable") == 0, ocr);
 

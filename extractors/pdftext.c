@@ -480,7 +480,7 @@ static const char warm_pdf[] = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>en
 
 static GIConv keep_iconv[3];
 
-void pdftext_warm_up(void)
+static void warm_poppler(void)
 {
 	g_autoptr(GBytes) bytes = g_bytes_new_static(warm_pdf, sizeof warm_pdf - 1);
 	PopplerDocument *pd = poppler_document_new_from_bytes(bytes, NULL, NULL);
@@ -497,6 +497,12 @@ void pdftext_warm_up(void)
 	if (pd)
 		g_object_unref(pd);
 	g_free(diag_take());
+}
+
+void pdftext_warm_up(bool fonts_later)
+{
+	if (!fonts_later)
+		warm_poppler();
 	/* Text strings of the PDF in UTF-16 (an embedded file's name, say) are converted
 	 * through iconv, whose modules load from files on first use: they are loaded now and
 	 * kept, or every such name would read as none once the file system is closed. */

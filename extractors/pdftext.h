@@ -165,8 +165,11 @@ void pdftext_capture_diagnostics(void);
 
 /* Loads what Poppler reads from files on first use (its global settings,
  * fontconfig's font list, a font for unembedded text, iconv's UTF-16 converters)
- * by reading and rendering a one-page document, so that the parser can close the file system after it. */
-void pdftext_warm_up(void);
+ * by reading and rendering a one-page document, so that the parser can close the file system after it.
+ * With fonts_later (the data folders stay readable), only the converters are
+ * loaded: text extraction mostly needs no font file, and a parser should not
+ * pay for fontconfig before a document asks for it. */
+void pdftext_warm_up(bool fonts_later);
 /* Loads the OCR language data lang now; documents opened later with that
  * language use it instead of loading their own. For a parser that can open no
  * file later. Failure is left for the first page that needs OCR to report. */
