@@ -1,6 +1,6 @@
 /* bench_pdfscale: does Quire's own PDF processing grow linearly with the input?
  *
- *   bench_pdfscale [--steps N] [--scale K]
+ *   bench_pdfscale [--steps N] [--scale K] [--trait T]
  *
  * Writes PDFs of one trait each at sizes that double (K times a base size,
  * then 2K, 4K, ...): many single-glyph text runs on long lines, form-field
@@ -10,9 +10,11 @@
  * (Poppler, words and boxes, rotation, form fields, attachments; OCR off, so
  * that the figure is Quire's processing, not Tesseract's) and by `pdftotext`
  * for reference; best of 3 wall times. Printed per size: milliseconds, time per
- * unit, and the growth exponent against the previous size (log2 of the time
- * ratio when the size doubles: 1.0 is linear, 2.0 quadratic). The last line of
- * each trait compares Quire's exponent with pdftotext's. Prints figures only. */
+ * unit, the growth exponent against the previous size (log2 of the time
+ * ratio when the size doubles: 1.0 is linear, 2.0 quadratic), and the words
+ * each found (Quire: words of the pages plus form-field values). The last
+ * line of each trait compares Quire's exponent with pdftotext's. Prints
+ * figures only. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -40,8 +42,8 @@ static GBytes *glyph_content(int units)
 {
 	GString *c = g_string_new("BT /F1 5 Tf\n");
 	for (int i = 0; i < units; i++)
-		g_string_append_printf(c, "1 0 0 1 %.1f %.1f Tm (%c) Tj\n", 20 + (i % 150) * 3.8, 1580 - (i / 150) * 7.0,
-		                       'a' + i % 26);
+		g_string_append_printf(c, "1 0 0 1 %.1f %.1f Tm (%c) Tj\n", 20 + (i % 150) * 3.8,
+		                       1580 - (i / 150) * 7.0, 'a' + i % 26);
 	g_string_append(c, "ET");
 	GBytes *b = fixture_stream(NULL, c->str, c->len);
 	g_string_free(c, TRUE);
@@ -66,8 +68,8 @@ static GBytes *make_pdf(enum trait t, int units)
 	GString *fields = g_string_new(NULL);
 	for (int a = 0; widget && a < annots; a++)
 		g_string_append_printf(fields, "%d 0 R ", first_annot + 2 * a);
-	g_autofree char *form = t == WIDGETS_ACROFORM ? g_strdup_printf("/AcroForm << /Fields [%s] >>", fields->str)
-	                                              : g_strdup("");
+	g_autofree char *form =
+	    t == WIDGETS_ACROFORM ? g_strdup_printf("/AcroForm << /Fields [%s] >>", fields->str) : g_strdup("");
 	g_ptr_array_add(objs, fixture_obj("<< /Type /Catalog /Pages 2 0 R %s >>", form));
 	GString *kids = g_string_new(NULL);
 	for (int p = 0; p < pages; p++)
@@ -81,25 +83,27 @@ static GBytes *make_pdf(enum trait t, int units)
 			g_string_append_printf(refs, "%d 0 R ", first_annot + 2 * a);
 		g_ptr_array_add(objs, fixture_obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R "
 		                                  "/Resources << /Font << /F1 3 0 R >> >> /Annots [%s] >>",
-		                                  t == SMALL_PAGES ? 300 : 1200, t == SMALL_PAGES ? 600 : 1600, 5 + 2 * p,
-		                                  refs->str));
+		                                  t == SMALL_PAGES ? 300 : 1200, t == SMALL_PAGES ? 600 : 1600,
+		                                  5 + 2 * p, refs->str));
 		g_ptr_array_add(objs, t == GLYPH_RUNS ? glyph_content(units) : line_content(p));
 		g_string_free(refs, TRUE);
 	}
 	for (int a = 0; a < annots; a++) {
 		double x = 20 + (a % 10) * 115, y = 1560 - ((a % per_page) / 10) * 14.0;
 		if (widget) {
-			g_ptr_array_add(objs, fixture_obj("<< /Type /Annot /Subtype /Widget /FT /Tx /T (field%d) /V (Value %d) "
-			                                  "/Rect [%.1f %.1f %.1f %.1f] /F 4 /AP << /N %d 0 R >> >>",
-			                                  a, a, x, y, x + 110, y + 12, first_annot + 2 * a + 1));
+			g_ptr_array_add(
+			    objs, fixture_obj("<< /Type /Annot /Subtype /Widget /FT /Tx /T (field%d) /V (Value %d) "
+			                      "/Rect [%.1f %.1f %.1f %.1f] /F 4 /AP << /N %d 0 R >> >>",
+			                      a, a, x, y, x + 110, y + 12, first_annot + 2 * a + 1));
 			g_autofree char *ap = g_strdup_printf("BT /F1 8 Tf 2 3 Td (Value %d) Tj ET", a);
 			g_autofree char *dict = g_strdup("/Type /XObject /Subtype /Form /BBox [0 0 110 12] "
 			                                 "/Resources << /Font << /F1 3 0 R >> >>");
 			g_ptr_array_add(objs, fixture_stream(dict, ap, strlen(ap)));
 		} else {
-			g_ptr_array_add(objs, fixture_obj("<< /Type /Annot /Subtype /Square /Rect [%.1f %.1f %.1f %.1f] "
-			                                  "/Contents (Note %d) >>",
-			                                  x, y, x + 110, y + 12, a));
+			g_ptr_array_add(objs,
+			                fixture_obj("<< /Type /Annot /Subtype /Square /Rect [%.1f %.1f %.1f %.1f] "
+			                            "/Contents (Note %d) >>",
+			                            x, y, x + 110, y + 12, a));
 			g_ptr_array_add(objs, fixture_obj("null"));
 		}
 	}
@@ -115,6 +119,8 @@ static double now(void)
 	return (double)g_get_monotonic_time() / 1e6;
 }
 
+static size_t quire_words; /* words and form-field values of the last extraction */
+
 static double quire_once(GBytes *pdf)
 {
 	gsize len = 0;
@@ -126,8 +132,23 @@ static double quire_once(GBytes *pdf)
 	if (pdftext_extract(d, len, &opt, &doc, &err) != QERR_OK)
 		g_error("extraction failed: %s", err);
 	double t = now() - t0;
+	quire_words = doc->n_fields;
+	for (int i = 0; i < doc->n_pages; i++)
+		quire_words += doc->pages[i].n_words;
 	pdftext_doc_free(doc);
 	return t;
+}
+
+/* Words (runs of non-space) in the text file at path. */
+static size_t words_in(const char *path)
+{
+	g_autofree char *text = NULL;
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return 0;
+	size_t n = 0;
+	for (const char *c = text; *c; c++)
+		n += !g_ascii_isspace(*c) && (c == text || g_ascii_isspace(c[-1]));
+	return n;
 }
 
 static double pdftotext_once(const char *path, const char *out)
@@ -144,8 +165,8 @@ static double pdftotext_once(const char *path, const char *out)
 
 static void run_trait(enum trait t, int scale, int steps, const char *dir)
 {
-	printf("%s\n  %8s %10s %12s %8s %12s %12s %8s\n", traits[t].name, traits[t].unit, "quire ms", "us/unit",
-	       "growth", "pdftotext ms", "us/unit", "growth");
+	printf("%s\n  %8s %10s %12s %8s %12s %12s %8s %9s %9s\n", traits[t].name, traits[t].unit, "quire ms", "us/unit",
+	       "growth", "pdftotext ms", "us/unit", "growth", "words(q)", "words(p)");
 	g_autofree char *path = g_build_filename(dir, "scale.pdf", NULL);
 	g_autofree char *out = g_build_filename(dir, "scale.txt", NULL);
 	double prev_q = 0, prev_p = 0, first_q = 0, first_p = 0, last_q = 0, last_p = 0;
@@ -166,8 +187,8 @@ static void run_trait(enum trait t, int scale, int steps, const char *dir)
 			g_snprintf(gq, sizeof gq, "%.2f", log2(q / prev_q));
 			g_snprintf(gp, sizeof gp, "%.2f", log2(p / prev_p));
 		}
-		printf("  %8d %10.1f %12.1f %8s %12.1f %12.1f %8s\n", units, q * 1e3, q * 1e6 / units, gq, p * 1e3,
-		       p * 1e6 / units, gp);
+		printf("  %8d %10.1f %12.1f %8s %12.1f %12.1f %8s %9zu %9zu\n", units, q * 1e3, q * 1e6 / units, gq,
+		       p * 1e3, p * 1e6 / units, gp, quire_words, words_in(out));
 		if (s == 0) {
 			first_q = q;
 			first_p = p;
@@ -201,8 +222,9 @@ static void print_machine(void)
 
 int main(int argc, char **argv)
 {
-	int steps = 4, scale = 1;
+	int steps = 4, scale = 1, only = -1;
 	GOptionEntry entries[] = {{"steps", 0, 0, G_OPTION_ARG_INT, &steps, "Sizes per trait (each doubles)", "N"},
+	                          {"trait", 0, 0, G_OPTION_ARG_INT, &only, "Only this trait (0-4, as printed)", "T"},
 	                          {"scale", 0, 0, G_OPTION_ARG_INT, &scale, "Multiplier of the smallest size", "K"},
 	                          {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- growth of PDF processing time with the input");
@@ -214,7 +236,8 @@ int main(int argc, char **argv)
 		return 1;
 	print_machine();
 	for (int t = 0; t < TRAIT_COUNT; t++)
-		run_trait((enum trait)t, scale, steps, dir);
+		if (only < 0 || only == t)
+			run_trait((enum trait)t, scale, steps, dir);
 	g_rmdir(dir);
 	return 0;
 }
