@@ -11,6 +11,7 @@
  * error, which is a pipe the worker reads. */
 #include "extractors/sandbox_proto.h"
 
+#include <cairo-pdf.h>
 #include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -87,6 +88,79 @@ void render_to_fd(int out, const void *pdf, size_t len, int page, int width)
 	poppler_page_render(pg, cr);
 	cairo_destroy(cr);
 	cairo_surface_write_to_png_stream(s, png_out, &out);
+}
+
+/* ---- an image-only copy of the document ---- */
+
+static cairo_status_t scan_write(void *closure, const unsigned char *data, unsigned int length)
+{
+	GByteArray *b = closure;
+	if (length > RENDER_MAX_SCAN_PDF - b->len)
+		return CAIRO_STATUS_WRITE_ERROR;
+	g_byte_array_append(b, data, length);
+	return CAIRO_STATUS_SUCCESS;
+}
+
+/* Draws pg at width pixels as the next page of cr's PDF surface: one picture
+ * filling a page of pg's size. False when the page has no usable size. */
+static bool scan_page(cairo_surface_t *surf, cairo_t *cr, PopplerPage *pg, int width)
+{
+	double w = 0, h = 0;
+	poppler_page_get_size(pg, &w, &h);
+	double scale = width / w;
+	if (!(w >= 1 && w <= 14400 && h >= 1 && h <= 14400) || w * scale * h * scale > MAX_PIXELS)
+		return false;
+	cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, (int)(h * scale + 0.5));
+	cairo_t *ic = cairo_create(img);
+	cairo_set_source_rgb(ic, 1, 1, 1);
+	cairo_paint(ic);
+	cairo_scale(ic, scale, scale);
+	poppler_page_render(pg, ic);
+	cairo_destroy(ic);
+	bool ok = cairo_surface_status(img) == CAIRO_STATUS_SUCCESS;
+	if (ok) {
+		cairo_pdf_surface_set_size(surf, w, h);
+		cairo_save(cr);
+		cairo_scale(cr, w / cairo_image_surface_get_width(img), h / cairo_image_surface_get_height(img));
+		cairo_set_source_surface(cr, img, 0, 0);
+		cairo_paint(cr);
+		cairo_restore(cr);
+		cairo_show_page(cr);
+	}
+	cairo_surface_destroy(img);
+	return ok;
+}
+
+void scan_to_fd(int out, const void *pdf, size_t len, int n_pages, int width)
+{
+	uint8_t status = 1;
+	PopplerDocument *doc = NULL;
+	if (pdfcheck_scan(pdf, len, NULL, NULL) == QERR_OK) {
+		g_autoptr(GBytes) bytes = g_bytes_new_static(pdf, len);
+		doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
+	}
+	status = !doc ? 1 : n_pages < 1 || n_pages > poppler_document_get_n_pages(doc) ? 2 : 0;
+	GByteArray *b = g_byte_array_new();
+	cairo_surface_t *surf = status ? NULL : cairo_pdf_surface_create_for_stream(scan_write, b, 612, 792);
+	cairo_t *cr = surf ? cairo_create(surf) : NULL;
+	for (int i = 0; !status && i < n_pages; i++) {
+		PopplerPage *pg = poppler_document_get_page(doc, i);
+		status = pg && scan_page(surf, cr, pg, width) ? 0 : 3;
+		if (pg)
+			g_object_unref(pg);
+	}
+	if (cr)
+		cairo_destroy(cr);
+	if (surf) {
+		cairo_surface_finish(surf);
+		if (!status && cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS)
+			status = 4;
+		cairo_surface_destroy(surf);
+	}
+	fd_write_all(out, &status, 1);
+	if (!status)
+		fd_write_all(out, b->data, b->len);
+	g_byte_array_unref(b);
 }
 
 static void flush(struct channel_out *o)
@@ -247,6 +321,8 @@ int parser_main(int argc, char **argv)
 		_exit(4);
 	if (rq.mode == PARSE_RENDER)
 		render_to_fd(PARSER_FD, pdf, rq.pdf_len, rq.render_page, rq.render_width);
+	else if (rq.mode == PARSE_SCAN)
+		scan_to_fd(PARSER_FD, pdf, rq.pdf_len, rq.render_page, rq.render_width);
 	else
 		extract(&rq, pdf, rq.pdf_len, rq.password_len ? password : NULL, &base);
 	_exit(0);

@@ -29,7 +29,7 @@
 #define PARSE_MAGIC 0x31525051u /* "QPR1" */
 #define PARSER_FD 3             /* the channel, in the parser; the control socket, in the launcher */
 
-enum parse_mode { PARSE_EXTRACT = 1, PARSE_RENDER = 2 };
+enum parse_mode { PARSE_EXTRACT = 1, PARSE_RENDER = 2, PARSE_SCAN = 3 };
 
 /* What a pre-started parser was started with: a request is served by a ready
  * parser only when these are equal (memcmp; zero the padding). */
@@ -120,5 +120,8 @@ enum qerr parser_run(struct parser_run *r, char **reterr) QUIRE_MUST_CHECK;
 void parser_run_done(struct parser_run *r);
 struct launch_key sandbox_key(size_t memory_bytes, int cpu_s, bool ocr, const char *lang, int dpi);
 
-/* render.c: renders page (1-based) at width pixels into fd as status byte + PNG (see render.c). */
+/* parser.c, for render.c: renders page (1-based) at width pixels into fd as
+ * status byte + PNG; or pages 1..n_pages as status byte + an image-only PDF
+ * (status bytes in render.c). */
 void render_to_fd(int fd, const void *pdf, size_t len, int page, int width);
+void scan_to_fd(int fd, const void *pdf, size_t len, int n_pages, int width);
