@@ -48,6 +48,34 @@ static int n_parsers;
 static const char *self_path;
 static int dev_null = -1;
 
+char **parser_argv(const char *self, const struct launch_key *k)
+{
+	char **v = g_new0(char *, 9);
+	v[0] = g_strdup(self);
+	v[1] = g_strdup("parse");
+	v[2] = g_strdup_printf("%" G_GUINT64_FORMAT, k->memory_bytes);
+	v[3] = g_strdup_printf("%d", k->cpu_s);
+	v[4] = g_strdup(k->ocr ? (k->ocr_lang[0] ? k->ocr_lang : "eng") : "-");
+	v[5] = g_strdup_printf("%d", k->ocr_dpi);
+	v[6] = g_strdup(k->dumpable ? "dumpable" : "-");
+	return v;
+}
+
+int fd_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
@@ -264,14 +292,17 @@ static bool step(int ctl, int sig, pid_t parent)
 	return true;
 }
 
-int launcher_run(const char *self)
+int launcher_run(const char *self, bool forked)
 {
 	self_path = self;
 	pid_t parent = getppid();
-	/* No parent-death signal here: it follows the thread that started the
-	 * launcher, and a worker thread that restarted it may end while others
-	 * still parse. The control socket's hang-up and the parent check in step()
-	 * end the launcher with its worker process instead. */
+	/* The parent-death signal follows the thread that started us, not the
+	 * process: a launcher spawned by a worker's pool thread would die (and take
+	 * every parser at work with it) when that thread ends. Only the launcher
+	 * forked by main() may use it; otherwise the control socket's end of file
+	 * and the parent check below tell that the worker is gone. */
+	if (forked)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	syscall(SYS_close_range, PARSER_FD + 1, ~0u, 0);
 	dev_null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (dev_null >= 0 && (dup2(dev_null, STDIN_FILENO) < 0 || dup2(dev_null, STDOUT_FILENO) < 0))
