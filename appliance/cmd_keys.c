@@ -696,7 +696,10 @@ static int audit_verify_cmd(struct app *app, const struct audit_args *a)
 	struct audit_checkpoint *given = g_new0(struct audit_checkpoint, 2);
 	uint8_t pk[VAULT_PK_BYTES];
 	vault_sign_public(app->vault, pk);
-	struct audit_verify_options o = {.pk = pk, .witness_files = (const char *const *)a->witness};
+	struct audit_verify_options o = {.pk = pk,
+	                                 .witness_files = (const char *const *)a->witness,
+	                                 .check_ring = true,
+	                                 .ring_generation = vault_ring_generation(app->vault)};
 	enum qerr e = QERR_OK;
 	if (a->checkpoint && !(e = read_checkpoint(a->checkpoint, &given[0], &err)))
 		o.checkpoint = &given[0];
@@ -718,6 +721,11 @@ static int audit_verify_cmd(struct app *app, const struct audit_args *a)
 	       a->checkpoint ? " (including the given checkpoint)" : "",
 	       a->since ? "; the log extends the earlier checkpoint" : "");
 	return 0;
+	if (r.prepared)
+		printf("note: %lld commit%s signed by %s prepared head only (the process ended between its commit and "
+		       "its committed line, e.g. killed); the log matches %s exactly\n",
+		       (long long)r.prepared, r.prepared == 1 ? " is" : "s are", r.prepared == 1 ? "its" : "their",
+		       r.prepared == 1 ? "it" : "them");
 }
 
 static int audit_checkpoint_cmd(struct app *app, const struct audit_args *a)

@@ -3,12 +3,17 @@
  * (session_replication_role = replica), on a small log and on one of thousands of entries
  * with several stored checkpoints, and `verify` must name what is wrong and the first bad
  * entry. Also: commits from many threads are all covered by the batched witness, exported
- * heads carry Merkle roots whose consistency proofs link them, and a forged witness line
- * is refused. */
+ * heads carry Merkle roots whose consistency proofs link them, a forged witness line
+ * is refused, a process killed with SIGKILL between its COMMIT and its committed witness line
+ * leaves a log that verifies (its prepared head covers it), and a commit rolled back after its
+ * prepared line lets nothing through. */
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/audit.h"
 #include "core/db.h"
@@ -56,6 +61,18 @@ static void as_superuser(const char *sql)
 {
 	g_autofree char *full = g_strdup_printf("BEGIN; SET LOCAL session_replication_role = replica; %s; COMMIT", sql);
 	exec_sql(full);
+}
+
+static void append_on(struct db *conn, int64_t i, const char *actor)
+{
+	struct audit_event ev = {.actor = actor,
+	                         .action = "document.viewed",
+	                         .object_type = "document",
+	                         .object_id = 500 + i,
+	                         .outcome = "ok",
+	                         .client = "10.0.0.7"};
+	g_autofree char *err = NULL;
+	ok(audit_append(conn, &ev, &err), &err);
 }
 
 static void append(int64_t i)
@@ -432,6 +449,126 @@ static void test_concurrent_commits(void)
 	g_test_message("%lld commits, %lld witness lines", (long long)r.entries - 2, (long long)r.witness_heads);
 }
 
+/* The last complete line of the witness file (g_free). */
+static char *last_witness_line(void)
+{
+	g_autofree char *text = NULL;
+	g_assert_true(g_file_get_contents(witness_file, &text, NULL, NULL));
+	g_auto(GStrv) lines = g_strsplit(g_strchomp(text), "\n", -1);
+	guint n = g_strv_length(lines);
+	g_assert_cmpuint(n, >, 0);
+	return g_strdup(lines[n - 1]);
+}
+
+static void die_after_commit(enum audit_probe where)
+{
+	if (where == AUDIT_PROBE_COMMITTED)
+		kill(getpid(), SIGKILL);
+}
+
+/* A process killed with SIGKILL right after its COMMIT, before its committed witness line: the
+ * prepared head it synced before the COMMIT matches the log exactly, so verify passes; and that
+ * head gives an attacker nothing: cutting the log back still fails against the committed heads,
+ * and a forged entry after it is still signed by nobody. */
+static void test_killed_after_commit(void)
+{
+	fresh_log(12, 5);
+	int64_t before = count("SELECT count(*) FROM audit_log");
+	pid_t pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct db *conn = pgtest_connect();
+		audit_set_commit_probe(die_after_commit);
+		g_autofree char *err = NULL;
+		ok(db_begin(conn, &err), &err);
+		append_on(conn, 8001, "user:killed");
+		append_on(conn, 8002, "user:killed");
+		ok(db_commit(conn, &err), &err);
+		_exit(3); /* not reached: the probe kills the process after the COMMIT */
+	}
+	int status = 0;
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status));
+	g_assert_cmpint(WTERMSIG(status), ==, SIGKILL);
+	g_assert_cmpint(count("SELECT count(*) FROM audit_log WHERE actor = 'user:killed'"), ==, 2);
+	g_autofree char *last = last_witness_line();
+	g_autofree char *want = g_strdup_printf("seq=%lld ", (long long)before + 2);
+	g_assert_nonnull(strstr(last, want));
+	g_assert_nonnull(strstr(last, " state=prepared"));
+	struct audit_report r;
+	g_autofree char *err = NULL;
+	ok(verify(NULL, &r, &err), &err);
+	g_assert_cmpint(r.entries, ==, before + 2);
+	g_assert_cmpint(r.covered, ==, r.entries);
+	g_assert_cmpint(r.prepared, ==, 1);
+	/* a forged entry after the killed commit: its prepared head covers its own entries only */
+	forge_entry();
+	int64_t forged = count("SELECT max(id) FROM audit_log");
+	caught("a forged entry after a commit signed by its prepared head only", NULL, "no signed head covers", forged);
+	/* the killed commit and the newest committed transactions cut away: still shorter than the
+	 * last committed head */
+	int64_t keep = id_at(before - 3);
+	g_autofree char *cut = g_strdup_printf("DELETE FROM audit_log WHERE id > %lld", (long long)keep);
+	as_superuser(cut);
+	caught("cut the log back behind a killed commit", NULL, "shorter than its witness", 0);
+	/* the application goes on after a kill: the next commits verify as usual */
+	fresh_log(12, 5);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct db *conn = pgtest_connect();
+		audit_set_commit_probe(die_after_commit);
+		append_on(conn, 8003, "user:killed"); /* a transaction of its own */
+		_exit(3);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	append(8004);
+	ok(verify(NULL, &r, &err), &err);
+	g_assert_cmpint(r.entries, ==, before + 2);
+	g_assert_cmpint(r.prepared, ==, 1);
+}
+
+/* A commit refused at COMMIT (a deferred constraint) after its prepared line was synced: the log
+ * equals the last committed head and verifies; the prepared head, which the log does not match,
+ * vouches for nothing, so a forged entry in its place is caught; the next honest commit at the
+ * same position verifies. */
+static void test_rolled_back_after_prepared(void)
+{
+	fresh_log(12, 5);
+	int64_t before = count("SELECT count(*) FROM audit_log");
+	exec_sql("CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS"
+	         " $$BEGIN RAISE EXCEPTION 'refused at commit'; END$$;"
+	         " CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON audit_log DEFERRABLE INITIALLY DEFERRED"
+	         " FOR EACH ROW WHEN (NEW.actor = 'user:refused') EXECUTE FUNCTION refuse_at_commit()");
+	g_autofree char *err = NULL;
+	ok(db_begin(db, &err), &err);
+	append_on(db, 9001, "user:refused");
+	g_assert_cmpint(db_commit(db, &err), !=, QERR_OK);
+	g_assert_nonnull(strstr(err, "refused at commit"));
+	g_clear_pointer(&err, g_free);
+	db_rollback(db);
+	exec_sql("DROP TRIGGER refuse_at_commit ON audit_log; DROP FUNCTION refuse_at_commit()");
+	g_assert_cmpint(count("SELECT count(*) FROM audit_log"), ==, before);
+	g_autofree char *last = last_witness_line();
+	g_autofree char *want = g_strdup_printf("seq=%lld ", (long long)before + 1);
+	g_assert_nonnull(strstr(last, want));
+	g_assert_nonnull(strstr(last, " state=prepared"));
+	struct audit_report r;
+	ok(verify(NULL, &r, &err), &err);
+	g_assert_cmpint(r.entries, ==, before);
+	g_assert_cmpint(r.prepared, ==, 0);
+	forge_entry();
+	caught("a forged entry where a commit was rolled back", NULL, "no signed head covers",
+	       count("SELECT max(id) FROM audit_log"));
+	as_superuser("DELETE FROM audit_log WHERE actor = 'user:mallory'");
+	ok(verify(NULL, &r, &err), &err);
+	append(9002);
+	ok(verify(NULL, &r, &err), &err);
+	g_assert_cmpint(r.entries, ==, before + 1);
+	g_assert_cmpint(r.covered, ==, before + 1);
+}
+
 /* Exported heads: a later one carries a consistency proof from an earlier one; verify --since
  * checks the log extends the earlier head; a proof that does not link the roots fails. */
 static void test_exported_heads(void)
@@ -488,6 +625,8 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/audit/superuser-attacks/thousands-of-entries", &large, run_attacks);
 	g_test_add_func("/audit/witness/concurrent-commits", test_concurrent_commits);
 	g_test_add_func("/audit/exported-heads/consistency", test_exported_heads);
+	g_test_add_func("/audit/witness/killed-after-commit", test_killed_after_commit);
+	g_test_add_func("/audit/witness/rolled-back-after-prepared", test_rolled_back_after_prepared);
 	int rc = g_test_run();
 	g_free(snapshot_shape);
 	audit_set_signer(NULL, 0, 0);
