@@ -311,13 +311,20 @@ static enum qerr rotate(struct app *app, int batch, int32_t *ret_version, int64_
 	return e;
 }
 
-/* Retires one version: in the database first, then destroys it in the keyring. */
+/* Retires one version: in the database first, then destroys it in the keyring. The entry
+ * recording the destruction is signed by the witness with the keyring's new generation, so that
+ * an older keyring (still holding the version) put back in the database is caught by verify. */
 static enum qerr retire(struct app *app, int32_t version, char **reterr)
 {
 	enum qerr e = custody_retire(app->db, version, app->actor, reterr);
-	if (!e && vault_has_version(app->vault, version))
-		e = vault_retire(app->vault, version, reterr);
-	return e;
+	if (e || !vault_has_version(app->vault, version))
+		return e;
+	e = vault_retire(app->vault, version, reterr);
+	char detail[64];
+	g_snprintf(detail, sizeof detail, "keyring generation %lld", (long long)vault_ring_generation(app->vault));
+	struct audit_event ev = {.actor = app->actor, .action = "key.destroyed", .object_type = "key_version",
+	                         .object_id = version, .outcome = "ok", .client = "cli", .detail = detail};
+	return e ? e : audit_append(app->db, &ev, reterr);
 }
 
 /* Retires every version that is neither active nor used; prints them. */

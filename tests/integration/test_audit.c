@@ -17,6 +17,7 @@
 
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/ringstore.h"
 #include "core/vault.h"
 #include "core/witness.h"
 #include "tests/integration/pgtest.h"
@@ -24,6 +25,7 @@
 static struct db *db;
 static struct vault *vault;
 static char *witness_file;
+static const char *key_path;
 
 /* err: where the call put its message (read after the call, whatever the order of evaluation). */
 static void ok(enum qerr e, char *const *err)
@@ -569,6 +571,88 @@ static void test_rolled_back_after_prepared(void)
 	g_assert_cmpint(r.covered, ==, before + 1);
 }
 
+/* A vault on the same key file whose keyring is in the database (created there). */
+static struct vault *store_vault(struct ringstore **ret_rs, struct vault_store *store, char **err)
+{
+	ok(ringstore_open(pgtest_conninfo(), ret_rs, err), err);
+	ringstore_bind(*ret_rs, store);
+	struct vault_options o = {.source = VAULT_SOURCE_FILE, .key_file = key_path, .store = store, .create = true};
+	struct vault *v = NULL;
+	enum qerr e = vault_open_with(&o, &v, err);
+	if (e)
+		g_clear_pointer(ret_rs, ringstore_close);
+	return e ? NULL : v;
+}
+
+static enum qerr verify_ring(int64_t generation, struct audit_report *r, char **err)
+{
+	uint8_t pk[VAULT_PK_BYTES];
+	vault_sign_public(vault, pk);
+	struct audit_verify_options o = {.pk = pk, .check_ring = true, .ring_generation = generation};
+	return audit_verify_with(db, &o, r, err);
+}
+
+/* The keyring in the database put back as it was before a retirement, by a superuser: the
+ * retired version would open again. The witness signed the newer generation, so verify
+ * catches it; a process that saw the newer one refuses the older; and the older seal with the
+ * newer generation number written beside it does not open at all. */
+static void test_keyring_rollback(void)
+{
+	g_autofree char *err = NULL;
+	struct ringstore *rs = NULL, *rs2 = NULL;
+	struct vault_store store, store2;
+	struct vault *v = store_vault(&rs, &store, &err);
+	g_assert_nonnull(v);
+	g_assert_cmpint(vault_ring_generation(v), ==, 1);
+	exec_sql("CREATE TABLE ring_keep AS SELECT * FROM keyring");
+	int32_t added = 0;
+	ok(vault_rotate(v, &added, &err), &err);
+	ok(vault_retire(v, 1, &err), &err);
+	g_assert_cmpint(vault_ring_generation(v), ==, 3);
+	/* a fresh log signed with this vault: its witness lines carry generation 3 */
+	as_superuser("TRUNCATE audit_log, audit_checkpoints");
+	g_remove(witness_file);
+	g_clear_pointer(&snapshot_shape, g_free);
+	audit_set_signer(v, 1000, 360000);
+	audit_set_witness(witness_file, false);
+	append(1);
+	struct audit_report r;
+	ok(verify_ring(vault_ring_generation(v), &r, &err), &err);
+	g_assert_cmpint(r.ring_generation, ==, 3);
+	exec_sql("CREATE TABLE ring_now AS SELECT * FROM keyring");
+	as_superuser("UPDATE keyring SET sealed = k.sealed, generation = k.generation FROM ring_keep k");
+	/* a host opening now gets the old keyring, version 1 back in it; verify says so */
+	struct vault *old = store_vault(&rs2, &store2, &err);
+	g_assert_nonnull(old);
+	g_assert_cmpint(vault_ring_generation(old), ==, 1);
+	g_assert_true(vault_has_version(old, 1));
+	g_assert_cmpint(verify_ring(vault_ring_generation(old), &r, &err), ==, QERR_CRYPTO);
+	g_test_message("keyring put back: %s", err);
+	g_assert_nonnull(strstr(err, "keyring in the database was rolled back"));
+	g_clear_pointer(&err, g_free);
+	vault_close(old);
+	g_clear_pointer(&rs2, ringstore_close);
+	/* the process that wrote generation 3 refuses the older one at its next read */
+	g_assert_cmpint(vault_rotate(v, &added, &err), ==, QERR_KEY);
+	g_test_message("running process: %s", err);
+	g_assert_nonnull(strstr(err, "rolled back from generation 3 to 1"));
+	g_clear_pointer(&err, g_free);
+	/* the old seal with the current generation number beside it: it does not open */
+	as_superuser("UPDATE keyring SET generation = 3");
+	g_assert_null(store_vault(&rs2, &store2, &err));
+	g_test_message("old seal, new number: %s", err);
+	g_assert_nonnull(strstr(err, "altered in the database"));
+	g_clear_pointer(&err, g_free);
+	/* put back as it was: verify passes again */
+	as_superuser("UPDATE keyring SET sealed = k.sealed, generation = k.generation FROM ring_now k");
+	ok(verify_ring(3, &r, &err), &err);
+	exec_sql("DROP TABLE ring_keep, ring_now");
+	audit_set_signer(vault, 1000, 360000);
+	audit_set_witness(witness_file, false);
+	vault_close(v);
+	ringstore_close(rs);
+}
+
 /* Exported heads: a later one carries a consistency proof from an earlier one; verify --since
  * checks the log extends the earlier head; a proof that does not link the roots fails. */
 static void test_exported_heads(void)
@@ -616,7 +700,6 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	db = pgtest_start();
-	const char *key_path = NULL;
 	vault = pgtest_vault(&key_path);
 	g_autofree char *dir = g_path_get_dirname(key_path);
 	witness_file = g_build_filename(dir, WITNESS_FILE_NAME, NULL);
@@ -627,6 +710,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/audit/exported-heads/consistency", test_exported_heads);
 	g_test_add_func("/audit/witness/killed-after-commit", test_killed_after_commit);
 	g_test_add_func("/audit/witness/rolled-back-after-prepared", test_rolled_back_after_prepared);
+	g_test_add_func("/audit/witness/keyring-rollback", test_keyring_rollback);
 	int rc = g_test_run();
 	g_free(snapshot_shape);
 	audit_set_signer(NULL, 0, 0);
