@@ -205,7 +205,8 @@ static enum qerr trim_pending(struct db *db, struct pending *p, char **reterr)
 
 /* The commit hook. Before COMMIT (the append lock still held): drops entries a ROLLBACK TO
  * SAVEPOINT undid, then signs and syncs the prepared head, so that a process killed right after
- * its COMMIT leaves no entry unsigned. After it: the committed head. */
+ * its COMMIT leaves no entry unsigned. After it: the committed head; after a COMMIT the server
+ * refused: the prepared head withdrawn. */
 static enum qerr on_commit(struct db *db, void *data, enum db_commit_stage stage, bool partly_rolled_back,
                            char **reterr)
 {
@@ -221,6 +222,8 @@ static enum qerr on_commit(struct db *db, void *data, enum db_commit_stage stage
 			commit_probe(AUDIT_PROBE_PREPARED);
 		return e;
 	}
+	if (stage == DB_NOT_COMMITTED)
+		return witness_withdraw(witness, p->from, p->to, p->id, p->hash, reterr);
 	if (commit_probe)
 		commit_probe(AUDIT_PROBE_COMMITTED);
 	return witness_record(witness, p->from, p->to, p->id, p->hash, false, reterr);

@@ -13,8 +13,9 @@
  *     written behind the application's back is signed by nobody, even when a
  *     later line's head includes it), or of a prepared line whose head the log
  *     matches exactly (the commit happened; its process was killed before the
- *     committed line). A prepared head the log does not match is a commit that
- *     was rolled back, or is still under way: it vouches for nothing and says
+ *     committed line) and that no withdrawn line names (a COMMIT the server
+ *     refused). A prepared head the log does not match is a commit that was
+ *     rolled back, or is still under way: it vouches for nothing and says
  *     nothing of the log's length, which only committed heads do;
  *   - no witness line signed a newer keyring generation than the database holds.
  * Positions are counted by the walk itself, never read from the table. */
@@ -65,6 +66,7 @@ struct prepared {
 	int64_t seq, id;
 	uint8_t hash[HASH_BYTES];
 	struct witness_range range;
+	bool withdrawn; /* a line saying the commit of this head failed */
 };
 
 static int by_entry(const void *a, const void *b)
@@ -148,9 +150,9 @@ static void merge_ranges(GArray *ranges)
 static void take_head(const struct witness_head *h, GArray *heads, GArray *ranges, struct walk *w)
 {
 	w->report->ring_generation = MAX(w->report->ring_generation, h->ring);
-	if (h->prepared) {
+	if (h->prepared || h->withdrawn) {
 		for (int i = 0; i < h->n_ranges; i++) {
-			struct prepared p = {.seq = h->seq, .id = h->id, .range = h->ranges[i]};
+			struct prepared p = {.seq = h->seq, .id = h->id, .range = h->ranges[i], .withdrawn = h->withdrawn};
 			memcpy(p.hash, h->hash, HASH_BYTES);
 			g_array_append_val(w->prepared, p);
 		}
@@ -388,9 +390,20 @@ static bool range_has(const GArray *ranges, int64_t pos)
 	return false;
 }
 
+/* Whether a withdrawn line names the head of h. */
+static bool withdrawn(const GArray *prepared, const struct prepared *h)
+{
+	for (guint i = 0; i < prepared->len; i++) {
+		const struct prepared *x = &g_array_index(prepared, struct prepared, i);
+		if (x->withdrawn && x->seq == h->seq && x->id == h->id && vault_equal(x->hash, h->hash, HASH_BYTES))
+			return true;
+	}
+	return false;
+}
+
 /* Keeps in w->uncovered the entries that neither a committed range nor a prepared head the log
  * matches covers. A prepared head matches when the entry at its position is the uncovered one
- * with its id and chain hash: the chain then pins every entry up to it. */
+ * with its id and chain hash (the chain then pins every entry up to it), and no line withdrew it. */
 static void cover(struct walk *w)
 {
 	GArray *matched = g_array_new(FALSE, FALSE, sizeof(struct witness_range));
@@ -401,7 +414,8 @@ static void cover(struct walk *w)
 		const struct uncovered *u = g_array_binary_search(w->uncovered, &key, by_pos, &at)
 		                                ? &g_array_index(w->uncovered, struct uncovered, at)
 		                                : NULL;
-		if (u && u->id == h->id && vault_equal(u->hash, h->hash, HASH_BYTES)) {
+		if (!h->withdrawn && u && u->id == h->id && vault_equal(u->hash, h->hash, HASH_BYTES) &&
+		    !withdrawn(w->prepared, h)) {
 			g_array_append_val(matched, h->range);
 			w->report->prepared++;
 		} /* else rolled back, or under way: it vouches for nothing */

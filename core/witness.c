@@ -73,8 +73,8 @@ static char *line_body(const struct witness_head *h)
 	for (int i = 0; i < h->n_ranges; i++)
 		g_string_append_printf(s, "%s%lld-%lld", i ? "," : "", (long long)h->ranges[i].first,
 		                       (long long)h->ranges[i].last);
-	if (h->prepared)
-		g_string_append(s, " state=prepared");
+	if (h->prepared || h->withdrawn)
+		g_string_append(s, h->withdrawn ? " state=withdrawn" : " state=prepared");
 	if (h->ring > 0)
 		g_string_append_printf(s, " ring=%lld", (long long)h->ring);
 	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -138,16 +138,31 @@ static enum qerr write_batch(struct witness *w, const struct witness_head *head,
 	return e;
 }
 
-enum qerr witness_prepare(struct witness *w, int64_t from, int64_t to, int64_t id,
-                          const uint8_t hash[WITNESS_HASH_BYTES], char **reterr)
+/* Writes and syncs one line of the head (from..to, id, hash), prepared or withdrawn. */
+static enum qerr write_one(struct witness *w, int64_t from, int64_t to, int64_t id,
+                           const uint8_t hash[WITNESS_HASH_BYTES], bool withdrawn, char **reterr)
 {
-	struct witness_head h = {.seq = to, .id = id, .prepared = true, .n_ranges = 1, .ranges = {{from, to}}};
+	struct witness_head h = {.seq = to, .id = id, .n_ranges = 1, .ranges = {{from, to}}};
+	h.prepared = !withdrawn;
+	h.withdrawn = withdrawn;
 	memcpy(h.hash, hash, WITNESS_HASH_BYTES);
 	GString *out = g_string_new(NULL);
 	add_line(w, &h, out);
 	enum qerr e = append_lines(w, out, true, reterr);
 	g_string_free(out, TRUE);
 	return e;
+}
+
+enum qerr witness_prepare(struct witness *w, int64_t from, int64_t to, int64_t id,
+                          const uint8_t hash[WITNESS_HASH_BYTES], char **reterr)
+{
+	return write_one(w, from, to, id, hash, false, reterr);
+}
+
+enum qerr witness_withdraw(struct witness *w, int64_t from, int64_t to, int64_t id,
+                           const uint8_t hash[WITNESS_HASH_BYTES], char **reterr)
+{
+	return write_one(w, from, to, id, hash, true, reterr);
 }
 
 /* Adds a committed range to the batch being gathered; the caller holds the lock. */
@@ -283,6 +298,8 @@ enum qerr witness_line_parse(const char *line, const uint8_t pk[VAULT_PK_BYTES],
 			covers = words[i] + 7;
 		else if (strcmp(words[i], "state=prepared") == 0)
 			h.prepared = true;
+		else if (strcmp(words[i], "state=withdrawn") == 0)
+			h.withdrawn = true;
 		else if (g_str_has_prefix(words[i], "ring="))
 			ring = int_field(words[i] + 5, &h.ring);
 	}

@@ -4,7 +4,7 @@
  * added them appends one line to a witness file in the key folder of its host
  * (and sends the same line to syslog, which may ship it off the host):
  *
- *   quire-witness-v1 seq=S id=I hash=H covers=A-B[,C-D...] [state=prepared] [ring=R]
+ *   quire-witness-v1 seq=S id=I hash=H covers=A-B[,C-D...] [state=prepared|withdrawn] [ring=R]
  *     at=T host=N pid=P sig=G
  *
  * S is the number of entries in the log up to and including entry I, whose
@@ -23,7 +23,10 @@
  * only where the database matches it exactly (the commit happened, and its
  * process may have been killed before the second line); one the database does
  * not match is a commit rolled back (or still under way) and vouches for
- * nothing. Only committed heads say how far the log must reach. Threads of one
+ * nothing, and where the server answered that the COMMIT failed, a withdrawn
+ * line (state=withdrawn, the same head) says so, so that entries put back in its
+ * place later are signed by nobody. Only committed heads say how far the log
+ * must reach. Threads of one
  * process share a writer that writes the committed lines of all the commits
  * waiting at once in one batch; those are made durable by the next prepared
  * line's fdatasync (the prepared line already covers their entries). */
@@ -52,7 +55,8 @@ struct witness_head {
 	int64_t seq;
 	int64_t id;
 	int64_t ring;  /* keyring generation the writer knew (0: none) */
-	bool prepared; /* written before the commit: valid only where the log matches it */
+	bool prepared;  /* written before the commit: valid only where the log matches it */
+	bool withdrawn; /* the prepared head of this position, id and hash was not committed */
 	uint8_t hash[WITNESS_HASH_BYTES];
 	int n_ranges;
 	struct witness_range ranges[WITNESS_MAX_RANGES]; /* ascending */
@@ -72,6 +76,10 @@ const char *witness_path(const struct witness *w);
  * the caller must not commit. */
 enum qerr witness_prepare(struct witness *w, int64_t from, int64_t to, int64_t id,
                           const uint8_t hash[WITNESS_HASH_BYTES], char **reterr) QUIRE_MUST_CHECK;
+/* After a COMMIT the server answered with a failure: withdraws the prepared head of the same
+ * arguments (a line, written and synced). */
+enum qerr witness_withdraw(struct witness *w, int64_t from, int64_t to, int64_t id,
+                           const uint8_t hash[WITNESS_HASH_BYTES], char **reterr) QUIRE_MUST_CHECK;
 /* Vouches for the committed entries at positions from..to, the last of them entry id with chain
  * hash hash: returns once a signed committed line covering them is in the file (written by this
  * thread or by another one's batch), synced too when sync (else the next prepared line's

@@ -289,6 +289,8 @@ static void test_witness_line(void)
 	g_assert_cmpint(witness_prepare(w, 1, 2, 7, h.hash, &err), ==, QERR_OK);
 	g_assert_cmpint(witness_record(w, 1, 2, 7, h.hash, false, &err), ==, QERR_OK);
 	g_assert_cmpint(witness_record(w, 3, 3, 9, h.hash, true, &err), ==, QERR_OK);
+	g_assert_cmpint(witness_prepare(w, 4, 4, 11, h.hash, &err), ==, QERR_OK);
+	g_assert_cmpint(witness_withdraw(w, 4, 4, 11, h.hash, &err), ==, QERR_OK);
 	witness_free(w);
 	FILE *f = fopen(path, "a");
 	fputs("quire-witness-v1 seq=4 id=", f);
@@ -296,11 +298,14 @@ static void test_witness_line(void)
 	struct witness_head *heads = NULL;
 	size_t n = 0;
 	g_assert_cmpint(witness_read(path, pk, &heads, &n, &err), ==, QERR_OK);
-	g_assert_cmpuint(n, ==, 3);
+	g_assert_cmpuint(n, ==, 5);
 	g_assert_true(heads[0].prepared);
 	g_assert_false(heads[1].prepared);
 	g_assert_cmpint(heads[2].seq, ==, 3);
 	g_assert_cmpint(heads[2].ranges[0].first, ==, 3);
+	g_assert_true(heads[3].prepared && !heads[3].withdrawn);
+	g_assert_true(heads[4].withdrawn && !heads[4].prepared);
+	g_assert_cmpint(heads[4].id, ==, 11);
 	g_free(heads);
 	vault_close(v);
 	g_remove(path);
