@@ -727,12 +727,12 @@ static int audit_verify_cmd(struct app *app, const struct audit_args *a)
 	       (long long)r.entries, (long long)r.witness_heads, (long long)r.checkpoints,
 	       a->checkpoint ? " (including the given checkpoint)" : "",
 	       a->since ? "; the log extends the earlier checkpoint" : "");
-	return 0;
 	if (r.prepared)
 		printf("note: %lld commit%s signed by %s prepared head only (the process ended between its commit and "
 		       "its committed line, e.g. killed); the log matches %s exactly\n",
 		       (long long)r.prepared, r.prepared == 1 ? " is" : "s are", r.prepared == 1 ? "its" : "their",
 		       r.prepared == 1 ? "it" : "them");
+	return 0;
 }
 
 static int audit_checkpoint_cmd(struct app *app, const struct audit_args *a)
