@@ -272,6 +272,16 @@ static bool parse_ranges(const char *text, struct witness_head *h)
 	return h->n_ranges > 0;
 }
 
+/* One "state=" word: prepared or withdrawn, at most once. ok: no bad one so far. */
+static bool parse_state(const char *value, bool ok, struct witness_head *h)
+{
+	if (!ok || h->prepared || h->withdrawn)
+		return false;
+	h->prepared = strcmp(value, "prepared") == 0;
+	h->withdrawn = strcmp(value, "withdrawn") == 0;
+	return h->prepared || h->withdrawn;
+}
+
 enum qerr witness_line_parse(const char *line, const uint8_t pk[VAULT_PK_BYTES], struct witness_head *ret,
                              char **reterr)
 {
@@ -286,7 +296,7 @@ enum qerr witness_line_parse(const char *line, const uint8_t pk[VAULT_PK_BYTES],
 	g_auto(GStrv) words = g_strsplit(body, " ", 16);
 	struct witness_head h = {0};
 	const char *covers = NULL;
-	bool seq = false, id = false, hash = false, ring = true;
+	bool seq = false, id = false, hash = false, ring = true, state = true;
 	for (int i = 1; words[i]; i++) {
 		if (g_str_has_prefix(words[i], "seq="))
 			seq = int_field(words[i] + 4, &h.seq);
@@ -296,14 +306,12 @@ enum qerr witness_line_parse(const char *line, const uint8_t pk[VAULT_PK_BYTES],
 			hash = hex_field(words[i] + 5, h.hash, WITNESS_HASH_BYTES);
 		else if (g_str_has_prefix(words[i], "covers="))
 			covers = words[i] + 7;
-		else if (strcmp(words[i], "state=prepared") == 0)
-			h.prepared = true;
-		else if (strcmp(words[i], "state=withdrawn") == 0)
-			h.withdrawn = true;
+		else if (g_str_has_prefix(words[i], "state="))
+			state = parse_state(words[i] + 6, state, &h);
 		else if (g_str_has_prefix(words[i], "ring="))
 			ring = int_field(words[i] + 5, &h.ring);
 	}
-	if (!seq || !id || !hash || !ring || h.seq < 1 || !parse_ranges(covers, &h))
+	if (!seq || !id || !hash || !ring || !state || h.seq < 1 || !parse_ranges(covers, &h))
 		return qerr_set(reterr, QERR_CRYPTO, "a signed line without a valid head");
 	*ret = h;
 	return QERR_OK;
