@@ -204,9 +204,10 @@ static enum qerr trim_pending(struct db *db, struct pending *p, char **reterr)
 }
 
 /* The commit hook. Before COMMIT (the append lock still held): drops entries a ROLLBACK TO
- * SAVEPOINT undid, then signs and syncs the prepared head, so that a process killed right after
- * its COMMIT leaves no entry unsigned. After it: the committed head; after a COMMIT the server
- * refused: the prepared head withdrawn. */
+ * SAVEPOINT undid, then signs and writes the prepared head, so that a process killed right after
+ * its COMMIT leaves no entry unsigned. After it: the committed head, synced (in a batch with the
+ * other threads' commits) before the commit returns; after a COMMIT the server refused: the
+ * prepared head withdrawn. */
 static enum qerr on_commit(struct db *db, void *data, enum db_commit_stage stage, bool partly_rolled_back,
                            char **reterr)
 {
@@ -226,7 +227,7 @@ static enum qerr on_commit(struct db *db, void *data, enum db_commit_stage stage
 		return witness_withdraw(witness, p->from, p->to, p->id, p->hash, reterr);
 	if (commit_probe)
 		commit_probe(AUDIT_PROBE_COMMITTED);
-	return witness_record(witness, p->from, p->to, p->id, p->hash, false, reterr);
+	return witness_record(witness, p->from, p->to, p->id, p->hash, true, reterr);
 }
 
 /* Notes an entry of the open transaction for its witness lines, written at its commit. */

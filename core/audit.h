@@ -101,7 +101,7 @@ void audit_set_witness(const char *path, bool to_syslog);
 /* Points in a commit that added entries, for tests that end the process there (SIGKILL). */
 enum audit_probe { AUDIT_PROBE_PREPARED = 1, AUDIT_PROBE_COMMITTED, AUDIT_PROBE_COUNT };
 typedef void audit_commit_probe_fn(enum audit_probe where);
-/* Calls fn at each of those points (after the prepared line is synced, before the COMMIT; after
+/* Calls fn at each of those points (after the prepared line is written, before the COMMIT; after
  * the COMMIT, before the committed line); NULL: none. For tests only. */
 void audit_set_commit_probe(audit_commit_probe_fn *fn);
 /* The path given to audit_set_witness() (borrowed), or NULL. */

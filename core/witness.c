@@ -1,7 +1,8 @@
 /* witness: the signed-head file outside the database, its batched writer and its reader.
- * Invariants: witness_prepare() returns OK only after its prepared line is in the file and
- * fdatasync()ed; witness_record() only after a committed line that covers its range is in the
- * file (and synced when asked); a failed write fails every commit waiting on that batch. */
+ * Invariants: witness_prepare() returns OK only after its prepared line is in the file (written,
+ * so in the kernel's hands: a killed process cannot lose it); witness_record() only after a
+ * committed line that covers its range is in the file (and synced when asked); a failed write
+ * fails every commit waiting on that batch. */
 #include "core/witness.h"
 
 #include <errno.h>
@@ -138,7 +139,8 @@ static enum qerr write_batch(struct witness *w, const struct witness_head *head,
 	return e;
 }
 
-/* Writes and syncs one line of the head (from..to, id, hash), prepared or withdrawn. */
+/* Writes one line of the head (from..to, id, hash), prepared or withdrawn; a withdrawn one is
+ * synced too. */
 static enum qerr write_one(struct witness *w, int64_t from, int64_t to, int64_t id,
                            const uint8_t hash[WITNESS_HASH_BYTES], bool withdrawn, char **reterr)
 {
@@ -148,7 +150,7 @@ static enum qerr write_one(struct witness *w, int64_t from, int64_t to, int64_t 
 	memcpy(h.hash, hash, WITNESS_HASH_BYTES);
 	GString *out = g_string_new(NULL);
 	add_line(w, &h, out);
-	enum qerr e = append_lines(w, out, true, reterr);
+	enum qerr e = append_lines(w, out, withdrawn, reterr);
 	g_string_free(out, TRUE);
 	return e;
 }

@@ -18,18 +18,19 @@
  *
  * Each transaction that added entries gets two lines. Before its COMMIT, a
  * prepared one (state=prepared): the head the log will have if the commit
- * succeeds, written and fdatasync()ed while the transaction still holds the
- * log's append lock. After the COMMIT, a committed one. A prepared head counts
+ * succeeds, written (not synced: a process killed after it cannot lose it, and
+ * the committed line's sync makes it durable) while the transaction still
+ * holds the log's append lock. After the COMMIT, a committed one, synced
+ * before the commit returns to its caller. A prepared head counts
  * only where the database matches it exactly (the commit happened, and its
  * process may have been killed before the second line); one the database does
  * not match is a commit rolled back (or still under way) and vouches for
  * nothing, and where the server answered that the COMMIT failed, a withdrawn
  * line (state=withdrawn, the same head) says so, so that entries put back in its
  * place later are signed by nobody. Only committed heads say how far the log
- * must reach. Threads of one
- * process share a writer that writes the committed lines of all the commits
- * waiting at once in one batch; those are made durable by the next prepared
- * line's fdatasync (the prepared line already covers their entries). */
+ * must reach. Threads of one process share a writer that writes and
+ * fdatasync()s the committed lines of all the commits waiting at once in one
+ * batch, so a sync is shared by every commit that finished meanwhile. */
 #pragma once
 
 #include <stdbool.h>
@@ -71,7 +72,8 @@ void witness_free(struct witness *w);
 const char *witness_path(const struct witness *w);
 /* Before a COMMIT: signs the head the log will have if it succeeds (entries at positions
  * from..to, the last of them entry id with chain hash hash) as a prepared line, and returns once
- * it is written and fdatasync()ed. The caller holds the log's append lock, so at most one
+ * it is written (not synced: a process killed after this cannot lose the line; a power cut may,
+ * and then verify reports that commit's entries as unsigned rather than passing them). The caller holds the log's append lock, so at most one
  * transaction is between its prepared line and its COMMIT. QERR_IO when it could not be written:
  * the caller must not commit. */
 enum qerr witness_prepare(struct witness *w, int64_t from, int64_t to, int64_t id,
@@ -82,8 +84,7 @@ enum qerr witness_withdraw(struct witness *w, int64_t from, int64_t to, int64_t 
                            const uint8_t hash[WITNESS_HASH_BYTES], char **reterr) QUIRE_MUST_CHECK;
 /* Vouches for the committed entries at positions from..to, the last of them entry id with chain
  * hash hash: returns once a signed committed line covering them is in the file (written by this
- * thread or by another one's batch), synced too when sync (else the next prepared line's
- * fdatasync makes it durable). QERR_IO when the line could not be written. */
+ * thread or by another one's batch), synced too when sync. QERR_IO when the line could not be written. */
 enum qerr witness_record(struct witness *w, int64_t from, int64_t to, int64_t id,
                          const uint8_t hash[WITNESS_HASH_BYTES], bool sync, char **reterr) QUIRE_MUST_CHECK;
 

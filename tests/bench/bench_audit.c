@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 		prepared += heads[i].prepared;
 	g_free(heads);
 	printf("without witness (reference): %.0f appends/s\n", best_plain);
-	printf("with witness (prepared line signed and synced before each COMMIT, committed line after): %.0f "
+	printf("with witness (prepared line written before each COMMIT, committed line synced after): %.0f "
 	       "appends/s\n",
 	       best_witness);
 	printf("witness lines written for %d commits: %zu prepared (one each), %zu committed (batched)\n",
