@@ -198,7 +198,7 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	gboolean direct = FALSE;
 	int concurrency = cfg->worker_concurrency;
 	double min_header = 0, min_items = 0, min_rate = 0;
-	gboolean all_valid = FALSE, as_scans = FALSE, learn = FALSE;
+	gboolean all_valid = FALSE, as_scans = FALSE, learn = FALSE, show_misses = FALSE;
 	double min_right = 0;
 	GOptionEntry entries[] = {
 		{"direct", 0, 0, G_OPTION_ARG_NONE, &direct, "Extract in this process, without the database and queue", NULL},
@@ -212,6 +212,9 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		{"learn", 0, 0, G_OPTION_ARG_NONE, &learn,
 		 "E-invoices: replay in order, correcting wrong fields after each document; report first and later "
 		 "documents of each supplier",
+		 NULL},
+		{"show-misses", 0, 0, G_OPTION_ARG_NONE, &show_misses,
+		 "E-invoices: print each document's wrong header fields and unmatched line items, expected beside read",
 		 NULL},
 		{"min-header-right", 0, 0, G_OPTION_ARG_DOUBLE, &min_right,
 		 "E-invoices: fail below this share of header fields right", "F"},
@@ -240,7 +243,7 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		if (open_model(cfg, &opt.model, &err))
 			return cmd_fail("eval", err);
 		struct eval_einvoice_flags f = {.as_scans = as_scans, .concurrency = concurrency, .learn = learn,
-		                                .min_header_right = min_right,
+		                                .show_misses = show_misses, .min_header_right = min_right,
 		                                .min_items_f1 = min_items};
 		int rc = eval_einvoice_dir(argv[1], cfg, &opt, &f);
 		modelfields_close(opt.model);

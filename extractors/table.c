@@ -4,6 +4,8 @@
 #include <glib.h>
 #include <math.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "core/json.h"
 #include "extractors/layout.h"
@@ -52,6 +54,22 @@ static bool whole_match(GRegex *re, const char *text)
 	       text[e + strspn(text + e, " :./-")] == '\0';
 }
 
+/* A cell, or the part of one that falls under one column. */
+struct piece {
+	char *text;
+	struct pdftext_box box;
+	const struct layout_cell *cell;
+	int col;
+};
+
+/* Words of c [from, to) as a piece of column k. */
+static struct piece piece_of(const struct layout_cell *c, size_t from, size_t to, int k)
+{
+	const struct layout_word *a = &c->words[from], *b = &c->words[to - 1];
+	struct pdftext_box box = {a->box.x0, MIN(a->box.y0, b->box.y0), b->box.x1, MAX(a->box.y1, b->box.y1)};
+	return (struct piece){g_strndup(c->text + a->start, b->start + b->len - a->start), box, c, k};
+}
+
 /* A header cell: its extent and its text, which may be stacked over several lines. */
 struct head {
 	float x0, x1;
@@ -72,25 +90,78 @@ static bool words_only(const struct layout_page *pg, const struct layout_row *ro
 	return letters;
 }
 
-/* Adds the cells of row to the header cells, joining each to the one it overlaps. */
-static void stack_row(struct head *h, size_t *n, const struct layout_page *pg, const struct layout_row *row)
+static const struct table_column *named(const struct state *st, const char *text);
+
+/* Adds a header cell's text to the header cell it overlaps, or starts one. */
+static void stack_text(struct head *h, size_t *n, const struct pdftext_box *box, const char *text)
 {
-	for (size_t i = row->first; i < row->first + row->n; i++) {
-		const struct layout_cell *c = &pg->cells[i];
-		size_t k = 0;
-		while (k < *n && !(c->box.x0 < h[k].x1 && c->box.x1 > h[k].x0))
-			k++;
-		if (k == *n) {
-			if (*n == MAX_COLS)
-				continue;
-			h[(*n)++] = (struct head){c->box.x0, c->box.x1, g_string_new(NULL)};
-		}
-		if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] == '-')
-			g_string_truncate(h[k].text, h[k].text->len - 1); /* a word hyphenated at the line's end */
-		else if (h[k].text->len > 0)
-			g_string_append_c(h[k].text, ' ');
-		g_string_append(h[k].text, c->text);
+	size_t k = 0;
+	while (k < *n && !(box->x0 < h[k].x1 && box->x1 > h[k].x0))
+		k++;
+	if (k == *n) {
+		if (*n == MAX_COLS)
+			return;
+		h[(*n)++] = (struct head){box->x0, box->x1, g_string_new(NULL)};
 	}
+	if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] == '-')
+		g_string_truncate(h[k].text, h[k].text->len - 1); /* a word hyphenated at the line's end */
+	else if (h[k].text->len > 0)
+		g_string_append_c(h[k].text, ' ');
+	g_string_append(h[k].text, text);
+}
+
+/* The longest run of c's words from `from` that names a column; 0 when none does. */
+static size_t named_run(const struct state *st, const struct layout_cell *c, size_t from)
+{
+	for (size_t to = c->n_words; to > from; to--) {
+		const struct layout_word *a = &c->words[from], *b = &c->words[to - 1];
+		g_autofree char *t = g_strndup(c->text + a->start, b->start + b->len - a->start);
+		if (named(st, t))
+			return to - from;
+	}
+	return 0;
+}
+
+/* Stacks one header cell. Header words set close together fall into one cell ("Pos
+ * Art.-Nr. Beschreibung"); when the cell as a whole names no column but runs of its words
+ * do, each named run is a header cell of its own and the words between them another. */
+static void stack_cell(const struct state *st, struct head *h, size_t *n, const struct layout_cell *c)
+{
+	if (c->n_words < 2 || c->n_words > 64 || named(st, c->text)) {
+		stack_text(h, n, &c->box, c->text);
+		return;
+	}
+	size_t from = 0, j = 0;
+	while (j < c->n_words) {
+		size_t run = named_run(st, c, j);
+		if (run == 0) {
+			j++;
+			continue;
+		}
+		if (j > from) {
+			struct piece p = piece_of(c, from, j, -1);
+			stack_text(h, n, &p.box, p.text);
+			g_free(p.text);
+		}
+		struct piece p = piece_of(c, j, j + run, -1);
+		stack_text(h, n, &p.box, p.text);
+		g_free(p.text);
+		j += run;
+		from = j;
+	}
+	if (from < c->n_words) {
+		struct piece p = piece_of(c, from, c->n_words, -1);
+		stack_text(h, n, &p.box, p.text);
+		g_free(p.text);
+	}
+}
+
+/* Adds the cells of row to the header cells, joining each to the one it overlaps. */
+static void stack_row(const struct state *st, struct head *h, size_t *n, const struct layout_page *pg,
+                      const struct layout_row *row)
+{
+	for (size_t i = row->first; i < row->first + row->n; i++)
+		stack_cell(st, h, n, &pg->cells[i]);
 }
 
 /* The spec column a header cell's text names (whole text, or the first line of a stacked one). */
@@ -164,7 +235,7 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 	}
 	for (size_t k = lo; k <= hi; k++)
 		if (k == r || pg->rows[k].box.y1 - pg->rows[k].box.y0 >= 0.6f * lh)
-			stack_row(h, &n, pg, &pg->rows[k]);
+			stack_row(st, h, &n, pg, &pg->rows[k]);
 	qsort(h, n, sizeof h[0], by_x0);
 	struct col cols[MAX_COLS];
 	bool have_desc = false, have_amount = false;
@@ -184,6 +255,9 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 	}
 	if (!have_desc || !have_amount || known < 3)
 		return false;
+	if (getenv("QDBG"))
+		for (size_t i = 0; i < n; i++)
+			fprintf(stderr, "col %zu %.1f-%.1f %s\n", i, cols[i].x0, cols[i].x1, cols[i].spec ? cols[i].spec->key : "-");
 	memcpy(st->cols, cols, n * sizeof cols[0]);
 	st->n = n;
 	st->head_h = lh;
@@ -192,9 +266,13 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 	return true;
 }
 
-/* The column a cell belongs to: the one it overlaps most, else the nearest within 40 points. */
-static int column_of(const struct state *st, const struct layout_cell *c)
+/* The column text in box belongs to: the one it overlaps most, else the nearest within 40 points. */
+static int column_of(const struct state *st, const struct pdftext_box *box, const char *text)
 {
+	const struct {
+		struct pdftext_box box;
+		const char *text;
+	} cell = {*box, text}, *c = &cell;
 	int best = -1;
 	float best_overlap = 0, best_dist = 40;
 	for (size_t i = 0; i < st->n; i++) {
@@ -273,24 +351,80 @@ static char *join_wrapped(const char *line, const char *next)
 	return g_strdup_printf("%s %s", line, next);
 }
 
+static bool is_number_col(const struct state *st, int k)
+{
+	return k >= 0 && st->cols[k].spec && st->cols[k].spec->number;
+}
+
+static bool is_desc_col(const struct state *st, int k)
+{
+	return k >= 0 && st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->description) == 0;
+}
+
+/* Cuts a cell whose words run under several columns ("1 Toolbox 0815 Stahlcoil" under
+ * position, article code and description; "Kunstrasen 3,00" under description and quantity)
+ * at the columns' edges, from its word boxes. A run under a number column must start with a
+ * number, and text right of the description stays with it (a long description running under
+ * the next header), else the run joins the one before it. */
+static size_t cut_cell(const struct state *st, const struct layout_cell *c, struct piece *out, size_t max)
+{
+	int whole = column_of(st, &c->box, c->text);
+	size_t n = 0;
+	/* a "label: value" note under an item stays whole, wherever its words fall */
+	if (c->n_words >= 2 && c->n_words <= 64 && max > 0 && !strchr(c->text, ':')) {
+		int col[64];
+		for (size_t j = 0; j < c->n_words; j++) {
+			g_autofree char *w = g_strndup(c->text + c->words[j].start, c->words[j].len);
+			double v = 0;
+			int k = column_of(st, &c->words[j].box, w);
+			bool joins = j > 0 && (k < 0 || k == col[j - 1] ||
+			                       (is_number_col(st, k) && !rules_parse_amount(w, &v)) ||
+			                       (is_desc_col(st, col[j - 1]) && !is_number_col(st, k)));
+			col[j] = joins ? col[j - 1] : k;
+		}
+		size_t from = 0;
+		for (size_t j = 1; j <= c->n_words && n + 1 < max; j++)
+			if (j == c->n_words || col[j] != col[from]) {
+				out[n++] = piece_of(c, from, j, col[from]);
+				from = j;
+			}
+		if (n > 1 && from == c->n_words)
+			return n;
+		for (size_t i = 0; i < n; i++)
+			g_free(out[i].text);
+		n = 0;
+	}
+	if (max == 0)
+		return 0;
+	out[0] = (struct piece){g_strdup(c->text), c->box, c, whole};
+	return 1;
+}
+
+#define MAX_PIECES 64
+
 /* An item from a row, a continued description, or nothing. */
 static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 {
 	const struct layout_row *row = &pg->rows[r];
 	GString *cells[MAX_COLS] = {0};
 	const struct layout_cell *amount_cell = NULL;
+	const char *amount_text = NULL;
 	bool has_desc = false, has_number = false;
 	float desc_x0 = 1e9f;
 	g_autoptr(GString) aligned = g_string_new(NULL); /* description text flush with the item's */
-	for (size_t i = 0; i < row->n; i++) {
-		const struct layout_cell *c = &pg->cells[row->first + i];
-		int k = speck(st, c) ? -1 : column_of(st, c);
+	struct piece pieces[MAX_PIECES];
+	size_t np = 0;
+	for (size_t i = 0; i < row->n; i++)
+		if (!speck(st, &pg->cells[row->first + i]))
+			np += cut_cell(st, &pg->cells[row->first + i], pieces + np, MAX_PIECES - np);
+	for (size_t i = 0; i < np; i++) {
+		const struct piece *c = &pieces[i];
+		int k = c->col;
 		if (k < 0)
 			continue;
 		const struct table_column *spec = st->cols[k].spec;
 		bool desc = spec && strcmp(spec->key, st->spec->description) == 0;
-		if (desc && i == 0 && row->n > 1 && strlen(c->text) <= 3 &&
-		    strspn(c->text, "0123456789") == strlen(c->text))
+		if (desc && i == 0 && np > 1 && strlen(c->text) <= 3 && strspn(c->text, "0123456789") == strlen(c->text))
 			continue; /* the item's position number, under a header cell it shares */
 		double v = 0;
 		if (spec && strcmp(spec->key, st->spec->amount) == 0 && cells[k] && rules_parse_amount(c->text, &v))
@@ -303,8 +437,10 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			desc_x0 = MIN(desc_x0, c->box.x0);
 		if (desc && c->box.x0 >= st->desc_x0 - 3)
 			g_string_append_printf(aligned, "%s%s", aligned->len ? " " : "", c->text);
-		if (spec && strcmp(spec->key, st->spec->amount) == 0)
-			amount_cell = c;
+		if (spec && strcmp(spec->key, st->spec->amount) == 0) {
+			amount_cell = c->cell;
+			amount_text = c->text;
+		}
 	}
 	if (!amount_cell && has_desc && has_number) {
 		/* quantity and price without the amount: the amount may come on the next line */
@@ -333,7 +469,7 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	size_t filled = 0; /* columns besides the amount: a lone number ("Seite 2") is no item */
 	for (size_t k = 0; k < st->n; k++)
 		filled += cells[k] && !(st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->amount) == 0);
-	if (amount_cell && filled > 0 && rules_parse_amount(amount_cell->text, &amount)) {
+	if (amount_cell && filled > 0 && rules_parse_amount(amount_text, &amount)) {
 		struct item it = {0};
 		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
 			for (size_t i = 0; i < st->n; i++)
@@ -362,12 +498,16 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 						    join_wrapped(last->text[k] ? last->text[k] : "", aligned->str);
 						g_free(last->text[k]);
 						last->text[k] = g_strstrip(joined);
+						/* a description printed under the item's numbers starts here */
+						st->desc_x0 = st->desc_x0 > 0 ? st->desc_x0 : desc_x0;
 					}
 		st->last_y1 = row->box.y1;
 	}
 	for (size_t k = 0; k < MAX_COLS; k++)
 		if (cells[k])
 			g_string_free(cells[k], TRUE);
+	for (size_t i = 0; i < np; i++)
+		g_free(pieces[i].text);
 }
 
 /* A description without the article code in front of it ("TB100A4 Trennblätter A4"): a
