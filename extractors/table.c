@@ -311,6 +311,39 @@ static int column_of(const struct state *st, const struct pdftext_box *box, cons
 	return best;
 }
 
+/* The column of text that is not a number. Text is set flush left in its column, so of the
+ * columns it overlaps, one that holds it whole wins, else the one whose left edge is nearest
+ * its own ("TGA" starting a little left of the description's header). */
+static int text_column(const struct state *st, const struct pdftext_box *box, const char *text)
+{
+	double v = 0;
+	if (rules_parse_amount(text, &v) && strspn(text, "0123456789.,-+ ") == strlen(text))
+		return column_of(st, box, text);
+	int best = -1;
+	float best_d = 1e9f;
+	for (size_t i = 0; i < st->n; i++) {
+		if (box->x1 <= st->cols[i].x0 || box->x0 >= st->cols[i].x1)
+			continue;
+		if (box->x0 >= st->cols[i].x0 - 1 && box->x1 <= st->cols[i].x1 + 1)
+			return (int)i;
+		float d = fabsf(box->x0 - st->cols[i].x0);
+		if (d < best_d) {
+			best_d = d;
+			best = (int)i;
+		}
+	}
+	return best >= 0 ? best : column_of(st, box, text);
+}
+
+/* A word of punctuation only ("-", "/"): it has no column of its own. */
+static bool punctuation(const char *w)
+{
+	for (const char *p = w; *p; p = g_utf8_next_char(p))
+		if (g_unichar_isalnum(g_utf8_get_char(p)))
+			return false;
+	return true;
+}
+
 static void add_text(GString **cells, int col, const char *text)
 {
 	if (!cells[col])
@@ -342,11 +375,13 @@ static char *join_wrapped(const char *line, const char *next)
 {
 	size_t n = strlen(line);
 	bool hyphen =
-	    n >= 2 && line[n - 1] == '-' && g_unichar_isalpha(g_utf8_get_char(g_utf8_prev_char(line + n - 1)));
+	    n >= 2 && line[n - 1] == '-' && g_unichar_isalnum(g_utf8_get_char(g_utf8_prev_char(line + n - 1)));
 	gunichar c = g_utf8_get_char(next);
+	if (n > 0 && c == '-' && g_unichar_isalpha(g_utf8_get_char(next + 1)))
+		return g_strconcat(line, next, NULL); /* a compound broken before its hyphen ("Fahrten" over "-Karte") */
 	if (hyphen && g_unichar_isupper(c))
 		return g_strconcat(line, next, NULL);
-	if (hyphen && g_unichar_islower(c))
+	if (hyphen && g_unichar_islower(c) && g_unichar_isalpha(g_utf8_get_char(g_utf8_prev_char(line + n - 1))))
 		return g_strdup_printf("%.*s%s", (int)(n - 1), line, next);
 	return g_strdup_printf("%s %s", line, next);
 }
@@ -368,7 +403,7 @@ static bool is_desc_col(const struct state *st, int k)
  * the next header), else the run joins the one before it. */
 static size_t cut_cell(const struct state *st, const struct layout_cell *c, struct piece *out, size_t max)
 {
-	int whole = column_of(st, &c->box, c->text);
+	int whole = text_column(st, &c->box, c->text);
 	size_t n = 0;
 	/* a "label: value" note under an item stays whole, wherever its words fall */
 	if (c->n_words >= 2 && c->n_words <= 64 && max > 0 && !strchr(c->text, ':')) {
@@ -376,11 +411,19 @@ static size_t cut_cell(const struct state *st, const struct layout_cell *c, stru
 		for (size_t j = 0; j < c->n_words; j++) {
 			g_autofree char *w = g_strndup(c->text + c->words[j].start, c->words[j].len);
 			double v = 0;
-			int k = column_of(st, &c->words[j].box, w);
-			bool joins = j > 0 && (k < 0 || k == col[j - 1] ||
+			int k = text_column(st, &c->words[j].box, w);
+			bool joins = j > 0 && (k < 0 || k == col[j - 1] || punctuation(w) ||
 			                       (is_number_col(st, k) && !rules_parse_amount(w, &v)) ||
 			                       (is_desc_col(st, col[j - 1]) && !is_number_col(st, k)));
 			col[j] = joins ? col[j - 1] : k;
+		}
+		/* punctuation that opens the cell goes with the word after it ("- Garantie") */
+		for (size_t j = 0; j + 1 < c->n_words; j++) {
+			g_autofree char *w = g_strndup(c->text + c->words[j].start, c->words[j].len);
+			if (!punctuation(w))
+				break;
+			for (size_t i = 0; i <= j; i++)
+				col[i] = col[j + 1];
 		}
 		size_t from = 0;
 		for (size_t j = 1; j <= c->n_words && n + 1 < max; j++)
