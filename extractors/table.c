@@ -21,6 +21,7 @@ struct col {
 /* One item: the text of each of the spec's columns (NULL: empty), in spec order. */
 struct item {
 	char *text[MAX_COLS];
+	double adjust; /* discounts and surcharges printed under the item, added to its amount */
 };
 
 struct state {
@@ -443,6 +444,21 @@ static size_t cut_cell(const struct state *st, const struct layout_cell *c, stru
 	return 1;
 }
 
+/* Whether a negative amount on row is a discount on the item just above: that item's amount
+ * is positive and larger, and the row follows it closely. */
+static bool discounted(const struct state *st, const struct layout_row *row, double amount)
+{
+	if (st->items->len == 0 || st->row_h <= 0 || row->box.y0 - st->last_y1 > 3 * st->row_h)
+		return false;
+	const struct item *last = &g_array_index(st->items, struct item, st->items->len - 1);
+	for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++) {
+		double v = 0;
+		if (strcmp(st->spec->cols[k].key, st->spec->amount) == 0)
+			return last->text[k] && rules_parse_amount(last->text[k], &v) && v + last->adjust + amount > 0;
+	}
+	return false;
+}
+
 #define MAX_PIECES 64
 
 /* An item from a row, a continued description, or nothing. */
@@ -512,7 +528,16 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	size_t filled = 0; /* columns besides the amount: a lone number ("Seite 2") is no item */
 	for (size_t k = 0; k < st->n; k++)
 		filled += cells[k] && !(st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->amount) == 0);
-	if (amount_cell && filled > 0 && rules_parse_amount(amount_text, &amount)) {
+	bool has_qty = false; /* a number besides the amount */
+	for (size_t k = 0; k < st->n; k++)
+		has_qty |= cells[k] && is_number_col(st, (int)k) && strcmp(st->cols[k].spec->key, st->spec->amount) != 0 &&
+		           !strchr(cells[k]->str, '%');
+	if (amount_cell && !has_desc && !has_qty && rules_parse_amount(amount_text, &amount) && amount < 0 &&
+	    discounted(st, row, amount)) {
+		/* "abzgl. 16,7 % Rabatt  -2,00" under an item: a discount on it, not an item */
+		g_array_index(st->items, struct item, st->items->len - 1).adjust += amount;
+		st->last_y1 = row->box.y1;
+	} else if (amount_cell && filled > 0 && rules_parse_amount(amount_text, &amount)) {
 		struct item it = {0};
 		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
 			for (size_t i = 0; i < st->n; i++)
@@ -570,6 +595,72 @@ static const char *without_code(const char *text)
 	return digit && upper && sp - text >= 3 ? sp + 1 : text;
 }
 
+/* The page's decimal mark, from the amounts of its items: ',' where they end in ",dd"
+ * ("27,50"), '.' where they end in ".dd", 0 when they do not tell. */
+static char decimal_mark(const struct state *st)
+{
+	long comma = 0, dot = 0;
+	for (guint i = 0; i < st->items->len; i++) {
+		const struct item *it = &g_array_index(st->items, struct item, i);
+		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++) {
+			const char *t = it->text[k];
+			if (!t || !st->spec->cols[k].number)
+				continue;
+			size_t n = strcspn(t, " ");
+			bool two = n >= 3 && g_ascii_isdigit(t[n - 1]) && g_ascii_isdigit(t[n - 2]) &&
+			           !g_ascii_isdigit(t[n - 3]) && (n < 4 || g_ascii_isdigit(t[n - 4]));
+			comma += two && t[n - 3] == ',';
+			dot += two && t[n - 3] == '.';
+		}
+	}
+	return comma > dot ? ',' : dot > comma ? '.' : 0;
+}
+
+/* A number whose only mark is followed by three digits ("5,000") reads as a thousands
+ * separator by default; on a page whose decimal mark it is, it is a decimal one. */
+static bool number_read(const char *text, char dec, double *ret)
+{
+	if (!rules_parse_amount(text, ret))
+		return false;
+	const char *p = text + strspn(text, "+- ");
+	size_t i = strspn(p, "0123456789");
+	if (dec && i > 0 && p[i] == dec && strspn(p + i + 1, "0123456789") == 3 && !g_ascii_isdigit(p[i + 4]) &&
+	    !strchr(p + i + 1, ',') && !strchr(p + i + 1, '.')) {
+		double v = g_ascii_strtod(p, NULL) + g_ascii_strtod(p + i + 1, NULL) / 1000.0;
+		if (dec == '.')
+			v = g_ascii_strtod(p, NULL);
+		*ret = strchr(text, '-') ? -v : v;
+	}
+	return true;
+}
+
+/* The item's numbers (have[k]: column k holds one), each read by the page's decimal mark;
+ * where quantity × price disagrees with the amount under that reading and agrees under the
+ * plain one, the plain one is kept. The amount includes the discounts under the item. */
+static void item_numbers(const struct table_spec *spec, const struct item *it, char dec, double *num, bool *have)
+{
+	double plain[MAX_COLS] = {0};
+	int amount = -1, other[2] = {-1, -1}, n_other = 0;
+	for (size_t k = 0; k < spec->n_cols && k < MAX_COLS; k++) {
+		have[k] = it->text[k] && spec->cols[k].number && number_read(it->text[k], dec, &num[k]);
+		if (have[k])
+			rules_parse_amount(it->text[k], &plain[k]);
+		if (have[k] && strcmp(spec->cols[k].key, spec->amount) == 0)
+			amount = (int)k;
+		else if (have[k] && n_other < 2)
+			other[n_other++] = (int)k;
+	}
+	if (amount >= 0 && n_other == 2) {
+		double a = num[amount], local = num[other[0]] * num[other[1]];
+		double simple = plain[other[0]] * plain[other[1]];
+		if (fabs(local - a) > 0.01 + 0.005 * fabs(a) && fabs(simple - a) <= 0.01 + 0.005 * fabs(a))
+			for (int j = 0; j < 2; j++)
+				num[other[j]] = plain[other[j]];
+	}
+	if (amount >= 0)
+		num[amount] += it->adjust;
+}
+
 struct json *table_items(const struct layout *lay, const struct table_spec *spec, const struct layout_cell **ret_first)
 {
 	struct state st = {.spec = spec, .items = g_array_new(FALSE, TRUE, sizeof(struct item))};
@@ -597,13 +688,16 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 		}
 	}
 	struct json *items = st.items->len ? json_new_array() : NULL;
+	char dec = decimal_mark(&st);
 	for (guint i = 0; i < st.items->len; i++) {
 		struct item *it = &g_array_index(st.items, struct item, i);
 		struct json *o = json_append(items, json_new_object());
+		double num[MAX_COLS];
+		bool have[MAX_COLS];
+		item_numbers(spec, it, dec, num, have);
 		for (size_t k = 0; k < spec->n_cols && k < MAX_COLS; k++) {
-			double v = 0;
-			if (it->text[k] && spec->cols[k].number && rules_parse_amount(it->text[k], &v))
-				json_add_number(o, spec->cols[k].key, round(v * 100) / 100);
+			if (have[k])
+				json_add_number(o, spec->cols[k].key, round(num[k] * 100) / 100);
 			else if (it->text[k] && !spec->cols[k].number &&
 			         strcmp(spec->cols[k].key, spec->description) == 0)
 				json_add_string(o, spec->cols[k].key, without_code(it->text[k]));
