@@ -471,6 +471,7 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	bool has_desc = false, has_number = false;
 	float desc_x0 = 1e9f;
 	g_autoptr(GString) aligned = g_string_new(NULL); /* description text flush with the item's */
+	g_autoptr(GString) desc_text = g_string_new(NULL);
 	struct piece pieces[MAX_PIECES];
 	size_t np = 0;
 	for (size_t i = 0; i < row->n; i++)
@@ -492,8 +493,10 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			add_text(cells, k, c->text);
 		has_desc = has_desc || desc;
 		has_number = has_number || (spec && spec->number);
-		if (desc)
+		if (desc) {
 			desc_x0 = MIN(desc_x0, c->box.x0);
+			g_string_append_printf(desc_text, "%s%s", desc_text->len ? " " : "", c->text);
+		}
 		if (desc && c->box.x0 >= st->desc_x0 - 3)
 			g_string_append_printf(aligned, "%s%s", aligned->len ? " " : "", c->text);
 		if (spec && strcmp(spec->key, st->spec->amount) == 0) {
@@ -532,7 +535,9 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	for (size_t k = 0; k < st->n; k++)
 		has_qty |= cells[k] && is_number_col(st, (int)k) && strcmp(st->cols[k].spec->key, st->spec->amount) != 0 &&
 		           !strchr(cells[k]->str, '%');
-	if (amount_cell && !has_desc && !has_qty && rules_parse_amount(amount_text, &amount) && amount < 0 &&
+	bool discount_words = !has_desc || (st->spec->discount && desc_text->len &&
+	                                    g_regex_match(st->spec->discount, desc_text->str, 0, NULL));
+	if (amount_cell && discount_words && !has_qty && rules_parse_amount(amount_text, &amount) && amount < 0 &&
 	    discounted(st, row, amount)) {
 		/* "abzgl. 16,7 % Rabatt  -2,00" under an item: a discount on it, not an item */
 		g_array_index(st->items, struct item, st->items->len - 1).adjust += amount;
@@ -678,6 +683,8 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 			const struct layout_cell *lead = &pg->cells[pg->rows[r].first];
 			for (size_t i = 1; speck(&st, lead) && i < pg->rows[r].n; i++)
 				lead = &pg->cells[pg->rows[r].first + i];
+			if (spec->carry && g_regex_match(spec->carry, lead->text, 0, NULL))
+				continue; /* a subtotal carried over a page break: the table goes on */
 			if (spec->stop && g_regex_match(spec->stop, lead->text, 0, NULL)) {
 				st.finished = st.items->len > 0;
 				st.active = st.finished ? false : st.active;
