@@ -56,7 +56,8 @@ static void add_row(GArray *cells, GArray *rows, const char *text, struct wref *
 		if (cut) {
 			t = g_string_new(NULL);
 			words = g_array_new(FALSE, FALSE, sizeof(struct layout_word));
-			cell = (struct layout_cell){.page = page, .row = (int)rows->len, .has_box = true, .box = w[i].w->box};
+			cell = (struct layout_cell){
+			    .page = page, .row = (int)rows->len, .has_box = true, .box = w[i].w->box};
 		} else {
 			g_string_append_c(t, ' ');
 			box_union(&cell.box, &w[i].w->box, false);

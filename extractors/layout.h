@@ -25,8 +25,8 @@ struct layout_word {
 
 struct layout_cell {
 	char *text;
-	int page;  /* 1-based */
-	int row;   /* index into the page's rows */
+	int page; /* 1-based */
+	int row;  /* index into the page's rows */
 	bool has_box;
 	struct pdftext_box box;
 	struct layout_word *words; /* left to right; NULL (n_words 0) without word boxes */

@@ -4,8 +4,6 @@
 #include <glib.h>
 #include <math.h>
 #include <string.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "core/json.h"
 #include "extractors/layout.h"
@@ -256,9 +254,6 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 	}
 	if (!have_desc || !have_amount || known < 3)
 		return false;
-	if (getenv("QDBG"))
-		for (size_t i = 0; i < n; i++)
-			fprintf(stderr, "col %zu %.1f-%.1f %s\n", i, cols[i].x0, cols[i].x1, cols[i].spec ? cols[i].spec->key : "-");
 	memcpy(st->cols, cols, n * sizeof cols[0]);
 	st->n = n;
 	st->head_h = lh;
@@ -312,28 +307,42 @@ static int column_of(const struct state *st, const struct pdftext_box *box, cons
 	return best;
 }
 
-/* The column of text that is not a number. Text is set flush left in its column, so of the
- * columns it overlaps, one that holds it whole wins, else the one whose left edge is nearest
- * its own ("TGA" starting a little left of the description's header). */
-static int text_column(const struct state *st, const struct pdftext_box *box, const char *text)
+static bool is_number_col(const struct state *st, int k)
+{
+	return k >= 0 && st->cols[k].spec && st->cols[k].spec->number;
+}
+
+static bool is_desc_col(const struct state *st, int k)
+{
+	return k >= 0 && st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->description) == 0;
+}
+
+/* The column of text. A number goes where column_of puts it when that is a number column.
+ * Other text is set flush left in its column: of the columns it overlaps, one that holds it
+ * whole wins (a later word of a cell), else the one whose left edge is nearest its own,
+ * counting columns that start just right of it ("TGA" or "3 m breit" starting a little left
+ * of the description's header). */
+static int text_column(const struct state *st, const struct pdftext_box *box, const char *text, bool first)
 {
 	double v = 0;
-	if (rules_parse_amount(text, &v) && strspn(text, "0123456789.,-+ ") == strlen(text))
-		return column_of(st, box, text);
+	int k0 = column_of(st, box, text);
+	if (rules_parse_amount(text, &v) && strspn(text, "0123456789.,-+ ") == strlen(text) && is_number_col(st, k0))
+		return k0;
 	int best = -1;
 	float best_d = 1e9f;
+	bool overlaps = false;
 	for (size_t i = 0; i < st->n; i++) {
-		if (box->x1 <= st->cols[i].x0 || box->x0 >= st->cols[i].x1)
-			continue;
-		if (box->x0 >= st->cols[i].x0 - 1 && box->x1 <= st->cols[i].x1 + 1)
+		bool over = box->x1 > st->cols[i].x0 && box->x0 < st->cols[i].x1;
+		overlaps |= over;
+		if (!first && over && box->x0 >= st->cols[i].x0 - 1 && box->x1 <= st->cols[i].x1 + 1)
 			return (int)i;
 		float d = fabsf(box->x0 - st->cols[i].x0);
-		if (d < best_d) {
+		if ((over || (first && d < 30 && !is_number_col(st, (int)i))) && d < best_d) {
 			best_d = d;
 			best = (int)i;
 		}
 	}
-	return best >= 0 ? best : column_of(st, box, text);
+	return overlaps && best >= 0 ? best : k0;
 }
 
 /* A word of punctuation only ("-", "/"): it has no column of its own. */
@@ -379,22 +388,13 @@ static char *join_wrapped(const char *line, const char *next)
 	    n >= 2 && line[n - 1] == '-' && g_unichar_isalnum(g_utf8_get_char(g_utf8_prev_char(line + n - 1)));
 	gunichar c = g_utf8_get_char(next);
 	if (n > 0 && c == '-' && g_unichar_isalpha(g_utf8_get_char(next + 1)))
-		return g_strconcat(line, next, NULL); /* a compound broken before its hyphen ("Fahrten" over "-Karte") */
+		return g_strconcat(line, next,
+		                   NULL); /* a compound broken before its hyphen ("Fahrten" over "-Karte") */
 	if (hyphen && g_unichar_isupper(c))
 		return g_strconcat(line, next, NULL);
 	if (hyphen && g_unichar_islower(c) && g_unichar_isalpha(g_utf8_get_char(g_utf8_prev_char(line + n - 1))))
 		return g_strdup_printf("%.*s%s", (int)(n - 1), line, next);
 	return g_strdup_printf("%s %s", line, next);
-}
-
-static bool is_number_col(const struct state *st, int k)
-{
-	return k >= 0 && st->cols[k].spec && st->cols[k].spec->number;
-}
-
-static bool is_desc_col(const struct state *st, int k)
-{
-	return k >= 0 && st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->description) == 0;
 }
 
 /* Cuts a cell whose words run under several columns ("1 Toolbox 0815 Stahlcoil" under
@@ -404,7 +404,7 @@ static bool is_desc_col(const struct state *st, int k)
  * the next header), else the run joins the one before it. */
 static size_t cut_cell(const struct state *st, const struct layout_cell *c, struct piece *out, size_t max)
 {
-	int whole = text_column(st, &c->box, c->text);
+	int whole = text_column(st, &c->box, c->text, true);
 	size_t n = 0;
 	/* a "label: value" note under an item stays whole, wherever its words fall */
 	if (c->n_words >= 2 && c->n_words <= 64 && max > 0 && !strchr(c->text, ':')) {
@@ -412,7 +412,7 @@ static size_t cut_cell(const struct state *st, const struct layout_cell *c, stru
 		for (size_t j = 0; j < c->n_words; j++) {
 			g_autofree char *w = g_strndup(c->text + c->words[j].start, c->words[j].len);
 			double v = 0;
-			int k = text_column(st, &c->words[j].box, w);
+			int k = text_column(st, &c->words[j].box, w, j == 0);
 			bool joins = j > 0 && (k < 0 || k == col[j - 1] || punctuation(w) ||
 			                       (is_number_col(st, k) && !rules_parse_amount(w, &v)) ||
 			                       (is_desc_col(st, col[j - 1]) && !is_number_col(st, k)));
@@ -484,7 +484,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			continue;
 		const struct table_column *spec = st->cols[k].spec;
 		bool desc = spec && strcmp(spec->key, st->spec->description) == 0;
-		if (desc && i == 0 && np > 1 && strlen(c->text) <= 3 && strspn(c->text, "0123456789") == strlen(c->text))
+		if (desc && i == 0 && np > 1 && strlen(c->text) <= 3 &&
+		    strspn(c->text, "0123456789") == strlen(c->text))
 			continue; /* the item's position number, under a header cell it shares */
 		double v = 0;
 		if (spec && strcmp(spec->key, st->spec->amount) == 0 && cells[k] && rules_parse_amount(c->text, &v))
@@ -533,8 +534,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		filled += cells[k] && !(st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->amount) == 0);
 	bool has_qty = false; /* a number besides the amount */
 	for (size_t k = 0; k < st->n; k++)
-		has_qty |= cells[k] && is_number_col(st, (int)k) && strcmp(st->cols[k].spec->key, st->spec->amount) != 0 &&
-		           !strchr(cells[k]->str, '%');
+		has_qty |= cells[k] && is_number_col(st, (int)k) &&
+		           strcmp(st->cols[k].spec->key, st->spec->amount) != 0 && !strchr(cells[k]->str, '%');
 	bool discount_words = !has_desc || (st->spec->discount && desc_text->len &&
 	                                    g_regex_match(st->spec->discount, desc_text->str, 0, NULL));
 	if (amount_cell && discount_words && !has_qty && rules_parse_amount(amount_text, &amount) && amount < 0 &&

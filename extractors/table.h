@@ -30,9 +30,9 @@ struct layout_cell;
 typedef struct _GRegex GRegex;
 
 struct table_column {
-	const char *key;  /* property of an item */
-	GRegex *header;   /* matches the whole header cell */
-	bool number;      /* parsed as an amount */
+	const char *key; /* property of an item */
+	GRegex *header;  /* matches the whole header cell */
+	bool number;     /* parsed as an amount */
 };
 
 struct table_spec {
