@@ -459,6 +459,30 @@ static bool discounted(const struct state *st, const struct layout_row *row, dou
 	return false;
 }
 
+/* The amount on the line under an item's quantity and price: the pending first line's cells
+ * join this row's; a description on both lines is one wrapped description, less a
+ * "key: value" note ("Basismenge: 1 Stk") on the second. */
+static void take_pending(struct state *st, GString **cells, float *desc_x0)
+{
+	for (size_t k = 0; k < st->n; k++) {
+		if (!st->pending[k])
+			continue;
+		if (cells[k] && is_desc_col(st, (int)k)) {
+			if (!strchr(cells[k]->str, ':') && !note(cells[k]->str)) {
+				g_autofree char *joined = join_wrapped(st->pending[k]->str, cells[k]->str);
+				g_string_assign(st->pending[k], joined);
+			}
+			g_string_free(cells[k], TRUE);
+			cells[k] = NULL;
+		}
+		if (!cells[k]) {
+			cells[k] = st->pending[k];
+			st->pending[k] = NULL;
+			*desc_x0 = st->pending_desc_x0;
+		}
+	}
+}
+
 #define MAX_PIECES 64
 
 /* An item from a row, a continued description, or nothing. */
@@ -513,14 +537,12 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		st->pending_desc_x0 = desc_x0;
 		return;
 	}
-	if (amount_cell && !has_desc) {
-		for (size_t k = 0; k < st->n; k++)
-			if (st->pending[k] && !cells[k] && row->box.y0 - st->pending_y1 < row->box.y1 - row->box.y0) {
-				cells[k] = st->pending[k];
-				st->pending[k] = NULL;
-				desc_x0 = st->pending_desc_x0;
-			}
-	}
+	bool has_qty = false; /* a number besides the amount */
+	for (size_t k = 0; k < st->n; k++)
+		has_qty |= cells[k] && is_number_col(st, (int)k) &&
+		           strcmp(st->cols[k].spec->key, st->spec->amount) != 0 && !strchr(cells[k]->str, '%');
+	if (amount_cell && !has_qty && row->box.y0 - st->pending_y1 < row->box.y1 - row->box.y0)
+		take_pending(st, cells, &desc_x0);
 	drop_pending(st);
 	double amount = 0;
 	bool only_desc = true; /* nothing in the number columns, and no "key: value" note */
@@ -532,10 +554,6 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	size_t filled = 0; /* columns besides the amount: a lone number ("Seite 2") is no item */
 	for (size_t k = 0; k < st->n; k++)
 		filled += cells[k] && !(st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->amount) == 0);
-	bool has_qty = false; /* a number besides the amount */
-	for (size_t k = 0; k < st->n; k++)
-		has_qty |= cells[k] && is_number_col(st, (int)k) &&
-		           strcmp(st->cols[k].spec->key, st->spec->amount) != 0 && !strchr(cells[k]->str, '%');
 	bool discount_words = !has_desc || (st->spec->discount && desc_text->len &&
 	                                    g_regex_match(st->spec->discount, desc_text->str, 0, NULL));
 	if (amount_cell && discount_words && !has_qty && rules_parse_amount(amount_text, &amount) && amount < 0 &&
@@ -543,7 +561,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		/* "abzgl. 16,7 % Rabatt  -2,00" under an item: a discount on it, not an item */
 		g_array_index(st->items, struct item, st->items->len - 1).adjust += amount;
 		st->last_y1 = row->box.y1;
-	} else if (amount_cell && filled > 0 && rules_parse_amount(amount_text, &amount)) {
+	} else if (amount_cell && filled > 0 && rules_parse_amount(amount_text, &amount) &&
+	           (has_qty || !strchr(desc_text->str, ':'))) { /* not a "key: value" note with a number */
 		struct item it = {0};
 		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
 			for (size_t i = 0; i < st->n; i++)
@@ -670,15 +689,24 @@ static void item_numbers(const struct table_spec *spec, const struct item *it, c
 struct json *table_items(const struct layout *lay, const struct table_spec *spec, const struct layout_cell **ret_first)
 {
 	struct state st = {.spec = spec, .items = g_array_new(FALSE, TRUE, sizeof(struct item))};
+	int header_p = -1;
+	size_t header_r = 0; /* where the last header was: the lines stacked under it are no other table */
 	for (int p = 0; p < lay->n_pages && !st.finished; p++) {
 		const struct layout_page *pg = &lay->pages[p];
 		for (size_t r = 0; r < pg->n_rows && !st.finished; r++) {
-			if (header_row(&st, pg, r))
+			if (header_row(&st, pg, r)) {
+				header_p = p;
+				header_r = r;
 				continue;
+			}
 			if (!st.active)
 				continue;
-			if (st.items->len > 0 && pg->rows[r].n >= 3 && words_only(pg, &pg->rows[r])) {
-				st.finished = true; /* another table's header */
+			if (pg->rows[r].n >= 3 && words_only(pg, &pg->rows[r]) &&
+			    (st.items->len > 0 || p != header_p || r > header_r + 6)) {
+				/* another table's header: the end of ours, or, before any item, a table that
+				 * was not ours (a later header of ours starts again) */
+				st.finished = st.items->len > 0;
+				st.active = false;
 				continue;
 			}
 			const struct layout_cell *lead = &pg->cells[pg->rows[r].first];
