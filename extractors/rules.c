@@ -724,7 +724,18 @@ static void find_table(struct ctx *c, struct field *f)
 	                          amount ? amount : "amount",
 	                          anchored(json_get_string(f->hints, "stop")),
 	                          anchored(json_get_string(f->hints, "carry")),
-	                          anchored(json_get_string(f->hints, "discount"))};
+	                          anchored(json_get_string(f->hints, "discount")),
+	                          NULL,
+	                          NULL};
+	for (size_t i = 0; i < n; i++) {
+		/* the columns a list without a header fills with one unit at the line's amount */
+		const char *qty = json_get_string(f->hints, "quantity_column");
+		const char *price = json_get_string(f->hints, "price_column");
+		if (strcmp(cols[i].key, qty ? qty : "quantity") == 0)
+			spec.quantity = cols[i].key;
+		if (strcmp(cols[i].key, price ? price : "unit_price") == 0)
+			spec.unit_price = cols[i].key;
+	}
 	const struct layout_cell *first = NULL;
 	struct json *items = table_items(c->lay, &spec, &first);
 	for (size_t i = 0; i < json_array_size(items); i++)

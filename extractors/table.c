@@ -723,7 +723,12 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 				body_row(&st, pg, r);
 		}
 	}
-	struct json *items = st.items->len ? json_new_array() : NULL;
+	if (st.items->len == 0) {
+		g_array_free(st.items, TRUE);
+		drop_pending(&st);
+		return table_list_items(lay, spec, ret_first);
+	}
+	struct json *items = json_new_array();
 	char dec = decimal_mark(&st);
 	for (guint i = 0; i < st.items->len; i++) {
 		struct item *it = &g_array_index(st.items, struct item, i);
@@ -747,7 +752,6 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 	}
 	g_array_free(st.items, TRUE);
 	drop_pending(&st);
-	if (items)
-		*ret_first = st.first;
+	*ret_first = st.first;
 	return items;
 }

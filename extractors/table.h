@@ -43,8 +43,17 @@ struct table_spec {
 	GRegex *stop;            /* anchored; may be NULL */
 	GRegex *carry;           /* anchored; a subtotal carried to the next page: skipped; may be NULL */
 	GRegex *discount;        /* anchored; a row under an item that discounts it; may be NULL */
+	const char *quantity;    /* key of the quantity column, or NULL */
+	const char *unit_price;  /* key of the unit price column, or NULL */
 };
 
 /* The items (a JSON array of objects with every column's key, json_free), or NULL
- * when no table was found. *ret_first: the first item's amount cell (borrowed). */
+ * when no table was found. *ret_first: the first item's amount cell (borrowed). Without a
+ * table header, the items of a list with no header (table_list_items). */
 struct json *table_items(const struct layout *lay, const struct table_spec *spec, const struct layout_cell **ret_first);
+
+/* Items listed without a table header, as "text ... amount" rows over a row that sums them
+ * (table_list.c): each one unit at its amount. NULL when no such rows add up. Same
+ * ownership as table_items. */
+struct json *table_list_items(const struct layout *lay, const struct table_spec *spec,
+                              const struct layout_cell **ret_first);

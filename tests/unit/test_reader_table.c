@@ -3,7 +3,8 @@
  * (one layout cell, cut at the columns' edges from its word boxes), a description wrapped
  * onto the next line and a note under it, a discount row under an item, quantities with
  * three decimals in German and English notation, a subtotal carried over a page break and
- * the table continued on the next page without its header. */
+ * the table continued on the next page without its header; items listed with no header
+ * over the sum they add up to. */
 #include <glib.h>
 #include <math.h>
 
@@ -121,8 +122,54 @@ static void test_table_english_decimals_desc_below(void)
 	json_free(r);
 }
 
+/* A premium invoice with no table header: "text ... amount" rows over the sum that adds them
+ * up are the items, one unit each; notes between them are passed over. */
+static void test_table_list_without_header(void)
+{
+	const struct ink inks[] = {{1, 60, 60, 16, 'l', "Nordlicht Versicherung AG"},
+	                           {1, 60, 200, 12, 'l', "Beitragsrechnung Nr. 2024-77812 vom 02.01.2024"},
+	                           {1, 60, 280, 10, 'l', "Folgende Risiken sind versichert:"},
+	                           {1, 60, 295, 10, 'l', "Privathaftpflicht"},
+	                           {1, 400, 295, 10, 'r', "84,00 €"},
+	                           {1, 60, 308, 10, 'l', "- Deckungssumme 10 Mio. € pauschal"},
+	                           {1, 60, 321, 10, 'l', "Hausratversicherung"},
+	                           {1, 400, 321, 10, 'r', "126,50 €"},
+	                           {1, 60, 334, 10, 'l', "Gesamtbeitrag"},
+	                           {1, 400, 334, 10, 'r', "210,50 €"},
+	                           {1, 60, 347, 10, 'l', "Versicherungsteuer 19 %"},
+	                           {1, 400, 347, 10, 'r', "40,00 €"},
+	                           {1, 60, 360, 10, 'l', "Rechnungsbetrag"},
+	                           {1, 400, 360, 10, 'r', "250,50 €"},
+	                           {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	const struct json *items = items_of(r);
+	g_assert_cmpuint(json_array_size(items), ==, 2);
+	assert_item(json_array_at(items, 0), "Privathaftpflicht", 1, 84, 84);
+	assert_item(json_array_at(items, 1), "Hausratversicherung", 1, 126.5, 126.5);
+	json_free(r);
+}
+
+/* Amounts over a "total" that they do not add up to are no list of items. */
+static void test_table_list_must_add_up(void)
+{
+	const struct ink inks[] = {{1, 60, 60, 16, 'l', "Nordlicht Versicherung AG"},
+	                           {1, 60, 200, 12, 'l', "Beitragsrechnung Nr. 2024-77813 vom 02.01.2024"},
+	                           {1, 60, 295, 10, 'l', "Privathaftpflicht"},
+	                           {1, 400, 295, 10, 'r', "84,00 €"},
+	                           {1, 60, 321, 10, 'l', "Hausratversicherung"},
+	                           {1, 400, 321, 10, 'r', "126,50 €"},
+	                           {1, 60, 334, 10, 'l', "Gesamtbeitrag"},
+	                           {1, 400, 334, 10, 'r', "300,00 €"},
+	                           {0, 0, 0, 0, 0, NULL}};
+	struct json *r = read_pdf(inks, 1);
+	g_assert_cmpuint(json_array_size(items_of(r)), ==, 0);
+	json_free(r);
+}
+
 void reader_table_tests(void)
 {
+	g_test_add_func("/reader/table/list-without-header", test_table_list_without_header);
+	g_test_add_func("/reader/table/list-must-add-up", test_table_list_must_add_up);
 	g_test_add_func("/reader/table/german-codes-discount-pages", test_table_german_codes_discount_pages);
 	g_test_add_func("/reader/table/english-decimals-description-below", test_table_english_decimals_desc_below);
 }
