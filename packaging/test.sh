@@ -40,15 +40,19 @@ for path in sys.argv[1:]:
     try:
         lines = open(path).read().splitlines()
     except OSError:
+        print(f"no test log: {path}")
         failed += 1
         continue
+    build = path.split("/")[0]
     for line in lines:
-        r = json.loads(line).get("result")
+        t = json.loads(line)
+        r = t.get("result")
         if r in ("OK", "EXPECTEDFAIL"):
             passed += 1
         elif r == "SKIP":
             skipped += 1
         else:
+            print(f"{r}: {build} {t.get('name')} ({t.get('duration', 0):.0f} s)")
             failed += 1
 if skipped:
     print(f"{skipped} skipped (see the test logs for why)")

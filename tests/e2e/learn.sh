@@ -42,7 +42,8 @@ check "/learn/read-by-the-reader-first" '[ "$(number "$d1")" = "INV-L-1 read" ]'
 
 QUIRE_WEB_LISTEN=127.0.0.1:0 "$QUIRE" serve >"$work/serve.out" 2>>"$log" &
 serve_pid=$!
-for _ in $(seq 100); do grep -q "serving on" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+wait_for 'grep -q "serving on" "$work/serve.out" 2>/dev/null' ||
+  { echo "Bail out! quire serve did not start"; exit 1; }
 B=http://127.0.0.1:$(sed -n 's/.*127.0.0.1:\([0-9]*\)\/.*/\1/p' "$work/serve.out")
 corr=$(curl -s -H "Authorization: Bearer $tok" -H "Content-Type: application/json" \
   -d '{"fields":{"invoice_number":"REF-1111"}}' "$B/api/v1/documents/$d1/corrections")
