@@ -485,6 +485,45 @@ static void take_pending(struct state *st, GString **cells, float *desc_x0)
 
 #define MAX_PIECES 64
 
+/* A new item from the row's cells (one per column, borrowed). */
+static void add_item(struct state *st, GString *const *cells, const struct layout_row *row,
+                     const struct layout_cell *amount_cell, float desc_x0)
+{
+	struct item it = {0};
+	for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
+		for (size_t i = 0; i < st->n; i++)
+			if (st->cols[i].spec == &st->spec->cols[k] && cells[i])
+				it.text[k] = g_strdup(cells[i]->str);
+	if (st->items->len < RULES_MAX_ITEMS)
+		g_array_append_val(st->items, it);
+	else
+		for (size_t k = 0; k < MAX_COLS; k++)
+			g_free(it.text[k]);
+	st->first = st->first ? st->first : amount_cell;
+	st->last_y1 = row->box.y1;
+	st->row_h = row->box.y1 - row->box.y0;
+	st->desc_x0 = desc_x0 < 1e9f ? desc_x0 : 0;
+}
+
+/* A wrapped description: the line under an item with text only in the description column.
+ * Only what lines up with the item's description (aligned) joins it, not a code column its
+ * header shares. */
+static void continue_description(struct state *st, GString *const *cells, const char *aligned, float desc_x0)
+{
+	struct item *last = &g_array_index(st->items, struct item, st->items->len - 1);
+	for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
+		if (strcmp(st->spec->cols[k].key, st->spec->description) == 0)
+			for (size_t i = 0; i < st->n; i++)
+				if (cells[i] && st->cols[i].spec == &st->spec->cols[k] && aligned[0] &&
+				    !note(aligned)) {
+					char *joined = join_wrapped(last->text[k] ? last->text[k] : "", aligned);
+					g_free(last->text[k]);
+					last->text[k] = g_strstrip(joined);
+					/* a description printed under the item's numbers starts here */
+					st->desc_x0 = st->desc_x0 > 0 ? st->desc_x0 : desc_x0;
+				}
+}
+
 /* An item from a row, a continued description, or nothing. */
 static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 {
@@ -563,37 +602,9 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		st->last_y1 = row->box.y1;
 	} else if (amount_cell && filled > 0 && rules_parse_amount(amount_text, &amount) &&
 	           (has_qty || !strchr(desc_text->str, ':'))) { /* not a "key: value" note with a number */
-		struct item it = {0};
-		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
-			for (size_t i = 0; i < st->n; i++)
-				if (st->cols[i].spec == &st->spec->cols[k] && cells[i])
-					it.text[k] = g_strdup(cells[i]->str);
-		if (st->items->len < RULES_MAX_ITEMS)
-			g_array_append_val(st->items, it);
-		else
-			for (size_t k = 0; k < MAX_COLS; k++)
-				g_free(it.text[k]);
-		st->first = st->first ? st->first : amount_cell;
-		st->last_y1 = row->box.y1;
-		st->row_h = row->box.y1 - row->box.y0;
-		st->desc_x0 = desc_x0 < 1e9f ? desc_x0 : 0;
+		add_item(st, cells, row, amount_cell, desc_x0);
 	} else if (only_desc && st->items->len > 0 && st->row_h > 0 && row->box.y0 - st->last_y1 < 0.8f * st->row_h) {
-		/* A wrapped description: the line under an item with text only in the description column. */
-		struct item *last = &g_array_index(st->items, struct item, st->items->len - 1);
-		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
-			if (strcmp(st->spec->cols[k].key, st->spec->description) == 0)
-				for (size_t i = 0; i < st->n; i++)
-					if (cells[i] && st->cols[i].spec == &st->spec->cols[k] && aligned->len &&
-					    !note(aligned->str)) {
-						/* only what lines up with the item's description, not a code column
-						 * its header shares */
-						char *joined =
-						    join_wrapped(last->text[k] ? last->text[k] : "", aligned->str);
-						g_free(last->text[k]);
-						last->text[k] = g_strstrip(joined);
-						/* a description printed under the item's numbers starts here */
-						st->desc_x0 = st->desc_x0 > 0 ? st->desc_x0 : desc_x0;
-					}
+		continue_description(st, cells, aligned->str, desc_x0);
 		st->last_y1 = row->box.y1;
 	}
 	for (size_t k = 0; k < MAX_COLS; k++)
