@@ -574,6 +574,8 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		memcpy(st->pending, cells, sizeof cells);
 		st->pending_y1 = row->box.y1;
 		st->pending_desc_x0 = desc_x0;
+		for (size_t i = 0; i < np; i++)
+			g_free(pieces[i].text);
 		return;
 	}
 	bool has_qty = false; /* a number besides the amount */
