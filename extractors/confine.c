@@ -4,7 +4,10 @@
  * before it reads a byte of the document: resource limits, no capabilities,
  * no new privileges, a Landlock ruleset that leaves only the read-only data
  * folders Poppler, fontconfig and Tesseract read lazily (fonts, CMaps, OCR
- * language data), and a seccomp-bpf allow list. A system call outside the list
+ * language data), and a seccomp-bpf allow list. A parser that may OCR also
+ * keeps the system's library folders readable, and may map their files as
+ * code, so that Tesseract loads only when a page needs it; memory it can write
+ * is never made executable. A system call outside the list
  * kills the process (SIGSYS), which the worker reports as a hostile document.
  * A few calls that libraries make harmlessly are refused with an error
  * instead: ioctl (terminal probes), getpeername and getsockname (GLib's
@@ -42,6 +45,11 @@ static const char *const data_dirs[] = {
     "/usr/share/tessdata",   "/usr/share/fontconfig",  "/usr/share/X11/fonts",
 };
 
+/* The system's shared libraries and the dynamic loader's cache, for a parser
+ * that loads Tesseract when a page needs OCR: installed, root-owned files only. */
+static const char *const code_dirs[] = {"/usr/lib", "/lib", "/usr/lib64", "/lib64", "/usr/local/lib"};
+static const char *const code_files[] = {"/etc/ld.so.cache"};
+
 static void limit(int what, rlim_t soft, rlim_t hard)
 {
 	struct rlimit r = {soft, hard};
@@ -76,26 +84,36 @@ bool confine_has_landlock(void)
 	return syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) >= 1;
 }
 
-/* True when Landlock now confines every open to the data folders. */
-static bool landlock_data_only(void)
+/* Lets rs read below path (a folder) or path itself (a file), where it exists. */
+static void landlock_read(int rs, const char *path, bool is_dir)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC | (is_dir ? O_DIRECTORY : 0));
+	if (fd < 0)
+		return;
+	struct landlock_path_beneath_attr pb = {.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE |
+	                                                          (is_dir ? LANDLOCK_ACCESS_FS_READ_DIR : 0),
+	                                        .parent_fd = fd};
+	syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+	close(fd);
+}
+
+/* True when Landlock now confines every open to the data (and code) folders. */
+static bool landlock_data_only(bool load_code)
 {
 	if (!confine_has_landlock())
 		return false;
 	/* every kind of access the first ABI knows is handled, so all is refused
-	 * but reading below data_dirs */
+	 * but reading below data_dirs (and code_dirs) */
 	struct landlock_ruleset_attr attr = {.handled_access_fs = (1ull << 13) - 1};
 	int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
 	if (rs < 0)
 		return false;
-	for (size_t i = 0; i < G_N_ELEMENTS(data_dirs); i++) {
-		int dir = open(data_dirs[i], O_PATH | O_CLOEXEC | O_DIRECTORY);
-		if (dir < 0)
-			continue;
-		struct landlock_path_beneath_attr pb = {
-		    .allowed_access = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR, .parent_fd = dir};
-		syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
-		close(dir);
-	}
+	for (size_t i = 0; i < G_N_ELEMENTS(data_dirs); i++)
+		landlock_read(rs, data_dirs[i], true);
+	for (size_t i = 0; load_code && i < G_N_ELEMENTS(code_dirs); i++)
+		landlock_read(rs, code_dirs[i], true);
+	for (size_t i = 0; load_code && i < G_N_ELEMENTS(code_files); i++)
+		landlock_read(rs, code_files[i], false);
 	bool ok = syscall(SYS_landlock_restrict_self, rs, 0) == 0;
 	close(rs);
 	return ok;
@@ -223,7 +241,26 @@ static const long plain[] = {
 #endif
 };
 
-static void build(struct prog *p, bool may_open, pid_t self)
+/* mmap: never executable, or (load_code) executable only from a file, so that
+ * libraries load but no new code can be made in memory; argument 3 holds the
+ * flags, 2 the protection. */
+static void allow_mmap(struct prog *p, bool load_code)
+{
+	if (!load_code) {
+		allow_without(p, SYS_mmap, 2, PROT_EXEC, SECCOMP_RET_TRAP);
+		return;
+	}
+	when(p, SYS_mmap, 7);
+	emit(p, (struct sock_filter)ARG_LO(2));
+	emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 1, 0));
+	emit(p, (struct sock_filter)ALLOW);
+	emit(p, (struct sock_filter)ARG_LO(3));
+	emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_ANONYMOUS, 1, 0));
+	emit(p, (struct sock_filter)ALLOW);
+	emit(p, (struct sock_filter)KILL);
+}
+
+static void build(struct prog *p, bool may_open, bool load_code, pid_t self)
 {
 	emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
 	emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CONFINE_ARCH, 1, 0));
@@ -235,7 +272,7 @@ static void build(struct prog *p, bool may_open, pid_t self)
 	for (size_t i = 0; i < G_N_ELEMENTS(plain); i++)
 		allow(p, plain[i]);
 	/* memory, but never new executable code */
-	allow_without(p, SYS_mmap, 2, PROT_EXEC, SECCOMP_RET_TRAP);
+	allow_mmap(p, load_code);
 	allow_without(p, SYS_mprotect, 2, PROT_EXEC, SECCOMP_RET_TRAP);
 	/* reading the data folders (Landlock decides which); never writing */
 	unsigned writes = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE;
@@ -289,17 +326,18 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	_exit(128 + SIGSYS);
 }
 
-bool confine_enter(size_t memory_bytes, int cpu_s, bool dumpable)
+bool confine_enter(size_t memory_bytes, int cpu_s, bool dumpable, bool load_code)
 {
 	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
 	sigaction(SIGSYS, &sa, NULL);
 	confine_limits(memory_bytes, cpu_s);
 	drop_capabilities();
 	prctl(PR_SET_DUMPABLE, dumpable ? 1 : 0);
-	bool may_open = landlock_data_only();
+	bool may_open = landlock_data_only(load_code);
 #ifdef CONFINE_ARCH
 	struct prog p = {0};
-	build(&p, may_open, getpid());
+	/* without Landlock nothing opens, so nothing could be loaded either */
+	build(&p, may_open, load_code && may_open, getpid());
 	struct sock_fprog fp = {.len = (unsigned short)p.n, .filter = p.f};
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp) != 0)
 		_exit(5);

@@ -10,10 +10,11 @@
  * starts a replacement. Each parser serves one document and exits.
  *
  * Invariants: every parser has PR_SET_PDEATHSIG(SIGKILL) towards the
- * launcher; the launcher exits (killing every parser) when its control socket
- * closes or its parent changes, so nothing outlives the worker; a parser whose
- * event socket closes is killed; every parser is reaped, and its exit status
- * and processor time go to the worker that holds it. */
+ * launcher (a process of one thread); the launcher exits (killing every
+ * parser) when its control socket closes or its parent process changes, so
+ * nothing outlives the worker; a parser whose event socket closes is killed;
+ * every parser is reaped, and its exit status and processor time go to the
+ * worker that holds it. */
 #include "extractors/sandbox_proto.h"
 
 #include <errno.h>
@@ -46,6 +47,34 @@ static struct parser parsers[MAX_PARSERS];
 static int n_parsers;
 static const char *self_path;
 static int dev_null = -1;
+
+char **parser_argv(const char *self, const struct launch_key *k)
+{
+	char **v = g_new0(char *, 9);
+	v[0] = g_strdup(self);
+	v[1] = g_strdup("parse");
+	v[2] = g_strdup_printf("%" G_GUINT64_FORMAT, k->memory_bytes);
+	v[3] = g_strdup_printf("%d", k->cpu_s);
+	v[4] = g_strdup(k->ocr ? (k->ocr_lang[0] ? k->ocr_lang : "eng") : "-");
+	v[5] = g_strdup_printf("%d", k->ocr_dpi);
+	v[6] = g_strdup(k->dumpable ? "dumpable" : "-");
+	return v;
+}
+
+int fd_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
 
 static void close_fd(int *fd)
 {
@@ -263,11 +292,17 @@ static bool step(int ctl, int sig, pid_t parent)
 	return true;
 }
 
-int launcher_run(const char *self)
+int launcher_run(const char *self, bool forked)
 {
 	self_path = self;
 	pid_t parent = getppid();
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The parent-death signal follows the thread that started us, not the
+	 * process: a launcher spawned by a worker's pool thread would die (and take
+	 * every parser at work with it) when that thread ends. Only the launcher
+	 * forked by main() may use it; otherwise the control socket's end of file
+	 * and the parent check below tell that the worker is gone. */
+	if (forked)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	syscall(SYS_close_range, PARSER_FD + 1, ~0u, 0);
 	dev_null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (dev_null >= 0 && (dup2(dev_null, STDIN_FILENO) < 0 || dup2(dev_null, STDOUT_FILENO) < 0))

@@ -1,8 +1,9 @@
 /* parser: the quire-parse process, one document and exit.
  *
  * Started by the launcher with exec, it loads Poppler and its fonts (and
- * Tesseract's language data where the kernel has no Landlock to let it read
- * that later), confines itself (extractors/confine.c), and only then reads a
+ * Tesseract with its language data where the kernel has no Landlock to let it
+ * load them when a page needs OCR), confines itself (extractors/confine.c),
+ * and only then reads a
  * request, the password and the PDF from its channel (PARSER_FD). It answers
  * with the frames of extractors/channel.h, one per page as soon as it is done,
  * or, to render, with a status byte and a PNG. It holds no key, no database
@@ -10,51 +11,30 @@
  * error, which is a pipe the worker reads. */
 #include "extractors/sandbox_proto.h"
 
+#include <cairo-pdf.h>
+#include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <poppler.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "extractors/channel.h"
+#include "extractors/pdfcheck.h"
 #include "extractors/pdftext.h"
+#include "extractors/render.h"
 #include "extractors/sandbox.h"
 
 #define MAX_PASSWORD 1024
-
-char **parser_argv(const char *self, const struct launch_key *k)
-{
-	char **v = g_new0(char *, 9);
-	v[0] = g_strdup(self);
-	v[1] = g_strdup("parse");
-	v[2] = g_strdup_printf("%" G_GUINT64_FORMAT, k->memory_bytes);
-	v[3] = g_strdup_printf("%d", k->cpu_s);
-	v[4] = g_strdup(k->ocr ? (k->ocr_lang[0] ? k->ocr_lang : "eng") : "-");
-	v[5] = g_strdup_printf("%d", k->ocr_dpi);
-	v[6] = g_strdup(k->dumpable ? "dumpable" : "-");
-	return v;
-}
-
-int fd_write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
+#define MAX_PIXELS ((double)RENDER_MAX_WIDTH * RENDER_MAX_WIDTH * 2)
 
 static int read_all(int fd, void *buf, size_t len)
 {
@@ -69,6 +49,118 @@ static int read_all(int fd, void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* ---- rendering a page ---- */
+
+static cairo_status_t png_out(void *closure, const unsigned char *data, unsigned int length)
+{
+	return fd_write_all(*(int *)closure, data, length) == 0 ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+void render_to_fd(int out, const void *pdf, size_t len, int page, int width)
+{
+	uint8_t status = 1;
+	if (pdfcheck_scan(pdf, len, NULL, NULL) != QERR_OK) {
+		fd_write_all(out, &status, 1);
+		return;
+	}
+	GBytes *bytes = g_bytes_new_static(pdf, len);
+	PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
+	PopplerPage *pg = doc && page >= 1 && page <= poppler_document_get_n_pages(doc)
+	                      ? poppler_document_get_page(doc, page - 1)
+	                      : NULL;
+	double w = 0, h = 0;
+	if (pg)
+		poppler_page_get_size(pg, &w, &h);
+	status = !doc ? 1 : !pg ? 2 : (w < 1 || h < 1) ? 3 : 0;
+	double scale = status ? 0 : width / w;
+	if (!status && w * scale * h * scale > MAX_PIXELS)
+		status = 3;
+	fd_write_all(out, &status, 1);
+	if (status)
+		return;
+	cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, (int)(h * scale + 0.5));
+	cairo_t *cr = cairo_create(s);
+	cairo_set_source_rgb(cr, 1, 1, 1);
+	cairo_paint(cr);
+	cairo_scale(cr, scale, scale);
+	poppler_page_render(pg, cr);
+	cairo_destroy(cr);
+	cairo_surface_write_to_png_stream(s, png_out, &out);
+}
+
+/* ---- an image-only copy of the document ---- */
+
+static cairo_status_t scan_write(void *closure, const unsigned char *data, unsigned int length)
+{
+	GByteArray *b = closure;
+	if (length > RENDER_MAX_SCAN_PDF - b->len)
+		return CAIRO_STATUS_WRITE_ERROR;
+	g_byte_array_append(b, data, length);
+	return CAIRO_STATUS_SUCCESS;
+}
+
+/* Draws pg at width pixels as the next page of cr's PDF surface: one picture
+ * filling a page of pg's size. False when the page has no usable size. */
+static bool scan_page(cairo_surface_t *surf, cairo_t *cr, PopplerPage *pg, int width)
+{
+	double w = 0, h = 0;
+	poppler_page_get_size(pg, &w, &h);
+	double scale = width / w;
+	if (!(w >= 1 && w <= 14400 && h >= 1 && h <= 14400) || w * scale * h * scale > MAX_PIXELS)
+		return false;
+	cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, (int)(h * scale + 0.5));
+	cairo_t *ic = cairo_create(img);
+	cairo_set_source_rgb(ic, 1, 1, 1);
+	cairo_paint(ic);
+	cairo_scale(ic, scale, scale);
+	poppler_page_render(pg, ic);
+	cairo_destroy(ic);
+	bool ok = cairo_surface_status(img) == CAIRO_STATUS_SUCCESS;
+	if (ok) {
+		cairo_pdf_surface_set_size(surf, w, h);
+		cairo_save(cr);
+		cairo_scale(cr, w / cairo_image_surface_get_width(img), h / cairo_image_surface_get_height(img));
+		cairo_set_source_surface(cr, img, 0, 0);
+		cairo_paint(cr);
+		cairo_restore(cr);
+		cairo_show_page(cr);
+	}
+	cairo_surface_destroy(img);
+	return ok;
+}
+
+void scan_to_fd(int out, const void *pdf, size_t len, int n_pages, int width)
+{
+	uint8_t status = 1;
+	PopplerDocument *doc = NULL;
+	if (pdfcheck_scan(pdf, len, NULL, NULL) == QERR_OK) {
+		g_autoptr(GBytes) bytes = g_bytes_new_static(pdf, len);
+		doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
+	}
+	status = !doc ? 1 : n_pages < 1 || n_pages > poppler_document_get_n_pages(doc) ? 2 : 0;
+	GByteArray *b = g_byte_array_new();
+	cairo_surface_t *surf = status ? NULL : cairo_pdf_surface_create_for_stream(scan_write, b, 612, 792);
+	cairo_t *cr = surf ? cairo_create(surf) : NULL;
+	for (int i = 0; !status && i < n_pages; i++) {
+		PopplerPage *pg = poppler_document_get_page(doc, i);
+		status = pg && scan_page(surf, cr, pg, width) ? 0 : 3;
+		if (pg)
+			g_object_unref(pg);
+	}
+	if (cr)
+		cairo_destroy(cr);
+	if (surf) {
+		cairo_surface_finish(surf);
+		if (!status && cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS)
+			status = 4;
+		cairo_surface_destroy(surf);
+	}
+	fd_write_all(out, &status, 1);
+	if (!status)
+		fd_write_all(out, b->data, b->len);
+	g_byte_array_unref(b);
 }
 
 static void flush(struct channel_out *o)
@@ -103,6 +195,13 @@ static void fault(enum sandbox_fault f)
 		int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 		struct channel_out o = {0};
 		channel_put_error(&o, QERR_PARSE_FAILED, fd >= 0 ? "open succeeded" : "open refused");
+		flush(&o);
+		_exit(0);
+	}
+	case SANDBOX_FAULT_EXEC_MEMORY: {
+		void *code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct channel_out o = {0};
+		channel_put_error(&o, QERR_PARSE_FAILED, code != MAP_FAILED ? "executable memory made" : "refused");
 		flush(&o);
 		_exit(0);
 	}
@@ -200,12 +299,14 @@ int parser_main(int argc, char **argv)
 	}
 	bool ocr = strcmp(argv[4], "-") != 0;
 	struct pdftext_options base = {.ocr = ocr, .ocr_lang = ocr ? argv[4] : NULL, .ocr_dpi = (int)dpi};
-	/* everything that reads files happens now, before the file system closes */
+	/* everything that reads files outside the data folders happens now, before
+	 * the file system closes; without Landlock, everything at all */
+	bool landlock = confine_has_landlock();
 	pdftext_capture_diagnostics();
-	pdftext_warm_up();
-	if (ocr && !confine_has_landlock())
+	pdftext_warm_up(landlock);
+	if (ocr && !landlock)
 		pdftext_preload_ocr(argv[4]);
-	confine_enter((size_t)memory, (int)cpu, strcmp(argv[6], "dumpable") == 0);
+	confine_enter((size_t)memory, (int)cpu, strcmp(argv[6], "dumpable") == 0, ocr);
 
 	struct parse_request rq;
 	/* confined from here on: every end is _exit (a sanitizer's exit-time checks
@@ -220,6 +321,8 @@ int parser_main(int argc, char **argv)
 		_exit(4);
 	if (rq.mode == PARSE_RENDER)
 		render_to_fd(PARSER_FD, pdf, rq.pdf_len, rq.render_page, rq.render_width);
+	else if (rq.mode == PARSE_SCAN)
+		scan_to_fd(PARSER_FD, pdf, rq.pdf_len, rq.render_page, rq.render_width);
 	else
 		extract(&rq, pdf, rq.pdf_len, rq.password_len ? password : NULL, &base);
 	_exit(0);
@@ -233,7 +336,7 @@ int sandbox_program_main(int argc, char **argv)
 		return parser_main(argc, argv);
 	if (argc == 2 && strcmp(argv[1], "launcher") == 0) {
 		g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
-		return self ? launcher_run(self) : 1;
+		return self ? launcher_run(self, false) : 1;
 	}
 	fprintf(stderr, "quire-parse: this program is started by quire, not by hand\n");
 	return 2;

@@ -150,6 +150,12 @@ void pdftext_field_done(struct pdftext_field *field);
 /* Whether the bytes start like a PDF (a "%PDF-" header within the first 1024 bytes). */
 int pdftext_looks_like_pdf(const void *data, size_t len);
 
+/* Cuts valid UTF-8 v to at most max bytes, at a character boundary; returns v. */
+char *pdftext_clip_utf8(char *v, size_t max);
+/* A string from a PDF can hold anything: a copy of s (g_free) made valid UTF-8
+ * and cut to PDFTEXT_MAX_STRING bytes; NULL for NULL. */
+char *pdftext_clean_string(const char *s);
+
 /* Keeps Poppler's diagnostics (GLib log domain "Poppler") for pdftext_open and
  * pdftext_page_extract, which then refuse a file with a reference loop or a
  * page count larger than the file, naming the cause. Process-wide and meant
@@ -159,8 +165,11 @@ void pdftext_capture_diagnostics(void);
 
 /* Loads what Poppler reads from files on first use (its global settings,
  * fontconfig's font list, a font for unembedded text, iconv's UTF-16 converters)
- * by reading and rendering a one-page document, so that the parser can close the file system after it. */
-void pdftext_warm_up(void);
+ * by reading and rendering a one-page document, so that the parser can close the file system after it.
+ * With fonts_later (the data folders stay readable), only the converters are
+ * loaded: text extraction mostly needs no font file, and a parser should not
+ * pay for fontconfig before a document asks for it. */
+void pdftext_warm_up(bool fonts_later);
 /* Loads the OCR language data lang now; documents opened later with that
  * language use it instead of loading their own. For a parser that can open no
  * file later. Failure is left for the first page that needs OCR to report. */

@@ -1,19 +1,18 @@
-/* render: page images, drawn by a parser process (extractors/sandbox.h).
+/* render: page images, drawn by a parser process (extractors/sandbox.h;
+ * the drawing itself is in parser.c).
  *
- * The parser writes one status byte, then the PNG, then exits; the caller
- * reads until end of file or the deadline, whichever comes first, and has it
- * killed otherwise. Status bytes: 0 ok, 1 the document does not open, 2 no
- * such page, 3 rendering failed. */
+ * The parser writes one status byte, then the PNG (or, for an image-only
+ * copy of the document, the PDF), then exits; the caller reads until end of
+ * file or the deadline, whichever comes first, and has it killed otherwise.
+ * Status bytes: 0 ok, 1 the document does not open, 2 no such page, 3
+ * rendering failed, 4 the copy is too large. */
 #include "extractors/render.h"
 
 #include <stdio.h>
-#include <cairo-pdf.h>
-#include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <poll.h>
-#include <poppler.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -24,46 +23,6 @@
 #include <unistd.h>
 
 #include "extractors/sandbox_proto.h"
-#include "extractors/pdfcheck.h"
-
-#define MAX_PIXELS ((double)RENDER_MAX_WIDTH * RENDER_MAX_WIDTH * 2)
-
-static cairo_status_t png_out(void *closure, const unsigned char *data, unsigned int length)
-{
-	return fd_write_all(*(int *)closure, data, length) == 0 ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
-}
-
-void render_to_fd(int out, const void *pdf, size_t len, int page, int width)
-{
-	uint8_t status = 1;
-	if (pdfcheck_scan(pdf, len, NULL, NULL) != QERR_OK) {
-		fd_write_all(out, &status, 1);
-		return;
-	}
-	GBytes *bytes = g_bytes_new_static(pdf, len);
-	PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
-	PopplerPage *pg = doc && page >= 1 && page <= poppler_document_get_n_pages(doc)
-	                      ? poppler_document_get_page(doc, page - 1)
-	                      : NULL;
-	double w = 0, h = 0;
-	if (pg)
-		poppler_page_get_size(pg, &w, &h);
-	status = !doc ? 1 : !pg ? 2 : (w < 1 || h < 1) ? 3 : 0;
-	double scale = status ? 0 : width / w;
-	if (!status && w * scale * h * scale > MAX_PIXELS)
-		status = 3;
-	fd_write_all(out, &status, 1);
-	if (status)
-		return;
-	cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, (int)(h * scale + 0.5));
-	cairo_t *cr = cairo_create(s);
-	cairo_set_source_rgb(cr, 1, 1, 1);
-	cairo_paint(cr);
-	cairo_scale(cr, scale, scale);
-	poppler_page_render(pg, cr);
-	cairo_destroy(cr);
-	cairo_surface_write_to_png_stream(s, png_out, &out);
-}
 
 static enum qerr judge(enum run_end how, int status, const struct channel_out *reply, int page, uint8_t **ret,
                        size_t *ret_len, char **reterr)
@@ -127,46 +86,36 @@ enum qerr render_page_png_from(const struct sandbox_source *src, int page, int w
 
 /* ---- image-only copies ---- */
 
-struct membuf {
-	const uint8_t *data;
-	size_t len, at;
-};
-
-static cairo_status_t png_in(void *closure, unsigned char *data, unsigned int length)
+static enum qerr judge_scan(const struct parser_run *r, int n, uint8_t **ret, size_t *ret_len, char **reterr)
 {
-	struct membuf *m = closure;
-	if (length > m->len - m->at)
-		return CAIRO_STATUS_READ_ERROR;
-	memcpy(data, m->data + m->at, length);
-	m->at += length;
-	return CAIRO_STATUS_SUCCESS;
-}
-
-static cairo_status_t pdf_out(void *closure, const unsigned char *data, unsigned int length)
-{
-	GByteArray *b = closure;
-	if (length > RENDER_MAX_SCAN_PDF - b->len)
-		return CAIRO_STATUS_WRITE_ERROR;
-	g_byte_array_append(b, data, length);
-	return CAIRO_STATUS_SUCCESS;
-}
-
-/* Draws one PNG (our renderer's output) over the whole current page of cr, w x h points. */
-static enum qerr place_png(cairo_t *cr, const uint8_t *png, size_t len, double w, double h, int page, char **reterr)
-{
-	struct membuf m = {png, len, 0};
-	cairo_surface_t *img = cairo_image_surface_create_from_png_stream(png_in, &m);
-	if (cairo_surface_status(img) != CAIRO_STATUS_SUCCESS) {
-		cairo_surface_destroy(img);
-		return qerr_set(reterr, QERR_PARSE_FAILED, "the image of page %d does not decode", page);
+	if (r->how == RUN_TIMEOUT)
+		return qerr_set(reterr, QERR_TOO_LARGE, "rendering the %d pages took too long", n);
+	if (r->how == RUN_TOO_BIG)
+		return qerr_set(reterr, QERR_TOO_LARGE, "the image-only copy exceeds %zu MiB",
+		                RENDER_MAX_SCAN_PDF >> 20);
+	if (WIFSIGNALED(r->status) && WTERMSIG(r->status) == SIGSYS)
+		return qerr_set(reterr, QERR_PARSE_FAILED,
+		                "hostile PDF: rendering it made the parser attempt a forbidden system call");
+	if (r->how != RUN_EOF || r->reply.len == 0)
+		return qerr_set(reterr, QERR_PARSE_FAILED, "the page renderer ended without a reply (status %d)",
+		                r->status);
+	switch (r->reply.data[0]) {
+	case 0:
+		break;
+	case 1:
+		return qerr_set(reterr, QERR_PARSE_FAILED, "the document cannot be opened for rendering");
+	case 2:
+		return qerr_set(reterr, QERR_NOT_FOUND, "the document has fewer than %d pages", n);
+	case 4:
+		return qerr_set(reterr, QERR_TOO_LARGE, "the image-only copy exceeds %zu MiB",
+		                RENDER_MAX_SCAN_PDF >> 20);
+	default:
+		return qerr_set(reterr, QERR_PARSE_FAILED, "a page of the document cannot be rendered");
 	}
-	cairo_save(cr);
-	cairo_scale(cr, w / cairo_image_surface_get_width(img), h / cairo_image_surface_get_height(img));
-	cairo_set_source_surface(cr, img, 0, 0);
-	cairo_paint(cr);
-	cairo_restore(cr);
-	cairo_surface_destroy(img);
-	cairo_show_page(cr);
+	if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 0 || r->reply.len < 9)
+		return qerr_set(reterr, QERR_PARSE_FAILED, "the page renderer failed");
+	*ret_len = r->reply.len - 1;
+	*ret = g_memdup2(r->reply.data + 1, r->reply.len - 1);
 	return QERR_OK;
 }
 
@@ -178,29 +127,25 @@ enum qerr render_scan_pdf(const void *pdf, size_t len, const double *page_w, con
 	for (int i = 0; i < n; i++)
 		if (!(page_w[i] >= 1 && page_w[i] <= 14400 && page_h[i] >= 1 && page_h[i] <= 14400))
 			return qerr_set(reterr, QERR_BAD_INPUT, "page %d has no usable size", i + 1);
-	GByteArray *out = g_byte_array_new();
-	cairo_surface_t *surf = cairo_pdf_surface_create_for_stream(pdf_out, out, page_w[0], page_h[0]);
-	cairo_t *cr = cairo_create(surf);
-	enum qerr e = QERR_OK;
-	for (int i = 0; !e && i < n; i++) {
-		uint8_t *png = NULL;
-		size_t png_len = 0;
-		cairo_pdf_surface_set_size(surf, page_w[i], page_h[i]);
-		e = render_page_png(pdf, len, i + 1, width, lim, &png, &png_len, reterr);
-		if (!e)
-			e = place_png(cr, png, png_len, page_w[i], page_h[i], i + 1, reterr);
-		g_free(png);
-	}
-	cairo_destroy(cr);
-	cairo_surface_finish(surf);
-	if (!e && cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS)
-		e = qerr_set(reterr, QERR_TOO_LARGE, "the image-only copy exceeds %zu MiB", RENDER_MAX_SCAN_PDF >> 20);
-	cairo_surface_destroy(surf);
-	if (e) {
-		g_byte_array_unref(out);
-		return e;
-	}
-	*ret_len = out->len;
-	*ret = g_byte_array_free(out, FALSE);
-	return QERR_OK;
+	struct render_limits l = *lim;
+	if (l.timeout_s <= 0)
+		l.timeout_s = 20;
+	if (l.memory_bytes == 0)
+		l.memory_bytes = (size_t)1 << 30;
+	/* the parser draws the copy itself (quire loads no Poppler nor cairo), with each
+	 * page's time */
+	int cpu_s = (int)MIN((long long)l.timeout_s * n, 86400);
+	struct sandbox_memory m;
+	struct sandbox_source src = sandbox_source_memory(&m, pdf, len);
+	struct parser_run r = {
+	    .src = &src,
+	    .rq = {.mode = PARSE_SCAN, .render_page = n, .render_width = CLAMP(width, 100, RENDER_MAX_WIDTH)},
+	    .key = sandbox_key(l.memory_bytes, cpu_s, false, NULL, 0),
+	    .wall_s = cpu_s,
+	    .max_reply = RENDER_MAX_SCAN_PDF + 1};
+	enum qerr e = parser_run(&r, reterr);
+	if (!e)
+		e = judge_scan(&r, n, ret, ret_len, reterr);
+	parser_run_done(&r);
+	return e;
 }

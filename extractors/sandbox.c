@@ -107,7 +107,7 @@ enum qerr sandbox_launch(char **reterr)
 		/* the launcher: a copy of a process that holds no key and runs one thread */
 		if (dup2(sv[1], PARSER_FD) < 0)
 			_exit(1);
-		_exit(launcher_run(path));
+		_exit(launcher_run(path, true));
 	}
 	if (sv[1] >= 0)
 		close(sv[1]);

@@ -26,13 +26,14 @@ struct pdftext_doc;
 /* Deliberate failures of the child, for tests of the parent's handling. */
 enum sandbox_fault {
 	SANDBOX_FAULT_NONE,
-	SANDBOX_FAULT_CRASH,   /* SIGSEGV */
-	SANDBOX_FAULT_HANG,    /* sleeps forever: the wall-clock limit */
-	SANDBOX_FAULT_SPIN,    /* burns CPU forever: the CPU-time limit */
-	SANDBOX_FAULT_MEMORY,  /* allocates until the address-space limit stops it */
-	SANDBOX_FAULT_GARBAGE, /* writes bytes that are not a valid reply */
-	SANDBOX_FAULT_SYSCALL, /* makes a system call outside the allow list (opens a socket) */
-	SANDBOX_FAULT_OPEN,    /* opens $QUIRE_TEST_OPEN; fails with "open refused" or "open succeeded" */
+	SANDBOX_FAULT_CRASH,       /* SIGSEGV */
+	SANDBOX_FAULT_HANG,        /* sleeps forever: the wall-clock limit */
+	SANDBOX_FAULT_SPIN,        /* burns CPU forever: the CPU-time limit */
+	SANDBOX_FAULT_MEMORY,      /* allocates until the address-space limit stops it */
+	SANDBOX_FAULT_GARBAGE,     /* writes bytes that are not a valid reply */
+	SANDBOX_FAULT_SYSCALL,     /* makes a system call outside the allow list (opens a socket) */
+	SANDBOX_FAULT_OPEN,        /* opens $QUIRE_TEST_OPEN; fails with "open refused" or "open succeeded" */
+	SANDBOX_FAULT_EXEC_MEMORY, /* maps anonymous memory as code, as injected code would need */
 	SANDBOX_FAULT_COUNT
 };
 

@@ -29,7 +29,7 @@
 #define PARSE_MAGIC 0x31525051u /* "QPR1" */
 #define PARSER_FD 3             /* the channel, in the parser; the control socket, in the launcher */
 
-enum parse_mode { PARSE_EXTRACT = 1, PARSE_RENDER = 2 };
+enum parse_mode { PARSE_EXTRACT = 1, PARSE_RENDER = 2, PARSE_SCAN = 3 };
 
 /* What a pre-started parser was started with: a request is served by a ready
  * parser only when these are equal (memcmp; zero the padding). */
@@ -71,16 +71,19 @@ struct parse_request {
 };
 
 /* confine.c: limits, capabilities, Landlock and the seccomp allow list (in
- * that order) for the calling process, which must hold one thread. Returns
- * whether files in the data folders can still be opened (Landlock present);
- * without it every open is refused. Exits the process when seccomp fails. */
-bool confine_enter(size_t memory_bytes, int cpu_s, bool dumpable);
+ * that order) for the calling process, which must hold one thread. With
+ * load_code, the system's library folders stay readable and their files may be
+ * mapped as code (Tesseract is loaded when a page needs OCR). Returns whether
+ * files in the data folders can still be opened (Landlock present); without
+ * it every open is refused. Exits the process when seccomp fails. */
+bool confine_enter(size_t memory_bytes, int cpu_s, bool dumpable, bool load_code);
 void confine_limits(size_t memory_bytes, int cpu_s);
 /* Whether the kernel has Landlock, so that data files may be read lazily. */
 bool confine_has_landlock(void);
 
-/* launcher.c: the launcher's loop on control socket PARSER_FD; returns the exit status. */
-int launcher_run(const char *self);
+/* launcher.c: the launcher's loop on control socket PARSER_FD; returns the exit
+ * status. forked: forked by main() (sandbox_launch), not spawned by some thread. */
+int launcher_run(const char *self, bool forked);
 
 /* parser.c: one document through the channel on PARSER_FD; argv as the launcher builds it. */
 int parser_main(int argc, char **argv);
@@ -117,5 +120,8 @@ enum qerr parser_run(struct parser_run *r, char **reterr) QUIRE_MUST_CHECK;
 void parser_run_done(struct parser_run *r);
 struct launch_key sandbox_key(size_t memory_bytes, int cpu_s, bool ocr, const char *lang, int dpi);
 
-/* render.c: renders page (1-based) at width pixels into fd as status byte + PNG (see render.c). */
+/* parser.c, for render.c: renders page (1-based) at width pixels into fd as
+ * status byte + PNG; or pages 1..n_pages as status byte + an image-only PDF
+ * (status bytes in render.c). */
 void render_to_fd(int fd, const void *pdf, size_t len, int page, int width);
+void scan_to_fd(int fd, const void *pdf, size_t len, int n_pages, int width);

@@ -36,6 +36,7 @@ dpkg-deb -e "$deb" "$work/ctl"
 dpkg-deb -x "$deb" "$work/x"
 check "/package/control" 'dpkg-deb -f "$deb" Depends | grep -q "postgresql-15" &&
   dpkg-deb -f "$deb" Depends | grep -q "adduser" && dpkg-deb -f "$deb" Depends | grep -q "libpoppler-glib8" &&
+  dpkg-deb -f "$deb" Depends | grep -q "libtesseract5" &&
   grep -qx "/etc/quire/quire.conf" "$work/ctl/conffiles"'
 check "/package/maintainer-scripts" '(for s in postinst postrm prerm; do sh -n "$work/ctl/$s" || exit 1; done) &&
   grep -q "adduser --system --group --home /var/lib/quire" "$work/ctl/postinst" &&

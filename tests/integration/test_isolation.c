@@ -248,6 +248,41 @@ static void test_parser_cannot_open_files(void)
 	g_free(j.err);
 }
 
+/* A parser that may OCR loads Tesseract only once a page needs it, after it
+ * confined itself; the library folders it may then read give it no way to
+ * make code of its own. */
+static void scanned_page(cairo_t *cr, int page, void *data)
+{
+	(void)page;
+	(void)data;
+	static const char *const lines[] = {"INVOICE 4711", "Total amount 1234.56 EUR", NULL};
+	fixture_scan(cr, 595, 842, lines);
+}
+
+static void test_ocr_loads_after_confinement(void)
+{
+	g_autoptr(GBytes) pdf = fixture_cairo(1, 595, 842, NULL, NULL, scanned_page, NULL);
+	gsize len = 0;
+	const void *p = g_bytes_get_data(pdf, &len);
+	struct sandbox_limits lim = {.timeout_s = 120, .memory_bytes = (size_t)1 << 30, .max_pages = 10};
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	if (sandbox_extract(p, len, NULL, &lim, &doc, &err) != QERR_OK)
+		g_error("OCR in the parser: %s", err);
+	g_assert_cmpstr(doc->pages[0].method, ==, "ocr");
+	g_assert_nonnull(strstr(doc->pages[0].text, "INVOICE 4711"));
+	pdftext_doc_free(doc);
+	/* the same kind of parser (OCR allowed) is killed when it makes memory executable */
+	struct job j = {.pdf = pdf, .lim = lim};
+	j.lim.test_fault = SANDBOX_FAULT_EXEC_MEMORY;
+	j.lim.test_fault_page = 1;
+	extract_thread(&j);
+	g_assert_cmpint(j.e, ==, QERR_PARSE_FAILED);
+	if (!strstr(j.err, "hostile PDF"))
+		g_error("anonymous executable memory was not refused: %s", j.err);
+	g_free(j.err);
+}
+
 /* The child of test_dies_with_worker: a worker that parses a document that never ends. */
 static int hang_child(void)
 {
@@ -305,10 +340,60 @@ static void test_dies_with_worker(void)
 		g_error("the launcher %d or a parser still runs 10 s after its worker was killed", (int)launcher);
 }
 
+/* The child of test_launcher_outlives_its_thread: a worker with no launcher
+ * forked by main, whose first parser is asked for by a pool thread that ends. */
+static gpointer start_from_thread(gpointer data)
+{
+	struct sandbox_limits *lim = data;
+	g_autofree char *err = NULL;
+	if (sandbox_start(lim, 1, &err) != QERR_OK)
+		g_error("%s", err);
+	return GINT_TO_POINTER(sandbox_launcher_pid());
+}
+
+static int thread_child(void)
+{
+	struct sandbox_limits lim = {.timeout_s = 60, .memory_bytes = (size_t)1 << 30, .max_pages = 10};
+	int launcher = GPOINTER_TO_INT(g_thread_join(g_thread_new("pool", start_from_thread, &lim)));
+	static const char *const lines[] = {"AFTER THE THREAD", NULL};
+	g_autoptr(GBytes) pdf = fixture_simple(lines, NULL, NULL);
+	gsize len = 0;
+	const void *p = g_bytes_get_data(pdf, &len);
+	struct pdftext_doc *doc = NULL;
+	g_autofree char *err = NULL;
+	if (sandbox_extract(p, len, NULL, &lim, &doc, &err) != QERR_OK) {
+		fprintf(stderr, "extraction failed: %s\n", err);
+		return 1;
+	}
+	bool text = strstr(doc->pages[0].text, "AFTER THE THREAD") != NULL;
+	pdftext_doc_free(doc);
+	if (sandbox_launcher_pid() != launcher) {
+		fprintf(stderr, "the launcher %d died with the thread that started it\n", launcher);
+		return 1;
+	}
+	return text ? 0 : 1;
+}
+
+/* A launcher started by a worker's pool thread stays when that thread ends
+ * (the parsers at work for the other threads with it). */
+static void test_launcher_outlives_its_thread(void)
+{
+	g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+	char *argv[] = {self, (char *)"--thread-child", NULL};
+	int status = 0;
+	g_autofree char *out = NULL, *errs = NULL;
+	g_autoptr(GError) gerr = NULL;
+	g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errs, &status, &gerr));
+	if (!g_spawn_check_wait_status(status, NULL))
+		g_error("%s", errs);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--hang-child") == 0)
 		return hang_child();
+	if (argc == 2 && strcmp(argv[1], "--thread-child") == 0)
+		return thread_child();
 	dir = g_dir_make_tmp("quire-isolation-XXXXXX", NULL);
 	g_assert_nonnull(dir);
 	key_path = g_build_filename(dir, "kek.key", NULL);
@@ -326,6 +411,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/isolation/forbidden-syscall-is-hostile", test_forbidden_syscall_is_hostile);
 	g_test_add_func("/isolation/parser-cannot-open-files", test_parser_cannot_open_files);
 	g_test_add_func("/isolation/dies-with-worker", test_dies_with_worker);
+	g_test_add_func("/isolation/ocr-loads-after-confinement", test_ocr_loads_after_confinement);
+	g_test_add_func("/isolation/launcher-outlives-its-thread", test_launcher_outlives_its_thread);
 	int rc = g_test_run();
 	vault_close(vault);
 	unlink(key_path);

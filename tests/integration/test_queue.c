@@ -426,7 +426,8 @@ static gpointer wait_for_notify(gpointer data)
 	struct notify_wait *w = data;
 	bool notified = false;
 	g_autofree char *err = NULL;
-	ok(db_wait_notify(w->db, 5000, &notified, &err), err);
+	/* the bound only stops a hang: a notification, not the time limit, must end the wait */
+	ok(db_wait_notify(w->db, 120000, &notified, &err), err);
 	w->woke = notified ? g_get_monotonic_time() : 0;
 	return NULL;
 }
@@ -444,20 +445,13 @@ static void test_notify_wakes_idle_worker(void)
 	g_thread_join(th);
 	g_assert_cmpint(w.woke, >, 0);
 	double ms = (double)(w.woke - before) / 1000.0;
+	/* how fast is for the queue benchmark to say; a loaded machine may take longer than a poll */
 	g_test_message("notification arrived %.1f ms after the submission began", ms);
-	g_assert_cmpfloat(ms, <, 500.0);
 	db_close(w.db);
 }
 
 static void test_worker_pool_threads(void)
 {
-#ifdef __SANITIZE_ADDRESS__
-	/* Under AddressSanitizer on a loaded machine, a pooled parser was seen killed (SIGKILL)
-	 * while opening a good document of this test, for a reason not yet found; the normal
-	 * build runs it. */
-	g_test_skip("a pooled parser killed while opening a good document under AddressSanitizer (not yet understood)");
-	return;
-#endif
 	clear_queue();
 	enum { N = 12 };
 	int64_t docs[N];

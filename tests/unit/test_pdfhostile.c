@@ -272,9 +272,20 @@ static void fault_either(enum sandbox_fault f, int page, int timeout_s, enum qer
 	lim.timeout_s = timeout_s;
 	lim.test_fault = f;
 	lim.test_fault_page = page;
-	gint64 t0 = g_get_monotonic_time();
+	gint64 t0 = 0;
 	g_autofree char *err = NULL;
-	enum qerr got = run(data, len, &lim, &err);
+	enum qerr got = QERR_TIMEOUT;
+	/* "the machine is busy" (the parser starved before the fault) is what a worker tries again,
+	 * and so does this test, a few times, unless that verdict is one of those wanted */
+	for (int attempt = 0; attempt < 5 && got == QERR_TIMEOUT; attempt++) {
+		g_clear_pointer(&err, g_free);
+		t0 = g_get_monotonic_time();
+		got = run(data, len, &lim, &err);
+		if (want == QERR_TIMEOUT || or_want == QERR_TIMEOUT)
+			break;
+		if (got == QERR_TIMEOUT)
+			g_test_message("starved on a busy machine, tried again: %s", err);
+	}
 	if (got != want && got != or_want)
 		g_error("got %s: %s", qerr_str(got), err ? err : "");
 	if (!strstr(err, words))
@@ -293,7 +304,7 @@ static void test_child_hang(void)
 {
 	/* a parser that blocks uses no processor time: it hung, which a parser that reads from
 	 * memory only does on a document made for it, so it is refused rather than tried again */
-	fault(SANDBOX_FAULT_HANG, 2, 1, QERR_PARSE_FAILED, "the PDF parser hung on page 2");
+	fault(SANDBOX_FAULT_HANG, 2, 2, QERR_PARSE_FAILED, "the PDF parser hung on page 2");
 }
 static void test_child_syscall(void)
 {
