@@ -37,7 +37,7 @@
 #define EVAL_MAX_FILES 100000
 
 struct sample {
-	char *pdf;        /* path */
+	char *pdf; /* path */
 	struct json *expected;
 	int64_t doc_id;
 };
@@ -104,7 +104,8 @@ static enum qerr eval_direct(const struct config *cfg, GArray *samples, struct e
 		if (!g_file_get_contents(x->pdf, &pdf, &len, NULL))
 			e = qerr_set(reterr, QERR_IO, "cannot read %s", x->pdf);
 		else if (extract_document(pdf, len, &opt, &result, NULL, &err))
-			fprintf(stderr, "%squire eval: %s: %s\n", pr.active ? "\n" : "", x->pdf, err); /* counts as nothing found */
+			fprintf(stderr, "%squire eval: %s: %s\n", pr.active ? "\n" : "", x->pdf,
+			        err); /* counts as nothing found */
 		if (!e)
 			eval_add(ev, x->expected, result);
 		json_free(result);
@@ -128,7 +129,8 @@ static enum qerr submit_all(struct app *app, const struct config *cfg, GArray *s
 			return qerr_set(reterr, QERR_IO, "cannot read %s", x->pdf);
 		g_autofree char *base = g_path_get_basename(x->pdf);
 		struct store_submitted s;
-		enum qerr e = store_submit(app->db, app->vault, base, pdf, len, app->actor, cfg->max_attempts, &s, reterr);
+		enum qerr e =
+		    store_submit(app->db, app->vault, base, pdf, len, app->actor, cfg->max_attempts, &s, reterr);
 		if (e)
 			return e;
 		x->doc_id = s.doc_id;
@@ -166,10 +168,13 @@ static enum qerr eval_pipeline(const struct config *cfg, GArray *samples, int co
 		return e;
 	gint64 t0 = g_get_monotonic_time();
 	e = submit_all(&app, cfg, samples, reterr);
-	struct worker_options opt = {.name = "eval", .lease_s = cfg->lease_s, .drain = true,
+	struct worker_options opt = {.name = "eval",
+	                             .lease_s = cfg->lease_s,
+	                             .drain = true,
 	                             .extract = extract_options_of(cfg),
 	                             .conninfo = cfg->db_url[0] ? cfg->db_url : pgembed_conninfo(app.pg),
-	                             .concurrency = concurrency, .grace_s = cfg->worker_grace_s,
+	                             .concurrency = concurrency,
+	                             .grace_s = cfg->worker_grace_s,
 	                             .poll_ms = cfg->worker_poll_ms};
 	if (!e)
 		e = open_model(cfg, &opt.extract.model, reterr);
@@ -198,24 +203,31 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	gboolean direct = FALSE;
 	int concurrency = cfg->worker_concurrency;
 	double min_header = 0, min_items = 0, min_rate = 0;
-	gboolean all_valid = FALSE, as_scans = FALSE, learn = FALSE;
+	gboolean all_valid = FALSE, as_scans = FALSE, learn = FALSE, show_misses = FALSE;
 	double min_right = 0;
 	GOptionEntry entries[] = {
-		{"direct", 0, 0, G_OPTION_ARG_NONE, &direct, "Extract in this process, without the database and queue", NULL},
-		{"concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency, "Worker job threads (default worker.concurrency)", "N"},
-		{"min-header-f1", 0, 0, G_OPTION_ARG_DOUBLE, &min_header, "Fail below this F1 on invoice header fields", "F"},
-		{"min-items-f1", 0, 0, G_OPTION_ARG_DOUBLE, &min_items, "Fail below this F1 on invoice line items", "F"},
-		{"min-per-minute", 0, 0, G_OPTION_ARG_DOUBLE, &min_rate, "Fail below this many documents per minute", "N"},
-		{"all-valid", 0, 0, G_OPTION_ARG_NONE, &all_valid, "Fail unless every result is valid for its schema", NULL},
-		{"as-scans", 0, 0, G_OPTION_ARG_NONE, &as_scans,
-		 "E-invoices: also read image-only copies of the pages (rendered, then OCR)", NULL},
-		{"learn", 0, 0, G_OPTION_ARG_NONE, &learn,
-		 "E-invoices: replay in order, correcting wrong fields after each document; report first and later "
-		 "documents of each supplier",
-		 NULL},
-		{"min-header-right", 0, 0, G_OPTION_ARG_DOUBLE, &min_right,
-		 "E-invoices: fail below this share of header fields right", "F"},
-		{NULL, 0, 0, 0, NULL, NULL, NULL}};
+	    {"direct", 0, 0, G_OPTION_ARG_NONE, &direct, "Extract in this process, without the database and queue",
+	     NULL},
+	    {"concurrency", 'c', 0, G_OPTION_ARG_INT, &concurrency, "Worker job threads (default worker.concurrency)",
+	     "N"},
+	    {"min-header-f1", 0, 0, G_OPTION_ARG_DOUBLE, &min_header, "Fail below this F1 on invoice header fields",
+	     "F"},
+	    {"min-items-f1", 0, 0, G_OPTION_ARG_DOUBLE, &min_items, "Fail below this F1 on invoice line items", "F"},
+	    {"min-per-minute", 0, 0, G_OPTION_ARG_DOUBLE, &min_rate, "Fail below this many documents per minute", "N"},
+	    {"all-valid", 0, 0, G_OPTION_ARG_NONE, &all_valid, "Fail unless every result is valid for its schema",
+	     NULL},
+	    {"as-scans", 0, 0, G_OPTION_ARG_NONE, &as_scans,
+	     "E-invoices: also read image-only copies of the pages (rendered, then OCR)", NULL},
+	    {"learn", 0, 0, G_OPTION_ARG_NONE, &learn,
+	     "E-invoices: replay in order, correcting wrong fields after each document; report first and later "
+	     "documents of each supplier",
+	     NULL},
+	    {"show-misses", 0, 0, G_OPTION_ARG_NONE, &show_misses,
+	     "E-invoices: print each document's wrong header fields and unmatched line items, expected beside read",
+	     NULL},
+	    {"min-header-right", 0, 0, G_OPTION_ARG_DOUBLE, &min_right,
+	     "E-invoices: fail below this share of header fields right", "F"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	if (cmd_parse(&argc, &argv, "DIR",
 	              "Measure field extraction on a folder of PDFs with expected JSON beside each, or on a folder of "
 	              "e-invoices (their embedded XML is the truth, the pages are read).",
@@ -239,7 +251,10 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		struct extract_options opt = extract_options_of(cfg);
 		if (open_model(cfg, &opt.model, &err))
 			return cmd_fail("eval", err);
-		struct eval_einvoice_flags f = {.as_scans = as_scans, .concurrency = concurrency, .learn = learn,
+		struct eval_einvoice_flags f = {.as_scans = as_scans,
+		                                .concurrency = concurrency,
+		                                .learn = learn,
+		                                .show_misses = show_misses,
 		                                .min_header_right = min_right,
 		                                .min_items_f1 = min_items};
 		int rc = eval_einvoice_dir(argv[1], cfg, &opt, &f);
@@ -255,15 +270,16 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 		rc = cmd_fail("eval", err);
 	} else {
 		double rate = seconds > 0 ? samples->len * 60.0 / seconds : 0;
-		printf("%u documents, %s, %.1f s\n\n", samples->len, direct ? "direct extraction" : "through the pipeline",
-		       seconds);
+		printf("%u documents, %s, %.1f s\n\n", samples->len,
+		       direct ? "direct extraction" : "through the pipeline", seconds);
 		eval_print(ev, stdout, rate);
 		bool ok = target("invoice header F1", eval_score(ev, "invoice_header").f1, min_header);
 		ok &= target("invoice line items F1", eval_score(ev, "invoice_line_items").f1, min_items);
 		ok &= target("documents per minute", rate, min_rate);
 		struct eval_totals t = eval_totals(ev);
 		if (all_valid)
-			ok &= target("results valid for their schema", (double)t.schema_valid / (double)MAX(t.documents, 1), 1);
+			ok &= target("results valid for their schema",
+			             (double)t.schema_valid / (double)MAX(t.documents, 1), 1);
 		rc = ok ? 0 : 1;
 	}
 	eval_free(ev);

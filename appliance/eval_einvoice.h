@@ -11,6 +11,7 @@ struct eval_einvoice_flags {
 	bool as_scans;           /* also read image-only copies of the pages through OCR */
 	int concurrency;         /* documents read at once, 1 or more */
 	bool learn;              /* replay in order, feeding the truth back as corrections */
+	bool show_misses;        /* print each document's wrong header fields and unmatched line items */
 	double min_header_right; /* exit status 1 below this share of header fields right; 0: none */
 	double min_items_f1;     /* ... below this line items F1; 0: none */
 };

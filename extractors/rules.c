@@ -26,9 +26,12 @@ static GRegex *amount_re(void)
 {
 	static GRegex *re;
 	if (g_once_init_enter(&re))
-		g_once_init_leave(&re, g_regex_new("(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2}(?:\\d\\d)?)?"
-		                                   "|\\d+(?:[.,]\\d{1,2}(?:\\d\\d)?)?)(?!\\d)",
-		                                   G_REGEX_OPTIMIZE, 0, NULL));
+		g_once_init_leave(
+		    &re,
+		    g_regex_new(
+		        "(-?)\\s*(\\d{1,3}(?:(?:[.,\\x{2019}'\\x{202f}\\x{a0}]|\\s)\\d{3})+(?:[.,]\\d{1,2}(?:\\d\\d)?)?"
+		        "|\\d+(?:[.,]\\d{1,2}(?:\\d\\d)?)?)(?!\\d)",
+		        G_REGEX_OPTIMIZE, 0, NULL));
 	return re;
 }
 
@@ -65,13 +68,13 @@ int rules_parse_amount(const char *text, double *ret)
 }
 
 static const char *const month_names[][12] = {
-	{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"},
-	{"jan", "feb", "mär", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"},
-	{"janv", "févr", "mars", "avr", "mai", "juin", "juil", "août", "sept", "oct", "nov", "déc"},
-	{"jan", "feb", "maa", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
-	{"ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"},
-	{"gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"},
-	{"jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
+    {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"},
+    {"jan", "feb", "mär", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"},
+    {"janv", "févr", "mars", "avr", "mai", "juin", "juil", "août", "sept", "oct", "nov", "déc"},
+    {"jan", "feb", "maa", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
+    {"ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"},
+    {"gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"},
+    {"jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"},
 };
 
 static int month_of(const char *word)
@@ -103,10 +106,11 @@ static GRegex **date_res(void)
 	static gsize done;
 	if (g_once_init_enter(&done)) {
 		static const char *const patterns[D_PATTERNS] = {
-			"(?<!\\d)(\\d{4})-(\\d{1,2})-(\\d{1,2})(?!\\d)",
-			"(?<!\\d)(\\d{1,2})[./-](\\d{1,2})[./-](\\d{4})(?!\\d)",
-			"(?<!\\d)(\\d{1,2})(?:st|nd|rd|th)?\\.?\\s+(?:de\\s+|of\\s+)?(\\p{L}{3,})\\.?,?\\s+(?:de\\s+)?(\\d{4})(?!\\d)",
-			"(\\p{L}{3,})\\.?\\s+(\\d{1,2})(?:st|nd|rd|th)?,?\\s+(\\d{4})(?!\\d)",
+		    "(?<!\\d)(\\d{4})-(\\d{1,2})-(\\d{1,2})(?!\\d)",
+		    "(?<!\\d)(\\d{1,2})[./-](\\d{1,2})[./-](\\d{4})(?!\\d)",
+		    "(?<!\\d)(\\d{1,2})(?:st|nd|rd|th)?\\.?\\s+(?:de\\s+|of\\s+)?(\\p{L}{3,})\\.?,?\\s+(?:de\\s+)?(\\d{"
+		    "4})(?!\\d)",
+		    "(\\p{L}{3,})\\.?\\s+(\\d{1,2})(?:st|nd|rd|th)?,?\\s+(\\d{4})(?!\\d)",
 		};
 		for (int i = 0; i < D_PATTERNS; i++)
 			res[i] = g_regex_new(patterns[i], G_REGEX_OPTIMIZE | G_REGEX_CASELESS, 0, NULL);
@@ -149,8 +153,8 @@ int rules_parse_date(const char *text, char out[11])
 
 const char *rules_currency(const char *text)
 {
-	static const char *const codes[] = {"EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK",
-	                                    "PLN", "CZK", "JPY", "CAD", "AUD"};
+	static const char *const codes[] = {"EUR", "USD", "GBP", "CHF", "SEK", "NOK",
+	                                    "DKK", "PLN", "CZK", "JPY", "CAD", "AUD"};
 	if (!text)
 		return NULL;
 	for (size_t i = 0; i < G_N_ELEMENTS(codes); i++) {
@@ -204,7 +208,10 @@ static enum kind kind_of(const struct doctype *t, const char *name, const struct
 {
 	const char *k = json_get_string(hints, "kind");
 	if (k)
-		return strcmp(k, "id") == 0 ? K_ID : strcmp(k, "date") == 0 ? K_DATE : strcmp(k, "amount") == 0 ? K_AMOUNT : K_TEXT;
+		return strcmp(k, "id") == 0       ? K_ID
+		       : strcmp(k, "date") == 0   ? K_DATE
+		       : strcmp(k, "amount") == 0 ? K_AMOUNT
+		                                  : K_TEXT;
 	const struct json *p = doctype_property(t, name);
 	g_autofree char *type = json_format(json_get(p, "type"), false);
 	if (json_get_string(p, "format") && strcmp(json_get_string(p, "format"), "date") == 0)
@@ -277,7 +284,8 @@ static struct json *parse_kind(enum kind k, const char *text, double *conf)
 	if (k == K_ID) {
 		static GRegex *re;
 		if (g_once_init_enter(&re))
-			g_once_init_leave(&re, g_regex_new("^[:#\\s]*([\\p{L}\\p{N}][\\p{L}\\p{N}\\-/._]{0,63})", 0, 0, NULL));
+			g_once_init_leave(
+			    &re, g_regex_new("^[:#\\s]*([\\p{L}\\p{N}][\\p{L}\\p{N}\\-/._]{0,63})", 0, 0, NULL));
 		g_autoptr(GMatchInfo) mi = NULL;
 		if (!g_regex_match(re, text, 0, &mi))
 			return NULL;
@@ -348,7 +356,8 @@ static void each_label_hit(struct ctx *c, struct field *f, void (*fn)(struct hit
 		const struct layout_page *pg = &c->lay->pages[p];
 		for (size_t i = 0; i < pg->n_cells; i++) {
 			struct hit h = {0};
-			if (g_hash_table_lookup(c->owner, &pg->cells[i]) == f && value_of_label(c, f, &pg->cells[i], &h))
+			if (g_hash_table_lookup(c->owner, &pg->cells[i]) == f &&
+			    value_of_label(c, f, &pg->cells[i], &h))
 				fn(&h, data);
 		}
 	}
@@ -402,7 +411,9 @@ static void sum_by_rate(GArray *hits, struct hit *ret)
 			conf = MIN(conf, h->confidence);
 		}
 		struct hit *l = &g_array_index(hits, struct hit, hits->len - 1);
-		*ret = (struct hit){.label = l->label, .cell = l->cell, .value = json_number(round(sum * 100) / 100),
+		*ret = (struct hit){.label = l->label,
+		                    .cell = l->cell,
+		                    .value = json_number(round(sum * 100) / 100),
 		                    .confidence = conf * 0.95};
 	}
 	g_hash_table_destroy(last);
@@ -434,7 +445,6 @@ static struct field *field_named(struct ctx *c, const char *name)
 			return &c->fields[i];
 	return NULL;
 }
-
 
 static void set_hit(struct field *f, const struct layout_cell *cell, struct json *value, double conf)
 {
@@ -537,7 +547,8 @@ static void find_pattern(struct ctx *c, struct field *f)
 			g_autoptr(GMatchInfo) mi = NULL;
 			if (strlen(pg->cells[i].text) > MAX_CELL)
 				continue;
-			for (g_regex_match(re, pg->cells[i].text, 0, &mi); g_match_info_matches(mi); g_match_info_next(mi, NULL)) {
+			for (g_regex_match(re, pg->cells[i].text, 0, &mi); g_match_info_matches(mi);
+			     g_match_info_next(mi, NULL)) {
 				g_autofree char *m = g_match_info_fetch(mi, 0);
 				GString *v = g_string_new(NULL);
 				for (const char *s = m; *s; s++)
@@ -547,7 +558,8 @@ static void find_pattern(struct ctx *c, struct field *f)
 					g_string_free(v, TRUE);
 					continue;
 				}
-				set_hit(f, &pg->cells[i], json_string(v->str), (iban ? 0.95 : 0.85) * ocr_factor(c, p + 1));
+				set_hit(f, &pg->cells[i], json_string(v->str),
+				        (iban ? 0.95 : 0.85) * ocr_factor(c, p + 1));
 				g_string_free(v, TRUE);
 				return;
 			}
@@ -706,8 +718,24 @@ static void find_table(struct ctx *c, struct field *f)
 	}
 	const char *desc = json_get_string(f->hints, "description_column");
 	const char *amount = json_get_string(f->hints, "amount_column");
-	struct table_spec spec = {cols, n, desc ? desc : "description", amount ? amount : "amount",
-	                          anchored(json_get_string(f->hints, "stop"))};
+	struct table_spec spec = {cols,
+	                          n,
+	                          desc ? desc : "description",
+	                          amount ? amount : "amount",
+	                          anchored(json_get_string(f->hints, "stop")),
+	                          anchored(json_get_string(f->hints, "carry")),
+	                          anchored(json_get_string(f->hints, "discount")),
+	                          NULL,
+	                          NULL};
+	for (size_t i = 0; i < n; i++) {
+		/* the columns a list without a header fills with one unit at the line's amount */
+		const char *qty = json_get_string(f->hints, "quantity_column");
+		const char *price = json_get_string(f->hints, "price_column");
+		if (strcmp(cols[i].key, qty ? qty : "quantity") == 0)
+			spec.quantity = cols[i].key;
+		if (strcmp(cols[i].key, price ? price : "unit_price") == 0)
+			spec.unit_price = cols[i].key;
+	}
 	const struct layout_cell *first = NULL;
 	struct json *items = table_items(c->lay, &spec, &first);
 	for (size_t i = 0; i < json_array_size(items); i++)
@@ -726,6 +754,10 @@ static void find_table(struct ctx *c, struct field *f)
 			g_regex_unref(cols[i].header);
 	if (spec.stop)
 		g_regex_unref(spec.stop);
+	if (spec.carry)
+		g_regex_unref(spec.carry);
+	if (spec.discount)
+		g_regex_unref(spec.discount);
 }
 
 static void find_field(struct ctx *c, struct field *f)
@@ -754,7 +786,8 @@ static bool too_long(const struct doctype *t, const struct field *f)
 {
 	const char *s = json_string_value(f->hit.value);
 	double max = 0;
-	return s && json_get_number(doctype_property(t, f->name), "maxLength", &max) && g_utf8_strlen(s, -1) > (glong)max;
+	return s && json_get_number(doctype_property(t, f->name), "maxLength", &max) &&
+	       g_utf8_strlen(s, -1) > (glong)max;
 }
 
 static void emit(const struct doctype *type, struct json *fields, const struct field *f)
@@ -838,7 +871,10 @@ enum qerr rules_extract(const struct doctype *type, const struct pdftext_doc *do
 {
 	(void)reterr;
 	const struct json *names = doctype_fields(type);
-	struct ctx c = {.type = type, .doc = doc, .lay = lay, .n_fields = json_array_size(names),
+	struct ctx c = {.type = type,
+	                .doc = doc,
+	                .lay = lay,
+	                .n_fields = json_array_size(names),
 	                .owner = g_hash_table_new(NULL, NULL)};
 	c.fields = g_new0(struct field, MAX(c.n_fields, 1));
 	for (size_t i = 0; i < c.n_fields; i++) {
