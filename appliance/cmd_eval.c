@@ -203,9 +203,8 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	gboolean direct = FALSE;
 	int concurrency = cfg->worker_concurrency;
 	double min_header = 0, min_items = 0, min_rate = 0;
-	gboolean all_valid = FALSE, as_scans = FALSE, learn = FALSE;
+	gboolean all_valid = FALSE, as_scans = FALSE, learn = FALSE, show_misses = FALSE;
 	double min_right = 0;
-	gboolean show_misses = FALSE;
 	int scan_timeout = 0;
 	g_autofree char *keep_scans = NULL;
 	GOptionEntry entries[] = {
@@ -226,7 +225,9 @@ int cmd_eval(int argc, char **argv, struct config *cfg)
 	     "documents of each supplier",
 	     NULL},
 	    {"show-misses", 0, 0, G_OPTION_ARG_NONE, &show_misses,
-	     "E-invoices: print each document's verdict and the fields it got wrong (value read, truth)", NULL},
+	     "E-invoices: print each document's verdict, review reasons and wrong fields (value read, truth), and "
+	     "its unmatched line items",
+	     NULL},
 	    {"scan-timeout", 0, 0, G_OPTION_ARG_INT, &scan_timeout,
 	     "E-invoices with --as-scans: processor seconds to read one image-only copy (default: "
 	     "limits.parse_timeout_s per page)",

@@ -311,13 +311,20 @@ static enum qerr rotate(struct app *app, int batch, int32_t *ret_version, int64_
 	return e;
 }
 
-/* Retires one version: in the database first, then destroys it in the keyring. */
+/* Retires one version: in the database first, then destroys it in the keyring. The entry
+ * recording the destruction is signed by the witness with the keyring's new generation, so that
+ * an older keyring (still holding the version) put back in the database is caught by verify. */
 static enum qerr retire(struct app *app, int32_t version, char **reterr)
 {
 	enum qerr e = custody_retire(app->db, version, app->actor, reterr);
-	if (!e && vault_has_version(app->vault, version))
-		e = vault_retire(app->vault, version, reterr);
-	return e;
+	if (e || !vault_has_version(app->vault, version))
+		return e;
+	e = vault_retire(app->vault, version, reterr);
+	char detail[64];
+	g_snprintf(detail, sizeof detail, "keyring generation %lld", (long long)vault_ring_generation(app->vault));
+	struct audit_event ev = {.actor = app->actor, .action = "key.destroyed", .object_type = "key_version",
+	                         .object_id = version, .outcome = "ok", .client = "cli", .detail = detail};
+	return e ? e : audit_append(app->db, &ev, reterr);
 }
 
 /* Retires every version that is neither active nor used; prints them. */
@@ -696,7 +703,10 @@ static int audit_verify_cmd(struct app *app, const struct audit_args *a)
 	struct audit_checkpoint *given = g_new0(struct audit_checkpoint, 2);
 	uint8_t pk[VAULT_PK_BYTES];
 	vault_sign_public(app->vault, pk);
-	struct audit_verify_options o = {.pk = pk, .witness_files = (const char *const *)a->witness};
+	struct audit_verify_options o = {.pk = pk,
+	                                 .witness_files = (const char *const *)a->witness,
+	                                 .check_ring = true,
+	                                 .ring_generation = vault_ring_generation(app->vault)};
 	enum qerr e = QERR_OK;
 	if (a->checkpoint && !(e = read_checkpoint(a->checkpoint, &given[0], &err)))
 		o.checkpoint = &given[0];
@@ -717,6 +727,11 @@ static int audit_verify_cmd(struct app *app, const struct audit_args *a)
 	       (long long)r.entries, (long long)r.witness_heads, (long long)r.checkpoints,
 	       a->checkpoint ? " (including the given checkpoint)" : "",
 	       a->since ? "; the log extends the earlier checkpoint" : "");
+	if (r.prepared)
+		printf("note: %lld commit%s signed by %s prepared head only (the process ended between its commit and "
+		       "its committed line, e.g. killed); the log matches %s exactly\n",
+		       (long long)r.prepared, r.prepared == 1 ? " is" : "s are", r.prepared == 1 ? "its" : "their",
+		       r.prepared == 1 ? "it" : "them");
 	return 0;
 }
 

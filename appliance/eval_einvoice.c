@@ -11,7 +11,9 @@
  * --learn the set is replayed in file order: each document is read with the
  * corrections remembered so far (extractors/learn.h), counted as its
  * supplier's first document or a later one, and then every field it got
- * wrong is corrected with the XML's value, as a reviewer would. */
+ * wrong is corrected with the XML's value, as a reviewer would. With
+ * --show-misses each document's wrong header fields and unmatched line items
+ * are printed before the report, to see what the reader gets wrong. */
 #include "appliance/eval_einvoice.h"
 
 #include <glib.h>
@@ -96,6 +98,23 @@ static gint by_str(gconstpointer a, gconstpointer b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The XML's values without line items where it lists none: profiles such as MINIMUM and
+ * BASIC WL carry no lines though the page shows them, so the XML cannot judge the page's. */
+static struct json *judged_values(struct json *values)
+{
+	if (json_array_size(json_get(values, "line_items")) > 0)
+		return values;
+	struct json *o = json_new_object();
+	for (size_t i = 0; i < json_object_size(values); i++) {
+		const char *key = NULL;
+		const struct json *v = json_object_at(values, i, &key);
+		if (strcmp(key, "line_items") != 0)
+			json_add_item(o, key, json_duplicate(v));
+	}
+	json_free(values);
+	return o;
+}
+
 /* The truth: the first embedded XML that reads as an invoice, as a labelled document. */
 static struct json *truth_of(const struct pdftext_doc *doc)
 {
@@ -106,7 +125,7 @@ static struct json *truth_of(const struct pdftext_doc *doc)
 		                   NULL) == QERR_OK) {
 			struct json *t = json_new_object();
 			json_add_string(t, "document_type", "invoice");
-			json_add_item(t, "fields", values);
+			json_add_item(t, "fields", judged_values(values));
 			return t;
 		}
 	}
@@ -321,6 +340,42 @@ static void learn_step(struct run *r, struct one *o)
 	json_free(result);
 }
 
+/* --show-misses: the header fields read wrong and the line items left unmatched on either side. */
+static void show_misses(const char *rel, const struct json *truth, const struct json *result)
+{
+	const struct json *want = json_get(truth, "fields"), *got = json_get(result, "fields");
+	g_auto(GStrv) header = g_strsplit(EVAL_HEADER_FIELDS, ", ", -1);
+	for (size_t i = 0; header[i]; i++) {
+		const struct json *e = json_get(want, header[i]), *g = json_get(json_get(got, header[i]), "value");
+		if (!e || json_is_null(e) || eval_same(e, g))
+			continue;
+		g_autofree char *et = json_format(e, false);
+		g_autofree char *gt = g ? json_format(g, false) : g_strdup("(none)");
+		printf("miss %s: %s: expected %s, read %s\n", rel, header[i], et, gt);
+	}
+	const struct json *ei = json_get(want, "line_items"), *gi = json_get(json_get(got, "line_items"), "value");
+	if (!ei)
+		return; /* the XML lists no items: the page's are not judged */
+	size_t ne = json_array_size(ei), ng = json_array_size(gi);
+	g_autofree bool *used = g_new0(bool, ng + 1);
+	for (size_t i = 0; i < ne; i++) {
+		size_t j = 0;
+		while (j < ng && (used[j] || !eval_same(json_array_at(ei, i), json_array_at(gi, j))))
+			j++;
+		if (j < ng) {
+			used[j] = true;
+			continue;
+		}
+		g_autofree char *t = json_format(json_array_at(ei, i), false);
+		printf("miss %s: line item expected %s\n", rel, t);
+	}
+	for (size_t j = 0; j < ng; j++)
+		if (!used[j]) {
+			g_autofree char *t = json_format(json_array_at(gi, j), false);
+			printf("miss %s: line item read %s\n", rel, t);
+		}
+}
+
 static void count_one(struct run *r, struct one *o)
 {
 	r->pdfs++;
@@ -336,6 +391,7 @@ static void count_one(struct run *r, struct one *o)
 		print_misses(o->rel, "text layer", o->truth, o->text);
 		if (r->flags->as_scans)
 			print_misses(o->rel, "image-only copy", o->truth, o->scan);
+		show_misses(o->rel, o->truth, o->text);
 	}
 	if (r->memory)
 		learn_step(r, o);

@@ -11,9 +11,9 @@ struct eval_einvoice_flags {
 	bool as_scans;           /* also read image-only copies of the pages through OCR */
 	int concurrency;         /* documents read at once, 1 or more */
 	bool learn;              /* replay in order, feeding the truth back as corrections */
+	bool show_misses;        /* print each document's verdict, wrong fields and unmatched line items */
 	double min_header_right; /* exit status 1 below this share of header fields right; 0: none */
 	double min_items_f1;     /* ... below this line items F1; 0: none */
-	bool show_misses;        /* print each document's wrong fields, with the value read and the truth's */
 	const char *keep_scans;  /* a folder to keep the image-only copies in, or NULL */
 	int scan_timeout_s;      /* processor time to read one image-only copy; 0: pages x limits.parse_timeout_s */
 };

@@ -169,48 +169,72 @@ static enum qerr maybe_checkpoint(struct db *db, int64_t id, const uint8_t *hash
 	return store_checkpoint(db, signer, id, hash, prev_id, prev_entries, NULL, reterr);
 }
 
-/* The entries the open transaction added, for its witness line. */
+/* The entries the open transaction added, for its witness lines. */
 struct pending {
 	int64_t from, to, id;
 	uint8_t hash[HASH_BYTES];
 };
 
-/* The commit hook: before COMMIT, drops entries a ROLLBACK TO SAVEPOINT undid; after it,
- * waits until a signed witness line covers the transaction's entries. */
+static audit_commit_probe_fn *commit_probe;
+
+void audit_set_commit_probe(audit_commit_probe_fn *fn)
+{
+	commit_probe = fn;
+}
+
+/* Drops from p the entries a ROLLBACK TO SAVEPOINT undid. */
+static enum qerr trim_pending(struct db *db, struct pending *p, char **reterr)
+{
+	struct db_res *res = NULL;
+	enum qerr e =
+	    db_query(db, "SELECT seq, id, hash FROM audit_log ORDER BY id DESC LIMIT 1", 0, NULL, &res, reterr);
+	if (e)
+		return e;
+	int64_t seq = db_res_rows(res) ? db_res_int(res, 0, 0) : 0;
+	if (seq < p->to) {
+		p->to = seq;
+		p->id = seq ? db_res_int(res, 0, 1) : 0;
+		size_t n = 0;
+		g_autofree uint8_t *h = seq ? db_res_bytea(res, 0, 2, &n) : NULL;
+		if (h && n == HASH_BYTES)
+			memcpy(p->hash, h, HASH_BYTES);
+	}
+	db_res_free(res);
+	return QERR_OK;
+}
+
+/* The commit hook. Before COMMIT (the append lock still held): drops entries a ROLLBACK TO
+ * SAVEPOINT undid, then signs and writes the prepared head, so that a process killed right after
+ * its COMMIT leaves no entry unsigned. After it: the committed head, synced (in a batch with the
+ * other threads' commits) before the commit returns; after a COMMIT the server refused: the
+ * prepared head withdrawn. */
 static enum qerr on_commit(struct db *db, void *data, enum db_commit_stage stage, bool partly_rolled_back,
                            char **reterr)
 {
 	struct pending *p = data;
-	if (stage == DB_BEFORE_COMMIT && partly_rolled_back) {
-		struct db_res *res = NULL;
-		enum qerr e = db_query(db, "SELECT seq, id, hash FROM audit_log ORDER BY id DESC LIMIT 1", 0, NULL, &res,
-		                       reterr);
-		if (e)
-			return e;
-		int64_t seq = db_res_rows(res) ? db_res_int(res, 0, 0) : 0;
-		if (seq < p->to) {
-			p->to = seq;
-			p->id = seq ? db_res_int(res, 0, 1) : 0;
-			size_t n = 0;
-			g_autofree uint8_t *h = seq ? db_res_bytea(res, 0, 2, &n) : NULL;
-			if (h && n == HASH_BYTES)
-				memcpy(p->hash, h, HASH_BYTES);
-		}
-		db_res_free(res);
-		return QERR_OK;
+	enum qerr e = QERR_OK;
+	if (stage == DB_BEFORE_COMMIT && partly_rolled_back)
+		e = trim_pending(db, p, reterr);
+	if (e || !witness || p->to < p->from)
+		return e;
+	if (stage == DB_BEFORE_COMMIT) {
+		e = witness_prepare(witness, p->from, p->to, p->id, p->hash, reterr);
+		if (!e && commit_probe)
+			commit_probe(AUDIT_PROBE_PREPARED);
+		return e;
 	}
-	if (stage != DB_AFTER_COMMIT || !witness || p->to < p->from)
-		return QERR_OK;
-	return witness_record(witness, p->from, p->to, p->id, p->hash, reterr);
+	if (stage == DB_NOT_COMMITTED)
+		return witness_withdraw(witness, p->from, p->to, p->id, p->hash, reterr);
+	if (commit_probe)
+		commit_probe(AUDIT_PROBE_COMMITTED);
+	return witness_record(witness, p->from, p->to, p->id, p->hash, true, reterr);
 }
 
-/* Notes an entry for the witness: now when no transaction is open, else at its commit. */
-static enum qerr note_entry(struct db *db, int64_t seq, int64_t id, const uint8_t hash[HASH_BYTES], char **reterr)
+/* Notes an entry of the open transaction for its witness lines, written at its commit. */
+static void note_entry(struct db *db, int64_t seq, int64_t id, const uint8_t hash[HASH_BYTES])
 {
 	if (!witness)
-		return QERR_OK;
-	if (!db_in_transaction(db))
-		return witness_record(witness, seq, seq, id, hash, reterr);
+		return;
 	struct pending *p = db_commit_data(db, on_commit);
 	if (!p) {
 		p = g_new0(struct pending, 1);
@@ -220,10 +244,10 @@ static enum qerr note_entry(struct db *db, int64_t seq, int64_t id, const uint8_
 	p->to = seq;
 	p->id = id;
 	memcpy(p->hash, hash, HASH_BYTES);
-	return QERR_OK;
 }
 
-enum qerr audit_append(struct db *db, const struct audit_event *ev, char **reterr)
+/* Appends ev inside the open transaction. */
+static enum qerr append_in_transaction(struct db *db, const struct audit_event *ev, char **reterr)
 {
 	enum qerr e = lock_log(db, reterr);
 	if (e)
@@ -237,12 +261,20 @@ enum qerr audit_append(struct db *db, const struct audit_event *ev, char **reter
 	char oid[24], sseq[24];
 	g_snprintf(oid, sizeof oid, "%lld", (long long)ev->object_id);
 	g_snprintf(sseq, sizeof sseq, "%lld", (long long)++seq);
-	const char *fields[7] = {nz(ev->actor),  nz(ev->action), nz(ev->object_type), oid,
+	const char *fields[7] = {nz(ev->actor),   nz(ev->action), nz(ev->object_type), oid,
 	                         nz(ev->outcome), nz(ev->client), nz(ev->detail)};
 	audit_entry_hash(prev, at, fields, hash);
-	struct db_param p[11] = {DB_TEXT(at),        DB_TEXT(fields[0]), DB_TEXT(fields[1]), DB_TEXT(fields[2]),
-	                         DB_TEXT(oid),       DB_TEXT(fields[4]), DB_TEXT(fields[5]), DB_TEXT(fields[6]),
-	                         DB_BIN(prev, HASH_BYTES), DB_BIN(hash, HASH_BYTES), DB_TEXT(sseq)};
+	struct db_param p[11] = {DB_TEXT(at),
+	                         DB_TEXT(fields[0]),
+	                         DB_TEXT(fields[1]),
+	                         DB_TEXT(fields[2]),
+	                         DB_TEXT(oid),
+	                         DB_TEXT(fields[4]),
+	                         DB_TEXT(fields[5]),
+	                         DB_TEXT(fields[6]),
+	                         DB_BIN(prev, HASH_BYTES),
+	                         DB_BIN(hash, HASH_BYTES),
+	                         DB_TEXT(sseq)};
 	struct db_res *res = NULL;
 	e = db_query(db,
 	             "INSERT INTO audit_log (at, actor, action, object_type, object_id, outcome, client, detail,"
@@ -254,7 +286,24 @@ enum qerr audit_append(struct db *db, const struct audit_event *ev, char **reter
 	int64_t id = db_res_int(res, 0, 0);
 	db_res_free(res);
 	e = maybe_checkpoint(db, id, hash, reterr);
-	return e ? e : note_entry(db, seq, id, hash, reterr);
+	if (!e)
+		note_entry(db, seq, id, hash);
+	return e;
+}
+
+enum qerr audit_append(struct db *db, const struct audit_event *ev, char **reterr)
+{
+	if (db_in_transaction(db))
+		return append_in_transaction(db, ev, reterr);
+	/* a transaction of its own: the append lock lasts until the commit, and the commit signs it */
+	enum qerr e = db_begin(db, reterr);
+	if (!e)
+		e = append_in_transaction(db, ev, reterr);
+	if (!e)
+		e = db_commit(db, reterr);
+	else
+		db_rollback(db);
+	return e;
 }
 
 void audit_set_witness(const char *path, bool to_syslog)

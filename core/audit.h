@@ -17,9 +17,11 @@
  * seconds, and can be exported to a file for an outside witness;
  * audit_verify_signed() recomputes the chain and checks it against both.
  *
- * Appends are serialised with a transaction-scoped advisory lock, so
- * audit_append() must be called inside a transaction (the same one as the
- * change it records). */
+ * Appends are serialised with a transaction-scoped advisory lock held until
+ * the commit, so audit_append() belongs inside the transaction of the change it
+ * records (outside one it makes its own). Each commit that added entries is
+ * signed outside the database twice (core/witness.h): a prepared head before
+ * the COMMIT, a committed one after it. */
 #pragma once
 
 #include <stdbool.h>
@@ -63,6 +65,9 @@ struct audit_report {
 	int64_t checkpoints;   /* stored checkpoints checked (and the exported one, if given) */
 	int64_t witness_heads; /* signed witness lines read */
 	int64_t covered;       /* entries a witness line vouches for */
+	int64_t prepared;               /* prepared heads the log matches whose committed line is missing (a process
+	                                   killed between its COMMIT and that line) */
+	int64_t ring_generation;        /* the newest keyring generation a witness line signed (0: none) */
 	int64_t first_bad;     /* on failure: the first entry that does not match (0: none named) */
 	uint8_t root[AUDIT_HASH_BYTES]; /* the Merkle root of the entries checked, when one was asked for */
 };
@@ -74,9 +79,15 @@ struct audit_verify_options {
 	const char *const *witness_files;          /* NULL-terminated; NULL: this host's (audit_set_witness()) */
 	const struct audit_checkpoint *since;      /* an earlier exported head the log must extend (may be NULL) */
 	bool want_root;                            /* fill report.root */
+	/* check_ring: ring_generation is the keyring's generation in the database now, as its seal
+	 * authenticates it (vault_ring_generation(), 0 for one not sealed in); a witness line that
+	 * signed a newer one means the keyring was rolled back */
+	bool check_ring;
+	int64_t ring_generation;
 };
 
-/* Appends one entry (inside the caller's transaction); makes a checkpoint when one is due. */
+/* Appends one entry (inside the caller's transaction, or in one of its own when none is open);
+ * makes a checkpoint when one is due. */
 enum qerr audit_append(struct db *db, const struct audit_event *ev, char **reterr) QUIRE_MUST_CHECK;
 
 /* Registers the vault that signs automatic checkpoints (borrowed: it must outlive its use; NULL:
@@ -87,6 +98,12 @@ void audit_set_signer(const struct vault *v, int every_n, int every_s);
  * and which file verify reads: the witness needs the signer (audit_set_signer()). to_syslog also
  * sends each line to syslog. NULL: no witness. Process-wide: set it before starting threads. */
 void audit_set_witness(const char *path, bool to_syslog);
+/* Points in a commit that added entries, for tests that end the process there (SIGKILL). */
+enum audit_probe { AUDIT_PROBE_PREPARED = 1, AUDIT_PROBE_COMMITTED, AUDIT_PROBE_COUNT };
+typedef void audit_commit_probe_fn(enum audit_probe where);
+/* Calls fn at each of those points (after the prepared line is written, before the COMMIT; after
+ * the COMMIT, before the committed line); NULL: none. For tests only. */
+void audit_set_commit_probe(audit_commit_probe_fn *fn);
 /* The path given to audit_set_witness() (borrowed), or NULL. */
 const char *audit_witness_path(void);
 

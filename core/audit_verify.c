@@ -9,9 +9,15 @@
  *   - every signed head (witness line, checkpoint) meets the entry at its
  *     position with the same id and chain hash (a recomputed chain forks);
  *   - the log reaches the newest signed head (a cut tail, an emptied table);
- *   - every entry lies in the range of some witness line (an entry written
- *     behind the application's back is signed by nobody, even when a later
- *     line's head includes it).
+ *   - every entry lies in the range of some committed witness line (an entry
+ *     written behind the application's back is signed by nobody, even when a
+ *     later line's head includes it), or of a prepared line whose head the log
+ *     matches exactly (the commit happened; its process was killed before the
+ *     committed line) and that no withdrawn line names (a COMMIT the server
+ *     refused). A prepared head the log does not match is a commit that was
+ *     rolled back, or is still under way: it vouches for nothing and says
+ *     nothing of the log's length, which only committed heads do;
+ *   - no witness line signed a newer keyring generation than the database holds.
  * Positions are counted by the walk itself, never read from the table. */
 #include "core/audit.h"
 
@@ -35,11 +41,12 @@ struct walk {
 	const struct audit_verify_options *o;
 	struct audit_checkpoint *cps; /* checkpoints to meet, in entry order */
 	int n_cps, next_cp;
-	struct witness_head *heads; /* witness lines, by position */
+	struct witness_head *heads; /* committed witness lines, by position */
 	size_t n_heads, next_head;
-	GArray *ranges; /* covered positions, merged, ascending (int64_t pairs) */
+	GArray *prepared; /* prepared witness lines (struct prepared) */
+	GArray *ranges;   /* positions committed lines cover, merged, ascending (int64_t pairs) */
 	guint next_range;
-	GArray *uncovered; /* (position, id) of entries no range covered */
+	GArray *uncovered; /* struct uncovered: entries no committed range covered, by position */
 	GArray *leaves;    /* chain hashes, when a Merkle root is wanted */
 	const char *witness_names;
 	uint8_t prev[HASH_BYTES];
@@ -47,6 +54,19 @@ struct walk {
 	int64_t confirmed_seq;   /* the last position a signed head confirmed */
 	int64_t after_confirmed; /* the id of the entry just after it (0: not walked yet) */
 	struct audit_report *report;
+};
+
+struct uncovered {
+	int64_t pos, id;
+	uint8_t hash[HASH_BYTES];
+};
+
+/* A prepared line: its head and the positions it vouches for (one transaction's, so one range). */
+struct prepared {
+	int64_t seq, id;
+	uint8_t hash[HASH_BYTES];
+	struct witness_range range;
+	bool withdrawn; /* a line saying the commit of this head failed */
 };
 
 static int by_entry(const void *a, const void *b)
@@ -110,27 +130,9 @@ static enum qerr load_checkpoints(struct db *db, const uint8_t *pk, struct walk 
 	return e;
 }
 
-/* Reads the witness files: their heads sorted by position, their ranges merged. */
-static enum qerr load_witness(const char *const *files, const uint8_t *pk, struct walk *w, char **reterr)
+/* Sorts and merges ranges in place. */
+static void merge_ranges(GArray *ranges)
 {
-	GArray *heads = g_array_new(FALSE, FALSE, sizeof(struct witness_head));
-	GArray *ranges = g_array_new(FALSE, FALSE, sizeof(struct witness_range));
-	enum qerr e = QERR_OK;
-	for (int f = 0; files[f] && !e; f++) {
-		struct witness_head *h = NULL;
-		size_t n = 0;
-		e = witness_read(files[f], pk, &h, &n, reterr);
-		if (e == QERR_NOT_FOUND) { /* the file of a host that has not appended yet; coverage decides */
-			g_clear_pointer(reterr, g_free);
-			e = QERR_OK;
-		}
-		for (size_t i = 0; i < n; i++)
-			g_array_append_vals(ranges, h[i].ranges, (guint)h[i].n_ranges);
-		if (n)
-			g_array_append_vals(heads, h, (guint)n);
-		g_free(h);
-	}
-	g_array_sort(heads, by_seq);
 	g_array_sort(ranges, by_start);
 	guint out = 0;
 	for (guint i = 0; i < ranges->len; i++) {
@@ -142,13 +144,54 @@ static enum qerr load_witness(const char *const *files, const uint8_t *pk, struc
 			g_array_index(ranges, struct witness_range, out++) = r;
 	}
 	g_array_set_size(ranges, out);
+}
+
+/* Files one line read: a committed head and its ranges, or a prepared head. */
+static void take_head(const struct witness_head *h, GArray *heads, GArray *ranges, struct walk *w)
+{
+	w->report->ring_generation = MAX(w->report->ring_generation, h->ring);
+	if (h->prepared || h->withdrawn) {
+		for (int i = 0; i < h->n_ranges; i++) {
+			struct prepared p = {.seq = h->seq, .id = h->id, .range = h->ranges[i], .withdrawn = h->withdrawn};
+			memcpy(p.hash, h->hash, HASH_BYTES);
+			g_array_append_val(w->prepared, p);
+		}
+		return;
+	}
+	g_array_append_vals(ranges, h->ranges, (guint)h->n_ranges);
+	g_array_append_vals(heads, h, 1);
+}
+
+/* Reads the witness files: committed heads sorted by position, their ranges merged, prepared heads. */
+static enum qerr load_witness(const char *const *files, const uint8_t *pk, struct walk *w, char **reterr)
+{
+	GArray *heads = g_array_new(FALSE, FALSE, sizeof(struct witness_head));
+	GArray *ranges = g_array_new(FALSE, FALSE, sizeof(struct witness_range));
+	g_array_set_size(w->prepared, 0);
+	enum qerr e = QERR_OK;
+	int64_t lines = 0;
+	for (int f = 0; files[f] && !e; f++) {
+		struct witness_head *h = NULL;
+		size_t n = 0;
+		e = witness_read(files[f], pk, &h, &n, reterr);
+		if (e == QERR_NOT_FOUND) { /* the file of a host that has not appended yet; coverage decides */
+			g_clear_pointer(reterr, g_free);
+			e = QERR_OK;
+		}
+		for (size_t i = 0; i < n; i++)
+			take_head(&h[i], heads, ranges, w);
+		lines += (int64_t)n;
+		g_free(h);
+	}
+	g_array_sort(heads, by_seq);
+	merge_ranges(ranges);
 	g_free(w->heads);
 	if (w->ranges)
 		g_array_free(w->ranges, TRUE);
 	w->n_heads = heads->len;
 	w->heads = (struct witness_head *)(void *)g_array_free(heads, FALSE);
 	w->ranges = ranges;
-	w->report->witness_heads = (int64_t)w->n_heads;
+	w->report->witness_heads = lines;
 	return e;
 }
 
@@ -217,8 +260,8 @@ static enum qerr meet_heads(struct walk *w, int64_t id, const uint8_t *hash, cha
 	return QERR_OK;
 }
 
-/* Notes whether the entry at position w->entries lies in a witness range. */
-static void check_covered(struct walk *w, int64_t id)
+/* Notes whether the entry at position w->entries (id, chain hash hash) lies in a committed range. */
+static void check_covered(struct walk *w, int64_t id, const uint8_t *hash)
 {
 	GArray *ranges = w->ranges;
 	while (w->next_range < ranges->len &&
@@ -229,7 +272,8 @@ static void check_covered(struct walk *w, int64_t id)
 	if (r && r->first <= w->entries) {
 		w->report->covered++;
 	} else if (w->uncovered->len < MAX_UNCOVERED) {
-		struct witness_range u = {w->entries, id}; /* here: position, id */
+		struct uncovered u = {.pos = w->entries, .id = id};
+		memcpy(u.hash, hash, HASH_BYTES);
 		g_array_append_val(w->uncovered, u);
 	}
 }
@@ -265,7 +309,7 @@ static enum qerr walk_entry(struct db_res *res, int r, struct walk *w, char **re
 	if (w->leaves && w->entries <= MAX_LEAVES)
 		g_array_append_vals(w->leaves, want, HASH_BYTES);
 	if (w->ranges)
-		check_covered(w, id);
+		check_covered(w, id, want);
 	enum qerr e = meet_checkpoints(w, id, want, reterr);
 	return e ? e : meet_heads(w, id, want, reterr);
 }
@@ -323,6 +367,72 @@ static char *names_of(const char *const *files)
 	return files[0] ? g_strjoinv(", ", (char **)files) : g_strdup("no witness file given");
 }
 
+static int by_pos(gconstpointer a, gconstpointer b)
+{
+	int64_t x = ((const struct uncovered *)a)->pos, y = ((const struct uncovered *)b)->pos;
+	return x < y ? -1 : x > y;
+}
+
+/* Whether pos lies in one of ranges (merged, ascending). */
+static bool range_has(const GArray *ranges, int64_t pos)
+{
+	guint lo = 0, hi = ranges->len;
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		const struct witness_range *r = &g_array_index(ranges, struct witness_range, mid);
+		if (r->last < pos)
+			lo = mid + 1;
+		else if (r->first > pos)
+			hi = mid;
+		else
+			return true;
+	}
+	return false;
+}
+
+/* Whether a withdrawn line names the head of h. */
+static bool withdrawn(const GArray *prepared, const struct prepared *h)
+{
+	for (guint i = 0; i < prepared->len; i++) {
+		const struct prepared *x = &g_array_index(prepared, struct prepared, i);
+		if (x->withdrawn && x->seq == h->seq && x->id == h->id && vault_equal(x->hash, h->hash, HASH_BYTES))
+			return true;
+	}
+	return false;
+}
+
+/* Keeps in w->uncovered the entries that neither a committed range nor a prepared head the log
+ * matches covers. A prepared head matches when the entry at its position is the uncovered one
+ * with its id and chain hash (the chain then pins every entry up to it), and no line withdrew it. */
+static void cover(struct walk *w)
+{
+	GArray *matched = g_array_new(FALSE, FALSE, sizeof(struct witness_range));
+	for (guint p = 0; p < w->prepared->len; p++) {
+		const struct prepared *h = &g_array_index(w->prepared, struct prepared, p);
+		struct uncovered key = {.pos = h->seq};
+		guint at = 0;
+		const struct uncovered *u = g_array_binary_search(w->uncovered, &key, by_pos, &at)
+		                                ? &g_array_index(w->uncovered, struct uncovered, at)
+		                                : NULL;
+		if (!h->withdrawn && u && u->id == h->id && vault_equal(u->hash, h->hash, HASH_BYTES) &&
+		    !withdrawn(w->prepared, h)) {
+			g_array_append_val(matched, h->range);
+			w->report->prepared++;
+		} /* else rolled back, or under way: it vouches for nothing */
+	}
+	merge_ranges(matched);
+	guint keep = 0;
+	for (guint i = 0; i < w->uncovered->len; i++) {
+		struct uncovered u = g_array_index(w->uncovered, struct uncovered, i);
+		if (range_has(w->ranges, u.pos) || range_has(matched, u.pos))
+			w->report->covered++;
+		else
+			g_array_index(w->uncovered, struct uncovered, keep++) = u;
+	}
+	g_array_set_size(w->uncovered, keep);
+	g_array_free(matched, TRUE);
+}
+
 /* Entries no witness line covers fail the check, after one more look at the files for lines
  * of commits that were still writing theirs when the walk read the log. */
 static enum qerr check_coverage(struct walk *w, const char *const *files, char **reterr)
@@ -333,40 +443,44 @@ static enum qerr check_coverage(struct walk *w, const char *const *files, char *
 		enum qerr e = load_witness(files, w->o->pk, w, reterr);
 		if (e)
 			return e;
-		guint keep = 0;
-		for (guint i = 0; i < w->uncovered->len; i++) {
-			struct witness_range u = g_array_index(w->uncovered, struct witness_range, i);
-			bool in = false;
-			for (guint r = 0; r < w->ranges->len && !in; r++) {
-				const struct witness_range *g = &g_array_index(w->ranges, struct witness_range, r);
-				in = g->first <= u.first && u.first <= g->last;
-			}
-			if (in)
-				w->report->covered++;
-			else
-				g_array_index(w->uncovered, struct witness_range, keep++) = u;
-		}
-		g_array_set_size(w->uncovered, keep);
+		cover(w);
 	}
 	if (!w->uncovered->len && w->report->covered == w->entries)
 		return QERR_OK;
 	int64_t n = w->entries - w->report->covered;
-	const struct witness_range *u =
-	    w->uncovered->len ? &g_array_index(w->uncovered, struct witness_range, 0) : NULL;
-	w->report->first_bad = u ? u->last : 0;
-	if (!w->n_heads)
+	const struct uncovered *u = w->uncovered->len ? &g_array_index(w->uncovered, struct uncovered, 0) : NULL;
+	w->report->first_bad = u ? u->id : 0;
+	if (!w->n_heads && !w->prepared->len)
 		return qerr_set(
 		    reterr, QERR_CRYPTO,
 		    "audit log has %lld entries but no signed head in %s: the witness is missing (a log begun "
 		    "before there was one is signed as it stands, once, by `quire audit checkpoint`); first "
 		    "entry no signed head covers: %lld",
-		    (long long)w->entries, w->witness_names, (long long)(u ? u->last : 0));
+		    (long long)w->entries, w->witness_names, (long long)(u ? u->id : 0));
 	return qerr_set(
 	    reterr, QERR_CRYPTO,
 	    "audit log has %lld entries that no signed head covers (%s), the first of them entry %lld (number "
 	    "%lld of the log): written behind the application's back, or by a host whose witness file was "
 	    "not given",
-	    (long long)n, w->witness_names, (long long)(u ? u->last : 0), (long long)(u ? u->first : 0));
+	    (long long)n, w->witness_names, (long long)(u ? u->id : 0), (long long)(u ? u->pos : 0));
+}
+
+/* A witness line signed a newer keyring generation than the database holds: rolled back. */
+static enum qerr check_ring(const struct walk *w, char **reterr)
+{
+	const struct audit_verify_options *o = w->o;
+	if (!o->check_ring || w->report->ring_generation <= o->ring_generation)
+		return QERR_OK;
+	if (o->ring_generation == 0)
+		return qerr_set(reterr, QERR_CRYPTO,
+		                "the keyring in the database was rolled back: the witness (%s) signed generation %lld, "
+		                "the database holds a keyring whose generation is not sealed in (an older copy)",
+		                w->witness_names, (long long)w->report->ring_generation);
+	return qerr_set(reterr, QERR_CRYPTO,
+	                "the keyring in the database was rolled back: the witness (%s) signed generation %lld, the "
+	                "database holds generation %lld (restored from an older copy: key versions retired since "
+	                "are back, newer ones are gone)",
+	                w->witness_names, (long long)w->report->ring_generation, (long long)o->ring_generation);
 }
 
 /* The log must extend the earlier exported head o->since (a consistency proof between the two
@@ -433,7 +547,8 @@ enum qerr audit_verify_with(struct db *db, const struct audit_verify_options *o,
 	const char *const *files = o->witness_files ? o->witness_files : (mine[0] ? mine : NULL);
 	g_autofree char *names = files ? names_of(files) : NULL;
 	struct walk w = {.o = o, .report = ret, .witness_names = names};
-	w.uncovered = g_array_new(FALSE, FALSE, sizeof(struct witness_range));
+	w.uncovered = g_array_new(FALSE, FALSE, sizeof(struct uncovered));
+	w.prepared = g_array_new(FALSE, FALSE, sizeof(struct prepared));
 	if (o->want_root || o->since)
 		w.leaves = g_array_new(FALSE, FALSE, 1);
 	enum qerr e = prepare(db, &w, files, reterr);
@@ -453,12 +568,15 @@ enum qerr audit_verify_with(struct db *db, const struct audit_verify_options *o,
 		merkle_root((const uint8_t *)w.leaves->data, (size_t)w.entries, ret->root);
 	if (!e && o->since)
 		e = check_since(&w, reterr);
+	if (!e && o->pk && files)
+		e = check_ring(&w, reterr);
 	ret->entries = w.entries;
 	g_free(w.cps);
 	g_free(w.heads);
 	if (w.ranges)
 		g_array_free(w.ranges, TRUE);
 	g_array_free(w.uncovered, TRUE);
+	g_array_free(w.prepared, TRUE);
 	if (w.leaves)
 		g_array_free(w.leaves, TRUE);
 	return e;
@@ -520,7 +638,7 @@ static enum qerr adopt_log(const struct vault *v, const struct audit_checkpoint 
 	if (!path || cp->entries == 0 || g_file_test(path, G_FILE_TEST_EXISTS))
 		return QERR_OK;
 	struct witness *w = witness_new(path, v, false);
-	enum qerr e = witness_record(w, 1, cp->entries, cp->last_entry_id, cp->hash, reterr);
+	enum qerr e = witness_record(w, 1, cp->entries, cp->last_entry_id, cp->hash, true, reterr);
 	witness_free(w);
 	return e;
 }

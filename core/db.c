@@ -289,9 +289,15 @@ enum qerr db_commit(struct db *db, char **reterr)
 	bool committed = res && !e && strcmp(PQcmdStatus(res), "COMMIT") == 0;
 	if (res && !e && !committed)
 		e = qerr_set(reterr, QERR_DB, "database: the transaction was rolled back (an earlier statement failed)");
+	bool answered = res && PQstatus(db->conn) == CONNECTION_OK;
 	PQclear(res);
-	if (committed && db->on_commit)
+	if (committed && db->on_commit) {
 		e = db->on_commit(db, db->on_commit_data, DB_AFTER_COMMIT, false, reterr);
+	} else if (answered && db->on_commit) {
+		char *ignored = NULL;
+		(void)db->on_commit(db, db->on_commit_data, DB_NOT_COMMITTED, false, &ignored);
+		g_free(ignored);
+	}
 	drop_commit_hook(db);
 	return e;
 }

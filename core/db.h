@@ -83,7 +83,10 @@ void db_rollback(struct db *db);
 /* Whether a transaction is open on db (BEGIN without COMMIT or ROLLBACK yet). */
 bool db_in_transaction(struct db *db);
 
-enum db_commit_stage { DB_BEFORE_COMMIT = 1, DB_AFTER_COMMIT, DB_COMMIT_STAGE_COUNT };
+/* DB_NOT_COMMITTED: the before-stage succeeded, the COMMIT was sent, and the server answered
+ * that nothing was committed (an error at COMMIT, such as a deferred constraint); never when no
+ * answer came (the outcome is unknown). Its error is ignored. */
+enum db_commit_stage { DB_BEFORE_COMMIT = 1, DB_AFTER_COMMIT, DB_NOT_COMMITTED, DB_COMMIT_STAGE_COUNT };
 /* Work tied to the open transaction's commit. partly_rolled_back: a ROLLBACK TO SAVEPOINT ran
  * since the hook was set, so some of what the hook knows of may not be committed. */
 typedef enum qerr db_commit_fn(struct db *db, void *data, enum db_commit_stage stage, bool partly_rolled_back,

@@ -51,6 +51,7 @@ struct vault_ring {
 	GMutex lock;
 	int n;
 	int64_t generation; /* of the stored keyring this copy was read from (store only) */
+	int64_t sealed;     /* generation, when the seal authenticates it (0: not sealed in) */
 	gint64 loaded_at;   /* monotonic microseconds of the last read */
 	int32_t versions[VAULT_MAX_VERSIONS];
 	uint8_t *keys; /* sodium_malloc'd, n * VAULT_KEY_BYTES */

@@ -2,15 +2,20 @@
  * of wrapping-key versions, kept in a store (the database) or in a file.
  *
  * Sealed keyring layout, the same in a file and in a store (integers little-endian):
- *   0  "QKR1"            magic
+ *   0  "QKR1" or "QKR2"  magic
  *   4  source            1 byte (enum vault_source of the host that created it), 3 zero bytes
  *   8  argon2 opslimit   u64 (0 unless the source is a passphrase)
  *   16 argon2 memlimit   u64
  *   24 salt              16 bytes
  *   40 nonce             24 bytes
  *   64 ciphertext        XChaCha20-Poly1305 of: u32 count, count x (u32 version, 32-byte key),
- *                        under the keyring subkey, the first 40 bytes as associated data
- * so the Argon2id parameters cannot be weakened without the keyring failing to open. Only
+ *                        under the keyring subkey, the first 40 bytes as associated data,
+ *                        and for "QKR2" after them the store's generation of the row (u64)
+ * so the Argon2id parameters cannot be weakened without the keyring failing to open, and a
+ * keyring in a store is bound to its generation: an older row put back (with its own, older
+ * generation) opens, but a process that saw a newer one refuses it, and the audit witness
+ * signs the newest generation its writers saw, so that verify catches it later. A file holds
+ * "QKR1" (generation 0); a store gets "QKR2" at its first write by this version. Only
  * whether the root is a passphrase or a raw key (file, credential, command) must match.
  * A file is updated through a temporary file renamed over the old one, under a lock file;
  * a store by compare and swap on its generation, retried on a conflict. Because the blob
@@ -67,7 +72,18 @@ static uint32_t get_u32(const uint8_t *p)
 /* Whether len bytes can be a sealed keyring at all. */
 static bool blob_plausible(const uint8_t *buf, size_t len)
 {
-	return len >= RING_MIN_BLOB && len <= RING_MAX_FILE && memcmp(buf, "QKR1", 4) == 0;
+	return len >= RING_MIN_BLOB && len <= RING_MAX_FILE &&
+	       (memcmp(buf, "QKR1", 4) == 0 || memcmp(buf, "QKR2", 4) == 0);
+}
+
+/* The associated data of a seal: the header, and for a keyring bound to its generation gen too. */
+static size_t ring_ad(const uint8_t *file, int64_t gen, uint8_t ad[RING_HEADER + 8])
+{
+	memcpy(ad, file, RING_HEADER);
+	if (memcmp(file, "QKR2", 4) != 0)
+		return RING_HEADER;
+	put_u64(ad + RING_HEADER, (uint64_t)gen);
+	return RING_HEADER + 8;
 }
 
 /* Reads the whole keyring file; *ret (g_free) is NULL with QERR_NOT_FOUND when absent. */
@@ -132,9 +148,9 @@ static void ring_clear(struct vault_ring *r)
 	r->n = 0;
 }
 
-/* Opens the sealed part of a keyring into r (replacing what it held). QERR_CRYPTO when it
- * does not authenticate under this root. */
-static enum qerr ring_decode(const struct vault *v, const uint8_t *file, size_t len, struct vault_ring *r,
+/* Opens the sealed part of a keyring, stored as generation gen, into r (replacing what it
+ * held). QERR_CRYPTO when it does not authenticate under this root (or with that generation). */
+static enum qerr ring_decode(const struct vault *v, const uint8_t *file, size_t len, int64_t gen, struct vault_ring *r,
                              char **reterr)
 {
 	size_t clen = len - RING_FIXED, plen = clen - TAG_BYTES;
@@ -143,7 +159,9 @@ static enum qerr ring_decode(const struct vault *v, const uint8_t *file, size_t 
 		return qerr_set(reterr, QERR_NOMEM, "out of secure memory");
 	unsigned long long got = 0;
 	enum qerr e = QERR_OK;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &got, NULL, file + RING_FIXED, clen, file, RING_HEADER,
+	uint8_t ad[RING_HEADER + 8];
+	size_t adlen = ring_ad(file, gen, ad);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &got, NULL, file + RING_FIXED, clen, ad, adlen,
 	                                               file + RING_HEADER, vault_subkey(v, SUBKEY_RING)) != 0)
 		e = QERR_CRYPTO;
 	uint32_t n = e ? 0 : get_u32(plain);
@@ -161,14 +179,16 @@ static enum qerr ring_decode(const struct vault *v, const uint8_t *file, size_t 
 		}
 		r->keys = keys;
 		r->n = (int)n;
+		r->sealed = adlen > RING_HEADER ? gen : 0;
 	}
 	sodium_free(plain);
 	return e;
 }
 
-/* Seals r under this vault's header and keyring subkey; *ret (g_free) and *ret_len. */
-static enum qerr ring_seal(const struct vault *v, const struct vault_ring *r, uint8_t **ret, size_t *ret_len,
-                           char **reterr)
+/* Seals r under this vault's header and keyring subkey, bound to generation gen when it is not
+ * 0 (a store's); *ret (g_free) and *ret_len. */
+static enum qerr ring_seal(const struct vault *v, const struct vault_ring *r, int64_t gen, uint8_t **ret,
+                           size_t *ret_len, char **reterr)
 {
 	size_t plen = 4 + (size_t)r->n * RING_ENTRY, flen = RING_FIXED + plen + TAG_BYTES;
 	uint8_t *plain = sodium_malloc(plen);
@@ -181,8 +201,11 @@ static enum qerr ring_seal(const struct vault *v, const struct vault_ring *r, ui
 	}
 	uint8_t *file = g_malloc(flen);
 	memcpy(file, v->header, RING_HEADER);
+	memcpy(file, gen > 0 ? "QKR2" : "QKR1", 4);
 	randombytes_buf(file + RING_HEADER, NONCE_BYTES);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(file + RING_FIXED, NULL, plain, plen, file, RING_HEADER, NULL,
+	uint8_t ad[RING_HEADER + 8];
+	size_t adlen = ring_ad(file, gen, ad);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(file + RING_FIXED, NULL, plain, plen, ad, adlen, NULL,
 	                                           file + RING_HEADER, vault_subkey(v, SUBKEY_RING));
 	sodium_free(plain);
 	*ret = file;
@@ -257,10 +280,21 @@ static enum qerr ring_reload(const struct vault *v, char **reterr)
 		return qerr_set(reterr, QERR_KEY, "the keyring %s has disappeared", v->where);
 	if (e)
 		return e;
-	if (memcmp(file, v->header, RING_HEADER) != 0)
+	if (memcmp(file + 4, v->header + 4, RING_HEADER - 4) != 0)
 		return qerr_set(reterr, QERR_KEY, "the keyring %s was replaced by one of another installation",
 		                v->where);
-	e = ring_decode(v, file, len, v->ring, reterr);
+	int64_t sealed = memcmp(file, "QKR2", 4) == 0 ? gen : 0;
+	if (v->has_store && sealed < v->ring->sealed) {
+		char now[32] = "one not bound to its generation";
+		if (sealed)
+			g_snprintf(now, sizeof now, "%lld", (long long)sealed);
+		return qerr_set(reterr, QERR_KEY,
+		                "the keyring %s was rolled back from generation %lld to %s (an older copy was put "
+		                "back): refusing it, since key versions retired since would work again and newer ones "
+		                "be lost",
+		                v->where, (long long)v->ring->sealed, now);
+	}
+	e = ring_decode(v, file, len, gen, v->ring, reterr);
 	if (!e) {
 		v->ring->loaded_at = g_get_monotonic_time();
 		v->ring->generation = gen;
@@ -367,15 +401,15 @@ static enum qerr wrong_key(const struct vault_options *o, char **reterr)
 	                ring_name(o), o->credential);
 }
 
-/* A new sealed keyring holding version 1, under v's header; *ret (g_free). */
-static enum qerr ring_new_blob(struct vault *v, uint8_t **ret, size_t *ret_len, char **reterr)
+/* A new sealed keyring holding version 1, under v's header, for generation gen; *ret (g_free). */
+static enum qerr ring_new_blob(struct vault *v, int64_t gen, uint8_t **ret, size_t *ret_len, char **reterr)
 {
 	struct vault_ring first = {.n = 1, .versions = {1}};
 	first.keys = sodium_malloc(VAULT_KEY_BYTES);
 	if (!first.keys)
 		return qerr_set(reterr, QERR_NOMEM, "out of secure memory");
 	randombytes_buf(first.keys, VAULT_KEY_BYTES);
-	enum qerr e = ring_seal(v, &first, ret, ret_len, reterr);
+	enum qerr e = ring_seal(v, &first, gen, ret, ret_len, reterr);
 	ring_clear(&first);
 	return e;
 }
@@ -413,14 +447,34 @@ static enum qerr find_blob(const struct vault *v, const struct vault_options *o,
 	return qerr_set(reterr, QERR_KEY, "no keyring at %s: run `quire init` first", v->where);
 }
 
+/* A keyring in the store sealed before generations were bound in gets bound now, as the next
+ * generation. Best effort: when another writer comes first (or the write fails), the next
+ * write of the keyring binds it. */
+static void bind_generation(struct vault *v)
+{
+	g_autofree uint8_t *blob = NULL;
+	size_t len = 0;
+	int64_t next = v->ring->generation + 1;
+	if (ring_seal(v, v->ring, next, &blob, &len, NULL) == QERR_OK &&
+	    ring_place(v, blob, len, v->ring->generation, false, NULL) == QERR_OK) {
+		v->ring->generation = next;
+		v->ring->sealed = next;
+	}
+}
+
 /* Places a new or imported keyring (already known to open) where it is kept. */
 static enum qerr place_first(struct vault *v, const struct vault_options *o, const uint8_t *file, size_t len,
                              enum origin how, char **reterr)
 {
-	enum qerr e = ring_place(v, file, len, 0, true, reterr);
+	g_autofree uint8_t *bound = NULL;
+	enum qerr e = QERR_OK;
+	if (v->has_store && how == FROM_IMPORT && (e = ring_seal(v, v->ring, 1, &bound, &len, reterr)))
+		return e; /* a file's keyring, bound to its first generation in the store */
+	e = ring_place(v, bound ? bound : file, len, 0, true, reterr);
 	if (e)
 		return e;
 	v->ring->generation = v->has_store ? 1 : 0;
+	v->ring->sealed = v->ring->generation;
 	v->origin = how == FROM_IMPORT ? VAULT_RING_IMPORTED : VAULT_RING_CREATED;
 	if (how == FROM_IMPORT) {
 		/* The file is no longer read; keeping it under another name leaves the choice of when to
@@ -451,15 +505,25 @@ static enum qerr open_ring(struct vault *v, const struct vault_options *o, uint8
 	}
 	if ((e = load_root(o, v->header, root, reterr)) || (e = derive_subkeys(v, root, reterr)))
 		return e;
-	if (how == FROM_NEW && (e = ring_new_blob(v, &file, &len, reterr)))
+	if (how == FROM_NEW && (e = ring_new_blob(v, v->has_store ? 1 : 0, &file, &len, reterr)))
 		return e;
-	e = ring_decode(v, file, len, v->ring, reterr);
-	if (e == QERR_CRYPTO)
-		return wrong_key(o, reterr);
+	e = ring_decode(v, file, len, how == FROM_NEW && v->has_store ? 1 : gen, v->ring, reterr);
+	if (e == QERR_CRYPTO) {
+		e = wrong_key(o, reterr);
+		if (how == FROM_RING && memcmp(file, "QKR2", 4) == 0 && reterr && *reterr) {
+			char *more =
+			    g_strconcat(*reterr, "; or its row (seal or generation) was altered in the database", NULL);
+			g_free(*reterr);
+			*reterr = more;
+		}
+		return e;
+	}
 	v->ring->loaded_at = g_get_monotonic_time();
 	v->ring->generation = gen;
 	if (!e && how != FROM_RING)
 		e = place_first(v, o, file, len, how, reterr);
+	if (!e && how == FROM_RING && v->has_store && !v->ring->sealed)
+		bind_generation(v);
 	return e;
 }
 
@@ -533,6 +597,14 @@ enum vault_ring_origin vault_ring_origin(const struct vault *v)
 const char *vault_ring_where(const struct vault *v)
 {
 	return v->where;
+}
+
+int64_t vault_ring_generation(const struct vault *v)
+{
+	g_mutex_lock(&v->ring->lock);
+	int64_t g = v->ring->sealed;
+	g_mutex_unlock(&v->ring->lock);
+	return g;
 }
 
 static int32_t ring_newest(const struct vault_ring *r)
@@ -637,7 +709,7 @@ static enum qerr ring_update_once(struct vault *v, bool add, int32_t drop, int32
 	int32_t version = add ? newest + 1 : 0;
 	e = ring_next(cur, version, drop, &next, reterr);
 	if (!e)
-		e = ring_seal(v, &next, &blob, &len, reterr);
+		e = ring_seal(v, &next, v->has_store ? cur->generation + 1 : 0, &blob, &len, reterr);
 	if (!e)
 		e = ring_place(v, blob, len, cur->generation, false, reterr);
 	*ret_raced = e == QERR_CONFLICT && v->has_store;
@@ -648,6 +720,7 @@ static enum qerr ring_update_once(struct vault *v, bool add, int32_t drop, int32
 		cur->n = next.n;
 		cur->keys = next.keys;
 		cur->generation = v->has_store ? gen : 0;
+		cur->sealed = cur->generation;
 		next.keys = NULL;
 		if (ret_added)
 			*ret_added = version;

@@ -122,6 +122,11 @@ enum vault_ring_origin { VAULT_RING_FOUND, VAULT_RING_IMPORTED, VAULT_RING_CREAT
 enum vault_ring_origin vault_ring_origin(const struct vault *v);
 /* Where the keyring is kept, for messages (borrowed): "in the database", or the file's path. */
 const char *vault_ring_where(const struct vault *v);
+/* The generation of the keyring in the store as this handle last read or wrote it, when its
+ * seal authenticates it (a keyring sealed by this version of quire); 0 for a keyring file or
+ * one sealed before generations were. Signed into the audit witness, so that a keyring rolled
+ * back in the database is caught (core/witness.h). */
+int64_t vault_ring_generation(const struct vault *v);
 /* The newest wrapping-key version in the keyring. */
 int32_t vault_key_version(const struct vault *v);
 /* Whether the keyring holds version (re-reading the file when it is not cached). */

@@ -1,6 +1,8 @@
 /* witness: the signed-head file outside the database, its batched writer and its reader.
- * Invariant: witness_record() returns OK only after a line that covers its range is in the
- * file and fdatasync()ed; a failed write fails every commit waiting on that batch. */
+ * Invariants: witness_prepare() returns OK only after its prepared line is in the file (written,
+ * so in the kernel's hands: a killed process cannot lose it); witness_record() only after a
+ * committed line that covers its range is in the file (and synced when asked); a failed write
+ * fails every commit waiting on that batch. */
 #include "core/witness.h"
 
 #include <errno.h>
@@ -29,6 +31,7 @@ struct witness {
 	uint64_t failed_from, failed_to; /* tickets of the last batch that failed */
 	char *failure;
 	bool writing;
+	bool sync; /* the batch being gathered must be fdatasync()ed */
 };
 
 struct witness *witness_new(const char *path, const struct vault *v, bool to_syslog)
@@ -71,6 +74,10 @@ static char *line_body(const struct witness_head *h)
 	for (int i = 0; i < h->n_ranges; i++)
 		g_string_append_printf(s, "%s%lld-%lld", i ? "," : "", (long long)h->ranges[i].first,
 		                       (long long)h->ranges[i].last);
+	if (h->prepared || h->withdrawn)
+		g_string_append(s, h->withdrawn ? " state=withdrawn" : " state=prepared");
+	if (h->ring > 0)
+		g_string_append_printf(s, " ring=%lld", (long long)h->ring);
 	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
 	g_autofree char *at = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S.%fZ");
 	g_string_append_printf(s, " at=%s host=%s pid=%ld", at, g_get_host_name(), (long)getpid());
@@ -87,8 +94,36 @@ char *witness_line_format(const struct witness_head *h, const struct vault *v)
 	return g_strdup_printf("%s sig=%s\n", body, hex);
 }
 
+/* Appends text to the file under its lock (other processes of the host append too), and
+ * fdatasync()s it when sync. */
+static enum qerr append_lines(const struct witness *w, const GString *text, bool sync, char **reterr)
+{
+	enum qerr e = QERR_OK;
+	int fd = open(w->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		e = qerr_set(reterr, QERR_IO, "cannot open the audit witness %s: %s", w->path, g_strerror(errno));
+	if (!e && flock(fd, LOCK_EX) != 0)
+		e = qerr_set(reterr, QERR_IO, "cannot lock the audit witness %s: %s", w->path, g_strerror(errno));
+	if (!e && (write(fd, text->str, text->len) != (ssize_t)text->len || (sync && fdatasync(fd) != 0)))
+		e = qerr_set(reterr, QERR_IO, "cannot write the audit witness %s: %s", w->path, g_strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return e;
+}
+
+/* Signs h and adds its line to out (and to syslog). */
+static void add_line(const struct witness *w, struct witness_head *h, GString *out)
+{
+	h->ring = vault_ring_generation(w->vault);
+	g_autofree char *line = witness_line_format(h, w->vault);
+	g_string_append(out, line);
+	if (w->to_syslog)
+		syslog(LOG_AUTHPRIV | LOG_NOTICE, "%.*s", (int)strlen(line) - 1, line);
+}
+
 /* Writes the lines of one batch: its ranges, WITNESS_MAX_RANGES to a line, each line with the batch's head. */
-static enum qerr write_batch(struct witness *w, const struct witness_head *head, const GArray *ranges, char **reterr)
+static enum qerr write_batch(struct witness *w, const struct witness_head *head, const GArray *ranges, bool sync,
+                             char **reterr)
 {
 	GString *out = g_string_new(NULL);
 	for (guint i = 0; i < ranges->len; i += WITNESS_MAX_RANGES) {
@@ -97,23 +132,39 @@ static enum qerr write_batch(struct witness *w, const struct witness_head *head,
 		for (guint j = i; j < ranges->len && h.n_ranges < WITNESS_MAX_RANGES; j++) {
 			h.ranges[h.n_ranges++] = g_array_index(ranges, struct witness_range, j);
 		}
-		g_autofree char *line = witness_line_format(&h, w->vault);
-		g_string_append(out, line);
-		if (w->to_syslog)
-			syslog(LOG_AUTHPRIV | LOG_NOTICE, "%.*s", (int)strlen(line) - 1, line);
+		add_line(w, &h, out);
 	}
-	enum qerr e = QERR_OK;
-	int fd = open(w->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		e = qerr_set(reterr, QERR_IO, "cannot open the audit witness %s: %s", w->path, g_strerror(errno));
-	if (!e && flock(fd, LOCK_EX) != 0)
-		e = qerr_set(reterr, QERR_IO, "cannot lock the audit witness %s: %s", w->path, g_strerror(errno));
-	if (!e && (write(fd, out->str, out->len) != (ssize_t)out->len || fdatasync(fd) != 0))
-		e = qerr_set(reterr, QERR_IO, "cannot write the audit witness %s: %s", w->path, g_strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	enum qerr e = append_lines(w, out, sync, reterr);
 	g_string_free(out, TRUE);
 	return e;
+}
+
+/* Writes one line of the head (from..to, id, hash), prepared or withdrawn; a withdrawn one is
+ * synced too. */
+static enum qerr write_one(struct witness *w, int64_t from, int64_t to, int64_t id,
+                           const uint8_t hash[WITNESS_HASH_BYTES], bool withdrawn, char **reterr)
+{
+	struct witness_head h = {.seq = to, .id = id, .n_ranges = 1, .ranges = {{from, to}}};
+	h.prepared = !withdrawn;
+	h.withdrawn = withdrawn;
+	memcpy(h.hash, hash, WITNESS_HASH_BYTES);
+	GString *out = g_string_new(NULL);
+	add_line(w, &h, out);
+	enum qerr e = append_lines(w, out, withdrawn, reterr);
+	g_string_free(out, TRUE);
+	return e;
+}
+
+enum qerr witness_prepare(struct witness *w, int64_t from, int64_t to, int64_t id,
+                          const uint8_t hash[WITNESS_HASH_BYTES], char **reterr)
+{
+	return write_one(w, from, to, id, hash, false, reterr);
+}
+
+enum qerr witness_withdraw(struct witness *w, int64_t from, int64_t to, int64_t id,
+                           const uint8_t hash[WITNESS_HASH_BYTES], char **reterr)
+{
+	return write_one(w, from, to, id, hash, true, reterr);
 }
 
 /* Adds a committed range to the batch being gathered; the caller holds the lock. */
@@ -146,13 +197,15 @@ static void lead_batch(struct witness *w)
 	w->writing = true;
 	GArray *ranges = w->ranges;
 	struct witness_head head = w->newest;
+	bool sync = w->sync;
 	uint64_t from = w->written + 1, to = w->queued;
 	w->ranges = g_array_new(FALSE, FALSE, sizeof(struct witness_range));
 	memset(&w->newest, 0, sizeof w->newest);
+	w->sync = false;
 	g_mutex_unlock(&w->lock);
 	g_array_sort(ranges, by_start);
 	char *err = NULL;
-	enum qerr e = write_batch(w, &head, ranges, &err);
+	enum qerr e = write_batch(w, &head, ranges, sync, &err);
 	g_array_free(ranges, TRUE);
 	g_mutex_lock(&w->lock);
 	if (e) {
@@ -167,10 +220,11 @@ static void lead_batch(struct witness *w)
 }
 
 enum qerr witness_record(struct witness *w, int64_t from, int64_t to, int64_t id,
-                         const uint8_t hash[WITNESS_HASH_BYTES], char **reterr)
+                         const uint8_t hash[WITNESS_HASH_BYTES], bool sync, char **reterr)
 {
 	g_mutex_lock(&w->lock);
 	queue_range(w, from, to, id, hash);
+	w->sync = w->sync || sync;
 	uint64_t mine = ++w->queued;
 	while (w->written < mine) {
 		if (w->writing)
@@ -220,6 +274,16 @@ static bool parse_ranges(const char *text, struct witness_head *h)
 	return h->n_ranges > 0;
 }
 
+/* One "state=" word: prepared or withdrawn, at most once. ok: no bad one so far. */
+static bool parse_state(const char *value, bool ok, struct witness_head *h)
+{
+	if (!ok || h->prepared || h->withdrawn)
+		return false;
+	h->prepared = strcmp(value, "prepared") == 0;
+	h->withdrawn = strcmp(value, "withdrawn") == 0;
+	return h->prepared || h->withdrawn;
+}
+
 enum qerr witness_line_parse(const char *line, const uint8_t pk[VAULT_PK_BYTES], struct witness_head *ret,
                              char **reterr)
 {
@@ -234,7 +298,7 @@ enum qerr witness_line_parse(const char *line, const uint8_t pk[VAULT_PK_BYTES],
 	g_auto(GStrv) words = g_strsplit(body, " ", 16);
 	struct witness_head h = {0};
 	const char *covers = NULL;
-	bool seq = false, id = false, hash = false;
+	bool seq = false, id = false, hash = false, ring = true, state = true;
 	for (int i = 1; words[i]; i++) {
 		if (g_str_has_prefix(words[i], "seq="))
 			seq = int_field(words[i] + 4, &h.seq);
@@ -244,8 +308,12 @@ enum qerr witness_line_parse(const char *line, const uint8_t pk[VAULT_PK_BYTES],
 			hash = hex_field(words[i] + 5, h.hash, WITNESS_HASH_BYTES);
 		else if (g_str_has_prefix(words[i], "covers="))
 			covers = words[i] + 7;
+		else if (g_str_has_prefix(words[i], "state="))
+			state = parse_state(words[i] + 6, state, &h);
+		else if (g_str_has_prefix(words[i], "ring="))
+			ring = int_field(words[i] + 5, &h.ring);
 	}
-	if (!seq || !id || !hash || h.seq < 1 || !parse_ranges(covers, &h))
+	if (!seq || !id || !hash || !ring || !state || h.seq < 1 || !parse_ranges(covers, &h))
 		return qerr_set(reterr, QERR_CRYPTO, "a signed line without a valid head");
 	*ret = h;
 	return QERR_OK;

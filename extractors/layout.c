@@ -41,26 +41,31 @@ static void add_row(GArray *cells, GArray *rows, const char *text, struct wref *
 		h = MAX(h, w[i].h);
 	struct layout_row row = {.first = cells->len};
 	GString *t = NULL;
+	GArray *words = NULL;
 	struct layout_cell cell = {0};
-	for (size_t i = 0; i < n; i++) {
-		bool cut = i == 0 || w[i].w->box.x0 - w[i - 1].w->box.x1 > MAX(0.9f * h, 6.0f);
+	for (size_t i = 0; i <= n; i++) {
+		bool cut = i == n || i == 0 || w[i].w->box.x0 - w[i - 1].w->box.x1 > MAX(0.9f * h, 6.0f);
 		if (cut && t) {
 			cell.text = g_string_free(t, FALSE);
+			cell.n_words = words->len;
+			cell.words = (struct layout_word *)(void *)g_array_free(words, FALSE);
 			g_array_append_val(cells, cell);
 		}
+		if (i == n)
+			break;
 		if (cut) {
 			t = g_string_new(NULL);
-			cell = (struct layout_cell){.page = page, .row = (int)rows->len, .has_box = true, .box = w[i].w->box};
+			words = g_array_new(FALSE, FALSE, sizeof(struct layout_word));
+			cell = (struct layout_cell){
+			    .page = page, .row = (int)rows->len, .has_box = true, .box = w[i].w->box};
 		} else {
 			g_string_append_c(t, ' ');
 			box_union(&cell.box, &w[i].w->box, false);
 		}
+		struct layout_word lw = {t->len, w[i].w->len, w[i].w->box};
+		g_array_append_val(words, lw);
 		g_string_append_len(t, text + w[i].w->start, w[i].w->len);
 		box_union(&row.box, &w[i].w->box, i == 0);
-	}
-	if (t) {
-		cell.text = g_string_free(t, FALSE);
-		g_array_append_val(cells, cell);
 	}
 	row.n = cells->len - row.first;
 	g_array_append_val(rows, row);
@@ -131,8 +136,10 @@ void layout_free(struct layout *l)
 	if (!l)
 		return;
 	for (int p = 0; p < l->n_pages; p++) {
-		for (size_t i = 0; i < l->pages[p].n_cells; i++)
+		for (size_t i = 0; i < l->pages[p].n_cells; i++) {
 			g_free(l->pages[p].cells[i].text);
+			g_free(l->pages[p].cells[i].words);
+		}
 		g_free(l->pages[p].cells);
 		g_free(l->pages[p].rows);
 	}

@@ -7,6 +7,8 @@
  * label and its value in two columns are two). Pages without word boxes (a
  * document read back from JSON) fall back to one cell per text line, so
  * everything built on cells still works on plain text, with less precision.
+ * A cell keeps its words' boxes, so a reader that knows where columns are
+ * (a table's header) can cut a cell that runs across two of them.
  * Limits come from pdftext (PDFTEXT_MAX_WORDS per page). */
 #pragma once
 
@@ -15,12 +17,20 @@
 
 #include "extractors/pdftext.h"
 
+/* A word of a cell: its bytes in the cell's text and its box. */
+struct layout_word {
+	size_t start, len;
+	struct pdftext_box box;
+};
+
 struct layout_cell {
 	char *text;
-	int page;  /* 1-based */
-	int row;   /* index into the page's rows */
+	int page; /* 1-based */
+	int row;  /* index into the page's rows */
 	bool has_box;
 	struct pdftext_box box;
+	struct layout_word *words; /* left to right; NULL (n_words 0) without word boxes */
+	size_t n_words;
 };
 
 struct layout_row {

@@ -718,8 +718,24 @@ static void find_table(struct ctx *c, struct field *f)
 	}
 	const char *desc = json_get_string(f->hints, "description_column");
 	const char *amount = json_get_string(f->hints, "amount_column");
-	struct table_spec spec = {cols, n, desc ? desc : "description", amount ? amount : "amount",
-	                          anchored(json_get_string(f->hints, "stop"))};
+	struct table_spec spec = {cols,
+	                          n,
+	                          desc ? desc : "description",
+	                          amount ? amount : "amount",
+	                          anchored(json_get_string(f->hints, "stop")),
+	                          anchored(json_get_string(f->hints, "carry")),
+	                          anchored(json_get_string(f->hints, "discount")),
+	                          NULL,
+	                          NULL};
+	for (size_t i = 0; i < n; i++) {
+		/* the columns a list without a header fills with one unit at the line's amount */
+		const char *qty = json_get_string(f->hints, "quantity_column");
+		const char *price = json_get_string(f->hints, "price_column");
+		if (strcmp(cols[i].key, qty ? qty : "quantity") == 0)
+			spec.quantity = cols[i].key;
+		if (strcmp(cols[i].key, price ? price : "unit_price") == 0)
+			spec.unit_price = cols[i].key;
+	}
 	const struct layout_cell *first = NULL;
 	struct json *items = table_items(c->lay, &spec, &first);
 	for (size_t i = 0; i < json_array_size(items); i++)
@@ -738,6 +754,10 @@ static void find_table(struct ctx *c, struct field *f)
 			g_regex_unref(cols[i].header);
 	if (spec.stop)
 		g_regex_unref(spec.stop);
+	if (spec.carry)
+		g_regex_unref(spec.carry);
+	if (spec.discount)
+		g_regex_unref(spec.discount);
 }
 
 static void find_field(struct ctx *c, struct field *f)

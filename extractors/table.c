@@ -19,6 +19,7 @@ struct col {
 /* One item: the text of each of the spec's columns (NULL: empty), in spec order. */
 struct item {
 	char *text[MAX_COLS];
+	double adjust; /* discounts and surcharges printed under the item, added to its amount */
 };
 
 struct state {
@@ -52,6 +53,22 @@ static bool whole_match(GRegex *re, const char *text)
 	       text[e + strspn(text + e, " :./-")] == '\0';
 }
 
+/* A cell, or the part of one that falls under one column. */
+struct piece {
+	char *text;
+	struct pdftext_box box;
+	const struct layout_cell *cell;
+	int col;
+};
+
+/* Words of c [from, to) as a piece of column k. */
+static struct piece piece_of(const struct layout_cell *c, size_t from, size_t to, int k)
+{
+	const struct layout_word *a = &c->words[from], *b = &c->words[to - 1];
+	struct pdftext_box box = {a->box.x0, MIN(a->box.y0, b->box.y0), b->box.x1, MAX(a->box.y1, b->box.y1)};
+	return (struct piece){g_strndup(c->text + a->start, b->start + b->len - a->start), box, c, k};
+}
+
 /* A header cell: its extent and its text, which may be stacked over several lines. */
 struct head {
 	float x0, x1;
@@ -72,25 +89,78 @@ static bool words_only(const struct layout_page *pg, const struct layout_row *ro
 	return letters;
 }
 
-/* Adds the cells of row to the header cells, joining each to the one it overlaps. */
-static void stack_row(struct head *h, size_t *n, const struct layout_page *pg, const struct layout_row *row)
+static const struct table_column *named(const struct state *st, const char *text);
+
+/* Adds a header cell's text to the header cell it overlaps, or starts one. */
+static void stack_text(struct head *h, size_t *n, const struct pdftext_box *box, const char *text)
 {
-	for (size_t i = row->first; i < row->first + row->n; i++) {
-		const struct layout_cell *c = &pg->cells[i];
-		size_t k = 0;
-		while (k < *n && !(c->box.x0 < h[k].x1 && c->box.x1 > h[k].x0))
-			k++;
-		if (k == *n) {
-			if (*n == MAX_COLS)
-				continue;
-			h[(*n)++] = (struct head){c->box.x0, c->box.x1, g_string_new(NULL)};
-		}
-		if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] == '-')
-			g_string_truncate(h[k].text, h[k].text->len - 1); /* a word hyphenated at the line's end */
-		else if (h[k].text->len > 0)
-			g_string_append_c(h[k].text, ' ');
-		g_string_append(h[k].text, c->text);
+	size_t k = 0;
+	while (k < *n && !(box->x0 < h[k].x1 && box->x1 > h[k].x0))
+		k++;
+	if (k == *n) {
+		if (*n == MAX_COLS)
+			return;
+		h[(*n)++] = (struct head){box->x0, box->x1, g_string_new(NULL)};
 	}
+	if (h[k].text->len > 0 && h[k].text->str[h[k].text->len - 1] == '-')
+		g_string_truncate(h[k].text, h[k].text->len - 1); /* a word hyphenated at the line's end */
+	else if (h[k].text->len > 0)
+		g_string_append_c(h[k].text, ' ');
+	g_string_append(h[k].text, text);
+}
+
+/* The longest run of c's words from `from` that names a column; 0 when none does. */
+static size_t named_run(const struct state *st, const struct layout_cell *c, size_t from)
+{
+	for (size_t to = c->n_words; to > from; to--) {
+		const struct layout_word *a = &c->words[from], *b = &c->words[to - 1];
+		g_autofree char *t = g_strndup(c->text + a->start, b->start + b->len - a->start);
+		if (named(st, t))
+			return to - from;
+	}
+	return 0;
+}
+
+/* Stacks one header cell. Header words set close together fall into one cell ("Pos
+ * Art.-Nr. Beschreibung"); when the cell as a whole names no column but runs of its words
+ * do, each named run is a header cell of its own and the words between them another. */
+static void stack_cell(const struct state *st, struct head *h, size_t *n, const struct layout_cell *c)
+{
+	if (c->n_words < 2 || c->n_words > 64 || named(st, c->text)) {
+		stack_text(h, n, &c->box, c->text);
+		return;
+	}
+	size_t from = 0, j = 0;
+	while (j < c->n_words) {
+		size_t run = named_run(st, c, j);
+		if (run == 0) {
+			j++;
+			continue;
+		}
+		if (j > from) {
+			struct piece p = piece_of(c, from, j, -1);
+			stack_text(h, n, &p.box, p.text);
+			g_free(p.text);
+		}
+		struct piece p = piece_of(c, j, j + run, -1);
+		stack_text(h, n, &p.box, p.text);
+		g_free(p.text);
+		j += run;
+		from = j;
+	}
+	if (from < c->n_words) {
+		struct piece p = piece_of(c, from, c->n_words, -1);
+		stack_text(h, n, &p.box, p.text);
+		g_free(p.text);
+	}
+}
+
+/* Adds the cells of row to the header cells, joining each to the one it overlaps. */
+static void stack_row(const struct state *st, struct head *h, size_t *n, const struct layout_page *pg,
+                      const struct layout_row *row)
+{
+	for (size_t i = row->first; i < row->first + row->n; i++)
+		stack_cell(st, h, n, &pg->cells[i]);
 }
 
 /* The spec column a header cell's text names (whole text, or the first line of a stacked one). */
@@ -164,7 +234,7 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 	}
 	for (size_t k = lo; k <= hi; k++)
 		if (k == r || pg->rows[k].box.y1 - pg->rows[k].box.y0 >= 0.6f * lh)
-			stack_row(h, &n, pg, &pg->rows[k]);
+			stack_row(st, h, &n, pg, &pg->rows[k]);
 	qsort(h, n, sizeof h[0], by_x0);
 	struct col cols[MAX_COLS];
 	bool have_desc = false, have_amount = false;
@@ -192,9 +262,13 @@ static bool header_row(struct state *st, const struct layout_page *pg, size_t r)
 	return true;
 }
 
-/* The column a cell belongs to: the one it overlaps most, else the nearest within 40 points. */
-static int column_of(const struct state *st, const struct layout_cell *c)
+/* The column text in box belongs to: the one it overlaps most, else the nearest within 40 points. */
+static int column_of(const struct state *st, const struct pdftext_box *box, const char *text)
 {
+	const struct {
+		struct pdftext_box box;
+		const char *text;
+	} cell = {*box, text}, *c = &cell;
 	int best = -1;
 	float best_overlap = 0, best_dist = 40;
 	for (size_t i = 0; i < st->n; i++) {
@@ -233,6 +307,53 @@ static int column_of(const struct state *st, const struct layout_cell *c)
 	return best;
 }
 
+static bool is_number_col(const struct state *st, int k)
+{
+	return k >= 0 && st->cols[k].spec && st->cols[k].spec->number;
+}
+
+static bool is_desc_col(const struct state *st, int k)
+{
+	return k >= 0 && st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->description) == 0;
+}
+
+/* The column of text. A number goes where column_of puts it when that is a number column.
+ * Other text is set flush left in its column: of the columns it overlaps, one that holds it
+ * whole wins (a later word of a cell), else the one whose left edge is nearest its own,
+ * counting columns that start just right of it ("TGA" or "3 m breit" starting a little left
+ * of the description's header). */
+static int text_column(const struct state *st, const struct pdftext_box *box, const char *text, bool first)
+{
+	double v = 0;
+	int k0 = column_of(st, box, text);
+	if (rules_parse_amount(text, &v) && strspn(text, "0123456789.,-+ ") == strlen(text) && is_number_col(st, k0))
+		return k0;
+	int best = -1;
+	float best_d = 1e9f;
+	bool overlaps = false;
+	for (size_t i = 0; i < st->n; i++) {
+		bool over = box->x1 > st->cols[i].x0 && box->x0 < st->cols[i].x1;
+		overlaps |= over;
+		if (!first && over && box->x0 >= st->cols[i].x0 - 1 && box->x1 <= st->cols[i].x1 + 1)
+			return (int)i;
+		float d = fabsf(box->x0 - st->cols[i].x0);
+		if ((over || (first && d < 30 && !is_number_col(st, (int)i))) && d < best_d) {
+			best_d = d;
+			best = (int)i;
+		}
+	}
+	return overlaps && best >= 0 ? best : k0;
+}
+
+/* A word of punctuation only ("-", "/"): it has no column of its own. */
+static bool punctuation(const char *w)
+{
+	for (const char *p = w; *p; p = g_utf8_next_char(p))
+		if (g_unichar_isalnum(g_utf8_get_char(p)))
+			return false;
+	return true;
+}
+
 static void add_text(GString **cells, int col, const char *text)
 {
 	if (!cells[col])
@@ -264,13 +385,143 @@ static char *join_wrapped(const char *line, const char *next)
 {
 	size_t n = strlen(line);
 	bool hyphen =
-	    n >= 2 && line[n - 1] == '-' && g_unichar_isalpha(g_utf8_get_char(g_utf8_prev_char(line + n - 1)));
+	    n >= 2 && line[n - 1] == '-' && g_unichar_isalnum(g_utf8_get_char(g_utf8_prev_char(line + n - 1)));
 	gunichar c = g_utf8_get_char(next);
+	if (n > 0 && c == '-' && g_unichar_isalpha(g_utf8_get_char(next + 1)))
+		return g_strconcat(line, next,
+		                   NULL); /* a compound broken before its hyphen ("Fahrten" over "-Karte") */
 	if (hyphen && g_unichar_isupper(c))
 		return g_strconcat(line, next, NULL);
-	if (hyphen && g_unichar_islower(c))
+	if (hyphen && g_unichar_islower(c) && g_unichar_isalpha(g_utf8_get_char(g_utf8_prev_char(line + n - 1))))
 		return g_strdup_printf("%.*s%s", (int)(n - 1), line, next);
 	return g_strdup_printf("%s %s", line, next);
+}
+
+/* Cuts a cell whose words run under several columns ("1 Toolbox 0815 Stahlcoil" under
+ * position, article code and description; "Kunstrasen 3,00" under description and quantity)
+ * at the columns' edges, from its word boxes. A run under a number column must start with a
+ * number, and text right of the description stays with it (a long description running under
+ * the next header), else the run joins the one before it. */
+static size_t cut_cell(const struct state *st, const struct layout_cell *c, struct piece *out, size_t max)
+{
+	int whole = text_column(st, &c->box, c->text, true);
+	size_t n = 0;
+	/* a "label: value" note under an item stays whole, wherever its words fall */
+	if (c->n_words >= 2 && c->n_words <= 64 && max > 0 && !strchr(c->text, ':')) {
+		int col[64];
+		for (size_t j = 0; j < c->n_words; j++) {
+			g_autofree char *w = g_strndup(c->text + c->words[j].start, c->words[j].len);
+			double v = 0;
+			int k = text_column(st, &c->words[j].box, w, j == 0);
+			bool joins = j > 0 && (k < 0 || k == col[j - 1] || punctuation(w) ||
+			                       (is_number_col(st, k) && !rules_parse_amount(w, &v)) ||
+			                       (is_desc_col(st, col[j - 1]) && !is_number_col(st, k)));
+			col[j] = joins ? col[j - 1] : k;
+		}
+		/* punctuation that opens the cell goes with the word after it ("- Garantie") */
+		for (size_t j = 0; j + 1 < c->n_words; j++) {
+			g_autofree char *w = g_strndup(c->text + c->words[j].start, c->words[j].len);
+			if (!punctuation(w))
+				break;
+			for (size_t i = 0; i <= j; i++)
+				col[i] = col[j + 1];
+		}
+		size_t from = 0;
+		for (size_t j = 1; j <= c->n_words && n + 1 < max; j++)
+			if (j == c->n_words || col[j] != col[from]) {
+				out[n++] = piece_of(c, from, j, col[from]);
+				from = j;
+			}
+		if (n > 1 && from == c->n_words)
+			return n;
+		for (size_t i = 0; i < n; i++)
+			g_free(out[i].text);
+		n = 0;
+	}
+	if (max == 0)
+		return 0;
+	out[0] = (struct piece){g_strdup(c->text), c->box, c, whole};
+	return 1;
+}
+
+/* Whether a negative amount on row is a discount on the item just above: that item's amount
+ * is positive and larger, and the row follows it closely. */
+static bool discounted(const struct state *st, const struct layout_row *row, double amount)
+{
+	if (st->items->len == 0 || st->row_h <= 0 || row->box.y0 - st->last_y1 > 3 * st->row_h)
+		return false;
+	const struct item *last = &g_array_index(st->items, struct item, st->items->len - 1);
+	for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++) {
+		double v = 0;
+		if (strcmp(st->spec->cols[k].key, st->spec->amount) == 0)
+			return last->text[k] && rules_parse_amount(last->text[k], &v) && v + last->adjust + amount > 0;
+	}
+	return false;
+}
+
+/* The amount on the line under an item's quantity and price: the pending first line's cells
+ * join this row's; a description on both lines is one wrapped description, less a
+ * "key: value" note ("Basismenge: 1 Stk") on the second. */
+static void take_pending(struct state *st, GString **cells, float *desc_x0)
+{
+	for (size_t k = 0; k < st->n; k++) {
+		if (!st->pending[k])
+			continue;
+		if (cells[k] && is_desc_col(st, (int)k)) {
+			if (!strchr(cells[k]->str, ':') && !note(cells[k]->str)) {
+				g_autofree char *joined = join_wrapped(st->pending[k]->str, cells[k]->str);
+				g_string_assign(st->pending[k], joined);
+			}
+			g_string_free(cells[k], TRUE);
+			cells[k] = NULL;
+		}
+		if (!cells[k]) {
+			cells[k] = st->pending[k];
+			st->pending[k] = NULL;
+			*desc_x0 = st->pending_desc_x0;
+		}
+	}
+}
+
+#define MAX_PIECES 64
+
+/* A new item from the row's cells (one per column, borrowed). */
+static void add_item(struct state *st, GString *const *cells, const struct layout_row *row,
+                     const struct layout_cell *amount_cell, float desc_x0)
+{
+	struct item it = {0};
+	for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
+		for (size_t i = 0; i < st->n; i++)
+			if (st->cols[i].spec == &st->spec->cols[k] && cells[i])
+				it.text[k] = g_strdup(cells[i]->str);
+	if (st->items->len < RULES_MAX_ITEMS)
+		g_array_append_val(st->items, it);
+	else
+		for (size_t k = 0; k < MAX_COLS; k++)
+			g_free(it.text[k]);
+	st->first = st->first ? st->first : amount_cell;
+	st->last_y1 = row->box.y1;
+	st->row_h = row->box.y1 - row->box.y0;
+	st->desc_x0 = desc_x0 < 1e9f ? desc_x0 : 0;
+}
+
+/* A wrapped description: the line under an item with text only in the description column.
+ * Only what lines up with the item's description (aligned) joins it, not a code column its
+ * header shares. */
+static void continue_description(struct state *st, GString *const *cells, const char *aligned, float desc_x0)
+{
+	struct item *last = &g_array_index(st->items, struct item, st->items->len - 1);
+	for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
+		if (strcmp(st->spec->cols[k].key, st->spec->description) == 0)
+			for (size_t i = 0; i < st->n; i++)
+				if (cells[i] && st->cols[i].spec == &st->spec->cols[k] && aligned[0] &&
+				    !note(aligned)) {
+					char *joined = join_wrapped(last->text[k] ? last->text[k] : "", aligned);
+					g_free(last->text[k]);
+					last->text[k] = g_strstrip(joined);
+					/* a description printed under the item's numbers starts here */
+					st->desc_x0 = st->desc_x0 > 0 ? st->desc_x0 : desc_x0;
+				}
 }
 
 /* An item from a row, a continued description, or nothing. */
@@ -279,17 +530,24 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	const struct layout_row *row = &pg->rows[r];
 	GString *cells[MAX_COLS] = {0};
 	const struct layout_cell *amount_cell = NULL;
+	const char *amount_text = NULL;
 	bool has_desc = false, has_number = false;
 	float desc_x0 = 1e9f;
 	g_autoptr(GString) aligned = g_string_new(NULL); /* description text flush with the item's */
-	for (size_t i = 0; i < row->n; i++) {
-		const struct layout_cell *c = &pg->cells[row->first + i];
-		int k = speck(st, c) ? -1 : column_of(st, c);
+	g_autoptr(GString) desc_text = g_string_new(NULL);
+	struct piece pieces[MAX_PIECES];
+	size_t np = 0;
+	for (size_t i = 0; i < row->n; i++)
+		if (!speck(st, &pg->cells[row->first + i]))
+			np += cut_cell(st, &pg->cells[row->first + i], pieces + np, MAX_PIECES - np);
+	for (size_t i = 0; i < np; i++) {
+		const struct piece *c = &pieces[i];
+		int k = c->col;
 		if (k < 0)
 			continue;
 		const struct table_column *spec = st->cols[k].spec;
 		bool desc = spec && strcmp(spec->key, st->spec->description) == 0;
-		if (desc && i == 0 && row->n > 1 && strlen(c->text) <= 3 &&
+		if (desc && i == 0 && np > 1 && strlen(c->text) <= 3 &&
 		    strspn(c->text, "0123456789") == strlen(c->text))
 			continue; /* the item's position number, under a header cell it shares */
 		double v = 0;
@@ -299,12 +557,16 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 			add_text(cells, k, c->text);
 		has_desc = has_desc || desc;
 		has_number = has_number || (spec && spec->number);
-		if (desc)
+		if (desc) {
 			desc_x0 = MIN(desc_x0, c->box.x0);
+			g_string_append_printf(desc_text, "%s%s", desc_text->len ? " " : "", c->text);
+		}
 		if (desc && c->box.x0 >= st->desc_x0 - 3)
 			g_string_append_printf(aligned, "%s%s", aligned->len ? " " : "", c->text);
-		if (spec && strcmp(spec->key, st->spec->amount) == 0)
-			amount_cell = c;
+		if (spec && strcmp(spec->key, st->spec->amount) == 0) {
+			amount_cell = c->cell;
+			amount_text = c->text;
+		}
 	}
 	if (!amount_cell && has_desc && has_number) {
 		/* quantity and price without the amount: the amount may come on the next line */
@@ -312,16 +574,16 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 		memcpy(st->pending, cells, sizeof cells);
 		st->pending_y1 = row->box.y1;
 		st->pending_desc_x0 = desc_x0;
+		for (size_t i = 0; i < np; i++)
+			g_free(pieces[i].text);
 		return;
 	}
-	if (amount_cell && !has_desc) {
-		for (size_t k = 0; k < st->n; k++)
-			if (st->pending[k] && !cells[k] && row->box.y0 - st->pending_y1 < row->box.y1 - row->box.y0) {
-				cells[k] = st->pending[k];
-				st->pending[k] = NULL;
-				desc_x0 = st->pending_desc_x0;
-			}
-	}
+	bool has_qty = false; /* a number besides the amount */
+	for (size_t k = 0; k < st->n; k++)
+		has_qty |= cells[k] && is_number_col(st, (int)k) &&
+		           strcmp(st->cols[k].spec->key, st->spec->amount) != 0 && !strchr(cells[k]->str, '%');
+	if (amount_cell && !has_qty && row->box.y0 - st->pending_y1 < row->box.y1 - row->box.y0)
+		take_pending(st, cells, &desc_x0);
 	drop_pending(st);
 	double amount = 0;
 	bool only_desc = true; /* nothing in the number columns, and no "key: value" note */
@@ -333,41 +595,25 @@ static void body_row(struct state *st, const struct layout_page *pg, size_t r)
 	size_t filled = 0; /* columns besides the amount: a lone number ("Seite 2") is no item */
 	for (size_t k = 0; k < st->n; k++)
 		filled += cells[k] && !(st->cols[k].spec && strcmp(st->cols[k].spec->key, st->spec->amount) == 0);
-	if (amount_cell && filled > 0 && rules_parse_amount(amount_cell->text, &amount)) {
-		struct item it = {0};
-		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
-			for (size_t i = 0; i < st->n; i++)
-				if (st->cols[i].spec == &st->spec->cols[k] && cells[i])
-					it.text[k] = g_strdup(cells[i]->str);
-		if (st->items->len < RULES_MAX_ITEMS)
-			g_array_append_val(st->items, it);
-		else
-			for (size_t k = 0; k < MAX_COLS; k++)
-				g_free(it.text[k]);
-		st->first = st->first ? st->first : amount_cell;
+	bool discount_words = !has_desc || (st->spec->discount && desc_text->len &&
+	                                    g_regex_match(st->spec->discount, desc_text->str, 0, NULL));
+	if (amount_cell && discount_words && !has_qty && rules_parse_amount(amount_text, &amount) && amount < 0 &&
+	    discounted(st, row, amount)) {
+		/* "abzgl. 16,7 % Rabatt  -2,00" under an item: a discount on it, not an item */
+		g_array_index(st->items, struct item, st->items->len - 1).adjust += amount;
 		st->last_y1 = row->box.y1;
-		st->row_h = row->box.y1 - row->box.y0;
-		st->desc_x0 = desc_x0 < 1e9f ? desc_x0 : 0;
+	} else if (amount_cell && filled > 0 && rules_parse_amount(amount_text, &amount) &&
+	           (has_qty || !strchr(desc_text->str, ':'))) { /* not a "key: value" note with a number */
+		add_item(st, cells, row, amount_cell, desc_x0);
 	} else if (only_desc && st->items->len > 0 && st->row_h > 0 && row->box.y0 - st->last_y1 < 0.8f * st->row_h) {
-		/* A wrapped description: the line under an item with text only in the description column. */
-		struct item *last = &g_array_index(st->items, struct item, st->items->len - 1);
-		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++)
-			if (strcmp(st->spec->cols[k].key, st->spec->description) == 0)
-				for (size_t i = 0; i < st->n; i++)
-					if (cells[i] && st->cols[i].spec == &st->spec->cols[k] && aligned->len &&
-					    !note(aligned->str)) {
-						/* only what lines up with the item's description, not a code column
-						 * its header shares */
-						char *joined =
-						    join_wrapped(last->text[k] ? last->text[k] : "", aligned->str);
-						g_free(last->text[k]);
-						last->text[k] = g_strstrip(joined);
-					}
+		continue_description(st, cells, aligned->str, desc_x0);
 		st->last_y1 = row->box.y1;
 	}
 	for (size_t k = 0; k < MAX_COLS; k++)
 		if (cells[k])
 			g_string_free(cells[k], TRUE);
+	for (size_t i = 0; i < np; i++)
+		g_free(pieces[i].text);
 }
 
 /* A description without the article code in front of it ("TB100A4 Trennblätter A4"): a
@@ -387,23 +633,100 @@ static const char *without_code(const char *text)
 	return digit && upper && sp - text >= 3 ? sp + 1 : text;
 }
 
+/* The page's decimal mark, from the amounts of its items: ',' where they end in ",dd"
+ * ("27,50"), '.' where they end in ".dd", 0 when they do not tell. */
+static char decimal_mark(const struct state *st)
+{
+	long comma = 0, dot = 0;
+	for (guint i = 0; i < st->items->len; i++) {
+		const struct item *it = &g_array_index(st->items, struct item, i);
+		for (size_t k = 0; k < st->spec->n_cols && k < MAX_COLS; k++) {
+			const char *t = it->text[k];
+			if (!t || !st->spec->cols[k].number)
+				continue;
+			size_t n = strcspn(t, " ");
+			bool two = n >= 3 && g_ascii_isdigit(t[n - 1]) && g_ascii_isdigit(t[n - 2]) &&
+			           !g_ascii_isdigit(t[n - 3]) && (n < 4 || g_ascii_isdigit(t[n - 4]));
+			comma += two && t[n - 3] == ',';
+			dot += two && t[n - 3] == '.';
+		}
+	}
+	return comma > dot ? ',' : dot > comma ? '.' : 0;
+}
+
+/* A number whose only mark is followed by three digits ("5,000") reads as a thousands
+ * separator by default; on a page whose decimal mark it is, it is a decimal one. */
+static bool number_read(const char *text, char dec, double *ret)
+{
+	if (!rules_parse_amount(text, ret))
+		return false;
+	const char *p = text + strspn(text, "+- ");
+	size_t i = strspn(p, "0123456789");
+	if (dec && i > 0 && p[i] == dec && strspn(p + i + 1, "0123456789") == 3 && !g_ascii_isdigit(p[i + 4]) &&
+	    !strchr(p + i + 1, ',') && !strchr(p + i + 1, '.')) {
+		double v = g_ascii_strtod(p, NULL) + g_ascii_strtod(p + i + 1, NULL) / 1000.0;
+		if (dec == '.')
+			v = g_ascii_strtod(p, NULL);
+		*ret = strchr(text, '-') ? -v : v;
+	}
+	return true;
+}
+
+/* The item's numbers (have[k]: column k holds one), each read by the page's decimal mark;
+ * where quantity × price disagrees with the amount under that reading and agrees under the
+ * plain one, the plain one is kept. The amount includes the discounts under the item. */
+static void item_numbers(const struct table_spec *spec, const struct item *it, char dec, double *num, bool *have)
+{
+	double plain[MAX_COLS] = {0};
+	int amount = -1, other[2] = {-1, -1}, n_other = 0;
+	for (size_t k = 0; k < spec->n_cols && k < MAX_COLS; k++) {
+		have[k] = it->text[k] && spec->cols[k].number && number_read(it->text[k], dec, &num[k]);
+		if (have[k])
+			rules_parse_amount(it->text[k], &plain[k]);
+		if (have[k] && strcmp(spec->cols[k].key, spec->amount) == 0)
+			amount = (int)k;
+		else if (have[k] && n_other < 2)
+			other[n_other++] = (int)k;
+	}
+	if (amount >= 0 && n_other == 2) {
+		double a = num[amount], local = num[other[0]] * num[other[1]];
+		double simple = plain[other[0]] * plain[other[1]];
+		if (fabs(local - a) > 0.01 + 0.005 * fabs(a) && fabs(simple - a) <= 0.01 + 0.005 * fabs(a))
+			for (int j = 0; j < 2; j++)
+				num[other[j]] = plain[other[j]];
+	}
+	if (amount >= 0)
+		num[amount] += it->adjust;
+}
+
 struct json *table_items(const struct layout *lay, const struct table_spec *spec, const struct layout_cell **ret_first)
 {
 	struct state st = {.spec = spec, .items = g_array_new(FALSE, TRUE, sizeof(struct item))};
+	int header_p = -1;
+	size_t header_r = 0; /* where the last header was: the lines stacked under it are no other table */
 	for (int p = 0; p < lay->n_pages && !st.finished; p++) {
 		const struct layout_page *pg = &lay->pages[p];
 		for (size_t r = 0; r < pg->n_rows && !st.finished; r++) {
-			if (header_row(&st, pg, r))
+			if (header_row(&st, pg, r)) {
+				header_p = p;
+				header_r = r;
 				continue;
+			}
 			if (!st.active)
 				continue;
-			if (st.items->len > 0 && pg->rows[r].n >= 3 && words_only(pg, &pg->rows[r])) {
-				st.finished = true; /* another table's header */
+			if (pg->rows[r].n >= 3 && words_only(pg, &pg->rows[r]) &&
+			    (st.items->len > 0 || p != header_p || r > header_r + 6)) {
+				/* another table's header: the end of ours, or, before any item, a table that
+				 * was not ours (a later header of ours starts again) */
+				st.finished = st.items->len > 0;
+				st.active = false;
 				continue;
 			}
 			const struct layout_cell *lead = &pg->cells[pg->rows[r].first];
 			for (size_t i = 1; speck(&st, lead) && i < pg->rows[r].n; i++)
 				lead = &pg->cells[pg->rows[r].first + i];
+			if (spec->carry && g_regex_match(spec->carry, lead->text, 0, NULL))
+				continue; /* a subtotal carried over a page break: the table goes on */
 			if (spec->stop && g_regex_match(spec->stop, lead->text, 0, NULL)) {
 				st.finished = st.items->len > 0;
 				st.active = st.finished ? false : st.active;
@@ -413,14 +736,22 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 				body_row(&st, pg, r);
 		}
 	}
-	struct json *items = st.items->len ? json_new_array() : NULL;
+	if (st.items->len == 0) {
+		g_array_free(st.items, TRUE);
+		drop_pending(&st);
+		return table_list_items(lay, spec, ret_first);
+	}
+	struct json *items = json_new_array();
+	char dec = decimal_mark(&st);
 	for (guint i = 0; i < st.items->len; i++) {
 		struct item *it = &g_array_index(st.items, struct item, i);
 		struct json *o = json_append(items, json_new_object());
+		double num[MAX_COLS];
+		bool have[MAX_COLS];
+		item_numbers(spec, it, dec, num, have);
 		for (size_t k = 0; k < spec->n_cols && k < MAX_COLS; k++) {
-			double v = 0;
-			if (it->text[k] && spec->cols[k].number && rules_parse_amount(it->text[k], &v))
-				json_add_number(o, spec->cols[k].key, round(v * 100) / 100);
+			if (have[k])
+				json_add_number(o, spec->cols[k].key, round(num[k] * 100) / 100);
 			else if (it->text[k] && !spec->cols[k].number &&
 			         strcmp(spec->cols[k].key, spec->description) == 0)
 				json_add_string(o, spec->cols[k].key, without_code(it->text[k]));
@@ -434,7 +765,6 @@ struct json *table_items(const struct layout *lay, const struct table_spec *spec
 	}
 	g_array_free(st.items, TRUE);
 	drop_pending(&st);
-	if (items)
-		*ret_first = st.first;
+	*ret_first = st.first;
 	return items;
 }

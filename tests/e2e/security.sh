@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
-echo "1..21"
+echo "1..22"
 "$MAKE_INVOICE" "$work/invoice.pdf" --number INV-SEC-7 --canary "$canary"
 "$MAKE_INVOICE" "$work/other.pdf" --number INV-SEC-8
 check "/e2e/security/init-keyring-in-database" '"$QUIRE" init >>"$log" 2>&1 && [ ! -e "$work/data/keys/keyring" ] &&
@@ -61,6 +61,23 @@ check "/e2e/security/erase" '"$QUIRE" erase --yes "$doc" 2>>"$log" >"$work/erase
   ! "$QUIRE" show "$doc" 2>"$work/err" && grep -q "erased" "$work/err" &&
   "$QUIRE" show "$other" 2>>"$log" | grep -q "INV-SEC-8" &&
   "$QUIRE" keys status | grep -Eq "^2[[:space:]]+retired[[:space:]]+no[[:space:]]+0$"'
+# The key rotation that follows an erasure fails (the keyring's row refuses writes): the command
+# says loudly that copies of the rows still decrypt and how to finish, and exits non-zero; the
+# document is erased all the same.
+"$MAKE_INVOICE" "$work/third.pdf" --number INV-SEC-9
+third=$("$QUIRE" submit "$work/third.pdf" 2>>"$log" | sed -n 's/.*document \([0-9]*\),.*/\1/p')
+"$QUIRE" worker --drain >>"$log" 2>&1
+"$QUIRE" start >>"$log" 2>&1
+sq() { "$bindir/psql" -h "$work/data/run" -U quire -d quire -qc "$1" >>"$log" 2>&1; }
+sq "CREATE FUNCTION refuse_ring() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN RAISE EXCEPTION 'keyring writes refused'; END\$\$;
+  CREATE TRIGGER refuse_ring BEFORE UPDATE ON keyring FOR EACH ROW EXECUTE FUNCTION refuse_ring()"
+check "/e2e/security/erase-rotation-fails-loudly" '[ -n "$third" ] && ! "$QUIRE" erase --yes "$third" >"$work/erase2.out" 2>"$work/erase2.err" &&
+  grep -q "^document $third erased" "$work/erase2.out" && grep -q "THE ERASURE IS NOT COMPLETE" "$work/erase2.err" &&
+  grep -q "keyring writes refused" "$work/erase2.err" && grep -q "STILL DECRYPT" "$work/erase2.err" &&
+  grep -q "run \`quire keys rotate\` and \`quire keys retire\`" "$work/erase2.err" &&
+  ! "$QUIRE" show "$third" 2>"$work/err" && grep -q "erased" "$work/err"'
+sq "DROP TRIGGER refuse_ring ON keyring; DROP FUNCTION refuse_ring()"
+"$QUIRE" stop >>"$log" 2>&1
 # What the reminder says: a backup made before the erasure, restored with the key file, still
 # opens the erased document.
 mkdir -p "$work/rdata/keys" && chmod 700 "$work/rdata" "$work/rdata/keys"

@@ -3,15 +3,21 @@
  * (session_replication_role = replica), on a small log and on one of thousands of entries
  * with several stored checkpoints, and `verify` must name what is wrong and the first bad
  * entry. Also: commits from many threads are all covered by the batched witness, exported
- * heads carry Merkle roots whose consistency proofs link them, and a forged witness line
- * is refused. */
+ * heads carry Merkle roots whose consistency proofs link them, a forged witness line
+ * is refused, a process killed with SIGKILL between its COMMIT and its committed witness line
+ * leaves a log that verifies (its prepared head covers it), and a commit rolled back after its
+ * prepared line lets nothing through. */
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/ringstore.h"
 #include "core/vault.h"
 #include "core/witness.h"
 #include "tests/integration/pgtest.h"
@@ -19,6 +25,7 @@
 static struct db *db;
 static struct vault *vault;
 static char *witness_file;
+static const char *key_path;
 
 /* err: where the call put its message (read after the call, whatever the order of evaluation). */
 static void ok(enum qerr e, char *const *err)
@@ -56,6 +63,18 @@ static void as_superuser(const char *sql)
 {
 	g_autofree char *full = g_strdup_printf("BEGIN; SET LOCAL session_replication_role = replica; %s; COMMIT", sql);
 	exec_sql(full);
+}
+
+static void append_on(struct db *conn, int64_t i, const char *actor)
+{
+	struct audit_event ev = {.actor = actor,
+	                         .action = "document.viewed",
+	                         .object_type = "document",
+	                         .object_id = 500 + i,
+	                         .outcome = "ok",
+	                         .client = "10.0.0.7"};
+	g_autofree char *err = NULL;
+	ok(audit_append(conn, &ev, &err), &err);
 }
 
 static void append(int64_t i)
@@ -432,6 +451,229 @@ static void test_concurrent_commits(void)
 	g_test_message("%lld commits, %lld witness lines", (long long)r.entries - 2, (long long)r.witness_heads);
 }
 
+/* The last complete line of the witness file (g_free). */
+static char *last_witness_line(void)
+{
+	g_autofree char *text = NULL;
+	g_assert_true(g_file_get_contents(witness_file, &text, NULL, NULL));
+	g_auto(GStrv) lines = g_strsplit(g_strchomp(text), "\n", -1);
+	guint n = g_strv_length(lines);
+	g_assert_cmpuint(n, >, 0);
+	return g_strdup(lines[n - 1]);
+}
+
+static void die_after_commit(enum audit_probe where)
+{
+	if (where == AUDIT_PROBE_COMMITTED)
+		kill(getpid(), SIGKILL);
+}
+
+/* A process killed with SIGKILL right after its COMMIT, before its committed witness line: the
+ * prepared head it synced before the COMMIT matches the log exactly, so verify passes; and that
+ * head gives an attacker nothing: cutting the log back still fails against the committed heads,
+ * and a forged entry after it is still signed by nobody. */
+static void test_killed_after_commit(void)
+{
+	fresh_log(12, 5);
+	int64_t before = count("SELECT count(*) FROM audit_log");
+	pid_t pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct db *conn = pgtest_connect();
+		audit_set_commit_probe(die_after_commit);
+		g_autofree char *err = NULL;
+		ok(db_begin(conn, &err), &err);
+		append_on(conn, 8001, "user:killed");
+		append_on(conn, 8002, "user:killed");
+		ok(db_commit(conn, &err), &err);
+		_exit(3); /* not reached: the probe kills the process after the COMMIT */
+	}
+	int status = 0;
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status));
+	g_assert_cmpint(WTERMSIG(status), ==, SIGKILL);
+	g_assert_cmpint(count("SELECT count(*) FROM audit_log WHERE actor = 'user:killed'"), ==, 2);
+	g_autofree char *last = last_witness_line();
+	g_autofree char *want = g_strdup_printf("seq=%lld ", (long long)before + 2);
+	g_assert_nonnull(strstr(last, want));
+	g_assert_nonnull(strstr(last, " state=prepared"));
+	struct audit_report r;
+	g_autofree char *err = NULL;
+	ok(verify(NULL, &r, &err), &err);
+	g_assert_cmpint(r.entries, ==, before + 2);
+	g_assert_cmpint(r.covered, ==, r.entries);
+	g_assert_cmpint(r.prepared, ==, 1);
+	/* a forged entry after the killed commit: its prepared head covers its own entries only */
+	forge_entry();
+	int64_t forged = count("SELECT max(id) FROM audit_log");
+	caught("a forged entry after a commit signed by its prepared head only", NULL, "no signed head covers", forged);
+	/* the killed commit and the newest committed transactions cut away: still shorter than the
+	 * last committed head */
+	int64_t keep = id_at(before - 3);
+	g_autofree char *cut = g_strdup_printf("DELETE FROM audit_log WHERE id > %lld", (long long)keep);
+	as_superuser(cut);
+	caught("cut the log back behind a killed commit", NULL, "shorter than its witness", 0);
+	/* the application goes on after a kill: the next commits verify as usual */
+	fresh_log(12, 5);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct db *conn = pgtest_connect();
+		audit_set_commit_probe(die_after_commit);
+		append_on(conn, 8003, "user:killed"); /* a transaction of its own */
+		_exit(3);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	append(8004);
+	ok(verify(NULL, &r, &err), &err);
+	g_assert_cmpint(r.entries, ==, before + 2);
+	g_assert_cmpint(r.prepared, ==, 1);
+}
+
+/* A commit refused at COMMIT (a deferred constraint) after its prepared line was synced: the log
+ * equals the last committed head and verifies; a withdrawn line follows the prepared one, so the
+ * refused entry put back by a superuser who read it (here from the error, as from the
+ * write-ahead log) is signed by nobody, nor is a forged entry in its place; the next honest
+ * commit at the same position verifies. */
+static void test_rolled_back_after_prepared(void)
+{
+	fresh_log(12, 5);
+	int64_t before = count("SELECT count(*) FROM audit_log");
+	exec_sql("CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION"
+	         " 'refused at commit: %', format('INSERT INTO audit_log SELECT * FROM json_populate_record(NULL::audit_log,"
+	         " %L)', row_to_json(NEW)); END$$;"
+	         " CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON audit_log DEFERRABLE INITIALLY DEFERRED"
+	         " FOR EACH ROW WHEN (NEW.actor = 'user:refused') EXECUTE FUNCTION refuse_at_commit()");
+	g_autofree char *err = NULL;
+	ok(db_begin(db, &err), &err);
+	append_on(db, 9001, "user:refused");
+	g_assert_cmpint(db_commit(db, &err), !=, QERR_OK);
+	const char *said = strstr(err, "refused at commit: ");
+	g_assert_nonnull(said);
+	g_autofree char *replay = g_strndup(said + strlen("refused at commit: "), strcspn(said, "\n") - strlen("refused at commit: "));
+	g_clear_pointer(&err, g_free);
+	db_rollback(db);
+	exec_sql("DROP TRIGGER refuse_at_commit ON audit_log; DROP FUNCTION refuse_at_commit()");
+	g_assert_cmpint(count("SELECT count(*) FROM audit_log"), ==, before);
+	g_autofree char *last = last_witness_line();
+	g_autofree char *want = g_strdup_printf("seq=%lld ", (long long)before + 1);
+	g_assert_nonnull(strstr(last, want));
+	g_assert_nonnull(strstr(last, " state=withdrawn"));
+	struct audit_report r;
+	ok(verify(NULL, &r, &err), &err);
+	g_assert_cmpint(r.entries, ==, before);
+	g_assert_cmpint(r.prepared, ==, 0);
+	/* the refused entry itself put back: its prepared head would match it, but was withdrawn */
+	as_superuser(replay);
+	g_assert_cmpint(count("SELECT count(*) FROM audit_log WHERE actor = 'user:refused'"), ==, 1);
+	caught("the entry of a refused commit put back", NULL, "no signed head covers",
+	       count("SELECT max(id) FROM audit_log"));
+	/* it is the withdrawn line that catches it: without it (the key folder written by hand, out
+	 * of scope), the prepared head would vouch for the entry */
+	g_autofree char *text = NULL;
+	gsize len = 0;
+	g_assert_true(g_file_get_contents(witness_file, &text, &len, NULL));
+	gsize cut = len - strlen(last) - 1;
+	g_assert_true(g_file_set_contents(witness_file, text, (gssize)cut, NULL));
+	ok(verify(NULL, &r, &err), &err);
+	g_assert_cmpint(r.prepared, ==, 1);
+	g_assert_true(g_file_set_contents(witness_file, text, (gssize)len, NULL));
+	g_chmod(witness_file, 0600);
+	as_superuser("DELETE FROM audit_log WHERE actor = 'user:refused'");
+	forge_entry();
+	caught("a forged entry where a commit was rolled back", NULL, "no signed head covers",
+	       count("SELECT max(id) FROM audit_log"));
+	as_superuser("DELETE FROM audit_log WHERE actor = 'user:mallory'");
+	ok(verify(NULL, &r, &err), &err);
+	append(9002);
+	ok(verify(NULL, &r, &err), &err);
+	g_assert_cmpint(r.entries, ==, before + 1);
+	g_assert_cmpint(r.covered, ==, before + 1);
+}
+
+/* A vault on the same key file whose keyring is in the database (created there). */
+static struct vault *store_vault(struct ringstore **ret_rs, struct vault_store *store, char **err)
+{
+	ok(ringstore_open(pgtest_conninfo(), ret_rs, err), err);
+	ringstore_bind(*ret_rs, store);
+	struct vault_options o = {.source = VAULT_SOURCE_FILE, .key_file = key_path, .store = store, .create = true};
+	struct vault *v = NULL;
+	enum qerr e = vault_open_with(&o, &v, err);
+	if (e)
+		g_clear_pointer(ret_rs, ringstore_close);
+	return e ? NULL : v;
+}
+
+static enum qerr verify_ring(int64_t generation, struct audit_report *r, char **err)
+{
+	uint8_t pk[VAULT_PK_BYTES];
+	vault_sign_public(vault, pk);
+	struct audit_verify_options o = {.pk = pk, .check_ring = true, .ring_generation = generation};
+	return audit_verify_with(db, &o, r, err);
+}
+
+/* The keyring in the database put back as it was before a retirement, by a superuser: the
+ * retired version would open again. The witness signed the newer generation, so verify
+ * catches it; a process that saw the newer one refuses the older; and the older seal with the
+ * newer generation number written beside it does not open at all. */
+static void test_keyring_rollback(void)
+{
+	g_autofree char *err = NULL;
+	struct ringstore *rs = NULL, *rs2 = NULL;
+	struct vault_store store, store2;
+	struct vault *v = store_vault(&rs, &store, &err);
+	g_assert_nonnull(v);
+	g_assert_cmpint(vault_ring_generation(v), ==, 1);
+	exec_sql("CREATE TABLE ring_keep AS SELECT * FROM keyring");
+	int32_t added = 0;
+	ok(vault_rotate(v, &added, &err), &err);
+	ok(vault_retire(v, 1, &err), &err);
+	g_assert_cmpint(vault_ring_generation(v), ==, 3);
+	/* a fresh log signed with this vault: its witness lines carry generation 3 */
+	as_superuser("TRUNCATE audit_log, audit_checkpoints");
+	g_remove(witness_file);
+	g_clear_pointer(&snapshot_shape, g_free);
+	audit_set_signer(v, 1000, 360000);
+	audit_set_witness(witness_file, false);
+	append(1);
+	struct audit_report r;
+	ok(verify_ring(vault_ring_generation(v), &r, &err), &err);
+	g_assert_cmpint(r.ring_generation, ==, 3);
+	exec_sql("CREATE TABLE ring_now AS SELECT * FROM keyring");
+	as_superuser("UPDATE keyring SET sealed = k.sealed, generation = k.generation FROM ring_keep k");
+	/* a host opening now gets the old keyring, version 1 back in it; verify says so */
+	struct vault *old = store_vault(&rs2, &store2, &err);
+	g_assert_nonnull(old);
+	g_assert_cmpint(vault_ring_generation(old), ==, 1);
+	g_assert_true(vault_has_version(old, 1));
+	g_assert_cmpint(verify_ring(vault_ring_generation(old), &r, &err), ==, QERR_CRYPTO);
+	g_test_message("keyring put back: %s", err);
+	g_assert_nonnull(strstr(err, "keyring in the database was rolled back"));
+	g_clear_pointer(&err, g_free);
+	vault_close(old);
+	g_clear_pointer(&rs2, ringstore_close);
+	/* the process that wrote generation 3 refuses the older one at its next read */
+	g_assert_cmpint(vault_rotate(v, &added, &err), ==, QERR_KEY);
+	g_test_message("running process: %s", err);
+	g_assert_nonnull(strstr(err, "rolled back from generation 3 to 1"));
+	g_clear_pointer(&err, g_free);
+	/* the old seal with the current generation number beside it: it does not open */
+	as_superuser("UPDATE keyring SET generation = 3");
+	g_assert_null(store_vault(&rs2, &store2, &err));
+	g_test_message("old seal, new number: %s", err);
+	g_assert_nonnull(strstr(err, "altered in the database"));
+	g_clear_pointer(&err, g_free);
+	/* put back as it was: verify passes again */
+	as_superuser("UPDATE keyring SET sealed = k.sealed, generation = k.generation FROM ring_now k");
+	ok(verify_ring(3, &r, &err), &err);
+	exec_sql("DROP TABLE ring_keep, ring_now");
+	audit_set_signer(vault, 1000, 360000);
+	audit_set_witness(witness_file, false);
+	vault_close(v);
+	ringstore_close(rs);
+}
+
 /* Exported heads: a later one carries a consistency proof from an earlier one; verify --since
  * checks the log extends the earlier head; a proof that does not link the roots fails. */
 static void test_exported_heads(void)
@@ -479,7 +721,6 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	db = pgtest_start();
-	const char *key_path = NULL;
 	vault = pgtest_vault(&key_path);
 	g_autofree char *dir = g_path_get_dirname(key_path);
 	witness_file = g_build_filename(dir, WITNESS_FILE_NAME, NULL);
@@ -488,6 +729,9 @@ int main(int argc, char **argv)
 	g_test_add_data_func("/audit/superuser-attacks/thousands-of-entries", &large, run_attacks);
 	g_test_add_func("/audit/witness/concurrent-commits", test_concurrent_commits);
 	g_test_add_func("/audit/exported-heads/consistency", test_exported_heads);
+	g_test_add_func("/audit/witness/killed-after-commit", test_killed_after_commit);
+	g_test_add_func("/audit/witness/rolled-back-after-prepared", test_rolled_back_after_prepared);
+	g_test_add_func("/audit/witness/keyring-rollback", test_keyring_rollback);
 	int rc = g_test_run();
 	g_free(snapshot_shape);
 	audit_set_signer(NULL, 0, 0);

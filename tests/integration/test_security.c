@@ -3,6 +3,7 @@
  * rotation under load, erasure against a pre-erasure copy, the database role's rights, users,
  * roles and API tokens. Audit tampering by a superuser is test_audit.c's. */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -266,6 +267,57 @@ static void test_result_rollback(void)
 	         " DROP TABLE record_keep; COMMIT");
 	ok(audit_verify(db, &n, &err), err);
 	vault_dek_free(dek);
+}
+
+/* The newest result version deleted together with its `result.stored` entry, the newest entry of
+ * the log, by a superuser: the chain that is left is whole and the result reads as version 1,
+ * but the witness signed the log with that entry, so verify catches it. */
+static void test_result_rollback_with_its_record(void)
+{
+	g_autofree char *dir = g_path_get_dirname(key_path);
+	g_autofree char *witness = g_build_filename(dir, "rollback.witness", NULL);
+	audit_set_signer(vault, 1000, 360000);
+	audit_set_witness(witness, false);
+	g_autofree char *err = NULL;
+	struct audit_checkpoint cp;
+	ok(audit_checkpoint_export(db, vault, NULL, &cp, &err), err); /* signs the log as it stands, once */
+	struct store_submitted a = submit_on(db, vault, "ROLLBACK-WITH-RECORD");
+	struct vault_dek *dek = NULL;
+	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	put_result(dek, a.doc_id, 1, "{\"total\":100}");
+	put_result(dek, a.doc_id, 2, "{\"total\":999}");
+	uint8_t pk[VAULT_PK_BYTES];
+	vault_sign_public(vault, pk);
+	struct audit_report r;
+	ok(audit_verify_signed(db, pk, NULL, &r, &err), err);
+	g_autofree char *newest = g_strdup_printf("SELECT count(*) FROM audit_log WHERE id = (SELECT max(id) FROM"
+	                                          " audit_log) AND action = 'result.stored' AND object_id = %lld"
+	                                          " AND detail LIKE 'version=2 %%'",
+	                                          (long long)a.doc_id);
+	g_assert_cmpint(count(newest), ==, 1);
+	exec_sql("CREATE TABLE record_keep AS SELECT * FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)");
+	g_autofree char *both = g_strdup_printf(
+		"BEGIN; SET LOCAL session_replication_role = replica; CREATE TABLE result_keep AS SELECT * FROM payloads"
+		" WHERE document_id = %lld AND purpose = 'result' AND version = 2; DELETE FROM payloads WHERE"
+		" document_id = %lld AND purpose = 'result' AND version = 2; DELETE FROM audit_log WHERE id = (SELECT"
+		" id FROM record_keep); SELECT setval('audit_log_id_seq', (SELECT max(id) FROM audit_log)); COMMIT",
+		(long long)a.doc_id, (long long)a.doc_id);
+	exec_sql(both);
+	ok(read_result(dek, a.doc_id, "{\"total\":100}", &err), err); /* the database alone cannot tell */
+	int64_t n = 0;
+	ok(audit_verify(db, &n, &err), err); /* nor can the chain */
+	g_assert_cmpint(audit_verify_signed(db, pk, NULL, &r, &err), ==, QERR_CRYPTO);
+	g_test_message("newest version and its record deleted: %s", err);
+	g_assert_nonnull(strstr(err, "shorter than its witness"));
+	g_clear_pointer(&err, g_free);
+	exec_sql("BEGIN; SET LOCAL session_replication_role = replica; INSERT INTO audit_log SELECT * FROM record_keep;"
+	         " INSERT INTO payloads SELECT * FROM result_keep; DROP TABLE record_keep, result_keep; COMMIT");
+	ok(audit_verify_signed(db, pk, NULL, &r, &err), err);
+	ok(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
+	vault_dek_free(dek);
+	audit_set_witness(NULL, false);
+	audit_set_signer(NULL, 0, 0);
+	g_remove(witness);
 }
 
 /* An original is a header in its payload row and one row per sealed chunk (migration 0006):
@@ -636,6 +688,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/security/swaps-refused", test_swaps_refused);
 	g_test_add_func("/security/result-versions-bound", test_result_versions_bound);
 	g_test_add_func("/security/result-rollback-refused", test_result_rollback);
+	g_test_add_func("/security/result-rollback-with-its-record-caught", test_result_rollback_with_its_record);
 	g_test_add_func("/security/stream-in-database", test_stream_in_database);
 	g_test_add_func("/security/rotation-under-load", test_rotation_under_load);
 	g_test_add_func("/security/erasure-defeats-backup", test_erasure_defeats_backup);

@@ -495,34 +495,33 @@ static void test_items_table(void)
  * a word broken in the middle loses the hyphen, other wraps join with a space. */
 static void test_items_hyphen_wrap(void)
 {
-	const struct cell page[] = {
-	    {60, 40, 16, "Werkstatt Brandl GmbH"},
-	    {60, 200, 9, "Pos"},
-	    {90, 200, 9, "Bezeichnung"},
-	    {300, 200, 9, "Menge"},
-	    {380, 200, 9, "Einzelpreis"},
-	    {480, 200, 9, "Betrag"},
-	    {60, 225, 9, "1"},
-	    {90, 225, 9, "Kühlwasser-"},
-	    {300, 225, 9, "3"},
-	    {380, 225, 9, "4,00"},
-	    {480, 225, 9, "12,00"},
-	    {90, 236, 9, "Pumpe"},
-	    {60, 255, 9, "2"},
-	    {90, 255, 9, "Einbau und Ein-"},
-	    {300, 255, 9, "2"},
-	    {380, 255, 9, "60,00"},
-	    {480, 255, 9, "120,00"},
-	    {90, 266, 9, "stellung"},
-	    {60, 285, 9, "3"},
-	    {90, 285, 9, "Altteile"},
-	    {300, 285, 9, "1"},
-	    {380, 285, 9, "5,00"},
-	    {480, 285, 9, "5,00"},
-	    {90, 296, 9, "entsorgt"},
-	    {90, 320, 9, "Summe netto"},
-	    {480, 320, 9, "137,00"},
-	    {0, 0, 0, NULL}};
+	const struct cell page[] = {{60, 40, 16, "Werkstatt Brandl GmbH"},
+	                            {60, 200, 9, "Pos"},
+	                            {90, 200, 9, "Bezeichnung"},
+	                            {300, 200, 9, "Menge"},
+	                            {380, 200, 9, "Einzelpreis"},
+	                            {480, 200, 9, "Betrag"},
+	                            {60, 225, 9, "1"},
+	                            {90, 225, 9, "Kühlwasser-"},
+	                            {300, 225, 9, "3"},
+	                            {380, 225, 9, "4,00"},
+	                            {480, 225, 9, "12,00"},
+	                            {90, 236, 9, "Pumpe"},
+	                            {60, 255, 9, "2"},
+	                            {90, 255, 9, "Einbau und Ein-"},
+	                            {300, 255, 9, "2"},
+	                            {380, 255, 9, "60,00"},
+	                            {480, 255, 9, "120,00"},
+	                            {90, 266, 9, "stellung"},
+	                            {60, 285, 9, "3"},
+	                            {90, 285, 9, "Altteile"},
+	                            {300, 285, 9, "1"},
+	                            {380, 285, 9, "5,00"},
+	                            {480, 285, 9, "5,00"},
+	                            {90, 296, 9, "entsorgt"},
+	                            {90, 320, 9, "Summe netto"},
+	                            {480, 320, 9, "137,00"},
+	                            {0, 0, 0, NULL}};
 	struct json *r = read_cells(page);
 	const struct json *items = json_get(json_get(json_get(r, "fields"), "line_items"), "value");
 	g_assert_cmpuint(json_array_size(items), ==, 3);
@@ -546,6 +545,7 @@ static void test_nothing(void)
 }
 
 void reader_pdf_tests(void);
+void reader_table_tests(void);
 
 int main(int argc, char **argv)
 {
@@ -566,5 +566,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/reader/items-hyphen-wrap", test_items_hyphen_wrap);
 	g_test_add_func("/reader/nothing", test_nothing);
 	reader_pdf_tests();
+	reader_table_tests();
 	return g_test_run();
 }

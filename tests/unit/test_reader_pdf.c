@@ -11,17 +11,9 @@
 #include "extractors/pdftext.h"
 #include "extractors/rules.h"
 
-void reader_pdf_tests(void);
+#include "tests/unit/test_reader_pdf.h"
 
-/* Text at (x, y); align 'l', or 'r' for its right edge at x. */
-struct ink {
-	int page;
-	double x, y, size;
-	char align;
-	const char *text;
-};
-
-static struct json *read_pdf(const struct ink *inks, int pages)
+struct json *read_pdf(const struct ink *inks, int pages)
 {
 	g_autofree char *dir = g_dir_make_tmp("quire-reader-XXXXXX", NULL);
 	g_autofree char *path = g_build_filename(dir, "invoice.pdf", NULL);
