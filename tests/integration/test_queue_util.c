@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,6 +192,8 @@ static pid_t spawn_quire(struct qt *t, int lease_s, const char *prefix, GPtrArra
 	pid_t pid = fork();
 	g_assert_cmpint(pid, >=, 0);
 	if (pid == 0) {
+		/* a test that fails mid-way leaves no worker behind (SIGKILL reaches a frozen one too) */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		g_autofree char *log = g_strdup_printf("%s/%s-%d.log", t->dir, prefix, (int)getpid());
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd >= 0) {
