@@ -35,6 +35,7 @@
 
 #include "extractors/pdftext.h"
 #include "extractors/sandbox.h"
+#include "tests/bench/bench_machine.h"
 #include "tests/unit/test_pdf_fixtures.h"
 
 static const char *const words[] = {"invoice", "total",   "amount",  "supplier",  "delivery", "quantity", "price",
@@ -414,23 +415,6 @@ static void bench_ocr(const char *dir, int n, int jobs)
 	g_strfreev(pngs);
 }
 
-static void print_machine(void)
-{
-	g_autofree char *cpu = NULL;
-	g_autofree char *model = NULL;
-	if (g_file_get_contents("/proc/cpuinfo", &cpu, NULL, NULL)) {
-		const char *m = strstr(cpu, "model name");
-		const char *colon = m ? strchr(m, ':') : NULL;
-		if (colon)
-			model = g_strndup(colon + 2, strcspn(colon + 2, "\n"));
-	}
-	double load[3] = {0};
-	if (getloadavg(load, 3) < 0)
-		load[0] = -1;
-	printf("processor: %s, %u cores; load average at start %.2f\n", model ? model : "unknown",
-	       g_get_num_processors(), load[0]);
-}
-
 int main(int argc, char **argv)
 {
 	int docs = 20, pages = 10, ocr_pages = 8, jobs = (int)g_get_num_processors();
@@ -452,7 +436,7 @@ int main(int argc, char **argv)
 	/* the parser of this build tree, unless told otherwise */
 	g_setenv("QUIRE_PARSER", QUIRE_BENCH_PARSER, FALSE);
 	g_setenv("QUIRE_CONFIG", "/dev/null", FALSE);
-	print_machine();
+	bench_print_machine();
 	struct sandbox_limits lim = bench_limits();
 	g_autofree char *err = NULL;
 	if (sandbox_start(&lim, 1, &err))

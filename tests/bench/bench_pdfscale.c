@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "extractors/pdftext.h"
+#include "tests/bench/bench_machine.h"
 #include "tests/unit/test_pdf_fixtures.h"
 
 enum trait { GLYPH_RUNS, WIDGETS, WIDGETS_ACROFORM, ANNOTATIONS, SMALL_PAGES, TRAIT_COUNT };
@@ -203,23 +204,6 @@ static void run_trait(enum trait t, int scale, int steps, const char *dir)
 	g_unlink(out);
 }
 
-static void print_machine(void)
-{
-	g_autofree char *cpu = NULL;
-	g_autofree char *model = NULL;
-	if (g_file_get_contents("/proc/cpuinfo", &cpu, NULL, NULL)) {
-		const char *m = strstr(cpu, "model name");
-		const char *colon = m ? strchr(m, ':') : NULL;
-		if (colon)
-			model = g_strndup(colon + 2, strcspn(colon + 2, "\n"));
-	}
-	double load[3] = {0};
-	if (getloadavg(load, 3) < 0)
-		load[0] = -1;
-	printf("processor: %s, %u cores; load average at start %.2f\n\n", model ? model : "unknown",
-	       g_get_num_processors(), load[0]);
-}
-
 int main(int argc, char **argv)
 {
 	int steps = 4, scale = 1, only = -1;
@@ -234,7 +218,8 @@ int main(int argc, char **argv)
 	g_autofree char *dir = g_dir_make_tmp("quire-scale-XXXXXX", NULL);
 	if (!dir)
 		return 1;
-	print_machine();
+	bench_print_machine();
+	putchar('\n');
 	for (int t = 0; t < TRAIT_COUNT; t++)
 		if (only < 0 || only == t)
 			run_trait((enum trait)t, scale, steps, dir);
