@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define KERNELS_NT 4
+#define KERNELS_NR 2
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float f16(quant_f16 h)
@@ -49,6 +50,41 @@ INLINE float f16(quant_f16 h)
 	                        int nt, float *y, size_t ys)                                           \
 	{                                                                                              \
 		KERNELS_TILE(row_##name, n, w, ws, nr, x, xs, nt, y, ys);                              \
+	}
+
+/* Tiles of up to KERNELS_NR rows times KERNELS_NT tokens: tokens outside, so a
+ * group of tokens' activations stays in the L1 cache while the rows go by. */
+#define KERNELS_TILE_RN(fn, n, w, ws, nr, x, xs, nt, y, ys)                                          \
+	do {                                                                                         \
+		for (int t_ = 0; t_ < (nt); t_ += KERNELS_NT) {                                      \
+			const uint8_t *xt_ = (const uint8_t *)(x) + (size_t)t_ * (xs);               \
+			int n_ = (nt) - t_ < KERNELS_NT ? (nt) - t_ : KERNELS_NT;                    \
+			for (int r_ = 0; r_ < (nr); r_ += KERNELS_NR) {                              \
+				const uint8_t *wr_ = (const uint8_t *)(w) + (size_t)r_ * (ws);       \
+				float *yt_ = (y) + (size_t)t_ * (ys) + r_;                           \
+				if ((nr) - r_ >= KERNELS_NR)                                         \
+					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, KERNELS_NR, n_); \
+				else                                                                 \
+					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, 1, n_);     \
+			}                                                                            \
+		}                                                                                    \
+	} while (0)
+
+#define KERNELS_TILE_N(fn, n, w, ws, x, xs, y, ys, R, N)                                              \
+	do {                                                                                         \
+		switch (N) {                                                                         \
+		case 1: fn(n, w, ws, x, xs, y, ys, R, 1); break;                                     \
+		case 2: fn(n, w, ws, x, xs, y, ys, R, 2); break;                                     \
+		case 3: fn(n, w, ws, x, xs, y, ys, R, 3); break;                                     \
+		default: fn(n, w, ws, x, xs, y, ys, R, 4); break;                                    \
+		}                                                                                    \
+	} while (0)
+
+#define KERNELS_DEFINE_GEMM_RN(name)                                                              \
+	static void gemm_##name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, \
+	                        int nt, float *y, size_t ys)                                           \
+	{                                                                                              \
+		KERNELS_TILE_RN(tile_##name, n, w, ws, nr, x, xs, nt, y, ys);                          \
 	}
 
 /* ---- F32, F16, BF16: float products ---- */
@@ -147,17 +183,23 @@ void kernels_avx512_q8_K(const float *x, struct block_q8_K *b)
 /* ---- Q8_0, Q4_0, Q5_0 with Q8_0 activations, two blocks per register ----
  *
  * The activations are laid out for these kernels: per pair of blocks, the 64
- * codes, each block's scale (as F32) repeated over the 8 lanes that hold its
- * sums, and per lane minus the sum of its 4 codes. Weight codes are made
- * unsigned by an offset (Q8_0: +128, Q4_0: +8, Q5_0: +16, all powers of two),
- * and the offset times the activations' sums, a shift of the stored negated
- * sums, starts the integer accumulator. A row with an odd number of blocks
- * ends with a half pair whose missing half is zero. */
+ * codes plus 128 (unsigned bytes for vpdpbusd) and each block's scale (as F32)
+ * repeated over the 8 lanes that hold its sums. Weight codes are taken signed
+ * (Q4_0: q - 8, Q5_0: q - 16), and the integer accumulator of a weight pair
+ * starts at -128 times the sum of each lane's 4 weights, which takes the +128
+ * of the activations out again; that start is computed once per weight pair
+ * and shared by every token of a tile. A row with an odd number of blocks ends
+ * with a half pair whose missing half is zero.
+ *
+ * A tile is up to KERNELS_NR weight rows times up to KERNELS_NT tokens: each
+ * decoded weight pair is used for every token and each activation pair for
+ * every row, from registers. Each output's sequence of operations is the same
+ * whatever the tile's size, so a product does not depend on how many rows or
+ * tokens were computed with it. */
 
 struct x8_pair {
-	int8_t qs[64];
+	uint8_t qs[64];
 	float d[16];
-	int32_t neg[16];
 };
 
 static size_t x8_row_size(int64_t n)
@@ -170,18 +212,14 @@ static void x8_quantize(const float *x, void *dst, int64_t n)
 	struct x8_pair *p = dst;
 	int64_t nb = n / QK8_0;
 	for (int64_t ib = 0; ib < nb; ib += 2, p++) {
-		struct block_q8_0 b[2];
-		int k = ib + 1 < nb ? 2 : 1;
+		struct block_q8_0 b;
 		memset(p, 0, sizeof(*p));
-		for (int j = 0; j < k; j++)
-			kernels_avx512_q8_0(x + (ib + j) * QK8_0, &b[j]);
-		for (int j = 0; j < k; j++) {
-			memcpy(p->qs + 32 * j, b[j].qs, 32);
-			for (int l = 0; l < 8; l++)
-				p->d[8 * j + l] = f16(b[j].d);
+		for (int j = 0; j < 2 && ib + j < nb; j++) {
+			kernels_avx512_q8_0(x + (ib + j) * QK8_0, &b);
+			__m256i q = _mm256_loadu_si256((const __m256i *)b.qs);
+			_mm256_storeu_si256((__m256i *)(p->qs + 32 * j), _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)));
+			_mm256_storeu_ps(p->d + 8 * j, _mm256_set1_ps(f16(b.d)));
 		}
-		for (int l = 0; l < 16; l++)
-			p->neg[l] = -(p->qs[4 * l] + p->qs[4 * l + 1] + p->qs[4 * l + 2] + p->qs[4 * l + 3]);
 	}
 }
 
@@ -207,18 +245,6 @@ INLINE __m512 pair_of(__m512 d16, int p)
 	return _mm512_permutexvar_ps(idx, d16);
 }
 
-/* Unsigned weight codes wu (two blocks, offset 1 << shift) times N tokens' activations (pair ip). */
-INLINE void q8_0_pair_accumulate(__m512i wu, int shift, __m512 dw, const uint8_t *x, size_t xs, int64_t ip,
-                                 __m512 *acc, const int N)
-{
-	for (int t = 0; t < N; t++) {
-		const struct x8_pair *xp = (const struct x8_pair *)(x + (size_t)t * xs) + ip;
-		__m512i init = _mm512_slli_epi32(_mm512_loadu_si512(xp->neg), (unsigned)shift);
-		__m512i s = _mm512_dpbusd_epi32(init, wu, _mm512_loadu_si512(xp->qs));
-		acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xp->d)), acc[t]);
-	}
-}
-
 /* Nibbles of two Q4_0/Q5_0 blocks (16 bytes each) into element order, 64 bytes. */
 INLINE __m512i nibbles_pair(const uint8_t *qs0, const uint8_t *qs1)
 {
@@ -232,79 +258,126 @@ INLINE __m512i nibbles_pair(const uint8_t *qs0, const uint8_t *qs1)
 	return _mm512_and_si512(_mm512_srlv_epi16(z, shift), _mm512_set1_epi8(15));
 }
 
-INLINE void reduce_store(const __m512 *acc, float *y, size_t ys, const int N)
+/* Signed codes of blocks ib and ib+1 of a row of type wt (the second zero when half). */
+INLINE __m512i q8_codes(enum quant_type wt, const uint8_t *w, int64_t ib, bool half)
 {
-	for (int t = 0; t < N; t++)
-		y[(size_t)t * ys] = _mm512_reduce_add_ps(acc[t]);
-}
-
-/* Unsigned codes of blocks ib and ib+1 (second one absent when half). */
-INLINE __m512i q8_0_codes(const uint8_t *w, int64_t ib, bool half)
-{
-	const struct block_q8_0 *b = (const struct block_q8_0 *)w + ib;
-	__m256i lo = _mm256_loadu_si256((const __m256i *)b[0].qs);
-	__m512i z = half ? _mm512_zextsi256_si512(lo)
-	                 : _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
-	return _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
-}
-
-INLINE __m512i q4_0_codes(const uint8_t *w, int64_t ib, bool half)
-{
-	const struct block_q4_0 *b = (const struct block_q4_0 *)w + ib;
-	__m512i z = nibbles_pair(b[0].qs, half ? b[0].qs : b[1].qs);
-	return half ? _mm512_maskz_mov_epi8(0xffffffffull, z) : z;
-}
-
-INLINE __m512i q5_0_codes(const uint8_t *w, int64_t ib, bool half)
-{
-	const struct block_q5_0 *b = (const struct block_q5_0 *)w + ib;
-	uint32_t h0, h1 = 0;
-	memcpy(&h0, b[0].qh, 4);
-	if (!half)
-		memcpy(&h1, b[1].qh, 4);
-	__mmask64 hb = _cvtu64_mask64((uint64_t)h0 | ((uint64_t)h1 << 32));
-	__m512i z = nibbles_pair(b[0].qs, half ? b[0].qs : b[1].qs);
-	z = _mm512_or_si512(z, _mm512_maskz_mov_epi8(hb, _mm512_set1_epi8(16)));
-	return half ? _mm512_maskz_mov_epi8(0xffffffffull, z) : z;
-}
-
-/* A row of a Q8_0-family type: 16 blocks at a time with their scales gathered at once. */
-#define KERNELS_Q8_0_ROW(name, btype, codes, shift)                                                     \
-	INLINE void row_##name(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys, \
-	                       const int N)                                                                  \
-	{                                                                                                    \
-		const btype *b = (const btype *)w;                                                           \
-		int64_t nb = n / 32, ib = 0;                                                                 \
-		__m512 acc[KERNELS_NT];                                                                      \
-		for (int t = 0; t < N; t++)                                                                  \
-			acc[t] = _mm512_setzero_ps();                                                        \
-		for (; ib + 16 <= nb; ib += 16) {                                                            \
-			for (size_t o_ = 0; o_ < 16 * sizeof(btype); o_ += 64)                               \
-				_mm_prefetch((const char *)(b + ib) + KERNELS_PREFETCH_Q8 + o_, _MM_HINT_T0);        \
-			__m512 d16 = gather_scales((const uint8_t *)&b[ib].d, (int)sizeof(btype));          \
-			for (int p = 0; p < 8; p++) {                                                        \
-				q8_0_pair_accumulate(codes(w, ib + 2 * p, false), shift, pair_of(d16, p), x, \
-				                     xs, ib / 2 + p, acc, N);                                \
-			}                                                                                    \
-		}                                                                                            \
-		for (size_t o_ = (size_t)ib * sizeof(btype); o_ < (size_t)nb * sizeof(btype); o_ += 64)      \
-			_mm_prefetch((const char *)b + KERNELS_PREFETCH_Q8 + o_, _MM_HINT_T0);               \
-		for (; ib + 2 <= nb; ib += 2)                                                                \
-			q8_0_pair_accumulate(codes(w, ib, false), shift, pair_scales(b[ib].d, b[ib + 1].d), x, xs, \
-			                     ib / 2, acc, N);                                                \
-		if (ib < nb)                                                                                 \
-			q8_0_pair_accumulate(codes(w, ib, true), shift, pair_scales(b[ib].d, 0), x, xs, ib / 2, acc, \
-			                     N);                                                             \
-		reduce_store(acc, y, ys, N);                                                                 \
+	if (wt == QUANT_Q8_0) {
+		const struct block_q8_0 *b = (const struct block_q8_0 *)w + ib;
+		__m256i lo = _mm256_loadu_si256((const __m256i *)b[0].qs);
+		return half ? _mm512_zextsi256_si512(lo)
+		            : _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
 	}
+	__m512i z, off;
+	if (wt == QUANT_Q4_0) {
+		const struct block_q4_0 *b = (const struct block_q4_0 *)w + ib;
+		z = nibbles_pair(b[0].qs, half ? b[0].qs : b[1].qs);
+		off = _mm512_set1_epi8(8);
+	} else {
+		const struct block_q5_0 *b = (const struct block_q5_0 *)w + ib;
+		uint32_t h0, h1 = 0;
+		memcpy(&h0, b[0].qh, 4);
+		if (!half)
+			memcpy(&h1, b[1].qh, 4);
+		__mmask64 hb = _cvtu64_mask64((uint64_t)h0 | ((uint64_t)h1 << 32));
+		z = _mm512_or_si512(nibbles_pair(b[0].qs, half ? b[0].qs : b[1].qs),
+		                    _mm512_maskz_mov_epi8(hb, _mm512_set1_epi8(16)));
+		off = _mm512_set1_epi8(16);
+	}
+	return _mm512_maskz_sub_epi8(half ? 0xffffffffull : ~0ull, z, off);
+}
 
-KERNELS_Q8_0_ROW(q8_0, struct block_q8_0, q8_0_codes, 7)
-KERNELS_Q8_0_ROW(q4_0, struct block_q4_0, q4_0_codes, 3)
-KERNELS_Q8_0_ROW(q5_0, struct block_q5_0, q5_0_codes, 4)
+INLINE size_t q8_block_size(enum quant_type wt)
+{
+	return wt == QUANT_Q8_0 ? sizeof(struct block_q8_0)
+	                        : wt == QUANT_Q4_0 ? sizeof(struct block_q4_0) : sizeof(struct block_q5_0);
+}
 
-KERNELS_DEFINE_GEMM(q8_0)
-KERNELS_DEFINE_GEMM(q4_0)
-KERNELS_DEFINE_GEMM(q5_0)
+/* -128 times the sum of each lane's 4 signed weights: the start that cancels the activations' +128. */
+INLINE __m512i q8_start(__m512i wq)
+{
+	return _mm512_sub_epi32(_mm512_setzero_si512(),
+	                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), wq));
+}
+
+/* One pair of blocks (pair ip of the activations) for R rows (codes wq, scales dw) and N tokens. */
+INLINE void q8_pair_tile(const __m512i *wq, const __m512 *dw, const uint8_t *x, size_t xs, int64_t ip,
+                         __m512 (*acc)[KERNELS_NT], const int R, const int N)
+{
+	__m512i start[KERNELS_NR];
+	for (int r = 0; r < R; r++)
+		start[r] = q8_start(wq[r]);
+	for (int t = 0; t < N; t++) {
+		const struct x8_pair *xp = (const struct x8_pair *)(x + (size_t)t * xs) + ip;
+		__m512i xq = _mm512_load_si512(xp->qs);
+		__m512 xd = _mm512_load_ps(xp->d);
+		for (int r = 0; r < R; r++) {
+			__m512i s = _mm512_dpbusd_epi32(start[r], xq, wq[r]);
+			acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[r], xd), acc[r][t]);
+		}
+	}
+}
+
+/* R rows (ws bytes apart) of a Q8_0-family type times N tokens. */
+INLINE void tile_q8(enum quant_type wt, int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,
+                    float *y, size_t ys, const int R, const int N)
+{
+	const size_t bsz = q8_block_size(wt);
+	int64_t nb = n / 32, ib = 0;
+	__m512 acc[KERNELS_NR][KERNELS_NT];
+	__m512i wq[KERNELS_NR];
+	__m512 dw[KERNELS_NR];
+	for (int r = 0; r < R; r++)
+		for (int t = 0; t < N; t++)
+			acc[r][t] = _mm512_setzero_ps();
+	for (; ib + 16 <= nb; ib += 16) {
+		__m512 d16[KERNELS_NR];
+		for (int r = 0; r < R; r++) {
+			const uint8_t *b = w + (size_t)r * ws + (size_t)ib * bsz;
+			for (size_t o = 0; o < 16 * bsz; o += 64)
+				_mm_prefetch((const char *)b + KERNELS_PREFETCH_Q8 + o, _MM_HINT_T0);
+			d16[r] = gather_scales(b, (int)bsz);
+		}
+		for (int p = 0; p < 8; p++) {
+			for (int r = 0; r < R; r++) {
+				wq[r] = q8_codes(wt, w + (size_t)r * ws, ib + 2 * p, false);
+				dw[r] = pair_of(d16[r], p);
+			}
+			q8_pair_tile(wq, dw, x, xs, ib / 2 + p, acc, R, N);
+		}
+	}
+	for (int r = 0; r < R; r++)
+		for (size_t o = (size_t)ib * bsz; o < (size_t)nb * bsz; o += 64)
+			_mm_prefetch((const char *)w + (size_t)r * ws + KERNELS_PREFETCH_Q8 + o, _MM_HINT_T0);
+	for (; ib < nb; ib += 2) {
+		bool half = ib + 1 == nb;
+		for (int r = 0; r < R; r++) {
+			const uint8_t *b = w + (size_t)r * ws + (size_t)ib * bsz;
+			quant_f16 d0, d1 = 0;
+			memcpy(&d0, b, sizeof d0);
+			if (!half)
+				memcpy(&d1, b + bsz, sizeof d1);
+			wq[r] = q8_codes(wt, w + (size_t)r * ws, ib, half);
+			dw[r] = pair_scales(d0, d1);
+		}
+		q8_pair_tile(wq, dw, x, xs, ib / 2, acc, R, N);
+	}
+	for (int r = 0; r < R; r++)
+		for (int t = 0; t < N; t++)
+			y[(size_t)t * ys + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#define KERNELS_Q8_TILE(name, wt)                                                                      \
+	INLINE void tile_##name(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, \
+	                        size_t ys, const int R, const int N)                                          \
+	{                                                                                                     \
+		tile_q8(wt, n, w, ws, x, xs, y, ys, R, N);                                                    \
+	}
+KERNELS_Q8_TILE(q8_0, QUANT_Q8_0)
+KERNELS_Q8_TILE(q4_0, QUANT_Q4_0)
+KERNELS_Q8_TILE(q5_0, QUANT_Q5_0)
+KERNELS_DEFINE_GEMM_RN(q8_0)
+KERNELS_DEFINE_GEMM_RN(q4_0)
+KERNELS_DEFINE_GEMM_RN(q5_0)
 
 /* ---- K-quants with Q8_K activations ---- */
 
