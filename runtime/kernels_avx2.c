@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define KERNELS_NT 4
+#define KERNELS_NR 2
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float f16(quant_f16 h)
@@ -51,6 +52,41 @@ INLINE float hsum(__m256 v)
 	                        int nt, float *y, size_t ys)                                           \
 	{                                                                                              \
 		KERNELS_TILE(row_##name, n, w, ws, nr, x, xs, nt, y, ys);                              \
+	}
+
+/* Tiles of up to KERNELS_NR rows times KERNELS_NT tokens: tokens outside, so a
+ * group of tokens' activations stays in the L1 cache while the rows go by. */
+#define KERNELS_TILE_RN(fn, n, w, ws, nr, x, xs, nt, y, ys)                                          \
+	do {                                                                                         \
+		for (int t_ = 0; t_ < (nt); t_ += KERNELS_NT) {                                      \
+			const uint8_t *xt_ = (const uint8_t *)(x) + (size_t)t_ * (xs);               \
+			int n_ = (nt) - t_ < KERNELS_NT ? (nt) - t_ : KERNELS_NT;                    \
+			for (int r_ = 0; r_ < (nr); r_ += KERNELS_NR) {                              \
+				const uint8_t *wr_ = (const uint8_t *)(w) + (size_t)r_ * (ws);       \
+				float *yt_ = (y) + (size_t)t_ * (ys) + r_;                           \
+				if ((nr) - r_ >= KERNELS_NR)                                         \
+					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, KERNELS_NR, n_); \
+				else                                                                 \
+					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, 1, n_);     \
+			}                                                                            \
+		}                                                                                    \
+	} while (0)
+
+#define KERNELS_TILE_N(fn, n, w, ws, x, xs, y, ys, R, N)                                              \
+	do {                                                                                         \
+		switch (N) {                                                                         \
+		case 1: fn(n, w, ws, x, xs, y, ys, R, 1); break;                                     \
+		case 2: fn(n, w, ws, x, xs, y, ys, R, 2); break;                                     \
+		case 3: fn(n, w, ws, x, xs, y, ys, R, 3); break;                                     \
+		default: fn(n, w, ws, x, xs, y, ys, R, 4); break;                                    \
+		}                                                                                    \
+	} while (0)
+
+#define KERNELS_DEFINE_GEMM_RN(name)                                                              \
+	static void gemm_##name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, \
+	                        int nt, float *y, size_t ys)                                           \
+	{                                                                                              \
+		KERNELS_TILE_RN(tile_##name, n, w, ws, nr, x, xs, nt, y, ys);                          \
 	}
 
 /* ---- F32, F16, BF16 ---- */
@@ -101,20 +137,6 @@ KERNELS_DEFINE_GEMM(bf16)
 
 /* ---- Q8_0, Q4_0, Q5_0 with Q8_0 activations ---- */
 
-/* Signed codes (32) of one weight block times N tokens' block ib. */
-INLINE void q8_0_block_accumulate(__m256i wq, float dw, const uint8_t *x, size_t xs, int64_t ib, __m256 *acc,
-                                  const int N)
-{
-	__m256i aw = _mm256_sign_epi8(wq, wq);
-	const __m256i ones = _mm256_set1_epi16(1);
-	for (int t = 0; t < N; t++) {
-		const struct block_q8_0 *xb = (const struct block_q8_0 *)(x + (size_t)t * xs) + ib;
-		__m256i xv = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)xb->qs), wq);
-		__m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xv), ones);
-		acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * f16(xb->d)), acc[t]);
-	}
-}
-
 INLINE __m256i nibbles(const uint8_t *qs)
 {
 	__m128i v = _mm_loadu_si128((const __m128i *)qs);
@@ -151,27 +173,49 @@ INLINE __m256i q5_0_codes(const uint8_t *w, int64_t ib)
 	return _mm256_sub_epi8(_mm256_or_si256(nibbles(b->qs), hi), _mm256_set1_epi8(16));
 }
 
-#define KERNELS_Q8_0_ROW(name, btype, codes)                                                            \
-	INLINE void row_##name(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys, \
-	                       const int N)                                                                  \
-	{                                                                                                    \
-		__m256 acc[KERNELS_NT];                                                                      \
-		for (int t = 0; t < N; t++)                                                                  \
-			acc[t] = _mm256_setzero_ps();                                                        \
-		for (int64_t ib = 0; ib < n / 32; ib++) {                                                    \
-			_mm_prefetch((const char *)((const btype *)w + ib) + KERNELS_PREFETCH_Q8, _MM_HINT_T0); \
-			q8_0_block_accumulate(codes(w, ib), f16(((const btype *)w + ib)->d), x, xs, ib, acc, N); \
-		}                                                                                            \
-		for (int t = 0; t < N; t++)                                                                  \
-			y[(size_t)t * ys] = hsum(acc[t]);                                                    \
+/* R rows (ws bytes apart) of a Q8_0-family type times N tokens: each decoded
+ * weight block serves every token and each activation block every row. */
+#define KERNELS_Q8_0_TILE(name, btype, codes)                                                          \
+	INLINE void tile_##name(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, \
+	                        size_t ys, const int R, const int N)                                          \
+	{                                                                                                     \
+		__m256 acc[KERNELS_NR][KERNELS_NT];                                                           \
+		for (int r = 0; r < R; r++)                                                                   \
+			for (int t = 0; t < N; t++)                                                           \
+				acc[r][t] = _mm256_setzero_ps();                                              \
+		const __m256i ones = _mm256_set1_epi16(1);                                                    \
+		for (int64_t ib = 0; ib < n / 32; ib++) {                                                     \
+			__m256i wq[KERNELS_NR], aw[KERNELS_NR];                                               \
+			float dw[KERNELS_NR];                                                                 \
+			for (int r = 0; r < R; r++) {                                                         \
+				const btype *b = (const btype *)(w + (size_t)r * ws) + ib;                    \
+				_mm_prefetch((const char *)b + KERNELS_PREFETCH_Q8, _MM_HINT_T0);             \
+				wq[r] = codes(w + (size_t)r * ws, ib);                                        \
+				aw[r] = _mm256_sign_epi8(wq[r], wq[r]);                                       \
+				dw[r] = f16(b->d);                                                            \
+			}                                                                                     \
+			for (int t = 0; t < N; t++) {                                                         \
+				const struct block_q8_0 *xb = (const struct block_q8_0 *)(x + (size_t)t * xs) + ib; \
+				__m256i xv = _mm256_loadu_si256((const __m256i *)xb->qs);                     \
+				float dx = f16(xb->d);                                                        \
+				for (int r = 0; r < R; r++) {                                                 \
+					__m256i p = _mm256_maddubs_epi16(aw[r], _mm256_sign_epi8(xv, wq[r])); \
+					__m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));            \
+					acc[r][t] = _mm256_fmadd_ps(s, _mm256_set1_ps(dw[r] * dx), acc[r][t]); \
+				}                                                                             \
+			}                                                                                     \
+		}                                                                                             \
+		for (int r = 0; r < R; r++)                                                                   \
+			for (int t = 0; t < N; t++)                                                           \
+				y[(size_t)t * ys + r] = hsum(acc[r][t]);                                      \
 	}
 
-KERNELS_Q8_0_ROW(q8_0, struct block_q8_0, q8_0_codes)
-KERNELS_Q8_0_ROW(q4_0, struct block_q4_0, q4_0_codes)
-KERNELS_Q8_0_ROW(q5_0, struct block_q5_0, q5_0_codes)
-KERNELS_DEFINE_GEMM(q8_0)
-KERNELS_DEFINE_GEMM(q4_0)
-KERNELS_DEFINE_GEMM(q5_0)
+KERNELS_Q8_0_TILE(q8_0, struct block_q8_0, q8_0_codes)
+KERNELS_Q8_0_TILE(q4_0, struct block_q4_0, q4_0_codes)
+KERNELS_Q8_0_TILE(q5_0, struct block_q5_0, q5_0_codes)
+KERNELS_DEFINE_GEMM_RN(q8_0)
+KERNELS_DEFINE_GEMM_RN(q4_0)
+KERNELS_DEFINE_GEMM_RN(q5_0)
 
 /* ---- K-quants with Q8_K activations ---- */
 
