@@ -470,127 +470,155 @@ static void xk_quantize(const float *x, void *dst, int64_t n)
 	}
 }
 
-/* Q4_K and Q5_K (has_qh: the fifth bits of Q5_K) against xk_block activations. */
-INLINE void row_kq(int64_t n, const uint8_t *w, size_t bsz, size_t off_qs, size_t off_qh, bool has_qh,
-                   const uint8_t *x, size_t xs, float *y, size_t ys, const int N)
+/* The codes of a Q4_K/Q5_K block (has_qh: the fifth bits of Q5_K) as four
+ * registers of 64 (wc[2h]: sub-blocks 4h, 4h+2 from the low nibbles; wc[2h+1]:
+ * 4h+1, 4h+3 from the high ones), their scale pairs, the mins times dmin. */
+INLINE void kq_decode(const uint8_t *blk, size_t off_qs, size_t off_qh, bool has_qh, __m512i *wc, __m512i *sc,
+                      __m256 *mins)
 {
-	__m512 acc[KERNELS_NT];
-	__m256 accm[KERNELS_NT];
-	for (int t = 0; t < N; t++) {
-		acc[t] = _mm512_setzero_ps();
-		accm[t] = _mm256_setzero_ps();
-	}
 	const __m512i lo4 = _mm512_set1_epi8(15);
-	for (int64_t ib = 0; ib < n / QK_K; ib++) {
-		const uint8_t *blk = w + (size_t)ib * bsz;
-		/* weights are read once per token: fetch well ahead */
-		for (size_t o = 0; o < bsz; o += 64)
-			_mm_prefetch((const char *)blk + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
-		quant_f16 d16[2];
-		memcpy(d16, blk, sizeof d16);
-		__m256i sm = kq_scales_mins(blk + 4);
-		__m256 mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(sm, 1))),
-		                            _mm256_set1_ps(f16(d16[1])));
-		/* wc[2h]: sub-blocks 4h, 4h+2 (low nibbles); wc[2h+1]: 4h+1, 4h+3 (high nibbles) */
-		__m512i wc[4], sc[4];
-		for (int h = 0; h < 2; h++) {
-			__m512i v = _mm512_loadu_si512(blk + off_qs + 64 * h);
-			wc[2 * h] = _mm512_and_si512(v, lo4);
-			wc[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
-			if (has_qh) {
-				__m256i hv = _mm256_loadu_si256((const __m256i *)(blk + off_qh));
-				__m512i h2 = _mm512_inserti64x4(_mm512_castsi256_si512(hv), hv, 1);
-				const __m512i one = _mm512_set1_epi8(1);
-				__m512i sh_lo = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * h)),
-				                                   _mm256_set1_epi16((short)(4 * h + 2)), 1);
-				__m512i b_lo = _mm512_and_si512(_mm512_srlv_epi16(h2, sh_lo), one);
-				__m512i b_hi = _mm512_and_si512(_mm512_srlv_epi16(h2, _mm512_add_epi16(sh_lo, _mm512_set1_epi16(1))),
-				                                one);
-				wc[2 * h] = _mm512_or_si512(wc[2 * h], _mm512_slli_epi16(b_lo, 4));
-				wc[2 * h + 1] = _mm512_or_si512(wc[2 * h + 1], _mm512_slli_epi16(b_hi, 4));
-			}
-			sc[2 * h] = scale_pairs(sm, 4 * h, 4 * h + 2);
-			sc[2 * h + 1] = scale_pairs(sm, 4 * h + 1, 4 * h + 3);
+	quant_f16 dmin;
+	memcpy(&dmin, blk + 2, sizeof dmin);
+	__m256i sm = kq_scales_mins(blk + 4);
+	*mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(sm, 1))),
+	                      _mm256_set1_ps(f16(dmin)));
+	for (int h = 0; h < 2; h++) {
+		__m512i v = _mm512_loadu_si512(blk + off_qs + 64 * h);
+		wc[2 * h] = _mm512_and_si512(v, lo4);
+		wc[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+		if (has_qh) {
+			__m256i hv = _mm256_loadu_si256((const __m256i *)(blk + off_qh));
+			__m512i h2 = _mm512_inserti64x4(_mm512_castsi256_si512(hv), hv, 1);
+			const __m512i one = _mm512_set1_epi8(1);
+			__m512i sh_lo = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * h)),
+			                                   _mm256_set1_epi16((short)(4 * h + 2)), 1);
+			__m512i b_lo = _mm512_and_si512(_mm512_srlv_epi16(h2, sh_lo), one);
+			__m512i b_hi = _mm512_and_si512(_mm512_srlv_epi16(h2, _mm512_add_epi16(sh_lo, _mm512_set1_epi16(1))),
+			                                one);
+			wc[2 * h] = _mm512_or_si512(wc[2 * h], _mm512_slli_epi16(b_lo, 4));
+			wc[2 * h + 1] = _mm512_or_si512(wc[2 * h + 1], _mm512_slli_epi16(b_hi, 4));
 		}
-		float dw = f16(d16[0]);
+		sc[2 * h] = scale_pairs(sm, 4 * h, 4 * h + 2);
+		sc[2 * h + 1] = scale_pairs(sm, 4 * h + 1, 4 * h + 3);
+	}
+}
+
+/* R rows of Q4_K or Q5_K against N tokens' xk_block activations. Block by
+ * block, each row's decoded block meets the N tokens' activation blocks, which
+ * stay in the L1 cache for the next row: long rows (ffn_down) no longer read
+ * every token's whole row from L2 once per weight row. */
+INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, size_t bsz, size_t off_qs, size_t off_qh,
+                    bool has_qh, const uint8_t *x, size_t xs, float *y, size_t ys, const int R, const int N)
+{
+	__m512 acc[KERNELS_NR][KERNELS_NT];
+	__m256 accm[KERNELS_NR][KERNELS_NT];
+	for (int r = 0; r < R; r++)
 		for (int t = 0; t < N; t++) {
-			const struct xk_block *xb = (const struct xk_block *)(x + (size_t)t * xs) + ib;
-			__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
-			                                 _mm512_maddubs_epi16(wc[0], _mm512_load_si512(xb->qs)), sc[0]);
-			__m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
-			                                 _mm512_maddubs_epi16(wc[1], _mm512_load_si512(xb->qs + 64)), sc[1]);
-			s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(wc[2], _mm512_load_si512(xb->qs + 128)), sc[2]);
-			s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(wc[3], _mm512_load_si512(xb->qs + 192)), sc[3]);
-			acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_set1_ps(dw * xb->d),
-			                         acc[t]);
-			accm[t] = _mm256_fmadd_ps(mins, _mm256_load_ps(xb->bs32), accm[t]);
+			acc[r][t] = _mm512_setzero_ps();
+			accm[r][t] = _mm256_setzero_ps();
 		}
-	}
-	for (int t = 0; t < N; t++)
-		y[(size_t)t * ys] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[t], _mm512_zextps256_ps512(accm[t])));
-}
-
-INLINE void row_q4_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
-                     const int N)
-{
-	row_kq(n, w, sizeof(struct block_q4_K), offsetof(struct block_q4_K, qs), 0, false, x, xs, y, ys, N);
-}
-
-INLINE void row_q5_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
-                     const int N)
-{
-	row_kq(n, w, sizeof(struct block_q5_K), offsetof(struct block_q5_K, qs),
-	       offsetof(struct block_q5_K, qh), true, x, xs, y, ys, N);
-}
-
-/* Q6_K: codes 0..63 (value + 32), sixteen int8 scales, one per 16 elements; the
- * offset 32 goes through the bsums. */
-INLINE void row_q6_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys,
-                     const int N)
-{
-	const struct block_q6_K *b = (const struct block_q6_K *)w;
-	__m512 acc[KERNELS_NT];
-	__m256 accm[KERNELS_NT];
-	for (int t = 0; t < N; t++) {
-		acc[t] = _mm512_setzero_ps();
-		accm[t] = _mm256_setzero_ps();
-	}
-	const __m512i lo4 = _mm512_set1_epi8(15), lo2 = _mm512_set1_epi8(3);
 	for (int64_t ib = 0; ib < n / QK_K; ib++) {
-		const struct block_q6_K *bb = b + ib;
-		for (size_t o = 0; o < sizeof(*bb); o += 64)
-			_mm_prefetch((const char *)bb + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
-		__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bb->scales));
-		__m512i wc[4], sc[4];
-		for (int h = 0; h < 2; h++) {
-			__m512i l = _mm512_loadu_si512(bb->ql + 64 * h);
-			__m256i qh = _mm256_loadu_si256((const __m256i *)(bb->qh + 32 * h));
-			__m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-			__m512i h23 = _mm512_srli_epi16(h01, 4);
-			wc[2 * h] = _mm512_or_si512(_mm512_and_si512(l, lo4),
-			                            _mm512_slli_epi16(_mm512_and_si512(h01, lo2), 4));
-			wc[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),
-			                                _mm512_slli_epi16(_mm512_and_si512(h23, lo2), 4));
+		for (int r = 0; r < R; r++) {
+			const uint8_t *blk = w + (size_t)r * ws + (size_t)ib * bsz;
+			/* weights are read once per token: fetch well ahead */
+			for (size_t o = 0; o < bsz; o += 64)
+				_mm_prefetch((const char *)blk + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
+			__m512i wc[4], sc[4];
+			__m256 mins;
+			kq_decode(blk, off_qs, off_qh, has_qh, wc, sc, &mins);
+			quant_f16 d16;
+			memcpy(&d16, blk, sizeof d16);
+			float dw = f16(d16);
+			for (int t = 0; t < N; t++) {
+				const struct xk_block *xb = (const struct xk_block *)(x + (size_t)t * xs) + ib;
+				__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+				                                 _mm512_maddubs_epi16(wc[0], _mm512_load_si512(xb->qs)), sc[0]);
+				__m512i s1 = _mm512_dpwssd_epi32(
+					_mm512_setzero_si512(), _mm512_maddubs_epi16(wc[1], _mm512_load_si512(xb->qs + 64)), sc[1]);
+				s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(wc[2], _mm512_load_si512(xb->qs + 128)), sc[2]);
+				s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(wc[3], _mm512_load_si512(xb->qs + 192)), sc[3]);
+				acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+				                            _mm512_set1_ps(dw * xb->d), acc[r][t]);
+				accm[r][t] = _mm256_fmadd_ps(mins, _mm256_load_ps(xb->bs32), accm[r][t]);
+			}
 		}
-		for (int c = 0; c < 4; c++) {
-			/* int16 lanes 8g..8g+7 of chunk c get scale 4c + g */
-			__m512i idx = _mm512_srli_epi16(
-				_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14,
-				                 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-				3);
-			idx = _mm512_add_epi16(idx, _mm512_set1_epi16((short)(4 * c)));
-			sc[c] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(sc16));
-		}
-		float d = f16(bb->d);
-		kq_codes_accumulate(wc, sc, d, x, xs, ib, acc, N);
-		bsums_accumulate(sc16, 32.0f * d, x, xs, ib, accm, N);
 	}
-	reduce_store2(acc, accm, y, ys, N);
+	for (int r = 0; r < R; r++)
+		for (int t = 0; t < N; t++)
+			y[(size_t)t * ys + r] =
+				_mm512_reduce_add_ps(_mm512_sub_ps(acc[r][t], _mm512_zextps256_ps512(accm[r][t])));
 }
 
-KERNELS_DEFINE_GEMM(q4_K)
-KERNELS_DEFINE_GEMM(q5_K)
-KERNELS_DEFINE_GEMM(q6_K)
+INLINE void tile_q4_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys,
+                      const int R, const int N)
+{
+	tile_kq(n, w, ws, sizeof(struct block_q4_K), offsetof(struct block_q4_K, qs), 0, false, x, xs, y, ys, R, N);
+}
+
+INLINE void tile_q5_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys,
+                      const int R, const int N)
+{
+	tile_kq(n, w, ws, sizeof(struct block_q5_K), offsetof(struct block_q5_K, qs),
+	        offsetof(struct block_q5_K, qh), true, x, xs, y, ys, R, N);
+}
+
+/* Q6_K: codes 0..63 (value + 32) as four registers of 64 and the scale of each
+ * 16 elements as int16 pairs; the offset 32 goes through the bsums. */
+INLINE void q6_decode(const struct block_q6_K *bb, __m512i *wc, __m512i *sc, __m256i *sc16)
+{
+	const __m512i lo4 = _mm512_set1_epi8(15), lo2 = _mm512_set1_epi8(3);
+	*sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bb->scales));
+	for (int h = 0; h < 2; h++) {
+		__m512i l = _mm512_loadu_si512(bb->ql + 64 * h);
+		__m256i qh = _mm256_loadu_si256((const __m256i *)(bb->qh + 32 * h));
+		__m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+		__m512i h23 = _mm512_srli_epi16(h01, 4);
+		wc[2 * h] = _mm512_or_si512(_mm512_and_si512(l, lo4), _mm512_slli_epi16(_mm512_and_si512(h01, lo2), 4));
+		wc[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),
+		                                _mm512_slli_epi16(_mm512_and_si512(h23, lo2), 4));
+	}
+	for (int c = 0; c < 4; c++) {
+		/* int16 lanes 8g..8g+7 of chunk c get scale 4c + g */
+		__m512i idx = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
+		                                                 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
+		                                                 1, 0),
+		                                3);
+		idx = _mm512_add_epi16(idx, _mm512_set1_epi16((short)(4 * c)));
+		sc[c] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(*sc16));
+	}
+}
+
+/* R rows of Q6_K against N tokens' Q8_K activations, block by block as tile_kq. */
+INLINE void tile_q6_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys,
+                      const int R, const int N)
+{
+	__m512 acc[KERNELS_NR][KERNELS_NT];
+	__m256 accm[KERNELS_NR][KERNELS_NT];
+	for (int r = 0; r < R; r++)
+		for (int t = 0; t < N; t++) {
+			acc[r][t] = _mm512_setzero_ps();
+			accm[r][t] = _mm256_setzero_ps();
+		}
+	for (int64_t ib = 0; ib < n / QK_K; ib++) {
+		for (int r = 0; r < R; r++) {
+			const struct block_q6_K *bb = (const struct block_q6_K *)(w + (size_t)r * ws) + ib;
+			for (size_t o = 0; o < sizeof(*bb); o += 64)
+				_mm_prefetch((const char *)bb + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
+			__m512i wc[4], sc[4];
+			__m256i sc16;
+			q6_decode(bb, wc, sc, &sc16);
+			float d = f16(bb->d);
+			kq_codes_accumulate(wc, sc, d, x, xs, ib, acc[r], N);
+			bsums_accumulate(sc16, 32.0f * d, x, xs, ib, accm[r], N);
+		}
+	}
+	for (int r = 0; r < R; r++)
+		reduce_store2(acc[r], accm[r], y + r, ys, N);
+}
+
+KERNELS_DEFINE_GEMM_RN(q4_K)
+KERNELS_DEFINE_GEMM_RN(q5_K)
+KERNELS_DEFINE_GEMM_RN(q6_K)
 
 static bool q8_0_family(enum quant_type wtype)
 {
