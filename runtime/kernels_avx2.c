@@ -61,13 +61,16 @@ INLINE float hsum(__m256 v)
 		for (int t_ = 0; t_ < (nt); t_ += KERNELS_NT) {                                      \
 			const uint8_t *xt_ = (const uint8_t *)(x) + (size_t)t_ * (xs);               \
 			int n_ = (nt) - t_ < KERNELS_NT ? (nt) - t_ : KERNELS_NT;                    \
-			for (int r_ = 0; r_ < (nr); r_ += KERNELS_NR) {                              \
+			for (int r_ = 0; r_ < (nr);) {                                               \
 				const uint8_t *wr_ = (const uint8_t *)(w) + (size_t)r_ * (ws);       \
 				float *yt_ = (y) + (size_t)t_ * (ys) + r_;                           \
-				if ((nr) - r_ >= KERNELS_NR)                                         \
+				if ((nr) - r_ >= KERNELS_NR) {                                       \
 					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, KERNELS_NR, n_); \
-				else                                                                 \
+					r_ += KERNELS_NR;                                            \
+				} else {                                                             \
 					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, 1, n_);     \
+					r_++;                                                        \
+				}                                                                    \
 			}                                                                            \
 		}                                                                                    \
 	} while (0)
@@ -250,104 +253,135 @@ INLINE void kq_accumulate(const __m256i *wc, const uint8_t *sm, float d, float d
 	}
 }
 
-INLINE void row_kq(int64_t n, const uint8_t *w, bool q5, const uint8_t *x, size_t xs, float *y, size_t ys,
-                   const int N)
+/* The 8 registers of 32 codes of a Q4_K (q5: Q5_K) block, wc[j] sub-block j. */
+INLINE void kq_decode(const uint8_t *blk, bool q5, __m256i *wc)
+{
+	const uint8_t *qs = q5 ? ((const struct block_q5_K *)blk)->qs : ((const struct block_q4_K *)blk)->qs;
+	__m256i hv = q5 ? _mm256_loadu_si256((const __m256i *)((const struct block_q5_K *)blk)->qh)
+	                : _mm256_setzero_si256();
+	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+	for (int c = 0; c < 4; c++) {
+		__m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+		wc[2 * c] = _mm256_and_si256(v, m4);
+		wc[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+		if (q5) {
+			wc[2 * c] = _mm256_or_si256(wc[2 * c],
+			                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2 * c), one), 4));
+			wc[2 * c + 1] = _mm256_or_si256(
+				wc[2 * c + 1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2 * c + 1), one), 4));
+		}
+	}
+}
+
+/* R rows of Q4_K/Q5_K times N tokens, block by block: the tile's activation
+ * blocks stay in the L1 cache while each row's block meets them. */
+INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, bool q5, const uint8_t *x, size_t xs, float *y,
+                    size_t ys, const int R, const int N)
 {
 	size_t bsz = q5 ? sizeof(struct block_q5_K) : sizeof(struct block_q4_K);
-	__m256 acc[KERNELS_NT];
-	for (int t = 0; t < N; t++)
-		acc[t] = _mm256_setzero_ps();
+	__m256 acc[KERNELS_NR][KERNELS_NT];
+	for (int r = 0; r < R; r++)
+		for (int t = 0; t < N; t++)
+			acc[r][t] = _mm256_setzero_ps();
 	for (int64_t ib = 0; ib < n / QK_K; ib++) {
-		const uint8_t *blk = w + (size_t)ib * bsz;
-		for (size_t o = 0; o < bsz; o += 64)
-			_mm_prefetch((const char *)blk + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
-		const uint8_t *qs = q5 ? ((const struct block_q5_K *)blk)->qs : ((const struct block_q4_K *)blk)->qs;
-		quant_f16 dd[2];
-		uint8_t sm[16];
-		memcpy(dd, blk, 4);
-		kq_unpack(blk + 4, sm);
-		__m256i wc[8];
-		__m256i hv = q5 ? _mm256_loadu_si256((const __m256i *)((const struct block_q5_K *)blk)->qh)
-		                : _mm256_setzero_si256();
-		const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-		for (int c = 0; c < 4; c++) {
-			__m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-			wc[2 * c] = _mm256_and_si256(v, m4);
-			wc[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-			if (q5) {
-				wc[2 * c] = _mm256_or_si256(
-					wc[2 * c], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2 * c), one), 4));
-				wc[2 * c + 1] = _mm256_or_si256(
-					wc[2 * c + 1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2 * c + 1), one), 4));
-			}
+		for (int r = 0; r < R; r++) {
+			const uint8_t *blk = w + (size_t)r * ws + (size_t)ib * bsz;
+			for (size_t o = 0; o < bsz; o += 64)
+				_mm_prefetch((const char *)blk + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
+			quant_f16 dd[2];
+			uint8_t sm[16];
+			memcpy(dd, blk, 4);
+			kq_unpack(blk + 4, sm);
+			__m256i wc[8];
+			kq_decode(blk, q5, wc);
+			kq_accumulate(wc, sm, f16(dd[0]), f16(dd[1]), x, xs, ib, acc[r], N);
 		}
-		kq_accumulate(wc, sm, f16(dd[0]), f16(dd[1]), x, xs, ib, acc, N);
 	}
-	for (int t = 0; t < N; t++)
-		y[(size_t)t * ys] = hsum(acc[t]);
+	for (int r = 0; r < R; r++)
+		for (int t = 0; t < N; t++)
+			y[(size_t)t * ys + r] = hsum(acc[r][t]);
 }
 
-INLINE void row_q4_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys, const int N)
+INLINE void tile_q4_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys,
+                      const int R, const int N)
 {
-	row_kq(n, w, false, x, xs, y, ys, N);
+	tile_kq(n, w, ws, false, x, xs, y, ys, R, N);
 }
 
-INLINE void row_q5_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys, const int N)
+INLINE void tile_q5_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys,
+                      const int R, const int N)
 {
-	row_kq(n, w, true, x, xs, y, ys, N);
+	tile_kq(n, w, ws, true, x, xs, y, ys, R, N);
 }
 
-/* Q6_K: codes 0..63 (value + 32), one int8 scale per 16 elements; the offset goes through the bsums. */
-INLINE void row_q6_K(int64_t n, const uint8_t *w, const uint8_t *x, size_t xs, float *y, size_t ys, const int N)
+/* Adds a Q6_K block (codes wc, int8 scales of each 16 elements) times N tokens' block ib. */
+INLINE void q6_accumulate(const struct block_q6_K *bb, const __m256i *wc, const uint8_t *x, size_t xs, int64_t ib,
+                          __m256 *acc, const int N)
 {
-	const struct block_q6_K *b = (const struct block_q6_K *)w;
-	__m256 acc[KERNELS_NT];
-	for (int t = 0; t < N; t++)
-		acc[t] = _mm256_setzero_ps();
+	__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bb->scales));
+	/* int16 lanes 0-7 of sub-block j's products get scale 2j, lanes 8-15 scale 2j+1 */
+	__m256i scp[8];
+	for (int j = 0; j < 8; j++)
+		scp[j] = _mm256_setr_m128i(_mm_set1_epi16((short)bb->scales[2 * j]),
+		                           _mm_set1_epi16((short)bb->scales[2 * j + 1]));
+	float d = f16(bb->d);
+	for (int t = 0; t < N; t++) {
+		const struct block_q8_K *xb = (const struct block_q8_K *)(x + (size_t)t * xs) + ib;
+		__m256i s = _mm256_setzero_si256();
+		for (int j = 0; j < 8; j++) {
+			__m256i p = _mm256_maddubs_epi16(wc[j], _mm256_loadu_si256((const __m256i *)(xb->qs + 32 * j)));
+			s = _mm256_add_epi32(s, _mm256_madd_epi16(p, scp[j]));
+		}
+		__m256i m = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xb->bsums), sc16);
+		acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * xb->d), acc[t]);
+		acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(-32.0f * d * xb->d), acc[t]);
+	}
+}
+
+/* Q6_K: codes 0..63 (value + 32) as 8 registers of 32, wc[j] elements 32j..32j+31. */
+INLINE void q6_decode(const struct block_q6_K *bb, __m256i *wc)
+{
 	const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
-	for (int64_t ib = 0; ib < n / QK_K; ib++) {
-		const struct block_q6_K *bb = b + ib;
-		for (size_t o = 0; o < sizeof(*bb); o += 64)
-			_mm_prefetch((const char *)bb + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
-		__m256i wc[8]; /* wc[j]: elements 32j..32j+31 */
-		for (int h = 0; h < 2; h++) {
-			__m256i l0 = _mm256_loadu_si256((const __m256i *)(bb->ql + 64 * h));
-			__m256i l1 = _mm256_loadu_si256((const __m256i *)(bb->ql + 64 * h + 32));
-			__m256i qh = _mm256_loadu_si256((const __m256i *)(bb->qh + 32 * h));
-			wc[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-			wc[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-			                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-			wc[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-			                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-			wc[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-			                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-		}
-		__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bb->scales));
-		/* int16 lanes 0-7 of sub-block j's products get scale 2j, lanes 8-15 scale 2j+1 */
-		__m256i scp[8];
-		for (int j = 0; j < 8; j++)
-			scp[j] = _mm256_setr_m128i(_mm_set1_epi16((short)bb->scales[2 * j]),
-			                           _mm_set1_epi16((short)bb->scales[2 * j + 1]));
-		float d = f16(bb->d);
-		for (int t = 0; t < N; t++) {
-			const struct block_q8_K *xb = (const struct block_q8_K *)(x + (size_t)t * xs) + ib;
-			__m256i s = _mm256_setzero_si256();
-			for (int j = 0; j < 8; j++) {
-				__m256i p = _mm256_maddubs_epi16(wc[j], _mm256_loadu_si256((const __m256i *)(xb->qs + 32 * j)));
-				s = _mm256_add_epi32(s, _mm256_madd_epi16(p, scp[j]));
-			}
-			__m256i m = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xb->bsums), sc16);
-			acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * xb->d), acc[t]);
-			acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(-32.0f * d * xb->d), acc[t]);
-		}
+	for (int h = 0; h < 2; h++) {
+		__m256i l0 = _mm256_loadu_si256((const __m256i *)(bb->ql + 64 * h));
+		__m256i l1 = _mm256_loadu_si256((const __m256i *)(bb->ql + 64 * h + 32));
+		__m256i qh = _mm256_loadu_si256((const __m256i *)(bb->qh + 32 * h));
+		wc[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+		wc[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+		                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+		wc[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+		                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+		wc[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+		                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
 	}
-	for (int t = 0; t < N; t++)
-		y[(size_t)t * ys] = hsum(acc[t]);
 }
 
-KERNELS_DEFINE_GEMM(q4_K)
-KERNELS_DEFINE_GEMM(q5_K)
-KERNELS_DEFINE_GEMM(q6_K)
+/* R rows of Q6_K times N tokens, block by block as tile_kq. The offset 32 goes through the bsums. */
+INLINE void tile_q6_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys,
+                      const int R, const int N)
+{
+	__m256 acc[KERNELS_NR][KERNELS_NT];
+	for (int r = 0; r < R; r++)
+		for (int t = 0; t < N; t++)
+			acc[r][t] = _mm256_setzero_ps();
+	for (int64_t ib = 0; ib < n / QK_K; ib++) {
+		for (int r = 0; r < R; r++) {
+			const struct block_q6_K *bb = (const struct block_q6_K *)(w + (size_t)r * ws) + ib;
+			for (size_t o = 0; o < sizeof(*bb); o += 64)
+				_mm_prefetch((const char *)bb + KERNELS_PREFETCH_K + o, _MM_HINT_T0);
+			__m256i wc[8];
+			q6_decode(bb, wc);
+			q6_accumulate(bb, wc, x, xs, ib, acc[r], N);
+		}
+	}
+	for (int r = 0; r < R; r++)
+		for (int t = 0; t < N; t++)
+			y[(size_t)t * ys + r] = hsum(acc[r][t]);
+}
+
+KERNELS_DEFINE_GEMM_RN(q4_K)
+KERNELS_DEFINE_GEMM_RN(q5_K)
+KERNELS_DEFINE_GEMM_RN(q6_K)
 
 void kernels_avx2_fill(struct kernels *k)
 {

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define KERNELS_NT 4
-#define KERNELS_NR 2
+#define KERNELS_NR 4
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float f16(quant_f16 h)
@@ -59,13 +59,16 @@ INLINE float f16(quant_f16 h)
 		for (int t_ = 0; t_ < (nt); t_ += KERNELS_NT) {                                      \
 			const uint8_t *xt_ = (const uint8_t *)(x) + (size_t)t_ * (xs);               \
 			int n_ = (nt) - t_ < KERNELS_NT ? (nt) - t_ : KERNELS_NT;                    \
-			for (int r_ = 0; r_ < (nr); r_ += KERNELS_NR) {                              \
+			for (int r_ = 0; r_ < (nr);) {                                               \
 				const uint8_t *wr_ = (const uint8_t *)(w) + (size_t)r_ * (ws);       \
 				float *yt_ = (y) + (size_t)t_ * (ys) + r_;                           \
-				if ((nr) - r_ >= KERNELS_NR)                                         \
+				if ((nr) - r_ >= KERNELS_NR) {                                       \
 					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, KERNELS_NR, n_); \
-				else                                                                 \
+					r_ += KERNELS_NR;                                            \
+				} else {                                                             \
 					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, 1, n_);     \
+					r_++;                                                        \
+				}                                                                    \
 			}                                                                            \
 		}                                                                                    \
 	} while (0)
