@@ -168,6 +168,45 @@ static void test_shape(const char *kname, enum quant_type t, const struct shape 
 	free(ref_exact); free(mag2); free(wq); free(xq);
 }
 
+/* A kernel computes each output with the same operations whatever the tile it
+ * falls in: a block of rows and tokens gives bit for bit the products of each
+ * row with each token alone (batched verification of drafted tokens relies on
+ * it). 7 rows and 7 tokens leave remainders for every tile size. */
+static void test_tile_independent(const char *kname, enum quant_type t, int64_t n)
+{
+	enum { NR = 7, NT = 7 };
+	const struct kernels *k = kernels_get();
+	size_t rb = quant_row_size(t, n), xb = k->act_row_size(t, n);
+	float *wf = malloc(n * sizeof(float)), *xf = malloc(n * sizeof(float));
+	uint8_t *w = malloc(rb * NR), *x = NULL;
+	float y[NR * NT], y1[NR * NT];
+	if (posix_memalign((void **)&x, 64, xb * NT) != 0)
+		abort();
+	for (int r = 0; r < NR; r++) {
+		for (int64_t i = 0; i < n; i++)
+			wf[i] = rng_normal() * 0.05f;
+		quant_quantize_row(t, wf, w + r * rb, n);
+	}
+	for (int tk = 0; tk < NT; tk++) {
+		for (int64_t i = 0; i < n; i++)
+			xf[i] = rng_normal();
+		k->act_quantize(t, xf, x + tk * xb, n);
+	}
+	memset(y, 0xff, sizeof y); /* an output left unwritten differs from y1's */
+	memset(y1, 0, sizeof y1);
+	k->gemm[t](n, w, rb, NR, x, xb, NT, y, NR);
+	for (int r = 0; r < NR; r++)
+		for (int tk = 0; tk < NT; tk++)
+			k->gemm[t](n, w + r * rb, rb, 1, x + tk * xb, xb, 1, y1 + tk * NR + r, NR);
+	char name[128];
+	snprintf(name, sizeof name, "/matmul/%s/tile-independent/%s/%lld", kname, quant_type_name(t), (long long)n);
+	tap_ok(memcmp(y, y1, sizeof y) == 0, name, "a %dx%d tile differs from single products", NR, NT);
+	free(wf);
+	free(xf);
+	free(w);
+	free(x);
+}
+
 int main(void)
 {
 	static const char *const versions[] = {"scalar", "avx2", "avx512", "amx"};
@@ -185,6 +224,10 @@ int main(void)
 			for (size_t j = 0; j < N_SHAPES; j++)
 				if (quant_row_size(types[i], shapes[j].n_in) != 0)
 					test_shape(versions[v], types[i], &shapes[j], j % 2 ? NULL : tp);
+		for (size_t i = 0; i < N_TYPES; i++)
+			for (int64_t n = 288; n <= 768; n += 480)
+				if (quant_row_size(types[i], n) != 0)
+					test_tile_independent(versions[v], types[i], n);
 	}
 	threadpool_free(tp);
 	return tap_done();
