@@ -2,9 +2,10 @@
  * AVX-512 (compiled with those instructions enabled; kernels.c only calls
  * them when the CPU has them).
  *
- * As in kernels_avx512.c, a weight block is decoded once into registers and
- * multiplied with up to KERNELS_NT tokens, and the integer sums equal the
- * scalar kernels'. Signed codes (Q4_0, Q5_0, Q8_0) use vpsignb to move the
+ * As in kernels_avx512.c, the quantized kernels work on tiles of up to
+ * KERNELS_NR rows times KERNELS_NT tokens (a weight block decoded once serves
+ * each token, an activation block each row), each output's operations do not
+ * depend on the tile, and the integer sums equal the scalar kernels'. Signed codes (Q4_0, Q5_0, Q8_0) use vpsignb to move the
  * weight's sign onto the activation, which is safe because Q8_0 activations
  * lie in [-127, 127]; K-quant codes are unsigned and their offsets go through
  * the activations' block sums. Activations use the standard block layouts. */

@@ -2,17 +2,21 @@
  * compiled with those instructions enabled and only called when the CPU has
  * them (kernels.c checks).
  *
- * Each kernel takes one weight row at a time, decodes a block of it into
- * registers once and multiplies it with up to KERNELS_NT tokens, so that a
- * prompt decodes each weight block once per group of tokens while generation
- * (one token) streams the weights at memory speed. Integer sums are exact and
- * equal to the scalar kernels'; only the order of the float additions differs.
+ * The quantized kernels work on tiles of up to KERNELS_NR weight rows times
+ * KERNELS_NT tokens: a block of weights is decoded into registers once and
+ * used for each token of the tile, and a block of activations, loaded once,
+ * serves each of its rows while it is in the L1 cache. A prompt thus reads
+ * each activation row once per group of rows instead of once per row, while
+ * generation (one token) still streams the weights at memory speed. Each
+ * output's operations are the same whatever the tile's size. Integer sums are
+ * exact and equal to the scalar kernels'; only the order of the float
+ * additions differs.
  *
- * Unsigned-times-signed byte products (vpmaddubsw, vpdpbusd) need the weight
- * codes unsigned: K-quant codes are unsigned already and their offsets are
- * applied through the activations' block sums; signed codes (Q4_0, Q5_0, Q8_0)
- * use |w| and move w's sign onto the activation byte, which cannot overflow
- * because Q8_0 activations lie in [-127, 127]. */
+ * Unsigned-times-signed byte products (vpmaddubsw, vpdpbusd): K-quant codes
+ * are unsigned, and their offsets are applied through the activations' block
+ * sums; the Q8_0 family keeps its weight codes signed and makes the
+ * activations unsigned instead (vpdpbusd, which sums in 32 bits and so cannot
+ * saturate), see x8_pair. */
 #include "runtime/kernels.h"
 
 #include <immintrin.h>
