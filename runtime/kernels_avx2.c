@@ -5,10 +5,11 @@
  * As in kernels_avx512.c, the quantized kernels work on tiles of up to
  * KERNELS_NR rows times KERNELS_NT tokens (a weight block decoded once serves
  * each token, an activation block each row), each output's operations do not
- * depend on the tile, and the integer sums equal the scalar kernels'. Signed codes (Q4_0, Q5_0, Q8_0) use vpsignb to move the
- * weight's sign onto the activation, which is safe because Q8_0 activations
- * lie in [-127, 127]; K-quant codes are unsigned and their offsets go through
- * the activations' block sums. Activations use the standard block layouts. */
+ * depend on the tile, and the integer sums equal the scalar kernels'. Signed
+ * codes (Q4_0, Q5_0, Q8_0) use vpsignb to move the weight's sign onto the
+ * activation, which is safe because Q8_0 activations lie in [-127, 127];
+ * K-quant codes are unsigned and their offsets go through the activations'
+ * block sums. Activations use the standard block layouts. */
 #include "runtime/kernels.h"
 
 #include <immintrin.h>
@@ -57,40 +58,48 @@ INLINE float hsum(__m256 v)
 
 /* Tiles of up to KERNELS_NR rows times KERNELS_NT tokens: tokens outside, so a
  * group of tokens' activations stays in the L1 cache while the rows go by. */
-#define KERNELS_TILE_RN(fn, n, w, ws, nr, x, xs, nt, y, ys)                                          \
-	do {                                                                                         \
-		for (int t_ = 0; t_ < (nt); t_ += KERNELS_NT) {                                      \
-			const uint8_t *xt_ = (const uint8_t *)(x) + (size_t)t_ * (xs);               \
-			int n_ = (nt) - t_ < KERNELS_NT ? (nt) - t_ : KERNELS_NT;                    \
-			for (int r_ = 0; r_ < (nr);) {                                               \
-				const uint8_t *wr_ = (const uint8_t *)(w) + (size_t)r_ * (ws);       \
-				float *yt_ = (y) + (size_t)t_ * (ys) + r_;                           \
-				if ((nr) - r_ >= KERNELS_NR) {                                       \
-					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, KERNELS_NR, n_); \
-					r_ += KERNELS_NR;                                            \
-				} else {                                                             \
-					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, 1, n_);     \
-					r_++;                                                        \
-				}                                                                    \
-			}                                                                            \
-		}                                                                                    \
+#define KERNELS_TILE_RN(fn, n, w, ws, nr, x, xs, nt, y, ys)                                                            \
+	do {                                                                                                           \
+		for (int t_ = 0; t_ < (nt); t_ += KERNELS_NT) {                                                        \
+			const uint8_t *xt_ = (const uint8_t *)(x) + (size_t)t_ * (xs);                                 \
+			int n_ = (nt)-t_ < KERNELS_NT ? (nt)-t_ : KERNELS_NT;                                          \
+			for (int r_ = 0; r_ < (nr);) {                                                                 \
+				const uint8_t *wr_ = (const uint8_t *)(w) + (size_t)r_ * (ws);                         \
+				float *yt_ = (y) + (size_t)t_ * (ys) + r_;                                             \
+				if ((nr)-r_ >= KERNELS_NR) {                                                           \
+					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, KERNELS_NR, n_);              \
+					r_ += KERNELS_NR;                                                              \
+				} else {                                                                               \
+					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, 1, n_);                       \
+					r_++;                                                                          \
+				}                                                                                      \
+			}                                                                                              \
+		}                                                                                                      \
 	} while (0)
 
-#define KERNELS_TILE_N(fn, n, w, ws, x, xs, y, ys, R, N)                                              \
-	do {                                                                                         \
-		switch (N) {                                                                         \
-		case 1: fn(n, w, ws, x, xs, y, ys, R, 1); break;                                     \
-		case 2: fn(n, w, ws, x, xs, y, ys, R, 2); break;                                     \
-		case 3: fn(n, w, ws, x, xs, y, ys, R, 3); break;                                     \
-		default: fn(n, w, ws, x, xs, y, ys, R, 4); break;                                    \
-		}                                                                                    \
+#define KERNELS_TILE_N(fn, n, w, ws, x, xs, y, ys, R, N)                                                               \
+	do {                                                                                                           \
+		switch (N) {                                                                                           \
+		case 1:                                                                                                \
+			fn(n, w, ws, x, xs, y, ys, R, 1);                                                              \
+			break;                                                                                         \
+		case 2:                                                                                                \
+			fn(n, w, ws, x, xs, y, ys, R, 2);                                                              \
+			break;                                                                                         \
+		case 3:                                                                                                \
+			fn(n, w, ws, x, xs, y, ys, R, 3);                                                              \
+			break;                                                                                         \
+		default:                                                                                               \
+			fn(n, w, ws, x, xs, y, ys, R, 4);                                                              \
+			break;                                                                                         \
+		}                                                                                                      \
 	} while (0)
 
-#define KERNELS_DEFINE_GEMM_RN(name)                                                              \
-	static void gemm_##name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, \
-	                        int nt, float *y, size_t ys)                                           \
-	{                                                                                              \
-		KERNELS_TILE_RN(tile_##name, n, w, ws, nr, x, xs, nt, y, ys);                          \
+#define KERNELS_DEFINE_GEMM_RN(name)                                                                                   \
+	static void gemm_##name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int nt,         \
+	                        float *y, size_t ys)                                                                   \
+	{                                                                                                              \
+		KERNELS_TILE_RN(tile_##name, n, w, ws, nr, x, xs, nt, y, ys);                                          \
 	}
 
 /* ---- F32, F16, BF16 ---- */
@@ -179,39 +188,39 @@ INLINE __m256i q5_0_codes(const uint8_t *w, int64_t ib)
 
 /* R rows (ws bytes apart) of a Q8_0-family type times N tokens: each decoded
  * weight block serves every token and each activation block every row. */
-#define KERNELS_Q8_0_TILE(name, btype, codes)                                                          \
-	INLINE void tile_##name(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, \
-	                        size_t ys, const int R, const int N)                                          \
-	{                                                                                                     \
-		__m256 acc[KERNELS_NR][KERNELS_NT];                                                           \
-		for (int r = 0; r < R; r++)                                                                   \
-			for (int t = 0; t < N; t++)                                                           \
-				acc[r][t] = _mm256_setzero_ps();                                              \
-		const __m256i ones = _mm256_set1_epi16(1);                                                    \
-		for (int64_t ib = 0; ib < n / 32; ib++) {                                                     \
-			__m256i wq[KERNELS_NR], aw[KERNELS_NR];                                               \
-			float dw[KERNELS_NR];                                                                 \
-			for (int r = 0; r < R; r++) {                                                         \
-				const btype *b = (const btype *)(w + (size_t)r * ws) + ib;                    \
-				_mm_prefetch((const char *)b + KERNELS_PREFETCH_Q8, _MM_HINT_T0);             \
-				wq[r] = codes(w + (size_t)r * ws, ib);                                        \
-				aw[r] = _mm256_sign_epi8(wq[r], wq[r]);                                       \
-				dw[r] = f16(b->d);                                                            \
-			}                                                                                     \
-			for (int t = 0; t < N; t++) {                                                         \
-				const struct block_q8_0 *xb = (const struct block_q8_0 *)(x + (size_t)t * xs) + ib; \
-				__m256i xv = _mm256_loadu_si256((const __m256i *)xb->qs);                     \
-				float dx = f16(xb->d);                                                        \
-				for (int r = 0; r < R; r++) {                                                 \
-					__m256i p = _mm256_maddubs_epi16(aw[r], _mm256_sign_epi8(xv, wq[r])); \
-					__m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));            \
-					acc[r][t] = _mm256_fmadd_ps(s, _mm256_set1_ps(dw[r] * dx), acc[r][t]); \
-				}                                                                             \
-			}                                                                                     \
-		}                                                                                             \
-		for (int r = 0; r < R; r++)                                                                   \
-			for (int t = 0; t < N; t++)                                                           \
-				y[(size_t)t * ys + r] = hsum(acc[r][t]);                                      \
+#define KERNELS_Q8_0_TILE(name, btype, codes)                                                                          \
+	INLINE void tile_##name(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y,         \
+	                        size_t ys, const int R, const int N)                                                   \
+	{                                                                                                              \
+		__m256 acc[KERNELS_NR][KERNELS_NT];                                                                    \
+		for (int r = 0; r < R; r++)                                                                            \
+			for (int t = 0; t < N; t++)                                                                    \
+				acc[r][t] = _mm256_setzero_ps();                                                       \
+		const __m256i ones = _mm256_set1_epi16(1);                                                             \
+		for (int64_t ib = 0; ib < n / 32; ib++) {                                                              \
+			__m256i wq[KERNELS_NR], aw[KERNELS_NR];                                                        \
+			float dw[KERNELS_NR];                                                                          \
+			for (int r = 0; r < R; r++) {                                                                  \
+				const btype *b = (const btype *)(w + (size_t)r * ws) + ib;                             \
+				_mm_prefetch((const char *)b + KERNELS_PREFETCH_Q8, _MM_HINT_T0);                      \
+				wq[r] = codes(w + (size_t)r * ws, ib);                                                 \
+				aw[r] = _mm256_sign_epi8(wq[r], wq[r]);                                                \
+				dw[r] = f16(b->d);                                                                     \
+			}                                                                                              \
+			for (int t = 0; t < N; t++) {                                                                  \
+				const struct block_q8_0 *xb = (const struct block_q8_0 *)(x + (size_t)t * xs) + ib;    \
+				__m256i xv = _mm256_loadu_si256((const __m256i *)xb->qs);                              \
+				float dx = f16(xb->d);                                                                 \
+				for (int r = 0; r < R; r++) {                                                          \
+					__m256i p = _mm256_maddubs_epi16(aw[r], _mm256_sign_epi8(xv, wq[r]));          \
+					__m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));                     \
+					acc[r][t] = _mm256_fmadd_ps(s, _mm256_set1_ps(dw[r] * dx), acc[r][t]);         \
+				}                                                                                      \
+			}                                                                                              \
+		}                                                                                                      \
+		for (int r = 0; r < R; r++)                                                                            \
+			for (int t = 0; t < N; t++)                                                                    \
+				y[(size_t)t * ys + r] = hsum(acc[r][t]);                                               \
 	}
 
 KERNELS_Q8_0_TILE(q8_0, struct block_q8_0, q8_0_codes)
@@ -258,26 +267,27 @@ INLINE void kq_accumulate(const __m256i *wc, const uint8_t *sm, float d, float d
 INLINE void kq_decode(const uint8_t *blk, bool q5, __m256i *wc)
 {
 	const uint8_t *qs = q5 ? ((const struct block_q5_K *)blk)->qs : ((const struct block_q4_K *)blk)->qs;
-	__m256i hv = q5 ? _mm256_loadu_si256((const __m256i *)((const struct block_q5_K *)blk)->qh)
-	                : _mm256_setzero_si256();
+	__m256i hv =
+	    q5 ? _mm256_loadu_si256((const __m256i *)((const struct block_q5_K *)blk)->qh) : _mm256_setzero_si256();
 	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
 	for (int c = 0; c < 4; c++) {
 		__m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
 		wc[2 * c] = _mm256_and_si256(v, m4);
 		wc[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
 		if (q5) {
-			wc[2 * c] = _mm256_or_si256(wc[2 * c],
-			                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2 * c), one), 4));
+			wc[2 * c] = _mm256_or_si256(
+			    wc[2 * c], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2 * c), one), 4));
 			wc[2 * c + 1] = _mm256_or_si256(
-				wc[2 * c + 1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2 * c + 1), one), 4));
+			    wc[2 * c + 1],
+			    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hv, 2 * c + 1), one), 4));
 		}
 	}
 }
 
 /* R rows of Q4_K/Q5_K times N tokens, block by block: the tile's activation
  * blocks stay in the L1 cache while each row's block meets them. */
-INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, bool q5, const uint8_t *x, size_t xs, float *y,
-                    size_t ys, const int R, const int N)
+INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, bool q5, const uint8_t *x, size_t xs, float *y, size_t ys,
+                    const int R, const int N)
 {
 	size_t bsz = q5 ? sizeof(struct block_q5_K) : sizeof(struct block_q4_K);
 	__m256 acc[KERNELS_NR][KERNELS_NT];

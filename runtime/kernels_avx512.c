@@ -58,40 +58,48 @@ INLINE float f16(quant_f16 h)
 
 /* Tiles of up to KERNELS_NR rows times KERNELS_NT tokens: tokens outside, so a
  * group of tokens' activations stays in the L1 cache while the rows go by. */
-#define KERNELS_TILE_RN(fn, n, w, ws, nr, x, xs, nt, y, ys)                                          \
-	do {                                                                                         \
-		for (int t_ = 0; t_ < (nt); t_ += KERNELS_NT) {                                      \
-			const uint8_t *xt_ = (const uint8_t *)(x) + (size_t)t_ * (xs);               \
-			int n_ = (nt) - t_ < KERNELS_NT ? (nt) - t_ : KERNELS_NT;                    \
-			for (int r_ = 0; r_ < (nr);) {                                               \
-				const uint8_t *wr_ = (const uint8_t *)(w) + (size_t)r_ * (ws);       \
-				float *yt_ = (y) + (size_t)t_ * (ys) + r_;                           \
-				if ((nr) - r_ >= KERNELS_NR) {                                       \
-					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, KERNELS_NR, n_); \
-					r_ += KERNELS_NR;                                            \
-				} else {                                                             \
-					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, 1, n_);     \
-					r_++;                                                        \
-				}                                                                    \
-			}                                                                            \
-		}                                                                                    \
+#define KERNELS_TILE_RN(fn, n, w, ws, nr, x, xs, nt, y, ys)                                                            \
+	do {                                                                                                           \
+		for (int t_ = 0; t_ < (nt); t_ += KERNELS_NT) {                                                        \
+			const uint8_t *xt_ = (const uint8_t *)(x) + (size_t)t_ * (xs);                                 \
+			int n_ = (nt)-t_ < KERNELS_NT ? (nt)-t_ : KERNELS_NT;                                          \
+			for (int r_ = 0; r_ < (nr);) {                                                                 \
+				const uint8_t *wr_ = (const uint8_t *)(w) + (size_t)r_ * (ws);                         \
+				float *yt_ = (y) + (size_t)t_ * (ys) + r_;                                             \
+				if ((nr)-r_ >= KERNELS_NR) {                                                           \
+					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, KERNELS_NR, n_);              \
+					r_ += KERNELS_NR;                                                              \
+				} else {                                                                               \
+					KERNELS_TILE_N(fn, n, wr_, ws, xt_, xs, yt_, ys, 1, n_);                       \
+					r_++;                                                                          \
+				}                                                                                      \
+			}                                                                                              \
+		}                                                                                                      \
 	} while (0)
 
-#define KERNELS_TILE_N(fn, n, w, ws, x, xs, y, ys, R, N)                                              \
-	do {                                                                                         \
-		switch (N) {                                                                         \
-		case 1: fn(n, w, ws, x, xs, y, ys, R, 1); break;                                     \
-		case 2: fn(n, w, ws, x, xs, y, ys, R, 2); break;                                     \
-		case 3: fn(n, w, ws, x, xs, y, ys, R, 3); break;                                     \
-		default: fn(n, w, ws, x, xs, y, ys, R, 4); break;                                    \
-		}                                                                                    \
+#define KERNELS_TILE_N(fn, n, w, ws, x, xs, y, ys, R, N)                                                               \
+	do {                                                                                                           \
+		switch (N) {                                                                                           \
+		case 1:                                                                                                \
+			fn(n, w, ws, x, xs, y, ys, R, 1);                                                              \
+			break;                                                                                         \
+		case 2:                                                                                                \
+			fn(n, w, ws, x, xs, y, ys, R, 2);                                                              \
+			break;                                                                                         \
+		case 3:                                                                                                \
+			fn(n, w, ws, x, xs, y, ys, R, 3);                                                              \
+			break;                                                                                         \
+		default:                                                                                               \
+			fn(n, w, ws, x, xs, y, ys, R, 4);                                                              \
+			break;                                                                                         \
+		}                                                                                                      \
 	} while (0)
 
-#define KERNELS_DEFINE_GEMM_RN(name)                                                              \
-	static void gemm_##name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, \
-	                        int nt, float *y, size_t ys)                                           \
-	{                                                                                              \
-		KERNELS_TILE_RN(tile_##name, n, w, ws, nr, x, xs, nt, y, ys);                          \
+#define KERNELS_DEFINE_GEMM_RN(name)                                                                                   \
+	static void gemm_##name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int nt,         \
+	                        float *y, size_t ys)                                                                   \
+	{                                                                                                              \
+		KERNELS_TILE_RN(tile_##name, n, w, ws, nr, x, xs, nt, y, ys);                                          \
 	}
 
 /* ---- F32, F16, BF16: float products ---- */
@@ -224,7 +232,8 @@ static void x8_quantize(const float *x, void *dst, int64_t n)
 		for (int j = 0; j < 2 && ib + j < nb; j++) {
 			kernels_avx512_q8_0(x + (ib + j) * QK8_0, &b);
 			__m256i q = _mm256_loadu_si256((const __m256i *)b.qs);
-			_mm256_storeu_si256((__m256i *)(p->qs + 32 * j), _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)));
+			_mm256_storeu_si256((__m256i *)(p->qs + 32 * j),
+			                    _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)));
 			_mm256_storeu_ps(p->d + 8 * j, _mm256_set1_ps(f16(b.d)));
 		}
 	}
@@ -272,7 +281,8 @@ INLINE __m512i q8_codes(enum quant_type wt, const uint8_t *w, int64_t ib, bool h
 		const struct block_q8_0 *b = (const struct block_q8_0 *)w + ib;
 		__m256i lo = _mm256_loadu_si256((const __m256i *)b[0].qs);
 		return half ? _mm512_zextsi256_si512(lo)
-		            : _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
+		            : _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+		                                 _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
 	}
 	__m512i z, off;
 	if (wt == QUANT_Q4_0) {
@@ -295,8 +305,9 @@ INLINE __m512i q8_codes(enum quant_type wt, const uint8_t *w, int64_t ib, bool h
 
 INLINE size_t q8_block_size(enum quant_type wt)
 {
-	return wt == QUANT_Q8_0 ? sizeof(struct block_q8_0)
-	                        : wt == QUANT_Q4_0 ? sizeof(struct block_q4_0) : sizeof(struct block_q5_0);
+	return wt == QUANT_Q8_0   ? sizeof(struct block_q8_0)
+	       : wt == QUANT_Q4_0 ? sizeof(struct block_q4_0)
+	                          : sizeof(struct block_q5_0);
 }
 
 /* -128 times the sum of each lane's 4 signed weights: the start that cancels the activations' +128. */
@@ -325,8 +336,8 @@ INLINE void q8_pair_tile(const __m512i *wq, const __m512 *dw, const uint8_t *x, 
 }
 
 /* R rows (ws bytes apart) of a Q8_0-family type times N tokens. */
-INLINE void tile_q8(enum quant_type wt, int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs,
-                    float *y, size_t ys, const int R, const int N)
+INLINE void tile_q8(enum quant_type wt, int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y,
+                    size_t ys, const int R, const int N)
 {
 	const size_t bsz = q8_block_size(wt);
 	int64_t nb = n / 32, ib = 0;
@@ -373,11 +384,11 @@ INLINE void tile_q8(enum quant_type wt, int64_t n, const uint8_t *w, size_t ws, 
 			y[(size_t)t * ys + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-#define KERNELS_Q8_TILE(name, wt)                                                                      \
-	INLINE void tile_##name(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, \
-	                        size_t ys, const int R, const int N)                                          \
-	{                                                                                                     \
-		tile_q8(wt, n, w, ws, x, xs, y, ys, R, N);                                                    \
+#define KERNELS_Q8_TILE(name, wt)                                                                                      \
+	INLINE void tile_##name(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y,         \
+	                        size_t ys, const int R, const int N)                                                   \
+	{                                                                                                              \
+		tile_q8(wt, n, w, ws, x, xs, y, ys, R, N);                                                             \
 	}
 KERNELS_Q8_TILE(q8_0, QUANT_Q8_0)
 KERNELS_Q8_TILE(q4_0, QUANT_Q4_0)
@@ -500,8 +511,8 @@ INLINE void kq_decode(const uint8_t *blk, size_t off_qs, size_t off_qh, bool has
 			__m512i sh_lo = _mm512_inserti64x4(_mm512_set1_epi16((short)(4 * h)),
 			                                   _mm256_set1_epi16((short)(4 * h + 2)), 1);
 			__m512i b_lo = _mm512_and_si512(_mm512_srlv_epi16(h2, sh_lo), one);
-			__m512i b_hi = _mm512_and_si512(_mm512_srlv_epi16(h2, _mm512_add_epi16(sh_lo, _mm512_set1_epi16(1))),
-			                                one);
+			__m512i b_hi =
+			    _mm512_and_si512(_mm512_srlv_epi16(h2, _mm512_add_epi16(sh_lo, _mm512_set1_epi16(1))), one);
 			wc[2 * h] = _mm512_or_si512(wc[2 * h], _mm512_slli_epi16(b_lo, 4));
 			wc[2 * h + 1] = _mm512_or_si512(wc[2 * h + 1], _mm512_slli_epi16(b_hi, 4));
 		}
@@ -514,8 +525,8 @@ INLINE void kq_decode(const uint8_t *blk, size_t off_qs, size_t off_qh, bool has
  * block, each row's decoded block meets the N tokens' activation blocks, which
  * stay in the L1 cache for the next row: long rows (ffn_down) no longer read
  * every token's whole row from L2 once per weight row. */
-INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, size_t bsz, size_t off_qs, size_t off_qh,
-                    bool has_qh, const uint8_t *x, size_t xs, float *y, size_t ys, const int R, const int N)
+INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, size_t bsz, size_t off_qs, size_t off_qh, bool has_qh,
+                    const uint8_t *x, size_t xs, float *y, size_t ys, const int R, const int N)
 {
 	__m512 acc[KERNELS_NR][KERNELS_NT];
 	__m256 accm[KERNELS_NR][KERNELS_NT];
@@ -538,12 +549,16 @@ INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, size_t bsz, size_t o
 			float dw = f16(d16);
 			for (int t = 0; t < N; t++) {
 				const struct xk_block *xb = (const struct xk_block *)(x + (size_t)t * xs) + ib;
-				__m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
-				                                 _mm512_maddubs_epi16(wc[0], _mm512_load_si512(xb->qs)), sc[0]);
+				__m512i s0 =
+				    _mm512_dpwssd_epi32(_mm512_setzero_si512(),
+				                        _mm512_maddubs_epi16(wc[0], _mm512_load_si512(xb->qs)), sc[0]);
 				__m512i s1 = _mm512_dpwssd_epi32(
-					_mm512_setzero_si512(), _mm512_maddubs_epi16(wc[1], _mm512_load_si512(xb->qs + 64)), sc[1]);
-				s0 = _mm512_dpwssd_epi32(s0, _mm512_maddubs_epi16(wc[2], _mm512_load_si512(xb->qs + 128)), sc[2]);
-				s1 = _mm512_dpwssd_epi32(s1, _mm512_maddubs_epi16(wc[3], _mm512_load_si512(xb->qs + 192)), sc[3]);
+				    _mm512_setzero_si512(), _mm512_maddubs_epi16(wc[1], _mm512_load_si512(xb->qs + 64)),
+				    sc[1]);
+				s0 = _mm512_dpwssd_epi32(
+				    s0, _mm512_maddubs_epi16(wc[2], _mm512_load_si512(xb->qs + 128)), sc[2]);
+				s1 = _mm512_dpwssd_epi32(
+				    s1, _mm512_maddubs_epi16(wc[3], _mm512_load_si512(xb->qs + 192)), sc[3]);
 				acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
 				                            _mm512_set1_ps(dw * xb->d), acc[r][t]);
 				accm[r][t] = _mm256_fmadd_ps(mins, _mm256_load_ps(xb->bs32), accm[r][t]);
@@ -553,7 +568,7 @@ INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, size_t bsz, size_t o
 	for (int r = 0; r < R; r++)
 		for (int t = 0; t < N; t++)
 			y[(size_t)t * ys + r] =
-				_mm512_reduce_add_ps(_mm512_sub_ps(acc[r][t], _mm512_zextps256_ps512(accm[r][t])));
+			    _mm512_reduce_add_ps(_mm512_sub_ps(acc[r][t], _mm512_zextps256_ps512(accm[r][t])));
 }
 
 INLINE void tile_q4_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys,
@@ -565,8 +580,8 @@ INLINE void tile_q4_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, 
 INLINE void tile_q5_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys,
                       const int R, const int N)
 {
-	tile_kq(n, w, ws, sizeof(struct block_q5_K), offsetof(struct block_q5_K, qs),
-	        offsetof(struct block_q5_K, qh), true, x, xs, y, ys, R, N);
+	tile_kq(n, w, ws, sizeof(struct block_q5_K), offsetof(struct block_q5_K, qs), offsetof(struct block_q5_K, qh),
+	        true, x, xs, y, ys, R, N);
 }
 
 /* Q6_K: codes 0..63 (value + 32) as four registers of 64 and the scale of each
@@ -586,10 +601,10 @@ INLINE void q6_decode(const struct block_q6_K *bb, __m512i *wc, __m512i *sc, __m
 	}
 	for (int c = 0; c < 4; c++) {
 		/* int16 lanes 8g..8g+7 of chunk c get scale 4c + g */
-		__m512i idx = _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
-		                                                 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
-		                                                 1, 0),
-		                                3);
+		__m512i idx =
+		    _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+		                                       15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+		                      3);
 		idx = _mm512_add_epi16(idx, _mm512_set1_epi16((short)(4 * c)));
 		sc[c] = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(*sc16));
 	}
