@@ -298,7 +298,9 @@ int cmd_model(int argc, char **argv, struct config *cfg)
 	static const struct {
 		const char *name, *full;
 		command_fn fn;
-	} subs[] = {{"info", "model info", model_info}, {"bench", "model bench", model_bench}, {"run", "model run", model_run}};
+	} subs[] = {{"info", "model info", model_info},
+	            {"bench", "model bench", model_bench},
+	            {"run", "model run", model_run}};
 	for (size_t i = 0; argc >= 2 && i < G_N_ELEMENTS(subs); i++)
 		if (strcmp(argv[1], subs[i].name) == 0) {
 			argv[1] = (char *)subs[i].full; /* option errors and --help name "quire model ..." */
