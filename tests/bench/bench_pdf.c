@@ -1,7 +1,7 @@
 /* bench_pdf: PDF text extraction and OCR speed against Poppler's and
  * Tesseract's own command-line tools, on the same files in the same run.
  *
- *   bench_pdf [--docs N] [--pages N] [--ocr-pages N] [--jobs N] [--dir DIR]...
+ *   bench_pdf [--docs N] [--pages N] [--ocr-pages N] [--jobs N] [--ocr-only] [--dir DIR]...
  *
  * Per file: every PDF under /usr/share/doc and each --dir (real-world files
  * of whatever kind the machine has), plus generated ones (dense text, a table,
@@ -419,12 +419,14 @@ int main(int argc, char **argv)
 {
 	int docs = 20, pages = 10, ocr_pages = 8, jobs = (int)g_get_num_processors();
 	g_auto(GStrv) dirs = NULL;
+	gboolean ocr_only = FALSE;
 	GOptionEntry entries[] = {
 	    {"dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &dirs, "Another folder of real-world PDFs (repeatable)", "DIR"},
 	    {"docs", 0, 0, G_OPTION_ARG_INT, &docs, "Text documents", "N"},
 	    {"pages", 0, 0, G_OPTION_ARG_INT, &pages, "Pages per text document", "N"},
 	    {"ocr-pages", 0, 0, G_OPTION_ARG_INT, &ocr_pages, "Scanned pages (0: no OCR part)", "N"},
 	    {"jobs", 0, 0, G_OPTION_ARG_INT, &jobs, "Pages OCRed at once", "N"},
+	    {"ocr-only", 0, 0, G_OPTION_ARG_NONE, &ocr_only, "Only the OCR part", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL}};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- PDF text and OCR throughput");
 	g_option_context_add_main_entries(ctx, entries, NULL);
@@ -441,8 +443,10 @@ int main(int argc, char **argv)
 	g_autofree char *err = NULL;
 	if (sandbox_start(&lim, 1, &err))
 		g_error("%s", err);
-	bench_files(dir, dirs);
-	bench_text(dir, docs, pages);
+	if (!ocr_only) {
+		bench_files(dir, dirs);
+		bench_text(dir, docs, pages);
+	}
 	if (ocr_pages > 0)
 		bench_ocr(dir, ocr_pages, jobs);
 	g_rmdir(dir);

@@ -1,0 +1,65 @@
+/* hugemem: huge-page-backed memory for OCR (see hugemem.h).
+ *
+ * The heap part relies on glibc's malloc: blocks below M_MMAP_THRESHOLD come
+ * from the heap that brk grows, and with a trim threshold no heap ever reaches
+ * that memory stays mapped after free. brk extends the heap's mapping without
+ * keeping an earlier madvise on the new part, so each call advises what was
+ * added since the last. */
+#include "extractors/hugemem.h"
+
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+#define HEAP_BLOCK_MAX (32 << 20) /* glibc's largest M_MMAP_THRESHOLD on 64 bits */
+#define HEAP_STEP (64 << 20)      /* each growth of the heap, beyond the request */
+
+static uintptr_t advised_end; /* the heap is advised up to here; 0 before the first call */
+
+void *hugemem_new(size_t size)
+{
+	if (size == 0)
+		return NULL;
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, size, MADV_HUGEPAGE); /* advice only: refused, the memory still works */
+	return p;
+}
+
+void hugemem_free(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size);
+}
+
+static uintptr_t round_up(uintptr_t v)
+{
+	return (v + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+}
+
+void hugemem_heap_advise(void)
+{
+	if (!advised_end) {
+		mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK_MAX);
+		mallopt(M_TRIM_THRESHOLD, INT32_MAX);
+		mallopt(M_TOP_PAD, HEAP_STEP);
+		/* a block of the largest heap size makes room at the heap's top (growing
+		 * it by HEAP_STEP beyond, if it must grow); freed, it stays there for
+		 * what OCR allocates next */
+		uintptr_t old_break = (uintptr_t)sbrk(0);
+		void *room = malloc(HEAP_BLOCK_MAX / 2);
+		if (!room)
+			return;
+		advised_end = round_up((uintptr_t)room < old_break ? (uintptr_t)room : old_break);
+		free(room);
+	}
+	uintptr_t end = (uintptr_t)sbrk(0) & ~(HUGE_PAGE - 1);
+	if (end > advised_end) {
+		(void)madvise((void *)advised_end, end - advised_end, MADV_HUGEPAGE);
+		advised_end = end;
+	}
+}
