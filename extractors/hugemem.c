@@ -47,14 +47,10 @@ void hugemem_heap_advise(void)
 		mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK_MAX);
 		mallopt(M_TRIM_THRESHOLD, INT32_MAX);
 		mallopt(M_TOP_PAD, HEAP_STEP);
-		/* a block of the largest heap size makes room at the heap's top (growing
-		 * it by HEAP_STEP beyond, if it must grow); freed, it stays there for
-		 * what OCR allocates next */
-		uintptr_t old_break = (uintptr_t)sbrk(0);
-		void *room = malloc(HEAP_BLOCK_MAX / 2);
-		if (!room)
-			return;
-		advised_end = round_up((uintptr_t)room < old_break ? (uintptr_t)room : old_break);
+		/* a large block grows the heap (by HEAP_STEP beyond it); freed, it
+		 * stays at the heap's top for what OCR allocates next */
+		advised_end = round_up((uintptr_t)sbrk(0));
+		void *volatile room = malloc(HEAP_BLOCK_MAX / 2); /* volatile: the compiler keeps the pair */
 		free(room);
 	}
 	uintptr_t end = (uintptr_t)sbrk(0) & ~(HUGE_PAGE - 1);
