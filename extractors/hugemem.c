@@ -13,7 +13,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define HUGE_PAGE ((uintptr_t)2 << 20)
 #define HEAP_BLOCK_MAX (32 << 20) /* glibc's largest M_MMAP_THRESHOLD on 64 bits */
 #define HEAP_STEP (64 << 20)      /* each growth of the heap, beyond the request */
 
@@ -36,24 +35,22 @@ void hugemem_free(void *p, size_t size)
 		munmap(p, size);
 }
 
-static uintptr_t round_up(uintptr_t v)
-{
-	return (v + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-}
-
 void hugemem_heap_advise(void)
 {
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	if (!advised_end) {
 		mallopt(M_MMAP_THRESHOLD, HEAP_BLOCK_MAX);
 		mallopt(M_TRIM_THRESHOLD, INT32_MAX);
 		mallopt(M_TOP_PAD, HEAP_STEP);
 		/* a large block grows the heap (by HEAP_STEP beyond it); freed, it
 		 * stays at the heap's top for what OCR allocates next */
-		advised_end = round_up((uintptr_t)sbrk(0));
 		void *volatile room = malloc(HEAP_BLOCK_MAX / 2); /* volatile: the compiler keeps the pair */
 		free(room);
+		/* the whole heap, from where brk began: what is in use now is freed
+		 * and reused later */
+		advised_end = ((uintptr_t)sbrk(0) - mallinfo2().arena) & ~(page - 1);
 	}
-	uintptr_t end = (uintptr_t)sbrk(0) & ~(HUGE_PAGE - 1);
+	uintptr_t end = (uintptr_t)sbrk(0) & ~(page - 1);
 	if (end > advised_end) {
 		(void)madvise((void *)advised_end, end - advised_end, MADV_HUGEPAGE);
 		advised_end = end;
