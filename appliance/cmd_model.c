@@ -295,12 +295,17 @@ static int model_run(int argc, char **argv, struct config *cfg)
 
 int cmd_model(int argc, char **argv, struct config *cfg)
 {
-	if (argc >= 2 && strcmp(argv[1], "info") == 0)
-		return model_info(argc - 1, argv + 1, cfg);
-	if (argc >= 2 && strcmp(argv[1], "bench") == 0)
-		return model_bench(argc - 1, argv + 1, cfg);
-	if (argc >= 2 && strcmp(argv[1], "run") == 0)
-		return model_run(argc - 1, argv + 1, cfg);
+	static const struct {
+		const char *name, *full;
+		command_fn fn;
+	} subs[] = {{"info", "model info", model_info},
+	            {"bench", "model bench", model_bench},
+	            {"run", "model run", model_run}};
+	for (size_t i = 0; argc >= 2 && i < G_N_ELEMENTS(subs); i++)
+		if (strcmp(argv[1], subs[i].name) == 0) {
+			argv[1] = (char *)subs[i].full; /* option errors and --help name "quire model ..." */
+			return subs[i].fn(argc - 1, argv + 1, cfg);
+		}
 	fprintf(stderr, "Usage: quire model info|bench|run FILE [OPTIONS]\n"
 	                "  info   architecture, sizes, tensor types, template, context, adapters\n"
 	                "  bench  prompt and generation tokens/s and peak memory, beside llama-bench's in the same run;\n"

@@ -5,6 +5,8 @@
  * print results on stdout and errors on stderr, once, where they decide. */
 #pragma once
 
+#include <stddef.h>
+
 #include "core/qerr.h"
 #include "extractors/extract.h"
 
@@ -52,6 +54,15 @@ struct extract_options extract_options_of(const struct config *cfg);
 /* Opens the configured model (model.path or model.endpoint); *ret stays NULL when none is configured. */
 struct modelfields;
 enum qerr open_model(const struct config *cfg, struct modelfields **ret, char **reterr);
+
+/* A PDF read whole from path, checked against the size limit max and for a PDF's header;
+ * free data and path with g_free. */
+struct loaded {
+	char *path;
+	char *data;
+	size_t len;
+};
+enum qerr cmd_load_pdf(const char *path, size_t max, struct loaded *out, char **reterr);
 
 /* Prints "quire <what>: <message>" on stderr and returns exit status 1 (2 for usage errors). */
 int cmd_fail(const char *what, const char *message);

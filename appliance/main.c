@@ -1,11 +1,19 @@
-/* main: the quire binary: global options, configuration, subcommand dispatch. */
+/* main: the quire programs: global options, configuration, subcommand dispatch.
+ *
+ * Built twice. quire-full (in quire's libexec folder) runs every command.
+ * quire (QUIRE_FRONT), the program users start, runs `extract` and `config`
+ * itself and execs quire-full for the others: those two load neither the
+ * database client nor the web server's TLS libraries, so one PDF read from a
+ * shell (`quire extract`) does not pay for loading them. */
 #include <glib.h>
+#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "appliance/commands.h"
 #include "appliance/config.h"
@@ -18,33 +26,39 @@ struct command {
 	const char *summary;
 };
 
+#ifdef QUIRE_FRONT
+#define FULL(fn) NULL /* run by quire-full */
+#else
+#define FULL(fn) fn
+#endif
+
 static const struct command commands[] = {
-	{"init", cmd_init, "create the data directory, key file and database"},
-	{"migrate", cmd_migrate, "apply pending database migrations"},
-	{"submit", cmd_submit, "store PDFs encrypted and queue them for processing"},
-	{"worker", cmd_worker, "process queued documents"},
-	{"serve", cmd_serve, "run the web server and a worker (the daemon)"},
-	{"web", cmd_web, "run the web server only"},
-	{"export", cmd_export, "export approved results (CSV, JSON Lines) or training examples"},
-	{"status", cmd_status, "show the queue: counts by state, oldest waiting job, throughput, failures"},
-	{"retry", cmd_retry, "queue failed, dead or cancelled jobs again"},
-	{"cancel", cmd_cancel, "cancel queued or running jobs"},
-	{"show", cmd_show, "print a document's extracted fields and history"},
+	{"init", FULL(cmd_init), "create the data directory, key file and database"},
+	{"migrate", FULL(cmd_migrate), "apply pending database migrations"},
+	{"submit", FULL(cmd_submit), "store PDFs encrypted and queue them for processing"},
+	{"worker", FULL(cmd_worker), "process queued documents"},
+	{"serve", FULL(cmd_serve), "run the web server and a worker (the daemon)"},
+	{"web", FULL(cmd_web), "run the web server only"},
+	{"export", FULL(cmd_export), "export approved results (CSV, JSON Lines) or training examples"},
+	{"status", FULL(cmd_status), "show the queue: counts by state, oldest waiting job, throughput, failures"},
+	{"retry", FULL(cmd_retry), "queue failed, dead or cancelled jobs again"},
+	{"cancel", FULL(cmd_cancel), "cancel queued or running jobs"},
+	{"show", FULL(cmd_show), "print a document's extracted fields and history"},
 	{"extract", cmd_extract, "extract one PDF and print JSON (no database)"},
-	{"model", cmd_model, "model tools: info, bench, run"},
-	{"eval", cmd_eval, "measure field extraction on a labelled folder of PDFs"},
-	{"audit", cmd_audit, "audit log: verify (against a checkpoint), checkpoint"},
-	{"keys", cmd_keys, "key management: rotate, status, retire"},
-	{"erase", cmd_erase, "erase documents for good (crypto-shredding)"},
-	{"user", cmd_user, "user accounts: add, passwd, role, disable, list"},
-	{"token", cmd_token, "API tokens: create, list, revoke"},
+	{"model", FULL(cmd_model), "model tools: info, bench, run"},
+	{"eval", FULL(cmd_eval), "measure field extraction on a labelled folder of PDFs"},
+	{"audit", FULL(cmd_audit), "audit log: verify (against a checkpoint), checkpoint"},
+	{"keys", FULL(cmd_keys), "key management: rotate, status, retire"},
+	{"erase", FULL(cmd_erase), "erase documents for good (crypto-shredding)"},
+	{"user", FULL(cmd_user), "user accounts: add, passwd, role, disable, list"},
+	{"token", FULL(cmd_token), "API tokens: create, list, revoke"},
 	{"config", cmd_config, "print the sample or the effective configuration"},
-	{"start", cmd_start, "start the embedded PostgreSQL server and leave it running"},
-	{"stop", cmd_stop, "stop the embedded PostgreSQL server"},
-	{"watch", cmd_watch, "ingest the PDFs dropped into a folder"},
-	{"backup", cmd_backup, "write the encrypted database and the wrapped keys to a file"},
-	{"restore", cmd_restore, "restore a backup into a fresh instance"},
-	{"doctor", cmd_doctor, "check the installation and say what to fix"},
+	{"start", FULL(cmd_start), "start the embedded PostgreSQL server and leave it running"},
+	{"stop", FULL(cmd_stop), "stop the embedded PostgreSQL server"},
+	{"watch", FULL(cmd_watch), "ingest the PDFs dropped into a folder"},
+	{"backup", FULL(cmd_backup), "write the encrypted database and the wrapped keys to a file"},
+	{"restore", FULL(cmd_restore), "restore a backup into a fresh instance"},
+	{"doctor", FULL(cmd_doctor), "check the installation and say what to fix"},
 };
 
 static void usage(FILE *out)
@@ -77,6 +91,25 @@ static void start_parsers(const char *name, const struct config *cfg)
 	enum qerr e = sandbox_start(&o.limits, pool, &err);
 	(void)e;
 }
+
+#ifdef QUIRE_FRONT
+#ifndef QUIRE_FULL_PATH
+#define QUIRE_FULL_PATH "/usr/libexec/quire/quire-full"
+#endif
+
+/* Runs the command in quire-full, found beside this program (a build tree)
+ * or in the installed libexec folder; returns only when that fails. */
+static int run_full(char **argv)
+{
+	g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+	g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
+	g_autofree char *beside = dir ? g_build_filename(dir, "quire-full", NULL) : NULL;
+	const char *path = beside && g_file_test(beside, G_FILE_TEST_IS_EXECUTABLE) ? beside : QUIRE_FULL_PATH;
+	execv(path, argv);
+	fprintf(stderr, "quire: cannot run %s: %s (install quire completely)\n", path, g_strerror(errno));
+	return 1;
+}
+#endif
 
 int main(int argc, char **argv)
 {
@@ -114,6 +147,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+#ifdef QUIRE_FRONT
+	if (!cmd->fn)
+		return run_full(argv);
+#endif
 	/* The parser's launcher is forked now: no key is loaded and no thread runs yet. */
 	g_autofree char *err = NULL;
 	if (parses_pdfs(cmd->name) && sandbox_launch(&err) != QERR_OK)

@@ -91,7 +91,9 @@ static void forget(int i)
 	parsers[i] = parsers[--n_parsers];
 }
 
-static G_NORETURN void exec_parser(int chan, int err_w, pid_t launcher, const struct launch_key *k)
+/* The child of vfork: it shares the launcher's memory until execv, so it only
+ * makes system calls (no allocation, no write to a variable). */
+static G_NORETURN void exec_parser(int chan, int err_w, pid_t launcher, char **argv)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != launcher)
@@ -101,9 +103,8 @@ static G_NORETURN void exec_parser(int chan, int err_w, pid_t launcher, const st
 	syscall(SYS_close_range, PARSER_FD + 1, ~0u, 0);
 	sigset_t none;
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGCHLD, SIG_DFL);
-	char **argv = parser_argv(self_path, k);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	execv(self_path, argv);
 	_exit(127);
 }
@@ -120,9 +121,13 @@ static int spawn(const struct launch_key *k)
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ev) != 0)
 		goto fail;
 	pid_t me = getpid();
-	pid_t pid = fork();
+	char **argv = parser_argv(self_path, k);
+	/* vfork: the launcher's page tables are not copied for a child that
+	 * execs at once (a page-table copy is most of a fork's cost) */
+	pid_t pid = vfork();
 	if (pid == 0)
-		exec_parser(chan[1], err[1], me, k);
+		exec_parser(chan[1], err[1], me, argv);
+	g_strfreev(argv);
 	if (pid < 0)
 		goto fail;
 	close(chan[1]);

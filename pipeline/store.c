@@ -21,18 +21,6 @@
  * truncated, reordered and extended ciphertexts. Small payloads are one AEAD box. */
 static bool streamed(const char *purpose) { return strcmp(purpose, "original") == 0; }
 
-enum qerr store_check_pdf(const void *pdf, size_t len, size_t max_bytes, char **reterr)
-{
-	if (len == 0)
-		return qerr_set(reterr, QERR_EMPTY, "the file is empty");
-	if (len > max_bytes)
-		return qerr_set(reterr, QERR_TOO_LARGE, "the file has %zu bytes; the limit is %zu (limits.max_file_mb)", len,
-		                max_bytes);
-	if (!pdftext_looks_like_pdf(pdf, len))
-		return qerr_set(reterr, QERR_NOT_PDF, "the file is not a PDF (it does not start with %%PDF-)");
-	return QERR_OK;
-}
-
 /* A document with the same content, or submitted under the same idempotency key (key_mac,
  * may be NULL); a key match wins. */
 static enum qerr find_existing(struct db *db, const uint8_t mac[VAULT_HASH_BYTES], const uint8_t *key_mac,

@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/attention.h"
 #include "runtime/gguf.h"
+#include "runtime/kernels.h"
 #include "runtime/lora.h"
 #include "runtime/model_arch.h"
 #include "runtime/model_internal.h"
@@ -87,9 +89,10 @@ struct model_ctx {
 	float *lora_ax, *lora_out;
 	int64_t lora_rank, lora_n_out; /* per-token sizes of the two, from the model's adapters at creation */
 	int lora_rows;                 /* tokens whose B (A x) lora_out holds */
-	float *scores; /* n_threads * n_ctx */
+	float *scores; /* n_threads * ATTENTION_MAX_HEADS * n_ctx */
 	float (*dot)(const float *a, const float *b, int n);
 	void (*axpy)(float a, const float *x, float *y, int n); /* y += a * x */
+	bool attention_avx512; /* attention.h's loops, for heads of a multiple of 16 floats */
 };
 
 static void pick_kernels(struct model_ctx *c);
@@ -546,7 +549,7 @@ static enum rterror ctx_alloc(struct model_ctx *c, char **reterr)
 	c->up = malloc(ub * (size_t)in->n_ff * sizeof(float));
 	c->rope_cos = malloc(ub * (size_t)(c->m->n_rot / 2 + 1) * sizeof(float));
 	c->rope_sin = malloc(ub * (size_t)(c->m->n_rot / 2 + 1) * sizeof(float));
-	c->scores = malloc((size_t)nth * (size_t)c->n_ctx * sizeof(float));
+	c->scores = malloc((size_t)nth * ATTENTION_MAX_HEADS * (size_t)c->n_ctx * sizeof(float));
 	bool extra_ok = true;
 	if (c->m->ap.rope_base_swa > 0) {
 		c->rope_cos_swa = malloc(ub * (size_t)(c->m->n_rot / 2 + 1) * sizeof(float));
@@ -794,13 +797,16 @@ static void pick_kernels(struct model_ctx *c)
 {
 	c->dot = dot_scalar;
 	c->axpy = axpy_scalar;
-	if (getenv("QUIRE_FORCE_SCALAR"))
+	/* the instruction set of the matrix kernels (QUIRE_KERNELS forces one) */
+	const char *set = kernels_get()->name;
+	if (getenv("QUIRE_FORCE_SCALAR") || strcmp(set, "scalar") == 0)
 		return;
 #if defined(__x86_64__)
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512f")) {
+	if (__builtin_cpu_supports("avx512f") && strcmp(set, "avx2") != 0) {
 		c->dot = dot_avx512;
 		c->axpy = axpy_avx512;
+		c->attention_avx512 = true;
 	} else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
 		c->dot = dot_avx2;
 		c->axpy = axpy_avx2;
@@ -808,54 +814,85 @@ static void pick_kernels(struct model_ctx *c)
 #endif
 }
 
-/* One query head of one token against every cached position up to its own. */
-static void attend_one(const struct att_task *a, int row, int h, float *scores)
+/* Query heads h0 .. h0 + ng - 1 of one token, which share one key/value head,
+ * against every cached position up to the token's own. Each cached key and
+ * value is read once for all of them (it stays in the first-level cache from
+ * one head to the next) instead of once per head: over a long context the
+ * cache outgrows the second-level cache, and reading it again for every head
+ * was most of attention's time. Each head's arithmetic is that of attending
+ * alone, in the same order (with AVX-512, attention.h's loops instead).
+ * scores holds ATTENTION_MAX_HEADS rows of n_ctx. */
+static void attend_heads(const struct att_task *a, int row, int h0, int ng, float *scores)
 {
 	const struct model_ctx *c = a->c;
 	const struct model_info *in = &c->m->info;
 	int hd = in->head_dim, n_q = in->n_head * hd;
-	size_t kvd = kv_dim(c->m);
-	int kvh = h / (in->n_head / in->n_head_kv);
-	const float *q = c->q + (size_t)row * n_q + (size_t)h * hd;
+	size_t kvd = kv_dim(c->m), nc = (size_t)c->n_ctx;
+	int kvh = h0 / (in->n_head / in->n_head_kv);
+	const float *q = c->q + (size_t)row * n_q + (size_t)h0 * hd;
 	const float *kc = c->k_cache + (size_t)a->il * c->n_ctx * kvd + (size_t)kvh * hd;
 	const float *vc = c->v_cache + (size_t)a->il * c->n_ctx * kvd + (size_t)kvh * hd;
 	int n_keys = a->pos0 + a->t0 + row + 1;
 	const struct arch_params *ap = &c->m->ap;
 	/* a windowed layer's query at p sees the keys p - n_swa + 1 .. p */
 	int j0 = c->m->layers[a->il].windowed && n_keys > ap->n_swa ? n_keys - ap->n_swa : 0;
-	float scale = ap->kq_scale;
-	float mx = -INFINITY;
-	for (int j = j0; j < n_keys; j++) {
-		scores[j] = c->dot(q, kc + (size_t)j * kvd, hd) * scale;
-		if (ap->attn_softcap > 0)
-			arch_softcap(&scores[j], 1, ap->attn_softcap);
-		if (scores[j] > mx)
-			mx = scores[j];
+	float *out = c->att + (size_t)row * n_q + (size_t)h0 * hd;
+	if (c->attention_avx512 && hd % 16 == 0 && hd <= ATTENTION_MAX_HD) {
+		attention_heads_avx512(q, ng, hd, kc, vc, kvd, j0, n_keys, ap->kq_scale, ap->attn_softcap, scores, nc, out);
+		return;
 	}
-	double sum = 0.0;
+	float mx[ATTENTION_MAX_HEADS], inv[ATTENTION_MAX_HEADS];
+	for (int g = 0; g < ng; g++)
+		mx[g] = -INFINITY;
 	for (int j = j0; j < n_keys; j++) {
-		float d = scores[j] - mx;
-		/* below -80 the weight is under F32's smallest normal: zero, without expf's underflow path */
-		scores[j] = d < -80.0f ? 0.0f : expf(d);
-		sum += scores[j];
+		const float *k = kc + (size_t)j * kvd;
+		for (int g = 0; g < ng; g++) {
+			float *s = &scores[(size_t)g * nc + (size_t)j];
+			*s = c->dot(q + (size_t)g * hd, k, hd) * ap->kq_scale;
+			if (ap->attn_softcap > 0)
+				arch_softcap(s, 1, ap->attn_softcap);
+			if (*s > mx[g])
+				mx[g] = *s;
+		}
 	}
-	float inv = (float)(1.0 / sum);
-	float *out = c->att + (size_t)row * n_q + (size_t)h * hd;
-	memset(out, 0, (size_t)hd * sizeof *out);
-	for (int j = j0; j < n_keys; j++)
-		if (scores[j] != 0.0f)
-			c->axpy(scores[j] * inv, vc + (size_t)j * kvd, out, hd);
+	for (int g = 0; g < ng; g++) {
+		float *sg = scores + (size_t)g * nc;
+		double sum = 0.0;
+		for (int j = j0; j < n_keys; j++) {
+			float d = sg[j] - mx[g];
+			/* below -80 the weight is under F32's smallest normal: zero, without expf's underflow path */
+			sg[j] = d < -80.0f ? 0.0f : expf(d);
+			sum += sg[j];
+		}
+		inv[g] = (float)(1.0 / sum);
+	}
+	memset(out, 0, (size_t)ng * (size_t)hd * sizeof *out);
+	for (int j = j0; j < n_keys; j++) {
+		const float *v = vc + (size_t)j * kvd;
+		for (int g = 0; g < ng; g++) {
+			float p = scores[(size_t)g * nc + (size_t)j];
+			if (p != 0.0f)
+				c->axpy(p * inv[g], v, out + (size_t)g * hd, hd);
+		}
+	}
 }
 
 static void attend_part(void *arg, int ith, int nth)
 {
 	const struct att_task *a = arg;
-	int n_head = a->c->m->info.n_head;
-	int64_t items = (int64_t)a->n_rows * n_head;
-	float *scores = a->c->scores + (size_t)ith * a->c->n_ctx;
+	const struct model_info *in = &a->c->m->info;
+	int group = in->n_head / in->n_head_kv;
+	int per_kv = (group + ATTENTION_MAX_HEADS - 1) / ATTENTION_MAX_HEADS, per_row = in->n_head_kv * per_kv;
+	int64_t items = (int64_t)a->n_rows * per_row;
+	float *scores = a->c->scores + (size_t)ith * ATTENTION_MAX_HEADS * (size_t)a->c->n_ctx;
 	/* later tokens attend to more positions: deal items out in turn, not in ranges */
-	for (int64_t w = ith; w < items; w += nth)
-		attend_one(a, (int)(w / n_head), (int)(w % n_head), scores);
+	for (int64_t w = ith; w < items; w += nth) {
+		int row = (int)(w / per_row), rest = (int)(w % per_row);
+		int kvh = rest / per_kv, part = rest % per_kv;
+		int h0 = kvh * group + part * ATTENTION_MAX_HEADS;
+		int ng = group - part * ATTENTION_MAX_HEADS < ATTENTION_MAX_HEADS ? group - part * ATTENTION_MAX_HEADS : ATTENTION_MAX_HEADS;
+		attend_heads(a, row, h0, ng, scores);
+	}
 }
 
 static void add_bias(float *y, const float *b, int nb, int n)

@@ -1,12 +1,15 @@
 /* openai: the chat completion client (libcurl + cJSON) described in openai.h.
  *
- * libcurl is initialised once per process (pthread_once). Each attempt uses
+ * libcurl is loaded (dlopen) and initialised once per process (pthread_once),
+ * on the first request: a program that never asks a backend does not pay for
+ * loading it and the libraries it brings at every start. Each attempt uses
  * its own easy handle, so nothing is shared between calls or threads. The
  * response body is collected into a buffer capped at OPENAI_MAX_BODY. */
 #include "runtime/openai.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,11 +23,38 @@ struct body {
 	bool too_big;
 };
 
+/* The libcurl calls used here, looked up in the library at its first use. */
+struct curl_api {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode code);
+	void (*easy_cleanup)(CURL *h);
+	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+	void (*slist_free_all)(struct curl_slist *list);
+};
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static struct curl_api curl;
+static bool curl_loaded;
+
+#define CURL_SYM(field, name) (*(void **)&curl.field = dlsym(lib, name)) != NULL
 
 static void curl_init_once(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return;
+	if (CURL_SYM(global_init, "curl_global_init") && CURL_SYM(easy_init, "curl_easy_init") &&
+	    CURL_SYM(easy_setopt, "curl_easy_setopt") && CURL_SYM(easy_perform, "curl_easy_perform") &&
+	    CURL_SYM(easy_getinfo, "curl_easy_getinfo") && CURL_SYM(easy_strerror, "curl_easy_strerror") &&
+	    CURL_SYM(easy_cleanup, "curl_easy_cleanup") && CURL_SYM(slist_append, "curl_slist_append") &&
+	    CURL_SYM(slist_free_all, "curl_slist_free_all"))
+		curl_loaded = curl.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	if (!curl_loaded)
+		dlclose(lib); /* kept open for the process's life once loaded */
 }
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -164,36 +194,36 @@ static void sleep_ms(long ms)
 static enum rterror attempt(const struct openai_config *cfg, const char *url, const char *payload, struct body *b,
                             bool *retry, char **reterr)
 {
-	CURL *h = curl_easy_init();
+	CURL *h = curl.easy_init();
 	struct curl_slist *hdrs = NULL;
 	char *auth = NULL;
 	enum rterror e = RTERROR_OK;
 	*retry = false;
 	if (!h)
 		return rterror_set(reterr, RTERROR_NOMEM, "could not create an HTTP handle");
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl.slist_append(hdrs, "Content-Type: application/json");
 	if (cfg->api_key && asprintf(&auth, "Authorization: Bearer %s", cfg->api_key) >= 0)
-		hdrs = curl_slist_append(hdrs, auth);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms > 0 ? cfg->timeout_ms : 120000L);
-	CURLcode cc = curl_easy_perform(h);
+		hdrs = curl.slist_append(hdrs, auth);
+	curl.easy_setopt(h, CURLOPT_URL, url);
+	curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl.easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+	curl.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
+	curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl.easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 10000L);
+	curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms > 0 ? cfg->timeout_ms : 120000L);
+	CURLcode cc = curl.easy_perform(h);
 	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (b->too_big) {
 		e = rterror_set(reterr, RTERROR_LIMIT, "backend reply larger than %zu bytes", OPENAI_MAX_BODY);
 	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
 		e = rterror_set(reterr, RTERROR_TIMEOUT, "backend at %s did not answer in time", url);
 	} else if (cc != CURLE_OK) {
 		*retry = true;
-		e = rterror_set(reterr, RTERROR_BUSY, "backend at %s unreachable: %s", url, curl_easy_strerror(cc));
+		e = rterror_set(reterr, RTERROR_BUSY, "backend at %s unreachable: %s", url, curl.easy_strerror(cc));
 	} else if (status == 429 || status >= 500) {
 		char msg[256];
 		server_message(b, msg, sizeof(msg));
@@ -204,9 +234,9 @@ static enum rterror attempt(const struct openai_config *cfg, const char *url, co
 		server_message(b, msg, sizeof(msg));
 		e = rterror_set(reterr, RTERROR_BACKEND, "backend answered HTTP %ld%s", status, msg);
 	}
-	curl_slist_free_all(hdrs);
+	curl.slist_free_all(hdrs);
 	free(auth);
-	curl_easy_cleanup(h);
+	curl.easy_cleanup(h);
 	return e;
 }
 
@@ -220,6 +250,10 @@ enum rterror openai_chat(const struct openai_config *cfg, const struct openai_re
 	if (req->schema_json && !req->schema)
 		return rterror_set(reterr, RTERROR_INVALID, "openai_chat: schema not compiled");
 	pthread_once(&curl_once, curl_init_once);
+	if (!curl_loaded)
+		return rterror_set(reterr, RTERROR_IO,
+		                   "cannot load libcurl (libcurl.so.4), which the model backend "
+		                   "needs: install the libcurl4 package");
 	struct openai_reply r = {.prompt_tokens = -1, .completion_tokens = -1};
 	struct body b = {0};
 	enum rterror e = RTERROR_OK;

@@ -26,7 +26,7 @@ deb=${QUIRE_PACKAGE_DEB:-$("$SRC/packaging/build-deb.sh" "$work/out" 2>"$work/bu
 check "/package/builds" '[ -f "$deb" ] || { cat "$work/build.err" >&2; false; }'
 dpkg-deb -c "$deb" 2>/dev/null | awk '{print $1, $2, $6}' >"$work/contents"
 has() { grep -q " $1\$" "$work/contents"; }
-check "/package/contents" 'has ./usr/bin/quire && has ./usr/libexec/quire/quire-parse && has ./lib/systemd/system/quire.service &&
+check "/package/contents" 'has ./usr/bin/quire && has ./usr/libexec/quire/quire-full && has ./usr/libexec/quire/quire-parse && has ./lib/systemd/system/quire.service &&
   has ./lib/systemd/system/quire-worker@.service && has ./etc/quire/quire.conf &&
   has ./usr/share/man/man1/quire.1.gz && has ./usr/share/quire/migrations/0001_initial.sql &&
   has ./usr/share/quire/schemas/invoice.json && has ./var/lib/quire/ &&
