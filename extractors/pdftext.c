@@ -461,8 +461,9 @@ static bool render_grey(PopplerPage *page, double w, double h, double *scale, st
 	cairo_surface_flush(surf);
 	bool ok = cairo_surface_status(surf) == CAIRO_STATUS_SUCCESS;
 	cairo_surface_destroy(surf);
-	/* row y's grey bytes end before row y's pixels begin, so writing them never
-	 * overtakes what is still to be read */
+	/* the grey of pixel (x, y) goes to y * pw + x, never past that pixel's own
+	 * bytes at y * stride + 4 * x, which are read first: no pixel is
+	 * overwritten before it is read */
 	for (int y = 0; ok && y < ph; y++) {
 		const guint32 *row = (const guint32 *)(const void *)(px + (size_t)y * (size_t)stride);
 		guint8 *out = px + (size_t)y * (size_t)pw;
