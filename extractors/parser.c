@@ -298,7 +298,8 @@ int parser_main(int argc, char **argv)
 		return 2;
 	}
 	bool ocr = strcmp(argv[4], "-") != 0;
-	struct pdftext_options base = {.ocr = ocr, .ocr_lang = ocr ? argv[4] : NULL, .ocr_dpi = (int)dpi};
+	struct pdftext_options base = {
+	    .ocr = ocr, .ocr_lang = ocr ? argv[4] : NULL, .ocr_dpi = (int)dpi, .own_process = true};
 	/* everything that reads files outside the data folders happens now, before
 	 * the file system closes; without Landlock, everything at all */
 	bool landlock = confine_has_landlock();

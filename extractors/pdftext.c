@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "extractors/hugemem.h"
 #include "extractors/ocr.h"
 #include "extractors/pdfcheck.h"
 
@@ -419,21 +420,38 @@ static void text_layer(PopplerPage *page, struct pdftext_page *pg)
 
 /* ---- OCR of pages without a text layer ---- */
 
-/* Renders the page as displayed (rotation applied) into 8-bit grey at dpi,
- * lowering the resolution for pages too large to render in memory. */
-static guint8 *render_grey(PopplerPage *page, double w, double h, double *scale, int *ret_w, int *ret_h)
+/* A page rendered for OCR: 8-bit grey, width x height, rows packed without
+ * padding at the start of a hugemem block of size bytes. */
+struct page_image {
+	guint8 *grey;
+	size_t size;
+	int width, height;
+};
+
+static void page_image_done(struct page_image *img)
+{
+	hugemem_free(img->grey, img->size);
+	memset(img, 0, sizeof *img);
+}
+
+/* Renders the page as displayed (rotation applied) into *img at *scale (pixels
+ * a point), lowering the resolution for pages too large to render in memory.
+ * cairo draws 32-bit pixels; each is turned into grey in the same memory, so
+ * the page is in memory once and faulted in as huge pages. */
+static bool render_grey(PopplerPage *page, double w, double h, double *scale, struct page_image *img)
 {
 	double s = *scale;
 	if (w * s * h * s > OCR_MAX_PIXELS)
 		s = sqrt(OCR_MAX_PIXELS / (w * h));
 	int pw = (int)ceil(w * s), ph = (int)ceil(h * s);
-	if (pw < 1 || ph < 1)
-		return NULL;
-	cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw, ph);
-	if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
-		cairo_surface_destroy(surf);
-		return NULL;
-	}
+	int stride = pw > 0 ? cairo_format_stride_for_width(CAIRO_FORMAT_RGB24, pw) : -1;
+	if (stride < 0 || ph < 1)
+		return false;
+	size_t size = (size_t)stride * (size_t)ph;
+	guint8 *px = hugemem_new(size);
+	if (!px)
+		return false;
+	cairo_surface_t *surf = cairo_image_surface_create_for_data(px, CAIRO_FORMAT_RGB24, pw, ph, stride);
 	cairo_t *cr = cairo_create(surf);
 	cairo_set_source_rgb(cr, 1, 1, 1);
 	cairo_paint(cr);
@@ -441,22 +459,26 @@ static guint8 *render_grey(PopplerPage *page, double w, double h, double *scale,
 	poppler_page_render(page, cr); /* applies the page's own rotation */
 	cairo_destroy(cr);
 	cairo_surface_flush(surf);
-	const guint8 *px = cairo_image_surface_get_data(surf);
-	int stride = cairo_image_surface_get_stride(surf);
-	guint8 *grey = g_malloc((size_t)pw * (size_t)ph);
-	for (int y = 0; y < ph; y++) {
+	bool ok = cairo_surface_status(surf) == CAIRO_STATUS_SUCCESS;
+	cairo_surface_destroy(surf);
+	/* the grey of pixel (x, y) goes to y * pw + x, never past that pixel's own
+	 * bytes at y * stride + 4 * x, which are read first: no pixel is
+	 * overwritten before it is read */
+	for (int y = 0; ok && y < ph; y++) {
 		const guint32 *row = (const guint32 *)(const void *)(px + (size_t)y * (size_t)stride);
-		guint8 *out = grey + (size_t)y * (size_t)pw;
+		guint8 *out = px + (size_t)y * (size_t)pw;
 		for (int x = 0; x < pw; x++) {
 			guint32 v = row[x];
 			out[x] = (guint8)((((v >> 16) & 0xff) * 77 + ((v >> 8) & 0xff) * 150 + (v & 0xff) * 29) >> 8);
 		}
 	}
-	cairo_surface_destroy(surf);
+	if (!ok) {
+		hugemem_free(px, size);
+		return false;
+	}
 	*scale = s;
-	*ret_w = pw;
-	*ret_h = ph;
-	return grey;
+	*img = (struct page_image){.grey = px, .size = size, .width = pw, .height = ph};
+	return true;
 }
 
 static struct ocr *preloaded_ocr;
@@ -548,21 +570,24 @@ static enum qerr ocr_page(struct pdftext *p, PopplerPage *page, int index, struc
 		p->ocr = preloaded_ocr;
 		p->ocr_borrowed = true;
 	}
+	if (p->opt.own_process)
+		hugemem_heap_advise();
 	if (!p->ocr) {
 		enum qerr e = ocr_new(p->opt.ocr_lang, &p->ocr, reterr);
 		if (e)
 			return e;
 	}
 	double scale = p->opt.ocr_dpi / 72.0;
-	int w = 0, h = 0;
-	g_autofree guint8 *grey = render_grey(page, pg->width, pg->height, &scale, &w, &h);
-	if (!grey)
+	struct page_image img;
+	if (!render_grey(page, pg->width, pg->height, &scale, &img))
 		return qerr_set(reterr, QERR_PARSE_FAILED, "page %d cannot be rendered for OCR", index + 1);
 	if (scale * 72.0 < p->opt.ocr_dpi - 0.5)
 		warn(p, "page %d is too large to render at %d dpi; OCR used %.0f dpi", index + 1, p->opt.ocr_dpi,
 		     scale * 72.0);
 	struct ocr_result r = {0};
-	enum qerr e = ocr_recognize(p->ocr, grey, w, h, w, (int)lround(scale * 72.0), &r, reterr);
+	enum qerr e =
+	    ocr_recognize(p->ocr, img.grey, img.width, img.height, img.width, (int)lround(scale * 72.0), &r, reterr);
+	page_image_done(&img);
 	if (e)
 		return e;
 	struct builder b;

@@ -103,6 +103,8 @@ struct pdftext_options {
 	bool ocr;             /* read pages without a text layer with OCR */
 	const char *ocr_lang; /* Tesseract language(s), "eng" when NULL ("deu+eng" for several) */
 	int ocr_dpi;          /* rendering resolution for OCR, 300 when 0 */
+	bool own_process;     /* the caller is a process that ends with this document (the parser):
+	                       * OCR may keep and advise the process's heap (hugemem_heap_advise) */
 };
 
 /* An open document being extracted page by page (so the sandbox can report each

@@ -50,18 +50,21 @@ void fixture_scan(cairo_t *cr, double width, double height, const char *const *l
 {
 	double scale = 300.0 / 72.0;
 	int w = (int)(width * scale), h = (int)(height * scale);
-	cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_A8, w, h);
+	cairo_surface_t *img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
 	cairo_t *ic = cairo_create(img);
+	cairo_set_source_rgb(ic, 1, 1, 1);
+	cairo_paint(ic);
 	cairo_scale(ic, scale, scale);
 	for (int i = 0; lines[i]; i++)
 		fixture_text(ic, 72, 100 + 28.0 * i, 16, lines[i]);
 	cairo_destroy(ic);
-	/* the image is a mask: black ink where the text was, on a white page */
-	cairo_set_source_rgb(cr, 1, 1, 1);
-	cairo_paint(cr);
-	cairo_set_source_rgb(cr, 0, 0, 0);
+	/* one picture filling the page, as a scanner writes it: cairo stores an
+	 * image of greys only as an 8-bit DeviceGray image */
+	cairo_save(cr);
 	cairo_scale(cr, 1 / scale, 1 / scale);
-	cairo_mask_surface(cr, img, 0, 0);
+	cairo_set_source_surface(cr, img, 0, 0);
+	cairo_paint(cr);
+	cairo_restore(cr);
 	cairo_surface_destroy(img);
 }
 
