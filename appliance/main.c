@@ -17,6 +17,7 @@
 
 #include "appliance/commands.h"
 #include "appliance/config.h"
+#include "core/program.h"
 #include "extractors/extract.h"
 #include "extractors/sandbox.h"
 
@@ -101,10 +102,7 @@ static void start_parsers(const char *name, const struct config *cfg)
  * or in the installed libexec folder; returns only when that fails. */
 static int run_full(char **argv)
 {
-	g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
-	g_autofree char *dir = self ? g_path_get_dirname(self) : NULL;
-	g_autofree char *beside = dir ? g_build_filename(dir, "quire-full", NULL) : NULL;
-	const char *path = beside && g_file_test(beside, G_FILE_TEST_IS_EXECUTABLE) ? beside : QUIRE_FULL_PATH;
+	g_autofree char *path = program_path("quire-full", QUIRE_FULL_PATH);
 	execv(path, argv);
 	fprintf(stderr, "quire: cannot run %s: %s (install quire completely)\n", path, g_strerror(errno));
 	return 1;

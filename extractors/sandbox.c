@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/program.h"
 #include "extractors/sandbox_proto.h"
 #include "extractors/pdftext.h"
 
@@ -47,15 +48,7 @@ static char *parser_path(void)
 	const char *env = g_getenv("QUIRE_PARSER");
 	if (env && env[0])
 		return g_strdup(env);
-	g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
-	if (self) {
-		g_autofree char *dir = g_path_get_dirname(self);
-		char *beside = g_build_filename(dir, "quire-parse", NULL);
-		if (g_file_test(beside, G_FILE_TEST_IS_EXECUTABLE))
-			return beside;
-		g_free(beside);
-	}
-	return g_strdup(QUIRE_PARSER_PATH);
+	return program_path("quire-parse", QUIRE_PARSER_PATH);
 }
 
 /* Starts the launcher unless it runs; call with launcher_lock held. */
