@@ -53,6 +53,11 @@ for path in sys.argv[1:]:
             skipped += 1
         else:
             print(f"{r}: {build} {t.get('name')} ({t.get('duration', 0):.0f} s)")
+            # the failing checks again, here at the end where they are seen
+            out = (t.get("stdout") or "").splitlines()
+            bad = [l for l in out if l.startswith(("not ok", "Bail out", "# FAIL", "ERROR"))]
+            for l in (bad or out[-10:])[:20]:
+                print(f"    {l[:300]}")
             failed += 1
 if skipped:
     print(f"{skipped} skipped (see the test logs for why)")
