@@ -171,10 +171,11 @@ static void test_shape(const char *kname, enum quant_type t, const struct shape 
 /* A kernel computes each output with the same operations whatever the tile it
  * falls in: a block of rows and tokens gives bit for bit the products of each
  * row with each token alone (batched verification of drafted tokens relies on
- * it). 7 rows and 7 tokens leave remainders for every tile size. */
+ * it). 7 rows and 19 tokens leave remainders for every tile size, and 19 is
+ * enough tokens for the kernels to use their many-row tiles (KERNELS_NR_MIN_NT). */
 static void test_tile_independent(const char *kname, enum quant_type t, int64_t n)
 {
-	enum { NR = 7, NT = 7 };
+	enum { NR = 7, NT = 19 };
 	const struct kernels *k = kernels_get();
 	size_t rb = quant_row_size(t, n), xb = k->act_row_size(t, n);
 	float *wf = malloc(n * sizeof(float)), *xf = malloc(n * sizeof(float));
