@@ -2,6 +2,20 @@
  * embedded mechanism quire uses (appliance/pgembed), migrations applied. */
 #pragma once
 
+#include <glib.h>
+
+#include "core/qerr.h"
+
+/* Fails the test when call returns an error, printing the message it left in err. The call
+ * is made before err is read: a function's arguments are evaluated in no set order, so a
+ * helper function taking both would often print the message from before the call. */
+#define QT_OK(call, err)                                                                                               \
+	do {                                                                                                           \
+		enum qerr qt_ok_e_ = (call);                                                                           \
+		if (qt_ok_e_ != QERR_OK)                                                                               \
+			g_error("unexpected error %d: %s", (int)qt_ok_e_, (err) ? (err) : "");                         \
+	} while (0)
+
 struct db;
 
 /* Starts a private cluster in a new temporary directory and connects;

@@ -20,12 +20,6 @@ static struct db *db;
 static struct vault *vault;
 static char *dir;
 
-static void ok(enum qerr e, const char *err)
-{
-	if (e != QERR_OK)
-		g_error("unexpected error %d: %s", e, err ? err : "");
-}
-
 static int64_t count(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static int64_t count(const char *fmt, ...)
 {
@@ -35,7 +29,7 @@ static int64_t count(const char *fmt, ...)
 	va_end(ap);
 	struct db_res *res = NULL;
 	g_autofree char *err = NULL;
-	ok(db_query(db, sql, 0, NULL, &res, &err), err);
+	QT_OK(db_query(db, sql, 0, NULL, &res, &err), err);
 	int64_t n = db_res_int(res, 0, 0);
 	db_res_free(res);
 	return n;
@@ -47,7 +41,7 @@ static char *last(const char *action, const char *column)
 	    g_strdup_printf("SELECT %s FROM audit_log WHERE action = '%s' ORDER BY id DESC LIMIT 1", column, action);
 	struct db_res *res = NULL;
 	g_autofree char *err = NULL;
-	ok(db_query(db, sql, 0, NULL, &res, &err), err);
+	QT_OK(db_query(db, sql, 0, NULL, &res, &err), err);
 	char *v = db_res_rows(res) ? g_strdup(db_res_text(res, 0, 0)) : NULL;
 	db_res_free(res);
 	return v;
@@ -60,7 +54,7 @@ static struct config *config_of(const char *ini)
 	g_assert_true(g_file_set_contents(path, ini, -1, NULL));
 	struct config *cfg = NULL;
 	g_autofree char *err = NULL;
-	ok(config_load(path, &cfg, &err), err);
+	QT_OK(config_load(path, &cfg, &err), err);
 	return cfg;
 }
 
@@ -69,7 +63,7 @@ static void start(const char *ini, const char *service)
 	struct config *cfg = config_of(ini);
 	struct app app = {.cfg = cfg, .db = db, .vault = vault};
 	g_autofree char *err = NULL;
-	ok(lifecycle_started(&app, service, &err), err);
+	QT_OK(lifecycle_started(&app, service, &err), err);
 	config_free(cfg);
 }
 
@@ -127,13 +121,13 @@ static void test_start_stop_and_changes(void)
 	g_assert_cmpstr(stop_client, ==, where);
 	int64_t n = 0;
 	g_autofree char *err = NULL;
-	ok(audit_verify(db, &n, &err), err);
+	QT_OK(audit_verify(db, &n, &err), err);
 }
 
 static const char *one(struct db *conn, const char *sql, struct db_res **hold)
 {
 	g_autofree char *err = NULL;
-	ok(db_query(conn, sql, 0, NULL, hold, &err), err);
+	QT_OK(db_query(conn, sql, 0, NULL, hold, &err), err);
 	return db_res_text(*hold, 0, 0);
 }
 
@@ -146,9 +140,9 @@ static void test_app_role(void)
 	struct config *cfg = config_of(ini);
 	struct app app;
 	g_autofree char *err = NULL;
-	ok(app_open(cfg, APP_DB | APP_VAULT, &app, &err), err);
+	QT_OK(app_open(cfg, APP_DB | APP_VAULT, &app, &err), err);
 	struct db *later = NULL;
-	ok(db_connect(pgtest_conninfo(), &later, &err), err);
+	QT_OK(db_connect(pgtest_conninfo(), &later, &err), err);
 	struct db *conns[] = {app.db, later};
 	for (size_t i = 0; i < G_N_ELEMENTS(conns); i++) {
 		struct db *c = conns[i];
@@ -157,9 +151,9 @@ static void test_app_role(void)
 		db_res_free(res);
 		/* appending is allowed */
 		struct audit_event ev = {.actor = "system:test", .action = "role.checked", .outcome = "ok"};
-		ok(db_begin(c, &err), err);
-		ok(audit_append(c, &ev, &err), err);
-		ok(db_commit(c, &err), err);
+		QT_OK(db_begin(c, &err), err);
+		QT_OK(audit_append(c, &ev, &err), err);
+		QT_OK(db_commit(c, &err), err);
 		/* changing is refused by the role's rights, before any trigger could refuse it */
 		g_assert_cmpint(db_exec(c, "UPDATE audit_log SET outcome = 'forged'", &err), ==, QERR_DB);
 		g_assert_nonnull(strstr(err, "permission denied for table audit_log"));
@@ -190,16 +184,16 @@ static void test_app_role(void)
 static void test_app_role_not_granted(void)
 {
 	g_autofree char *err = NULL;
-	ok(db_exec(db,
-	           "CREATE ROLE quire_stranger LOGIN; GRANT USAGE ON SCHEMA public TO quire_stranger;"
-	           "GRANT SELECT ON schema_migrations TO quire_stranger",
-	           &err),
-	   err);
+	QT_OK(db_exec(db,
+	              "CREATE ROLE quire_stranger LOGIN; GRANT USAGE ON SCHEMA public TO quire_stranger;"
+	              "GRANT SELECT ON schema_migrations TO quire_stranger",
+	              &err),
+	      err);
 	g_autofree char *url = g_strdup_printf("%s user=quire_stranger", pgtest_conninfo());
 	g_autofree char *ini = g_strdup_printf("[general]\ndata_dir = %s/data\n[database]\nurl = %s\n", dir, url);
 	struct config *cfg = config_of(ini);
 	struct app app;
-	ok(app_open(cfg, APP_DB, &app, &err), err);
+	QT_OK(app_open(cfg, APP_DB, &app, &err), err);
 	struct db_res *res = NULL;
 	g_assert_cmpstr(one(app.db, "SELECT current_user", &res), ==, "quire_stranger");
 	db_res_free(res);
@@ -215,8 +209,8 @@ int main(int argc, char **argv)
 	dir = g_dir_make_tmp("quire-it-life-XXXXXX", NULL);
 	g_autofree char *key = g_build_filename(dir, "kek.key", NULL);
 	g_autofree char *err = NULL;
-	ok(vault_keyfile_create(key, &err), err);
-	ok(vault_open(key, &vault, &err), err);
+	QT_OK(vault_keyfile_create(key, &err), err);
+	QT_OK(vault_open(key, &vault, &err), err);
 	g_test_add_func("/lifecycle/start-stop-and-config-changes", test_start_stop_and_changes);
 	g_test_add_func("/app/role/audit-log-append-only", test_app_role);
 	g_test_add_func("/app/role/not-granted", test_app_role_not_granted);

@@ -11,6 +11,7 @@
 #include "core/db.h"
 #include "core/ringstore.h"
 #include "core/vault.h"
+#include "tests/integration/pgtest.h"
 #include "tests/integration/test_queue_util.h"
 
 static struct qt t;
@@ -21,12 +22,6 @@ struct host {
 	struct vault_store store;
 	struct vault *v;
 };
-
-static void ok(enum qerr e, const char *err)
-{
-	if (e != QERR_OK)
-		g_error("unexpected error %d: %s", e, err ? err : "");
-}
 
 static char *keyring_file(void)
 {
@@ -52,7 +47,7 @@ static void host_open(struct host *h)
 	g_autofree char *ring = keyring_file();
 	struct vault_options o = {.source = VAULT_SOURCE_FILE, .key_file = t.key, .keyring = ring};
 	g_autofree char *err = NULL;
-	ok(host_open_with(h, &o, &err), err);
+	QT_OK(host_open_with(h, &o, &err), err);
 }
 
 static void host_close(struct host *h)
@@ -108,18 +103,18 @@ static void test_rotation_and_retirement_seen(void)
 {
 	g_autofree char *err = NULL;
 	int32_t v2 = 0, v3 = 0;
-	ok(vault_rotate(a.v, &v2, &err), err);
+	QT_OK(vault_rotate(a.v, &v2, &err), err);
 	g_assert_cmpint(v2, ==, 2);
 	/* b never saw version 2: it reloads instead of failing */
 	g_assert_cmpint(vault_key_version(b.v), ==, 1);
 	g_assert_true(opens_with(a.v, b.v, 2, &err));
 	g_assert_cmpint(vault_key_version(b.v), ==, 2);
-	ok(vault_rotate(b.v, &v3, &err), err);
+	QT_OK(vault_rotate(b.v, &v3, &err), err);
 	g_assert_cmpint(v3, ==, 3);
 	g_assert_true(opens_with(b.v, a.v, 3, &err));
 	/* a retirement through a: b stops using version 2 once its copy is a second old */
 	g_assert_true(vault_has_version(b.v, 2));
-	ok(vault_retire(a.v, 2, &err), err);
+	QT_OK(vault_retire(a.v, 2, &err), err);
 	g_assert_false(vault_has_version(a.v, 2));
 	gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
 	while (vault_has_version(b.v, 2) && g_get_monotonic_time() < end)
@@ -140,7 +135,7 @@ static gpointer rotate_many(gpointer data)
 	for (int i = 0; i < ROTATIONS; i++) {
 		int32_t v = 0;
 		g_autofree char *err = NULL;
-		ok(vault_rotate(h->v, &v, &err), err);
+		QT_OK(vault_rotate(h->v, &v, &err), err);
 	}
 	return NULL;
 }
@@ -175,7 +170,7 @@ static void test_kek_from_command(void)
 	g_autofree char *cmd = g_strdup_printf("cat '%s'", t.key);
 	struct host c;
 	g_autofree char *err = NULL;
-	ok(open_by_command(cmd, &c, &err), err);
+	QT_OK(open_by_command(cmd, &c, &err), err);
 	g_assert_true(opens_with(a.v, c.v, vault_key_version(a.v), &err));
 	host_close(&c);
 	/* a failing command, a command printing something else than a key, a wrong key */

@@ -18,12 +18,6 @@
 static struct db *db;
 static struct vault *vault;
 
-static void ok(enum qerr e, const char *err)
-{
-	if (e != QERR_OK)
-		g_error("unexpected error %d: %s", e, err ? err : "");
-}
-
 static GBytes *invoice_pdf(const char *number)
 {
 	g_autofree char *dir = g_dir_make_tmp("quire-it-pdf-XXXXXX", NULL);
@@ -51,7 +45,7 @@ static struct store_submitted submit_bytes(GBytes *pdf)
 	const void *data = g_bytes_get_data(pdf, &len);
 	struct store_submitted s;
 	g_autofree char *err = NULL;
-	ok(store_submit(db, vault, "inv.pdf", data, len, "test", 3, &s, &err), err);
+	QT_OK(store_submit(db, vault, "inv.pdf", data, len, "test", 3, &s, &err), err);
 	return s;
 }
 
@@ -67,16 +61,16 @@ static void test_migrate_idempotent_and_too_new(void)
 	const struct migration *list = app_migrations(&n);
 	g_assert_cmpint(n, >=, 1);
 	g_autofree char *err = NULL;
-	ok(migrate_apply(db, list, n, &applied, &err), err);
+	QT_OK(migrate_apply(db, list, n, &applied, &err), err);
 	g_assert_cmpint(applied, ==, 0);
-	ok(migrate_check(db, list, n, &err), err);
-	ok(db_exec(db, "INSERT INTO schema_migrations (version, name) VALUES (9999, 'future')", &err), err);
+	QT_OK(migrate_check(db, list, n, &err), err);
+	QT_OK(db_exec(db, "INSERT INTO schema_migrations (version, name) VALUES (9999, 'future')", &err), err);
 	g_assert_cmpint(migrate_check(db, list, n, &err), ==, QERR_SCHEMA_TOO_NEW);
 	g_assert_nonnull(strstr(err, "9999"));
 	g_clear_pointer(&err, g_free);
 	g_assert_cmpint(migrate_apply(db, list, n, NULL, &err), ==, QERR_SCHEMA_TOO_NEW);
 	g_clear_pointer(&err, g_free);
-	ok(db_exec(db, "DELETE FROM schema_migrations WHERE version = 9999", &err), err);
+	QT_OK(db_exec(db, "DELETE FROM schema_migrations WHERE version = 9999", &err), err);
 }
 
 static const struct db_stmt echo_stmt = {"test_echo", "SELECT $1::int + 1", 1};
@@ -87,7 +81,7 @@ static int64_t run_stmt(struct db *c, const struct db_stmt *st, const char *v)
 	struct db_param p[1] = {DB_TEXT(v)};
 	struct db_res *res = NULL;
 	g_autofree char *err = NULL;
-	ok(db_run(c, st, p, &res, &err), err);
+	QT_OK(db_run(c, st, p, &res, &err), err);
 	int64_t n = db_res_int(res, 0, 0);
 	db_res_free(res);
 	return n;
@@ -104,11 +98,11 @@ static void test_prepared_statements(void)
 	g_assert_cmpint(run_echo(c, "1"), ==, 2);
 	g_assert_cmpint(run_echo(c, "41"), ==, 42);
 	struct db_res *res = NULL;
-	ok(db_query(c, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_echo'", 0, NULL, &res, &err),
-	   err);
+	QT_OK(db_query(c, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_echo'", 0, NULL, &res, &err),
+	      err);
 	g_assert_cmpint(db_res_int(res, 0, 0), ==, 1);
 	g_clear_pointer(&res, db_res_free);
-	ok(db_begin(c, &err), err);
+	QT_OK(db_begin(c, &err), err);
 	g_assert_cmpint(run_echo(c, "2"), ==, 3);
 	db_rollback(c);
 	g_assert_cmpint(run_echo(c, "3"), ==, 4);
@@ -117,12 +111,12 @@ static void test_prepared_statements(void)
 	g_assert_cmpint(db_run(c, &echo_stmt, bad, NULL, &err), ==, QERR_DB);
 	g_clear_pointer(&err, g_free);
 	g_assert_cmpint(run_stmt(c, &twice_stmt, "4"), ==, 8);
-	ok(db_exec(c, "DISCARD ALL", &err), err);
+	QT_OK(db_exec(c, "DISCARD ALL", &err), err);
 	g_assert_cmpint(run_echo(c, "4"), ==, 5);
 	g_assert_cmpint(run_stmt(c, &twice_stmt, "5"), ==, 10);
 	g_assert_cmpint(run_echo(c, "5"), ==, 6);
-	ok(db_exec(c, "DEALLOCATE test_echo", &err), err);
-	ok(db_begin(c, &err), err);
+	QT_OK(db_exec(c, "DEALLOCATE test_echo", &err), err);
+	QT_OK(db_begin(c, &err), err);
 	struct db_param p[1] = {DB_TEXT("5")};
 	g_assert_cmpint(db_run(c, &echo_stmt, p, NULL, &err), ==, QERR_BUSY);
 	g_assert_nonnull(strstr(err, "prepared"));
@@ -139,18 +133,18 @@ static void test_claim_skips_locked(void)
 	g_autofree char *err = NULL;
 	struct job j1 = {0}, j2 = {0};
 	bool f1 = false, f2 = false;
-	ok(db_begin(db, &err), err);
-	ok(queue_claim(db, "w1", 60, &j1, &f1, &err), err);
+	QT_OK(db_begin(db, &err), err);
+	QT_OK(queue_claim(db, "w1", 60, &j1, &f1, &err), err);
 	/* j1's row stays locked until commit: the other worker must skip it, not wait */
-	ok(queue_claim(other, "w2", 60, &j2, &f2, &err), err);
-	ok(db_commit(db, &err), err);
+	QT_OK(queue_claim(other, "w2", 60, &j2, &f2, &err), err);
+	QT_OK(db_commit(db, &err), err);
 	g_assert_true(f1 && f2);
 	g_assert_cmpint(j1.id, !=, j2.id);
 	g_assert_true((j1.document_id == a.doc_id && j2.document_id == b.doc_id) ||
 	              (j1.document_id == b.doc_id && j2.document_id == a.doc_id));
 	g_assert_cmpint(j1.attempt, ==, 1);
-	ok(queue_complete(db, &j1, &err), err);
-	ok(queue_complete(other, &j2, &err), err);
+	QT_OK(queue_complete(db, &j1, &err), err);
+	QT_OK(queue_complete(other, &j2, &err), err);
 	db_close(other);
 }
 
@@ -160,12 +154,12 @@ static void test_fenced_completion(void)
 	struct job j = {0};
 	bool found = false;
 	g_autofree char *err = NULL;
-	ok(queue_claim(db, "w1", 60, &j, &found, &err), err);
+	QT_OK(queue_claim(db, "w1", 60, &j, &found, &err), err);
 	g_assert_true(found);
 	/* the lease expired and another attempt took the job: a new token */
 	g_autofree char *sql = g_strdup_printf("UPDATE jobs SET lease_token = gen_random_uuid() WHERE id = %lld",
 	                                       (long long)j.id);
-	ok(db_exec(db, sql, &err), err);
+	QT_OK(db_exec(db, sql, &err), err);
 	g_assert_cmpint(queue_complete(db, &j, &err), ==, QERR_CONFLICT);
 	g_assert_nonnull(strstr(err, "lease lost"));
 	g_clear_pointer(&err, g_free);
@@ -173,10 +167,10 @@ static void test_fenced_completion(void)
 	g_clear_pointer(&err, g_free);
 	struct db_res *res = NULL;
 	g_autofree char *q = g_strdup_printf("SELECT state FROM jobs WHERE id = %lld", (long long)j.id);
-	ok(db_query(db, q, 0, NULL, &res, &err), err);
+	QT_OK(db_query(db, q, 0, NULL, &res, &err), err);
 	g_assert_cmpstr(db_res_text(res, 0, 0), ==, "running");
 	db_res_free(res);
-	ok(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state = 'running'", &err), err);
+	QT_OK(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state = 'running'", &err), err);
 }
 
 static const char *job_state(int64_t id, struct db_res **hold)
@@ -184,7 +178,7 @@ static const char *job_state(int64_t id, struct db_res **hold)
 	g_autofree char *q = g_strdup_printf("SELECT state, run_at > now(), coalesce(last_error, '') FROM jobs"
 	                                     " WHERE id = %lld", (long long)id);
 	g_autofree char *err = NULL;
-	ok(db_query(db, q, 0, NULL, hold, &err), err);
+	QT_OK(db_query(db, q, 0, NULL, hold, &err), err);
 	return db_res_text(*hold, 0, 0);
 }
 
@@ -194,14 +188,14 @@ static void test_retry_then_dead_and_permanent_failure(void)
 	g_autofree char *err = NULL;
 	struct db_res *res = NULL;
 	for (int attempt = 1; attempt <= 3; attempt++) {
-		ok(db_exec(db, "UPDATE jobs SET run_at = now() WHERE state = 'queued'", &err), err);
+		QT_OK(db_exec(db, "UPDATE jobs SET run_at = now() WHERE state = 'queued'", &err), err);
 		struct job j = {0};
 		bool found = false;
-		ok(queue_claim(db, "w", 60, &j, &found, &err), err);
+		QT_OK(queue_claim(db, "w", 60, &j, &found, &err), err);
 		g_assert_true(found);
 		g_assert_cmpint(j.id, ==, s.job_id);
 		g_assert_cmpint(j.attempt, ==, attempt);
-		ok(queue_fail(db, &j, QERR_TIMEOUT, "model timed out", &err), err);
+		QT_OK(queue_fail(db, &j, QERR_TIMEOUT, "model timed out", &err), err);
 		const char *st = job_state(j.id, &res);
 		g_assert_cmpstr(st, ==, attempt < 3 ? "queued" : "dead");
 		if (attempt < 3)
@@ -212,9 +206,9 @@ static void test_retry_then_dead_and_permanent_failure(void)
 	struct store_submitted p = submit("PERM-1");
 	struct job j = {0};
 	bool found = false;
-	ok(queue_claim(db, "w", 60, &j, &found, &err), err);
+	QT_OK(queue_claim(db, "w", 60, &j, &found, &err), err);
 	g_assert_cmpint(j.id, ==, p.job_id);
-	ok(queue_fail(db, &j, QERR_NOT_PDF, "not a PDF", &err), err);
+	QT_OK(queue_fail(db, &j, QERR_NOT_PDF, "not a PDF", &err), err);
 	g_assert_cmpstr(job_state(j.id, &res), ==, "failed");
 	db_res_free(res);
 }
@@ -225,12 +219,12 @@ static void test_audit_chain(void)
 	for (int i = 0; i < 3; i++) {
 		struct audit_event ev = {.actor = "test", .action = "thing.done", .object_type = "document",
 		                         .object_id = 100 + i, .outcome = "ok"};
-		ok(db_begin(db, &err), err);
-		ok(audit_append(db, &ev, &err), err);
-		ok(db_commit(db, &err), err);
+		QT_OK(db_begin(db, &err), err);
+		QT_OK(audit_append(db, &ev, &err), err);
+		QT_OK(db_commit(db, &err), err);
 	}
 	int64_t n = 0;
-	ok(audit_verify(db, &n, &err), err);
+	QT_OK(audit_verify(db, &n, &err), err);
 	g_assert_cmpint(n, >=, 3);
 	g_assert_cmpint(db_exec(db, "UPDATE audit_log SET outcome = 'failed' WHERE object_id = 101", &err), ==, QERR_DB);
 	g_assert_nonnull(strstr(err, "append-only"));
@@ -238,20 +232,22 @@ static void test_audit_chain(void)
 	g_assert_cmpint(db_exec(db, "DELETE FROM audit_log", &err), ==, QERR_DB);
 	g_clear_pointer(&err, g_free);
 	/* a superuser who disables the trigger can edit a row, but the chain shows it */
-	ok(db_exec(db, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update;"
-	               "UPDATE audit_log SET outcome = 'failed' WHERE object_id = 101;"
-	               "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update",
-	           &err),
-	   err);
+	QT_OK(db_exec(db,
+	              "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update;"
+	              "UPDATE audit_log SET outcome = 'failed' WHERE object_id = 101;"
+	              "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update",
+	              &err),
+	      err);
 	g_assert_cmpint(audit_verify(db, &n, &err), ==, QERR_CRYPTO);
 	g_assert_nonnull(strstr(err, "audit chain broken at entry"));
 	g_clear_pointer(&err, g_free);
-	ok(db_exec(db, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update;"
-	               "UPDATE audit_log SET outcome = 'ok' WHERE object_id = 101;"
-	               "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update",
-	           &err),
-	   err);
-	ok(audit_verify(db, &n, &err), err);
+	QT_OK(db_exec(db,
+	              "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update;"
+	              "UPDATE audit_log SET outcome = 'ok' WHERE object_id = 101;"
+	              "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update",
+	              &err),
+	      err);
+	QT_OK(audit_verify(db, &n, &err), err);
 }
 
 static void test_store_dedupe_and_binding(void)
@@ -264,12 +260,12 @@ static void test_store_dedupe_and_binding(void)
 	g_assert_cmpint(a.doc_id, ==, b.doc_id);
 	g_autofree char *err = NULL;
 	struct vault_dek *dek = NULL;
-	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	QT_OK(store_dek(db, vault, a.doc_id, &dek, &err), err);
 	struct vault_buf buf = {0};
-	ok(store_get(db, dek, a.doc_id, "original", &buf, &err), err);
+	QT_OK(store_get(db, dek, a.doc_id, "original", &buf, &err), err);
 	g_assert_nonnull(memmem(buf.data, buf.len, "%PDF-", 5));
 	vault_buf_free(&buf);
-	ok(store_get(db, dek, a.doc_id, "filename", &buf, &err), err);
+	QT_OK(store_get(db, dek, a.doc_id, "filename", &buf, &err), err);
 	g_assert_cmpmem(buf.data, buf.len, "inv.pdf", 7);
 	vault_buf_free(&buf);
 	/* a payload copied to another document does not open there */
@@ -278,9 +274,9 @@ static void test_store_dedupe_and_binding(void)
 		"UPDATE payloads SET sealed = (SELECT sealed FROM payloads WHERE document_id = %lld AND purpose = 'filename')"
 		" WHERE document_id = %lld AND purpose = 'filename'",
 		(long long)a.doc_id, (long long)c.doc_id);
-	ok(db_exec(db, sql, &err), err);
+	QT_OK(db_exec(db, sql, &err), err);
 	struct vault_dek *dek_c = NULL;
-	ok(store_dek(db, vault, c.doc_id, &dek_c, &err), err);
+	QT_OK(store_dek(db, vault, c.doc_id, &dek_c, &err), err);
 	g_assert_cmpint(store_get(db, dek_c, c.doc_id, "filename", &buf, &err), ==, QERR_CRYPTO);
 	vault_dek_free(dek_c);
 	vault_dek_free(dek);
@@ -290,21 +286,21 @@ static void test_store_dedupe_and_binding(void)
 static void test_worker_drains_queue(void)
 {
 	g_autofree char *err = NULL;
-	ok(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')", &err), err);
+	QT_OK(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')", &err), err);
 	struct store_submitted s = submit("WORK-77");
 	struct worker_options opt = {.name = "test-worker", .lease_s = 60, .drain = true,
 	                             .extract = {.limits = {.timeout_s = 30, .memory_bytes = (size_t)2048 << 20,
 	                                                    .max_pages = 10}}};
 	struct worker_stats stats = {0};
-	ok(worker_run(db, vault, &opt, NULL, &stats, &err), err);
+	QT_OK(worker_run(db, vault, &opt, NULL, &stats, &err), err);
 	g_assert_cmpint(stats.done, ==, 1);
 	g_assert_cmpint(stats.failed, ==, 0);
 	struct vault_dek *dek = NULL;
-	ok(store_dek(db, vault, s.doc_id, &dek, &err), err);
+	QT_OK(store_dek(db, vault, s.doc_id, &dek, &err), err);
 	struct vault_buf buf = {0};
-	ok(store_get(db, dek, s.doc_id, "result", &buf, &err), err);
+	QT_OK(store_get(db, dek, s.doc_id, "result", &buf, &err), err);
 	struct json *r = NULL;
-	ok(json_parse((const char *)buf.data, buf.len, &r, &err), err);
+	QT_OK(json_parse((const char *)buf.data, buf.len, &r, &err), err);
 	const struct json *f = json_get(r, "fields");
 	g_assert_cmpstr(json_get_string(json_get(f, "invoice_number"), "value"), ==, "WORK-77");
 	g_assert_cmpstr(json_get_string(json_get(f, "issue_date"), "value"), ==, "2026-02-01");
@@ -324,18 +320,18 @@ static void test_worker_drains_queue(void)
 static void test_worker_drain_waits_for_retry(void)
 {
 	g_autofree char *err = NULL;
-	ok(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')", &err), err);
+	QT_OK(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')", &err), err);
 	struct store_submitted s = submit("WORK-78");
 	g_autofree char *q = g_strdup_printf("UPDATE jobs SET attempts = 1, run_at = now() + interval '2 seconds'"
 	                                     " WHERE id = %lld",
 	                                     (long long)s.job_id);
-	ok(db_exec(db, q, &err), err);
+	QT_OK(db_exec(db, q, &err), err);
 	struct worker_options opt = {.name = "test-worker", .lease_s = 60, .drain = true, .poll_ms = 200,
 	                             .extract = {.limits = {.timeout_s = 30, .memory_bytes = (size_t)2048 << 20,
 	                                                    .max_pages = 10}}};
 	struct worker_stats stats = {0};
 	gint64 t0 = g_get_monotonic_time();
-	ok(worker_run(db, vault, &opt, NULL, &stats, &err), err);
+	QT_OK(worker_run(db, vault, &opt, NULL, &stats, &err), err);
 	g_assert_cmpint(stats.done, ==, 1);
 	g_assert_cmpint(g_get_monotonic_time() - t0, >=, G_USEC_PER_SEC); /* it waited for run_at */
 	struct db_res *res = NULL;
@@ -351,7 +347,7 @@ static struct store_submitted submit_encrypted(const char *text, const char *pas
 	struct store_submit_options o = {.job = {.max_attempts = 3}, .doc_type = "invoice", .password = password};
 	struct store_submitted s;
 	g_autofree char *err = NULL;
-	ok(store_submit_with(db, vault, "locked.pdf", data, len, "test", &o, &s, &err), err);
+	QT_OK(store_submit_with(db, vault, "locked.pdf", data, len, "test", &o, &s, &err), err);
 	return s;
 }
 
@@ -360,14 +356,14 @@ static struct store_submitted submit_encrypted(const char *text, const char *pas
 static void test_worker_encrypted_pdf(void)
 {
 	g_autofree char *err = NULL;
-	ok(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')", &err), err);
+	QT_OK(db_exec(db, "UPDATE jobs SET state = 'cancelled' WHERE state IN ('queued', 'running')", &err), err);
 	struct store_submitted with = submit_encrypted("Invoice number: ENC-2041", "s3cret-pw");
 	struct store_submitted without = submit_encrypted("Invoice number: ENC-2042", NULL);
 	struct db_res *res = NULL;
 	g_autofree char *q = g_strdup_printf("SELECT count(*) FROM payloads WHERE document_id = %lld AND purpose ="
 	                                     " 'password' AND position('s3cret-pw'::bytea in sealed) = 0",
 	                                     (long long)with.doc_id);
-	ok(db_query(db, q, 0, NULL, &res, &err), err);
+	QT_OK(db_query(db, q, 0, NULL, &res, &err), err);
 	g_assert_cmpstr(db_res_text(res, 0, 0), ==, "1"); /* there, and not in the clear */
 	db_res_free(res);
 	struct worker_options opt = {
@@ -376,15 +372,15 @@ static void test_worker_encrypted_pdf(void)
 	    .drain = true,
 	    .extract = {.limits = {.timeout_s = 30, .memory_bytes = (size_t)2048 << 20, .max_pages = 10}}};
 	struct worker_stats stats = {0};
-	ok(worker_run(db, vault, &opt, NULL, &stats, &err), err);
+	QT_OK(worker_run(db, vault, &opt, NULL, &stats, &err), err);
 	g_assert_cmpint(stats.done, ==, 1);
 	g_assert_cmpint(stats.failed, ==, 1);
 	struct vault_dek *dek = NULL;
-	ok(store_dek(db, vault, with.doc_id, &dek, &err), err);
+	QT_OK(store_dek(db, vault, with.doc_id, &dek, &err), err);
 	struct vault_buf buf = {0};
-	ok(store_get(db, dek, with.doc_id, "result", &buf, &err), err);
+	QT_OK(store_get(db, dek, with.doc_id, "result", &buf, &err), err);
 	struct json *r = NULL;
-	ok(json_parse((const char *)buf.data, buf.len, &r, &err), err);
+	QT_OK(json_parse((const char *)buf.data, buf.len, &r, &err), err);
 	g_assert_cmpstr(json_get_string(json_get(json_get(r, "fields"), "invoice_number"), "value"), ==, "ENC-2041");
 	json_free(r);
 	vault_buf_free(&buf);

@@ -11,15 +11,10 @@
 #include "pipeline/queue.h"
 #include "pipeline/store.h"
 #include "pipeline/worker.h"
+#include "tests/integration/pgtest.h"
 #include "tests/integration/test_queue_util.h"
 
 static struct qt t;
-
-static void ok(enum qerr e, const char *err)
-{
-	if (e != QERR_OK)
-		g_error("unexpected error %d: %s", e, err ? err : "");
-}
 
 /* Every test starts with an empty queue. */
 static void clear_queue(void) { qt_exec(t.db, "DELETE FROM jobs"); }
@@ -29,7 +24,7 @@ static struct job claim_one(struct db *db, int lease_s)
 	struct job j = {0};
 	bool found = false;
 	g_autofree char *err = NULL;
-	ok(queue_claim(db, "test", lease_s, &j, &found, &err), err);
+	QT_OK(queue_claim(db, "test", lease_s, &j, &found, &err), err);
 	g_assert_true(found);
 	return j;
 }
@@ -39,7 +34,7 @@ static bool claim_none(struct db *db)
 	struct job j = {0};
 	bool found = true;
 	g_autofree char *err = NULL;
-	ok(queue_claim(db, "test", 60, &j, &found, &err), err);
+	QT_OK(queue_claim(db, "test", 60, &j, &found, &err), err);
 	return !found;
 }
 
@@ -61,13 +56,13 @@ static void test_claim_order_and_schedule(void)
 	g_assert_true(claim_none(t.db));
 	int64_t due = -1;
 	g_autofree char *err = NULL;
-	ok(queue_next_due_ms(t.db, &due, &err), err);
+	QT_OK(queue_next_due_ms(t.db, &due, &err), err);
 	g_assert_cmpint(due, >, 3500 * 1000);
 	g_assert_cmpint(due, <=, 3600 * 1000);
 	/* queue_add's own schedule */
 	int64_t j2 = 0;
 	struct queue_new n = {.priority = 1, .delay_s = 3600};
-	ok(queue_add(t.db, doc, &n, &j2, &err), err);
+	QT_OK(queue_add(t.db, doc, &n, &j2, &err), err);
 	g_assert_cmpint(qt_int(t.db, "SELECT (run_at > now() + interval '59 minutes')::int FROM jobs WHERE id = %lld",
 	                       (long long)j2), ==, 1);
 	qt_exec(t.db, "UPDATE jobs SET run_at = now() WHERE id = %lld", (long long)later);
@@ -79,13 +74,13 @@ static void test_claim_uses_index(void)
 	struct db *db = qt_connect(&t);
 	g_autofree char *err = NULL;
 	/* Rule out the sequential scan a tiny table would get, to see which index the query can use. */
-	ok(db_exec(db, "SET enable_seqscan = off", &err), err);
+	QT_OK(db_exec(db, "SET enable_seqscan = off", &err), err);
 	struct db_res *res = NULL;
-	ok(db_query(db,
-	            "EXPLAIN SELECT id FROM jobs WHERE state = 'queued' AND run_at <= now()"
-	            " ORDER BY priority DESC, run_at, id FOR UPDATE SKIP LOCKED LIMIT 1",
-	            0, NULL, &res, &err),
-	   err);
+	QT_OK(db_query(db,
+	               "EXPLAIN SELECT id FROM jobs WHERE state = 'queued' AND run_at <= now()"
+	               " ORDER BY priority DESC, run_at, id FOR UPDATE SKIP LOCKED LIMIT 1",
+	               0, NULL, &res, &err),
+	      err);
 	bool uses_index = false;
 	for (int r = 0; r < db_res_rows(res); r++) {
 		uses_index |= strstr(db_res_text(res, r, 0), "Index Scan using jobs_claim_idx") != NULL;
@@ -111,11 +106,11 @@ static gpointer race(gpointer data)
 		struct job j = {0};
 		bool found = false;
 		g_autofree char *err = NULL;
-		ok(queue_claim(r->db, "racer", 60, &j, &found, &err), err);
+		QT_OK(queue_claim(r->db, "racer", 60, &j, &found, &err), err);
 		if (!found)
 			return NULL;
 		g_array_append_val(r->ids, j.id);
-		ok(queue_complete(r->db, &j, &err), err);
+		QT_OK(queue_complete(r->db, &j, &err), err);
 	}
 }
 
@@ -127,7 +122,7 @@ static void test_two_workers_never_hold_the_same_job(void)
 	g_autofree char *err = NULL;
 	for (int i = 1; i < RACE_JOBS; i++) {
 		int64_t id = 0;
-		ok(queue_enqueue(t.db, doc, 0, 3, &id, &err), err);
+		QT_OK(queue_enqueue(t.db, doc, 0, 3, &id, &err), err);
 	}
 	struct racer r[RACE_THREADS];
 	GThread *th[RACE_THREADS];
@@ -168,14 +163,14 @@ static void test_heartbeat_and_late_completion(void)
 	/* a heartbeat pushes the expiry out to now + lease */
 	qt_exec(t.db, "UPDATE jobs SET lease_expires_at = now() + interval '1 second' WHERE id = %lld", (long long)id);
 	bool held = false;
-	ok(queue_heartbeat(t.db, &a, 1, &held, &err), err);
+	QT_OK(queue_heartbeat(t.db, &a, 1, &held, &err), err);
 	g_assert_true(held);
 	g_assert_cmpint(qt_int(t.db, "SELECT (lease_expires_at > now() + interval '4 seconds')::int FROM jobs"
 	                             " WHERE id = %lld", (long long)id), ==, 1);
 	/* the worker stalls past its lease: the reaper requeues, another worker takes it */
 	qt_exec(t.db, "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %lld", (long long)id);
 	int requeued = 0, dead = 0;
-	ok(queue_reap(other, &requeued, &dead, &err), err);
+	QT_OK(queue_reap(other, &requeued, &dead, &err), err);
 	g_assert_cmpint(requeued, ==, 1);
 	g_assert_cmpint(dead, ==, 0);
 	struct job b = claim_one(other, 60);
@@ -183,7 +178,7 @@ static void test_heartbeat_and_late_completion(void)
 	g_assert_cmpint(b.attempt, ==, 2);
 	g_assert_cmpstr(a.lease_token, !=, b.lease_token);
 	/* the first worker wakes up: its heartbeat, progress, completion and failure are all refused */
-	ok(queue_heartbeat(t.db, &a, 1, &held, &err), err);
+	QT_OK(queue_heartbeat(t.db, &a, 1, &held, &err), err);
 	g_assert_false(held);
 	g_assert_cmpint(queue_progress(t.db, &a, "late", &err), ==, QERR_CONFLICT);
 	g_clear_pointer(&err, g_free);
@@ -193,7 +188,7 @@ static void test_heartbeat_and_late_completion(void)
 	g_clear_pointer(&err, g_free);
 	g_autofree char *s1 = state_of(id);
 	g_assert_cmpstr(s1, ==, "running");
-	ok(queue_complete(other, &b, &err), err);
+	QT_OK(queue_complete(other, &b, &err), err);
 	g_autofree char *s2 = state_of(id);
 	g_assert_cmpstr(s2, ==, "done");
 	g_assert_cmpint(queue_complete(t.db, &a, &err), ==, QERR_CONFLICT);
@@ -215,7 +210,7 @@ static void test_reaper_declares_dead(void)
 		qt_exec(t.db, "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %lld",
 		        (long long)id);
 		int requeued = 0, dead = 0;
-		ok(queue_reap(t.db, &requeued, &dead, &err), err);
+		QT_OK(queue_reap(t.db, &requeued, &dead, &err), err);
 		g_assert_cmpint(requeued, ==, attempt < 3);
 		g_assert_cmpint(dead, ==, attempt == 3);
 	}
@@ -244,7 +239,7 @@ static void test_requeue_keeps_place(void)
 	qt_exec(t.db, "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %lld",
 	        (long long)first);
 	int requeued = 0;
-	ok(queue_reap(t.db, &requeued, NULL, &err), err);
+	QT_OK(queue_reap(t.db, &requeued, NULL, &err), err);
 	g_assert_cmpint(requeued, ==, 1);
 	g_autofree char *after_reap = qt_text(t.db, "SELECT run_at FROM jobs WHERE id = %lld", (long long)first);
 	g_assert_cmpstr(after_reap, ==, run_at);
@@ -252,7 +247,7 @@ static void test_requeue_keeps_place(void)
 	g_assert_cmpint(b.id, ==, first);
 	g_assert_cmpint(b.attempt, ==, 2);
 	/* handed back at a worker's shutdown: the same */
-	ok(queue_release(t.db, &b, "released at worker shutdown", &err), err);
+	QT_OK(queue_release(t.db, &b, "released at worker shutdown", &err), err);
 	g_autofree char *after_release = qt_text(t.db, "SELECT run_at FROM jobs WHERE id = %lld", (long long)first);
 	g_assert_cmpstr(after_release, ==, run_at);
 	g_assert_cmpint(claim_one(t.db, 60).id, ==, first);
@@ -277,7 +272,7 @@ static void test_fail_backoff_and_messages(void)
 	struct job j = claim_one(t.db, 60);
 	g_autofree char *err = NULL;
 	g_autofree char *longmsg = g_strnfill(10000, 'x');
-	ok(queue_fail(t.db, &j, QERR_DB_UNAVAILABLE, longmsg, &err), err);
+	QT_OK(queue_fail(t.db, &j, QERR_DB_UNAVAILABLE, longmsg, &err), err);
 	g_assert_cmpint(qt_int(t.db, "SELECT length(last_error) FROM jobs WHERE id = %lld", (long long)id), <=,
 	                QUEUE_MAX_ERROR);
 	g_assert_cmpint(qt_int(t.db, "SELECT (run_at > now() + interval '1 second')::int FROM jobs WHERE id = %lld",
@@ -290,7 +285,7 @@ static void test_cancel_and_retry(void)
 	int64_t doc = 0;
 	int64_t queued = qt_submit(&t, "CANCEL-Q", 1, 0, &doc);
 	g_autofree char *err = NULL;
-	ok(queue_cancel(t.db, queued, "cli:test", &err), err);
+	QT_OK(queue_cancel(t.db, queued, "cli:test", &err), err);
 	g_autofree char *s1 = state_of(queued);
 	g_assert_cmpstr(s1, ==, "cancelled");
 	g_autofree char *d1 = qt_text(t.db, "SELECT state FROM documents WHERE id = %lld", (long long)doc);
@@ -299,19 +294,19 @@ static void test_cancel_and_retry(void)
 	g_assert_cmpint(queue_cancel(t.db, queued, "cli:test", &err), ==, QERR_CONFLICT);
 	g_assert_nonnull(strstr(err, "cancelled"));
 	g_clear_pointer(&err, g_free);
-	ok(queue_retry(t.db, queued, "cli:test", &err), err);
+	QT_OK(queue_retry(t.db, queued, "cli:test", &err), err);
 	struct job j = claim_one(t.db, 60);
 	g_assert_cmpint(j.id, ==, queued);
 	g_assert_cmpint(j.attempt, ==, 1);
 	/* cancelling a running job takes its lease away */
-	ok(queue_cancel(t.db, queued, "cli:test", &err), err);
+	QT_OK(queue_cancel(t.db, queued, "cli:test", &err), err);
 	g_assert_cmpint(queue_complete(t.db, &j, &err), ==, QERR_CONFLICT);
 	g_clear_pointer(&err, g_free);
 	g_assert_cmpint(queue_retry(t.db, 987654321, "cli:test", &err), ==, QERR_NOT_FOUND);
 	g_clear_pointer(&err, g_free);
-	ok(queue_retry(t.db, queued, "cli:test", &err), err);
+	QT_OK(queue_retry(t.db, queued, "cli:test", &err), err);
 	j = claim_one(t.db, 60);
-	ok(queue_complete(t.db, &j, &err), err);
+	QT_OK(queue_complete(t.db, &j, &err), err);
 	g_assert_cmpint(queue_retry(t.db, queued, "cli:test", &err), ==, QERR_CONFLICT);
 	g_clear_pointer(&err, g_free);
 	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM audit_log WHERE object_id = %lld AND actor = 'cli:test'"
@@ -327,19 +322,19 @@ static void test_idempotent_submit(void)
 	struct store_submit_options o = {.idempotency_key = "upload-7f3a", .job = {.priority = 2}};
 	struct store_submitted a, b, c, d;
 	g_autofree char *err = NULL;
-	ok(store_submit_with(t.db, t.vault, "a.pdf", p1, l1, "test", &o, &a, &err), err);
+	QT_OK(store_submit_with(t.db, t.vault, "a.pdf", p1, l1, "test", &o, &a, &err), err);
 	/* the same key with other bytes (a retried upload): the same document, no second job */
-	ok(store_submit_with(t.db, t.vault, "a.pdf", p2, l2, "test", &o, &b, &err), err);
+	QT_OK(store_submit_with(t.db, t.vault, "a.pdf", p2, l2, "test", &o, &b, &err), err);
 	g_assert_false(a.existing);
 	g_assert_true(b.existing);
 	g_assert_cmpint(a.doc_id, ==, b.doc_id);
 	g_assert_cmpint(a.job_id, ==, b.job_id);
 	/* the same content without a key: the same document too */
-	ok(store_submit(t.db, t.vault, "b.pdf", p1, l1, "test", 3, &c, &err), err);
+	QT_OK(store_submit(t.db, t.vault, "b.pdf", p1, l1, "test", 3, &c, &err), err);
 	g_assert_true(c.existing);
 	g_assert_cmpint(c.doc_id, ==, a.doc_id);
 	/* other content, no key: a new document */
-	ok(store_submit(t.db, t.vault, "b.pdf", p2, l2, "test", 3, &d, &err), err);
+	QT_OK(store_submit(t.db, t.vault, "b.pdf", p2, l2, "test", 3, &d, &err), err);
 	g_assert_false(d.existing);
 	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs"), ==, 2);
 	g_assert_cmpint(qt_int(t.db, "SELECT priority FROM jobs WHERE id = %lld", (long long)a.job_id), ==, 2);
@@ -364,9 +359,9 @@ static void test_retention(void)
 	        (long long)recent);
 	int gone = -1;
 	g_autofree char *err = NULL;
-	ok(queue_prune(t.db, 2, 0, &gone, &err), err);
+	QT_OK(queue_prune(t.db, 2, 0, &gone, &err), err);
 	g_assert_cmpint(gone, ==, 1);
-	ok(queue_prune(t.db, 2, 4, &gone, &err), err);
+	QT_OK(queue_prune(t.db, 2, 4, &gone, &err), err);
 	g_assert_cmpint(gone, ==, 1);
 	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs"), ==, 1);
 	g_assert_cmpint(qt_int(t.db, "SELECT id FROM jobs"), ==, recent);
@@ -382,11 +377,11 @@ static void test_progress(void)
 	int64_t id = qt_submit(&t, "PROG", 1, 0, NULL);
 	struct job j = claim_one(t.db, 30);
 	g_autofree char *err = NULL;
-	ok(queue_progress_pages(t.db, &j, "extracting", 3, 10, &err), err);
+	QT_OK(queue_progress_pages(t.db, &j, "extracting", 3, 10, &err), err);
 	g_autofree char *p = qt_text(t.db, "SELECT progress || ':' || progress_page || '/' || progress_pages FROM jobs"
 	                                   " WHERE id = %lld", (long long)id);
 	g_assert_cmpstr(p, ==, "extracting:3/10");
-	ok(queue_release(t.db, &j, "test release", &err), err);
+	QT_OK(queue_release(t.db, &j, "test release", &err), err);
 	g_autofree char *s = state_of(id);
 	g_assert_cmpstr(s, ==, "queued");
 	g_assert_cmpint(qt_int(t.db, "SELECT attempts FROM jobs WHERE id = %lld", (long long)id), ==, 0);
@@ -397,16 +392,16 @@ static void test_progress(void)
 	g_assert_cmpint(qt_int(t.db, NO_PAGES, (long long)id), ==, 1);
 	j = claim_one(t.db, 30);
 	g_assert_cmpint(qt_int(t.db, NO_PAGES, (long long)id), ==, 1);
-	ok(queue_progress_pages(t.db, &j, "extracting", 2, 10, &err), err);
-	ok(queue_fail(t.db, &j, QERR_TIMEOUT, "slow", &err), err);
+	QT_OK(queue_progress_pages(t.db, &j, "extracting", 2, 10, &err), err);
+	QT_OK(queue_fail(t.db, &j, QERR_TIMEOUT, "slow", &err), err);
 	g_assert_cmpint(qt_int(t.db, NO_PAGES, (long long)id), ==, 1);
 	qt_exec(t.db, "UPDATE jobs SET run_at = now() WHERE id = %lld", (long long)id);
 	j = claim_one(t.db, 30);
-	ok(queue_progress_pages(t.db, &j, "extracting", 4, 10, &err), err);
-	ok(queue_fail(t.db, &j, QERR_PARSE_FAILED, "damaged", &err), err);
+	QT_OK(queue_progress_pages(t.db, &j, "extracting", 4, 10, &err), err);
+	QT_OK(queue_fail(t.db, &j, QERR_PARSE_FAILED, "damaged", &err), err);
 	/* a final failure keeps the page it stopped at */
 	g_assert_cmpint(qt_int(t.db, "SELECT progress_page FROM jobs WHERE id = %lld", (long long)id), ==, 4);
-	ok(queue_retry(t.db, id, "test", &err), err);
+	QT_OK(queue_retry(t.db, id, "test", &err), err);
 	g_assert_cmpint(qt_int(t.db, NO_PAGES, (long long)id), ==, 1);
 	/* the rules on the row's values hold (job_state and job_page domains) */
 	g_autofree char *bad_state = g_strdup_printf("UPDATE jobs SET state = 'lost' WHERE id = %lld", (long long)id);
@@ -427,7 +422,7 @@ static gpointer wait_for_notify(gpointer data)
 	bool notified = false;
 	g_autofree char *err = NULL;
 	/* the bound only stops a hang: a notification, not the time limit, must end the wait */
-	ok(db_wait_notify(w->db, 120000, &notified, &err), err);
+	QT_OK(db_wait_notify(w->db, 120000, &notified, &err), err);
 	w->woke = notified ? g_get_monotonic_time() : 0;
 	return NULL;
 }
@@ -437,7 +432,7 @@ static void test_notify_wakes_idle_worker(void)
 	clear_queue();
 	struct notify_wait w = {.db = qt_connect(&t)};
 	g_autofree char *err = NULL;
-	ok(db_exec(w.db, "LISTEN " QUEUE_CHANNEL, &err), err);
+	QT_OK(db_exec(w.db, "LISTEN " QUEUE_CHANNEL, &err), err);
 	GThread *th = g_thread_new("listener", wait_for_notify, &w);
 	g_usleep(200000);
 	gint64 before = g_get_monotonic_time();
@@ -466,7 +461,7 @@ static void test_worker_pool_threads(void)
 	                             .conninfo = t.conninfo, .concurrency = 3, .retention_h = 1};
 	struct worker_stats stats = {0};
 	g_autofree char *err = NULL;
-	ok(worker_run(NULL, t.vault, &opt, NULL, &stats, &err), err);
+	QT_OK(worker_run(NULL, t.vault, &opt, NULL, &stats, &err), err);
 	g_assert_cmpint(stats.done, ==, N);
 	g_assert_cmpint(stats.failed, ==, 1);
 	g_assert_cmpint(qt_int(t.db, "SELECT count(*) FROM jobs WHERE state = 'done' AND attempts = 1"), ==, N);

@@ -19,12 +19,6 @@ static struct db *db;
 static struct vault *vault;
 static const char *key_path;
 
-static void ok(enum qerr e, const char *err)
-{
-	if (e != QERR_OK)
-		g_error("unexpected error %d: %s", e, err ? err : "");
-}
-
 /* A unique small "PDF": the store takes bytes, and these are recognisable when read back. */
 static GBytes *fake_pdf(const char *tag)
 {
@@ -39,7 +33,7 @@ static struct store_submitted submit_on(struct db *conn, const struct vault *v, 
 	const void *data = g_bytes_get_data(pdf, &len);
 	struct store_submitted s;
 	g_autofree char *err = NULL;
-	ok(store_submit(conn, v, "doc.pdf", data, len, "test", 3, &s, &err), err);
+	QT_OK(store_submit(conn, v, "doc.pdf", data, len, "test", 3, &s, &err), err);
 	return s;
 }
 
@@ -63,14 +57,14 @@ static enum qerr read_original(struct db *conn, const struct vault *v, int64_t d
 static void exec_sql(const char *sql)
 {
 	g_autofree char *err = NULL;
-	ok(db_exec(db, sql, &err), err);
+	QT_OK(db_exec(db, sql, &err), err);
 }
 
 static int64_t count(const char *sql)
 {
 	struct db_res *res = NULL;
 	g_autofree char *err = NULL;
-	ok(db_query(db, sql, 0, NULL, &res, &err), err);
+	QT_OK(db_query(db, sql, 0, NULL, &res, &err), err);
 	int64_t n = db_res_int(res, 0, 0);
 	db_res_free(res);
 	return n;
@@ -80,7 +74,7 @@ static void test_swaps_refused(void)
 {
 	struct store_submitted a = submit_on(db, vault, "SWAP-A"), b = submit_on(db, vault, "SWAP-B");
 	g_autofree char *err = NULL;
-	ok(read_original(db, vault, a.doc_id, "SWAP-A", &err), err);
+	QT_OK(read_original(db, vault, a.doc_id, "SWAP-A", &err), err);
 	/* wrapped data keys exchanged between the two rows */
 	g_autofree char *swap_keys = g_strdup_printf(
 		"UPDATE documents d SET wrapped_key = o.wrapped_key FROM documents o"
@@ -90,7 +84,7 @@ static void test_swaps_refused(void)
 	g_assert_cmpint(read_original(db, vault, a.doc_id, NULL, &err), ==, QERR_CRYPTO);
 	g_assert_cmpint(read_original(db, vault, b.doc_id, NULL, &err), ==, QERR_CRYPTO);
 	exec_sql(swap_keys); /* back */
-	ok(read_original(db, vault, a.doc_id, "SWAP-A", &err), err);
+	QT_OK(read_original(db, vault, a.doc_id, "SWAP-A", &err), err);
 	/* sealed payloads exchanged between the rows, then between purposes of one document */
 	g_autofree char *swap_payloads = g_strdup_printf(
 		"UPDATE payloads p SET sealed = o.sealed FROM payloads o WHERE p.purpose = 'filename'"
@@ -99,13 +93,13 @@ static void test_swaps_refused(void)
 	exec_sql(swap_payloads);
 	struct vault_dek *dek = NULL;
 	struct vault_buf buf = {0};
-	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	QT_OK(store_dek(db, vault, a.doc_id, &dek, &err), err);
 	g_assert_cmpint(store_get(db, dek, a.doc_id, "filename", &buf, &err), ==, QERR_CRYPTO);
 	exec_sql(swap_payloads);
-	ok(store_get(db, dek, a.doc_id, "filename", &buf, &err), err);
+	QT_OK(store_get(db, dek, a.doc_id, "filename", &buf, &err), err);
 	g_assert_cmpstr((const char *)buf.data, ==, "doc.pdf");
 	vault_buf_free(&buf);
-	ok(store_put(db, dek, a.doc_id, "text", "some text", 9, &err), err);
+	QT_OK(store_put(db, dek, a.doc_id, "text", "some text", 9, &err), err);
 	g_autofree char *cross = g_strdup_printf(
 		"UPDATE payloads SET sealed = (SELECT sealed FROM payloads WHERE document_id = %lld AND purpose = 'text')"
 		" WHERE document_id = %lld AND purpose = 'filename'",
@@ -134,13 +128,13 @@ static void test_result_versions_bound(void)
 	struct store_submitted a = submit_on(db, vault, "VERSIONS");
 	g_autofree char *err = NULL;
 	struct vault_dek *dek = NULL;
-	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
-	ok(store_put(db, dek, a.doc_id, "result", "{\"total\":1}", 11, &err), err);
-	ok(store_put_version(db, dek, a.doc_id, "result", 2, "{\"total\":2}", 11, &err), err);
+	QT_OK(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	QT_OK(store_put(db, dek, a.doc_id, "result", "{\"total\":1}", 11, &err), err);
+	QT_OK(store_put_version(db, dek, a.doc_id, "result", 2, "{\"total\":2}", 11, &err), err);
 	g_assert_cmpint(store_put_version(db, dek, a.doc_id, "result", 2, "{\"total\":3}", 11, &err), ==,
 	                QERR_CONFLICT);
 	g_clear_pointer(&err, g_free);
-	ok(read_result(dek, a.doc_id, "{\"total\":2}", &err), err);
+	QT_OK(read_result(dek, a.doc_id, "{\"total\":2}", &err), err);
 	g_autofree char *keep = g_strdup_printf("CREATE TABLE result_v2 AS SELECT sealed FROM payloads"
 	                                        " WHERE document_id = %lld AND purpose = 'result' AND version = 2",
 	                                        (long long)a.doc_id);
@@ -163,29 +157,29 @@ static void test_result_versions_bound(void)
 	                                           (long long)a.doc_id);
 	exec_sql(restore);
 	exec_sql("DROP TABLE result_v2");
-	ok(read_result(dek, a.doc_id, "{\"total\":2}", &err), err);
+	QT_OK(read_result(dek, a.doc_id, "{\"total\":2}", &err), err);
 
 	vault_dek_free(dek);
 
 	/* a row written before the binding existed, as migration 0010 marks them (and before result
 	 * versions were recorded in the audit log: a document with no record) */
 	struct store_submitted b = submit_on(db, vault, "LEGACY");
-	ok(store_dek(db, vault, b.doc_id, &dek, &err), err);
+	QT_OK(store_dek(db, vault, b.doc_id, &dek, &err), err);
 	g_autofree uint8_t *old = NULL;
 	size_t olen = 0;
-	ok(vault_seal(dek, b.doc_id, "result", "{\"total\":0}", 11, &old, &olen, &err), err);
+	QT_OK(vault_seal(dek, b.doc_id, "result", "{\"total\":0}", 11, &old, &olen, &err), err);
 	char sid[24];
 	g_snprintf(sid, sizeof sid, "%lld", (long long)b.doc_id);
 	struct db_param p[2] = {DB_TEXT(sid), DB_BIN(old, olen)};
-	ok(db_begin(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
 	exec_sql("SET LOCAL session_replication_role = replica"); /* triggers off: the row predates them */
-	ok(db_query(db,
-	            "INSERT INTO payloads (document_id, purpose, version, sealed, layout) VALUES ($1::bigint,"
-	            " 'result', 1, $2, 1)",
-	            2, p, NULL, &err),
-	   err);
-	ok(db_commit(db, &err), err);
-	ok(read_result(dek, b.doc_id, "{\"total\":0}", &err), err);
+	QT_OK(db_query(db,
+	               "INSERT INTO payloads (document_id, purpose, version, sealed, layout) VALUES ($1::bigint,"
+	               " 'result', 1, $2, 1)",
+	               2, p, NULL, &err),
+	      err);
+	QT_OK(db_commit(db, &err), err);
+	QT_OK(read_result(dek, b.doc_id, "{\"total\":0}", &err), err);
 	vault_dek_free(dek);
 }
 
@@ -193,12 +187,12 @@ static void test_result_versions_bound(void)
 static void put_result(const struct vault_dek *dek, int64_t doc, int32_t version, const char *json)
 {
 	g_autofree char *err = NULL;
-	ok(db_begin(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
 	if (version == 1)
-		ok(store_put(db, dek, doc, "result", json, strlen(json), &err), err);
+		QT_OK(store_put(db, dek, doc, "result", json, strlen(json), &err), err);
 	else
-		ok(store_put_version(db, dek, doc, "result", version, json, strlen(json), &err), err);
-	ok(db_commit(db, &err), err);
+		QT_OK(store_put_version(db, dek, doc, "result", version, json, strlen(json), &err), err);
+	QT_OK(db_commit(db, &err), err);
 }
 
 /* The current result version is on record in the audit log: the newest version deleted by a
@@ -209,15 +203,15 @@ static void test_result_rollback(void)
 	struct store_submitted a = submit_on(db, vault, "ROLLBACK");
 	g_autofree char *err = NULL;
 	struct vault_dek *dek = NULL;
-	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	QT_OK(store_dek(db, vault, a.doc_id, &dek, &err), err);
 	put_result(dek, a.doc_id, 1, "{\"total\":100}");
 	put_result(dek, a.doc_id, 2, "{\"total\":999}");
-	ok(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
+	QT_OK(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
 	struct audit_event viewed = {.actor = "user:alice", .action = "document.viewed", .object_type = "document",
 	                             .object_id = a.doc_id, .outcome = "ok"};
-	ok(db_begin(db, &err), err);
-	ok(audit_append(db, &viewed, &err), err);
-	ok(db_commit(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
+	QT_OK(audit_append(db, &viewed, &err), err);
+	QT_OK(db_commit(db, &err), err);
 	g_autofree char *records = g_strdup_printf("SELECT count(*) FROM audit_log WHERE action = 'result.stored' AND"
 	                                           " object_id = %lld AND detail LIKE 'version=2 %%'",
 	                                           (long long)a.doc_id);
@@ -246,10 +240,10 @@ static void test_result_rollback(void)
 	exec_sql("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM payloads p USING result_keep k"
 	         " WHERE p.document_id = k.document_id AND p.purpose = 'result' AND p.version = 2;"
 	         " INSERT INTO payloads SELECT * FROM result_keep; DROP TABLE result_keep; COMMIT");
-	ok(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
+	QT_OK(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
 	/* the record removed along with the row: the result reads as version 1, and the log is broken */
 	int64_t n = 0;
-	ok(audit_verify(db, &n, &err), err);
+	QT_OK(audit_verify(db, &n, &err), err);
 	g_autofree char *save = g_strdup_printf("CREATE TABLE record_keep AS SELECT * FROM audit_log WHERE action ="
 	                                        " 'result.stored' AND object_id = %lld AND detail LIKE 'version=2 %%'",
 	                                        (long long)a.doc_id);
@@ -265,7 +259,7 @@ static void test_result_rollback(void)
 	g_test_message("record removed too: %s", err);
 	exec_sql("BEGIN; SET LOCAL session_replication_role = replica; INSERT INTO audit_log SELECT * FROM record_keep;"
 	         " DROP TABLE record_keep; COMMIT");
-	ok(audit_verify(db, &n, &err), err);
+	QT_OK(audit_verify(db, &n, &err), err);
 	vault_dek_free(dek);
 }
 
@@ -280,16 +274,16 @@ static void test_result_rollback_with_its_record(void)
 	audit_set_witness(witness, false);
 	g_autofree char *err = NULL;
 	struct audit_checkpoint cp;
-	ok(audit_checkpoint_export(db, vault, NULL, &cp, &err), err); /* signs the log as it stands, once */
+	QT_OK(audit_checkpoint_export(db, vault, NULL, &cp, &err), err); /* signs the log as it stands, once */
 	struct store_submitted a = submit_on(db, vault, "ROLLBACK-WITH-RECORD");
 	struct vault_dek *dek = NULL;
-	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	QT_OK(store_dek(db, vault, a.doc_id, &dek, &err), err);
 	put_result(dek, a.doc_id, 1, "{\"total\":100}");
 	put_result(dek, a.doc_id, 2, "{\"total\":999}");
 	uint8_t pk[VAULT_PK_BYTES];
 	vault_sign_public(vault, pk);
 	struct audit_report r;
-	ok(audit_verify_signed(db, pk, NULL, &r, &err), err);
+	QT_OK(audit_verify_signed(db, pk, NULL, &r, &err), err);
 	g_autofree char *newest = g_strdup_printf("SELECT count(*) FROM audit_log WHERE id = (SELECT max(id) FROM"
 	                                          " audit_log) AND action = 'result.stored' AND object_id = %lld"
 	                                          " AND detail LIKE 'version=2 %%'",
@@ -303,17 +297,17 @@ static void test_result_rollback_with_its_record(void)
 		" id FROM record_keep); SELECT setval('audit_log_id_seq', (SELECT max(id) FROM audit_log)); COMMIT",
 		(long long)a.doc_id, (long long)a.doc_id);
 	exec_sql(both);
-	ok(read_result(dek, a.doc_id, "{\"total\":100}", &err), err); /* the database alone cannot tell */
+	QT_OK(read_result(dek, a.doc_id, "{\"total\":100}", &err), err); /* the database alone cannot tell */
 	int64_t n = 0;
-	ok(audit_verify(db, &n, &err), err); /* nor can the chain */
+	QT_OK(audit_verify(db, &n, &err), err); /* nor can the chain */
 	g_assert_cmpint(audit_verify_signed(db, pk, NULL, &r, &err), ==, QERR_CRYPTO);
 	g_test_message("newest version and its record deleted: %s", err);
 	g_assert_nonnull(strstr(err, "shorter than its witness"));
 	g_clear_pointer(&err, g_free);
 	exec_sql("BEGIN; SET LOCAL session_replication_role = replica; INSERT INTO audit_log SELECT * FROM record_keep;"
 	         " INSERT INTO payloads SELECT * FROM result_keep; DROP TABLE record_keep, result_keep; COMMIT");
-	ok(audit_verify_signed(db, pk, NULL, &r, &err), err);
-	ok(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
+	QT_OK(audit_verify_signed(db, pk, NULL, &r, &err), err);
+	QT_OK(read_result(dek, a.doc_id, "{\"total\":999}", &err), err);
 	vault_dek_free(dek);
 	audit_set_witness(NULL, false);
 	audit_set_signer(NULL, 0, 0);
@@ -331,11 +325,11 @@ static void test_stream_in_database(void)
 		g_string_append(big, "0123456789abcdef");
 	struct store_submitted a, b = submit_on(db, vault, "STREAM-B");
 	g_autofree char *err = NULL;
-	ok(store_submit(db, vault, "big.pdf", big->str, big->len, "test", 3, &a, &err), err);
+	QT_OK(store_submit(db, vault, "big.pdf", big->str, big->len, "test", 3, &a, &err), err);
 	struct vault_dek *dek = NULL;
 	struct vault_buf buf = {0};
-	ok(store_dek(db, vault, a.doc_id, &dek, &err), err);
-	ok(store_get(db, dek, a.doc_id, "original", &buf, &err), err);
+	QT_OK(store_dek(db, vault, a.doc_id, &dek, &err), err);
+	QT_OK(store_get(db, dek, a.doc_id, "original", &buf, &err), err);
 	g_assert_cmpmem(buf.data, buf.len, big->str, big->len);
 	vault_buf_free(&buf);
 	g_autofree char *chunks = g_strdup_printf("SELECT chunks FROM payloads WHERE document_id = %lld AND purpose = 'original'",
@@ -370,13 +364,13 @@ static void test_stream_in_database(void)
 		g_clear_pointer(&err, g_free);
 		g_assert_cmpint(store_get(db, dek, a.doc_id, "original", &buf, &err), ==, QERR_CRYPTO);
 		exec_sql(restore);
-		ok(store_get(db, dek, a.doc_id, "original", &buf, &err), err);
+		QT_OK(store_get(db, dek, a.doc_id, "original", &buf, &err), err);
 		vault_buf_free(&buf);
 	}
 	exec_sql("DROP TABLE saved; DROP TABLE saved_header");
 	vault_dek_free(dek);
 	g_string_free(big, TRUE);
-	ok(read_original(db, vault, b.doc_id, "STREAM-B", &err), err);
+	QT_OK(read_original(db, vault, b.doc_id, "STREAM-B", &err), err);
 }
 
 struct load {
@@ -393,7 +387,7 @@ static gpointer submitter(gpointer data)
 	struct db *conn = pgtest_connect();
 	struct vault *v = NULL;
 	g_autofree char *err = NULL;
-	ok(vault_open(key_path, &v, &err), err);
+	QT_OK(vault_open(key_path, &v, &err), err);
 	while (!g_atomic_int_get(&l->stop) && !l->failure) {
 		g_autofree char *tag = g_strdup_printf("LOAD-%d", l->submitted);
 		g_autoptr(GBytes) pdf = fake_pdf(tag);
@@ -415,7 +409,7 @@ static gpointer reader(gpointer data)
 	struct db *conn = pgtest_connect();
 	struct vault *v = NULL;
 	g_autofree char *err = NULL;
-	ok(vault_open(key_path, &v, &err), err);
+	QT_OK(vault_open(key_path, &v, &err), err);
 	while (!g_atomic_int_get(&l->stop) && !l->failure) {
 		int n = g_atomic_int_get(&l->submitted);
 		if (n < 2)
@@ -441,9 +435,9 @@ static void test_rotation_under_load(void)
 		g_usleep(10000);
 	int32_t old = vault_key_version(vault), next = 0;
 	int64_t rewrapped = 0;
-	ok(vault_rotate(vault, &next, &err), err);
-	ok(custody_activate(db, next, "test", &err), err);
-	ok(custody_rewrap(db, vault, next, 7, &rewrapped, &err), err);
+	QT_OK(vault_rotate(vault, &next, &err), err);
+	QT_OK(custody_activate(db, next, "test", &err), err);
+	QT_OK(custody_rewrap(db, vault, next, 7, &rewrapped, &err), err);
 	/* new submissions go on under the new version while we check */
 	g_usleep(200000);
 	g_atomic_int_set(&l.stop, 1);
@@ -454,12 +448,12 @@ static void test_rotation_under_load(void)
 	g_assert_cmpint(l.reads, >, 0);
 	g_autofree char *old_rows = g_strdup_printf("SELECT count(*) FROM documents WHERE key_version = %d", (int)old);
 	g_assert_cmpint(count(old_rows), ==, 0);
-	ok(custody_retire(db, old, "test", &err), err);
-	ok(vault_retire(vault, old, &err), err);
+	QT_OK(custody_retire(db, old, "test", &err), err);
+	QT_OK(vault_retire(vault, old, &err), err);
 	g_assert_false(vault_has_version(vault, old));
 	for (int k = 0; k < l.submitted; k++) {
 		g_autofree char *tag = g_strdup_printf("LOAD-%d", k);
-		ok(read_original(db, vault, l.first_doc + k, tag, &err), err);
+		QT_OK(read_original(db, vault, l.first_doc + k, tag, &err), err);
 	}
 	g_test_message("rotation under load: %d documents submitted, %d reads, %lld data keys rewrapped", l.submitted,
 	               l.reads, (long long)rewrapped);
@@ -474,7 +468,7 @@ static void test_erasure_defeats_backup(void)
 	/* the backup: every row of the document, as pg_dump would have them */
 	g_autofree char *q = g_strdup_printf("SELECT wrapped_key, key_version FROM documents WHERE id = %lld", (long long)a.doc_id);
 	struct db_res *res = NULL;
-	ok(db_query(db, q, 0, NULL, &res, &err), err);
+	QT_OK(db_query(db, q, 0, NULL, &res, &err), err);
 	size_t wlen = 0;
 	g_autofree uint8_t *wrapped = db_res_bytea(res, 0, 0, &wlen);
 	int32_t ver = (int32_t)db_res_int(res, 0, 1);
@@ -484,10 +478,10 @@ static void test_erasure_defeats_backup(void)
 	exec_sql(backup);
 	/* the backup is readable before the erasure */
 	struct vault_dek *dek = NULL;
-	ok(vault_dek_unwrap(vault, wrapped, wlen, a.doc_id, ver, &dek, &err), err);
+	QT_OK(vault_dek_unwrap(vault, wrapped, wlen, a.doc_id, ver, &dek, &err), err);
 	vault_dek_free(dek);
 
-	ok(custody_erase(db, a.doc_id, "test", "cli", &err), err);
+	QT_OK(custody_erase(db, a.doc_id, "test", "cli", &err), err);
 	g_assert_cmpint(custody_erase(db, a.doc_id, "test", "cli", &err), ==, QERR_CONFLICT);
 	g_assert_cmpint(read_original(db, vault, a.doc_id, NULL, &err), ==, QERR_NOT_FOUND);
 	g_autofree char *left = g_strdup_printf("SELECT count(*) FROM payloads WHERE document_id = %lld", (long long)a.doc_id);
@@ -495,11 +489,11 @@ static void test_erasure_defeats_backup(void)
 	/* the key version is rotated away and retired, as `quire erase` does */
 	int32_t next = 0;
 	int64_t done = 0;
-	ok(vault_rotate(vault, &next, &err), err);
-	ok(custody_activate(db, next, "test", &err), err);
-	ok(custody_rewrap(db, vault, next, 100, &done, &err), err);
-	ok(custody_retire(db, ver, "test", &err), err);
-	ok(vault_retire(vault, ver, &err), err);
+	QT_OK(vault_rotate(vault, &next, &err), err);
+	QT_OK(custody_activate(db, next, "test", &err), err);
+	QT_OK(custody_rewrap(db, vault, next, 100, &done, &err), err);
+	QT_OK(custody_retire(db, ver, "test", &err), err);
+	QT_OK(vault_retire(vault, ver, &err), err);
 	/* the pre-erasure copy no longer opens: its wrapping key is gone */
 	g_assert_cmpint(vault_dek_unwrap(vault, wrapped, wlen, a.doc_id, ver, &dek, &err), ==, QERR_KEY);
 	/* not even when restored into the database */
@@ -520,7 +514,7 @@ static void test_erasure_defeats_backup(void)
 	                                           (long long)a.doc_id);
 	exec_sql(reerase);
 	/* the other document is untouched, and the audit log has the erasure without content */
-	ok(read_original(db, vault, b.doc_id, "KEEP-ME", &err), err);
+	QT_OK(read_original(db, vault, b.doc_id, "KEEP-ME", &err), err);
 	g_autofree char *audited = g_strdup_printf(
 		"SELECT count(*) FROM audit_log WHERE action = 'document.erased' AND object_id = %lld"
 		" AND detail = '' AND position('ERASE-ME' IN actor || action || outcome || client) = 0",
@@ -535,18 +529,18 @@ static void test_database_refuses(void)
 	g_assert_nonnull(strstr(err, "append-only"));
 	g_clear_pointer(&err, g_free);
 	struct audit_checkpoint cp;
-	ok(audit_checkpoint_now(db, vault, &cp, &err), err);
+	QT_OK(audit_checkpoint_now(db, vault, &cp, &err), err);
 	g_assert_cmpint(db_exec(db, "DELETE FROM audit_checkpoints", &err), ==, QERR_DB);
 	/* the application's role may insert and read, never change or delete, even with the triggers off */
-	ok(db_begin(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
 	exec_sql("ALTER TABLE audit_log DISABLE TRIGGER USER; SET LOCAL ROLE quire_app");
 	struct audit_event ev = {.actor = "system:test", .action = "role.checked", .outcome = "ok"};
-	ok(audit_append(db, &ev, &err), err);
+	QT_OK(audit_append(db, &ev, &err), err);
 	g_assert_cmpint(db_exec(db, "SELECT count(*) FROM audit_log", &err), ==, QERR_OK);
 	g_assert_cmpint(db_exec(db, "UPDATE audit_log SET outcome = 'x'", &err), ==, QERR_DB);
 	g_assert_nonnull(strstr(err, "permission denied"));
 	db_rollback(db);
-	ok(db_begin(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
 	exec_sql("SET LOCAL ROLE quire_app");
 	g_assert_cmpint(db_exec(db, "DELETE FROM audit_log", &err), ==, QERR_DB);
 	g_assert_nonnull(strstr(err, "permission denied"));
@@ -558,7 +552,8 @@ static void test_users_and_tokens(void)
 	g_autofree char *err = NULL;
 	struct users_policy weak = {.ops = 1, .mem = 8 << 20}, strong = {.ops = 2, .mem = 8 << 20};
 	int64_t id = 0;
-	ok(users_add(db, &weak, "alice", "correct horse battery", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err), err);
+	QT_OK(users_add(db, &weak, "alice", "correct horse battery", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err),
+	      err);
 	g_assert_cmpint(users_add(db, &weak, "alice", "another password", USERS_ROLE_ADMIN, "cli:root", "cli", &id, &err),
 	                ==, QERR_CONFLICT);
 	g_assert_cmpint(users_add(db, &weak, "bob", "short", USERS_ROLE_ADMIN, "cli:root", "cli", &id, &err), ==,
@@ -568,7 +563,7 @@ static void test_users_and_tokens(void)
 	g_assert_cmpint(count("SELECT count(*) FROM users WHERE password_hash LIKE '$argon2id$%'"), ==, 1);
 	g_assert_cmpint(count("SELECT count(*) FROM users WHERE password_hash LIKE '%horse%'"), ==, 0);
 	struct users_principal who;
-	ok(users_login(db, &weak, "alice", "correct horse battery", "10.1.2.3", &who, &err), err);
+	QT_OK(users_login(db, &weak, "alice", "correct horse battery", "10.1.2.3", &who, &err), err);
 	g_assert_cmpint(who.role, ==, USERS_ROLE_REVIEWER);
 	g_assert_cmpstr(who.actor, ==, "user:alice");
 	g_assert_cmpint(users_login(db, &weak, "alice", "Not-The-Password", "10.1.2.3", &who, &err), ==, QERR_DENIED);
@@ -577,14 +572,14 @@ static void test_users_and_tokens(void)
 	                      " AND client = '10.1.2.3' AND position('Not-The-Password' IN detail || actor) = 0"),
 	                ==, 2);
 	/* a stronger policy: the next good login rehashes */
-	ok(users_login(db, &strong, "alice", "correct horse battery", "cli", &who, &err), err);
+	QT_OK(users_login(db, &strong, "alice", "correct horse battery", "cli", &who, &err), err);
 	g_assert_cmpint(count("SELECT count(*) FROM users WHERE name = 'alice' AND password_hash LIKE '%t=2,%'"), ==, 1);
-	ok(users_logout(db, &who, "cli", &err), err);
-	ok(users_set_role(db, "alice", USERS_ROLE_AUDITOR, "cli:root", "cli", &err), err);
-	ok(users_passwd(db, &strong, "alice", "a new passphrase", "cli:root", "cli", &err), err);
-	ok(users_login(db, &strong, "alice", "a new passphrase", "cli", &who, &err), err);
+	QT_OK(users_logout(db, &who, "cli", &err), err);
+	QT_OK(users_set_role(db, "alice", USERS_ROLE_AUDITOR, "cli:root", "cli", &err), err);
+	QT_OK(users_passwd(db, &strong, "alice", "a new passphrase", "cli:root", "cli", &err), err);
+	QT_OK(users_login(db, &strong, "alice", "a new passphrase", "cli", &who, &err), err);
 	g_assert_cmpint(who.role, ==, USERS_ROLE_AUDITOR);
-	ok(users_disable(db, "alice", "cli:root", "cli", &err), err);
+	QT_OK(users_disable(db, "alice", "cli:root", "cli", &err), err);
 	g_assert_cmpint(users_login(db, &strong, "alice", "a new passphrase", "cli", &who, &err), ==, QERR_DENIED);
 	g_assert_cmpint(users_disable(db, "nobody", "cli:root", "cli", &err), ==, QERR_NOT_FOUND);
 	/* roles: deny by default */
@@ -600,24 +595,27 @@ static void test_users_and_tokens(void)
 	/* tokens: shown once, stored hashed, scoped, expiring, revocable */
 	char *token = NULL, *short_lived = NULL;
 	int64_t tid = 0, sid = 0;
-	ok(users_token_create(db, vault, "ci", USERS_ROLE_OPERATOR, 3600, "cli:root", "cli", &token, &tid, &err), err);
-	ok(users_token_create(db, vault, "brief", USERS_ROLE_AUDITOR, 1, "cli:root", "cli", &short_lived, &sid, &err), err);
+	QT_OK(users_token_create(db, vault, "ci", USERS_ROLE_OPERATOR, 3600, "cli:root", "cli", &token, &tid, &err),
+	      err);
+	QT_OK(
+	    users_token_create(db, vault, "brief", USERS_ROLE_AUDITOR, 1, "cli:root", "cli", &short_lived, &sid, &err),
+	    err);
 	g_assert_true(g_str_has_prefix(token, USERS_TOKEN_PREFIX));
 	g_autofree char *leak = g_strdup_printf("SELECT count(*) FROM api_tokens t WHERE position('%s' IN t::text) > 0"
 	                                        " OR position(encode(convert_to('%s', 'UTF8'), 'hex') IN t::text) > 0",
 	                                        token + 3, token + 3);
 	g_assert_cmpint(count(leak), ==, 0);
-	ok(users_token_check(db, vault, token, "10.9.9.9", &who, &err), err);
+	QT_OK(users_token_check(db, vault, token, "10.9.9.9", &who, &err), err);
 	g_assert_true(who.is_token);
 	g_assert_cmpint(who.role, ==, USERS_ROLE_OPERATOR);
 	g_assert_cmpint(users_token_check(db, vault, "qt_forged", "10.9.9.9", &who, &err), ==, QERR_DENIED);
 	g_usleep(1100000);
 	g_assert_cmpint(users_token_check(db, vault, short_lived, "10.9.9.9", &who, &err), ==, QERR_DENIED);
-	ok(users_token_revoke(db, tid, "cli:root", "cli", &err), err);
+	QT_OK(users_token_revoke(db, tid, "cli:root", "cli", &err), err);
 	g_assert_cmpint(users_token_check(db, vault, token, "10.9.9.9", &who, &err), ==, QERR_DENIED);
 	struct users_token_info *list = NULL;
 	int n = 0;
-	ok(users_token_list(db, &list, &n, &err), err);
+	QT_OK(users_token_list(db, &list, &n, &err), err);
 	g_assert_cmpint(n, ==, 2);
 	g_assert_true(list[1].revoked && !list[1].expired);
 	g_assert_true(list[0].expired);
@@ -625,7 +623,7 @@ static void test_users_and_tokens(void)
 	g_free(token);
 	g_free(short_lived);
 	int64_t entries = 0;
-	ok(audit_verify(db, &entries, &err), err);
+	QT_OK(audit_verify(db, &entries, &err), err);
 }
 
 /* Opens two web sessions for user (as the login page does, by row). */
@@ -653,29 +651,33 @@ static void test_user_changes_end_sessions(void)
 	g_autofree char *err = NULL;
 	struct users_policy pol = {.ops = 1, .mem = 8 << 20};
 	int64_t id = 0;
-	ok(users_add(db, &pol, "carol", "carol's long password", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err), err);
-	ok(users_add(db, &pol, "dave", "dave's long password", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err), err);
+	QT_OK(users_add(db, &pol, "carol", "carol's long password", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err),
+	      err);
+	QT_OK(users_add(db, &pol, "dave", "dave's long password", USERS_ROLE_REVIEWER, "cli:root", "cli", &id, &err),
+	      err);
 	open_sessions("carol");
 	open_sessions("dave");
-	ok(users_passwd(db, &pol, "carol", "a new long password", "cli:root", "cli", &err), err);
+	QT_OK(users_passwd(db, &pol, "carol", "a new long password", "cli:root", "cli", &err), err);
 	g_assert_cmpint(sessions_of("carol"), ==, 0);
 	g_assert_cmpint(sessions_of("dave"), ==, 2);
 	open_sessions("carol");
-	ok(users_set_role(db, "carol", USERS_ROLE_AUDITOR, "cli:root", "cli", &err), err);
+	QT_OK(users_set_role(db, "carol", USERS_ROLE_AUDITOR, "cli:root", "cli", &err), err);
 	g_assert_cmpint(sessions_of("carol"), ==, 0);
 	open_sessions("carol");
 	char *mine = NULL, *other = NULL;
-	ok(users_token_create(db, vault, "carols", USERS_ROLE_AUDITOR, 3600, "user:carol", "10.0.0.1", &mine, &id, &err),
-	   err);
-	ok(users_token_create(db, vault, "daves", USERS_ROLE_AUDITOR, 3600, "user:dave", "10.0.0.1", &other, &id, &err),
-	   err);
+	QT_OK(users_token_create(db, vault, "carols", USERS_ROLE_AUDITOR, 3600, "user:carol", "10.0.0.1", &mine, &id,
+	                         &err),
+	      err);
+	QT_OK(users_token_create(db, vault, "daves", USERS_ROLE_AUDITOR, 3600, "user:dave", "10.0.0.1", &other, &id,
+	                         &err),
+	      err);
 	struct users_principal who;
-	ok(users_token_check(db, vault, mine, "10.0.0.1", &who, &err), err);
-	ok(users_disable(db, "carol", "cli:root", "cli", &err), err);
+	QT_OK(users_token_check(db, vault, mine, "10.0.0.1", &who, &err), err);
+	QT_OK(users_disable(db, "carol", "cli:root", "cli", &err), err);
 	g_assert_cmpint(sessions_of("carol"), ==, 0);
 	g_assert_cmpint(sessions_of("dave"), ==, 2);
 	g_assert_cmpint(users_token_check(db, vault, mine, "10.0.0.1", &who, &err), ==, QERR_DENIED);
-	ok(users_token_check(db, vault, other, "10.0.0.1", &who, &err), err);
+	QT_OK(users_token_check(db, vault, other, "10.0.0.1", &who, &err), err);
 	g_free(mine);
 	g_free(other);
 }

@@ -15,17 +15,11 @@
 static struct db *db;
 static struct vault *vault;
 
-static void ok(enum qerr e, const char *err)
-{
-	if (e != QERR_OK)
-		g_error("unexpected error %d: %s", e, err ? err : "");
-}
-
 static int64_t count(const char *sql)
 {
 	struct db_res *res = NULL;
 	g_autofree char *err = NULL;
-	ok(db_query(db, sql, 0, NULL, &res, &err), err);
+	QT_OK(db_query(db, sql, 0, NULL, &res, &err), err);
 	int64_t n = db_res_int(res, 0, 0);
 	db_res_free(res);
 	return n;
@@ -89,10 +83,10 @@ static struct store_submitted stream_file(struct db *conn, uint32_t seed, uint64
 	struct store_writer *w = NULL;
 	struct store_submitted s = {0};
 	g_autofree char *err = NULL;
-	ok(store_writer_open(conn, vault, &o, &w, &err), err);
-	ok(stream_content(w, seed, total, &err), err);
+	QT_OK(store_writer_open(conn, vault, &o, &w, &err), err);
+	QT_OK(stream_content(w, seed, total, &err), err);
 	g_assert_cmpuint(store_writer_size(w), ==, total);
-	ok(store_writer_finish(w, name, &s, &err), err);
+	QT_OK(store_writer_finish(w, name, &s, &err), err);
 	return s;
 }
 
@@ -101,8 +95,8 @@ static void check_original(int64_t doc, uint32_t seed, uint64_t total)
 	struct vault_dek *dek = NULL;
 	struct vault_buf buf = {0};
 	g_autofree char *err = NULL;
-	ok(store_dek(db, vault, doc, &dek, &err), err);
-	ok(store_get(db, dek, doc, "original", &buf, &err), err);
+	QT_OK(store_dek(db, vault, doc, &dek, &err), err);
+	QT_OK(store_get(db, dek, doc, "original", &buf, &err), err);
 	g_assert_cmpuint(buf.len, ==, total);
 	uint8_t *want = g_malloc(1 << 16);
 	for (uint64_t off = 0; off < total; off += 1 << 16) {
@@ -120,7 +114,7 @@ static void test_bounded_memory(void)
 	const uint64_t total = (uint64_t)48 << 20; /* an exact number of chunks: the last full one is final */
 	g_autofree char *err = NULL;
 	/* warm up: the first file brings libpq's buffers and the prepared paths to their size */
-	ok(db_begin(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
 	stream_file(db, 1, 300000, "warm.pdf");
 	db_rollback(db);
 	/* The high-water mark starts again from the current resident size (Linux 4.0 and later);
@@ -130,9 +124,9 @@ static void test_bounded_memory(void)
 	if (f && fclose(f) != 0)
 		reset = false;
 	long rss = status_kb(reset ? "VmRSS:" : "VmHWM:");
-	ok(db_begin(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
 	struct store_submitted s = stream_file(db, 2, total, "big.pdf");
-	ok(db_commit(db, &err), err);
+	QT_OK(db_commit(db, &err), err);
 	long grown = status_kb("VmHWM:") - rss;
 	g_test_message("48 MiB streamed; peak resident size grew by %ld kB", grown);
 	g_assert_cmpint(grown, <, 8 * 1024);
@@ -143,9 +137,9 @@ static void test_bounded_memory(void)
 	g_assert_cmpint(count(q), ==, (int64_t)total + (int64_t)(total / VAULT_STREAM_CHUNK));
 	check_original(s.doc_id, 2, total);
 	/* the same content streamed again (and given whole) is the same document */
-	ok(db_begin(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
 	struct store_submitted again = stream_file(db, 2, total, "again.pdf");
-	ok(db_commit(db, &err), err);
+	QT_OK(db_commit(db, &err), err);
 	g_assert_true(again.existing);
 	g_assert_cmpint(again.doc_id, ==, s.doc_id);
 	g_assert_cmpint(again.job_id, ==, s.job_id);
@@ -157,7 +151,7 @@ static enum qerr one_file(size_t max, uint32_t seed, const char *text, size_t le
 	struct store_writer_options o = {.max_bytes = max, .require_pdf = true};
 	struct store_writer *w = NULL;
 	g_autofree char *err = NULL;
-	ok(store_writer_open(db, vault, &o, &w, &err), err);
+	QT_OK(store_writer_open(db, vault, &o, &w, &err), err);
 	enum qerr e = text ? store_writer_write(w, text, len, &err) : stream_content(w, seed, len, &err);
 	if (e) {
 		store_writer_abort(w);
@@ -171,8 +165,8 @@ static void test_refusals_leave_nothing(void)
 	g_autofree char *err = NULL;
 	int64_t before = rows_stored();
 	struct store_submitted first = {0}, s = {0};
-	ok(db_begin(db, &err), err);
-	ok(one_file(200000, 10, NULL, 150000, &first), NULL);
+	QT_OK(db_begin(db, &err), err);
+	QT_OK(one_file(200000, 10, NULL, 150000, &first), NULL);
 	int64_t with_first = rows_stored();
 	g_assert_cmpint(one_file(200000, 11, NULL, 300000, &s), ==, QERR_TOO_LARGE);
 	g_assert_cmpint(one_file(200000, 0, "hello", 5, &s), ==, QERR_NOT_PDF);
@@ -183,21 +177,21 @@ static void test_refusals_leave_nothing(void)
 	memcpy(html + 2000, "%PDF-1.4", 8);
 	g_assert_cmpint(one_file(200000, 0, html, 5000, &s), ==, QERR_NOT_PDF);
 	g_assert_cmpint(rows_stored(), ==, with_first);
-	ok(one_file(200000, 10, NULL, 150000, &s), NULL); /* the first file's twin, in the same transaction */
+	QT_OK(one_file(200000, 10, NULL, 150000, &s), NULL); /* the first file's twin, in the same transaction */
 	g_assert_true(s.existing);
 	g_assert_cmpint(s.doc_id, ==, first.doc_id);
 	struct store_writer_options o = {.require_pdf = true};
 	struct store_writer *w = NULL;
-	ok(store_writer_open(db, vault, &o, &w, &err), err);
-	ok(stream_content(w, 12, 70000, &err), err);
+	QT_OK(store_writer_open(db, vault, &o, &w, &err), err);
+	QT_OK(stream_content(w, 12, 70000, &err), err);
 	store_writer_abort(w); /* abandoned half way */
-	ok(db_commit(db, &err), err);
+	QT_OK(db_commit(db, &err), err);
 	/* one document: its row, original and name, its chunks, its job */
 	g_assert_cmpint(rows_stored(), ==, before + 1 + 2 + 3 + 1);
 	check_original(first.doc_id, 10, 150000);
 	/* a whole transaction rolled back leaves nothing either */
-	ok(db_begin(db, &err), err);
-	ok(one_file(0, 13, NULL, 1000, &s), NULL);
+	QT_OK(db_begin(db, &err), err);
+	QT_OK(one_file(0, 13, NULL, 1000, &s), NULL);
 	db_rollback(db);
 	g_assert_cmpint(rows_stored(), ==, before + 7);
 }
@@ -225,17 +219,17 @@ static void test_concurrent_same_content(void)
 	struct store_writer_options o = {.require_pdf = true};
 	struct racer r = {.conn = other};
 	int64_t before = count("SELECT count(*) FROM documents");
-	ok(db_begin(db, &err), err);
-	ok(db_begin(other, &err), err);
+	QT_OK(db_begin(db, &err), err);
+	QT_OK(db_begin(other, &err), err);
 	struct store_submitted mine = stream_file(db, 20, 100000, "mine.pdf");
-	ok(store_writer_open(other, vault, &o, &r.w, &err), err);
-	ok(stream_content(r.w, 20, 100000, &err), err);
+	QT_OK(store_writer_open(other, vault, &o, &r.w, &err), err);
+	QT_OK(stream_content(r.w, 20, 100000, &err), err);
 	GThread *t = g_thread_new("racer", finish_racer, &r);
 	g_usleep(300 * 1000); /* the racer is now waiting on the unique index */
-	ok(db_commit(db, &err), err);
+	QT_OK(db_commit(db, &err), err);
 	g_thread_join(t);
-	ok(r.e, "racer");
-	ok(db_commit(other, &err), err);
+	QT_OK(r.e, "racer");
+	QT_OK(db_commit(other, &err), err);
 	g_assert_true(r.got.existing);
 	g_assert_cmpint(r.got.doc_id, ==, mine.doc_id);
 	g_assert_cmpint(count("SELECT count(*) FROM documents"), ==, before + 1);
@@ -247,17 +241,17 @@ static void test_idempotency_keys(void)
 	g_autofree char *err = NULL;
 	struct store_submitted s = {0}, found = {0};
 	bool hit = true;
-	ok(store_find_key(db, vault, "upload-1", &found, &hit, &err), err);
+	QT_OK(store_find_key(db, vault, "upload-1", &found, &hit, &err), err);
 	g_assert_false(hit);
-	ok(db_begin(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
 	s = stream_file(db, 30, 5000, "k.pdf");
-	ok(store_set_key(db, vault, s.doc_id, "upload-1", &err), err);
-	ok(db_commit(db, &err), err);
-	ok(store_find_key(db, vault, "upload-1", &found, &hit, &err), err);
+	QT_OK(store_set_key(db, vault, s.doc_id, "upload-1", &err), err);
+	QT_OK(db_commit(db, &err), err);
+	QT_OK(store_find_key(db, vault, "upload-1", &found, &hit, &err), err);
 	g_assert_true(hit && found.existing);
 	g_assert_cmpint(found.doc_id, ==, s.doc_id);
 	g_assert_cmpint(found.job_id, ==, s.job_id);
-	ok(db_begin(db, &err), err);
+	QT_OK(db_begin(db, &err), err);
 	struct store_submitted t = stream_file(db, 31, 5000, "k2.pdf");
 	g_assert_cmpint(store_set_key(db, vault, t.doc_id, "upload-1", &err), ==, QERR_CONFLICT);
 	db_rollback(db);

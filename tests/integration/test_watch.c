@@ -23,12 +23,6 @@
 static struct db *db;
 static struct vault *vault;
 
-static void ok(enum qerr e, const char *err)
-{
-	if (e != QERR_OK)
-		g_error("unexpected error %d: %s", e, err ? err : "");
-}
-
 static GBytes *invoice_pdf(const char *number)
 {
 	g_autofree char *dir = g_dir_make_tmp("quire-it-pdf-XXXXXX", NULL);
@@ -64,7 +58,7 @@ static void drop(const char *dir, const char *name, const char *number)
 static int64_t count(const char *sql)
 {
 	struct db_res *res = NULL;
-	ok(db_query(db, sql, 0, NULL, &res, NULL), sql);
+	QT_OK(db_query(db, sql, 0, NULL, &res, NULL), sql);
 	int64_t n = db_res_int(res, 0, 0);
 	db_res_free(res);
 	return n;
@@ -98,7 +92,7 @@ static void test_takes_complete_files(void)
 	struct watch_stats st;
 	volatile int stop = 0;
 	g_autofree char *err = NULL;
-	ok(watch_run(db, vault, &o, &stop, &st, &err), err);
+	QT_OK(watch_run(db, vault, &o, &stop, &st, &err), err);
 	g_assert_cmpint(st.ingested, ==, 2);
 	g_assert_cmpint(st.failed, ==, 1);
 	g_assert_cmpint(count("SELECT count(*) FROM documents"), ==, before + 2);
@@ -113,7 +107,7 @@ static void test_takes_complete_files(void)
 	g_assert_cmpint(count("SELECT count(*) FROM audit_log WHERE action = 'watch.rejected'"), >=, 1);
 	/* The same name again with other content: both kept, the second under a new name. */
 	drop(dir, "a.pdf", "W-A-2");
-	ok(watch_run(db, vault, &o, &stop, &st, &err), err);
+	QT_OK(watch_run(db, vault, &o, &stop, &st, &err), err);
 	g_assert_cmpint(st.ingested, ==, 1);
 	g_assert_true(exists(dir, "processed", "a.pdf") && exists(dir, "processed", "a.1.pdf"));
 }
@@ -184,12 +178,12 @@ static void test_crash_after_commit(void)
 	g_assert_true(g_file_get_contents(path, &data, &len, NULL));
 	struct store_submitted s;
 	g_autofree char *err = NULL;
-	ok(store_submit(db, vault, "c.pdf", data, len, "test:watch", 3, &s, &err), err);
+	QT_OK(store_submit(db, vault, "c.pdf", data, len, "test:watch", 3, &s, &err), err);
 	int64_t before = count("SELECT count(*) FROM documents");
 	struct watch_options o = options(dir);
 	struct watch_stats st;
 	volatile int stop = 0;
-	ok(watch_run(db, vault, &o, &stop, &st, &err), err);
+	QT_OK(watch_run(db, vault, &o, &stop, &st, &err), err);
 	g_assert_cmpint(st.ingested, ==, 0);
 	g_assert_cmpint(st.duplicates, ==, 1);
 	g_assert_true(exists(dir, "processed", "c.pdf"));
@@ -244,7 +238,7 @@ static void test_kill9_exactly_once(void)
 	struct watch_stats st;
 	volatile int stop = 0;
 	g_autofree char *err = NULL;
-	ok(watch_run(db, vault, &o, &stop, &st, &err), err);
+	QT_OK(watch_run(db, vault, &o, &stop, &st, &err), err);
 	for (int i = 0; i < KILL_FILES; i++) {
 		g_autofree char *name = g_strdup_printf("k%02d.pdf", i);
 		g_assert_true(exists(dir, "processed", name));
@@ -265,9 +259,9 @@ static void test_metrics(void)
 	struct worker_options wo = {.name = "test", .lease_s = 60, .drain = true,
 	                            .extract = {.limits = {.timeout_s = 60, .memory_bytes = 1u << 30, .max_pages = 50}}};
 	g_autofree char *err = NULL;
-	ok(worker_run(db, vault, &wo, &stop, NULL, &err), err);
+	QT_OK(worker_run(db, vault, &wo, &stop, NULL, &err), err);
 	g_autofree char *text = NULL;
-	ok(metrics_format(db, &text, &err), err);
+	QT_OK(metrics_format(db, &text, &err), err);
 	g_autofree char *done = g_strdup_printf("\nquire_jobs{state=\"done\"} %lld\n",
 	                                        (long long)count("SELECT count(*) FROM jobs WHERE state = 'done'"));
 	g_assert_nonnull(strstr(text, "\nquire_db_up 1\n"));
