@@ -350,8 +350,44 @@ KERNELS_DEFINE_GEMM_RN(q4_K)
 KERNELS_DEFINE_GEMM_RN(q5_K)
 KERNELS_DEFINE_GEMM_RN(q6_K)
 
+/* One block of 32 activations as Q8_0, bit for bit as quant_quantize_row: the
+ * largest magnitude over 127 as scale, codes rounded to nearest (ties to even). */
+static void q8_0_block(const float *x, struct block_q8_0 *b)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 v[4], m = _mm256_setzero_ps();
+	for (int i = 0; i < 4; i++) {
+		v[i] = _mm256_loadu_ps(x + 8 * i);
+		m = _mm256_max_ps(_mm256_andnot_ps(sign, v[i]), m);
+	}
+	__m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+	m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+	float d = _mm_cvtss_f32(m4) / 127.0f;
+	float id = d != 0.0f ? 1.0f / d : 0.0f;
+	b->d = quant_f32_to_f16(d);
+	__m256 vid = _mm256_set1_ps(id);
+	__m256i q[4];
+	for (int i = 0; i < 4; i++)
+		q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+	/* packing works within 128-bit halves: 4-value groups come out as 0,2,4,6,1,3,5,7 */
+	__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+	p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+	_mm256_storeu_si256((__m256i *)b->qs, p);
+}
+
+static void act_quantize(enum quant_type wtype, const float *x, void *dst, int64_t n)
+{
+	if (kernels_act_type(wtype) == QUANT_Q8_0)
+		for (int64_t ib = 0; ib < n / QK8_0; ib++)
+			q8_0_block(x + ib * QK8_0, (struct block_q8_0 *)dst + ib);
+	else
+		quant_quantize_row(kernels_act_type(wtype), x, dst, n);
+}
+
 void kernels_avx2_fill(struct kernels *k)
 {
+	k->act_quantize = act_quantize;
 	k->gemm[QUANT_F32] = gemm_f32;
 	k->gemm[QUANT_F16] = gemm_f16;
 	k->gemm[QUANT_BF16] = gemm_bf16;

@@ -93,6 +93,7 @@ struct model_ctx {
 	float (*dot)(const float *a, const float *b, int n);
 	void (*axpy)(float a, const float *x, float *y, int n); /* y += a * x */
 	bool attention_avx512; /* attention.h's loops, for heads of a multiple of 16 floats */
+	bool attention_avx2;   /* the same with AVX2, for heads of a multiple of 8 floats */
 };
 
 static void pick_kernels(struct model_ctx *c);
@@ -810,6 +811,7 @@ static void pick_kernels(struct model_ctx *c)
 	} else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
 		c->dot = dot_avx2;
 		c->axpy = axpy_avx2;
+		c->attention_avx2 = true;
 	}
 #endif
 }
@@ -820,7 +822,7 @@ static void pick_kernels(struct model_ctx *c)
  * one head to the next) instead of once per head: over a long context the
  * cache outgrows the second-level cache, and reading it again for every head
  * was most of attention's time. Each head's arithmetic is that of attending
- * alone, in the same order (with AVX-512, attention.h's loops instead).
+ * alone, in the same order (with AVX-512 or AVX2, attention.h's loops instead).
  * scores holds ATTENTION_MAX_HEADS rows of n_ctx. */
 static void attend_heads(const struct att_task *a, int row, int h0, int ng, float *scores)
 {
@@ -839,6 +841,11 @@ static void attend_heads(const struct att_task *a, int row, int h0, int ng, floa
 	float *out = c->att + (size_t)row * n_q + (size_t)h0 * hd;
 	if (c->attention_avx512 && hd % 16 == 0 && hd <= ATTENTION_MAX_HD) {
 		attention_heads_avx512(q, ng, hd, kc, vc, kvd, j0, n_keys, ap->kq_scale, ap->attn_softcap, scores, nc, out);
+		return;
+	}
+	if (c->attention_avx2 && hd % 8 == 0 && hd <= ATTENTION_MAX_HD) {
+		attention_heads_avx2(q, ng, hd, kc, vc, kvd, j0, n_keys, ap->kq_scale, ap->attn_softcap, scores, nc,
+		                     out);
 		return;
 	}
 	float mx[ATTENTION_MAX_HEADS], inv[ATTENTION_MAX_HEADS];

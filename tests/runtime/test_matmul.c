@@ -208,6 +208,38 @@ static void test_tile_independent(const char *kname, enum quant_type t, int64_t 
 	free(x);
 }
 
+/* Where a kernel set keeps activations in the standard layout of their type, it
+ * rounds them bit for bit as quant_quantize_row: ties, zeros, a block of zeros,
+ * and values of every size. */
+static void test_act_quantize(const char *kname, enum quant_type t)
+{
+	const struct kernels *k = kernels_get();
+	enum quant_type act = kernels_act_type(t);
+	int64_t n = 512;
+	size_t rb = quant_row_size(act, n);
+	if (k->act_row_size(t, n) != rb)
+		return;
+	float *x = malloc(n * sizeof(float));
+	uint8_t *got = malloc(rb), *want = malloc(rb);
+	for (int64_t i = 0; i < n; i++)
+		x[i] = rng_normal() * (i % 13 == 0 ? 8.0f : 1.0f);
+	for (int64_t i = 0; i < 32; i++)
+		x[i] = 0.0f; /* a block of zeros */
+	for (int64_t i = 32; i < 64; i++)
+		x[i] = (float)(i - 48) * 0.5f; /* 127 / 8 per step: halves after scaling */
+	x[64] = 127.0f;
+	x[65] = 0.5f;
+	x[66] = -0.5f;
+	x[67] = 1.5f;
+	memset(got, 0xa5, rb);
+	k->act_quantize(t, x, got, n);
+	quant_quantize_row(act, x, want, n);
+	char name[96];
+	snprintf(name, sizeof name, "/matmul/%s/act-quantize/%s", kname, quant_type_name(t));
+	tap_ok(memcmp(got, want, rb) == 0, name, "activations rounded otherwise than quant_quantize_row");
+	free(x), free(got), free(want);
+}
+
 int main(void)
 {
 	static const char *const versions[] = {"scalar", "avx2", "avx512", "amx"};
@@ -225,6 +257,8 @@ int main(void)
 			for (size_t j = 0; j < N_SHAPES; j++)
 				if (quant_row_size(types[i], shapes[j].n_in) != 0)
 					test_shape(versions[v], types[i], &shapes[j], j % 2 ? NULL : tp);
+		for (size_t i = 0; i < N_TYPES; i++)
+			test_act_quantize(versions[v], types[i]);
 		for (size_t i = 0; i < N_TYPES; i++)
 			for (int64_t n = 288; n <= 768; n += 480)
 				if (quant_row_size(types[i], n) != 0)
