@@ -99,6 +99,28 @@ AVX512 static float softmax_row(float *s, int j0, int n)
 	return 1.0f / _mm512_reduce_add_ps(sum);
 }
 
+/* BLOCK(NG) with ng as a compile-time constant (1 to ATTENTION_MAX_HEADS), so
+ * that the heads' sums are kept in registers. */
+#define FOR_NG(BLOCK)                                                                                                  \
+	switch (ng) {                                                                                                  \
+	case 1:                                                                                                        \
+		BLOCK(1) break;                                                                                        \
+	case 2:                                                                                                        \
+		BLOCK(2) break;                                                                                        \
+	case 3:                                                                                                        \
+		BLOCK(3) break;                                                                                        \
+	case 4:                                                                                                        \
+		BLOCK(4) break;                                                                                        \
+	case 5:                                                                                                        \
+		BLOCK(5) break;                                                                                        \
+	case 6:                                                                                                        \
+		BLOCK(6) break;                                                                                        \
+	case 7:                                                                                                        \
+		BLOCK(7) break;                                                                                        \
+	default:                                                                                                       \
+		BLOCK(8) break;                                                                                        \
+	}
+
 /* out_g = inv_g * sum_j p_g[j] v_j for NG heads, 16 of the hd floats at a time:
  * each value chunk is loaded once for all heads, whose sums stay in registers. */
 #define PV_BLOCK(NG)                                                                                                   \
@@ -118,27 +140,7 @@ AVX512 static float softmax_row(float *s, int j0, int n)
 	}
 
 AVX512 static void weighted_values(int ng, int hd, const float *v, size_t stride, int j0, int n, const float *p,
-                                   size_t sstride, const float *inv, float *out)
-{
-	switch (ng) {
-	case 1:
-		PV_BLOCK(1) break;
-	case 2:
-		PV_BLOCK(2) break;
-	case 3:
-		PV_BLOCK(3) break;
-	case 4:
-		PV_BLOCK(4) break;
-	case 5:
-		PV_BLOCK(5) break;
-	case 6:
-		PV_BLOCK(6) break;
-	case 7:
-		PV_BLOCK(7) break;
-	default:
-		PV_BLOCK(8) break;
-	}
-}
+                                   size_t sstride, const float *inv, float *out){FOR_NG(PV_BLOCK)}
 
 AVX512 void attention_heads_avx512(const float *q, int ng, int hd, const float *k, const float *v, size_t stride,
                                    int j0, int n, float scale, float cap, float *scores, size_t sstride, float *out)
@@ -269,27 +271,7 @@ AVX2 static float softmax_row8(float *s, int j0, int n)
 	}
 
 AVX2 static void weighted_values8(int ng, int hd, const float *v, size_t stride, int j0, int n, const float *p,
-                                  size_t sstride, const float *inv, float *out)
-{
-	switch (ng) {
-	case 1:
-		PV_BLOCK8(1) break;
-	case 2:
-		PV_BLOCK8(2) break;
-	case 3:
-		PV_BLOCK8(3) break;
-	case 4:
-		PV_BLOCK8(4) break;
-	case 5:
-		PV_BLOCK8(5) break;
-	case 6:
-		PV_BLOCK8(6) break;
-	case 7:
-		PV_BLOCK8(7) break;
-	default:
-		PV_BLOCK8(8) break;
-	}
-}
+                                  size_t sstride, const float *inv, float *out){FOR_NG(PV_BLOCK8)}
 
 AVX2 void attention_heads_avx2(const float *q, int ng, int hd, const float *k, const float *v, size_t stride, int j0,
                                int n, float scale, float cap, float *scores, size_t sstride, float *out)
