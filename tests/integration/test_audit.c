@@ -27,24 +27,17 @@ static struct vault *vault;
 static char *witness_file;
 static const char *key_path;
 
-/* err: where the call put its message (read after the call, whatever the order of evaluation). */
-static void ok(enum qerr e, char *const *err)
-{
-	if (e != QERR_OK)
-		g_error("unexpected error %d: %s", e, *err ? *err : "");
-}
-
 static void exec_sql(const char *sql)
 {
 	g_autofree char *err = NULL;
-	ok(db_exec(db, sql, &err), &err);
+	QT_OK(db_exec(db, sql, &err), err);
 }
 
 static int64_t count(const char *sql)
 {
 	struct db_res *res = NULL;
 	g_autofree char *err = NULL;
-	ok(db_query(db, sql, 0, NULL, &res, &err), &err);
+	QT_OK(db_query(db, sql, 0, NULL, &res, &err), err);
 	int64_t n = db_res_int(res, 0, 0);
 	db_res_free(res);
 	return n;
@@ -74,7 +67,7 @@ static void append_on(struct db *conn, int64_t i, const char *actor)
 	                         .outcome = "ok",
 	                         .client = "10.0.0.7"};
 	g_autofree char *err = NULL;
-	ok(audit_append(conn, &ev, &err), &err);
+	QT_OK(audit_append(conn, &ev, &err), err);
 }
 
 static void append(int64_t i)
@@ -86,7 +79,7 @@ static void append(int64_t i)
 	                         .outcome = "ok",
 	                         .client = "10.0.0.7"};
 	g_autofree char *err = NULL;
-	ok(audit_append(db, &ev, &err), &err);
+	QT_OK(audit_append(db, &ev, &err), err);
 }
 
 static int batch_size = 3; /* entries of the larger transactions of fresh_log() */
@@ -131,10 +124,10 @@ static void fresh_log(int n, int every_n)
 	g_remove(witness_file);
 	g_autofree char *err = NULL;
 	for (int i = 0; i < n;) {
-		ok(db_begin(db, &err), &err);
+		QT_OK(db_begin(db, &err), err);
 		for (int k = 0, batch = batch_at(i); k < batch && i < n; k++)
 			append(i++);
-		ok(db_commit(db, &err), &err);
+		QT_OK(db_commit(db, &err), err);
 	}
 	exec_sql("DROP TABLE IF EXISTS audit_snap, cp_snap; CREATE TABLE audit_snap AS SELECT * FROM audit_log;"
 	         " CREATE TABLE cp_snap AS SELECT * FROM audit_checkpoints");
@@ -172,11 +165,11 @@ static void rechain(int64_t from_id)
 {
 	struct db_res *res = NULL;
 	g_autofree char *err = NULL;
-	ok(db_query(db,
-	            "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, action,"
-	            " object_type, object_id::text, outcome, client, detail, prev_hash FROM audit_log ORDER BY id",
-	            0, NULL, &res, &err),
-	   &err);
+	QT_OK(db_query(db,
+	               "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, action,"
+	               " object_type, object_id::text, outcome, client, detail, prev_hash FROM audit_log ORDER BY id",
+	               0, NULL, &res, &err),
+	      err);
 	uint8_t prev[32] = {0}, hash[32];
 	GString *sql = g_string_new("BEGIN; SET LOCAL session_replication_role = replica;");
 	/* positions move out of the way first: they are unique */
@@ -187,7 +180,7 @@ static void rechain(int64_t from_id)
 			struct db_res *h = NULL;
 			g_autofree char *q =
 			    g_strdup_printf("SELECT hash FROM audit_log WHERE id = %lld", (long long)id);
-			ok(db_query(db, q, 0, NULL, &h, &err), &err);
+			QT_OK(db_query(db, q, 0, NULL, &h, &err), err);
 			size_t n = 0;
 			g_autofree uint8_t *b = db_res_bytea(h, 0, 0, &n);
 			memcpy(prev, b, 32);
@@ -257,7 +250,7 @@ static void honest(const struct log_shape *s)
 	fresh_log(s->entries, s->checkpoint_every);
 	struct audit_report r;
 	g_autofree char *err = NULL;
-	ok(verify(NULL, &r, &err), &err);
+	QT_OK(verify(NULL, &r, &err), err);
 	g_assert_cmpint(r.entries, ==, s->entries);
 	g_assert_cmpint(r.covered, ==, s->entries);
 	g_assert_cmpint(r.checkpoints, ==, count("SELECT count(*) FROM audit_checkpoints"));
@@ -288,9 +281,9 @@ static void attack_cut_tail(const struct log_shape *s)
 	/* the application appends again over the gap: the history now forks from the signed one, or
 	 * (where the new entry is signed in its own right) is still shorter than it */
 	g_autofree char *err = NULL;
-	ok(db_begin(db, &err), &err);
+	QT_OK(db_begin(db, &err), err);
 	append(9999);
-	ok(db_commit(db, &err), &err);
+	QT_OK(db_commit(db, &err), err);
 	caught("delete the newest entries, then appends", NULL, " its witness", 0);
 }
 
@@ -318,15 +311,15 @@ static void attack_forged_append(const struct log_shape *s)
 	fresh_log(s->entries, s->checkpoint_every);
 	g_autofree char *err = NULL;
 	struct audit_checkpoint *cp = g_new0(struct audit_checkpoint, 1);
-	ok(audit_checkpoint_export(db, vault, NULL, cp, &err), &err);
+	QT_OK(audit_checkpoint_export(db, vault, NULL, cp, &err), err);
 	forge_entry();
 	int64_t forged = count("SELECT max(id) FROM audit_log");
 	caught("append a forged entry after the last checkpoint", NULL, "no signed head covers", forged);
 	caught("the same, with an exported checkpoint", cp, "no signed head covers", forged);
 	/* a later honest commit signs a head that includes the forged entry, but not its range */
-	ok(db_begin(db, &err), &err);
+	QT_OK(db_begin(db, &err), err);
 	append(9998);
-	ok(db_commit(db, &err), &err);
+	QT_OK(db_commit(db, &err), err);
 	caught("a forged entry, then an honest append", cp, "no signed head covers", forged);
 	g_free(cp);
 }
@@ -370,9 +363,9 @@ static void attack_old_copy(const struct log_shape *s)
 	         "audit_checkpoints");
 	g_autofree char *err = NULL;
 	for (int i = 0; i < 4; i++) {
-		ok(db_begin(db, &err), &err);
+		QT_OK(db_begin(db, &err), err);
 		append(7000 + i);
-		ok(db_commit(db, &err), &err);
+		QT_OK(db_commit(db, &err), err);
 	}
 	as_superuser("TRUNCATE audit_log, audit_checkpoints; INSERT INTO audit_log SELECT * FROM audit_copy;"
 	             " INSERT INTO audit_checkpoints SELECT * FROM cp_copy; DROP TABLE audit_copy, cp_copy");
@@ -426,9 +419,9 @@ static gpointer commit_many(gpointer data)
 		                         .object_type = "job",
 		                         .object_id = GPOINTER_TO_INT(data) * 1000 + i,
 		                         .outcome = "ok"};
-		ok(db_begin(conn, &err), &err);
-		ok(audit_append(conn, &ev, &err), &err);
-		ok(db_commit(conn, &err), &err);
+		QT_OK(db_begin(conn, &err), err);
+		QT_OK(audit_append(conn, &ev, &err), err);
+		QT_OK(db_commit(conn, &err), err);
 	}
 	db_close(conn);
 	return NULL;
@@ -445,7 +438,7 @@ static void test_concurrent_commits(void)
 		g_thread_join(t[i]);
 	struct audit_report r;
 	g_autofree char *err = NULL;
-	ok(verify(NULL, &r, &err), &err);
+	QT_OK(verify(NULL, &r, &err), err);
 	g_assert_cmpint(r.entries, ==, 3 + THREADS * COMMITS);
 	g_assert_cmpint(r.covered, ==, r.entries);
 	g_test_message("%lld commits, %lld witness lines", (long long)r.entries - 2, (long long)r.witness_heads);
@@ -482,10 +475,10 @@ static void test_killed_after_commit(void)
 		struct db *conn = pgtest_connect();
 		audit_set_commit_probe(die_after_commit);
 		g_autofree char *err = NULL;
-		ok(db_begin(conn, &err), &err);
+		QT_OK(db_begin(conn, &err), err);
 		append_on(conn, 8001, "user:killed");
 		append_on(conn, 8002, "user:killed");
-		ok(db_commit(conn, &err), &err);
+		QT_OK(db_commit(conn, &err), err);
 		_exit(3); /* not reached: the probe kills the process after the COMMIT */
 	}
 	int status = 0;
@@ -499,7 +492,7 @@ static void test_killed_after_commit(void)
 	g_assert_nonnull(strstr(last, " state=prepared"));
 	struct audit_report r;
 	g_autofree char *err = NULL;
-	ok(verify(NULL, &r, &err), &err);
+	QT_OK(verify(NULL, &r, &err), err);
 	g_assert_cmpint(r.entries, ==, before + 2);
 	g_assert_cmpint(r.covered, ==, r.entries);
 	g_assert_cmpint(r.prepared, ==, 1);
@@ -526,7 +519,7 @@ static void test_killed_after_commit(void)
 	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
 	g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	append(8004);
-	ok(verify(NULL, &r, &err), &err);
+	QT_OK(verify(NULL, &r, &err), err);
 	g_assert_cmpint(r.entries, ==, before + 2);
 	g_assert_cmpint(r.prepared, ==, 1);
 }
@@ -546,7 +539,7 @@ static void test_rolled_back_after_prepared(void)
 	         " CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON audit_log DEFERRABLE INITIALLY DEFERRED"
 	         " FOR EACH ROW WHEN (NEW.actor = 'user:refused') EXECUTE FUNCTION refuse_at_commit()");
 	g_autofree char *err = NULL;
-	ok(db_begin(db, &err), &err);
+	QT_OK(db_begin(db, &err), err);
 	append_on(db, 9001, "user:refused");
 	g_assert_cmpint(db_commit(db, &err), !=, QERR_OK);
 	const char *said = strstr(err, "refused at commit: ");
@@ -561,7 +554,7 @@ static void test_rolled_back_after_prepared(void)
 	g_assert_nonnull(strstr(last, want));
 	g_assert_nonnull(strstr(last, " state=withdrawn"));
 	struct audit_report r;
-	ok(verify(NULL, &r, &err), &err);
+	QT_OK(verify(NULL, &r, &err), err);
 	g_assert_cmpint(r.entries, ==, before);
 	g_assert_cmpint(r.prepared, ==, 0);
 	/* the refused entry itself put back: its prepared head would match it, but was withdrawn */
@@ -576,7 +569,7 @@ static void test_rolled_back_after_prepared(void)
 	g_assert_true(g_file_get_contents(witness_file, &text, &len, NULL));
 	gsize cut = len - strlen(last) - 1;
 	g_assert_true(g_file_set_contents(witness_file, text, (gssize)cut, NULL));
-	ok(verify(NULL, &r, &err), &err);
+	QT_OK(verify(NULL, &r, &err), err);
 	g_assert_cmpint(r.prepared, ==, 1);
 	g_assert_true(g_file_set_contents(witness_file, text, (gssize)len, NULL));
 	g_chmod(witness_file, 0600);
@@ -585,9 +578,9 @@ static void test_rolled_back_after_prepared(void)
 	caught("a forged entry where a commit was rolled back", NULL, "no signed head covers",
 	       count("SELECT max(id) FROM audit_log"));
 	as_superuser("DELETE FROM audit_log WHERE actor = 'user:mallory'");
-	ok(verify(NULL, &r, &err), &err);
+	QT_OK(verify(NULL, &r, &err), err);
 	append(9002);
-	ok(verify(NULL, &r, &err), &err);
+	QT_OK(verify(NULL, &r, &err), err);
 	g_assert_cmpint(r.entries, ==, before + 1);
 	g_assert_cmpint(r.covered, ==, before + 1);
 }
@@ -595,7 +588,7 @@ static void test_rolled_back_after_prepared(void)
 /* A vault on the same key file whose keyring is in the database (created there). */
 static struct vault *store_vault(struct ringstore **ret_rs, struct vault_store *store, char **err)
 {
-	ok(ringstore_open(pgtest_conninfo(), ret_rs, err), err);
+	QT_OK(ringstore_open(pgtest_conninfo(), ret_rs, err), *err);
 	ringstore_bind(*ret_rs, store);
 	struct vault_options o = {.source = VAULT_SOURCE_FILE, .key_file = key_path, .store = store, .create = true};
 	struct vault *v = NULL;
@@ -627,8 +620,8 @@ static void test_keyring_rollback(void)
 	g_assert_cmpint(vault_ring_generation(v), ==, 1);
 	exec_sql("CREATE TABLE ring_keep AS SELECT * FROM keyring");
 	int32_t added = 0;
-	ok(vault_rotate(v, &added, &err), &err);
-	ok(vault_retire(v, 1, &err), &err);
+	QT_OK(vault_rotate(v, &added, &err), err);
+	QT_OK(vault_retire(v, 1, &err), err);
 	g_assert_cmpint(vault_ring_generation(v), ==, 3);
 	/* a fresh log signed with this vault: its witness lines carry generation 3 */
 	as_superuser("TRUNCATE audit_log, audit_checkpoints");
@@ -638,7 +631,7 @@ static void test_keyring_rollback(void)
 	audit_set_witness(witness_file, false);
 	append(1);
 	struct audit_report r;
-	ok(verify_ring(vault_ring_generation(v), &r, &err), &err);
+	QT_OK(verify_ring(vault_ring_generation(v), &r, &err), err);
 	g_assert_cmpint(r.ring_generation, ==, 3);
 	exec_sql("CREATE TABLE ring_now AS SELECT * FROM keyring");
 	as_superuser("UPDATE keyring SET sealed = k.sealed, generation = k.generation FROM ring_keep k");
@@ -666,7 +659,7 @@ static void test_keyring_rollback(void)
 	g_clear_pointer(&err, g_free);
 	/* put back as it was: verify passes again */
 	as_superuser("UPDATE keyring SET sealed = k.sealed, generation = k.generation FROM ring_now k");
-	ok(verify_ring(3, &r, &err), &err);
+	QT_OK(verify_ring(3, &r, &err), err);
 	exec_sql("DROP TABLE ring_keep, ring_now");
 	audit_set_signer(vault, 1000, 360000);
 	audit_set_witness(witness_file, false);
@@ -681,26 +674,26 @@ static void test_exported_heads(void)
 	fresh_log(20, 1000);
 	g_autofree char *err = NULL;
 	struct audit_checkpoint *cp = g_new0(struct audit_checkpoint, 3);
-	ok(audit_checkpoint_export(db, vault, NULL, &cp[0], &err), &err);
+	QT_OK(audit_checkpoint_export(db, vault, NULL, &cp[0], &err), err);
 	g_assert_true(cp[0].has_root);
 	g_autofree char *text0 = audit_checkpoint_format(&cp[0]);
-	ok(audit_checkpoint_parse(text0, &cp[0], &err), &err);
+	QT_OK(audit_checkpoint_parse(text0, &cp[0], &err), err);
 	g_assert_true(cp[0].has_root);
 	for (int i = 0; i < 13; i++) {
-		ok(db_begin(db, &err), &err);
+		QT_OK(db_begin(db, &err), err);
 		append(100 + i);
-		ok(db_commit(db, &err), &err);
+		QT_OK(db_commit(db, &err), err);
 	}
-	ok(audit_checkpoint_export(db, vault, &cp[0], &cp[1], &err), &err);
+	QT_OK(audit_checkpoint_export(db, vault, &cp[0], &cp[1], &err), err);
 	g_assert_cmpint(cp[1].proof_from, ==, cp[0].entries);
 	g_assert_cmpint(cp[1].proof_len, >, 0);
 	g_autofree char *text1 = audit_checkpoint_format(&cp[1]);
-	ok(audit_checkpoint_parse(text1, &cp[1], &err), &err);
+	QT_OK(audit_checkpoint_parse(text1, &cp[1], &err), err);
 	uint8_t pk[VAULT_PK_BYTES];
 	vault_sign_public(vault, pk);
 	struct audit_verify_options o = {.pk = pk, .checkpoint = &cp[1], .since = &cp[0]};
 	struct audit_report r;
-	ok(audit_verify_with(db, &o, &r, &err), &err);
+	QT_OK(audit_verify_with(db, &o, &r, &err), err);
 	g_assert_cmpmem(r.root, sizeof r.root, cp[1].root, sizeof cp[1].root);
 	/* the proof alone links the two heads: a changed proof hash fails */
 	cp[2] = cp[1];
