@@ -16,7 +16,6 @@
 #define ATTENTION_MAX_HEADS 8
 #define ATTENTION_MAX_HD 256
 
-void attention_heads_avx512(const float *q, int ng, int hd, const float *k, const float *v, size_t stride, int j0,
-                            int n, float scale, float cap, float *scores, size_t sstride, float *out);
-void attention_heads_avx2(const float *q, int ng, int hd, const float *k, const float *v, size_t stride, int j0, int n,
-                          float scale, float cap, float *scores, size_t sstride, float *out);
+typedef void attention_heads_fn(const float *q, int ng, int hd, const float *k, const float *v, size_t stride, int j0,
+                                int n, float scale, float cap, float *scores, size_t sstride, float *out);
+attention_heads_fn attention_heads_avx512, attention_heads_avx2;

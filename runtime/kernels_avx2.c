@@ -18,7 +18,6 @@
 
 #define KERNELS_NT 4
 #define KERNELS_NR 2
-#define KERNELS_NR_MIN_NT 16
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float f16(quant_f16 h)

@@ -25,7 +25,6 @@
 
 #define KERNELS_NT 4
 #define KERNELS_NR 4
-#define KERNELS_NR_MIN_NT 16
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE float f16(quant_f16 h)
@@ -407,6 +406,16 @@ INLINE void kq_codes_accumulate(const __m512i *wc, const __m512i *sc, float dw, 
 	}
 }
 
+/* A tile's two sets of accumulators: the codes' products and (8 lanes) the offset terms. */
+INLINE void zero2(__m512 acc[][KERNELS_NT], __m256 accm[][KERNELS_NT], const int R, const int N)
+{
+	for (int r = 0; r < R; r++)
+		for (int t = 0; t < N; t++) {
+			acc[r][t] = _mm512_setzero_ps();
+			accm[r][t] = _mm256_setzero_ps();
+		}
+}
+
 INLINE void reduce_store2(const __m512 *acc, const __m256 *accm, float *y, size_t ys, const int N)
 {
 	for (int t = 0; t < N; t++)
@@ -486,11 +495,7 @@ INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, size_t bsz, size_t o
 {
 	__m512 acc[KERNELS_NR][KERNELS_NT];
 	__m256 accm[KERNELS_NR][KERNELS_NT];
-	for (int r = 0; r < R; r++)
-		for (int t = 0; t < N; t++) {
-			acc[r][t] = _mm512_setzero_ps();
-			accm[r][t] = _mm256_setzero_ps();
-		}
+	zero2(acc, accm, R, N);
 	for (int64_t ib = 0; ib < n / QK_K; ib++) {
 		for (int r = 0; r < R; r++) {
 			const uint8_t *blk = w + (size_t)r * ws + (size_t)ib * bsz;
@@ -517,14 +522,13 @@ INLINE void tile_kq(int64_t n, const uint8_t *w, size_t ws, size_t bsz, size_t o
 				    s1, _mm512_maddubs_epi16(wc[3], _mm512_load_si512(xb->qs + 192)), sc[3]);
 				acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
 				                            _mm512_set1_ps(dw * xb->d), acc[r][t]);
-				accm[r][t] = _mm256_fmadd_ps(mins, _mm256_load_ps(xb->bs32), accm[r][t]);
+				/* the mins' terms negated as they are added (exactly -(a * b) + c) */
+				accm[r][t] = _mm256_fnmadd_ps(mins, _mm256_load_ps(xb->bs32), accm[r][t]);
 			}
 		}
 	}
 	for (int r = 0; r < R; r++)
-		for (int t = 0; t < N; t++)
-			y[(size_t)t * ys + r] =
-			    _mm512_reduce_add_ps(_mm512_sub_ps(acc[r][t], _mm512_zextps256_ps512(accm[r][t])));
+		reduce_store2(acc[r], accm[r], y + r, ys, N);
 }
 
 INLINE void tile_q4_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys,
@@ -572,11 +576,7 @@ INLINE void tile_q6_K(int64_t n, const uint8_t *w, size_t ws, const uint8_t *x, 
 {
 	__m512 acc[KERNELS_NR][KERNELS_NT];
 	__m256 accm[KERNELS_NR][KERNELS_NT];
-	for (int r = 0; r < R; r++)
-		for (int t = 0; t < N; t++) {
-			acc[r][t] = _mm512_setzero_ps();
-			accm[r][t] = _mm256_setzero_ps();
-		}
+	zero2(acc, accm, R, N);
 	for (int64_t ib = 0; ib < n / QK_K; ib++) {
 		for (int r = 0; r < R; r++) {
 			const struct block_q6_K *bb = (const struct block_q6_K *)(w + (size_t)r * ws) + ib;

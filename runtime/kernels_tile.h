@@ -1,10 +1,12 @@
 /* kernels_tile: the loops over tiles of weight rows and tokens that the
  * AVX2 and AVX-512 kernel files share. The including file defines KERNELS_NR
- * and KERNELS_NT (its largest tile), KERNELS_NR_MIN_NT (the fewest tokens
- * that get tiles of several rows) and, for each weight type, a tile
+ * and KERNELS_NT (its largest tile) and, for each weight type, a tile
  * function tile_NAME(n, w, ws, x, xs, y, ys, R, N) taking R <= KERNELS_NR rows
  * and N <= KERNELS_NT tokens as compile-time constants. */
 #pragma once
+
+/* The fewest tokens that get tiles of several rows (below, see KERNELS_TILE_RN). */
+#define KERNELS_NR_MIN_NT 16
 
 /* Tiles of up to KERNELS_NR rows times KERNELS_NT tokens: tokens outside, so a
  * group of tokens' activations stays in the L1 cache while the rows go by.

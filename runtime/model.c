@@ -92,8 +92,8 @@ struct model_ctx {
 	float *scores; /* n_threads * ATTENTION_MAX_HEADS * n_ctx */
 	float (*dot)(const float *a, const float *b, int n);
 	void (*axpy)(float a, const float *x, float *y, int n); /* y += a * x */
-	bool attention_avx512; /* attention.h's loops, for heads of a multiple of 16 floats */
-	bool attention_avx2;   /* the same with AVX2, for heads of a multiple of 8 floats */
+	attention_heads_fn *attention;                          /* attention.h's loops, for heads of a multiple of */
+	int attention_step;                                     /* this many floats; NULL: attend_heads' own loops */
 };
 
 static void pick_kernels(struct model_ctx *c);
@@ -798,6 +798,7 @@ static void pick_kernels(struct model_ctx *c)
 {
 	c->dot = dot_scalar;
 	c->axpy = axpy_scalar;
+	c->attention = NULL;
 	/* the instruction set of the matrix kernels (QUIRE_KERNELS forces one) */
 	const char *set = kernels_get()->name;
 	if (getenv("QUIRE_FORCE_SCALAR") || strcmp(set, "scalar") == 0)
@@ -807,11 +808,13 @@ static void pick_kernels(struct model_ctx *c)
 	if (__builtin_cpu_supports("avx512f") && strcmp(set, "avx2") != 0) {
 		c->dot = dot_avx512;
 		c->axpy = axpy_avx512;
-		c->attention_avx512 = true;
+		c->attention = attention_heads_avx512;
+		c->attention_step = 16;
 	} else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
 		c->dot = dot_avx2;
 		c->axpy = axpy_avx2;
-		c->attention_avx2 = true;
+		c->attention = attention_heads_avx2;
+		c->attention_step = 8;
 	}
 #endif
 }
@@ -839,13 +842,8 @@ static void attend_heads(const struct att_task *a, int row, int h0, int ng, floa
 	/* a windowed layer's query at p sees the keys p - n_swa + 1 .. p */
 	int j0 = c->m->layers[a->il].windowed && n_keys > ap->n_swa ? n_keys - ap->n_swa : 0;
 	float *out = c->att + (size_t)row * n_q + (size_t)h0 * hd;
-	if (c->attention_avx512 && hd % 16 == 0 && hd <= ATTENTION_MAX_HD) {
-		attention_heads_avx512(q, ng, hd, kc, vc, kvd, j0, n_keys, ap->kq_scale, ap->attn_softcap, scores, nc, out);
-		return;
-	}
-	if (c->attention_avx2 && hd % 8 == 0 && hd <= ATTENTION_MAX_HD) {
-		attention_heads_avx2(q, ng, hd, kc, vc, kvd, j0, n_keys, ap->kq_scale, ap->attn_softcap, scores, nc,
-		                     out);
+	if (c->attention && hd % c->attention_step == 0 && hd <= ATTENTION_MAX_HD) {
+		c->attention(q, ng, hd, kc, vc, kvd, j0, n_keys, ap->kq_scale, ap->attn_softcap, scores, nc, out);
 		return;
 	}
 	float mx[ATTENTION_MAX_HEADS], inv[ATTENTION_MAX_HEADS];

@@ -51,10 +51,7 @@ static void reference(const float *q, int ng, int hd, const float *k, const floa
 	free(s);
 }
 
-typedef void heads_fn(const float *q, int ng, int hd, const float *k, const float *v, size_t stride, int j0, int n,
-                      float scale, float cap, float *scores, size_t sstride, float *out);
-
-static void one_case(const char *set, heads_fn *heads, int ng, int hd, int j0, int n, float spread, float cap)
+static void one_case(const char *set, attention_heads_fn *heads, int ng, int hd, int j0, int n, float spread, float cap)
 {
 	size_t stride = (size_t)hd * 2 + 16; /* a key/value row holds other heads too */
 	float *q = malloc((size_t)ng * hd * sizeof *q), *k = malloc((size_t)n * stride * sizeof *k);
@@ -86,7 +83,7 @@ static void one_case(const char *set, heads_fn *heads, int ng, int hd, int j0, i
 	free(q), free(k), free(v), free(out), free(scores), free(want);
 }
 
-static void one_set(const char *set, heads_fn *heads, int min_hd)
+static void one_set(const char *set, attention_heads_fn *heads, int min_hd)
 {
 	static const int hds[] = {8, 16, 24, 32, 64, 80, 128, 256};
 	static const int lens[][2] = {{0, 1}, {0, 7}, {0, 15}, {0, 16}, {0, 37}, {5, 40}, {0, 300}, {250, 300}};
