@@ -124,6 +124,7 @@ wait "$wa" "$wb" 2>/dev/null
 QUIRE_PASSWORD="pw-reviewer-0123456" qa user add rita --role reviewer >>"$log" 2>&1
 QUIRE_PASSWORD="pw-reviewer-0123456" qa user add raul --role reviewer >>"$log" 2>&1
 start_web() { # data-dir name -> sets W
+  : >"$work/web-$2.out" # emptied before the wait below reads it, whatever the background job's pace
   QUIRE_GENERAL_DATA_DIR="$1" QUIRE_DATABASE_URL="$tls" QUIRE_WEB_LISTEN=127.0.0.1:0 "$QUIRE" web \
     >"$work/web-$2.out" 2>>"$log" &
   pids+=($!)

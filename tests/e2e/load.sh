@@ -40,6 +40,9 @@ token=$("$QUIRE" token create load --role admin 2>>"$work/log" | grep -o 'qt_[A-
 "$QUIRE" start >>"$work/log" 2>&1 # the embedded PostgreSQL stays up between the daemons
 
 start() { # VAR=value...: starts `quire web` on a free port; sets $pid and $B
+  # emptied here, not by the background job's own redirection, which may come after the wait
+  # below has read the previous daemon's address
+  : >"$work/web.out"
   env QUIRE_WEB_LISTEN=127.0.0.1:0 "$@" "$QUIRE" web >"$work/web.out" 2>>"$work/log" &
   pid=$!
   wait_for 'grep -q "serving on" "$work/web.out" 2>/dev/null'

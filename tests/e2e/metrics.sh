@@ -56,6 +56,9 @@ kill -TERM $serve_pid
 wait $serve_pid
 serve_pid=
 # counted once per job, in the database: a second scrape through a new server sees the same
+# emptied first: the background job's own redirection may come after the wait below has read
+# the first server's address
+: >"$work/serve.out"
 QUIRE_MODEL_PATH= "$QUIRE" web >"$work/serve.out" 2>>"$log" &
 serve_pid=$!
 wait_for 'grep -q "serving on" "$work/serve.out"'

@@ -31,6 +31,7 @@ trap cleanup EXIT
 
 start() { # name [VAR=value...] command...: starts a daemon, sets $B
   local name=$1; shift
+  : >"$work/$name.out" # emptied before the wait below reads it, whatever the background job's pace
   env QUIRE_WEB_LISTEN=127.0.0.1:0 "$@" >"$work/$name.out" 2>>"$log" &
   pids+=($!)
   wait_for 'grep -q "serving on" "$work/$name.out" 2>/dev/null'
